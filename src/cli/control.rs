@@ -1,0 +1,126 @@
+//! `drover add` and the commands that act on a task (cancel, discard, retry).
+//!
+//! Acting on a task goes through an engine: the one that holds the data dir (via the
+//! store's inbox), or, when none runs, a short-lived one in this process that starts no
+//! queued work.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{CliResult, Failure, open_data};
+use crate::agent::scripted::Script;
+use crate::config::Config;
+use crate::engine::ids::TaskId;
+use crate::engine::protocol::Command;
+use crate::engine::task::{AgentSpec, NewTask};
+use crate::engine::{self, EngineCtx, EngineOptions, bus::EventBus, ops};
+use crate::runtime::Runtime;
+use crate::store::{EngineLock, LockHeld};
+use crate::text::ellipsize;
+
+pub fn add(
+    repo: PathBuf,
+    title: Option<String>,
+    script: Option<PathBuf>,
+    prompt: String,
+) -> CliResult {
+    if prompt.trim().is_empty() {
+        return Err(Failure::usage(
+            "the prompt is empty: say what the agent should do",
+        ));
+    }
+    let Some(script_path) = script else {
+        return Err(Failure::usage(
+            "no agent: this build runs scripted agents only; pass --script FILE (see README: Scripted agent)",
+        ));
+    };
+    let src = std::fs::read_to_string(&script_path)
+        .map_err(|e| Failure::usage(format!("{}: {e}", script_path.display())))?;
+    Script::parse(&script_path, &src).map_err(Failure::usage)?;
+    let source = script_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| script_path.display().to_string());
+    let title = title.unwrap_or_else(|| ellipsize(prompt.lines().next().unwrap_or("").trim(), 72));
+    let (_, store) = open_data()?;
+    let new = NewTask {
+        repo,
+        title,
+        prompt,
+        agent: AgentSpec::Scripted {
+            script: src,
+            source,
+        },
+    };
+    let (task, head) = ops::add(&store, new).map_err(Failure::usage)?;
+    if head.dirty {
+        eprintln!(
+            "note: your uncommitted changes are not included (the task starts from {} at {})",
+            head.branch.as_deref().unwrap_or("HEAD"),
+            &head.commit[..12]
+        );
+    }
+    println!("{}", task.id);
+    Ok(0)
+}
+
+/// Sends `make(id)` to the engine that owns the data dir, or runs it in-process.
+pub async fn control(prefix: &str, make: impl FnOnce(TaskId) -> Command) -> CliResult {
+    let (data, store) = open_data()?;
+    let task = store.find(prefix).map_err(Failure::usage)?;
+    let cmd = make(task.id.clone());
+    match EngineLock::acquire(&data.lock()) {
+        Err(LockHeld::Held { pid, .. }) => via_inbox(&store, &cmd, &pid).await,
+        Err(e) => Err(Failure::usage(e)),
+        Ok(_lock) => {
+            let runtime = Runtime::connect().await.ok();
+            let ctx = EngineCtx {
+                store: Arc::new(store),
+                bus: Arc::new(EventBus::default()),
+                runtime,
+                data,
+            };
+            let opts = EngineOptions {
+                max_parallel: Config::default().max_parallel,
+                repo: None,
+                run_queue: false,
+                poll: Duration::from_secs(3600),
+            };
+            let handle = engine::start(ctx, opts);
+            let result = handle.request(cmd).await;
+            handle.shutdown().await;
+            report(result)
+        }
+    }
+}
+
+async fn via_inbox(store: &crate::store::Store, cmd: &Command, pid: &str) -> CliResult {
+    let n = store.push_command(cmd).map_err(Failure::failed)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(result) = store.command_result(n).map_err(Failure::failed)? {
+            return report(match result.strip_prefix("ok: ") {
+                Some(m) => Ok(m.to_string()),
+                None => Err(result
+                    .strip_prefix("error: ")
+                    .unwrap_or(&result)
+                    .to_string()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Failure::failed(format!(
+        "the running drover engine (pid {pid}) did not answer within 30s"
+    )))
+}
+
+fn report(result: Result<String, String>) -> CliResult {
+    match result {
+        Ok(m) => {
+            println!("{m}");
+            Ok(0)
+        }
+        Err(e) => Err(Failure::failed(e)),
+    }
+}

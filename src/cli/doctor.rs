@@ -1,0 +1,120 @@
+//! `drover doctor` (what works, what does not, and how to fix it) and `drover image build`.
+
+use std::path::PathBuf;
+
+use super::{CliResult, Failure};
+use crate::config::Config;
+use crate::paths::DataDir;
+use crate::runtime::{Runtime, image};
+use crate::workspace;
+
+pub async fn doctor(repo: PathBuf) -> CliResult {
+    let mut problems = 0;
+    let mut line = |ok: bool, what: &str, detail: String| {
+        if !ok {
+            problems += 1;
+        }
+        println!("{} {what:<8} {detail}", if ok { "✓" } else { "✗" });
+    };
+    let v = git2::Version::get();
+    let (maj, min, patch) = v.libgit2_version();
+    line(
+        true,
+        "git",
+        format!(
+            "libgit2 {maj}.{min}.{patch} (https: {}, ssh: {})",
+            v.https(),
+            v.ssh()
+        ),
+    );
+    let root = match workspace::resolve_head(&repo) {
+        Ok(h) => {
+            line(
+                true,
+                "repo",
+                format!(
+                    "{} on {} at {}",
+                    h.root.display(),
+                    h.branch.as_deref().unwrap_or("detached HEAD"),
+                    &h.commit[..12]
+                ),
+            );
+            Some(h.root)
+        }
+        Err(e) => {
+            line(false, "repo", e.to_string());
+            None
+        }
+    };
+    let config = match Config::load(root.as_deref()) {
+        Ok(c) => {
+            let files = if c.files.is_empty() {
+                format!(
+                    "defaults (no config file; user file would be {})",
+                    crate::config::user_config_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )
+            } else {
+                c.files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            line(true, "config", files);
+            Some(c)
+        }
+        Err(e) => {
+            line(false, "config", e.to_string());
+            None
+        }
+    };
+    match DataDir::from_env() {
+        Ok(d) => line(true, "data", d.root().display().to_string()),
+        Err(e) => line(false, "data", e.to_string()),
+    }
+    match Runtime::connect().await {
+        Ok(rt) => {
+            line(true, "docker", format!("{} at {}", rt.version(), rt.host()));
+            if let Some(c) = &config {
+                match image::task_image(c, root.as_deref()) {
+                    Ok(img) => match rt.image_exists(&img).await {
+                        Ok(true) => line(true, "image", img),
+                        Ok(false) => line(
+                            false,
+                            "image",
+                            format!("{img} not found: build it with `drover image build`"),
+                        ),
+                        Err(e) => line(false, "image", e.to_string()),
+                    },
+                    Err(e) => line(false, "image", e.to_string()),
+                }
+            }
+        }
+        Err(e) => line(false, "docker", e.to_string()),
+    }
+    Ok(if problems == 0 { 0 } else { 1 })
+}
+
+pub async fn image_build(repo: PathBuf, force: bool) -> CliResult {
+    let root = workspace::resolve_head(&repo).ok().map(|h| h.root);
+    let config = Config::load(root.as_deref()).map_err(Failure::usage)?;
+    let data = DataDir::from_env().map_err(|e| Failure::usage(format!("data dir: {e}")))?;
+    let rt = Runtime::connect().await.map_err(Failure::usage)?;
+    let mut progress = |l: &str| eprintln!("  {}", crate::text::inert(l.trim_end()));
+    let report = image::build(&rt, &config, root.as_deref(), &data, force, &mut progress)
+        .await
+        .map_err(Failure::failed)?;
+    if report.built.is_empty() {
+        println!("{} is up to date", report.image);
+    } else {
+        println!(
+            "{} ready (built {} in {:.1}s)",
+            report.image,
+            report.built.join(", "),
+            report.seconds
+        );
+    }
+    Ok(0)
+}

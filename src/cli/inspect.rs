@@ -1,0 +1,247 @@
+//! Read-only views of the store: `list`, `show`, `logs`, `diff`.
+//!
+//! Facts come from the store and the workspace (git), never from what an agent claimed:
+//! `branch_exists` is read from the workspace repository.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::print::{entry_text, json_line};
+use super::{CliResult, Failure, open_data};
+use crate::engine::state::TaskState;
+use crate::engine::task::{AttemptRecord, TaskRecord};
+use crate::store::read_transcript;
+use crate::text::{ellipsize, inert};
+use crate::workspace;
+
+pub fn list(json: bool, all: bool, repo: PathBuf) -> CliResult {
+    let (_, store) = open_data()?;
+    // Inside a repository: its tasks; elsewhere (or --all): everyone's.
+    let scope = if all {
+        None
+    } else {
+        workspace::resolve_head(&repo).ok().map(|h| h.root)
+    };
+    let tasks: Vec<TaskRecord> = store
+        .tasks(scope.as_deref())
+        .map_err(Failure::failed)?
+        .into_iter()
+        .filter(|t| all || t.state != TaskState::Discarded)
+        .collect();
+    if json {
+        for t in &tasks {
+            let a = store.attempt(&t.id, t.attempt).map_err(Failure::failed)?;
+            println!("{}", json_line(&summary_json(t, &a)));
+        }
+        return Ok(0);
+    }
+    if tasks.is_empty() {
+        eprintln!(
+            "no tasks{}",
+            scope
+                .map(|r| format!(" in {}", r.display()))
+                .unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    println!(
+        "{:<10}  {:<12}  {:>3}  {:>11}  {:<9}  TITLE",
+        "ID", "STATE", "#", "DIFF", "TESTS"
+    );
+    for t in &tasks {
+        let a = store.attempt(&t.id, t.attempt).map_err(Failure::failed)?;
+        let diff = a
+            .diff
+            .as_ref()
+            .map(|d| format!("+{} -{}", d.insertions, d.deletions))
+            .unwrap_or_default();
+        let tests = a.tests.as_ref().map(|r| r.verdict.label()).unwrap_or("");
+        println!(
+            "{:<10}  {:<12}  {:>3}  {:>11}  {:<9}  {}",
+            t.id,
+            t.state.name(),
+            t.attempt,
+            diff,
+            tests,
+            inert(&ellipsize(&t.title, 60))
+        );
+    }
+    Ok(0)
+}
+
+fn summary_json(t: &TaskRecord, a: &AttemptRecord) -> serde_json::Value {
+    json!({
+        "id": t.id,
+        "title": t.title,
+        "state": t.state.name(),
+        "reason": t.state.reason(),
+        "attempt": t.attempt,
+        "repo": t.repo,
+        "branch": t.branch,
+        "diff": a.diff.as_ref().map(|d| json!({"files": d.files.len(), "insertions": d.insertions, "deletions": d.deletions})),
+        "tests": a.tests.as_ref().map(|r| r.verdict),
+    })
+}
+
+pub fn show(prefix: &str, as_json: bool) -> CliResult {
+    let (data, store) = open_data()?;
+    let t = store.find(prefix).map_err(Failure::usage)?;
+    let a = store.attempt(&t.id, t.attempt).map_err(Failure::failed)?;
+    let ws = data.workspace(&t.id);
+    let ws_exists = ws.join(".git").exists();
+    let branch_exists = ws_exists && workspace::branch_exists(&ws, &t.branch);
+    let v = json!({
+        "id": t.id,
+        "title": t.title,
+        "prompt": t.prompt,
+        "state": t.state.name(),
+        "reason": t.state.reason(),
+        "attempt": t.attempt,
+        "agent": t.agent.label(),
+        "repo": t.repo,
+        "branch": t.branch,
+        "branch_exists": branch_exists,
+        "base_commit": t.base_commit,
+        "base_ref": t.base_ref,
+        "workspace": ws_exists.then_some(&ws),
+        "container": a.container,
+        "image": a.image,
+        "diff": a.diff.as_ref().map(|d| json!({
+            "files": d.files.len(),
+            "insertions": d.insertions,
+            "deletions": d.deletions,
+            "changes": d.files,
+        })),
+        "tests": a.tests.as_ref().map(|r| json!({
+            "command": r.command,
+            "exit_code": r.exit_code,
+            "passed": r.passed,
+            "failed": r.failed,
+            "verdict": r.verdict,
+            "duration_ms": r.duration_ms,
+            "note": r.note,
+        })),
+        "summary": a.summary,
+        "feedback": a.feedback,
+        "started_at": a.started_at,
+        "finished_at": a.finished_at,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+    });
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(Failure::failed)?
+        );
+        return Ok(0);
+    }
+    println!("task      {}  {}", t.id, inert(&t.title));
+    println!("state     {}", inert(&t.state.to_string()));
+    println!("attempt   {}", t.attempt);
+    println!("agent     {}", t.agent.label());
+    println!("repo      {}", t.repo.display());
+    println!(
+        "branch    {}{}",
+        t.branch,
+        if branch_exists {
+            ""
+        } else {
+            "  (not in the workspace)"
+        }
+    );
+    println!(
+        "base      {} ({})",
+        &t.base_commit[..t.base_commit.len().min(12)],
+        t.base_ref.as_deref().unwrap_or("detached")
+    );
+    if ws_exists {
+        println!("workspace {}", ws.display());
+    }
+    if let Some(c) = &a.container {
+        println!(
+            "container {} ({})",
+            crate::runtime::short_id(c),
+            a.image.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(d) = &a.diff {
+        println!("diff      {}", d.stat_line());
+    }
+    if let Some(r) = &a.tests {
+        println!(
+            "tests     {} — {}",
+            r.summary(),
+            r.command.as_deref().unwrap_or("no command")
+        );
+    }
+    if let Some(s) = &a.summary {
+        println!("summary   {}", inert(s));
+    }
+    println!("\n{}", inert(&t.prompt));
+    Ok(0)
+}
+
+pub fn logs(prefix: &str, attempt: Option<u32>, as_json: bool) -> CliResult {
+    let (data, store) = open_data()?;
+    let t = store.find(prefix).map_err(Failure::usage)?;
+    let n = attempt.unwrap_or(t.attempt);
+    if n == 0 || n > t.attempt {
+        return Err(Failure::usage(format!(
+            "task {} has attempts 1..={}",
+            t.id, t.attempt
+        )));
+    }
+    let path = data.attempt_dir(&t.id, n).join("transcript.jsonl");
+    let (entries, warnings) =
+        read_transcript(&path).map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    for e in &entries {
+        if as_json {
+            println!("{}", json_line(e));
+        } else {
+            println!("{}", entry_text(e));
+        }
+    }
+    if !as_json && entries.is_empty() {
+        eprintln!("no transcript yet for task {} attempt {n}", t.id);
+    }
+    Ok(0)
+}
+
+pub fn diff(prefix: &str, stat: bool) -> CliResult {
+    let (data, store) = open_data()?;
+    let t = store.find(prefix).map_err(Failure::usage)?;
+    let ws = data.workspace(&t.id);
+    let (summary, patch) = if ws.join(".git").exists() {
+        let d = workspace::diff(&ws, &t.base_commit).map_err(Failure::failed)?;
+        (Some(d.summary), d.patch)
+    } else {
+        // Discarded: the diff saved at the end of the attempt.
+        let p = data.attempt_dir(&t.id, t.attempt).join("diff.patch");
+        let a = store.attempt(&t.id, t.attempt).map_err(Failure::failed)?;
+        (a.diff, std::fs::read_to_string(&p).unwrap_or_default())
+    };
+    if stat {
+        if let Some(s) = summary {
+            for f in &s.files {
+                let change = if f.binary {
+                    format!("binary ({} → {} bytes)", f.old_size, f.new_size)
+                } else {
+                    format!("+{} -{}", f.insertions, f.deletions)
+                };
+                let name = match &f.old_path {
+                    Some(old) => format!("{old} → {}", f.path),
+                    None => f.path.clone(),
+                };
+                println!("{:<10} {:<24} {}", f.status, change, inert(&name));
+            }
+            println!("{}", s.stat_line());
+        }
+    } else {
+        print!("{}", inert(&patch));
+    }
+    Ok(0)
+}

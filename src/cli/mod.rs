@@ -1,0 +1,184 @@
+//! The headless command line: `drover add/run/list/show/logs/diff/cancel/discard/retry/
+//! image build/doctor`.
+//!
+//! Each subcommand is a thin layer over the engine, store and runtime; output formatting
+//! lives in `print`. Exit codes: 0 success, 1 a task or operation failed, 2 usage,
+//! configuration or environment errors (nothing ran).
+
+mod control;
+mod doctor;
+mod inspect;
+mod print;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::paths::DataDir;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drover",
+    version,
+    about = "Supervise a fleet of background coding agents, each in its own container"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Queue a task; prints its id.
+    Add {
+        /// Repository (default: the one containing the current directory).
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Title (default: the prompt's first line).
+        #[arg(long)]
+        title: Option<String>,
+        /// Steps file for the scripted agent.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// What the agent should do.
+        prompt: String,
+    },
+    /// Run queued tasks of a repository until each rests (review, failed, cancelled).
+    Run {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Print events as JSON Lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tasks (of the current repository, or all with --all).
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Every repository, discarded tasks included.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
+    /// Show one task.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a task's transcript.
+    Logs {
+        id: String,
+        /// Attempt number (default: the latest).
+        #[arg(long)]
+        attempt: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the diff a task produced (base commit → workspace).
+    Diff {
+        id: String,
+        /// Per-file statistics only.
+        #[arg(long)]
+        stat: bool,
+    },
+    /// Cancel a queued or running task (its container is stopped).
+    Cancel { id: String },
+    /// Remove a task's container and workspace (its history stays).
+    Discard { id: String },
+    /// Start a new attempt: with --feedback in the same workspace, else from scratch.
+    Retry {
+        id: String,
+        #[arg(long)]
+        feedback: Option<String>,
+    },
+    /// Worker image commands.
+    Image {
+        #[command(subcommand)]
+        command: ImageCmd,
+    },
+    /// Check Docker, the image, git, the data dir and the configuration.
+    Doctor {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCmd {
+    /// Build the worker image (offline from Debian packages when no base_image is set).
+    Build {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Rebuild even when the image is up to date.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// An error with the exit code it deserves.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+pub type CliResult = Result<i32, Failure>;
+
+pub fn open_data() -> Result<(DataDir, Store), Failure> {
+    let data = DataDir::from_env().map_err(|e| Failure::usage(format!("data dir: {e}")))?;
+    let store = Store::open(&data.db()).map_err(Failure::usage)?;
+    Ok((data, store))
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn dispatch(cli: Cli) -> CliResult {
+    match cli.command {
+        Cmd::Add {
+            repo,
+            title,
+            script,
+            prompt,
+        } => control::add(repo, title, script, prompt),
+        Cmd::Run { repo, json } => run::run(repo, json).await,
+        Cmd::List { json, all, repo } => inspect::list(json, all, repo),
+        Cmd::Show { id, json } => inspect::show(&id, json),
+        Cmd::Logs { id, attempt, json } => inspect::logs(&id, attempt, json),
+        Cmd::Diff { id, stat } => inspect::diff(&id, stat),
+        Cmd::Cancel { id } => {
+            control::control(&id, |id| crate::engine::protocol::Command::Cancel { id }).await
+        }
+        Cmd::Discard { id } => {
+            control::control(&id, |id| crate::engine::protocol::Command::Discard { id }).await
+        }
+        Cmd::Retry { id, feedback } => {
+            control::control(&id, move |id| crate::engine::protocol::Command::Retry {
+                id,
+                feedback,
+            })
+            .await
+        }
+        Cmd::Image {
+            command: ImageCmd::Build { repo, force },
+        } => doctor::image_build(repo, force).await,
+        Cmd::Doctor { repo } => doctor::doctor(repo).await,
+    }
+}

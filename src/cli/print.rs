@@ -1,0 +1,98 @@
+//! Events and records as text for a terminal (or JSON Lines), for the headless CLI.
+//!
+//! Everything from an agent goes through `text::inert` first: escape sequences in agent
+//! output must never reach the user's terminal.
+
+use crate::engine::protocol::{Event, EventBody};
+use crate::engine::transcript::{Entry, EntryKind};
+use crate::text::inert;
+
+/// Output lines shown per tool result before eliding (full text: `drover logs`).
+const MAX_LINES: usize = 20;
+
+pub fn event_line(ev: &Event) -> Option<String> {
+    let id = ev
+        .task
+        .as_ref()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "drover".into());
+    let prefix = format!("[{id}]");
+    let body = match &ev.body {
+        EventBody::TaskAdded { task } => format!("{} {}", task.state.name(), inert(&task.title)),
+        EventBody::StateChanged { from, to } => {
+            format!("{} → {}", from.name(), inert(&to.to_string()))
+        }
+        EventBody::Transcript { entry } => return Some(indent(&prefix, &entry_text(entry))),
+        EventBody::ToolOutput { .. } | EventBody::TestOutput { .. } => return None,
+        EventBody::ContainerStarted { container, image } => {
+            format!(
+                "container {} ({image})",
+                crate::runtime::short_id(container)
+            )
+        }
+        EventBody::DiffUpdated { diff } => format!("diff: {}", diff.stat_line()),
+        EventBody::TestStarted { command } => format!("tests: {}", inert(command)),
+        EventBody::TestFinished { report } => format!("tests {}", report.summary()),
+        EventBody::Notice { message } => format!("note: {}", inert(message)),
+        EventBody::Error { message } => format!("error: {}", inert(message)),
+    };
+    Some(format!("{prefix} {body}"))
+}
+
+fn indent(prefix: &str, text: &str) -> String {
+    text.lines()
+        .map(|l| format!("{prefix} {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A transcript entry as one or more lines (no prefix).
+pub fn entry_text(entry: &Entry) -> String {
+    match &entry.kind {
+        EntryKind::Assistant { text } => format!("› {}", inert(text)),
+        EntryKind::ToolCall { tool, .. } => inert(&tool.headline()),
+        EntryKind::ToolResult {
+            ok,
+            exit_code,
+            output,
+            truncated,
+            duration_ms,
+            timed_out,
+            ..
+        } => {
+            let mut out = String::new();
+            let lines: Vec<&str> = output.lines().collect();
+            for l in lines.iter().take(MAX_LINES) {
+                out.push_str(&format!("  │ {}\n", inert(l)));
+            }
+            if lines.len() > MAX_LINES {
+                out.push_str(&format!(
+                    "  │ … {} more lines (drover logs)\n",
+                    lines.len() - MAX_LINES
+                ));
+            }
+            let status = match (exit_code, timed_out, ok) {
+                (_, true, _) => "timed out".to_string(),
+                (Some(c), _, _) => format!("exit {c}"),
+                (None, _, true) => "ok".to_string(),
+                (None, _, false) => "failed".to_string(),
+            };
+            let cut = if *truncated > 0 {
+                format!(" · {truncated} bytes truncated")
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "  └ {status} · {:.1}s{cut}",
+                *duration_ms as f64 / 1000.0
+            ));
+            out
+        }
+        EntryKind::Info { text } => format!("• {}", inert(text)),
+        EntryKind::Error { text } => format!("! {}", inert(text)),
+    }
+}
+
+pub fn json_line<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

@@ -1,0 +1,116 @@
+//! `drover run`: an in-process engine for one repository, until its tasks rest.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::print::{event_line, json_line};
+use super::{CliResult, Failure, open_data};
+use crate::config::Config;
+use crate::engine::bus::EventBus;
+use crate::engine::ids::TaskId;
+use crate::engine::protocol::EventBody;
+use crate::engine::state::TaskState;
+use crate::engine::{self, EngineCtx, EngineOptions};
+use crate::runtime::{Runtime, image};
+use crate::store::EngineLock;
+use crate::verify::Verdict;
+use crate::workspace;
+
+pub async fn run(repo: PathBuf, json: bool) -> CliResult {
+    let head = workspace::resolve_head(&repo).map_err(Failure::usage)?;
+    let config = Config::load(Some(&head.root)).map_err(Failure::usage)?;
+    let (data, store) = open_data()?;
+    let _lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
+    let pending = store
+        .tasks(Some(&head.root))
+        .map_err(Failure::usage)?
+        .into_iter()
+        .filter(|t| t.state == TaskState::Queued || t.state.is_active())
+        .count();
+    if pending == 0 {
+        eprintln!(
+            "nothing queued in {} (add tasks with `drover add`)",
+            head.root.display()
+        );
+        return Ok(0);
+    }
+    let rt = Runtime::connect().await.map_err(Failure::usage)?;
+    let img = image::task_image(&config, Some(&head.root)).map_err(Failure::usage)?;
+    rt.require_image(&img).await.map_err(Failure::usage)?;
+
+    let bus = Arc::new(EventBus::default());
+    let mut rx = bus.subscribe();
+    let ctx = EngineCtx {
+        store: Arc::new(store),
+        bus,
+        runtime: Some(rt),
+        data,
+    };
+    let opts = EngineOptions {
+        max_parallel: config.max_parallel,
+        repo: Some(head.root.clone()),
+        run_queue: true,
+        poll: Duration::from_millis(500),
+    };
+    let handle = engine::start(ctx, opts);
+
+    let mut states: HashMap<TaskId, TaskState> = HashMap::new();
+    let mut ran: HashSet<TaskId> = HashSet::new();
+    let mut verdicts: HashMap<TaskId, Verdict> = HashMap::new();
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                if json {
+                    println!("{}", json_line(&ev));
+                } else if let Some(line) = event_line(&ev) {
+                    println!("{line}");
+                }
+                if let Some(id) = ev.task.clone() {
+                    match &ev.body {
+                        EventBody::TaskAdded { task } => { states.insert(id, task.state.clone()); }
+                        EventBody::StateChanged { to, .. } => {
+                            if *to == TaskState::Provisioning {
+                                ran.insert(id.clone());
+                                verdicts.remove(&id);
+                            }
+                            states.insert(id, to.clone());
+                        }
+                        EventBody::TestFinished { report } => { verdicts.insert(id, report.verdict); }
+                        _ => {}
+                    }
+                }
+                let busy = states.values().any(|s| *s == TaskState::Queued || s.is_active());
+                if !states.is_empty() && !busy {
+                    break;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: cancelling running tasks…");
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    handle.shutdown().await;
+    if interrupted {
+        return Ok(130);
+    }
+    let all_passed = ran.iter().all(|id| {
+        states.get(id) == Some(&TaskState::Review) && verdicts.get(id) == Some(&Verdict::Passed)
+    });
+    if !json {
+        let ok = ran
+            .iter()
+            .filter(|id| verdicts.get(*id) == Some(&Verdict::Passed))
+            .count();
+        eprintln!(
+            "{} task(s) ran, {ok} reached review with passing tests",
+            ran.len()
+        );
+    }
+    Ok(if all_passed { 0 } else { 1 })
+}

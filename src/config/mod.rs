@@ -1,0 +1,418 @@
+//! drover's configuration: defaults, then the user's file, then the repository's.
+//!
+//! Files: `~/.config/drover/config.toml` (or `$XDG_CONFIG_HOME`), then `drover.toml` or
+//! `.drover/config.toml` at the repository root. Later files override earlier ones key by
+//! key. Unknown keys, wrong types and bad values are `ConfigError`s naming file:line:col.
+//! This module only reads and validates; it never writes a config file.
+
+mod error;
+pub mod values;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use error::{ConfigError, line_col};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// No network at all inside task containers (the default).
+    None,
+    /// Docker's default bridge: the container can reach the internet.
+    Bridge,
+}
+
+impl Network {
+    pub fn docker_mode(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Bridge => "bridge",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    pub cpus: f64,
+    pub pids: i64,
+    /// Per tool call / test run.
+    #[serde(with = "secs")]
+    pub command_timeout: Duration,
+    /// Size of the container's writable /tmp (the root filesystem is read-only).
+    pub tmp_bytes: u64,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Config {
+    /// Use this image as is (no build).
+    pub image: Option<String>,
+    /// Registry image the worker Dockerfile builds on; `None` builds the base offline.
+    pub base_image: Option<String>,
+    /// Commands run once in the container after provisioning.
+    pub setup: Vec<String>,
+    /// Test command; `None` means auto-detect in the workspace.
+    pub test: Option<String>,
+    pub max_parallel: usize,
+    pub network: Network,
+    pub branch_prefix: String,
+    pub limits: Limits,
+    /// Files that were read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Config {
+            image: None,
+            base_image: None,
+            setup: Vec::new(),
+            test: None,
+            max_parallel: cores.max(2),
+            network: Network::None,
+            branch_prefix: "drover/".into(),
+            limits: Limits {
+                memory_bytes: 4 << 30,
+                cpus: (cores as f64).min(2.0),
+                pids: 1024,
+                command_timeout: Duration::from_secs(600),
+                tmp_bytes: 1 << 30,
+            },
+            files: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    image: Option<Spanned<String>>,
+    base_image: Option<Spanned<String>>,
+    setup: Option<Spanned<StringOrList>>,
+    test: Option<Spanned<String>>,
+    max_parallel: Option<Spanned<i64>>,
+    network: Option<Spanned<String>>,
+    branch_prefix: Option<Spanned<String>>,
+    limits: Option<LimitsFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    memory: Option<Spanned<SizeOrNumber>>,
+    cpus: Option<Spanned<f64>>,
+    pids: Option<Spanned<i64>>,
+    command_timeout: Option<Spanned<SizeOrNumber>>,
+    tmp_size: Option<Spanned<SizeOrNumber>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeOrNumber {
+    Text(String),
+    Number(i64),
+}
+
+impl SizeOrNumber {
+    fn text(&self) -> String {
+        match self {
+            SizeOrNumber::Text(s) => s.clone(),
+            SizeOrNumber::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// The user's config file path (it may not exist).
+pub fn user_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "drover").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Config files inside a repository, in the order they apply.
+fn repo_config_paths(repo: &Path) -> Result<Option<PathBuf>, ConfigError> {
+    let a = repo.join("drover.toml");
+    let b = repo.join(".drover").join("config.toml");
+    match (a.is_file(), b.is_file()) {
+        (true, true) => Err(ConfigError {
+            file: a,
+            line: 1,
+            col: 1,
+            message: format!("both this file and {} exist: keep one", b.display()),
+            snippet: None,
+        }),
+        (true, false) => Ok(Some(a)),
+        (false, true) => Ok(Some(b)),
+        (false, false) => Ok(None),
+    }
+}
+
+impl Config {
+    /// Defaults, then the user's file, then `repo`'s file (when given).
+    pub fn load(repo: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut files = Vec::new();
+        if let Some(user) = user_config_path().filter(|p| p.is_file()) {
+            files.push(user);
+        }
+        if let Some(repo) = repo
+            && let Some(p) = repo_config_paths(repo)?
+        {
+            files.push(p);
+        }
+        let mut config = Config::default();
+        for file in files {
+            let src = std::fs::read_to_string(&file).map_err(|e| ConfigError::io(&file, &e))?;
+            config.apply_str(&file, &src)?;
+        }
+        Ok(config)
+    }
+
+    /// Applies one file's content on top of `self`.
+    pub fn apply_str(&mut self, file: &Path, src: &str) -> Result<(), ConfigError> {
+        // A BOM is legal in a UTF-8 file but not in TOML.
+        let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+        let raw: FileConfig =
+            toml::from_str(src).map_err(|e| ConfigError::at(file, src, e.span(), e.message()))?;
+        let err =
+            |span: std::ops::Range<usize>, msg: String| ConfigError::at(file, src, Some(span), msg);
+
+        if let Some(v) = raw.image {
+            self.image = Some(non_empty(&v, "image").map_err(|m| err(v.span(), m))?);
+        }
+        if let Some(v) = raw.base_image {
+            self.base_image = Some(non_empty(&v, "base_image").map_err(|m| err(v.span(), m))?);
+        }
+        if let Some(v) = raw.setup {
+            let span = v.span();
+            self.setup = match v.into_inner() {
+                StringOrList::One(s) => vec![s],
+                StringOrList::Many(v) => v,
+            };
+            if self.setup.iter().any(|s| s.trim().is_empty()) {
+                return Err(err(span, "setup: commands must not be empty".into()));
+            }
+        }
+        if let Some(v) = raw.test {
+            self.test = Some(non_empty(&v, "test").map_err(|m| err(v.span(), m))?);
+        }
+        if let Some(v) = raw.max_parallel {
+            let n = *v.get_ref();
+            if !(1..=256).contains(&n) {
+                return Err(err(
+                    v.span(),
+                    format!("max_parallel must be between 1 and 256, not {n}"),
+                ));
+            }
+            self.max_parallel = n as usize;
+        }
+        if let Some(v) = raw.network {
+            self.network = match v.get_ref().as_str() {
+                "none" => Network::None,
+                "bridge" => Network::Bridge,
+                other => {
+                    return Err(err(
+                        v.span(),
+                        format!("network must be \"none\" or \"bridge\", not \"{other}\""),
+                    ));
+                }
+            };
+        }
+        if let Some(v) = raw.branch_prefix {
+            let p = v.get_ref();
+            let valid = !p.is_empty()
+                && p.ends_with('/')
+                && git2::Reference::is_valid_name(&format!("refs/heads/{p}x"));
+            if !valid {
+                return Err(err(
+                    v.span(),
+                    format!(
+                        "branch_prefix \"{p}\" must be a valid branch path ending in '/', e.g. \"drover/\""
+                    ),
+                ));
+            }
+            self.branch_prefix = p.clone();
+        }
+        if let Some(l) = raw.limits {
+            if let Some(v) = l.memory {
+                self.limits.memory_bytes = values::parse_size(&v.get_ref().text())
+                    .map_err(|m| err(v.span(), format!("limits.memory: {m}")))?;
+                if self.limits.memory_bytes < 64 << 20 {
+                    return Err(err(v.span(), "limits.memory must be at least 64m".into()));
+                }
+            }
+            if let Some(v) = l.cpus {
+                let c = *v.get_ref();
+                if !(c > 0.0 && c <= 1024.0) {
+                    return Err(err(
+                        v.span(),
+                        format!("limits.cpus must be above 0, not {c}"),
+                    ));
+                }
+                self.limits.cpus = c;
+            }
+            if let Some(v) = l.pids {
+                let p = *v.get_ref();
+                if p < 16 {
+                    return Err(err(
+                        v.span(),
+                        format!("limits.pids must be at least 16, not {p}"),
+                    ));
+                }
+                self.limits.pids = p;
+            }
+            if let Some(v) = l.command_timeout {
+                self.limits.command_timeout = values::parse_duration(&v.get_ref().text())
+                    .map_err(|m| err(v.span(), format!("limits.command_timeout: {m}")))?;
+            }
+            if let Some(v) = l.tmp_size {
+                self.limits.tmp_bytes = values::parse_size(&v.get_ref().text())
+                    .map_err(|m| err(v.span(), format!("limits.tmp_size: {m}")))?;
+            }
+        }
+        self.files.push(file.to_path_buf());
+        Ok(())
+    }
+}
+
+fn non_empty(v: &Spanned<String>, key: &str) -> Result<String, String> {
+    let s = v.get_ref().trim();
+    if s.is_empty() {
+        Err(format!("{key} must not be empty"))
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(src: &str) -> Result<Config, String> {
+        let mut c = Config::default();
+        c.apply_str(Path::new("drover.toml"), src)
+            .map(|_| c)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn full_file_applies() {
+        let c = apply(
+            r#"
+image = "my/img:1"
+setup = ["pip install -e .", "make deps"]
+test = "make check"
+max_parallel = 3
+network = "bridge"
+branch_prefix = "agents/"
+[limits]
+memory = "2g"
+cpus = 1.5
+pids = 256
+command_timeout = "5m"
+tmp_size = "256m"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.image.as_deref(), Some("my/img:1"));
+        assert_eq!(c.setup.len(), 2);
+        assert_eq!(c.max_parallel, 3);
+        assert_eq!(c.network, Network::Bridge);
+        assert_eq!(c.branch_prefix, "agents/");
+        assert_eq!(c.limits.memory_bytes, 2 << 30);
+        assert_eq!(c.limits.command_timeout, Duration::from_secs(300));
+        assert_eq!(c.limits.tmp_bytes, 256 << 20);
+    }
+
+    #[test]
+    fn setup_may_be_one_string() {
+        assert_eq!(apply("setup = \"make\"").unwrap().setup, vec!["make"]);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_col() {
+        let e = apply("test = \"x\"\nmax_paralel = 2\n").unwrap_err();
+        assert!(
+            e.starts_with("drover.toml:2:1: unknown field `max_paralel`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_location() {
+        let e = apply("max_parallel = \"many\"").unwrap_err();
+        assert!(
+            e.starts_with("drover.toml:1:16: invalid type: string \"many\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_location() {
+        let e = apply("max_parallel = 0").unwrap_err();
+        assert!(
+            e.starts_with("drover.toml:1:16: max_parallel must be between 1 and 256, not 0"),
+            "{e}"
+        );
+        let e = apply("network = \"host\"").unwrap_err();
+        assert!(
+            e.starts_with("drover.toml:1:11: network must be \"none\" or \"bridge\""),
+            "{e}"
+        );
+        let e = apply("[limits]\ncommand_timeout = -1").unwrap_err();
+        assert!(
+            e.starts_with("drover.toml:2:19: limits.command_timeout"),
+            "{e}"
+        );
+        let e = apply("branch_prefix = \"main\"").unwrap_err();
+        assert!(
+            e.contains("must be a valid branch path ending in '/'"),
+            "{e}"
+        );
+        let e = apply("[limits]\nmemory = \"1k\"").unwrap_err();
+        assert!(
+            e.starts_with("drover.toml:2:10: limits.memory must be at least 64m"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_caret_snippet() {
+        let e = apply("test = \"unterminated\n").unwrap_err();
+        assert!(e.starts_with("drover.toml:1:"), "{e}");
+        assert!(e.contains("| test = \"unterminated"), "{e}");
+    }
+
+    #[test]
+    fn bom_and_crlf_are_accepted() {
+        let c = apply("\u{feff}test = \"make test\"\r\nmax_parallel = 2\r\n").unwrap();
+        assert_eq!(c.test.as_deref(), Some("make test"));
+    }
+
+    #[test]
+    fn both_repo_files_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("drover.toml"), "").unwrap();
+        std::fs::create_dir(tmp.path().join(".drover")).unwrap();
+        std::fs::write(tmp.path().join(".drover/config.toml"), "").unwrap();
+        let e = repo_config_paths(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("keep one"), "{e}");
+    }
+}

@@ -1,0 +1,331 @@
+//! The engine: takes `Command`s, runs tasks, emits `Event`s. No terminal, no UI types.
+//!
+//! One loop owns scheduling: a FIFO of queued tasks (read from the store, so tasks added
+//! by another process count too), at most `max_parallel` attempts at once, each attempt a
+//! supervisor task. Other processes reach a running engine through the store's inbox.
+
+pub mod bus;
+pub mod clock;
+pub mod ids;
+pub mod ops;
+pub mod protocol;
+mod session;
+pub mod state;
+mod supervisor;
+pub mod task;
+pub mod transcript;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use bus::EventBus;
+use ids::TaskId;
+use protocol::{Command, Event, EventBody};
+use state::{TaskState, Transition};
+
+use crate::paths::DataDir;
+use crate::runtime::Runtime;
+use crate::store::Store;
+
+/// What the engine and its supervisors share.
+pub struct EngineCtx {
+    pub store: Arc<Store>,
+    pub bus: Arc<EventBus>,
+    /// `None` when Docker is unreachable: tasks wait in the queue.
+    pub runtime: Option<Runtime>,
+    pub data: DataDir,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub max_parallel: usize,
+    /// Only tasks of this repository (all when `None`).
+    pub repo: Option<PathBuf>,
+    /// Start queued tasks. Off for one-shot commands (cancel, discard) from the CLI.
+    pub run_queue: bool,
+    /// How often the inbox and the queue are read from the store.
+    pub poll: Duration,
+}
+
+enum Msg {
+    Command(Command, Option<oneshot::Sender<Result<String, String>>>),
+}
+
+/// A running engine.
+pub struct EngineHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+    bus: Arc<EventBus>,
+    join: JoinHandle<()>,
+}
+
+impl EngineHandle {
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
+        self.bus.subscribe()
+    }
+
+    pub fn send(&self, cmd: Command) {
+        let _ = self.tx.send(Msg::Command(cmd, None));
+    }
+
+    /// Sends a command and waits for the engine's answer.
+    pub async fn request(&self, cmd: Command) -> Result<String, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Command(cmd, Some(tx)))
+            .map_err(|_| "the engine has stopped".to_string())?;
+        rx.await.map_err(|_| "the engine has stopped".to_string())?
+    }
+
+    /// Cancels running attempts (containers stopped) and waits for the loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.tx.send(Msg::Command(Command::Shutdown, None));
+        let _ = self.join.await;
+    }
+}
+
+struct Running {
+    cancel: CancellationToken,
+    discard_after: bool,
+}
+
+struct Engine {
+    ctx: Arc<EngineCtx>,
+    opts: EngineOptions,
+    running: HashMap<TaskId, Running>,
+    known: HashSet<TaskId>,
+    done_tx: mpsc::UnboundedSender<TaskId>,
+    joins: Vec<JoinHandle<()>>,
+}
+
+/// Starts the engine loop. Tasks left mid-attempt by a previous engine are marked
+/// interrupted first (this engine holds the data dir, so nobody else runs them).
+pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
+    let bus = ctx.bus.clone();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let engine = Engine {
+        ctx: Arc::new(ctx),
+        opts,
+        running: HashMap::new(),
+        known: HashSet::new(),
+        done_tx,
+        joins: Vec::new(),
+    };
+    let join = tokio::spawn(engine.run(rx, done_rx));
+    EngineHandle { tx, bus, join }
+}
+
+impl Engine {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Msg>,
+        mut done_rx: mpsc::UnboundedReceiver<TaskId>,
+    ) {
+        self.recover().await;
+        self.announce_new();
+        self.schedule();
+        let mut tick = tokio::time::interval(self.opts.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    None | Some(Msg::Command(Command::Shutdown, _)) => break,
+                    Some(Msg::Command(cmd, reply)) => {
+                        let r = self.handle(cmd).await;
+                        match reply {
+                            Some(tx) => { let _ = tx.send(r); }
+                            None => if let Err(message) = r {
+                                self.ctx.bus.emit(None, 0, EventBody::Error { message });
+                            },
+                        }
+                    }
+                },
+                Some(id) = done_rx.recv() => {
+                    if let Some(r) = self.running.remove(&id)
+                        && r.discard_after
+                        && let Err(message) = ops::discard(&self.ctx, &id).await
+                    {
+                        self.ctx.bus.emit(Some(&id), 0, EventBody::Error { message });
+                    }
+                }
+                _ = tick.tick() => {
+                    self.poll_inbox().await;
+                    self.announce_new();
+                }
+            }
+            self.schedule();
+        }
+        for r in self.running.values() {
+            r.cancel.cancel();
+        }
+        for j in self.joins.drain(..) {
+            let _ = j.await;
+        }
+    }
+
+    fn in_scope(&self, t: &task::TaskRecord) -> bool {
+        self.opts.repo.as_ref().is_none_or(|r| &t.repo == r)
+    }
+
+    /// Active tasks in the store with no engine behind them: drover stopped mid-run.
+    async fn recover(&mut self) {
+        let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
+            return;
+        };
+        for t in tasks.into_iter().filter(|t| t.state.is_active()) {
+            if let Some(rt) = &self.ctx.runtime {
+                let _ = rt.stop(&format!("drover-{}", t.id)).await;
+            }
+            let mut m = supervisor::Mover::new(&self.ctx, t);
+            let _ = m.go(Transition::Interrupt(
+                "drover stopped while this task was running".into(),
+            ));
+        }
+    }
+
+    /// Emits `TaskAdded` for tasks this engine has not announced yet.
+    fn announce_new(&mut self) {
+        let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
+            return;
+        };
+        for t in tasks {
+            if self.known.insert(t.id.clone()) {
+                let (id, n) = (t.id.clone(), t.attempt);
+                self.ctx
+                    .bus
+                    .emit(Some(&id), n, EventBody::TaskAdded { task: Box::new(t) });
+            }
+        }
+    }
+
+    /// Starts queued tasks, oldest first, while slots are free.
+    fn schedule(&mut self) {
+        if !self.opts.run_queue || self.running.len() >= self.opts.max_parallel {
+            return;
+        }
+        if self.ctx.runtime.is_none() {
+            return;
+        }
+        let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
+            return;
+        };
+        for t in tasks {
+            if self.running.len() >= self.opts.max_parallel {
+                break;
+            }
+            if t.state != TaskState::Queued
+                || self.running.contains_key(&t.id)
+                || !self.in_scope(&t)
+            {
+                continue;
+            }
+            let cancel = CancellationToken::new();
+            let id = t.id.clone();
+            self.running.insert(
+                id.clone(),
+                Running {
+                    cancel: cancel.clone(),
+                    discard_after: false,
+                },
+            );
+            let (ctx, done) = (self.ctx.clone(), self.done_tx.clone());
+            self.joins.retain(|j| !j.is_finished());
+            self.joins.push(tokio::spawn(async move {
+                supervisor::run_attempt(ctx, t, cancel).await;
+                let _ = done.send(id);
+            }));
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) -> Result<String, String> {
+        match cmd {
+            Command::Queue { task } => {
+                let (record, _) = ops::add(&self.ctx.store, task).map_err(|e| e.to_string())?;
+                let msg = format!("queued task {}", record.id);
+                self.announce_new();
+                Ok(msg)
+            }
+            Command::Cancel { id } => self.cancel(&id, false).await,
+            Command::Discard { id } => {
+                let t = self
+                    .ctx
+                    .store
+                    .find(id.as_str())
+                    .map_err(|e| e.to_string())?;
+                if self.running.contains_key(&t.id) {
+                    return self.cancel(&t.id, true).await;
+                }
+                ops::discard(&self.ctx, &t.id).await
+            }
+            Command::Retry { id, feedback } => ops::retry(&self.ctx, &id, feedback),
+            Command::Approve { id } | Command::Push { id } => {
+                let what = "approve and push are not available in this build yet";
+                let t = self
+                    .ctx
+                    .store
+                    .find(id.as_str())
+                    .map_err(|e| e.to_string())?;
+                self.ctx.bus.emit(
+                    Some(&t.id),
+                    t.attempt,
+                    EventBody::Notice {
+                        message: what.into(),
+                    },
+                );
+                Err(what.into())
+            }
+            Command::Shutdown => Ok("shutting down".into()),
+        }
+    }
+
+    async fn cancel(&mut self, id: &TaskId, then_discard: bool) -> Result<String, String> {
+        let t = self
+            .ctx
+            .store
+            .find(id.as_str())
+            .map_err(|e| e.to_string())?;
+        if let Some(r) = self.running.get_mut(&t.id) {
+            r.cancel.cancel();
+            r.discard_after |= then_discard;
+            // Stopping the container ends whatever runs in it right now; it can take
+            // seconds, so the loop does not wait for it.
+            if let Some(rt) = self.ctx.runtime.clone() {
+                let name = format!("drover-{}", t.id);
+                tokio::spawn(async move {
+                    if let Err(e) = rt.stop(&name).await {
+                        tracing::warn!("stopping {name}: {e}");
+                    }
+                });
+            }
+            let what = if then_discard {
+                "cancelling, then discarding"
+            } else {
+                "cancelling"
+            };
+            return Ok(format!("{what} task {}", t.id));
+        }
+        let mut m = supervisor::Mover::new(&self.ctx, t);
+        m.go(Transition::Cancel)?;
+        Ok(format!("task {} cancelled", m.task.id))
+    }
+
+    /// Commands left in the store by other drover processes.
+    async fn poll_inbox(&mut self) {
+        let Ok(items) = self.ctx.store.pending_commands() else {
+            return;
+        };
+        for item in items {
+            let result = match self.handle(item.command).await {
+                Ok(m) => format!("ok: {m}"),
+                Err(e) => format!("error: {e}"),
+            };
+            let _ = self.ctx.store.finish_command(item.id, &result);
+        }
+    }
+}

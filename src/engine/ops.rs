@@ -1,0 +1,132 @@
+//! Task operations that need no running attempt: add, retry, discard.
+//!
+//! Used by the engine loop and by `drover add` directly (adding a task is a store write;
+//! the engine that owns the data dir picks it up).
+
+use super::EngineCtx;
+use super::clock::now_rfc3339;
+use super::ids::{TaskId, slug};
+use super::protocol::EventBody;
+use super::state::{self, TaskState, Transition};
+use super::task::{NewTask, TaskRecord};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+use crate::workspace::{self, RepoHead};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error(transparent)]
+    Repo(#[from] workspace::WorkspaceError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Records a new task based on the current HEAD of its repository.
+pub fn add(store: &Store, new: NewTask) -> Result<(TaskRecord, RepoHead), AddError> {
+    let head = workspace::resolve_head(&new.repo)?;
+    let config = Config::load(Some(&head.root))?;
+    let title = new.title.trim();
+    if title.is_empty() {
+        return Err(AddError::Invalid("a task needs a title".into()));
+    }
+    let mut last_err = None;
+    // Ids are random: on the (unlikely) collision, draw again.
+    for _ in 0..3 {
+        let id = TaskId::random();
+        let branch = format!("{}{}-{}", config.branch_prefix, id, slug(title));
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+            return Err(AddError::Invalid(format!("invalid branch name {branch}")));
+        }
+        let now = now_rfc3339();
+        let record = TaskRecord {
+            id,
+            repo_hash: workspace::repo_hash(&head.root),
+            repo: head.root.clone(),
+            title: title.to_string(),
+            prompt: new.prompt.clone(),
+            agent: new.agent.clone(),
+            base_commit: head.commit.clone(),
+            base_ref: head.branch.clone(),
+            branch,
+            state: TaskState::Queued,
+            attempt: 1,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        match store.insert_task(&record) {
+            Ok(()) => return Ok((record, head)),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err
+        .map(AddError::Store)
+        .unwrap_or_else(|| AddError::Invalid("cannot record the task".into())))
+}
+
+/// Re-queues a resting task as a new attempt.
+pub fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> Result<String, String> {
+    let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
+    state::next(&task.state, Transition::Retry).map_err(|e| e.to_string())?;
+    let n = task.attempt + 1;
+    let kind = if feedback.is_some() {
+        "with feedback"
+    } else {
+        "from scratch"
+    };
+    ctx.store
+        .begin_attempt(&task.id, n, &task.state, feedback)
+        .map_err(|e| e.to_string())?;
+    ctx.bus.emit(
+        Some(&task.id),
+        n,
+        EventBody::StateChanged {
+            from: task.state,
+            to: TaskState::Queued,
+        },
+    );
+    Ok(format!(
+        "task {} queued again (attempt {n}, {kind})",
+        task.id
+    ))
+}
+
+/// Removes a resting task's containers and workspace; its history stays.
+pub async fn discard(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
+    let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
+    let to = state::next(&task.state, Transition::Discard).map_err(|e| e.to_string())?;
+    match &ctx.runtime {
+        Some(rt) => {
+            rt.remove_task_containers(task.id.as_str())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        None => return Err("docker unavailable: cannot remove the task's container".into()),
+    }
+    let dir = ctx.data.workspace(&task.id);
+    if dir.exists() {
+        let d = dir.clone();
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(d))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("removing {}: {e}", dir.display()))?;
+    }
+    ctx.store
+        .set_state(&task.id, task.attempt, &task.state, &to)
+        .map_err(|e| e.to_string())?;
+    ctx.bus.emit(
+        Some(&task.id),
+        task.attempt,
+        EventBody::StateChanged {
+            from: task.state,
+            to,
+        },
+    );
+    Ok(format!(
+        "task {} discarded (container and workspace removed)",
+        task.id
+    ))
+}

@@ -1,0 +1,98 @@
+//! The engine's whole interface: `Command`s in, `Event`s out.
+//!
+//! Both are serde enums so the same types can cross a socket later (daemon). Every event
+//! carries its payload, so a front end never calls back into the engine to fetch a result;
+//! `seq` orders events across tasks.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::TaskId;
+use super::state::TaskState;
+use super::task::{NewTask, TaskRecord};
+use super::transcript::Entry;
+use crate::verify::TestReport;
+use crate::workspace::DiffSummary;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Queue {
+        task: NewTask,
+    },
+    Cancel {
+        id: TaskId,
+    },
+    Discard {
+        id: TaskId,
+    },
+    /// A new attempt: with feedback it continues in the same workspace; without, from
+    /// scratch.
+    Retry {
+        id: TaskId,
+        feedback: Option<String>,
+    },
+    Approve {
+        id: TaskId,
+    },
+    Push {
+        id: TaskId,
+    },
+    /// Stop accepting work; running tasks are cancelled (their containers stopped).
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub task: Option<TaskId>,
+    pub attempt: u32,
+    pub at: String,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A task entered the engine's view (queued now, or found in the store).
+    TaskAdded {
+        task: Box<TaskRecord>,
+    },
+    StateChanged {
+        from: TaskState,
+        to: TaskState,
+    },
+    Transcript {
+        entry: Entry,
+    },
+    /// Live output of a running tool call (the head of it; the capped whole arrives in
+    /// the `ToolResult` entry).
+    ToolOutput {
+        call: u32,
+        chunk: String,
+    },
+    ContainerStarted {
+        container: String,
+        image: String,
+    },
+    DiffUpdated {
+        diff: DiffSummary,
+    },
+    TestStarted {
+        command: String,
+    },
+    TestOutput {
+        chunk: String,
+    },
+    TestFinished {
+        report: TestReport,
+    },
+    /// Something the user asked for that this build cannot do, or a hint.
+    Notice {
+        message: String,
+    },
+    /// A command failed; the task (if any) is unchanged.
+    Error {
+        message: String,
+    },
+}

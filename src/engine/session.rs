@@ -1,0 +1,182 @@
+//! One attempt's recording layer: what the agent says and does becomes transcript entries
+//! (persisted, then emitted), live tool output becomes events, and every write is
+//! followed by a fresh diff.
+//!
+//! Agents talk only to this (`Tools`), so recording, cancellation and diffing cannot be
+//! forgotten by an agent implementation.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use super::bus::EventBus;
+use super::ids::TaskId;
+use super::protocol::EventBody;
+use super::transcript::{Entry, EntryKind};
+use crate::agent::Tools;
+use crate::agent::tools::{ContainerTools, ToolCall, ToolError, ToolOutput};
+use crate::store::{Store, TranscriptLog};
+use crate::text::Utf8Stream;
+use crate::workspace;
+
+pub struct Session {
+    pub task: TaskId,
+    pub attempt: u32,
+    pub bus: Arc<EventBus>,
+    pub store: Arc<Store>,
+    pub log: Mutex<TranscriptLog>,
+    pub tools: ContainerTools,
+    pub cancel: CancellationToken,
+    pub workspace: PathBuf,
+    pub base_commit: String,
+    next_call: AtomicU32,
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        task: TaskId,
+        attempt: u32,
+        bus: Arc<EventBus>,
+        store: Arc<Store>,
+        log: TranscriptLog,
+        tools: ContainerTools,
+        cancel: CancellationToken,
+        workspace: PathBuf,
+        base_commit: String,
+    ) -> Self {
+        Session {
+            task,
+            attempt,
+            bus,
+            store,
+            log: Mutex::new(log),
+            tools,
+            cancel,
+            workspace,
+            base_commit,
+            next_call: AtomicU32::new(1),
+        }
+    }
+
+    /// Persists an entry, then tells subscribers (so nothing shown is ever lost).
+    pub async fn record(&self, kind: EntryKind) {
+        let entry = Entry::now(kind);
+        if let Err(e) = self.log.lock().await.append(&entry) {
+            tracing::error!(task = %self.task, "writing transcript: {e}");
+            self.emit(EventBody::Error {
+                message: format!("cannot write transcript: {e}"),
+            });
+        }
+        self.emit(EventBody::Transcript { entry });
+    }
+
+    pub fn emit(&self, body: EventBody) {
+        self.bus.emit(Some(&self.task), self.attempt, body);
+    }
+
+    pub async fn info(&self, text: impl Into<String>) {
+        self.record(EntryKind::Info { text: text.into() }).await;
+    }
+
+    /// Diffs the workspace against the base, stores the stat and emits it.
+    pub async fn refresh_diff(&self) -> Option<workspace::WorkspaceDiff> {
+        let dir = self.workspace.clone();
+        let base = self.base_commit.clone();
+        let result = tokio::task::spawn_blocking(move || workspace::diff(&dir, &base)).await;
+        match result {
+            Ok(Ok(d)) => {
+                let summary = d.summary.clone();
+                if let Err(e) = self
+                    .store
+                    .update_attempt(&self.task, self.attempt, |a| a.diff = Some(summary.clone()))
+                {
+                    tracing::error!(task = %self.task, "saving diff: {e}");
+                }
+                self.emit(EventBody::DiffUpdated { diff: summary });
+                Some(d)
+            }
+            Ok(Err(e)) => {
+                self.emit(EventBody::Error {
+                    message: format!("diff: {e}"),
+                });
+                None
+            }
+            Err(e) => {
+                self.emit(EventBody::Error {
+                    message: format!("diff task failed: {e}"),
+                });
+                None
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Tools for Session {
+    async fn say(&self, text: &str) {
+        self.record(EntryKind::Assistant {
+            text: text.to_string(),
+        })
+        .await;
+    }
+
+    async fn call(&self, call: ToolCall) -> Result<ToolOutput, ToolError> {
+        if self.cancel.is_cancelled() {
+            return Err(ToolError::Cancelled);
+        }
+        let n = self.next_call.fetch_add(1, Ordering::SeqCst);
+        self.record(EntryKind::ToolCall {
+            call: n,
+            tool: call.clone(),
+        })
+        .await;
+        let mut decoder = Utf8Stream::default();
+        let bus = self.bus.clone();
+        let (task, attempt) = (self.task.clone(), self.attempt);
+        let mut on_output = move |bytes: &[u8]| {
+            let chunk = decoder.push(bytes);
+            if !chunk.is_empty() {
+                bus.emit(
+                    Some(&task),
+                    attempt,
+                    EventBody::ToolOutput { call: n, chunk },
+                );
+            }
+        };
+        let result = tokio::select! {
+            r = self.tools.execute(&call, &mut on_output) => r,
+            _ = self.cancel.cancelled() => Err(ToolError::Cancelled),
+        };
+        let entry = match &result {
+            Ok(out) => EntryKind::ToolResult {
+                call: n,
+                ok: out.ok,
+                exit_code: out.exit_code,
+                output: out.output.clone(),
+                truncated: out.truncated,
+                duration_ms: out.duration.as_millis() as u64,
+                timed_out: out.timed_out,
+            },
+            Err(e) => EntryKind::ToolResult {
+                call: n,
+                ok: false,
+                exit_code: None,
+                output: e.to_string(),
+                truncated: 0,
+                duration_ms: Duration::ZERO.as_millis() as u64,
+                timed_out: false,
+            },
+        };
+        self.record(entry).await;
+        if call.may_write() && !matches!(result, Err(ToolError::Cancelled)) {
+            self.refresh_diff().await;
+        }
+        result
+    }
+}

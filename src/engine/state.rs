@@ -1,0 +1,268 @@
+//! The task state machine: one pure function decides every transition.
+//!
+//! `Queued → Provisioning → Running → Verifying → Review → Approved → Pushed`, with
+//! `Failed`, `Cancelled` and `Interrupted` reachable from the active states, `Retry`
+//! re-queueing a resting task and `Discard` retiring it. Nothing here does I/O: the
+//! supervisor and scheduler ask `next` and persist what it answers.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TaskState {
+    Queued,
+    Provisioning,
+    Running,
+    Verifying,
+    Review,
+    Approved,
+    Pushed,
+    Failed { reason: String },
+    Cancelled,
+    Interrupted { reason: String },
+    Discarded,
+}
+
+/// What happened to a task; `next` turns it into the new state or refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// A worker slot was given to the task.
+    Start,
+    /// Workspace and container are ready; the agent starts.
+    Provisioned,
+    /// The agent finished; the verifier starts.
+    AgentDone,
+    /// Tests failed and iterations remain: the agent gets the failure back.
+    Iterate,
+    /// The verifier finished (pass or fail): a human reviews.
+    Verified,
+    Fail(String),
+    Cancel,
+    Interrupt(String),
+    /// A new attempt: back to the queue.
+    Retry,
+    Approve,
+    Push,
+    Discard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {transition} a task that is {from}")]
+pub struct IllegalTransition {
+    pub from: String,
+    pub transition: String,
+}
+
+impl TaskState {
+    /// Occupies a worker slot (and a running container).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            TaskState::Provisioning | TaskState::Running | TaskState::Verifying
+        )
+    }
+
+    /// Nothing will happen to the task until someone acts on it.
+    pub fn is_resting(&self) -> bool {
+        !self.is_active() && *self != TaskState::Queued
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Provisioning => "provisioning",
+            TaskState::Running => "running",
+            TaskState::Verifying => "verifying",
+            TaskState::Review => "review",
+            TaskState::Approved => "approved",
+            TaskState::Pushed => "pushed",
+            TaskState::Failed { .. } => "failed",
+            TaskState::Cancelled => "cancelled",
+            TaskState::Interrupted { .. } => "interrupted",
+            TaskState::Discarded => "discarded",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            TaskState::Failed { reason } | TaskState::Interrupted { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason() {
+            Some(r) => write!(f, "{}: {r}", self.name()),
+            None => f.write_str(self.name()),
+        }
+    }
+}
+
+impl Transition {
+    fn verb(&self) -> &'static str {
+        match self {
+            Transition::Start => "start",
+            Transition::Provisioned => "run the agent of",
+            Transition::AgentDone => "verify",
+            Transition::Iterate => "iterate on",
+            Transition::Verified => "review",
+            Transition::Fail(_) => "fail",
+            Transition::Cancel => "cancel",
+            Transition::Interrupt(_) => "interrupt",
+            Transition::Retry => "retry",
+            Transition::Approve => "approve",
+            Transition::Push => "push",
+            Transition::Discard => "discard",
+        }
+    }
+}
+
+/// The only place that decides whether `t` may happen in state `from`.
+pub fn next(from: &TaskState, t: Transition) -> Result<TaskState, IllegalTransition> {
+    use TaskState as S;
+    use Transition as T;
+    let to = match (from, &t) {
+        (S::Queued, T::Start) => S::Provisioning,
+        (S::Provisioning, T::Provisioned) => S::Running,
+        (S::Running, T::AgentDone) => S::Verifying,
+        (S::Verifying, T::Iterate) => S::Running,
+        (S::Verifying, T::Verified) => S::Review,
+        (s, T::Fail(reason)) if s.is_active() => S::Failed {
+            reason: reason.clone(),
+        },
+        (s, T::Interrupt(reason)) if s.is_active() => S::Interrupted {
+            reason: reason.clone(),
+        },
+        (s, T::Cancel) if s.is_active() || *s == S::Queued => S::Cancelled,
+        (S::Review | S::Failed { .. } | S::Cancelled | S::Interrupted { .. }, T::Retry) => {
+            S::Queued
+        }
+        (S::Review, T::Approve) => S::Approved,
+        (S::Approved, T::Push) => S::Pushed,
+        (s, T::Discard) if !s.is_active() && *s != S::Discarded => S::Discarded,
+        _ => {
+            return Err(IllegalTransition {
+                from: from.name().into(),
+                transition: t.verb().into(),
+            });
+        }
+    };
+    Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_states() -> Vec<TaskState> {
+        vec![
+            TaskState::Queued,
+            TaskState::Provisioning,
+            TaskState::Running,
+            TaskState::Verifying,
+            TaskState::Review,
+            TaskState::Approved,
+            TaskState::Pushed,
+            TaskState::Failed { reason: "x".into() },
+            TaskState::Cancelled,
+            TaskState::Interrupted { reason: "y".into() },
+            TaskState::Discarded,
+        ]
+    }
+
+    fn all_transitions() -> Vec<Transition> {
+        vec![
+            Transition::Start,
+            Transition::Provisioned,
+            Transition::AgentDone,
+            Transition::Iterate,
+            Transition::Verified,
+            Transition::Fail("boom".into()),
+            Transition::Cancel,
+            Transition::Interrupt("gone".into()),
+            Transition::Retry,
+            Transition::Approve,
+            Transition::Push,
+            Transition::Discard,
+        ]
+    }
+
+    /// The full table: every (state, transition) pair, legal ones with their target.
+    /// Adding a state or transition without deciding its row fails this test.
+    #[test]
+    fn exhaustive_transition_table() {
+        let mut table = String::new();
+        for s in all_states() {
+            for t in all_transitions() {
+                let cell = match next(&s, t.clone()) {
+                    Ok(to) => to.to_string(),
+                    Err(_) => "-".into(),
+                };
+                if cell != "-" {
+                    table.push_str(&format!("{:<12} {:<16} -> {cell}\n", s.name(), t.verb()));
+                }
+            }
+        }
+        let expected = "\
+queued       start            -> provisioning
+queued       cancel           -> cancelled
+queued       discard          -> discarded
+provisioning run the agent of -> running
+provisioning fail             -> failed: boom
+provisioning cancel           -> cancelled
+provisioning interrupt        -> interrupted: gone
+running      verify           -> verifying
+running      fail             -> failed: boom
+running      cancel           -> cancelled
+running      interrupt        -> interrupted: gone
+verifying    iterate on       -> running
+verifying    review           -> review
+verifying    fail             -> failed: boom
+verifying    cancel           -> cancelled
+verifying    interrupt        -> interrupted: gone
+review       retry            -> queued
+review       approve          -> approved
+review       discard          -> discarded
+approved     push             -> pushed
+approved     discard          -> discarded
+pushed       discard          -> discarded
+failed       retry            -> queued
+failed       discard          -> discarded
+cancelled    retry            -> queued
+cancelled    discard          -> discarded
+interrupted  retry            -> queued
+interrupted  discard          -> discarded
+";
+        assert_eq!(table, expected);
+    }
+
+    #[test]
+    fn illegal_transition_is_an_error_with_a_message() {
+        let err = next(&TaskState::Pushed, Transition::Start).unwrap_err();
+        assert_eq!(err.to_string(), "cannot start a task that is pushed");
+        let err = next(&TaskState::Running, Transition::Discard).unwrap_err();
+        assert_eq!(err.to_string(), "cannot discard a task that is running");
+    }
+
+    #[test]
+    fn active_and_resting_partition_all_but_queued() {
+        for s in all_states() {
+            let classes = [s.is_active(), s.is_resting(), s == TaskState::Queued];
+            assert_eq!(classes.iter().filter(|c| **c).count(), 1, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn state_serializes_as_tagged_json() {
+        let s = TaskState::Failed {
+            reason: "no".into(),
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, r#"{"state":"failed","reason":"no"}"#);
+        assert_eq!(serde_json::from_str::<TaskState>(&json).unwrap(), s);
+    }
+}

@@ -1,0 +1,348 @@
+//! One attempt of one task, start to rest: provision (workspace + container), setup,
+//! agent, verification, review.
+//!
+//! Every state change goes through the state machine and the store's compare-and-set
+//! before it is announced. On any ending (review, failure, cancel) the container is
+//! stopped, not removed: a retry or a shell can start it again, and it no longer counts
+//! against `max_parallel`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use super::EngineCtx;
+use super::protocol::EventBody;
+use super::session::Session;
+use super::state::{self, Transition};
+use super::task::{AgentSpec, TaskRecord};
+use super::transcript::EntryKind;
+use crate::agent::scripted::{Script, ScriptedAgent};
+use crate::agent::tools::{ContainerTools, ToolCall, ToolError};
+use crate::agent::{Agent, AgentError, Tools};
+use crate::config::Config;
+use crate::runtime::{ContainerSpec, ExecSpec, image};
+use crate::store::TranscriptLog;
+use crate::text::Utf8Stream;
+use crate::verify::{self, TestReport};
+use crate::workspace::{self, Workspace};
+
+/// Why an attempt stopped early.
+enum Stop {
+    Fail(String),
+    Cancelled,
+}
+
+impl From<AgentError> for Stop {
+    fn from(e: AgentError) -> Self {
+        match e {
+            AgentError::Tool(ToolError::Cancelled) => Stop::Cancelled,
+            AgentError::Failed(m) => Stop::Fail(m),
+            AgentError::Tool(e) => Stop::Fail(e.to_string()),
+        }
+    }
+}
+
+/// Moves one task through the state machine, persisting and announcing each step.
+pub struct Mover<'a> {
+    ctx: &'a EngineCtx,
+    pub task: TaskRecord,
+}
+
+impl<'a> Mover<'a> {
+    pub fn new(ctx: &'a EngineCtx, task: TaskRecord) -> Self {
+        Mover { ctx, task }
+    }
+
+    pub fn go(&mut self, t: Transition) -> Result<(), String> {
+        let to = state::next(&self.task.state, t).map_err(|e| e.to_string())?;
+        self.ctx
+            .store
+            .set_state(&self.task.id, self.task.attempt, &self.task.state, &to)
+            .map_err(|e| e.to_string())?;
+        let from = std::mem::replace(&mut self.task.state, to.clone());
+        self.ctx.bus.emit(
+            Some(&self.task.id),
+            self.task.attempt,
+            EventBody::StateChanged { from, to },
+        );
+        Ok(())
+    }
+}
+
+/// Runs the task's current attempt to a resting state. Never panics on task errors: they
+/// become the task's `Failed` reason.
+pub async fn run_attempt(ctx: Arc<EngineCtx>, task: TaskRecord, cancel: CancellationToken) {
+    let id = task.id.clone();
+    let mut mover = Mover::new(&ctx, task);
+    if let Err(e) = mover.go(Transition::Start) {
+        ctx.bus.emit(
+            Some(&id),
+            mover.task.attempt,
+            EventBody::Error { message: e },
+        );
+        return;
+    }
+    let started = Instant::now();
+    let mut container = None;
+    let outcome = attempt(&ctx, &mut mover, &cancel, &mut container).await;
+    let end = match outcome {
+        Ok(()) => Transition::Verified,
+        Err(Stop::Cancelled) => Transition::Cancel,
+        Err(Stop::Fail(reason)) => Transition::Fail(reason),
+    };
+    if let (Some(rt), Some(c)) = (&ctx.runtime, &container)
+        && let Err(e) = rt.stop(c).await
+    {
+        tracing::warn!(task = %id, "stopping container: {e}");
+    }
+    let _ = ctx.store.update_attempt(&id, mover.task.attempt, |a| {
+        a.finished_at = Some(super::clock::now_rfc3339());
+    });
+    if let Err(e) = mover.go(end) {
+        ctx.bus.emit(
+            Some(&id),
+            mover.task.attempt,
+            EventBody::Error { message: e },
+        );
+    }
+    tracing::info!(task = %id, state = %mover.task.state, secs = started.elapsed().as_secs_f64(), "attempt ended");
+}
+
+async fn attempt(
+    ctx: &EngineCtx,
+    mover: &mut Mover<'_>,
+    cancel: &CancellationToken,
+    container_out: &mut Option<String>,
+) -> Result<(), Stop> {
+    let task = mover.task.clone();
+    let n = task.attempt;
+    let rt = ctx
+        .runtime
+        .clone()
+        .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
+    let config = Config::load(Some(&task.repo)).map_err(|e| Stop::Fail(format!("config: {e}")))?;
+    let image =
+        image::task_image(&config, Some(&task.repo)).map_err(|e| Stop::Fail(e.to_string()))?;
+    rt.require_image(&image)
+        .await
+        .map_err(|e| Stop::Fail(e.to_string()))?;
+    let record = ctx
+        .store
+        .attempt(&task.id, n)
+        .map_err(|e| Stop::Fail(e.to_string()))?;
+
+    // Workspace: a retry with feedback continues where the last attempt left off.
+    let dir = ctx.data.workspace(&task.id);
+    let continue_in_place = record.feedback.is_some() && dir.join(".git").is_dir();
+    let (repo, base, branch) = (
+        task.repo.clone(),
+        task.base_commit.clone(),
+        task.branch.clone(),
+    );
+    let ws_dir = dir.clone();
+    let ws: Workspace = tokio::task::spawn_blocking(move || {
+        if continue_in_place {
+            Workspace::open(&ws_dir, &repo)
+        } else {
+            workspace::create(&repo, &ws_dir, &base, &branch)
+        }
+    })
+    .await
+    .map_err(|e| Stop::Fail(format!("workspace: {e}")))?
+    .map_err(|e| Stop::Fail(format!("workspace: {e}")))?;
+    check(cancel)?;
+
+    let log_path = ctx.data.attempt_dir(&task.id, n).join("transcript.jsonl");
+    let log = TranscriptLog::open(&log_path)
+        .map_err(|e| Stop::Fail(format!("transcript {}: {e}", log_path.display())))?;
+
+    let spec = ContainerSpec {
+        name: format!("drover-{}", task.id),
+        image: image.clone(),
+        task: task.id.to_string(),
+        repo_hash: task.repo_hash.clone(),
+        workspace: ws.dir.clone(),
+        objects: ws.objects.clone(),
+        uid: ws.uid,
+        gid: ws.gid,
+        network: config.network,
+        limits: config.limits.clone(),
+    };
+    let container = rt
+        .create_task_container(&spec)
+        .await
+        .map_err(|e| Stop::Fail(e.to_string()))?;
+    *container_out = Some(container.clone());
+    let _ = ctx.store.update_attempt(&task.id, n, |a| {
+        a.workspace = Some(ws.dir.clone());
+        a.container = Some(container.clone());
+        a.image = Some(image.clone());
+        a.started_at = Some(super::clock::now_rfc3339());
+    });
+    ctx.bus.emit(
+        Some(&task.id),
+        n,
+        EventBody::ContainerStarted {
+            container: container.clone(),
+            image: image.clone(),
+        },
+    );
+
+    let tools = ContainerTools {
+        runtime: rt.clone(),
+        container: container.clone(),
+        timeout: config.limits.command_timeout,
+    };
+    let session = Session::new(
+        task.id.clone(),
+        n,
+        ctx.bus.clone(),
+        ctx.store.clone(),
+        log,
+        tools,
+        cancel.clone(),
+        ws.dir.clone(),
+        task.base_commit.clone(),
+    );
+    session
+        .info(format!(
+            "workspace {} on branch {} at {}; container {} ({image}, network {})",
+            ws.dir.display(),
+            task.branch,
+            &task.base_commit[..task.base_commit.len().min(12)],
+            crate::runtime::short_id(&container),
+            config.network.docker_mode()
+        ))
+        .await;
+    for cmd in &config.setup {
+        session.info(format!("setup: {cmd}")).await;
+        let out = session
+            .call(ToolCall::Bash {
+                command: cmd.clone(),
+                timeout_secs: None,
+            })
+            .await
+            .map_err(|e| Stop::from(AgentError::Tool(e)))?;
+        if !out.ok {
+            let code = out
+                .exit_code
+                .map_or("timed out".to_string(), |c| format!("exit {c}"));
+            return Err(Stop::Fail(format!("setup command failed ({code}): {cmd}")));
+        }
+    }
+    check(cancel)?;
+    mover.go(Transition::Provisioned).map_err(Stop::Fail)?;
+
+    let feedback = record.feedback.clone();
+    if let Some(f) = &feedback {
+        session
+            .record(EntryKind::Info {
+                text: format!("feedback from review: {f}"),
+            })
+            .await;
+    }
+    let mut agent = build_agent(&task.agent)?;
+    let outcome = agent.run(&session, feedback.as_deref()).await;
+    check(cancel)?;
+    let outcome = outcome.map_err(|e| {
+        let stop = Stop::from(e);
+        if let Stop::Fail(m) = &stop {
+            tracing::info!(task = %task.id, "agent failed: {m}");
+        }
+        stop
+    })?;
+    if let Some(summary) = &outcome.summary {
+        let s = summary.clone();
+        let _ = ctx
+            .store
+            .update_attempt(&task.id, n, |a| a.summary = Some(s));
+    }
+    mover.go(Transition::AgentDone).map_err(Stop::Fail)?;
+
+    let test_log = ctx.data.attempt_dir(&task.id, n).join("test.log");
+    let report = verify_in(&session, &config, &container, &test_log).await?;
+    let _ = ctx
+        .store
+        .update_attempt(&task.id, n, |a| a.tests = Some(report.clone()));
+    session.emit(EventBody::TestFinished {
+        report: report.clone(),
+    });
+    session.info(format!("tests: {}", report.summary())).await;
+
+    if let Some(d) = session.refresh_diff().await {
+        let path = ctx.data.attempt_dir(&task.id, n).join("diff.patch");
+        if let Err(e) = crate::paths::write_private(&path, d.patch.as_bytes()) {
+            tracing::warn!("saving {}: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn check(cancel: &CancellationToken) -> Result<(), Stop> {
+    if cancel.is_cancelled() {
+        Err(Stop::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+fn build_agent(spec: &AgentSpec) -> Result<Box<dyn Agent>, Stop> {
+    match spec {
+        AgentSpec::Scripted { script, source } => {
+            let s = Script::parse(std::path::Path::new(source), script)
+                .map_err(|e| Stop::Fail(e.to_string()))?;
+            Ok(Box::new(ScriptedAgent::new(s)))
+        }
+    }
+}
+
+/// Runs the project's tests in the container, streaming output as events.
+async fn verify_in(
+    session: &Session,
+    config: &Config,
+    container: &str,
+    log_path: &std::path::Path,
+) -> Result<TestReport, Stop> {
+    let command = match &config.test {
+        Some(c) => Some(c.clone()),
+        None => {
+            let dir = session.workspace.clone();
+            tokio::task::spawn_blocking(move || verify::detect(&dir))
+                .await
+                .unwrap_or(None)
+        }
+    };
+    let Some(command) = command else {
+        return Ok(TestReport::no_tests());
+    };
+    session.emit(EventBody::TestStarted {
+        command: command.clone(),
+    });
+    let mut spec = ExecSpec::shell(&command, config.limits.command_timeout);
+    spec.head_cap = 64 << 10;
+    spec.tail_cap = 64 << 10;
+    let mut decoder = Utf8Stream::default();
+    let mut on_output = |bytes: &[u8]| {
+        let chunk = decoder.push(bytes);
+        if !chunk.is_empty() {
+            session.emit(EventBody::TestOutput { chunk });
+        }
+    };
+    let rt = &session.tools.runtime;
+    let result = tokio::select! {
+        r = rt.exec(container, &spec, &mut on_output) => r.map_err(|e| Stop::Fail(format!("running tests: {e}")))?,
+        _ = session.cancel.cancelled() => return Err(Stop::Cancelled),
+    };
+    let output = result.stdout.render();
+    if let Err(e) = crate::paths::write_private(log_path, output.as_bytes()) {
+        tracing::warn!("saving {}: {e}", log_path.display());
+    }
+    Ok(TestReport::judge(
+        &command,
+        result.exit_code.unwrap_or(-1),
+        result.timed_out,
+        &output,
+        result.duration.as_millis() as u64,
+    ))
+}

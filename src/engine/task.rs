@@ -1,0 +1,75 @@
+//! What a task is: its record, its attempts, and the agent that works on it.
+//!
+//! Plain data shared by the engine, the store and every front end. Behaviour lives in the
+//! state machine (`state.rs`) and the supervisor, not here.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::TaskId;
+use super::state::TaskState;
+use crate::verify::TestReport;
+use crate::workspace::DiffSummary;
+
+/// Which agent works on a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AgentSpec {
+    /// Replays a TOML steps file (its content is stored, so the file may go away).
+    Scripted { script: String, source: String },
+}
+
+impl AgentSpec {
+    pub fn label(&self) -> String {
+        match self {
+            AgentSpec::Scripted { source, .. } => format!("scripted ({source})"),
+        }
+    }
+}
+
+/// A task as the user asked for it, before drover records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewTask {
+    pub repo: PathBuf,
+    pub title: String,
+    pub prompt: String,
+    pub agent: AgentSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub id: TaskId,
+    /// The user's repository (its work tree root), never written by drover.
+    pub repo: PathBuf,
+    /// Short hash of `repo`, the `drover.repo` container label.
+    pub repo_hash: String,
+    pub title: String,
+    pub prompt: String,
+    pub agent: AgentSpec,
+    /// HEAD of the user's repository when the task was queued.
+    pub base_commit: String,
+    /// The branch HEAD pointed to then (`None` when detached).
+    pub base_ref: Option<String>,
+    pub branch: String,
+    pub state: TaskState,
+    /// Current attempt, from 1.
+    pub attempt: u32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub n: u32,
+    pub workspace: Option<PathBuf>,
+    pub container: Option<String>,
+    pub image: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub diff: Option<DiffSummary>,
+    pub tests: Option<TestReport>,
+    pub summary: Option<String>,
+    /// The reviewer's feedback this attempt started from (retry with feedback).
+    pub feedback: Option<String>,
+}

@@ -1,0 +1,57 @@
+//! Transcript entries: what an agent said and did, one entry per step.
+//!
+//! Stored as JSON Lines per attempt and sent to front ends in `Event::Transcript`. Tool
+//! output inside an entry is already capped (head + tail) by the runtime.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::tools::ToolCall;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// RFC 3339 UTC.
+    pub at: String,
+    #[serde(flatten)]
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EntryKind {
+    /// Text from the agent.
+    Assistant {
+        text: String,
+    },
+    /// A tool call as it starts; `call` pairs it with its result.
+    ToolCall {
+        call: u32,
+        tool: ToolCall,
+    },
+    ToolResult {
+        call: u32,
+        /// false when the tool could not do what was asked (bad path, no match…).
+        ok: bool,
+        exit_code: Option<i64>,
+        output: String,
+        /// Bytes of output dropped between head and tail.
+        truncated: u64,
+        duration_ms: u64,
+        timed_out: bool,
+    },
+    /// drover's own notes (provisioning, setup, verification).
+    Info {
+        text: String,
+    },
+    Error {
+        text: String,
+    },
+}
+
+impl Entry {
+    pub fn now(kind: EntryKind) -> Self {
+        Entry {
+            at: crate::engine::clock::now_rfc3339(),
+            kind,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! drover: supervise a fleet of background coding agents, each in its own container.
+//!
+//! The library holds everything the binary does, so the CLI, the TUI (later) and the
+//! integration tests drive one engine. Layering, one way:
+//! `cli` → `engine` (Command in, Event out) → `workspace` (git2), `runtime` (Docker),
+//! `agent`, `verify`, `store`. Nothing here knows about terminals.
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod paths;
+pub mod runtime;
+pub mod store;
+pub mod text;
+pub mod verify;
+pub mod workspace;

@@ -1,0 +1,143 @@
+//! Where drover keeps its state: one data dir (`DROVER_HOME`, else the XDG data dir).
+//!
+//! The layout lives here and nowhere else. Directories are created 0700 and files 0600
+//! whatever the umask, because transcripts can hold anything an agent printed.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::engine::ids::TaskId;
+
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// `DROVER_HOME`, else `$XDG_DATA_HOME/drover` (usually `~/.local/share/drover`).
+    pub fn from_env() -> io::Result<Self> {
+        let root = match std::env::var_os("DROVER_HOME").filter(|v| !v.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => directories::ProjectDirs::from("", "", "drover")
+                .map(|d| d.data_dir().to_path_buf())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "cannot find a home directory for drover's data: set DROVER_HOME",
+                    )
+                })?,
+        };
+        Self::at(root)
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        let root = if root.is_absolute() {
+            root
+        } else {
+            std::env::current_dir()?.join(root)
+        };
+        create_private_dir(&root)?;
+        Ok(DataDir { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.root.join("drover.db")
+    }
+
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("engine.lock")
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    pub fn build_dir(&self) -> PathBuf {
+        self.root.join("build")
+    }
+
+    /// The clone an agent works in (bind-mounted into its container).
+    pub fn workspace(&self, id: &TaskId) -> PathBuf {
+        self.root.join("workspaces").join(id.as_str())
+    }
+
+    /// Transcript, test log and final diff of one attempt.
+    pub fn attempt_dir(&self, id: &TaskId, attempt: u32) -> PathBuf {
+        self.root
+            .join("tasks")
+            .join(id.as_str())
+            .join(attempt.to_string())
+    }
+
+    pub fn task_dir(&self, id: &TaskId) -> PathBuf {
+        self.root.join("tasks").join(id.as_str())
+    }
+}
+
+/// `mkdir -p` with 0700 on every directory it creates, and on `dir` itself.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // DirBuilder's mode is filtered by the umask; set it explicitly.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// Opens `path` for appending, creating it 0600.
+pub fn open_private_append(path: &Path) -> io::Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+/// Writes `path` whole (0600), via a temp file and rename so readers never see half.
+pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        io::Write::write_all(&mut f, contents)?;
+    }
+    fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirs_and_files_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::at(tmp.path().join("a/b")).unwrap();
+        let mode = fs::metadata(data.root()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let f = data.root().join("x.log");
+        open_private_append(&f).unwrap();
+        let mode = fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        write_private(&data.root().join("y"), b"hi").unwrap();
+        let mode = fs::metadata(data.root().join("y"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -1,0 +1,256 @@
+//! Task containers: one per task, hardened, labelled, found again by label.
+//!
+//! The container idles (`sleep infinity` under Docker's init) and every tool runs in it
+//! through exec. It sees the task workspace at /workspace and the user's objects
+//! read-only at their own path; nothing else of the host, never the Docker socket.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+
+use super::{Runtime, RuntimeError, status_of};
+use crate::config::{Limits, Network};
+
+pub const LABEL_MANAGED: &str = "drover.managed";
+pub const LABEL_TASK: &str = "drover.task";
+pub const LABEL_REPO: &str = "drover.repo";
+
+/// Environment every tool sees: no pagers, editors or prompts that would hang an exec.
+pub const CONTAINER_ENV: &[&str] = &[
+    "HOME=/tmp",
+    "GIT_PAGER=cat",
+    "PAGER=cat",
+    "GIT_EDITOR=true",
+    "EDITOR=true",
+    "VISUAL=true",
+    "GIT_TERMINAL_PROMPT=0",
+    "DEBIAN_FRONTEND=noninteractive",
+    "PYTHONDONTWRITEBYTECODE=1",
+    "LANG=C.UTF-8",
+    "GIT_CONFIG_COUNT=1",
+    "GIT_CONFIG_KEY_0=safe.directory",
+    "GIT_CONFIG_VALUE_0=*",
+];
+
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub task: String,
+    pub repo_hash: String,
+    pub workspace: PathBuf,
+    /// The user's objects dir, mounted read-only at the same path.
+    pub objects: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub network: Network,
+    pub limits: Limits,
+}
+
+impl ContainerSpec {
+    fn body(&self) -> ContainerCreateBody {
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_TASK.to_string(), self.task.clone()),
+            (LABEL_REPO.to_string(), self.repo_hash.clone()),
+        ]);
+        let mounts = vec![
+            Mount {
+                target: Some("/workspace".into()),
+                source: Some(self.workspace.to_string_lossy().into_owned()),
+                typ: Some(MountType::BIND),
+                read_only: Some(false),
+                ..Default::default()
+            },
+            Mount {
+                target: Some(self.objects.to_string_lossy().into_owned()),
+                source: Some(self.objects.to_string_lossy().into_owned()),
+                typ: Some(MountType::BIND),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        ];
+        let tmpfs_opts = format!("rw,exec,nosuid,nodev,size={}", self.limits.tmp_bytes);
+        let memory = i64::try_from(self.limits.memory_bytes).unwrap_or(i64::MAX);
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            user: Some(format!("{}:{}", self.uid, self.gid)),
+            working_dir: Some("/workspace".into()),
+            env: Some(CONTAINER_ENV.iter().map(|s| s.to_string()).collect()),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                init: Some(true),
+                network_mode: Some(self.network.docker_mode().into()),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges:true".into()]),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(HashMap::from([
+                    ("/tmp".to_string(), tmpfs_opts.clone()),
+                    ("/var/tmp".to_string(), tmpfs_opts),
+                ])),
+                memory: Some(memory),
+                memory_swap: Some(memory),
+                nano_cpus: Some((self.limits.cpus * 1e9) as i64),
+                pids_limit: Some(self.limits.pids),
+                privileged: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// A labelled container as listed by Docker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedContainer {
+    pub id: String,
+    pub name: String,
+    pub task: Option<String>,
+    pub state: String,
+}
+
+impl Runtime {
+    /// Creates and starts the task's container. A stale container of the same task (same
+    /// name, our labels) is replaced; anyone else's is left alone and reported.
+    pub async fn create_task_container(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<String, RuntimeError> {
+        self.require_image(&spec.image).await?;
+        let opts = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
+        let created = match self
+            .docker
+            .create_container(Some(opts.clone()), spec.body())
+            .await
+        {
+            Err(e) if status_of(&e) == Some(409) => {
+                self.replace_stale(&spec.name, &spec.task).await?;
+                self.docker
+                    .create_container(Some(opts), spec.body())
+                    .await
+                    .map_err(RuntimeError::api(format!(
+                        "creating container {}",
+                        spec.name
+                    )))?
+            }
+            other => other.map_err(RuntimeError::api(format!(
+                "creating container {}",
+                spec.name
+            )))?,
+        };
+        self.start(&created.id).await?;
+        Ok(created.id)
+    }
+
+    async fn replace_stale(&self, name: &str, task: &str) -> Result<(), RuntimeError> {
+        let info = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(RuntimeError::api(format!("inspecting container {name}")))?;
+        let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        let id = info.id.unwrap_or_default();
+        if labels.get(LABEL_TASK).map(String::as_str) != Some(task) {
+            return Err(RuntimeError::ForeignContainer {
+                name: name.into(),
+                id,
+            });
+        }
+        self.remove(&id).await
+    }
+
+    pub async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        match self.docker.start_container(id, None).await {
+            // 304: already running.
+            Err(e) if status_of(&e) == Some(304) => Ok(()),
+            other => other.map_err(RuntimeError::api(format!(
+                "starting container {}",
+                short(id)
+            ))),
+        }
+    }
+
+    /// Stops a container (init forwards SIGTERM; SIGKILL after 5 s). Gone is fine.
+    pub async fn stop(&self, id: &str) -> Result<(), RuntimeError> {
+        let opts = StopContainerOptionsBuilder::new().t(5).build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            Err(e) if matches!(status_of(&e), Some(304) | Some(404)) => Ok(()),
+            other => other.map_err(RuntimeError::api(format!(
+                "stopping container {}",
+                short(id)
+            ))),
+        }
+    }
+
+    /// Removes a container, stopping it if needed. Gone is fine.
+    pub async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        let opts = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(opts)).await {
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            other => other.map_err(RuntimeError::api(format!(
+                "removing container {}",
+                short(id)
+            ))),
+        }
+    }
+
+    /// drover's containers (running or not), optionally only one task's.
+    pub async fn list_managed(
+        &self,
+        task: Option<&str>,
+    ) -> Result<Vec<ManagedContainer>, RuntimeError> {
+        let mut label = vec![format!("{LABEL_MANAGED}=true")];
+        if let Some(t) = task {
+            label.push(format!("{LABEL_TASK}={t}"));
+        }
+        let filters = HashMap::from([("label".to_string(), label)]);
+        let opts = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(RuntimeError::api("listing drover's containers"))?;
+        Ok(list
+            .into_iter()
+            .map(|c| ManagedContainer {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                task: c.labels.and_then(|l| l.get(LABEL_TASK).cloned()),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Removes every container labelled with `task`.
+    pub async fn remove_task_containers(&self, task: &str) -> Result<usize, RuntimeError> {
+        let list = self.list_managed(Some(task)).await?;
+        for c in &list {
+            self.remove(&c.id).await?;
+        }
+        Ok(list.len())
+    }
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

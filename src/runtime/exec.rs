@@ -1,0 +1,192 @@
+//! Running a command in a task container: streamed output, exit code, timeout.
+//!
+//! Commands run under coreutils `timeout`, which puts them in their own process group
+//! and kills the whole group when time is up (background children included); a host-side
+//! deadline backs it up. Output is captured head + tail (bounded memory whatever the
+//! command prints) and the head is also handed to a callback as it arrives. Stdin is
+//! closed unless given, so nothing waits for a prompt.
+
+use std::time::{Duration, Instant};
+
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{Runtime, RuntimeError};
+use crate::text::Capture;
+
+/// Extra time the host waits beyond the in-container timeout before giving up.
+const HOST_GRACE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    pub stdin: Option<Vec<u8>>,
+    pub timeout: Duration,
+    /// Stdout and stderr into one capture, in arrival order (what a terminal shows).
+    pub merge_output: bool,
+    pub head_cap: usize,
+    pub tail_cap: usize,
+}
+
+impl ExecSpec {
+    /// `bash -c SCRIPT` with merged output and default caps.
+    pub fn shell(script: &str, timeout: Duration) -> Self {
+        ExecSpec {
+            cmd: vec!["bash".into(), "-c".into(), script.into()],
+            stdin: None,
+            timeout,
+            merge_output: true,
+            head_cap: 32 << 10,
+            tail_cap: 32 << 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecResult {
+    /// `None` when the host gave up waiting.
+    pub exit_code: Option<i64>,
+    /// Everything when `merge_output`, else stdout only.
+    pub stdout: Capture,
+    pub stderr: Capture,
+    pub timed_out: bool,
+    pub duration: Duration,
+}
+
+impl ExecResult {
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+}
+
+impl Runtime {
+    /// Runs `spec` in `container`; `on_output` sees each piece of output that enters the
+    /// head of the capture (so a flood is not streamed live past the cap).
+    pub async fn exec(
+        &self,
+        container: &str,
+        spec: &ExecSpec,
+        on_output: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<ExecResult, RuntimeError> {
+        let secs = spec.timeout.as_secs().max(1);
+        let mut cmd = vec![
+            "timeout".to_string(),
+            "-k".into(),
+            "5".into(),
+            format!("{secs}s"),
+        ];
+        cmd.extend(spec.cmd.iter().cloned());
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    attach_stdin: Some(spec.stdin.is_some()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    working_dir: Some("/workspace".to_string()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(RuntimeError::api("starting a command in the container"))?;
+        let started = Instant::now();
+        let opts = StartExecOptions {
+            detach: false,
+            tty: false,
+            output_capacity: Some(64 << 10),
+        };
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = self
+            .docker
+            .start_exec(&created.id, Some(opts))
+            .await
+            .map_err(RuntimeError::api("starting a command in the container"))?
+        else {
+            return Err(RuntimeError::Api {
+                context: "starting a command in the container".into(),
+                detail: "Docker detached the exec".into(),
+            });
+        };
+
+        if let Some(data) = &spec.stdin {
+            let data = data.clone();
+            // Write concurrently with reading so a large input cannot deadlock on a full pipe.
+            tokio::spawn(async move {
+                let _ = input.write_all(&data).await;
+                let _ = input.shutdown().await;
+            });
+        } else {
+            drop(input);
+        }
+
+        let mut stdout = Capture::new(spec.head_cap, spec.tail_cap);
+        let mut stderr = Capture::new(spec.head_cap, spec.tail_cap);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs) + HOST_GRACE;
+        let mut host_timeout = false;
+        loop {
+            let next = tokio::time::timeout_at(deadline, output.next()).await;
+            let frame = match next {
+                Err(_) => {
+                    host_timeout = true;
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(frame)) => frame.map_err(RuntimeError::api("reading command output"))?,
+            };
+            let (is_err, bytes) = match frame {
+                LogOutput::StdErr { message } => (true, message),
+                LogOutput::StdOut { message } | LogOutput::Console { message } => (false, message),
+                LogOutput::StdIn { .. } => continue,
+            };
+            let target = if is_err && !spec.merge_output {
+                &mut stderr
+            } else {
+                &mut stdout
+            };
+            let head = target.push(&bytes);
+            if !head.is_empty() {
+                on_output(head);
+            }
+        }
+        let duration = started.elapsed();
+        let exit_code = if host_timeout {
+            None
+        } else {
+            self.exit_code_of(&created.id).await?
+        };
+        // `timeout` exits 124 (TERM worked) or 137 (it had to KILL) when time ran out.
+        let timed_out = host_timeout
+            || (matches!(exit_code, Some(124) | Some(137))
+                && duration >= Duration::from_secs(secs));
+        Ok(ExecResult {
+            exit_code,
+            stdout,
+            stderr,
+            timed_out,
+            duration,
+        })
+    }
+
+    /// The exit code; Docker may report the exec as running for a moment after its
+    /// output ends.
+    async fn exit_code_of(&self, exec_id: &str) -> Result<Option<i64>, RuntimeError> {
+        for _ in 0..50 {
+            let info = self
+                .docker
+                .inspect_exec(exec_id)
+                .await
+                .map_err(RuntimeError::api("reading a command's exit code"))?;
+            if info.running != Some(true) {
+                return Ok(info.exit_code);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,339 @@
+//! The worker image: its recipe, its tag, and building it without a registry.
+//!
+//! The recipe is `assets/worker.Dockerfile` (embedded) on top of a base: a registry image
+//! when `base_image` is configured, else a root filesystem built offline from the host's
+//! Debian packages by `assets/build-base.sh` and imported. A repository may bring its own
+//! `.drover/Dockerfile`, built on top of the worker (`ARG DROVER_BASE`). Tags carry a hash
+//! of the recipe, so a build happens only when the recipe changes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::io::ReaderStream;
+
+use super::{Runtime, RuntimeError};
+use crate::config::Config;
+use crate::paths::DataDir;
+
+pub const WORKER_DOCKERFILE: &str = include_str!("../../assets/worker.Dockerfile");
+pub const BASE_SCRIPT: &str = include_str!("../../assets/build-base.sh");
+
+fn hash12(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hex::encode(&h.finalize()[..6])
+}
+
+/// The offline base image's tag.
+pub fn base_tag() -> String {
+    format!("drover-base:{}", hash12(&[BASE_SCRIPT.as_bytes()]))
+}
+
+/// What the worker Dockerfile builds on.
+pub fn base_ref(config: &Config) -> String {
+    config.base_image.clone().unwrap_or_else(base_tag)
+}
+
+pub fn worker_tag(config: &Config) -> String {
+    let base = base_ref(config);
+    format!(
+        "drover-worker:{}",
+        hash12(&[WORKER_DOCKERFILE.as_bytes(), base.as_bytes()])
+    )
+}
+
+/// The repository's own Dockerfile, if it has one.
+pub fn repo_dockerfile(repo: &Path) -> Option<PathBuf> {
+    let p = repo.join(".drover").join("Dockerfile");
+    p.is_file().then_some(p)
+}
+
+/// The image a task in `repo` runs in: `image` from config, else the repository's
+/// Dockerfile build, else the worker.
+pub fn task_image(config: &Config, repo: Option<&Path>) -> Result<String, RuntimeError> {
+    if let Some(img) = &config.image {
+        return Ok(img.clone());
+    }
+    let worker = worker_tag(config);
+    if let Some(df) = repo.and_then(repo_dockerfile) {
+        let content = std::fs::read(&df).map_err(|e| RuntimeError::Api {
+            context: format!("reading {}", df.display()),
+            detail: e.to_string(),
+        })?;
+        let repo_hash = crate::workspace::repo_hash(repo.unwrap_or(Path::new("")));
+        return Ok(format!(
+            "drover-repo-{repo_hash}:{}",
+            hash12(&[&content, worker.as_bytes()])
+        ));
+    }
+    Ok(worker)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildReport {
+    pub image: String,
+    /// Images built by this call (empty when everything was up to date).
+    pub built: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Builds whatever `task_image` needs that is missing (everything with `force`).
+/// `progress` receives build output lines.
+pub async fn build(
+    rt: &Runtime,
+    config: &Config,
+    repo: Option<&Path>,
+    data: &DataDir,
+    force: bool,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<BuildReport, RuntimeError> {
+    let started = Instant::now();
+    let target = task_image(config, repo)?;
+    let mut built = Vec::new();
+    if config.image.is_some() {
+        rt.require_image(&target).await?;
+        progress(&format!("using configured image {target}"));
+        return Ok(BuildReport {
+            image: target,
+            built,
+            seconds: 0.0,
+        });
+    }
+    let worker = worker_tag(config);
+    if force || !rt.image_exists(&worker).await? {
+        if config.base_image.is_none() {
+            let base = base_tag();
+            if force || !rt.image_exists(&base).await? {
+                build_offline_base(rt, data, &base, progress).await?;
+                built.push(base);
+            } else {
+                progress(&format!("base image {base} is up to date"));
+            }
+        }
+        let args = HashMap::from([("BASE".to_string(), base_ref(config))]);
+        docker_build(
+            rt,
+            WORKER_DOCKERFILE.as_bytes(),
+            &worker,
+            &args,
+            &[],
+            progress,
+        )
+        .await?;
+        built.push(worker.clone());
+    } else {
+        progress(&format!("worker image {worker} is up to date"));
+    }
+    if let Some(df) = repo.and_then(repo_dockerfile)
+        && (force || !rt.image_exists(&target).await?)
+    {
+        let content = std::fs::read(&df).map_err(|e| RuntimeError::Api {
+            context: format!("reading {}", df.display()),
+            detail: e.to_string(),
+        })?;
+        let args = HashMap::from([("DROVER_BASE".to_string(), worker.clone())]);
+        let context = df.parent().map(Path::to_path_buf).unwrap_or_default();
+        docker_build(
+            rt,
+            &content,
+            &target,
+            &args,
+            &context_files(&context),
+            progress,
+        )
+        .await?;
+        built.push(target.clone());
+    }
+    Ok(BuildReport {
+        image: target,
+        built,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Regular files next to a repository Dockerfile (its build context), small ones only.
+fn context_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let meta = e.metadata().ok()?;
+            (meta.is_file() && name != "Dockerfile" && meta.len() < 16 << 20)
+                .then(|| std::fs::read(e.path()).ok().map(|c| (name, c)))
+                .flatten()
+        })
+        .collect()
+}
+
+async fn build_offline_base(
+    rt: &Runtime,
+    data: &DataDir,
+    tag: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), RuntimeError> {
+    let fail = |detail: String| RuntimeError::Api {
+        context: "building the offline base image".into(),
+        detail,
+    };
+    let dir = data.build_dir();
+    crate::paths::create_private_dir(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    let script = dir.join("build-base.sh");
+    let tar = dir.join("base.tar");
+    std::fs::write(&script, BASE_SCRIPT).map_err(|e| fail(format!("{}: {e}", script.display())))?;
+    progress(&format!(
+        "building base root filesystem from Debian packages ({tag})…"
+    ));
+    let mut child = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg(&tar)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| fail(format!("running bash: {e}")))?;
+    let mut lines = BufReader::new(
+        child
+            .stderr
+            .take()
+            .ok_or_else(|| fail("no stderr".into()))?,
+    )
+    .lines();
+    let mut last = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        progress(&line);
+        last.push(line);
+        if last.len() > 20 {
+            last.remove(0);
+        }
+    }
+    let status = child.wait().await.map_err(|e| fail(e.to_string()))?;
+    if !status.success() {
+        let _ = std::fs::remove_file(&tar);
+        return Err(fail(format!(
+            "build-base.sh failed ({status}):\n{}",
+            last.join("\n")
+        )));
+    }
+    progress(&format!("importing {tag}…"));
+    let (repo, version) = tag.split_once(':').unwrap_or((tag, "latest"));
+    let file = tokio::fs::File::open(&tar)
+        .await
+        .map_err(|e| fail(format!("{}: {e}", tar.display())))?;
+    let body = ReaderStream::with_capacity(file, 1 << 20).filter_map(|r| async move { r.ok() });
+    let opts = CreateImageOptionsBuilder::new()
+        .from_src("-")
+        .repo(repo)
+        .tag(version)
+        .build();
+    let mut stream = rt
+        .docker
+        .create_image(Some(opts), Some(bollard::body_stream(body)), None);
+    while let Some(item) = stream.next().await {
+        item.map_err(|e| fail(format!("docker import: {e}")))?;
+    }
+    let _ = std::fs::remove_file(&tar);
+    Ok(())
+}
+
+/// `docker build` of one Dockerfile (plus extra context files) with build args.
+async fn docker_build(
+    rt: &Runtime,
+    dockerfile: &[u8],
+    tag: &str,
+    args: &HashMap<String, String>,
+    extra: &[(String, Vec<u8>)],
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), RuntimeError> {
+    let fail = |detail: String| RuntimeError::Api {
+        context: format!("building image {tag}"),
+        detail,
+    };
+    let mut ar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        ar.append_data(&mut header, name, data)
+    };
+    add("Dockerfile", dockerfile).map_err(|e| fail(e.to_string()))?;
+    for (name, data) in extra {
+        add(name, data).map_err(|e| fail(e.to_string()))?;
+    }
+    let context = ar.into_inner().map_err(|e| fail(e.to_string()))?;
+    let labels = HashMap::from([("drover.image".to_string(), tag.to_string())]);
+    let opts = BuildImageOptionsBuilder::new()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(args)
+        .labels(&labels)
+        .build();
+    progress(&format!("building {tag}…"));
+    let mut stream = rt
+        .docker
+        .build_image(opts, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| fail(e.to_string()))?;
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            return Err(fail(err));
+        }
+        if let Some(s) = info.stream {
+            for line in s.lines().filter(|l| !l.trim().is_empty()) {
+                progress(line);
+            }
+        }
+    }
+    if !rt.image_exists(tag).await? {
+        return Err(fail("the build finished but the image is missing".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_the_recipe() {
+        let mut c = Config::default();
+        let offline = worker_tag(&c);
+        assert!(offline.starts_with("drover-worker:"));
+        assert_eq!(offline, worker_tag(&c), "stable");
+        c.base_image = Some("debian:bookworm-slim".into());
+        assert_ne!(
+            worker_tag(&c),
+            offline,
+            "a different base is a different image"
+        );
+        c.image = Some("mine:1".into());
+        assert_eq!(task_image(&c, None).unwrap(), "mine:1");
+    }
+
+    #[test]
+    fn repo_dockerfile_gets_its_own_tag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = Config::default();
+        assert_eq!(task_image(&c, Some(tmp.path())).unwrap(), worker_tag(&c));
+        std::fs::create_dir(tmp.path().join(".drover")).unwrap();
+        std::fs::write(
+            tmp.path().join(".drover/Dockerfile"),
+            "ARG DROVER_BASE\nFROM ${DROVER_BASE}\n",
+        )
+        .unwrap();
+        let t = task_image(&c, Some(tmp.path())).unwrap();
+        assert!(t.starts_with("drover-repo-"), "{t}");
+    }
+}

@@ -1,0 +1,153 @@
+//! The container runtime: Docker through bollard, and nothing else talks to Docker.
+//!
+//! Connects with Docker's usual defaults (`DOCKER_HOST` honoured) and negotiates the API
+//! version, because engines here can be older than bollard's default. Errors are turned
+//! into sentences a user can act on (daemon down, socket permission, image missing).
+//! Knows containers, execs and images; knows nothing of tasks' states or git.
+
+mod container;
+mod exec;
+pub mod image;
+
+use std::time::Duration;
+
+use bollard::Docker;
+
+pub use container::{
+    ContainerSpec, LABEL_MANAGED, LABEL_REPO, LABEL_TASK, ManagedContainer, short as short_id,
+};
+pub use exec::{ExecResult, ExecSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot connect to Docker at {host}: is the daemon running? ({detail})")]
+    Unavailable { host: String, detail: String },
+    #[error(
+        "permission denied on the Docker socket {host}: add your user to the `docker` group \
+         (membership is root-equivalent) or use rootless Docker"
+    )]
+    PermissionDenied { host: String },
+    #[error("image {image} not found: build it with `drover image build`")]
+    ImageMissing { image: String },
+    #[error("container {name} exists but is not drover's ({id}): remove or rename it")]
+    ForeignContainer { name: String, id: String },
+    #[error("{context}: {detail}")]
+    Api { context: String, detail: String },
+}
+
+impl RuntimeError {
+    pub(crate) fn api(
+        context: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> RuntimeError {
+        let context = context.into();
+        move |e| RuntimeError::Api {
+            context,
+            detail: describe(&e),
+        }
+    }
+}
+
+/// bollard's error text, minus the noise (the server message when there is one).
+fn describe(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            message,
+            status_code,
+        } => {
+            format!("{message} (HTTP {status_code})")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Status code of a Docker API error, if it was one.
+pub(crate) fn status_of(e: &bollard::errors::Error) -> Option<u16> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// A connected Docker engine.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    docker: Docker,
+    host: String,
+    version: String,
+}
+
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+}
+
+impl Runtime {
+    /// Connects, negotiates the API version and checks the daemon answers.
+    pub async fn connect() -> Result<Runtime, RuntimeError> {
+        let host = docker_host();
+        let unavailable = |detail: String| {
+            if detail.to_lowercase().contains("permission denied") {
+                RuntimeError::PermissionDenied { host: host.clone() }
+            } else {
+                RuntimeError::Unavailable {
+                    host: host.clone(),
+                    detail,
+                }
+            }
+        };
+        let docker = Docker::connect_with_defaults().map_err(|e| unavailable(e.to_string()))?;
+        // Exec and build streams can run for a long time; our own timeouts apply instead.
+        let docker = docker.with_timeout(Duration::from_secs(24 * 3600));
+        let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+            .await
+            .map_err(|_| unavailable("no answer within 10s".into()))?
+            .map_err(|e| unavailable(e.to_string()))?;
+        let version = tokio::time::timeout(Duration::from_secs(10), docker.version())
+            .await
+            .map_err(|_| unavailable("no answer within 10s".into()))?
+            .map_err(|e| unavailable(e.to_string()))?;
+        Ok(Runtime {
+            docker,
+            host,
+            version: format!(
+                "{} (API {})",
+                version.version.unwrap_or_else(|| "?".into()),
+                version.api_version.unwrap_or_else(|| "?".into())
+            ),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Engine version and API version, for `doctor` and the UI header.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(RuntimeError::api(format!("inspecting image {image}"))(e)),
+        }
+    }
+
+    /// Errors with the command that builds it when `image` is absent.
+    pub async fn require_image(&self, image: &str) -> Result<(), RuntimeError> {
+        if self.image_exists(image).await? {
+            Ok(())
+        } else {
+            Err(RuntimeError::ImageMissing {
+                image: image.to_string(),
+            })
+        }
+    }
+}

@@ -1,0 +1,677 @@
+//! The SQLite database: tasks, attempts, the transition log and the command inbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::engine::clock::now_rfc3339;
+use crate::engine::ids::TaskId;
+use crate::engine::protocol::Command;
+use crate::engine::state::TaskState;
+use crate::engine::task::{AgentSpec, AttemptRecord, TaskRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sql {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no task matches `{0}`")]
+    NotFound(String),
+    #[error("`{prefix}` matches several tasks: {ids}")]
+    Ambiguous { prefix: String, ids: String },
+    #[error("task {id} changed under us: expected {expected}, found {found}")]
+    Conflict {
+        id: String,
+        expected: String,
+        found: String,
+    },
+    #[error("corrupt record for task {id}: {detail}")]
+    Corrupt { id: String, detail: String },
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    queue_order INTEGER NOT NULL,
+    repo TEXT NOT NULL,
+    repo_hash TEXT NOT NULL,
+    title TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    base_commit TEXT NOT NULL,
+    base_ref TEXT,
+    branch TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_repo ON tasks(repo, queue_order);
+CREATE TABLE IF NOT EXISTS attempts (
+    task_id TEXT NOT NULL REFERENCES tasks(id),
+    n INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (task_id, n)
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    done_at TEXT,
+    result TEXT
+);
+";
+
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub attempt: u32,
+    pub from: TaskState,
+    pub to: TaskState,
+    pub at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    pub id: i64,
+    pub command: Command,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let sql = |source| StoreError::Sql {
+            path: path.display().to_string(),
+            source,
+        };
+        let existed = path.exists();
+        let conn = Connection::open(path).map_err(sql)?;
+        if !existed {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions),
+        // so a poisoned mutex is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sql {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Records a new task (and its first attempt). Fails on an id collision.
+    pub fn insert_task(&self, t: &TaskRecord) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.sql())?;
+        let agent = serde_json::to_string(&t.agent).map_err(|e| corrupt(&t.id, e))?;
+        let state = serde_json::to_string(&t.state).map_err(|e| corrupt(&t.id, e))?;
+        tx.execute(
+            "INSERT INTO tasks (id, queue_order, repo, repo_hash, title, prompt, agent, base_commit,
+                base_ref, branch, state, attempt, created_at, updated_at)
+             VALUES (?1, (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6,
+                ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                t.id.as_str(),
+                t.repo.to_string_lossy(),
+                t.repo_hash,
+                t.title,
+                t.prompt,
+                agent,
+                t.base_commit,
+                t.base_ref,
+                t.branch,
+                state,
+                t.attempt,
+                t.created_at,
+                t.updated_at
+            ],
+        )
+        .map_err(self.sql())?;
+        let attempt = AttemptRecord {
+            n: t.attempt,
+            ..Default::default()
+        };
+        let data = serde_json::to_string(&attempt).map_err(|e| corrupt(&t.id, e))?;
+        tx.execute(
+            "INSERT INTO attempts (task_id, n, data) VALUES (?1, ?2, ?3)",
+            params![t.id.as_str(), t.attempt, data],
+        )
+        .map_err(self.sql())?;
+        tx.commit().map_err(self.sql())
+    }
+
+    pub fn task(&self, id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!("{SELECT_TASK} WHERE id = ?1"))
+            .map_err(self.sql())?;
+        let row = stmt
+            .query_row([id.as_str()], raw_task)
+            .optional()
+            .map_err(self.sql())?;
+        row.map(RawTask::into_record).transpose()
+    }
+
+    /// The task whose id is `prefix` or uniquely starts with it.
+    pub fn find(&self, prefix: &str) -> Result<TaskRecord, StoreError> {
+        let Some(p) = TaskId::parse(prefix) else {
+            return Err(StoreError::NotFound(prefix.to_string()));
+        };
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{SELECT_TASK} WHERE id LIKE ?1 || '%' ORDER BY queue_order LIMIT 6"
+            ))
+            .map_err(self.sql())?;
+        let rows: Vec<RawTask> = stmt
+            .query_map([p.as_str()], raw_task)
+            .map_err(self.sql())?
+            .collect::<Result<_, _>>()
+            .map_err(self.sql())?;
+        match rows.len() {
+            0 => Err(StoreError::NotFound(prefix.to_string())),
+            1 => rows
+                .into_iter()
+                .next()
+                .map(RawTask::into_record)
+                .unwrap_or_else(|| Err(StoreError::NotFound(prefix.into()))),
+            _ if rows.iter().any(|r| r.id == p.as_str()) => rows
+                .into_iter()
+                .find(|r| r.id == p.as_str())
+                .map(RawTask::into_record)
+                .unwrap_or_else(|| Err(StoreError::NotFound(prefix.into()))),
+            _ => Err(StoreError::Ambiguous {
+                prefix: prefix.to_string(),
+                ids: rows
+                    .iter()
+                    .map(|r| r.id.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Tasks in queue order, of one repository or all.
+    pub fn tasks(&self, repo: Option<&Path>) -> Result<Vec<TaskRecord>, StoreError> {
+        let conn = self.conn();
+        let rows: Vec<RawTask> = match repo {
+            Some(r) => {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "{SELECT_TASK} WHERE repo = ?1 ORDER BY queue_order"
+                    ))
+                    .map_err(self.sql())?;
+                stmt.query_map([r.to_string_lossy()], raw_task)
+                    .map_err(self.sql())?
+                    .collect::<Result<_, _>>()
+                    .map_err(self.sql())?
+            }
+            None => {
+                let mut stmt = conn
+                    .prepare_cached(&format!("{SELECT_TASK} ORDER BY queue_order"))
+                    .map_err(self.sql())?;
+                stmt.query_map([], raw_task)
+                    .map_err(self.sql())?
+                    .collect::<Result<_, _>>()
+                    .map_err(self.sql())?
+            }
+        };
+        rows.into_iter().map(RawTask::into_record).collect()
+    }
+
+    /// Moves task `id` from `from` to `to` if it is still in `from`, logging the transition.
+    pub fn set_state(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        from: &TaskState,
+        to: &TaskState,
+    ) -> Result<(), StoreError> {
+        let from_json = serde_json::to_string(from).map_err(|e| corrupt(id, e))?;
+        let to_json = serde_json::to_string(to).map_err(|e| corrupt(id, e))?;
+        let now = now_rfc3339();
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.sql())?;
+        let changed = tx
+            .execute(
+                "UPDATE tasks SET state = ?1, attempt = ?2, updated_at = ?3 WHERE id = ?4 AND state = ?5",
+                params![to_json, attempt, now, id.as_str(), from_json],
+            )
+            .map_err(self.sql())?;
+        if changed == 0 {
+            let found: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM tasks WHERE id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(self.sql())?;
+            return Err(match found {
+                None => StoreError::NotFound(id.to_string()),
+                Some(found) => StoreError::Conflict {
+                    id: id.to_string(),
+                    expected: from_json,
+                    found,
+                },
+            });
+        }
+        tx.execute(
+            "INSERT INTO transitions (task_id, attempt, from_state, to_state, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.as_str(), attempt, from_json, to_json, now],
+        )
+        .map_err(self.sql())?;
+        tx.commit().map_err(self.sql())
+    }
+
+    /// Starts attempt `n` (a retry): records it and re-queues the task in one step.
+    pub fn begin_attempt(
+        &self,
+        id: &TaskId,
+        n: u32,
+        from: &TaskState,
+        feedback: Option<String>,
+    ) -> Result<(), StoreError> {
+        let attempt = AttemptRecord {
+            n,
+            feedback,
+            ..Default::default()
+        };
+        let data = serde_json::to_string(&attempt).map_err(|e| corrupt(id, e))?;
+        {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT OR REPLACE INTO attempts (task_id, n, data) VALUES (?1, ?2, ?3)",
+                params![id.as_str(), n, data],
+            )
+            .map_err(self.sql())?;
+            // A retry goes to the back of the queue.
+            conn.execute(
+                "UPDATE tasks SET queue_order = (SELECT MAX(queue_order) + 1 FROM tasks) WHERE id = ?1",
+                [id.as_str()],
+            )
+            .map_err(self.sql())?;
+        }
+        self.set_state(id, n, from, &TaskState::Queued)
+    }
+
+    pub fn attempt(&self, id: &TaskId, n: u32) -> Result<AttemptRecord, StoreError> {
+        let conn = self.conn();
+        let data: Option<String> = conn
+            .query_row(
+                "SELECT data FROM attempts WHERE task_id = ?1 AND n = ?2",
+                params![id.as_str(), n],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        match data {
+            None => Ok(AttemptRecord {
+                n,
+                ..Default::default()
+            }),
+            Some(d) => serde_json::from_str(&d).map_err(|e| corrupt(id, e)),
+        }
+    }
+
+    /// Read-modify-write of one attempt's record.
+    pub fn update_attempt(
+        &self,
+        id: &TaskId,
+        n: u32,
+        f: impl FnOnce(&mut AttemptRecord),
+    ) -> Result<AttemptRecord, StoreError> {
+        let mut a = self.attempt(id, n)?;
+        f(&mut a);
+        let data = serde_json::to_string(&a).map_err(|e| corrupt(id, e))?;
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO attempts (task_id, n, data) VALUES (?1, ?2, ?3)",
+                params![id.as_str(), n, data],
+            )
+            .map_err(self.sql())?;
+        Ok(a)
+    }
+
+    pub fn transitions(&self, id: &TaskId) -> Result<Vec<Transition>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT attempt, from_state, to_state, at FROM transitions WHERE task_id = ?1 ORDER BY id")
+            .map_err(self.sql())?;
+        let rows: Vec<(u32, String, String, String)> = stmt
+            .query_map([id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(self.sql())?
+            .collect::<Result<_, _>>()
+            .map_err(self.sql())?;
+        rows.into_iter()
+            .map(|(attempt, f, t, at)| {
+                Ok(Transition {
+                    attempt,
+                    from: serde_json::from_str(&f).map_err(|e| corrupt(id, e))?,
+                    to: serde_json::from_str(&t).map_err(|e| corrupt(id, e))?,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    /// Leaves a command for the engine that holds the data dir.
+    pub fn push_command(&self, cmd: &Command) -> Result<i64, StoreError> {
+        let json = serde_json::to_string(cmd).map_err(|e| StoreError::Corrupt {
+            id: "inbox".into(),
+            detail: e.to_string(),
+        })?;
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO inbox (command, created_at) VALUES (?1, ?2)",
+            params![json, now_rfc3339()],
+        )
+        .map_err(self.sql())?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Commands not yet handled, oldest first.
+    pub fn pending_commands(&self) -> Result<Vec<InboxItem>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT id, command FROM inbox WHERE done_at IS NULL ORDER BY id")
+            .map_err(self.sql())?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.sql())?
+            .collect::<Result<_, _>>()
+            .map_err(self.sql())?;
+        drop(stmt);
+        let mut items = Vec::new();
+        for (id, json) in rows {
+            match serde_json::from_str(&json) {
+                Ok(command) => items.push(InboxItem { id, command }),
+                // From another drover version: answer it rather than retry it forever.
+                Err(e) => {
+                    conn.execute(
+                        "UPDATE inbox SET done_at = ?1, result = ?2 WHERE id = ?3",
+                        params![
+                            now_rfc3339(),
+                            format!("error: unreadable command ({e})"),
+                            id
+                        ],
+                    )
+                    .map_err(self.sql())?;
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    pub fn finish_command(&self, id: i64, result: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE inbox SET done_at = ?1, result = ?2 WHERE id = ?3",
+                params![now_rfc3339(), result, id],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// The result of an inbox command once handled.
+    pub fn command_result(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT result FROM inbox WHERE id = ?1 AND done_at IS NOT NULL",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    pub fn integrity_ok(&self) -> Result<bool, StoreError> {
+        let r: String = self
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(self.sql())?;
+        Ok(r == "ok")
+    }
+}
+
+fn corrupt(id: &TaskId, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        id: id.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+const SELECT_TASK: &str =
+    "SELECT id, repo, repo_hash, title, prompt, agent, base_commit, base_ref, branch, state,
+    attempt, created_at, updated_at FROM tasks";
+
+struct RawTask {
+    id: String,
+    repo: String,
+    repo_hash: String,
+    title: String,
+    prompt: String,
+    agent: String,
+    base_commit: String,
+    base_ref: Option<String>,
+    branch: String,
+    state: String,
+    attempt: u32,
+    created_at: String,
+    updated_at: String,
+}
+
+fn raw_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTask> {
+    Ok(RawTask {
+        id: r.get(0)?,
+        repo: r.get(1)?,
+        repo_hash: r.get(2)?,
+        title: r.get(3)?,
+        prompt: r.get(4)?,
+        agent: r.get(5)?,
+        base_commit: r.get(6)?,
+        base_ref: r.get(7)?,
+        branch: r.get(8)?,
+        state: r.get(9)?,
+        attempt: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+impl RawTask {
+    fn into_record(self) -> Result<TaskRecord, StoreError> {
+        let bad = |detail: String| StoreError::Corrupt {
+            id: self.id.clone(),
+            detail,
+        };
+        let id = TaskId::parse(&self.id).ok_or_else(|| bad("bad id".into()))?;
+        let agent: AgentSpec =
+            serde_json::from_str(&self.agent).map_err(|e| bad(format!("agent: {e}")))?;
+        let state: TaskState =
+            serde_json::from_str(&self.state).map_err(|e| bad(format!("state: {e}")))?;
+        Ok(TaskRecord {
+            id,
+            repo: PathBuf::from(self.repo),
+            repo_hash: self.repo_hash,
+            title: self.title,
+            prompt: self.prompt,
+            agent,
+            base_commit: self.base_commit,
+            base_ref: self.base_ref,
+            branch: self.branch,
+            state,
+            attempt: self.attempt,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> TaskRecord {
+        TaskRecord {
+            id: TaskId::parse(id).unwrap(),
+            repo: "/r".into(),
+            repo_hash: "h".into(),
+            title: "t".into(),
+            prompt: "p".into(),
+            agent: AgentSpec::Scripted {
+                script: "".into(),
+                source: "s.toml".into(),
+            },
+            base_commit: "c".into(),
+            base_ref: Some("main".into()),
+            branch: "drover/x".into(),
+            state: TaskState::Queued,
+            attempt: 1,
+            created_at: now_rfc3339(),
+            updated_at: now_rfc3339(),
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(&tmp.path().join("db")).unwrap();
+        (tmp, s)
+    }
+
+    #[test]
+    fn tasks_round_trip_in_queue_order() {
+        let (_t, s) = store();
+        for id in ["bbb", "aaa", "ccc"] {
+            s.insert_task(&record(id)).unwrap();
+        }
+        let ids: Vec<_> = s
+            .tasks(None)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id.to_string())
+            .collect();
+        assert_eq!(ids, ["bbb", "aaa", "ccc"]);
+        assert_eq!(
+            s.task(&TaskId::parse("aaa").unwrap()).unwrap().unwrap(),
+            record_like(&s, "aaa")
+        );
+        assert!(
+            s.insert_task(&record("aaa")).is_err(),
+            "duplicate ids are refused"
+        );
+    }
+
+    fn record_like(s: &Store, id: &str) -> TaskRecord {
+        s.find(id).unwrap()
+    }
+
+    #[test]
+    fn find_by_unique_prefix() {
+        let (_t, s) = store();
+        s.insert_task(&record("ab1")).unwrap();
+        s.insert_task(&record("ab2")).unwrap();
+        s.insert_task(&record("cd1")).unwrap();
+        assert_eq!(s.find("cd").unwrap().id.as_str(), "cd1");
+        assert_eq!(s.find("AB1").unwrap().id.as_str(), "ab1");
+        assert!(matches!(s.find("ab"), Err(StoreError::Ambiguous { .. })));
+        assert!(matches!(s.find("zz"), Err(StoreError::NotFound(_))));
+        assert!(matches!(s.find("../x"), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn set_state_is_compare_and_set_and_logged() {
+        let (_t, s) = store();
+        let id = TaskId::parse("aaa").unwrap();
+        s.insert_task(&record("aaa")).unwrap();
+        s.set_state(&id, 1, &TaskState::Queued, &TaskState::Provisioning)
+            .unwrap();
+        let e = s
+            .set_state(&id, 1, &TaskState::Queued, &TaskState::Provisioning)
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+        let log = s.transitions(&id).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            (log[0].from.clone(), log[0].to.clone()),
+            (TaskState::Queued, TaskState::Provisioning)
+        );
+        assert!(s.integrity_ok().unwrap());
+    }
+
+    #[test]
+    fn attempts_and_inbox() {
+        let (_t, s) = store();
+        let id = TaskId::parse("aaa").unwrap();
+        s.insert_task(&record("aaa")).unwrap();
+        s.update_attempt(&id, 1, |a| a.summary = Some("done".into()))
+            .unwrap();
+        assert_eq!(s.attempt(&id, 1).unwrap().summary.as_deref(), Some("done"));
+        s.set_state(&id, 1, &TaskState::Queued, &TaskState::Cancelled)
+            .unwrap();
+        s.begin_attempt(&id, 2, &TaskState::Cancelled, Some("try harder".into()))
+            .unwrap();
+        let t = s.task(&id).unwrap().unwrap();
+        assert_eq!((t.attempt, t.state), (2, TaskState::Queued));
+        assert_eq!(
+            s.attempt(&id, 2).unwrap().feedback.as_deref(),
+            Some("try harder")
+        );
+
+        let n = s.push_command(&Command::Cancel { id: id.clone() }).unwrap();
+        let pending = s.pending_commands().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert!(s.command_result(n).unwrap().is_none());
+        s.finish_command(n, "ok").unwrap();
+        assert_eq!(s.command_result(n).unwrap().as_deref(), Some("ok"));
+        assert!(s.pending_commands().unwrap().is_empty());
+    }
+
+    #[test]
+    fn db_file_is_private_even_under_umask_000() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("db");
+        // umask is process-wide; the store sets the mode explicitly instead of trusting it.
+        Store::open(&p).unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Transcripts on disk: one JSON object per line, appended and flushed per entry.
+//!
+//! Reading tolerates a torn last line (a crash mid-write): it is skipped with a warning and
+//! everything before it loads.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::engine::transcript::Entry;
+use crate::paths::open_private_append;
+
+#[derive(Debug)]
+pub struct TranscriptLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl TranscriptLog {
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            crate::paths::create_private_dir(dir)?;
+        }
+        Ok(TranscriptLog {
+            path: path.to_path_buf(),
+            file: open_private_append(path)?,
+        })
+    }
+
+    pub fn append(&mut self, entry: &Entry) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        // One write per entry: a crash tears at most the last line.
+        self.file.write_all(&line)?;
+        self.file.flush()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Entries of a transcript file, and a warning per line that could not be read.
+pub fn read_transcript(path: &Path) -> std::io::Result<(Vec<Entry>, Vec<String>)> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(e),
+    };
+    let mut entries = Vec::new();
+    let mut warnings = Vec::new();
+    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line?;
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Entry>(&line) {
+            Ok(e) => entries.push(e),
+            Err(e) => warnings.push(format!(
+                "{}:{}: skipped unreadable entry ({e})",
+                path.display(),
+                n + 1
+            )),
+        }
+    }
+    Ok((entries, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::transcript::EntryKind;
+
+    #[test]
+    fn torn_tail_loads_everything_before_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("t/transcript.jsonl");
+        let mut log = TranscriptLog::open(&p).unwrap();
+        for i in 0..3 {
+            log.append(&Entry::now(EntryKind::Info {
+                text: format!("entry {i}"),
+            }))
+            .unwrap();
+        }
+        drop(log);
+        let mut raw = std::fs::read(&p).unwrap();
+        raw.extend_from_slice(br#"{"at":"2026-01-01T00:00:00Z","kind":"inf"#);
+        std::fs::write(&p, raw).unwrap();
+        let (entries, warnings) = read_transcript(&p).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains(":4: skipped"), "{warnings:?}");
+    }
+
+    #[test]
+    fn missing_file_is_empty() {
+        let (e, w) = read_transcript(Path::new("/nonexistent/x.jsonl")).unwrap();
+        assert!(e.is_empty() && w.is_empty());
+    }
+}

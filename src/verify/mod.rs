@@ -1,0 +1,154 @@
+//! Verification: the project's own tests, run in the task's container after the agent.
+//!
+//! This module decides the command (config, else detected from the workspace) and turns
+//! the run into a `TestReport` with a verdict. Running it is the engine's job, through the
+//! runtime, so the output can stream as events.
+
+pub mod counts;
+mod detect;
+
+use serde::{Deserialize, Serialize};
+
+pub use detect::detect;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// No test command configured or found: not a pass.
+    NoTests,
+    /// The test command could not run (not found, timed out…).
+    Error,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::NoTests => "no tests",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestReport {
+    pub command: Option<String>,
+    pub exit_code: Option<i64>,
+    pub passed: Option<u64>,
+    pub failed: Option<u64>,
+    pub verdict: Verdict,
+    pub duration_ms: u64,
+    pub timed_out: bool,
+    /// Why the verdict is what it is, in words.
+    pub note: Option<String>,
+}
+
+impl TestReport {
+    pub fn no_tests() -> Self {
+        TestReport {
+            command: None,
+            exit_code: None,
+            passed: None,
+            failed: None,
+            verdict: Verdict::NoTests,
+            duration_ms: 0,
+            timed_out: false,
+            note: Some("no test command configured or detected (set `test` in drover.toml)".into()),
+        }
+    }
+
+    /// Judges a finished run of `command`.
+    pub fn judge(
+        command: &str,
+        exit_code: i64,
+        timed_out: bool,
+        output: &str,
+        duration_ms: u64,
+    ) -> Self {
+        let c = counts::parse(output);
+        let (verdict, note) = if timed_out {
+            (Verdict::Error, Some("timed out".to_string()))
+        } else if exit_code == 127 || exit_code == 126 {
+            (
+                Verdict::Error,
+                Some(format!("test command could not run (exit {exit_code})")),
+            )
+        } else if exit_code == 5 && output.contains("collected 0 items")
+            || output.contains("NO TESTS RAN")
+            || output.contains("Ran 0 tests")
+        {
+            (
+                Verdict::NoTests,
+                Some("the test runner found no tests".to_string()),
+            )
+        } else if exit_code == 0 {
+            (Verdict::Passed, None)
+        } else {
+            (Verdict::Failed, None)
+        };
+        TestReport {
+            command: Some(command.to_string()),
+            exit_code: Some(exit_code),
+            passed: c.passed,
+            failed: c.failed,
+            verdict,
+            duration_ms,
+            timed_out,
+            note,
+        }
+    }
+
+    /// `passed (3 passed, 0 failed)` and the like.
+    pub fn summary(&self) -> String {
+        let mut s = self.verdict.label().to_string();
+        match (self.passed, self.failed) {
+            (Some(p), Some(f)) => s.push_str(&format!(" ({p} passed, {f} failed)")),
+            (Some(p), None) => s.push_str(&format!(" ({p} passed)")),
+            (None, Some(f)) => s.push_str(&format!(" ({f} failed)")),
+            (None, None) => {}
+        }
+        if let Some(n) = &self.note {
+            s.push_str(&format!(": {n}"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        let ok = TestReport::judge("t", 0, false, "Ran 2 tests in 0s\n\nOK\n", 5);
+        assert_eq!(
+            (ok.verdict, ok.passed, ok.failed),
+            (Verdict::Passed, Some(2), Some(0))
+        );
+        assert_eq!(ok.summary(), "passed (2 passed, 0 failed)");
+        assert_eq!(
+            TestReport::judge("t", 1, false, "", 5).verdict,
+            Verdict::Failed
+        );
+        assert_eq!(
+            TestReport::judge("t", 127, false, "", 5).verdict,
+            Verdict::Error
+        );
+        assert_eq!(
+            TestReport::judge("t", 124, true, "", 5).verdict,
+            Verdict::Error
+        );
+        assert_eq!(
+            TestReport::judge("t", 5, false, "collected 0 items\n", 5).verdict,
+            Verdict::NoTests
+        );
+        assert_eq!(
+            TestReport::judge("t", 0, false, "\nRan 0 tests in 0.000s\n\nOK\n", 5).verdict,
+            Verdict::NoTests
+        );
+        assert_eq!(TestReport::no_tests().verdict, Verdict::NoTests);
+    }
+}
