@@ -61,7 +61,7 @@ pub fn add(
             &head.commit[..12]
         );
     }
-    println!("{}", task.id);
+    outln!("{}", task.id);
     Ok(0)
 }
 
@@ -118,7 +118,7 @@ async fn via_inbox(store: &crate::store::Store, cmd: &Command, pid: &str) -> Cli
 fn report(result: Result<String, String>) -> CliResult {
     match result {
         Ok(m) => {
-            println!("{m}");
+            outln!("{m}");
             Ok(0)
         }
         Err(e) => Err(Failure::failed(e)),

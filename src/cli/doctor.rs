@@ -14,7 +14,7 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
         if !ok {
             problems += 1;
         }
-        println!("{} {what:<8} {detail}", if ok { "✓" } else { "✗" });
+        outln!("{} {what:<8} {detail}", if ok { "✓" } else { "✗" });
     };
     let v = git2::Version::get();
     let (maj, min, patch) = v.libgit2_version();
@@ -107,9 +107,9 @@ pub async fn image_build(repo: PathBuf, force: bool) -> CliResult {
         .await
         .map_err(Failure::failed)?;
     if report.built.is_empty() {
-        println!("{} is up to date", report.image);
+        outln!("{} is up to date", report.image);
     } else {
-        println!(
+        outln!(
             "{} ready (built {} in {:.1}s)",
             report.image,
             report.built.join(", "),

@@ -32,7 +32,7 @@ pub fn list(json: bool, all: bool, repo: PathBuf) -> CliResult {
     if json {
         for t in &tasks {
             let a = store.attempt(&t.id, t.attempt).map_err(Failure::failed)?;
-            println!("{}", json_line(&summary_json(t, &a)));
+            outln!("{}", json_line(&summary_json(t, &a)));
         }
         return Ok(0);
     }
@@ -45,9 +45,13 @@ pub fn list(json: bool, all: bool, repo: PathBuf) -> CliResult {
         );
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<10}  {:<12}  {:>3}  {:>11}  {:<9}  TITLE",
-        "ID", "STATE", "#", "DIFF", "TESTS"
+        "ID",
+        "STATE",
+        "#",
+        "DIFF",
+        "TESTS"
     );
     for t in &tasks {
         let a = store.attempt(&t.id, t.attempt).map_err(Failure::failed)?;
@@ -57,7 +61,7 @@ pub fn list(json: bool, all: bool, repo: PathBuf) -> CliResult {
             .map(|d| format!("+{} -{}", d.insertions, d.deletions))
             .unwrap_or_default();
         let tests = a.tests.as_ref().map(|r| r.verdict.label()).unwrap_or("");
-        println!(
+        outln!(
             "{:<10}  {:<12}  {:>3}  {:>11}  {:<9}  {}",
             t.id,
             t.state.name(),
@@ -130,18 +134,18 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
         "updated_at": t.updated_at,
     });
     if as_json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(Failure::failed)?
         );
         return Ok(0);
     }
-    println!("task      {}  {}", t.id, inert(&t.title));
-    println!("state     {}", inert(&t.state.to_string()));
-    println!("attempt   {}", t.attempt);
-    println!("agent     {}", t.agent.label());
-    println!("repo      {}", t.repo.display());
-    println!(
+    outln!("task      {}  {}", t.id, inert(&t.title));
+    outln!("state     {}", inert(&t.state.to_string()));
+    outln!("attempt   {}", t.attempt);
+    outln!("agent     {}", t.agent.label());
+    outln!("repo      {}", t.repo.display());
+    outln!(
         "branch    {}{}",
         t.branch,
         if branch_exists {
@@ -150,35 +154,35 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
             "  (not in the workspace)"
         }
     );
-    println!(
+    outln!(
         "base      {} ({})",
         &t.base_commit[..t.base_commit.len().min(12)],
         t.base_ref.as_deref().unwrap_or("detached")
     );
     if ws_exists {
-        println!("workspace {}", ws.display());
+        outln!("workspace {}", ws.display());
     }
     if let Some(c) = &a.container {
-        println!(
+        outln!(
             "container {} ({})",
             crate::runtime::short_id(c),
             a.image.as_deref().unwrap_or("?")
         );
     }
     if let Some(d) = &a.diff {
-        println!("diff      {}", d.stat_line());
+        outln!("diff      {}", d.stat_line());
     }
     if let Some(r) = &a.tests {
-        println!(
+        outln!(
             "tests     {} — {}",
             r.summary(),
             r.command.as_deref().unwrap_or("no command")
         );
     }
     if let Some(s) = &a.summary {
-        println!("summary   {}", inert(s));
+        outln!("summary   {}", inert(s));
     }
-    println!("\n{}", inert(&t.prompt));
+    outln!("\n{}", inert(&t.prompt));
     Ok(0)
 }
 
@@ -200,9 +204,9 @@ pub fn logs(prefix: &str, attempt: Option<u32>, as_json: bool) -> CliResult {
     }
     for e in &entries {
         if as_json {
-            println!("{}", json_line(e));
+            outln!("{}", json_line(e));
         } else {
-            println!("{}", entry_text(e));
+            outln!("{}", entry_text(e));
         }
     }
     if !as_json && entries.is_empty() {
@@ -236,12 +240,12 @@ pub fn diff(prefix: &str, stat: bool) -> CliResult {
                     Some(old) => format!("{old} → {}", f.path),
                     None => f.path.clone(),
                 };
-                println!("{:<10} {:<24} {}", f.status, change, inert(&name));
+                outln!("{:<10} {:<24} {}", f.status, change, inert(&name));
             }
-            println!("{}", s.stat_line());
+            outln!("{}", s.stat_line());
         }
     } else {
-        print!("{}", inert(&patch));
+        out!("{}", inert(&patch));
     }
     Ok(0)
 }

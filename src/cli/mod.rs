@@ -5,6 +5,17 @@
 //! lives in `print`. Exit codes: 0 success, 1 a task or operation failed, 2 usage,
 //! configuration or environment errors (nothing ran).
 
+/// `println!` for command output: a closed pipe (`drover list | head -1`) ends the
+/// process quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` with the same closed-pipe handling.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!($($arg)*)) };
+}
+
 mod control;
 mod doctor;
 mod inspect;
@@ -117,6 +128,16 @@ pub enum ImageCmd {
         #[arg(long)]
         force: bool,
     },
+}
+
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|_| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
 }
 
 /// An error with the exit code it deserves.

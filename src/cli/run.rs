@@ -23,13 +23,17 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
     let config = Config::load(Some(&head.root)).map_err(Failure::usage)?;
     let (data, store) = open_data()?;
     let _lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
-    let pending = store
+    // Seeded from the store, so "every task rests" is never judged on a partial view.
+    let mut states: HashMap<TaskId, TaskState> = store
         .tasks(Some(&head.root))
         .map_err(Failure::usage)?
         .into_iter()
-        .filter(|t| t.state == TaskState::Queued || t.state.is_active())
-        .count();
-    if pending == 0 {
+        .map(|t| (t.id, t.state))
+        .collect();
+    if !states
+        .values()
+        .any(|s| *s == TaskState::Queued || s.is_active())
+    {
         eprintln!(
             "nothing queued in {} (add tasks with `drover add`)",
             head.root.display()
@@ -56,7 +60,6 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
     };
     let handle = engine::start(ctx, opts);
 
-    let mut states: HashMap<TaskId, TaskState> = HashMap::new();
     let mut ran: HashSet<TaskId> = HashSet::new();
     let mut verdicts: HashMap<TaskId, Verdict> = HashMap::new();
     let mut interrupted = false;
@@ -65,9 +68,9 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
                 if json {
-                    println!("{}", json_line(&ev));
+                    outln!("{}", json_line(&ev));
                 } else if let Some(line) = event_line(&ev) {
-                    println!("{line}");
+                    outln!("{line}");
                 }
                 if let Some(id) = ev.task.clone() {
                     match &ev.body {
@@ -84,7 +87,7 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
                     }
                 }
                 let busy = states.values().any(|s| *s == TaskState::Queued || s.is_active());
-                if !states.is_empty() && !busy {
+                if !busy {
                     break;
                 }
             }

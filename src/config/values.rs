@@ -17,7 +17,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{s}` is not a size (expected e.g. \"512m\" or \"2g\")"))?;
-    if !(n > 0.0) || !n.is_finite() {
+    if n.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !n.is_finite() {
         return Err(format!("size `{s}` must be positive"));
     }
     Ok((n * mult as f64) as u64)

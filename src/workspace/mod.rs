@@ -296,7 +296,7 @@ mod tests {
         assert!(own <= 3, "workspace has its own objects: {own} entries");
         assert!(branch_exists(&ws_dir, "drover/abc-fix"));
         let r = Repository::open(&ws_dir).unwrap();
-        assert_eq!(r.head().unwrap().shorthand(), Some("drover/abc-fix"));
+        assert_eq!(r.head().unwrap().shorthand().ok(), Some("drover/abc-fix"));
         // Re-creating replaces the old content.
         fs::write(ws_dir.join("junk"), "x").unwrap();
         create(&user, &ws_dir, &head.commit, "drover/abc-fix").unwrap();

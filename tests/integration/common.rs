@@ -1,0 +1,271 @@
+//! Shared fixtures: a Docker check that never skips on CI, the worker image built once,
+//! temp repositories, and the real `drover` binary run against a private data dir.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use drover::config::Config;
+use drover::runtime::{Runtime, image};
+use sha2::{Digest, Sha256};
+
+/// Docker must work on CI; locally without Docker, Docker tests say so and return.
+pub fn docker_available() -> bool {
+    static OK: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = OK.get_or_init(|| {
+        let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        rt.block_on(Runtime::connect())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            let required = std::env::var("CI").is_ok_and(|v| v == "true")
+                || std::env::var("DROVER_E2E_DOCKER").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "Docker is required here (CI=true or DROVER_E2E_DOCKER=1) but: {e}"
+            );
+            eprintln!(
+                "SKIPPED: no Docker engine ({e}); set DROVER_E2E_DOCKER=1 to make this a failure"
+            );
+            false
+        }
+    }
+}
+
+/// Builds the worker image if missing, once for all test processes (file lock).
+pub fn ensure_image() -> String {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| {
+        let lock_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("worker-image.lock");
+        let lock = std::fs::File::create(&lock_path).expect("image lock file");
+        lock.lock().expect("image lock");
+        let rt = tokio::runtime::Runtime::new().expect("tokio");
+        let tag = rt.block_on(async {
+            let docker = Runtime::connect().await.expect("docker");
+            let config = Config::default();
+            let data = drover::paths::DataDir::at(
+                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("image-build"),
+            )
+            .expect("data dir");
+            let report = image::build(&docker, &config, None, &data, false, &mut |l| {
+                eprintln!("image: {l}")
+            })
+            .await
+            .expect("building the worker image");
+            report.image
+        });
+        drop(lock);
+        tag
+    })
+    .clone()
+}
+
+/// A private drover installation (data dir, config dir) and a user repository.
+pub struct Env {
+    pub home: tempfile::TempDir,
+    pub repo: PathBuf,
+    _repo_dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A repository with a failing Python unittest (`add` subtracts).
+    pub fn python_bug() -> Env {
+        Env::with_files(&[
+            ("calc.py", "def add(a, b):\n    return a - b\n"),
+            (
+                "test_calc.py",
+                "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+            ),
+        ])
+    }
+
+    pub fn with_files(files: &[(&str, &str)]) -> Env {
+        let home = tempfile::tempdir().expect("tempdir");
+        let repo_dir = tempfile::tempdir().expect("tempdir");
+        let repo = repo_dir
+            .path()
+            .canonicalize()
+            .expect("canonical")
+            .join("user repo ä");
+        std::fs::create_dir(&repo).expect("mkdir");
+        git(&repo, &["init", "-q", "-b", "main"]);
+        for (p, c) in files {
+            let path = repo.join(p);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, c).expect("write");
+        }
+        git(&repo, &["add", "-A"]);
+        git(
+            &repo,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "init",
+            ],
+        );
+        std::fs::create_dir_all(home.path().join("config")).expect("mkdir");
+        Env {
+            home,
+            repo,
+            _repo_dir: repo_dir,
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.home.path().join("data")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_drover"));
+        c.args(args)
+            .current_dir(&self.repo)
+            .env("DROVER_HOME", self.data())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs drover to completion.
+    pub fn drover(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running drover")
+    }
+
+    /// Writes a script and queues it; returns the task id.
+    pub fn add(&self, title: &str, script: &str) -> String {
+        let path = self
+            .home
+            .path()
+            .join(format!("{}.toml", drover::engine::ids::slug(title)));
+        std::fs::write(&path, script).expect("script");
+        let out = self.drover(&[
+            "add",
+            "--script",
+            path.to_str().expect("utf8"),
+            "--title",
+            title,
+            "Do the thing",
+        ]);
+        assert!(out.status.success(), "add failed: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    }
+
+    pub fn show(&self, id: &str) -> serde_json::Value {
+        let out = self.drover(&["show", id, "--json"]);
+        assert!(out.status.success(), "show failed: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("show --json")
+    }
+
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(self.repo.join("drover.toml"), toml).expect("config");
+        git(&self.repo, &["add", "drover.toml"]);
+        git(
+            &self.repo,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "config",
+            ],
+        );
+    }
+
+    pub fn repo_label(&self) -> String {
+        format!("drover.repo={}", drover::workspace::repo_hash(&self.repo))
+    }
+
+    /// Containers of this environment's repository (`docker ps` filters).
+    pub fn containers(&self, extra: &[&str]) -> Vec<String> {
+        let label = self.repo_label();
+        let mut args = vec![
+            "ps",
+            "-q",
+            "--filter",
+            "label=drover.managed=true",
+            "--filter",
+        ];
+        let filter = format!("label={label}");
+        args.push(&filter);
+        args.extend_from_slice(extra);
+        let out = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker ps");
+        text(&out.stdout).lines().map(String::from).collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Every labelled container this test made goes, whatever happened.
+        let ids = self.containers(&["-a"]);
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", "-v"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Hash of every file under `dir` (the .git directory included), by path.
+pub fn tree_hash(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            let meta = std::fs::symlink_metadata(&p).expect("meta");
+            let rel = p
+                .strip_prefix(dir)
+                .expect("prefix")
+                .to_string_lossy()
+                .into_owned();
+            if meta.is_dir() {
+                stack.push(p);
+            } else {
+                let content = std::fs::read(&p).unwrap_or_default();
+                out.insert(rel, format!("{:x}", Sha256::digest(&content)));
+            }
+        }
+    }
+    out
+}
+
+/// Polls `f` every 100 ms until it returns Some, or panics after `secs`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,165 @@
+//! What a task container is allowed: inspected from outside, probed from inside; cancel
+//! and discard.
+
+use std::process::Stdio;
+
+use crate::common::{Env, docker_available, ensure_image, text, wait_for};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn container_is_hardened_and_offline_then_cancel_and_discard() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = env.add("Wait", "[[step]]\nrun = \"sleep 60\"\n");
+    let mut run = env
+        .command(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let container = wait_for(60, "a running container", || {
+        let t = env.show(&id);
+        (t["state"] == "running")
+            .then(|| t["container"].as_str().map(String::from))
+            .flatten()
+    });
+    let rt = drover::runtime::Runtime::connect().await.unwrap();
+    let info = rt
+        .docker()
+        .inspect_container(&container, None)
+        .await
+        .unwrap();
+    let cfg = info.config.clone().unwrap();
+    let host = info.host_config.clone().unwrap();
+    let labels = cfg.labels.clone().unwrap();
+    assert_eq!(labels["drover.managed"], "true");
+    assert_eq!(labels["drover.task"], id);
+    assert_eq!(
+        format!("drover.repo={}", labels["drover.repo"]),
+        env.repo_label()
+    );
+    let ws = std::fs::metadata(env.data().join("workspaces").join(&id)).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        cfg.user.as_deref(),
+        Some(format!("{}:{}", ws.uid(), ws.gid()).as_str())
+    );
+    assert_eq!(host.network_mode.as_deref(), Some("none"));
+    assert_eq!(host.cap_drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert!(host.cap_add.unwrap_or_default().is_empty());
+    assert_eq!(host.privileged, Some(false));
+    assert!(
+        host.security_opt
+            .unwrap_or_default()
+            .contains(&"no-new-privileges:true".to_string())
+    );
+    assert_eq!(host.init, Some(true));
+    assert_eq!(host.readonly_rootfs, Some(true));
+    assert!(
+        host.memory.unwrap_or(0) > 0
+            && host.nano_cpus.unwrap_or(0) > 0
+            && host.pids_limit.unwrap_or(0) > 0
+    );
+    let mounts = info.mounts.unwrap_or_default();
+    assert_eq!(mounts.len(), 2, "{mounts:?}");
+    for m in &mounts {
+        let src = m.source.clone().unwrap_or_default();
+        assert!(!src.contains("docker.sock"), "{src}");
+        if m.destination.as_deref() == Some("/workspace") {
+            assert_eq!(m.rw, Some(true));
+        } else {
+            assert_eq!(
+                m.destination.as_deref(),
+                Some(src.as_str()),
+                "objects mounted at their own path"
+            );
+            assert!(src.ends_with(".git/objects"), "{src}");
+            assert_eq!(m.rw, Some(false), "the user's objects are read-only");
+        }
+    }
+
+    // From inside: the positive control runs, the network does not.
+    let nonce = format!("SANDBOX-RAN-{}", std::process::id());
+    let probe = format!(
+        "echo {nonce}; python3 -c \"import socket; socket.create_connection(('1.1.1.1', 443), 2)\" 2>&1; echo py=$?; \
+         (echo > /dev/tcp/127.0.0.1/53) 2>&1; echo tcp=$?; touch /usr/x 2>&1; echo ro=$?; \
+         touch /tmp/ok /workspace/.probe && echo writable; rm -f /workspace/.probe"
+    );
+    let spec = drover::runtime::ExecSpec::shell(&probe, std::time::Duration::from_secs(20));
+    let r = rt.exec(&container, &spec, &mut |_| {}).await.unwrap();
+    let out = r.stdout.render();
+    assert!(out.contains(&nonce), "positive control missing: {out}");
+    assert!(
+        out.contains("Network is unreachable") && out.contains("py=1"),
+        "{out}"
+    );
+    assert!(!out.contains("tcp=0"), "{out}");
+    assert!(
+        out.contains("Read-only file system") && out.contains("ro=1"),
+        "{out}"
+    );
+    assert!(out.contains("writable"), "{out}");
+
+    // Cancel goes through the running engine (the inbox): the container stops.
+    let out = env.drover(&["cancel", &id]);
+    assert!(out.status.success(), "cancel: {}", text(&out.stderr));
+    wait_for(30, "cancelled state", || {
+        (env.show(&id)["state"] == "cancelled").then_some(())
+    });
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "a cancelled task is not a success");
+    let state = rt
+        .docker()
+        .inspect_container(&container, None)
+        .await
+        .unwrap()
+        .state
+        .unwrap();
+    assert_eq!(state.running, Some(false), "cancel stops the container");
+
+    // Discard removes the container and the workspace (no engine running: in-process).
+    let out = env.drover(&["discard", &id]);
+    assert!(out.status.success(), "discard: {}", text(&out.stderr));
+    assert!(
+        env.containers(&["-a"]).is_empty(),
+        "container left after discard"
+    );
+    assert!(
+        !env.data().join("workspaces").join(&id).exists(),
+        "workspace left after discard"
+    );
+    assert_eq!(env.show(&id)["state"], "discarded");
+}
+
+#[test]
+fn per_command_timeout_kills_the_command() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n[limits]\ncommand_timeout = \"2s\"\n");
+    let id = env.add(
+        "Hang",
+        "[[step]]\nrun = \"sleep 1000 & sleep 1000\"\n[[step]]\nfinish = \"done\"\n",
+    );
+    let started = std::time::Instant::now();
+    env.drover(&["run"]);
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "took {:?}",
+        started.elapsed()
+    );
+    let logs = text(&env.drover(&["logs", &id, "--json"]).stdout);
+    let result: serde_json::Value = logs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["kind"] == "tool_result")
+        .unwrap();
+    assert_eq!(result["timed_out"], true, "{result}");
+    let ms = result["duration_ms"].as_u64().unwrap();
+    assert!((2000..9000).contains(&ms), "timed out after {ms} ms");
+}

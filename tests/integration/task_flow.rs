@@ -1,0 +1,237 @@
+//! The main path: queue → container → agent → tests → review, and the queue's limits.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::{Env, docker_available, ensure_image, text, tree_hash};
+
+const FIX: &str = r#"
+[[step]]
+say = "Looking at the failing test"
+[[step]]
+run = "python3 -m unittest -q"
+[[step]]
+edit = { path = "calc.py", old = "a - b", new = "a + b" }
+[[step]]
+write = { path = "notes/NEW.md", content = "hello\n" }
+[[step]]
+finish = "Fixed add()"
+"#;
+
+#[test]
+fn failing_test_fixed_by_script_reaches_review() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let before = tree_hash(&env.repo);
+    let id = env.add("Fix add", FIX);
+
+    let out = env.drover(&["run"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "run: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    let task = env.show(&id);
+    assert_eq!(task["state"], "review");
+    assert_eq!(task["tests"]["verdict"], "passed");
+    assert_eq!(task["tests"]["passed"], 1);
+    assert_eq!(task["tests"]["failed"], 0);
+    assert_eq!(task["tests"]["exit_code"], 0);
+    assert_eq!(task["branch_exists"], true);
+    assert!(
+        task["branch"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("drover/{id}-fix-add"))
+    );
+    assert_eq!(task["summary"], "Fixed add()");
+    assert_eq!(task["diff"]["files"], 2);
+    assert_eq!(task["diff"]["insertions"], 2);
+    assert_eq!(task["diff"]["deletions"], 1);
+
+    // The run step before the fix saw the tests fail; the verifier after it saw them pass.
+    let logs = env.drover(&["logs", &id, "--json"]);
+    let entries: Vec<serde_json::Value> = text(&logs.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first_result = entries
+        .iter()
+        .find(|e| e["kind"] == "tool_result")
+        .expect("a tool result");
+    assert_eq!(first_result["exit_code"], 1, "{first_result}");
+    assert!(
+        first_result["output"]
+            .as_str()
+            .unwrap()
+            .contains("FAILED (failures=1)")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["kind"] == "assistant" && e["text"] == "Looking at the failing test")
+    );
+
+    // `drover diff` shows exactly the change.
+    let diff = text(&env.drover(&["diff", &id]).stdout);
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        ["-    return a - b", "+    return a + b", "+hello"],
+        "{diff}"
+    );
+    assert!(diff.contains("b/notes/NEW.md"));
+
+    // The user's checkout, .git included, is byte-identical.
+    assert_eq!(
+        tree_hash(&env.repo),
+        before,
+        "the user's repository changed"
+    );
+    // Resting tasks leave no running container behind.
+    assert!(
+        env.containers(&[]).is_empty(),
+        "container still running after review"
+    );
+}
+
+#[test]
+fn max_parallel_bounds_running_containers() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("max_parallel = 2\ntest = \"true\"\n");
+    let script = "[[step]]\nrun = \"sleep 2\"\n[[step]]\nfinish = \"slept\"\n";
+    let ids: Vec<String> = (0..4)
+        .map(|i| env.add(&format!("Sleep {i}"), script))
+        .collect();
+
+    let mut child = env
+        .command(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut max_seen = 0;
+    let status = loop {
+        max_seen = max_seen.max(env.containers(&["--filter", "status=running"]).len());
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "run failed: {:?}",
+        child.stderr.take().map(|mut e| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).ok();
+            s
+        })
+    );
+    assert!(
+        max_seen <= 2,
+        "saw {max_seen} running containers with max_parallel = 2"
+    );
+    assert_eq!(max_seen, 2, "tasks should run two at a time");
+    for id in &ids {
+        assert_eq!(env.show(id)["state"], "review");
+    }
+}
+
+#[test]
+fn failed_edit_fails_the_attempt_with_the_reason() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = env.add(
+        "Bad edit",
+        "[[step]]\nedit = { path = \"calc.py\", old = \"no such text\", new = \"x\" }\n",
+    );
+    let out = env.drover(&["run"]);
+    assert_eq!(out.status.code(), Some(1));
+    let task = env.show(&id);
+    assert_eq!(task["state"], "failed");
+    assert_eq!(
+        task["reason"],
+        "edit_file failed: edit_file: the `old` text was not found in calc.py"
+    );
+
+    let id = env.add(
+        "Escape",
+        "[[step]]\nwrite = { path = \"../../etc/x\", content = \"x\" }\n",
+    );
+    env.drover(&["run"]);
+    let task = env.show(&id);
+    assert_eq!(task["state"], "failed");
+    assert!(
+        task["reason"]
+            .as_str()
+            .unwrap()
+            .contains("outside /workspace"),
+        "{task}"
+    );
+}
+
+#[test]
+fn retry_with_feedback_continues_in_the_same_workspace() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let script = r#"
+[[step]]
+write = { path = "progress.txt", content = "first attempt\n" }
+[[retry_step]]
+run = "cat progress.txt"
+[[retry_step]]
+edit = { path = "calc.py", old = "a - b", new = "a + b" }
+"#;
+    let id = env.add("Two tries", script);
+    assert_eq!(
+        env.drover(&["run"]).status.code(),
+        Some(1),
+        "first attempt fails its tests"
+    );
+    assert_eq!(env.show(&id)["tests"]["verdict"], "failed");
+
+    let out = env.drover(&["retry", &id, "--feedback", "the tests still fail"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("attempt 2, with feedback"));
+    assert_eq!(env.drover(&["run"]).status.code(), Some(0));
+    let task = env.show(&id);
+    assert_eq!(
+        (task["attempt"].as_u64(), task["tests"]["verdict"].as_str()),
+        (Some(2), Some("passed"))
+    );
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(
+        logs.contains("feedback from review: the tests still fail"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("│ first attempt"),
+        "the workspace carried over: {logs}"
+    );
+    // Attempt 1's transcript is kept.
+    let first = text(&env.drover(&["logs", &id, "--attempt", "1"]).stdout);
+    assert!(first.contains("write progress.txt"), "{first}");
+}
