@@ -154,3 +154,45 @@ finish = "flooded"
         "escape reached the terminal"
     );
 }
+
+#[test]
+fn doctor_reports_what_works_and_what_does_not() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let out = env.drover(&["doctor"]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    for what in [
+        "✓ git",
+        "✓ repo",
+        "✓ config",
+        "✓ data",
+        "✓ docker",
+        "✓ image",
+    ] {
+        assert!(report.contains(what), "{what} missing from:\n{report}");
+    }
+    let out = env
+        .command(&["doctor"])
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout)
+            .contains("✗ docker   cannot connect to Docker at unix:///nonexistent.sock"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    std::fs::write(env.repo.join("drover.toml"), "netwrk = \"none\"\n").unwrap();
+    let report = text(&env.drover(&["doctor"]).stdout);
+    assert!(
+        report.contains("✗ config   ")
+            && report.contains("drover.toml:1:1: unknown field `netwrk`"),
+        "{report}"
+    );
+}

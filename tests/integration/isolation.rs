@@ -86,7 +86,8 @@ async fn container_is_hardened_and_offline_then_cancel_and_discard() {
     let probe = format!(
         "echo {nonce}; python3 -c \"import socket; socket.create_connection(('1.1.1.1', 443), 2)\" 2>&1; echo py=$?; \
          (echo > /dev/tcp/127.0.0.1/53) 2>&1; echo tcp=$?; touch /usr/x 2>&1; echo ro=$?; \
-         touch /tmp/ok /workspace/.probe && echo writable; rm -f /workspace/.probe"
+         touch /tmp/ok /workspace/.probe && echo writable; rm -f /workspace/.probe; \
+         git log --format=git-sees:%s -1; git status --short calc.py; echo git=$?"
     );
     let spec = drover::runtime::ExecSpec::shell(&probe, std::time::Duration::from_secs(20));
     let r = rt.exec(&container, &spec, &mut |_| {}).await.unwrap();
@@ -102,6 +103,11 @@ async fn container_is_hardened_and_offline_then_cancel_and_discard() {
         "{out}"
     );
     assert!(out.contains("writable"), "{out}");
+    // git works inside: the alternate resolves through the read-only objects mount.
+    assert!(
+        out.contains("git-sees:init") && out.contains("git=0"),
+        "{out}"
+    );
 
     // Cancel goes through the running engine (the inbox): the container stops.
     let out = env.drover(&["cancel", &id]);
