@@ -180,7 +180,7 @@ impl Engine {
         };
         for t in tasks.into_iter().filter(|t| t.state.is_active()) {
             if let Some(rt) = &self.ctx.runtime {
-                let _ = rt.stop(&format!("drover-{}", t.id)).await;
+                let _ = rt.stop(&task::container_name(&t.id)).await;
             }
             let mut m = supervisor::Mover::new(&self.ctx, t);
             let _ = m.go(Transition::Interrupt(
@@ -296,7 +296,7 @@ impl Engine {
             // Stopping the container ends whatever runs in it right now; it can take
             // seconds, so the loop does not wait for it.
             if let Some(rt) = self.ctx.runtime.clone() {
-                let name = format!("drover-{}", t.id);
+                let name = task::container_name(&t.id);
                 tokio::spawn(async move {
                     if let Err(e) = rt.stop(&name).await {
                         tracing::warn!("stopping {name}: {e}");

@@ -8,7 +8,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
@@ -169,7 +168,7 @@ impl Tools for Session {
                 exit_code: None,
                 output: e.to_string(),
                 truncated: 0,
-                duration_ms: Duration::ZERO.as_millis() as u64,
+                duration_ms: 0,
                 timed_out: false,
             },
         };

@@ -15,7 +15,7 @@ use super::EngineCtx;
 use super::protocol::EventBody;
 use super::session::Session;
 use super::state::{self, Transition};
-use super::task::{AgentSpec, TaskRecord};
+use super::task::{AgentSpec, TaskRecord, container_name};
 use super::transcript::EntryKind;
 use crate::agent::scripted::{Script, ScriptedAgent};
 use crate::agent::tools::{ContainerTools, ToolCall, ToolError};
@@ -117,35 +117,109 @@ async fn attempt(
 ) -> Result<(), Stop> {
     let task = mover.task.clone();
     let n = task.attempt;
+    let config = Config::load(Some(&task.repo)).map_err(|e| Stop::Fail(format!("config: {e}")))?;
+    let feedback = ctx
+        .store
+        .attempt(&task.id, n)
+        .map_err(|e| Stop::Fail(e.to_string()))?
+        .feedback;
+    let session = provision(
+        ctx,
+        &task,
+        &config,
+        feedback.is_some(),
+        cancel,
+        container_out,
+    )
+    .await?;
+    for cmd in &config.setup {
+        session.info(format!("setup: {cmd}")).await;
+        let call = ToolCall::Bash {
+            command: cmd.clone(),
+            timeout_secs: None,
+        };
+        let out = session
+            .call(call)
+            .await
+            .map_err(|e| Stop::from(AgentError::Tool(e)))?;
+        if !out.ok {
+            let code = out
+                .exit_code
+                .map_or("timed out".to_string(), |c| format!("exit {c}"));
+            return Err(Stop::Fail(format!("setup command failed ({code}): {cmd}")));
+        }
+    }
+    check(cancel)?;
+    mover.go(Transition::Provisioned).map_err(Stop::Fail)?;
+
+    if let Some(f) = &feedback {
+        session
+            .record(EntryKind::Info {
+                text: format!("feedback from review: {f}"),
+            })
+            .await;
+    }
+    let mut agent = build_agent(&task.agent)?;
+    let outcome = agent.run(&session, feedback.as_deref()).await;
+    check(cancel)?;
+    let outcome = outcome.map_err(Stop::from)?;
+    if let Some(summary) = outcome.summary {
+        let _ = ctx
+            .store
+            .update_attempt(&task.id, n, |a| a.summary = Some(summary));
+    }
+    mover.go(Transition::AgentDone).map_err(Stop::Fail)?;
+
+    let dir = ctx.data.attempt_dir(&task.id, n);
+    let report = verify_in(&session, &config, &dir.join("test.log")).await?;
+    let _ = ctx
+        .store
+        .update_attempt(&task.id, n, |a| a.tests = Some(report.clone()));
+    session.info(format!("tests: {}", report.summary())).await;
+    session.emit(EventBody::TestFinished { report });
+
+    if let Some(d) = session.refresh_diff().await {
+        let path = dir.join("diff.patch");
+        if let Err(e) = crate::paths::write_private(&path, d.patch.as_bytes()) {
+            tracing::warn!("saving {}: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Workspace, transcript and container for the attempt; the session agents will use.
+async fn provision(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    continue_in_place: bool,
+    cancel: &CancellationToken,
+    container_out: &mut Option<String>,
+) -> Result<Session, Stop> {
+    let n = task.attempt;
     let rt = ctx
         .runtime
         .clone()
         .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
-    let config = Config::load(Some(&task.repo)).map_err(|e| Stop::Fail(format!("config: {e}")))?;
     let image =
-        image::task_image(&config, Some(&task.repo)).map_err(|e| Stop::Fail(e.to_string()))?;
+        image::task_image(config, Some(&task.repo)).map_err(|e| Stop::Fail(e.to_string()))?;
     rt.require_image(&image)
         .await
         .map_err(|e| Stop::Fail(e.to_string()))?;
-    let record = ctx
-        .store
-        .attempt(&task.id, n)
-        .map_err(|e| Stop::Fail(e.to_string()))?;
 
-    // Workspace: a retry with feedback continues where the last attempt left off.
+    // A retry with feedback continues where the last attempt left off.
     let dir = ctx.data.workspace(&task.id);
-    let continue_in_place = record.feedback.is_some() && dir.join(".git").is_dir();
+    let in_place = continue_in_place && dir.join(".git").is_dir();
     let (repo, base, branch) = (
         task.repo.clone(),
         task.base_commit.clone(),
         task.branch.clone(),
     );
-    let ws_dir = dir.clone();
     let ws: Workspace = tokio::task::spawn_blocking(move || {
-        if continue_in_place {
-            Workspace::open(&ws_dir, &repo)
+        if in_place {
+            Workspace::open(&dir, &repo)
         } else {
-            workspace::create(&repo, &ws_dir, &base, &branch)
+            workspace::create(&repo, &dir, &base, &branch)
         }
     })
     .await
@@ -158,7 +232,7 @@ async fn attempt(
         .map_err(|e| Stop::Fail(format!("transcript {}: {e}", log_path.display())))?;
 
     let spec = ContainerSpec {
-        name: format!("drover-{}", task.id),
+        name: container_name(&task.id),
         image: image.clone(),
         task: task.id.to_string(),
         repo_hash: task.repo_hash.clone(),
@@ -180,17 +254,14 @@ async fn attempt(
         a.image = Some(image.clone());
         a.started_at = Some(super::clock::now_rfc3339());
     });
-    ctx.bus.emit(
-        Some(&task.id),
-        n,
-        EventBody::ContainerStarted {
-            container: container.clone(),
-            image: image.clone(),
-        },
-    );
+    let event = EventBody::ContainerStarted {
+        container: container.clone(),
+        image: image.clone(),
+    };
+    ctx.bus.emit(Some(&task.id), n, event);
 
     let tools = ContainerTools {
-        runtime: rt.clone(),
+        runtime: rt,
         container: container.clone(),
         timeout: config.limits.command_timeout,
     };
@@ -215,68 +286,7 @@ async fn attempt(
             config.network.docker_mode()
         ))
         .await;
-    for cmd in &config.setup {
-        session.info(format!("setup: {cmd}")).await;
-        let out = session
-            .call(ToolCall::Bash {
-                command: cmd.clone(),
-                timeout_secs: None,
-            })
-            .await
-            .map_err(|e| Stop::from(AgentError::Tool(e)))?;
-        if !out.ok {
-            let code = out
-                .exit_code
-                .map_or("timed out".to_string(), |c| format!("exit {c}"));
-            return Err(Stop::Fail(format!("setup command failed ({code}): {cmd}")));
-        }
-    }
-    check(cancel)?;
-    mover.go(Transition::Provisioned).map_err(Stop::Fail)?;
-
-    let feedback = record.feedback.clone();
-    if let Some(f) = &feedback {
-        session
-            .record(EntryKind::Info {
-                text: format!("feedback from review: {f}"),
-            })
-            .await;
-    }
-    let mut agent = build_agent(&task.agent)?;
-    let outcome = agent.run(&session, feedback.as_deref()).await;
-    check(cancel)?;
-    let outcome = outcome.map_err(|e| {
-        let stop = Stop::from(e);
-        if let Stop::Fail(m) = &stop {
-            tracing::info!(task = %task.id, "agent failed: {m}");
-        }
-        stop
-    })?;
-    if let Some(summary) = &outcome.summary {
-        let s = summary.clone();
-        let _ = ctx
-            .store
-            .update_attempt(&task.id, n, |a| a.summary = Some(s));
-    }
-    mover.go(Transition::AgentDone).map_err(Stop::Fail)?;
-
-    let test_log = ctx.data.attempt_dir(&task.id, n).join("test.log");
-    let report = verify_in(&session, &config, &container, &test_log).await?;
-    let _ = ctx
-        .store
-        .update_attempt(&task.id, n, |a| a.tests = Some(report.clone()));
-    session.emit(EventBody::TestFinished {
-        report: report.clone(),
-    });
-    session.info(format!("tests: {}", report.summary())).await;
-
-    if let Some(d) = session.refresh_diff().await {
-        let path = ctx.data.attempt_dir(&task.id, n).join("diff.patch");
-        if let Err(e) = crate::paths::write_private(&path, d.patch.as_bytes()) {
-            tracing::warn!("saving {}: {e}", path.display());
-        }
-    }
-    Ok(())
+    Ok(session)
 }
 
 fn check(cancel: &CancellationToken) -> Result<(), Stop> {
@@ -301,7 +311,6 @@ fn build_agent(spec: &AgentSpec) -> Result<Box<dyn Agent>, Stop> {
 async fn verify_in(
     session: &Session,
     config: &Config,
-    container: &str,
     log_path: &std::path::Path,
 ) -> Result<TestReport, Stop> {
     let command = match &config.test {
@@ -331,7 +340,7 @@ async fn verify_in(
     };
     let rt = &session.tools.runtime;
     let result = tokio::select! {
-        r = rt.exec(container, &spec, &mut on_output) => r.map_err(|e| Stop::Fail(format!("running tests: {e}")))?,
+        r = rt.exec(&session.tools.container, &spec, &mut on_output) => r.map_err(|e| Stop::Fail(format!("running tests: {e}")))?,
         _ = session.cancel.cancelled() => return Err(Stop::Cancelled),
     };
     let output = result.stdout.render();

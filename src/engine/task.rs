@@ -73,3 +73,8 @@ pub struct AttemptRecord {
     /// The reviewer's feedback this attempt started from (retry with feedback).
     pub feedback: Option<String>,
 }
+
+/// The name of a task's container (one per task; a new attempt replaces it).
+pub fn container_name(id: &TaskId) -> String {
+    format!("drover-{id}")
+}

@@ -8,7 +8,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::engine::clock::now_rfc3339;
 use crate::engine::ids::TaskId;
-use crate::engine::protocol::Command;
 use crate::engine::state::TaskState;
 use crate::engine::task::{AgentSpec, AttemptRecord, TaskRecord};
 
@@ -89,12 +88,6 @@ pub struct Transition {
     pub at: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct InboxItem {
-    pub id: i64,
-    pub command: Command,
-}
-
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let sql = |source| StoreError::Sql {
@@ -119,13 +112,13 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (transactions),
         // so a poisoned mutex is still safe to use.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(super) fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |source| StoreError::Sql {
             path: self.path.display().to_string(),
             source,
@@ -196,24 +189,20 @@ impl Store {
                 "{SELECT_TASK} WHERE id LIKE ?1 || '%' ORDER BY queue_order LIMIT 6"
             ))
             .map_err(self.sql())?;
-        let rows: Vec<RawTask> = stmt
+        let mut rows: Vec<RawTask> = stmt
             .query_map([p.as_str()], raw_task)
             .map_err(self.sql())?
             .collect::<Result<_, _>>()
             .map_err(self.sql())?;
-        match rows.len() {
-            0 => Err(StoreError::NotFound(prefix.to_string())),
-            1 => rows
-                .into_iter()
-                .next()
-                .map(RawTask::into_record)
-                .unwrap_or_else(|| Err(StoreError::NotFound(prefix.into()))),
-            _ if rows.iter().any(|r| r.id == p.as_str()) => rows
-                .into_iter()
-                .find(|r| r.id == p.as_str())
-                .map(RawTask::into_record)
-                .unwrap_or_else(|| Err(StoreError::NotFound(prefix.into()))),
-            _ => Err(StoreError::Ambiguous {
+        // An exact id wins over longer ids it is a prefix of.
+        let pick = rows
+            .iter()
+            .position(|r| r.id == p.as_str())
+            .or((rows.len() == 1).then_some(0));
+        match pick {
+            Some(i) => rows.swap_remove(i).into_record(),
+            None if rows.is_empty() => Err(StoreError::NotFound(prefix.to_string())),
+            None => Err(StoreError::Ambiguous {
                 prefix: prefix.to_string(),
                 ids: rows
                     .iter()
@@ -388,76 +377,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Leaves a command for the engine that holds the data dir.
-    pub fn push_command(&self, cmd: &Command) -> Result<i64, StoreError> {
-        let json = serde_json::to_string(cmd).map_err(|e| StoreError::Corrupt {
-            id: "inbox".into(),
-            detail: e.to_string(),
-        })?;
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO inbox (command, created_at) VALUES (?1, ?2)",
-            params![json, now_rfc3339()],
-        )
-        .map_err(self.sql())?;
-        Ok(conn.last_insert_rowid())
-    }
-
-    /// Commands not yet handled, oldest first.
-    pub fn pending_commands(&self) -> Result<Vec<InboxItem>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT id, command FROM inbox WHERE done_at IS NULL ORDER BY id")
-            .map_err(self.sql())?;
-        let rows: Vec<(i64, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(self.sql())?
-            .collect::<Result<_, _>>()
-            .map_err(self.sql())?;
-        drop(stmt);
-        let mut items = Vec::new();
-        for (id, json) in rows {
-            match serde_json::from_str(&json) {
-                Ok(command) => items.push(InboxItem { id, command }),
-                // From another drover version: answer it rather than retry it forever.
-                Err(e) => {
-                    conn.execute(
-                        "UPDATE inbox SET done_at = ?1, result = ?2 WHERE id = ?3",
-                        params![
-                            now_rfc3339(),
-                            format!("error: unreadable command ({e})"),
-                            id
-                        ],
-                    )
-                    .map_err(self.sql())?;
-                }
-            }
-        }
-        Ok(items)
-    }
-
-    pub fn finish_command(&self, id: i64, result: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE inbox SET done_at = ?1, result = ?2 WHERE id = ?3",
-                params![now_rfc3339(), result, id],
-            )
-            .map_err(self.sql())?;
-        Ok(())
-    }
-
-    /// The result of an inbox command once handled.
-    pub fn command_result(&self, id: i64) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT result FROM inbox WHERE id = ?1 AND done_at IS NOT NULL",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql())
     }
 
     pub fn integrity_ok(&self) -> Result<bool, StoreError> {
@@ -653,7 +572,8 @@ mod tests {
             Some("try harder")
         );
 
-        let n = s.push_command(&Command::Cancel { id: id.clone() }).unwrap();
+        let cmd = crate::engine::protocol::Command::Cancel { id: id.clone() };
+        let n = s.push_command(&cmd).unwrap();
         let pending = s.pending_commands().unwrap();
         assert_eq!(pending.len(), 1);
         assert!(s.command_result(n).unwrap().is_none());

@@ -6,9 +6,11 @@
 //! it does not decide transitions (the engine's state machine does).
 
 mod db;
+mod inbox;
 mod lock;
 mod transcript;
 
-pub use db::{InboxItem, Store, StoreError, Transition as TransitionRow};
+pub use db::{Store, StoreError, Transition as TransitionRow};
+pub use inbox::InboxItem;
 pub use lock::{EngineLock, LockHeld};
 pub use transcript::{TranscriptLog, read_transcript};
