@@ -68,6 +68,34 @@ pub(crate) fn status_of(e: &bollard::errors::Error) -> Option<u16> {
     }
 }
 
+/// Why connecting failed, from the OS error at the bottom of the chain (hyper's own
+/// message is just "client error (Connect)").
+fn connect_error(host: &str, e: &(dyn std::error::Error + 'static)) -> RuntimeError {
+    if let Some(bollard::errors::Error::SocketNotFoundError(path)) = e.downcast_ref() {
+        return RuntimeError::Unavailable {
+            host: host.to_string(),
+            detail: format!("no socket at {path}; is Docker installed?"),
+        };
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut deepest = e.to_string();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::PermissionDenied {
+                return RuntimeError::PermissionDenied {
+                    host: host.to_string(),
+                };
+            }
+            deepest = io.to_string();
+        }
+        source = err.source();
+    }
+    RuntimeError::Unavailable {
+        host: host.to_string(),
+        detail: deepest,
+    }
+}
+
 /// A connected Docker engine.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -87,27 +115,22 @@ impl Runtime {
     /// Connects, negotiates the API version and checks the daemon answers.
     pub async fn connect() -> Result<Runtime, RuntimeError> {
         let host = docker_host();
-        let unavailable = |detail: String| {
-            if detail.to_lowercase().contains("permission denied") {
-                RuntimeError::PermissionDenied { host: host.clone() }
-            } else {
-                RuntimeError::Unavailable {
-                    host: host.clone(),
-                    detail,
-                }
-            }
-        };
-        let docker = Docker::connect_with_defaults().map_err(|e| unavailable(e.to_string()))?;
+        let fail = |e: &(dyn std::error::Error + 'static)| connect_error(&host, e);
+        let docker = Docker::connect_with_defaults().map_err(|e| fail(&e))?;
         // Exec and build streams can run for a long time; our own timeouts apply instead.
         let docker = docker.with_timeout(Duration::from_secs(24 * 3600));
+        let no_answer = || RuntimeError::Unavailable {
+            host: host.clone(),
+            detail: "no answer within 10s".into(),
+        };
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
-            .map_err(|_| unavailable("no answer within 10s".into()))?
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|_| no_answer())?
+            .map_err(|e| fail(&e))?;
         let version = tokio::time::timeout(Duration::from_secs(10), docker.version())
             .await
-            .map_err(|_| unavailable("no answer within 10s".into()))?
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|_| no_answer())?
+            .map_err(|e| fail(&e))?;
         Ok(Runtime {
             docker,
             host,

@@ -67,8 +67,13 @@ pub struct RepoHead {
 
 /// Finds the repository containing `path` and its HEAD.
 pub fn resolve_head(path: &Path) -> Result<RepoHead, WorkspaceError> {
-    let repo =
-        Repository::discover(path).map_err(|_| WorkspaceError::NotARepo(path.to_path_buf()))?;
+    let repo = Repository::discover(path).map_err(|_| {
+        // Name the directory the user can recognise, not ".".
+        let shown = std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        WorkspaceError::NotARepo(shown.components().collect())
+    })?;
     let root = repo
         .workdir()
         .ok_or_else(|| WorkspaceError::Bare(repo.path().to_path_buf()))?;

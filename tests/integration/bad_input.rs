@@ -196,3 +196,54 @@ fn doctor_reports_what_works_and_what_does_not() {
         "{report}"
     );
 }
+
+#[test]
+fn docker_socket_permission_denied_says_why() {
+    // Needs a user without access to the socket: as root, drop to `nobody`.
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| text(&o.stdout).trim() == "0");
+    let runuser = std::path::Path::new("/usr/sbin/runuser").exists()
+        || std::path::Path::new("/sbin/runuser").exists();
+    if !(root.unwrap_or(false) && runuser && std::path::Path::new("/var/run/docker.sock").exists())
+    {
+        eprintln!("SKIPPED: needs root and runuser to test as an unprivileged user");
+        return;
+    }
+    let can_run = std::process::Command::new("runuser")
+        .args([
+            "-u",
+            "nobody",
+            "--",
+            env!("CARGO_BIN_EXE_drover"),
+            "--version",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !can_run {
+        eprintln!("SKIPPED: user nobody cannot execute the test binary from this checkout");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    std::process::Command::new("chown")
+        .args(["nobody", home.path().to_str().unwrap()])
+        .status()
+        .unwrap();
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", "env"])
+        .arg(format!("HOME={}", home.path().display()))
+        .arg(format!("DROVER_HOME={}/data", home.path().display()))
+        .arg("DOCKER_HOST=unix:///var/run/docker.sock")
+        .arg(env!("CARGO_BIN_EXE_drover"))
+        .arg("doctor")
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("✗ docker   permission denied on the Docker socket unix:///var/run/docker.sock: add your user to the `docker` group (membership is root-equivalent)"),
+        "{report}{}",
+        text(&out.stderr)
+    );
+}
