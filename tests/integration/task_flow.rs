@@ -235,3 +235,49 @@ edit = { path = "calc.py", old = "a - b", new = "a + b" }
     let first = text(&env.drover(&["logs", &id, "--attempt", "1"]).stdout);
     assert!(first.contains("write progress.txt"), "{first}");
 }
+
+#[test]
+fn repo_dockerfile_and_setup_commands() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::with_files(&[(
+        ".drover/Dockerfile",
+        "ARG DROVER_BASE\nFROM ${DROVER_BASE}\nRUN echo from-repo-image > /etc/drover-custom\n",
+    )]);
+    env.write_config("test = \"true\"\nsetup = [\"echo setup-ran > /tmp/setup-marker\"]\n");
+    let out = env.drover(&["image", "build"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let image = text(&out.stdout);
+    assert!(image.starts_with("drover-repo-"), "{image}");
+
+    let id = env.add(
+        "Custom image",
+        "[[step]]\nrun = \"cat /etc/drover-custom /tmp/setup-marker\"\n",
+    );
+    assert_eq!(env.drover(&["run"]).status.code(), Some(0));
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(logs.contains("• setup: echo setup-ran"), "{logs}");
+    assert!(
+        logs.contains("│ from-repo-image\n") && logs.contains("│ setup-ran\n"),
+        "{logs}"
+    );
+    assert_eq!(
+        env.show(&id)["image"].as_str(),
+        Some(image.split_whitespace().next().unwrap())
+    );
+
+    env.write_config("test = \"true\"\nsetup = [\"exit 3\"]\n");
+    let id = env.add("Bad setup", "[[step]]\nsay = \"never\"\n");
+    assert_eq!(env.drover(&["run"]).status.code(), Some(1));
+    let task = env.show(&id);
+    assert_eq!(task["state"], "failed");
+    assert_eq!(task["reason"], "setup command failed (exit 3): exit 3");
+    // The image tag follows the recipe: built once, reused.
+    let again = text(&env.drover(&["image", "build"]).stdout);
+    assert!(again.contains("is up to date"), "{again}");
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", image.split_whitespace().next().unwrap()])
+        .output();
+}
