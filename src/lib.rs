@@ -9,6 +9,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod keymap;
 pub mod paths;
 pub mod runtime;
 pub mod store;

@@ -3,4 +3,5 @@
 mod bad_input;
 mod common;
 mod isolation;
+mod keymap_files;
 mod task_flow;
