@@ -14,5 +14,6 @@ pub mod paths;
 pub mod runtime;
 pub mod store;
 pub mod text;
+pub mod ui;
 pub mod verify;
 pub mod workspace;

@@ -83,6 +83,20 @@ impl ToolCall {
         }
     }
 
+    /// What the call acts on, without the tool's name ("$ make", "calc.py").
+    pub fn detail(&self) -> String {
+        match self {
+            ToolCall::Bash { command, .. } => format!("$ {command}"),
+            ToolCall::ReadFile { path } | ToolCall::EditFile { path, .. } => path.clone(),
+            ToolCall::WriteFile { path, content } => format!("{path} ({} bytes)", content.len()),
+            ToolCall::ListFiles { path } => path.clone().unwrap_or_else(|| ".".into()),
+            ToolCall::Search { pattern, path } => {
+                format!("{pattern:?} in {}", path.as_deref().unwrap_or("."))
+            }
+            ToolCall::Finish { summary } => summary.clone(),
+        }
+    }
+
     /// Whether the call can change files (worth a fresh diff afterwards).
     pub fn may_write(&self) -> bool {
         matches!(

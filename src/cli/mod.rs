@@ -17,6 +17,7 @@ macro_rules! out {
 }
 
 mod control;
+mod demo;
 mod doctor;
 mod inspect;
 mod print;
@@ -36,12 +37,27 @@ use crate::store::Store;
     about = "Supervise a fleet of background coding agents, each in its own container"
 )]
 pub struct Cli {
+    /// Without a command: open the TUI on the repository here.
     #[command(subcommand)]
-    pub command: Cmd,
+    pub command: Option<Cmd>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
+    /// Try drover: a sample repository with three scripted tasks, in the TUI.
+    Demo {
+        /// Where to create the demo (default: a new temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Set everything up and queue the tasks, but do not open the TUI.
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Open the TUI on a repository (what `drover` alone does).
+    Tui {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
     /// Queue a task; prints its id.
     Add {
         /// Repository (default: the one containing the current directory).
@@ -172,7 +188,12 @@ pub fn open_data() -> Result<(DataDir, Store), Failure> {
 
 /// Runs a parsed command line; returns the process exit code.
 pub async fn dispatch(cli: Cli) -> CliResult {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return crate::ui::terminal::run(PathBuf::from("."), Default::default()).await;
+    };
+    match command {
+        Cmd::Demo { dir, no_tui } => demo::demo(dir, no_tui).await,
+        Cmd::Tui { repo } => crate::ui::terminal::run(repo, Default::default()).await,
         Cmd::Add {
             repo,
             title,

@@ -18,7 +18,14 @@ pub fn event_line(ev: &Event) -> Option<String> {
         .unwrap_or_else(|| "drover".into());
     let prefix = format!("[{id}]");
     let body = match &ev.body {
-        EventBody::TaskAdded { task } => format!("{} {}", task.state.name(), inert(&task.title)),
+        EventBody::TaskAdded { task, .. } => {
+            format!("{} {}", task.state.name(), inert(&task.title))
+        }
+        EventBody::History { .. } => return None,
+        EventBody::Docker { version, error } => match (version, error) {
+            (Some(v), _) => format!("docker {v}"),
+            (None, e) => format!("docker unavailable: {}", e.as_deref().unwrap_or("?")),
+        },
         EventBody::StateChanged { from, to } => {
             format!("{} → {}", from.name(), inert(&to.to_string()))
         }
@@ -30,7 +37,7 @@ pub fn event_line(ev: &Event) -> Option<String> {
                 crate::runtime::short_id(container)
             )
         }
-        EventBody::DiffUpdated { diff } => format!("diff: {}", diff.stat_line()),
+        EventBody::DiffUpdated { diff, .. } => format!("diff: {}", diff.stat_line()),
         EventBody::TestStarted { command } => format!("tests: {}", inert(command)),
         EventBody::TestFinished { report } => format!("tests {}", report.summary()),
         EventBody::Notice { message } => format!("note: {}", inert(message)),

@@ -74,7 +74,7 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
                 }
                 if let Some(id) = ev.task.clone() {
                     match &ev.body {
-                        EventBody::TaskAdded { task } => { states.insert(id, task.state.clone()); }
+                        EventBody::TaskAdded { task, .. } => { states.insert(id, task.state.clone()); }
                         EventBody::StateChanged { to, .. } => {
                             if *to == TaskState::Provisioning {
                                 ran.insert(id.clone());

@@ -34,6 +34,17 @@ impl Network {
     }
 }
 
+/// How the TUI says a task needs review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notify {
+    Bell,
+    /// OSC 9 desktop notification (iTerm2, kitty, WezTerm, foot, Windows Terminal…).
+    Osc9,
+    Both,
+    None,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Limits {
     pub memory_bytes: u64,
@@ -44,6 +55,20 @@ pub struct Limits {
     pub command_timeout: Duration,
     /// Size of the container's writable /tmp (the root filesystem is read-only).
     pub tmp_bytes: u64,
+}
+
+impl Limits {
+    /// "4 GiB memory · 2 CPUs · 1024 processes · 600s per command"
+    pub fn describe(&self) -> String {
+        let mem = self.memory_bytes as f64 / (1u64 << 30) as f64;
+        format!(
+            "{mem:.1} GiB memory · {} CPUs · {} processes · {}s per command · {} MiB /tmp",
+            self.cpus,
+            self.pids,
+            self.command_timeout.as_secs(),
+            self.tmp_bytes >> 20
+        )
+    }
 }
 
 mod secs {
@@ -69,6 +94,7 @@ pub struct Config {
     pub network: Network,
     pub branch_prefix: String,
     pub limits: Limits,
+    pub notify: Notify,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
 }
@@ -91,6 +117,7 @@ impl Default for Config {
                 command_timeout: Duration::from_secs(600),
                 tmp_bytes: 1 << 30,
             },
+            notify: Notify::Both,
             files: Vec::new(),
         }
     }
@@ -106,6 +133,7 @@ struct FileConfig {
     max_parallel: Option<Spanned<i64>>,
     network: Option<Spanned<String>>,
     branch_prefix: Option<Spanned<String>>,
+    notify: Option<Spanned<String>>,
     limits: Option<LimitsFile>,
 }
 
@@ -250,6 +278,22 @@ impl Config {
             }
             self.branch_prefix = p.clone();
         }
+        if let Some(v) = raw.notify {
+            self.notify = match v.get_ref().as_str() {
+                "bell" => Notify::Bell,
+                "osc9" => Notify::Osc9,
+                "both" => Notify::Both,
+                "none" => Notify::None,
+                other => {
+                    return Err(err(
+                        v.span(),
+                        format!(
+                            "notify must be \"bell\", \"osc9\", \"both\" or \"none\", not \"{other}\""
+                        ),
+                    ));
+                }
+            };
+        }
         if let Some(l) = raw.limits {
             if let Some(v) = l.memory {
                 self.limits.memory_bytes = values::parse_size(&v.get_ref().text())
@@ -322,6 +366,7 @@ test = "make check"
 max_parallel = 3
 network = "bridge"
 branch_prefix = "agents/"
+notify = "bell"
 [limits]
 memory = "2g"
 cpus = 1.5
@@ -336,6 +381,7 @@ tmp_size = "256m"
         assert_eq!(c.max_parallel, 3);
         assert_eq!(c.network, Network::Bridge);
         assert_eq!(c.branch_prefix, "agents/");
+        assert_eq!(c.notify, Notify::Bell);
         assert_eq!(c.limits.memory_bytes, 2 << 30);
         assert_eq!(c.limits.command_timeout, Duration::from_secs(300));
         assert_eq!(c.limits.tmp_bytes, 256 << 20);

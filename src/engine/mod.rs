@@ -82,7 +82,8 @@ impl EngineHandle {
         rx.await.map_err(|_| "the engine has stopped".to_string())?
     }
 
-    /// Cancels running attempts (containers stopped) and waits for the loop to end.
+    /// Interrupts running attempts (containers stopped; the tasks can be retried) and
+    /// waits for the loop to end.
     pub async fn shutdown(self) {
         let _ = self.tx.send(Msg::Command(Command::Shutdown, None));
         let _ = self.join.await;
@@ -101,6 +102,7 @@ struct Engine {
     known: HashSet<TaskId>,
     done_tx: mpsc::UnboundedSender<TaskId>,
     joins: Vec<JoinHandle<()>>,
+    shutdown: CancellationToken,
 }
 
 /// Starts the engine loop. Tasks left mid-attempt by a previous engine are marked
@@ -116,6 +118,7 @@ pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
         known: HashSet::new(),
         done_tx,
         joins: Vec::new(),
+        shutdown: CancellationToken::new(),
     };
     let join = tokio::spawn(engine.run(rx, done_rx));
     EngineHandle { tx, bus, join }
@@ -127,6 +130,17 @@ impl Engine {
         mut rx: mpsc::UnboundedReceiver<Msg>,
         mut done_rx: mpsc::UnboundedReceiver<TaskId>,
     ) {
+        let docker = match &self.ctx.runtime {
+            Some(rt) => EventBody::Docker {
+                version: Some(rt.version().to_string()),
+                error: None,
+            },
+            None => EventBody::Docker {
+                version: None,
+                error: Some("docker unavailable".into()),
+            },
+        };
+        self.ctx.bus.emit(None, 0, docker);
         self.recover().await;
         self.announce_new();
         self.schedule();
@@ -161,9 +175,8 @@ impl Engine {
             }
             self.schedule();
         }
-        for r in self.running.values() {
-            r.cancel.cancel();
-        }
+        // Children of this token are the running attempts: they end as interrupted.
+        self.shutdown.cancel();
         for j in self.joins.drain(..) {
             let _ = j.await;
         }
@@ -197,9 +210,12 @@ impl Engine {
         for t in tasks {
             if self.known.insert(t.id.clone()) {
                 let (id, n) = (t.id.clone(), t.attempt);
-                self.ctx
-                    .bus
-                    .emit(Some(&id), n, EventBody::TaskAdded { task: Box::new(t) });
+                let attempt = self.ctx.store.attempt(&id, n).unwrap_or_default();
+                let body = EventBody::TaskAdded {
+                    task: Box::new(t),
+                    attempt: Box::new(attempt),
+                };
+                self.ctx.bus.emit(Some(&id), n, body);
             }
         }
     }
@@ -225,7 +241,7 @@ impl Engine {
             {
                 continue;
             }
-            let cancel = CancellationToken::new();
+            let cancel = self.shutdown.child_token();
             let id = t.id.clone();
             self.running.insert(
                 id.clone(),
@@ -235,9 +251,10 @@ impl Engine {
                 },
             );
             let (ctx, done) = (self.ctx.clone(), self.done_tx.clone());
+            let shutdown = self.shutdown.clone();
             self.joins.retain(|j| !j.is_finished());
             self.joins.push(tokio::spawn(async move {
-                supervisor::run_attempt(ctx, t, cancel).await;
+                supervisor::run_attempt(ctx, t, cancel, shutdown).await;
                 let _ = done.send(id);
             }));
         }
@@ -279,6 +296,20 @@ impl Engine {
                     },
                 );
                 Err(what.into())
+            }
+            Command::Load { id } => {
+                let t = self
+                    .ctx
+                    .store
+                    .find(id.as_str())
+                    .map_err(|e| e.to_string())?;
+                let ctx = self.ctx.clone();
+                // Reading transcripts and diffs is file and git work: off the loop.
+                tokio::task::spawn_blocking(move || {
+                    let body = ops::history(&ctx, &t);
+                    ctx.bus.emit(Some(&t.id), t.attempt, body);
+                });
+                Ok(format!("loading task {id}"))
             }
             Command::Shutdown => Ok("shutting down".into()),
         }

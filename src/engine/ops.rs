@@ -130,3 +130,35 @@ pub async fn discard(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         task.id
     ))
 }
+
+/// The stored history of a task's current attempt (blocking: file and git reads).
+pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
+    let n = task.attempt;
+    let dir = ctx.data.attempt_dir(&task.id, n);
+    let attempt = ctx.store.attempt(&task.id, n).unwrap_or_default();
+    let (entries, mut warnings) = match crate::store::read_transcript(&dir.join("transcript.jsonl"))
+    {
+        Ok(r) => r,
+        Err(e) => (Vec::new(), vec![format!("transcript: {e}")]),
+    };
+    let test_output = std::fs::read_to_string(dir.join("test.log")).unwrap_or_default();
+    let ws = ctx.data.workspace(&task.id);
+    let patch = if ws.join(".git").is_dir() {
+        match workspace::diff(&ws, &task.base_commit) {
+            Ok(d) => d.patch,
+            Err(e) => {
+                warnings.push(format!("diff: {e}"));
+                String::new()
+            }
+        }
+    } else {
+        std::fs::read_to_string(dir.join("diff.patch")).unwrap_or_default()
+    };
+    EventBody::History {
+        attempt: Box::new(attempt),
+        entries,
+        test_output,
+        patch,
+        warnings,
+    }
+}

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::TaskId;
 use super::state::TaskState;
-use super::task::{NewTask, TaskRecord};
+use super::task::{AttemptRecord, NewTask, TaskRecord};
 use super::transcript::Entry;
 use crate::verify::TestReport;
 use crate::workspace::DiffSummary;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     Queue {
@@ -37,6 +37,10 @@ pub enum Command {
     Push {
         id: TaskId,
     },
+    /// Asks for a task's stored history (answered by `EventBody::History`).
+    Load {
+        id: TaskId,
+    },
     /// Stop accepting work; running tasks are cancelled (their containers stopped).
     Shutdown,
 }
@@ -57,6 +61,20 @@ pub enum EventBody {
     /// A task entered the engine's view (queued now, or found in the store).
     TaskAdded {
         task: Box<TaskRecord>,
+        attempt: Box<AttemptRecord>,
+    },
+    /// The stored history of a task's current attempt, answering `Command::Load`.
+    History {
+        attempt: Box<AttemptRecord>,
+        entries: Vec<Entry>,
+        test_output: String,
+        patch: String,
+        warnings: Vec<String>,
+    },
+    /// Whether Docker answers, and its version.
+    Docker {
+        version: Option<String>,
+        error: Option<String>,
     },
     StateChanged {
         from: TaskState,
@@ -77,6 +95,7 @@ pub enum EventBody {
     },
     DiffUpdated {
         diff: DiffSummary,
+        patch: String,
     },
     TestStarted {
         command: String,

@@ -97,7 +97,10 @@ impl Session {
                 {
                     tracing::error!(task = %self.task, "saving diff: {e}");
                 }
-                self.emit(EventBody::DiffUpdated { diff: summary });
+                self.emit(EventBody::DiffUpdated {
+                    diff: summary,
+                    patch: d.patch.clone(),
+                });
                 Some(d)
             }
             Ok(Err(e)) => {

@@ -72,7 +72,12 @@ impl<'a> Mover<'a> {
 
 /// Runs the task's current attempt to a resting state. Never panics on task errors: they
 /// become the task's `Failed` reason.
-pub async fn run_attempt(ctx: Arc<EngineCtx>, task: TaskRecord, cancel: CancellationToken) {
+pub async fn run_attempt(
+    ctx: Arc<EngineCtx>,
+    task: TaskRecord,
+    cancel: CancellationToken,
+    shutdown: CancellationToken,
+) {
     let id = task.id.clone();
     let mut mover = Mover::new(&ctx, task);
     if let Err(e) = mover.go(Transition::Start) {
@@ -88,6 +93,9 @@ pub async fn run_attempt(ctx: Arc<EngineCtx>, task: TaskRecord, cancel: Cancella
     let outcome = attempt(&ctx, &mut mover, &cancel, &mut container).await;
     let end = match outcome {
         Ok(()) => Transition::Verified,
+        Err(Stop::Cancelled) if shutdown.is_cancelled() => {
+            Transition::Interrupt("drover quit while the task was running".into())
+        }
         Err(Stop::Cancelled) => Transition::Cancel,
         Err(Stop::Fail(reason)) => Transition::Fail(reason),
     };
@@ -252,6 +260,8 @@ async fn provision(
         a.workspace = Some(ws.dir.clone());
         a.container = Some(container.clone());
         a.image = Some(image.clone());
+        a.network = Some(config.network.docker_mode().to_string());
+        a.limits = Some(config.limits.describe());
         a.started_at = Some(super::clock::now_rfc3339());
     });
     let event = EventBody::ContainerStarted {

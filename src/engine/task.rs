@@ -29,7 +29,7 @@ impl AgentSpec {
 }
 
 /// A task as the user asked for it, before drover records it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewTask {
     pub repo: PathBuf,
     pub title: String,
@@ -72,6 +72,12 @@ pub struct AttemptRecord {
     pub summary: Option<String>,
     /// The reviewer's feedback this attempt started from (retry with feedback).
     pub feedback: Option<String>,
+    /// The sandbox it ran in: "none" or "bridge".
+    #[serde(default)]
+    pub network: Option<String>,
+    /// Resource limits, in words ("4 GiB memory · 2 CPUs · 1024 processes · 600s per command").
+    #[serde(default)]
+    pub limits: Option<String>,
 }
 
 /// The name of a task's container (one per task; a new attempt replaces it).

@@ -254,3 +254,23 @@ impl Runtime {
 pub fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
+
+/// An interactive shell in a task's container through the docker CLI (it owns the
+/// terminal while it runs). The container is started first if stopped, and stopped
+/// again afterwards when `stop_after` (a resting task should not hold resources).
+pub fn shell_command(container: &str, stop_after: bool) -> std::process::Command {
+    let script = r#"docker start "$1" >/dev/null || exit $?
+docker exec -it -w /workspace "$1" bash -l 2>/dev/null || docker exec -it -w /workspace "$1" sh
+status=$?
+if [ "$2" = stop ]; then docker stop -t 1 "$1" >/dev/null; fi
+exit $status"#;
+    let mut c = std::process::Command::new("sh");
+    c.args([
+        "-c",
+        script,
+        "drover-shell",
+        container,
+        if stop_after { "stop" } else { "keep" },
+    ]);
+    c
+}

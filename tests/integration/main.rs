@@ -5,3 +5,6 @@ mod common;
 mod isolation;
 mod keymap_files;
 mod task_flow;
+mod ui_fixtures;
+mod ui_keys;
+mod ui_screens;

@@ -1,0 +1,128 @@
+//! The task editor (title, prompt, script) and the feedback editor, on ratatui-textarea.
+//!
+//! Holds text and focus only; what a submission turns into (a Command) is decided by the
+//! app. Pasted text (bracketed paste) goes into the focused field whole.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui_textarea::{TextArea, WrapMode};
+
+use crate::engine::ids::TaskId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditorKind {
+    NewTask,
+    Feedback { id: TaskId, title: String },
+}
+
+pub struct Editor {
+    pub kind: EditorKind,
+    pub title: TextArea<'static>,
+    pub prompt: TextArea<'static>,
+    pub script: TextArea<'static>,
+    /// 0 title, 1 prompt, 2 script (feedback: the prompt only).
+    pub focus: usize,
+    pub error: Option<String>,
+    /// Esc was pressed on a non-empty editor: the next Esc discards.
+    pub confirm_discard: bool,
+}
+
+fn field(placeholder: &str) -> TextArea<'static> {
+    let mut t = TextArea::default();
+    t.set_placeholder_text(placeholder);
+    t.set_cursor_line_style(ratatui::style::Style::default());
+    t.set_wrap_mode(WrapMode::WordOrGlyph);
+    t
+}
+
+impl Editor {
+    pub fn new_task(default_script: Option<&str>) -> Self {
+        let mut script = field("path to a steps file (scripted agent)");
+        if let Some(s) = default_script {
+            script.insert_str(s);
+        }
+        Editor {
+            kind: EditorKind::NewTask,
+            title: field("what should the agent do? (one line)"),
+            prompt: field("details, context, acceptance criteria…"),
+            script,
+            focus: 0,
+            error: None,
+            confirm_discard: false,
+        }
+    }
+
+    pub fn feedback(id: TaskId, title: String) -> Self {
+        Editor {
+            kind: EditorKind::Feedback { id, title },
+            title: field(""),
+            prompt: field("what should the agent change? it continues in the same workspace"),
+            script: field(""),
+            focus: 1,
+            error: None,
+            confirm_discard: false,
+        }
+    }
+
+    fn fields(&self) -> &'static [usize] {
+        match self.kind {
+            EditorKind::NewTask => &[0, 1, 2],
+            EditorKind::Feedback { .. } => &[1],
+        }
+    }
+
+    fn focused(&mut self) -> &mut TextArea<'static> {
+        match self.focus {
+            0 => &mut self.title,
+            2 => &mut self.script,
+            _ => &mut self.prompt,
+        }
+    }
+
+    pub fn next_field(&mut self, back: bool) {
+        let f = self.fields();
+        let i = f.iter().position(|x| *x == self.focus).unwrap_or(0);
+        let n = f.len();
+        self.focus = f[if back { (i + n - 1) % n } else { (i + 1) % n }];
+    }
+
+    /// Text input for the focused field. Enter in a one-line field moves on.
+    pub fn input(&mut self, key: KeyEvent) {
+        self.confirm_discard = false;
+        self.error = None;
+        match key.code {
+            KeyCode::Tab => self.next_field(false),
+            KeyCode::BackTab => self.next_field(true),
+            KeyCode::Enter if self.focus != 1 => self.next_field(false),
+            _ => {
+                self.focused().input(key);
+            }
+        }
+    }
+
+    pub fn paste(&mut self, text: &str) {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        let text = if self.focus == 1 {
+            text
+        } else {
+            text.replace('\n', " ")
+        };
+        self.focused().insert_str(text);
+    }
+
+    pub fn title_text(&self) -> String {
+        self.title.lines().join(" ").trim().to_string()
+    }
+
+    pub fn prompt_text(&self) -> String {
+        self.prompt.lines().join("\n").trim().to_string()
+    }
+
+    pub fn script_text(&self) -> String {
+        self.script.lines().join("").trim().to_string()
+    }
+
+    /// Whether closing would lose something typed.
+    pub fn has_text(&self) -> bool {
+        !self.title_text().is_empty() || !self.prompt_text().is_empty()
+    }
+}

@@ -1,0 +1,15 @@
+//! The terminal UI: one screen to queue, watch and review many agents.
+//!
+//! `app` holds state and turns messages into effects, `render` draws it, `model` is the
+//! read model built from engine events, and `terminal` runs the loop (terminal setup,
+//! events, suspend for a shell, hot reload). The UI talks to the engine only through
+//! `Command` and `Event`.
+
+pub mod app;
+pub mod editor;
+pub mod highlight;
+pub mod input;
+pub mod model;
+pub mod render;
+pub mod terminal;
+pub mod theme;

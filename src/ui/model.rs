@@ -1,0 +1,222 @@
+//! The UI's read model: what the engine has said about each task, built only from events.
+//!
+//! Nothing here does I/O or asks the engine anything; `apply` folds one event in. Live
+//! output is capped so a flood cannot grow memory without bound.
+
+use std::collections::HashSet;
+
+use crate::engine::ids::TaskId;
+use crate::engine::protocol::{Event, EventBody};
+use crate::engine::state::TaskState;
+use crate::engine::task::{AttemptRecord, TaskRecord};
+use crate::engine::transcript::{Entry, EntryKind};
+
+/// Live output kept per running tool call, and test output kept per attempt.
+const LIVE_CAP: usize = 64 << 10;
+const TEST_CAP: usize = 512 << 10;
+
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    pub task: TaskRecord,
+    pub attempt: AttemptRecord,
+    pub entries: Vec<Entry>,
+    /// Output streaming from the tool call that is running now.
+    pub live: Option<(u32, String)>,
+    pub test_command: Option<String>,
+    pub test_output: String,
+    pub patch: String,
+    /// The stored history has been asked for (or everything was seen live).
+    pub loaded: bool,
+    pub notices: Vec<String>,
+    /// Tool calls whose output is shown whole.
+    pub expanded: HashSet<u32>,
+    pub expand_all: bool,
+    /// Bumped on every change, so renderers can cache by it.
+    pub version: u64,
+}
+
+impl TaskView {
+    pub fn new(task: TaskRecord, attempt: AttemptRecord) -> Self {
+        // A task that has not started has no history to load.
+        let loaded = task.state == TaskState::Queued && attempt.started_at.is_none();
+        TaskView {
+            task,
+            attempt,
+            entries: Vec::new(),
+            live: None,
+            test_command: None,
+            test_output: String::new(),
+            patch: String::new(),
+            loaded,
+            notices: Vec::new(),
+            expanded: HashSet::new(),
+            expand_all: false,
+            version: 0,
+        }
+    }
+
+    pub fn id(&self) -> &TaskId {
+        &self.task.id
+    }
+
+    pub fn state(&self) -> &TaskState {
+        &self.task.state
+    }
+
+    /// Folds one event about this task in.
+    pub fn apply(&mut self, ev: &Event) {
+        self.version += 1;
+        match &ev.body {
+            EventBody::TaskAdded { task, attempt } => {
+                self.task = (**task).clone();
+                self.attempt = (**attempt).clone();
+            }
+            EventBody::History {
+                attempt,
+                entries,
+                test_output,
+                patch,
+                warnings,
+            } => {
+                self.attempt = (**attempt).clone();
+                // Events that arrived while loading are newer than the file: keep them.
+                let mut merged = entries.clone();
+                let tail: Vec<Entry> = self
+                    .entries
+                    .iter()
+                    .filter(|e| !entries.contains(e))
+                    .cloned()
+                    .collect();
+                merged.extend(tail);
+                self.entries = merged;
+                if self.test_output.is_empty() {
+                    self.test_output = test_output.clone();
+                    cap_front(&mut self.test_output, TEST_CAP);
+                }
+                if self.patch.is_empty() {
+                    self.patch = patch.clone();
+                }
+                self.test_command = self.attempt.tests.as_ref().and_then(|t| t.command.clone());
+                self.notices.extend(warnings.iter().cloned());
+                self.loaded = true;
+            }
+            EventBody::StateChanged { to, .. } => {
+                if ev.attempt != self.task.attempt {
+                    // A new attempt: its own transcript, diff and tests.
+                    self.task.attempt = ev.attempt;
+                    self.attempt = AttemptRecord {
+                        n: ev.attempt,
+                        ..Default::default()
+                    };
+                    self.entries.clear();
+                    self.live = None;
+                    self.test_output.clear();
+                    self.test_command = None;
+                    self.patch.clear();
+                    self.loaded = true;
+                }
+                if *to == TaskState::Provisioning {
+                    self.attempt.started_at = Some(ev.at.clone());
+                    self.attempt.finished_at = None;
+                    self.loaded = true;
+                }
+                if to.is_resting()
+                    && self.attempt.started_at.is_some()
+                    && self.attempt.finished_at.is_none()
+                {
+                    self.attempt.finished_at = Some(ev.at.clone());
+                }
+                self.task.state = to.clone();
+            }
+            EventBody::Transcript { entry } => {
+                match &entry.kind {
+                    EntryKind::ToolCall { call, .. } => self.live = Some((*call, String::new())),
+                    EntryKind::ToolResult { call, .. }
+                        if self.live.as_ref().is_some_and(|(c, _)| c == call) =>
+                    {
+                        self.live = None;
+                    }
+                    _ => {}
+                }
+                self.entries.push(entry.clone());
+            }
+            EventBody::ToolOutput { call, chunk } => match &mut self.live {
+                Some((c, text)) if c == call => {
+                    text.push_str(chunk);
+                    cap_front(text, LIVE_CAP);
+                }
+                _ => self.live = Some((*call, chunk.clone())),
+            },
+            EventBody::ContainerStarted { container, image } => {
+                self.attempt.container = Some(container.clone());
+                self.attempt.image = Some(image.clone());
+            }
+            EventBody::DiffUpdated { diff, patch } => {
+                self.attempt.diff = Some(diff.clone());
+                self.patch = patch.clone();
+            }
+            EventBody::TestStarted { command } => {
+                self.test_command = Some(command.clone());
+                self.test_output.clear();
+            }
+            EventBody::TestOutput { chunk } => {
+                self.test_output.push_str(chunk);
+                cap_front(&mut self.test_output, TEST_CAP);
+            }
+            EventBody::TestFinished { report } => self.attempt.tests = Some(report.clone()),
+            EventBody::Notice { message } | EventBody::Error { message } => {
+                self.notices.push(message.clone())
+            }
+            EventBody::Docker { .. } => {}
+        }
+    }
+}
+
+/// Drops the oldest text beyond `cap` bytes (on a char boundary).
+fn cap_front(s: &mut String, cap: usize) {
+    if s.len() > cap {
+        let mut cut = s.len() - cap;
+        while !s.is_char_boundary(cut) {
+            cut += 1;
+        }
+        s.drain(..cut);
+    }
+}
+
+/// Counts for the header.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub queued: usize,
+    pub running: usize,
+    pub review: usize,
+    pub failed: usize,
+}
+
+pub fn counts<'a>(tasks: impl Iterator<Item = &'a TaskView>) -> Counts {
+    let mut c = Counts::default();
+    for t in tasks {
+        match t.state() {
+            TaskState::Queued => c.queued += 1,
+            s if s.is_active() => c.running += 1,
+            TaskState::Review => c.review += 1,
+            TaskState::Failed { .. } | TaskState::Interrupted { .. } => c.failed += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_front_keeps_the_tail_on_a_char_boundary() {
+        let mut s = "ééééé".to_string();
+        cap_front(&mut s, 5);
+        assert_eq!(s, "éé");
+        let mut s = "abc".to_string();
+        cap_front(&mut s, 10);
+        assert_eq!(s, "abc");
+    }
+}

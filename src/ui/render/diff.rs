@@ -1,0 +1,239 @@
+//! The Diff pane: the files changed with their stats, then the patch with syntax
+//! highlighting. The patch is split into lines once per version; only the visible lines
+//! are highlighted, so scrolling a 50k-line diff costs what the screen shows.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::engine::ids::TaskId;
+use crate::ui::app::App;
+use crate::ui::highlight;
+use crate::ui::model::TaskView;
+use crate::ui::theme;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    FileHeader,
+    Hunk,
+    Add,
+    Del,
+    Context,
+    Other,
+}
+
+/// A patch split into classified lines, each knowing its file.
+pub struct DiffDoc {
+    lines: Vec<String>,
+    kinds: Vec<Kind>,
+    file_of: Vec<u32>,
+    paths: Vec<String>,
+}
+
+impl DiffDoc {
+    pub fn parse(patch: &str) -> DiffDoc {
+        let mut doc = DiffDoc {
+            lines: Vec::new(),
+            kinds: Vec::new(),
+            file_of: Vec::new(),
+            paths: Vec::new(),
+        };
+        let mut in_hunk = false;
+        for raw in patch.lines() {
+            let kind = if raw.starts_with("diff --git ") {
+                let path = raw.rsplit(" b/").next().unwrap_or(raw).to_string();
+                doc.paths.push(path);
+                in_hunk = false;
+                Kind::FileHeader
+            } else if raw.starts_with("@@") {
+                in_hunk = true;
+                Kind::Hunk
+            } else if in_hunk && raw.starts_with('+') {
+                Kind::Add
+            } else if in_hunk && raw.starts_with('-') {
+                Kind::Del
+            } else if in_hunk && raw.starts_with(' ') {
+                Kind::Context
+            } else {
+                Kind::Other
+            };
+            doc.kinds.push(kind);
+            doc.file_of.push(doc.paths.len().saturating_sub(1) as u32);
+            doc.lines
+                .push(crate::text::inert(raw).replace('\t', "    "));
+        }
+        doc
+    }
+
+    pub fn line_count(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Renders lines `from..to` (highlighted).
+    pub fn render(&self, from: usize, to: usize) -> Vec<Line<'static>> {
+        (from..to.min(self.lines.len()))
+            .map(|i| self.line(i))
+            .collect()
+    }
+
+    fn line(&self, i: usize) -> Line<'static> {
+        let text = &self.lines[i];
+        match self.kinds[i] {
+            Kind::FileHeader => Line::styled(
+                text.clone(),
+                Style::default()
+                    .fg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            Kind::Hunk => Line::styled(text.clone(), Style::default().fg(Color::Cyan)),
+            Kind::Other => Line::styled(text.clone(), theme::dim()),
+            k @ (Kind::Add | Kind::Del | Kind::Context) => {
+                let (marker, mcolor, bg) = match k {
+                    Kind::Add => ("+", Color::Green, Some(Color::Rgb(18, 48, 24))),
+                    Kind::Del => ("-", Color::Red, Some(Color::Rgb(60, 20, 22))),
+                    _ => (" ", Color::DarkGray, None),
+                };
+                let code = text.get(1..).unwrap_or("");
+                let path = self
+                    .paths
+                    .get(self.file_of[i] as usize)
+                    .map(String::as_str)
+                    .unwrap_or("");
+                let mut spans = vec![Span::styled(
+                    marker,
+                    Style::default().fg(mcolor).bg(bg.unwrap_or(Color::Reset)),
+                )];
+                match highlight::syntax_for(path) {
+                    Some(syntax) if code.len() < 2000 => {
+                        spans.extend(highlight::line(code, syntax, bg))
+                    }
+                    _ => spans.push(Span::styled(
+                        code.to_string(),
+                        bg.map_or(Style::default(), |b| Style::default().bg(b)),
+                    )),
+                }
+                Line::from(spans)
+            }
+        }
+    }
+}
+
+/// The parsed patch of one task version.
+type Cached = Option<((TaskId, u64), Rc<DiffDoc>)>;
+
+thread_local! {
+    static CACHE: RefCell<Cached> = const { RefCell::new(None) };
+}
+
+fn doc(task: &TaskView) -> Rc<DiffDoc> {
+    let key = (task.task.id.clone(), task.version);
+    if let Some(d) = CACHE.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, d)| d.clone())
+    }) {
+        return d;
+    }
+    let d = Rc::new(DiffDoc::parse(&task.patch));
+    CACHE.with(|c| *c.borrow_mut() = Some((key, d.clone())));
+    d
+}
+
+pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
+    let Some(summary) = &task.attempt.diff else {
+        app.geometry.pane_len.set(0);
+        f.render_widget(
+            Paragraph::new(Span::styled("no changes yet", theme::dim())),
+            area,
+        );
+        return;
+    };
+    if summary.files.is_empty() {
+        app.geometry.pane_len.set(0);
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                "no changes: the workspace matches the base commit",
+                theme::dim(),
+            )),
+            area,
+        );
+        return;
+    }
+    let list_h = (summary.files.len() as u16 + 1).min(area.height / 3).max(2);
+    let [files_area, patch_area] =
+        Layout::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(area);
+    let mut files: Vec<Line> = summary
+        .files
+        .iter()
+        .take(files_area.height.saturating_sub(1) as usize)
+        .map(|fs| {
+            let (letter, color) = match fs.status.as_str() {
+                "added" => ("A", Color::Green),
+                "deleted" => ("D", Color::Red),
+                "renamed" => ("R", Color::Yellow),
+                _ => ("M", Color::Cyan),
+            };
+            let name = match &fs.old_path {
+                Some(old) => format!("{old} → {}", fs.path),
+                None => fs.path.clone(),
+            };
+            let stat = if fs.binary {
+                Span::styled(
+                    format!("  binary {} → {} bytes", fs.old_size, fs.new_size),
+                    Style::default().fg(Color::Yellow),
+                )
+            } else {
+                Span::styled(
+                    format!("  +{} −{}", fs.insertions, fs.deletions),
+                    theme::dim(),
+                )
+            };
+            Line::from(vec![
+                Span::styled(format!("{letter} "), Style::default().fg(color)),
+                Span::raw(crate::text::inert(&name)),
+                stat,
+            ])
+        })
+        .collect();
+    if summary.files.len() + 1 > files_area.height as usize {
+        files.pop();
+        files.push(Line::styled(
+            format!("… {} files, {}", summary.files.len(), summary.stat_line()),
+            theme::dim(),
+        ));
+    } else {
+        files.push(Line::styled(summary.stat_line(), theme::dim()));
+    }
+    f.render_widget(Paragraph::new(files), files_area);
+
+    let doc = doc(task);
+    let height = patch_area.height as usize;
+    let max = doc.line_count().saturating_sub(height);
+    let top = app.scroll.min(max);
+    app.geometry.pane_len.set(doc.line_count());
+    app.geometry.pane_height.set(height);
+    f.render_widget(Paragraph::new(doc.render(top, top + height)), patch_area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_classified_by_file() {
+        let patch = "diff --git a/x.py b/x.py\nindex 1..2 100644\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a - b\n+a + b\n ctx\ndiff --git a/y b/y\nBinary files a/y and b/y differ\n";
+        let d = DiffDoc::parse(patch);
+        assert_eq!(d.paths, ["x.py", "y"]);
+        assert_eq!(d.kinds[5], Kind::Del);
+        assert_eq!(d.kinds[6], Kind::Add);
+        assert_eq!(d.kinds[7], Kind::Context);
+        assert_eq!(d.kinds[3], Kind::Other, "+++ is a header, not an addition");
+        assert_eq!(d.file_of[9], 1);
+    }
+}

@@ -1,0 +1,100 @@
+//! The Info pane: where the task lives and what it runs with.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+
+use super::util::{duration, elapsed};
+use crate::ui::app::App;
+use crate::ui::model::TaskView;
+use crate::ui::theme;
+
+pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
+    let t = &task.task;
+    let a = &task.attempt;
+    let row = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:<11}"), theme::dim()),
+            Span::raw(crate::text::inert(&v)),
+        ])
+    };
+    let mut lines = vec![
+        Line::from(vec![Span::styled(
+            crate::text::inert(&t.title),
+            theme::bold(),
+        )]),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled(format!("{:<11}", "state"), theme::dim()),
+            Span::styled(
+                t.state.to_string(),
+                Style::default().fg(theme::state_color(&t.state)),
+            ),
+        ]),
+        row("id", t.id.to_string()),
+        row("attempt", t.attempt.to_string()),
+        row("agent", t.agent.label()),
+        row("branch", t.branch.clone()),
+        row(
+            "base",
+            format!(
+                "{} ({})",
+                &t.base_commit[..t.base_commit.len().min(12)],
+                t.base_ref.as_deref().unwrap_or("detached")
+            ),
+        ),
+        row("repo", t.repo.display().to_string()),
+        row(
+            "workspace",
+            a.workspace
+                .as_ref()
+                .map_or("—".into(), |w| w.display().to_string()),
+        ),
+        row(
+            "container",
+            a.container
+                .as_deref()
+                .map_or("—".into(), |c| crate::runtime::short_id(c).to_string()),
+        ),
+        row("image", a.image.clone().unwrap_or_else(|| "—".into())),
+        row("network", a.network.clone().unwrap_or_else(|| "—".into())),
+        row("limits", a.limits.clone().unwrap_or_else(|| "—".into())),
+        row("created", t.created_at.clone()),
+        row(
+            "started",
+            a.started_at.clone().unwrap_or_else(|| "—".into()),
+        ),
+        row(
+            "finished",
+            a.finished_at.clone().unwrap_or_else(|| "—".into()),
+        ),
+    ];
+    if let Some(s) = elapsed(a.started_at.as_deref(), a.finished_at.as_deref(), app.now) {
+        lines.push(row("elapsed", duration(s)));
+    }
+    if let Some(s) = &a.summary {
+        lines.push(row("summary", s.clone()));
+    }
+    if let Some(fb) = &a.feedback {
+        lines.push(row("feedback", fb.clone()));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("prompt", theme::dim()));
+    for l in super::util::wrap(
+        &crate::text::inert(&t.prompt),
+        area.width.saturating_sub(2) as usize,
+    ) {
+        lines.push(Line::raw(l));
+    }
+    if !task.notices.is_empty() {
+        lines.push(Line::raw(""));
+        for n in &task.notices {
+            lines.push(Line::styled(
+                crate::text::inert(n),
+                Style::default().fg(Color::Yellow),
+            ));
+        }
+    }
+    super::scrolled(app, f, area, &lines, false);
+}

@@ -1,0 +1,133 @@
+//! The task list: state symbol and colour, title, elapsed time, attempt, diff stat,
+//! verdict, badges.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use unicode_width::UnicodeWidthStr;
+
+use super::util::{duration, elapsed};
+use crate::engine::state::TaskState;
+use crate::ui::app::{App, Focus};
+use crate::ui::model::TaskView;
+use crate::ui::theme;
+
+pub fn draw(app: &App, f: &mut Frame, area: Rect) {
+    let visible = app.visible();
+    let title = if app.filter.is_empty() {
+        format!(" Tasks ({}) ", visible.len())
+    } else {
+        format!(
+            " Tasks ({} of {}) /{} ",
+            visible.len(),
+            app.tasks.len(),
+            app.filter
+        )
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme::border(app.focus == Focus::List))
+        .title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    app.geometry.list.set(area);
+    if visible.is_empty() {
+        let msg = if app.tasks.is_empty() {
+            let key = app
+                .keymap
+                .keys(crate::keymap::Context::List, crate::keymap::Action::NewTask);
+            format!(
+                "No tasks yet.\n\nPress {key} to queue one,\nor run `drover add` in\nanother terminal."
+            )
+        } else {
+            "No task matches the filter.".to_string()
+        };
+        f.render_widget(Paragraph::new(msg).style(theme::dim()), inner);
+        app.geometry.list_offset.set(0);
+        return;
+    }
+    let height = inner.height as usize;
+    let sel = app
+        .selected
+        .as_ref()
+        .and_then(|s| visible.iter().position(|t| &t.task.id == s))
+        .unwrap_or(0);
+    // Keep the selection in view.
+    let offset = sel.saturating_sub(height.saturating_sub(1));
+    app.geometry.list_offset.set(offset);
+    let lines: Vec<Line> = visible
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, t)| row(app, t, inner.width as usize, i == sel))
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn row(app: &App, t: &TaskView, width: usize, selected: bool) -> Line<'static> {
+    let st = &t.task.state;
+    let color = theme::state_color(st);
+    let mut right: Vec<Span<'static>> = Vec::new();
+    if *st == TaskState::Review {
+        right.push(Span::styled(
+            "review ",
+            Style::default().fg(Color::Black).bg(Color::Green),
+        ));
+        right.push(Span::raw(" "));
+    }
+    let clock = elapsed(
+        t.attempt.started_at.as_deref(),
+        t.attempt.finished_at.as_deref(),
+        app.now,
+    )
+    .map(duration)
+    .unwrap_or_default();
+    right.push(Span::styled(format!("{clock:>6} "), theme::dim()));
+    right.push(Span::styled(format!("#{} ", t.task.attempt), theme::dim()));
+    // Fixed-width columns, so titles and marks line up across rows.
+    let (plus, minus) = match &t.attempt.diff {
+        Some(d) => (format!("+{}", d.insertions), format!("−{}", d.deletions)),
+        None => (String::new(), String::new()),
+    };
+    let pad = 8usize.saturating_sub(plus.width() + minus.width());
+    right.push(Span::raw(" ".repeat(pad)));
+    right.push(Span::styled(plus, Style::default().fg(Color::Green)));
+    right.push(Span::styled(minus, Style::default().fg(Color::Red)));
+    right.push(Span::raw(" "));
+    if let Some(r) = &t.attempt.tests {
+        let (mark, c) = theme::verdict_mark(r.verdict);
+        right.push(Span::styled(mark.to_string(), Style::default().fg(c)));
+    } else {
+        right.push(Span::raw(" "));
+    }
+    let right_w: usize = right.iter().map(|s| s.content.width()).sum();
+    let left_w = width.saturating_sub(right_w + 3);
+    let title = crate::text::inert(&t.task.title);
+    let title = if title.width() > left_w {
+        format!(
+            "{}…",
+            crate::text::ellipsize(&title, left_w).trim_end_matches('…')
+        )
+    } else {
+        title
+    };
+    let pad = width.saturating_sub(2 + title.width() + right_w);
+    let mut spans = vec![
+        Span::styled(
+            format!("{} ", theme::state_symbol(st)),
+            Style::default().fg(color),
+        ),
+        Span::raw(title),
+        Span::raw(" ".repeat(pad)),
+    ];
+    spans.extend(right);
+    let line = Line::from(spans);
+    if selected {
+        line.style(theme::selected())
+    } else {
+        line
+    }
+}

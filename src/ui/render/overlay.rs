@@ -1,0 +1,162 @@
+//! Overlays drawn over everything: help (generated from the keymap), confirmations and
+//! the editor.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::keymap::Context;
+use crate::ui::app::{App, Overlay};
+use crate::ui::editor::{Editor, EditorKind};
+use crate::ui::theme;
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub fn draw(app: &App, f: &mut Frame, area: Rect) {
+    match &app.overlay {
+        None => {}
+        Some(Overlay::Help) => help(app, f, area),
+        Some(Overlay::Confirm(c)) => {
+            let r = centered(area, 60, 7);
+            f.render_widget(Clear, r);
+            let yes = app
+                .keymap
+                .keys(Context::Confirm, crate::keymap::Action::Yes);
+            let no = app.keymap.keys(Context::Confirm, crate::keymap::Action::No);
+            let text = vec![
+                Line::raw(crate::text::inert(&c.text)),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled(yes, theme::key_style()),
+                    Span::raw(" yes   "),
+                    Span::styled(no, theme::key_style()),
+                    Span::raw(" no"),
+                ]),
+            ];
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(Style::default().fg(Color::Yellow))
+                .title(" Confirm ");
+            f.render_widget(
+                Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+                r,
+            );
+        }
+        Some(Overlay::Editor(e)) => editor(app, e, f, area),
+    }
+}
+
+fn help(app: &App, f: &mut Frame, area: Rect) {
+    let r = centered(area, 76, 30);
+    f.render_widget(Clear, r);
+    let mut lines = Vec::new();
+    for (ctx, title) in [
+        (Context::List, "Tasks"),
+        (Context::Pane, "Pane"),
+        (Context::Global, "Everywhere"),
+        (Context::Editor, "Editor"),
+    ] {
+        lines.push(Line::styled(title, theme::bold()));
+        let hints = app.keymap.hints(ctx);
+        for pair in hints.chunks(2) {
+            let mut spans = Vec::new();
+            for (keys, label) in pair {
+                spans.push(Span::styled(format!("  {keys:>10} "), theme::key_style()));
+                spans.push(Span::raw(format!("{label:<22}")));
+            }
+            lines.push(Line::from(spans));
+        }
+        lines.push(Line::raw(""));
+    }
+    lines.push(Line::styled(
+        "Keys come from keymap.toml; override them in ~/.config/drover/keymap.toml.",
+        theme::dim(),
+    ));
+    lines.push(Line::styled("Any key closes this help.", theme::dim()));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(Color::Cyan))
+        .title(" Help ");
+    f.render_widget(Paragraph::new(lines).block(block), r);
+}
+
+fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
+    let (title, height) = match &e.kind {
+        EditorKind::NewTask => (" New task ".to_string(), 20),
+        EditorKind::Feedback { title, .. } => (
+            format!(" Retry with feedback: {} ", crate::text::inert(title)),
+            14,
+        ),
+    };
+    let r = centered(area, 90.min(area.width.saturating_sub(4)).max(20), height);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(Color::Cyan))
+        .title(title);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let submit = app
+        .keymap
+        .keys(Context::Editor, crate::keymap::Action::Submit);
+    let cancel = app
+        .keymap
+        .keys(Context::Editor, crate::keymap::Action::Cancel);
+    let footer = match &e.error {
+        Some(err) => Line::styled(crate::text::inert(err), Style::default().fg(Color::Red)),
+        None => Line::from(vec![
+            Span::styled(submit, theme::key_style()),
+            Span::raw(" queue  "),
+            Span::styled("tab", theme::key_style()),
+            Span::raw(" next field  "),
+            Span::styled(cancel, theme::key_style()),
+            Span::raw(" cancel"),
+        ]),
+    };
+    let field_block = |name: &str, focused: bool| {
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme::border(focused))
+            .title(format!(" {name} "))
+    };
+    match e.kind {
+        EditorKind::NewTask => {
+            let [t, p, s, foot] = Layout::vertical([
+                Constraint::Length(3),
+                Constraint::Min(3),
+                Constraint::Length(3),
+                Constraint::Length(1),
+            ])
+            .areas(inner);
+            let mut title = e.title.clone();
+            title.set_block(field_block("Title", e.focus == 0));
+            let mut prompt = e.prompt.clone();
+            prompt.set_block(field_block("Prompt", e.focus == 1));
+            let mut script = e.script.clone();
+            script.set_block(field_block("Script (scripted agent)", e.focus == 2));
+            f.render_widget(&title, t);
+            f.render_widget(&prompt, p);
+            f.render_widget(&script, s);
+            f.render_widget(Paragraph::new(footer), foot);
+        }
+        EditorKind::Feedback { .. } => {
+            let [p, foot] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(inner);
+            let mut prompt = e.prompt.clone();
+            prompt.set_block(field_block("Feedback", true));
+            f.render_widget(&prompt, p);
+            f.render_widget(Paragraph::new(footer), foot);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Small rendering helpers: ANSI text to lines (made inert), word wrapping, durations.
+
+use ansi_to_tui::IntoText;
+use ratatui::text::{Line, Span};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use unicode_width::UnicodeWidthStr;
+
+/// Colours from ANSI SGR codes kept; every other control sequence and character made
+/// inert, so agent output can never drive the terminal.
+pub fn ansi_lines(text: &str) -> Vec<Line<'static>> {
+    let parsed = match text.into_text() {
+        Ok(t) => t.lines,
+        Err(_) => text.lines().map(|l| Line::raw(l.to_string())).collect(),
+    };
+    parsed
+        .into_iter()
+        .map(|line| {
+            let spans: Vec<Span<'static>> = line
+                .spans
+                .into_iter()
+                .map(|s| {
+                    Span::styled(
+                        crate::text::inert(&s.content).replace('\t', "    "),
+                        s.style,
+                    )
+                })
+                .collect();
+            Line::from(spans)
+        })
+        .collect()
+}
+
+/// Greedy word wrap to `width` columns (long words are cut).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(8);
+    let mut out = Vec::new();
+    for para in text.lines() {
+        let mut line = String::new();
+        for word in para.split(' ') {
+            let need = if line.is_empty() {
+                word.width()
+            } else {
+                line.width() + 1 + word.width()
+            };
+            if need > width && !line.is_empty() {
+                out.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+            while line.width() > width {
+                let cut: String = line.chars().take(width).collect();
+                line = line.chars().skip(width).collect();
+                out.push(cut);
+            }
+        }
+        out.push(line);
+    }
+    if out.is_empty() {
+        out.push(String::new());
+    }
+    out
+}
+
+/// "12s", "3m05s", "1h02m".
+pub fn duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Seconds from `from` to `to` (or to `now` while running).
+pub fn elapsed(from: Option<&str>, to: Option<&str>, now: OffsetDateTime) -> Option<i64> {
+    let parse = |s: &str| OffsetDateTime::parse(s, &Rfc3339).ok();
+    let a = parse(from?)?;
+    let b = to.and_then(parse).unwrap_or(now);
+    Some((b - a).whole_seconds())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansi_colours_survive_other_escapes_do_not() {
+        let lines = ansi_lines("\x1b[31mred\x1b[0m plain \x1b]52;c;cHduZWQ=\x07 \x1b[2J\x07end");
+        let text: String = lines[0]
+            .spans
+            .iter()
+            .map(|s| s.content.to_string())
+            .collect();
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+        assert!(text.starts_with("red plain"), "{text:?}");
+        assert_eq!(lines[0].spans[0].style.fg, Some(ratatui::style::Color::Red));
+    }
+
+    #[test]
+    fn wrap_and_durations() {
+        assert_eq!(wrap("aaa bbb ccc", 7), vec!["aaa bbb", "ccc"]);
+        assert_eq!(wrap("abcdefghijkl", 8), vec!["abcdefgh", "ijkl"]);
+        assert_eq!(wrap("", 10), vec![""]);
+        assert_eq!(duration(5), "5s");
+        assert_eq!(duration(185), "3m05s");
+        assert_eq!(duration(3720), "1h02m");
+    }
+}

@@ -1,0 +1,271 @@
+//! The terminal loop: set the terminal up, run the engine, turn terminal input, engine
+//! events and file changes into messages, draw when something changed, carry out effects.
+//!
+//! Rendering is event-driven: engine events are drained in batches before a draw, and a
+//! one-second tick runs only while a task is active (its clock moves). Idle costs nothing.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream, KeyEventKind,
+};
+use crossterm::execute;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::app::{App, Effect, Header, Msg};
+use crate::cli::{CliResult, Failure, open_data};
+use crate::config::{Config, Notify};
+use crate::engine::bus::EventBus;
+use crate::engine::{self, EngineCtx, EngineOptions};
+use crate::keymap::Keymap;
+use crate::runtime::Runtime;
+use crate::store::EngineLock;
+use crate::workspace;
+
+/// Options for opening the TUI.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    /// Prefilled script path in the new-task editor (the demo uses it).
+    pub default_script: Option<String>,
+    /// Data dir to use instead of `DROVER_HOME` / the XDG default.
+    pub data: Option<crate::paths::DataDir>,
+}
+
+pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(Failure::usage(
+            "drover requires an interactive terminal (for scripts, use `drover run`)",
+        ));
+    }
+    let head = workspace::resolve_head(&repo).map_err(Failure::usage)?;
+    let config = Config::load(Some(&head.root)).map_err(Failure::usage)?;
+    let keymap_path = Keymap::user_path();
+    let keymap = Keymap::load(keymap_path.as_deref())
+        .map_err(|e| Failure::usage(format!("{e}\ndrover refuses to start with a bad keymap")))?;
+    let (data, store) = match opts.data {
+        Some(d) => {
+            let store = crate::store::Store::open(&d.db()).map_err(Failure::usage)?;
+            (d, store)
+        }
+        None => open_data()?,
+    };
+    let _lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
+    let runtime = Runtime::connect().await;
+    let runtime_error = runtime.as_ref().err().map(|e| e.to_string());
+
+    let bus = Arc::new(EventBus::default());
+    let mut engine_rx = bus.subscribe();
+    let ctx = EngineCtx {
+        store: Arc::new(store),
+        bus,
+        runtime: runtime.ok(),
+        data,
+    };
+    let handle = engine::start(
+        ctx,
+        EngineOptions {
+            max_parallel: config.max_parallel,
+            repo: Some(head.root.clone()),
+            run_queue: true,
+            poll: Duration::from_millis(500),
+        },
+    );
+
+    let header = Header {
+        repo: head.root.clone(),
+        branch: head.branch.clone(),
+        commit: head.commit.clone(),
+        docker: None,
+        agent: "scripted".into(),
+    };
+    let mut app = App::new(header, keymap);
+    app.notify = config.notify;
+    app.default_script = opts.default_script;
+    if let Some(e) = runtime_error {
+        app.set_status(e, true);
+    } else if head.dirty {
+        app.set_status(
+            "note: your uncommitted changes are not part of new tasks (they start from HEAD)",
+            false,
+        );
+    }
+
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
+    let _watcher = watch_files(&head.root, keymap_path.clone(), reload_tx);
+
+    let mut terminal = enter();
+    let mut events = EventStream::new();
+    let mut dirty = true;
+    let result: std::io::Result<()> = async {
+        loop {
+            if dirty {
+                app.now = time::OffsetDateTime::now_utc();
+                terminal.draw(|f| super::render::draw(&app, f))?;
+                dirty = false;
+            }
+            let tick = async {
+                if app.animating() {
+                    tokio::time::sleep(Duration::from_secs(1)).await
+                } else {
+                    std::future::pending::<()>().await
+                }
+            };
+            let mut effects = Vec::new();
+            tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => effects = app.update(Msg::Key(k)),
+                    Some(Ok(TermEvent::Mouse(m))) => effects = app.update(Msg::Mouse(m)),
+                    Some(Ok(TermEvent::Paste(p))) => effects = app.update(Msg::Paste(p)),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => break,
+                },
+                Some(ev) = engine_rx.recv() => {
+                    effects = app.update(Msg::Engine(ev));
+                    // Drain what else is waiting, then draw once.
+                    while let Ok(ev) = engine_rx.try_recv() {
+                        effects.extend(app.update(Msg::Engine(ev)));
+                    }
+                }
+                Some(what) = reload_rx.recv() => effects = app.update(reload(what, &head.root, keymap_path.as_deref())),
+                _ = tick => effects = app.update(Msg::Tick),
+            }
+            dirty = true;
+            for fx in effects {
+                match fx {
+                    Effect::Send(cmd) => handle.send(cmd),
+                    Effect::Quit => return Ok(()),
+                    Effect::Notify(msg) => notify(app.notify, &msg),
+                    Effect::Shell { container, stop_after } => {
+                        // The shell owns the terminal: no event reader may compete for it.
+                        drop(std::mem::replace(&mut events, EventStream::new()));
+                        leave();
+                        let status = crate::runtime::shell_command(&container, stop_after).status();
+                        terminal = enter();
+                        events = EventStream::new();
+                        terminal.clear()?;
+                        match status {
+                            Ok(s) if s.success() => {}
+                            Ok(s) => app.set_status(format!("shell exited with {s}"), true),
+                            Err(e) => app.set_status(format!("cannot run the docker CLI for the shell: {e}"), true),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    leave();
+    handle.shutdown().await;
+    result.map_err(|e| Failure::failed(format!("terminal: {e}")))?;
+    Ok(0)
+}
+
+fn enter() -> ratatui::DefaultTerminal {
+    let terminal = ratatui::init();
+    let _ = execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste);
+    terminal
+}
+
+fn leave() {
+    let _ = execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        DisableBracketedPaste
+    );
+    ratatui::restore();
+}
+
+/// Terminal bell and/or an OSC 9 desktop notification.
+fn notify(mode: Notify, msg: &str) {
+    let mut out = std::io::stdout();
+    let text = crate::text::inert(msg).replace(['\u{7}', '\u{1b}'], "");
+    let _ = match mode {
+        Notify::None => Ok(()),
+        Notify::Bell => out.write_all(b"\x07"),
+        Notify::Osc9 => write!(out, "\x1b]9;drover: {text}\x07"),
+        Notify::Both => write!(out, "\x07\x1b]9;drover: {text}\x07"),
+    };
+    let _ = out.flush();
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Changed {
+    Keymap,
+    Config,
+}
+
+fn reload(what: Changed, repo: &Path, keymap: Option<&Path>) -> Msg {
+    match what {
+        Changed::Keymap => Msg::Keymap(Keymap::load(keymap).map_err(|e| e.to_string())),
+        Changed::Config => Msg::Config(
+            Config::load(Some(repo))
+                .map(|c| c.notify)
+                .map_err(|e| e.to_string()),
+        ),
+    }
+}
+
+/// Watches the keymap and config files (their directories, so new files count too).
+fn watch_files(
+    repo: &Path,
+    keymap: Option<PathBuf>,
+    tx: mpsc::UnboundedSender<Changed>,
+) -> Option<
+    notify_debouncer_full::Debouncer<
+        notify::RecommendedWatcher,
+        notify_debouncer_full::RecommendedCache,
+    >,
+> {
+    use notify::RecursiveMode;
+    let repo_files = [
+        repo.join("drover.toml"),
+        repo.join(".drover").join("config.toml"),
+    ];
+    let user_config = crate::config::user_config_path();
+    let keymap_c = keymap.clone();
+    let mut debouncer = notify_debouncer_full::new_debouncer(
+        Duration::from_millis(200),
+        None,
+        move |res: notify_debouncer_full::DebounceEventResult| {
+            let Ok(events) = res else { return };
+            let paths: Vec<&PathBuf> = events.iter().flat_map(|e| e.paths.iter()).collect();
+            if paths
+                .iter()
+                .any(|p| Some(p.as_path()) == keymap_c.as_deref())
+            {
+                let _ = tx.send(Changed::Keymap);
+            }
+            if paths
+                .iter()
+                .any(|p| repo_files.contains(p) || Some(p.as_path()) == user_config.as_deref())
+            {
+                let _ = tx.send(Changed::Config);
+            }
+        },
+    )
+    .ok()?;
+    let mut dirs: Vec<PathBuf> = vec![repo.to_path_buf()];
+    if repo.join(".drover").is_dir() {
+        dirs.push(repo.join(".drover"));
+    }
+    if let Some(dir) = keymap.as_deref().and_then(Path::parent) {
+        // Created (0700) when missing, so a keymap written later is seen too.
+        if !dir.exists() {
+            let _ = crate::paths::create_private_dir(dir);
+        }
+        dirs.push(dir.to_path_buf());
+    }
+    for d in dirs {
+        if let Err(e) = debouncer.watch(&d, RecursiveMode::NonRecursive) {
+            tracing::warn!("watching {}: {e}", d.display());
+        }
+    }
+    Some(debouncer)
+}

@@ -1,0 +1,295 @@
+//! Keys → effects: each context of the keymap does what it says, through `App::update`.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use drover::engine::protocol::{Command, EventBody};
+use drover::engine::state::TaskState;
+use drover::ui::app::{App, Effect, Focus, Msg, Overlay, Pane};
+
+use crate::ui_fixtures::*;
+
+fn press(app: &mut App, c: KeyCode) -> Vec<Effect> {
+    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+}
+
+fn ctrl(app: &mut App, c: char) -> Vec<Effect> {
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )))
+}
+
+fn typed(app: &mut App, s: &str) {
+    for ch in s.chars() {
+        press(app, KeyCode::Char(ch));
+    }
+}
+
+fn two_tasks() -> App {
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Fix add()",
+        TaskState::Review,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "m2n4p6q8r0",
+        "Add median()",
+        TaskState::Running,
+        started(10),
+    );
+    a
+}
+
+fn send(cmd: Command) -> Vec<Effect> {
+    vec![Effect::Send(cmd)]
+}
+
+#[test]
+fn list_keys_send_commands_for_the_selected_task() {
+    let mut a = two_tasks();
+    let k = id("k3j9x2ab1c");
+    assert_eq!(
+        press(&mut a, KeyCode::Char('a')),
+        send(Command::Approve { id: k.clone() })
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('p')),
+        send(Command::Push { id: k.clone() })
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('x')),
+        send(Command::Cancel { id: k.clone() })
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('R')),
+        send(Command::Retry {
+            id: k.clone(),
+            feedback: None
+        })
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('s')),
+        vec![Effect::Shell {
+            container: "0e5312461064aaaaaaaaaaaaaaaa".into(),
+            stop_after: true
+        }]
+    );
+    assert_eq!(press(&mut a, KeyCode::Char('q')), vec![Effect::Quit]);
+}
+
+#[test]
+fn selection_moves_and_loads_history_once() {
+    let mut a = two_tasks();
+    assert_eq!(a.selected, Some(id("k3j9x2ab1c")));
+    // The running task was started before this UI: its history is asked for once.
+    assert_eq!(
+        press(&mut a, KeyCode::Char('j')),
+        send(Command::Load {
+            id: id("m2n4p6q8r0")
+        })
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('j')),
+        vec![],
+        "stays on the last task"
+    );
+    press(&mut a, KeyCode::Char('k'));
+    assert_eq!(press(&mut a, KeyCode::Char('G')), vec![], "already loaded");
+    assert_eq!(a.selected, Some(id("m2n4p6q8r0")));
+    press(&mut a, KeyCode::Char('g'));
+    assert_eq!(a.selected, Some(id("k3j9x2ab1c")));
+}
+
+#[test]
+fn discard_needs_confirmation() {
+    let mut a = two_tasks();
+    assert_eq!(press(&mut a, KeyCode::Char('D')), vec![]);
+    assert!(matches!(a.overlay, Some(Overlay::Confirm(_))));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('z')),
+        vec![],
+        "other keys keep asking"
+    );
+    assert_eq!(press(&mut a, KeyCode::Esc), vec![], "esc says no");
+    assert!(a.overlay.is_none());
+    press(&mut a, KeyCode::Char('D'));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('y')),
+        send(Command::Discard {
+            id: id("k3j9x2ab1c")
+        })
+    );
+}
+
+#[test]
+fn retry_with_feedback_goes_through_the_editor() {
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Char('r'));
+    assert!(matches!(a.overlay, Some(Overlay::Editor(_))));
+    assert_eq!(ctrl(&mut a, 's'), vec![], "empty feedback is refused");
+    typed(&mut a, "handle empty lists");
+    assert_eq!(
+        ctrl(&mut a, 's'),
+        send(Command::Retry {
+            id: id("k3j9x2ab1c"),
+            feedback: Some("handle empty lists".into())
+        })
+    );
+    assert!(a.overlay.is_none());
+    // A running task cannot be retried: the editor does not open.
+    press(&mut a, KeyCode::Char('j'));
+    press(&mut a, KeyCode::Char('r'));
+    assert!(a.overlay.is_none());
+    assert_eq!(
+        a.status.as_ref().map(|s| s.text.as_str()),
+        Some("cannot retry a task that is running")
+    );
+}
+
+#[test]
+fn new_task_editor_queues_a_scripted_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("steps.toml");
+    std::fs::write(&script, "[[step]]\nsay = \"hi\"\n").unwrap();
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Char('n'));
+    typed(&mut a, "Add CSV export");
+    press(&mut a, KeyCode::Enter); // to the prompt
+    typed(&mut a, "Orders as CSV.");
+    press(&mut a, KeyCode::Tab); // to the script
+    a.update(Msg::Paste(script.display().to_string()));
+    let fx = ctrl(&mut a, 's');
+    let [Effect::Send(Command::Queue { task })] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(task.title, "Add CSV export");
+    assert_eq!(task.prompt, "Orders as CSV.");
+    assert_eq!(task.repo, a.header.repo);
+}
+
+#[test]
+fn editor_escape_asks_before_losing_text() {
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Char('n'));
+    typed(&mut a, "half a thought");
+    press(&mut a, KeyCode::Esc);
+    assert!(a.overlay.is_some(), "the first esc warns");
+    press(&mut a, KeyCode::Esc);
+    assert!(a.overlay.is_none(), "the second esc discards");
+    press(&mut a, KeyCode::Char('n'));
+    press(&mut a, KeyCode::Esc);
+    assert!(a.overlay.is_none(), "an empty editor closes at once");
+}
+
+#[test]
+fn panes_focus_and_scrolling() {
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Tab);
+    assert_eq!(a.pane, Pane::Diff);
+    press(&mut a, KeyCode::Char('4'));
+    assert_eq!(a.pane, Pane::Info);
+    press(&mut a, KeyCode::BackTab);
+    assert_eq!(a.pane, Pane::Tests);
+    press(&mut a, KeyCode::Enter);
+    assert_eq!(a.focus, Focus::Pane);
+    // In a pane, j scrolls instead of moving the selection; task keys still work.
+    press(&mut a, KeyCode::Char('j'));
+    assert_eq!(a.selected, Some(id("k3j9x2ab1c")));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('a')),
+        send(Command::Approve {
+            id: id("k3j9x2ab1c")
+        })
+    );
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.focus, Focus::List);
+}
+
+#[test]
+fn filter_narrows_the_list_and_keeps_a_visible_selection() {
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "median");
+    assert_eq!(a.visible().len(), 1);
+    assert_eq!(a.selected, Some(id("m2n4p6q8r0")));
+    press(&mut a, KeyCode::Enter);
+    assert!(!a.filtering);
+    assert_eq!(a.visible().len(), 1, "enter keeps the filter");
+    press(&mut a, KeyCode::Char('/'));
+    press(&mut a, KeyCode::Esc);
+    assert_eq!(a.visible().len(), 2, "esc clears it");
+}
+
+#[test]
+fn review_notifies_and_errors_reach_the_status_line() {
+    let mut a = two_tasks();
+    let fx = a.update(Msg::Engine(ev(
+        Some("m2n4p6q8r0"),
+        1,
+        EventBody::StateChanged {
+            from: TaskState::Verifying,
+            to: TaskState::Review,
+        },
+    )));
+    assert_eq!(fx, vec![Effect::Notify("Add median() needs review".into())]);
+    a.update(Msg::Engine(ev(
+        None,
+        0,
+        EventBody::Error {
+            message: "no task matches `zz`".into(),
+        },
+    )));
+    assert_eq!(
+        a.status.as_ref().map(|s| (s.text.as_str(), s.error)),
+        Some(("no task matches `zz`", true))
+    );
+}
+
+#[test]
+fn mouse_click_selects_and_wheel_scrolls() {
+    let mut a = two_tasks();
+    screen(&a, 120, 20); // lays the screen out
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 5,
+        row: 3,
+        modifiers: KeyModifiers::NONE,
+    };
+    let fx = a.update(Msg::Mouse(click));
+    assert_eq!(a.selected, Some(id("m2n4p6q8r0")));
+    assert_eq!(
+        fx,
+        send(Command::Load {
+            id: id("m2n4p6q8r0")
+        })
+    );
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: 5,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    };
+    a.update(Msg::Mouse(wheel));
+    assert_eq!(a.selected, Some(id("k3j9x2ab1c")));
+}
+
+#[test]
+fn a_new_attempt_starts_a_fresh_view() {
+    let mut a = two_tasks();
+    transcript(&mut a, "k3j9x2ab1c");
+    assert!(!a.selected_task().unwrap().entries.is_empty());
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        2,
+        EventBody::StateChanged {
+            from: TaskState::Review,
+            to: TaskState::Queued,
+        },
+    )));
+    let t = a.selected_task().unwrap();
+    assert!(t.entries.is_empty() && t.attempt.diff.is_none() && t.attempt.tests.is_none());
+    assert_eq!(t.task.attempt, 2);
+}

@@ -1,0 +1,303 @@
+//! Every screen and state of the TUI as an insta snapshot (ratatui TestBackend).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use drover::engine::protocol::EventBody;
+use drover::engine::state::TaskState;
+use drover::engine::task::AttemptRecord;
+use drover::ui::app::{App, Msg};
+use insta::assert_snapshot;
+
+use crate::ui_fixtures::*;
+
+fn key(app: &mut App, c: KeyCode) {
+    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+fn typed(app: &mut App, s: &str) {
+    for ch in s.chars() {
+        key(app, KeyCode::Char(ch));
+    }
+}
+
+/// One task of every state, the first one (review) selected.
+fn every_state() -> App {
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Fix add() so the test suite passes",
+        TaskState::Review,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "m2n4p6q8r0",
+        "Add median() to calc.py, with tests",
+        TaskState::Running,
+        started(95),
+    );
+    add(
+        &mut a,
+        "a1b2c3d4e5",
+        "Make slugify() fold accents",
+        TaskState::Failed {
+            reason: "edit_file failed: not found".into(),
+        },
+        reviewed(false),
+    );
+    add(
+        &mut a,
+        "b1b2c3d4e5",
+        "Document the HTTP API",
+        TaskState::Queued,
+        AttemptRecord::default(),
+    );
+    add(
+        &mut a,
+        "c1b2c3d4e5",
+        "Upgrade the parser",
+        TaskState::Provisioning,
+        started(2),
+    );
+    add(
+        &mut a,
+        "d1b2c3d4e5",
+        "Speed up the importer",
+        TaskState::Verifying,
+        started(61),
+    );
+    add(
+        &mut a,
+        "e1b2c3d4e5",
+        "Rename Order.total",
+        TaskState::Approved,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "f1b2c3d4e5",
+        "Fix the login redirect",
+        TaskState::Pushed,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "g1b2c3d4e5",
+        "Try a new cache",
+        TaskState::Cancelled,
+        AttemptRecord::default(),
+    );
+    add(
+        &mut a,
+        "h1b2c3d4e5",
+        "Migrate the settings page",
+        TaskState::Interrupted {
+            reason: "drover quit while the task was running".into(),
+        },
+        started(30),
+    );
+    transcript(&mut a, "k3j9x2ab1c");
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::DiffUpdated {
+            diff: diff_summary(),
+            patch: PATCH.into(),
+        },
+    )));
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::TestStarted {
+            command: "python3 -m unittest discover -v".into(),
+        },
+    )));
+    let out = "test_add (tests.test_calc.TestCalc.test_add) ... \x1b[32mok\x1b[0m\ntest_mean (tests.test_calc.TestCalc.test_mean) ... ok\n\n----------------------------------------------------------------------\nRan 6 tests in 0.016s\n\nOK\n";
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::TestOutput { chunk: out.into() },
+    )));
+    a
+}
+
+#[test]
+fn empty_state() {
+    assert_snapshot!(screen(&app(), 100, 16));
+}
+
+#[test]
+fn list_with_every_state_and_transcript() {
+    assert_snapshot!(screen(&every_state(), 140, 36));
+}
+
+#[test]
+fn transcript_expanded() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Char('e'));
+    key(&mut a, KeyCode::Char('g'));
+    assert_snapshot!(screen(&a, 120, 30));
+}
+
+#[test]
+fn diff_pane() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('2'));
+    assert_snapshot!(screen(&a, 120, 34));
+}
+
+#[test]
+fn tests_pane() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('3'));
+    assert_snapshot!(screen(&a, 120, 20));
+}
+
+#[test]
+fn info_pane() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&a, 120, 30));
+}
+
+#[test]
+fn running_task_streams_live_output() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('j'));
+    use drover::agent::tools::ToolCall;
+    a.update(Msg::Engine(ev(
+        Some("m2n4p6q8r0"),
+        1,
+        entry(drover::engine::transcript::EntryKind::ToolCall {
+            call: 1,
+            tool: ToolCall::Bash {
+                command: "cargo build".into(),
+                timeout_secs: None,
+            },
+        }),
+    )));
+    a.update(Msg::Engine(ev(
+        Some("m2n4p6q8r0"),
+        1,
+        EventBody::ToolOutput {
+            call: 1,
+            chunk: "   Compiling serde v1.0\n   Compiling drover v0.1.0\n".into(),
+        },
+    )));
+    assert_snapshot!(screen(&a, 110, 16));
+}
+
+#[test]
+fn help_overlay() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('?'));
+    assert_snapshot!(screen(&a, 120, 36));
+}
+
+#[test]
+fn new_task_editor() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('n'));
+    typed(&mut a, "Add a CSV export");
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "Export orders as CSV from the admin page.");
+    assert_snapshot!(screen(&a, 110, 28));
+}
+
+#[test]
+fn editor_refuses_an_empty_title() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('n'));
+    a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    assert_snapshot!(screen(&a, 110, 28));
+}
+
+#[test]
+fn feedback_editor() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('r'));
+    typed(&mut a, "The empty list case should raise ValueError.");
+    assert_snapshot!(screen(&a, 110, 24));
+}
+
+#[test]
+fn discard_confirmation() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('D'));
+    assert_snapshot!(screen(&a, 110, 20));
+}
+
+#[test]
+fn filter_active() {
+    let mut a = every_state();
+    key(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "fix");
+    assert_snapshot!(screen(&a, 120, 14));
+}
+
+#[test]
+fn search_in_transcript() {
+    let mut a = every_state();
+    screen(&a, 120, 30);
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "assertion");
+    key(&mut a, KeyCode::Enter);
+    assert_snapshot!(screen(&a, 120, 30));
+}
+
+#[test]
+fn keymap_reload_error_keeps_the_old_keymap() {
+    let mut a = every_state();
+    let err = "/home/ana/.config/drover/keymap.toml:3:1: unknown action `aprove` in [list] (did you mean `approve`?)";
+    a.update(Msg::Keymap(Err(err.into())));
+    assert_snapshot!(screen(&a, 140, 12));
+}
+
+#[test]
+fn docker_unavailable() {
+    let mut a = every_state();
+    a.update(Msg::Engine(ev(
+        None,
+        0,
+        EventBody::Docker {
+            version: None,
+            error: Some("cannot connect".into()),
+        },
+    )));
+    assert_snapshot!(screen(&a, 120, 8));
+}
+
+#[test]
+fn notice_from_the_engine() {
+    let mut a = every_state();
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::Notice {
+            message: "approve and push are not available in this build yet".into(),
+        },
+    )));
+    assert_snapshot!(screen(&a, 120, 8));
+}
+
+#[test]
+fn narrow_terminal_shows_one_column() {
+    let mut a = every_state();
+    assert_snapshot!("narrow_list", screen(&a, 60, 16));
+    key(&mut a, KeyCode::Enter);
+    assert_snapshot!("narrow_pane", screen(&a, 60, 16));
+}
+
+#[test]
+fn tiny_and_huge_terminals_do_not_panic() {
+    let a = every_state();
+    assert_snapshot!("tiny", screen(&a, 20, 5));
+    for (w, h) in [(1, 1), (5, 2), (20, 3), (300, 100), (400, 10)] {
+        screen(&a, w, h);
+    }
+}
