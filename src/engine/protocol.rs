@@ -71,6 +71,11 @@ pub enum EventBody {
         patch: String,
         warnings: Vec<String>,
     },
+    /// The current attempt's record changed (workspace, container, limits, summary,
+    /// timings): the whole record, so front ends never assemble it themselves.
+    AttemptUpdated {
+        attempt: Box<AttemptRecord>,
+    },
     /// Whether Docker answers, and its version.
     Docker {
         version: Option<String>,

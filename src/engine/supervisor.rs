@@ -12,10 +12,11 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::EngineCtx;
+use super::ids::TaskId;
 use super::protocol::EventBody;
 use super::session::Session;
 use super::state::{self, Transition};
-use super::task::{AgentSpec, TaskRecord, container_name};
+use super::task::{AgentSpec, AttemptRecord, TaskRecord, container_name};
 use super::transcript::EntryKind;
 use crate::agent::scripted::{Script, ScriptedAgent};
 use crate::agent::tools::{ContainerTools, ToolCall, ToolError};
@@ -104,7 +105,7 @@ pub async fn run_attempt(
     {
         tracing::warn!(task = %id, "stopping container: {e}");
     }
-    let _ = ctx.store.update_attempt(&id, mover.task.attempt, |a| {
+    record_attempt(&ctx, &id, mover.task.attempt, |a| {
         a.finished_at = Some(super::clock::now_rfc3339());
     });
     if let Err(e) = mover.go(end) {
@@ -172,9 +173,7 @@ async fn attempt(
     check(cancel)?;
     let outcome = outcome.map_err(Stop::from)?;
     if let Some(summary) = outcome.summary {
-        let _ = ctx
-            .store
-            .update_attempt(&task.id, n, |a| a.summary = Some(summary));
+        record_attempt(ctx, &task.id, n, |a| a.summary = Some(summary));
     }
     mover.go(Transition::AgentDone).map_err(Stop::Fail)?;
 
@@ -256,7 +255,7 @@ async fn provision(
         .await
         .map_err(|e| Stop::Fail(e.to_string()))?;
     *container_out = Some(container.clone());
-    let _ = ctx.store.update_attempt(&task.id, n, |a| {
+    record_attempt(ctx, &task.id, n, |a| {
         a.workspace = Some(ws.dir.clone());
         a.container = Some(container.clone());
         a.image = Some(image.clone());
@@ -297,6 +296,20 @@ async fn provision(
         ))
         .await;
     Ok(session)
+}
+
+/// Updates the attempt's record in the store and tells front ends the whole record.
+fn record_attempt(ctx: &EngineCtx, id: &TaskId, n: u32, f: impl FnOnce(&mut AttemptRecord)) {
+    match ctx.store.update_attempt(id, n, f) {
+        Ok(rec) => ctx.bus.emit(
+            Some(id),
+            n,
+            EventBody::AttemptUpdated {
+                attempt: Box::new(rec),
+            },
+        ),
+        Err(e) => tracing::error!(task = %id, "recording attempt {n}: {e}"),
+    }
 }
 
 fn check(cancel: &CancellationToken) -> Result<(), Stop> {

@@ -147,6 +147,10 @@ impl TaskView {
                 }
                 _ => self.live = Some((*call, chunk.clone())),
             },
+            EventBody::AttemptUpdated { attempt } if attempt.n == self.task.attempt => {
+                self.attempt = (**attempt).clone()
+            }
+            EventBody::AttemptUpdated { .. } => {}
             EventBody::ContainerStarted { container, image } => {
                 self.attempt.container = Some(container.clone());
                 self.attempt.image = Some(image.clone());

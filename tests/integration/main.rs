@@ -5,6 +5,7 @@ mod common;
 mod isolation;
 mod keymap_files;
 mod task_flow;
+mod tui_e2e;
 mod ui_fixtures;
 mod ui_keys;
 mod ui_screens;

@@ -58,8 +58,6 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn help(app: &App, f: &mut Frame, area: Rect) {
-    let r = centered(area, 76, 30);
-    f.render_widget(Clear, r);
     let mut lines = Vec::new();
     for (ctx, title) in [
         (Context::List, "Tasks"),
@@ -84,6 +82,8 @@ fn help(app: &App, f: &mut Frame, area: Rect) {
         theme::dim(),
     ));
     lines.push(Line::styled("Any key closes this help.", theme::dim()));
+    let r = centered(area, 76, lines.len() as u16 + 2);
+    f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(Color::Cyan))

@@ -1,0 +1,240 @@
+//! The real binary in a real terminal (tmux): `drover demo`, review, panes, approve,
+//! a task added from another process, quit. Plus: no terminal, no TUI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{docker_available, ensure_image, text};
+
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str, env: &[(&str, &Path)]) -> Tmux {
+        let t = Tmux {
+            socket: format!("drover-test-{}", std::process::id()),
+            session: "e2e".into(),
+        };
+        let mut c = Command::new("tmux");
+        c.args([
+            "-L",
+            &t.socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            &t.session,
+            "-x",
+            "160",
+            "-y",
+            "45",
+        ]);
+        for (k, v) in env {
+            c.args(["-e", &format!("{k}={}", v.display())]);
+        }
+        c.arg(cmd);
+        let out = c.output().expect("tmux");
+        assert!(out.status.success(), "tmux: {}", text(&out.stderr));
+        t
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "capture-pane",
+                "-p",
+                "-t",
+                &self.session,
+            ])
+            .output()
+            .expect("capture");
+        text(&out.stdout)
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .expect("send-keys");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "has-session", "-t", &self.session])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Waits until the screen contains `what`; panics with the screen otherwise.
+    fn wait_for(&self, what: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {secs}s for {what:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn tmux_available() -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err_and(|_| true)
+                || std::env::var("CI").as_deref() != Ok("true"),
+            "tmux is required on CI"
+        );
+        eprintln!("SKIPPED: tmux is not installed");
+    }
+    ok
+}
+
+fn remove_containers_of(repo: &Path) {
+    let label = format!("label=drover.repo={}", drover::workspace::repo_hash(repo));
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &label])
+        .output()
+        .expect("docker ps");
+    let ids: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    if !ids.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v"])
+            .args(&ids)
+            .output();
+    }
+}
+
+#[test]
+fn demo_review_panes_approve_add_and_quit() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let (data, config, demo) = (root.join("data"), root.join("config"), root.join("demo"));
+    let bin = env!("CARGO_BIN_EXE_drover");
+    let cmd = format!("{bin} demo --dir {}", demo.display());
+    let t = Tmux::start(
+        &cmd,
+        &[("DROVER_HOME", &data), ("XDG_CONFIG_HOME", &config)],
+    );
+    let repo = demo.join("shop");
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            remove_containers_of(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(repo.clone());
+
+    // All three scripted tasks reach review (the third with failing tests).
+    let s = t.wait_for("3 review", 90);
+    assert!(s.contains("drover") && s.contains("shop main@"), "{s}");
+    assert!(
+        s.contains("Fix add() so the test") && s.contains("Make slugify() fold"),
+        "{s}"
+    );
+    assert!(
+        s.contains("✔ add() now adds; the whole suite passes."),
+        "the first task's transcript is shown:\n{s}"
+    );
+
+    // Second task: diff, then tests.
+    t.keys(&["j", "2"]);
+    let s = t.wait_for("def median(values):", 5);
+    assert!(
+        s.contains("A tests/test_median.py") && s.contains("M calc.py"),
+        "{s}"
+    );
+    t.keys(&["3"]);
+    let s = t.wait_for("passed (6 passed, 0 failed)", 5);
+    assert!(s.contains("$ python3 -m unittest discover -v"), "{s}");
+    t.keys(&["4"]);
+    t.wait_for("network    none", 5);
+
+    // Approve answers clearly until the pull-request work lands.
+    t.keys(&["a"]);
+    t.wait_for("approve and push are not available in this build yet", 5);
+
+    // A task added from another terminal shows up within a second or so.
+    let script = demo.join("scripts/your-task.toml");
+    let added = Command::new(bin)
+        .args([
+            "add",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--script",
+            script.to_str().unwrap(),
+            "--title",
+            "Added from elsewhere",
+            "look around",
+        ])
+        .env("DROVER_HOME", &data)
+        .env("XDG_CONFIG_HOME", &config)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let before = Instant::now();
+    t.wait_for("Added from elsewhere", 5);
+    assert!(
+        before.elapsed() < Duration::from_secs(2),
+        "took {:?} to appear",
+        before.elapsed()
+    );
+    t.wait_for("4 review", 60);
+
+    // Help overlay, then quit: the process ends and the terminal is given back.
+    t.keys(&["?"]);
+    t.wait_for("Any key closes this help.", 5);
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while t.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!t.alive(), "drover did not quit:\n{}", t.screen());
+}
+
+#[test]
+fn without_a_terminal_the_tui_refuses_with_exit_2() {
+    let env = crate::common::Env::python_bug();
+    let out = env.command(&[]).stdout(Stdio::piped()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("requires an interactive terminal"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing written to a non-terminal stdout"
+    );
+}
