@@ -37,16 +37,17 @@ pub struct TuiOptions {
 }
 
 pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
-    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        return Err(Failure::usage(
-            "drover requires an interactive terminal (for scripts, use `drover run`)",
-        ));
-    }
+    // Bad input first: these errors are worth seeing even without a terminal.
     let head = workspace::resolve_head(&repo).map_err(Failure::usage)?;
     let config = Config::load(Some(&head.root)).map_err(Failure::usage)?;
     let keymap_path = Keymap::user_path();
     let keymap = Keymap::load(keymap_path.as_deref())
         .map_err(|e| Failure::usage(format!("{e}\ndrover refuses to start with a bad keymap")))?;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(Failure::usage(
+            "drover requires an interactive terminal (for scripts, use `drover run`)",
+        ));
+    }
     let (data, store) = match opts.data {
         Some(d) => {
             let store = crate::store::Store::open(&d.db()).map_err(Failure::usage)?;
@@ -99,7 +100,8 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     let _watcher = watch_files(&head.root, keymap_path.clone(), reload_tx);
 
     let mut terminal = enter();
-    let mut events = EventStream::new();
+    // `None` while a shell owns the terminal: nothing else may read keys then.
+    let mut events = Some(EventStream::new());
     let mut dirty = true;
     let result: std::io::Result<()> = async {
         loop {
@@ -117,7 +119,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
             };
             let mut effects = Vec::new();
             tokio::select! {
-                ev = events.next() => match ev {
+                ev = next_input(&mut events) => match ev {
                     Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => effects = app.update(Msg::Key(k)),
                     Some(Ok(TermEvent::Mouse(m))) => effects = app.update(Msg::Mouse(m)),
                     Some(Ok(TermEvent::Paste(p))) => effects = app.update(Msg::Paste(p)),
@@ -143,12 +145,16 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                     Effect::Notify(msg) => notify(app.notify, &msg),
                     Effect::Shell { container, stop_after } => {
                         // The shell owns the terminal: no event reader may compete for it.
-                        drop(std::mem::replace(&mut events, EventStream::new()));
+                        events = None; // stops crossterm's reader before the shell starts
                         leave();
                         let status = crate::runtime::shell_command(&container, stop_after).status();
+                        // A fresh terminal (empty back buffer) on a cleared screen redraws
+                        // everything. Terminal::clear() would ask the terminal for the cursor
+                        // position, an answer that is not reliably readable right after a
+                        // program that owned the tty.
+                        execute!(std::io::stdout(), crossterm::terminal::Clear(crossterm::terminal::ClearType::All))?;
                         terminal = enter();
-                        events = EventStream::new();
-                        terminal.clear()?;
+                        events = Some(EventStream::new());
                         match status {
                             Ok(s) if s.success() => {}
                             Ok(s) => app.set_status(format!("shell exited with {s}"), true),
@@ -165,6 +171,13 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     handle.shutdown().await;
     result.map_err(|e| Failure::failed(format!("terminal: {e}")))?;
     Ok(0)
+}
+
+async fn next_input(events: &mut Option<EventStream>) -> Option<std::io::Result<TermEvent>> {
+    match events {
+        Some(e) => e.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn enter() -> ratatui::DefaultTerminal {

@@ -211,6 +211,23 @@ fn demo_review_panes_approve_add_and_quit() {
     );
     t.wait_for("4 review", 60);
 
+    // Hot reload: a bad keymap edit keeps the old keymap and says why; a good one applies.
+    let keymap = config.join("drover/keymap.toml");
+    std::fs::write(&keymap, "[list]\naprove = \"A\"\n").unwrap();
+    t.wait_for("keymap not reloaded (the old one stays)", 5);
+    std::fs::write(&keymap, "[list]\napprove = \"A\"\n").unwrap();
+    t.wait_for("keymap reloaded", 5);
+    t.keys(&["A"]);
+    t.wait_for("approve and push are not available in this build yet", 5);
+
+    // A shell in the task's container: the TUI steps aside, then comes back.
+    t.keys(&["s"]);
+    t.wait_for("/workspace", 20);
+    t.keys(&["echo SHELL-$((40+2)) in $(pwd)", "Enter"]);
+    t.wait_for("SHELL-42 in /workspace", 10);
+    t.keys(&["exit", "Enter"]);
+    t.wait_for("Tasks (4)", 15);
+
     // Help overlay, then quit: the process ends and the terminal is given back.
     t.keys(&["?"]);
     t.wait_for("Any key closes this help.", 5);
@@ -221,6 +238,25 @@ fn demo_review_panes_approve_add_and_quit() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(!t.alive(), "drover did not quit:\n{}", t.screen());
+}
+
+#[test]
+fn a_bad_keymap_stops_drover_from_starting() {
+    let env = crate::common::Env::python_bug();
+    let dir = env.home.path().join("config/drover");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keymap.toml"), "[list]\nnew_task = \"a\"\n").unwrap();
+    let out = env.command(&[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("keymap.toml:2:1: key `a` in [list] is bound to both `approve`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("drover refuses to start with a bad keymap"),
+        "{err}"
+    );
 }
 
 #[test]
