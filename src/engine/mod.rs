@@ -103,6 +103,9 @@ struct Engine {
     done_tx: mpsc::UnboundedSender<TaskId>,
     joins: Vec<JoinHandle<()>>,
     shutdown: CancellationToken,
+    /// The store's queue mark when last read: polling reads the task list only when it
+    /// moved (idle costs one tiny query per tick).
+    queue_mark: i64,
 }
 
 /// Starts the engine loop. Tasks left mid-attempt by a previous engine are marked
@@ -119,6 +122,7 @@ pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
         done_tx,
         joins: Vec::new(),
         shutdown: CancellationToken::new(),
+        queue_mark: -1,
     };
     let join = tokio::spawn(engine.run(rx, done_rx));
     EngineHandle { tx, bus, join }
@@ -169,7 +173,12 @@ impl Engine {
                     }
                 }
                 _ = tick.tick() => {
-                    self.poll_inbox().await;
+                    let inbox = self.poll_inbox().await;
+                    let mark = self.ctx.store.queue_mark().unwrap_or(-1);
+                    if !inbox && mark == self.queue_mark {
+                        continue;
+                    }
+                    self.queue_mark = mark;
                     self.announce_new();
                 }
             }
@@ -346,11 +355,12 @@ impl Engine {
         Ok(format!("task {} cancelled", m.task.id))
     }
 
-    /// Commands left in the store by other drover processes.
-    async fn poll_inbox(&mut self) {
+    /// Commands left in the store by other drover processes; whether there were any.
+    async fn poll_inbox(&mut self) -> bool {
         let Ok(items) = self.ctx.store.pending_commands() else {
-            return;
+            return false;
         };
+        let any = !items.is_empty();
         for item in items {
             let result = match self.handle(item.command).await {
                 Ok(m) => format!("ok: {m}"),
@@ -358,5 +368,6 @@ impl Engine {
             };
             let _ = self.ctx.store.finish_command(item.id, &result);
         }
+        any
     }
 }

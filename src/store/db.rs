@@ -241,6 +241,15 @@ impl Store {
         rows.into_iter().map(RawTask::into_record).collect()
     }
 
+    /// Changes whenever a task is added or re-queued (a cheap "anything new?" check).
+    pub fn queue_mark(&self) -> Result<i64, StoreError> {
+        self.conn()
+            .query_row("SELECT COALESCE(MAX(queue_order), 0) FROM tasks", [], |r| {
+                r.get(0)
+            })
+            .map_err(self.sql())
+    }
+
     /// Moves task `id` from `from` to `to` if it is still in `from`, logging the transition.
     pub fn set_state(
         &self,
