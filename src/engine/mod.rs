@@ -6,6 +6,7 @@
 
 pub mod bus;
 pub mod clock;
+mod differ;
 pub mod ids;
 pub mod ops;
 pub mod protocol;

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::bus::EventBus;
+use super::differ::Differ;
 use super::ids::TaskId;
 use super::protocol::EventBody;
 use super::transcript::{Entry, EntryKind};
@@ -27,12 +28,11 @@ pub struct Session {
     pub task: TaskId,
     pub attempt: u32,
     pub bus: Arc<EventBus>,
-    pub store: Arc<Store>,
     pub log: Mutex<TranscriptLog>,
     pub tools: ContainerTools,
     pub cancel: CancellationToken,
     pub workspace: PathBuf,
-    pub base_commit: String,
+    differ: Arc<Differ>,
     next_call: AtomicU32,
 }
 
@@ -49,16 +49,23 @@ impl Session {
         workspace: PathBuf,
         base_commit: String,
     ) -> Self {
+        let differ = Arc::new(Differ::new(
+            task.clone(),
+            attempt,
+            bus.clone(),
+            store.clone(),
+            workspace.clone(),
+            base_commit,
+        ));
         Session {
+            differ,
             task,
             attempt,
             bus,
-            store,
             log: Mutex::new(log),
             tools,
             cancel,
             workspace,
-            base_commit,
             next_call: AtomicU32::new(1),
         }
     }
@@ -83,39 +90,9 @@ impl Session {
         self.record(EntryKind::Info { text: text.into() }).await;
     }
 
-    /// Diffs the workspace against the base, stores the stat and emits it.
+    /// The diff now (waits for it): used when the attempt ends.
     pub async fn refresh_diff(&self) -> Option<workspace::WorkspaceDiff> {
-        let dir = self.workspace.clone();
-        let base = self.base_commit.clone();
-        let result = tokio::task::spawn_blocking(move || workspace::diff(&dir, &base)).await;
-        match result {
-            Ok(Ok(d)) => {
-                let summary = d.summary.clone();
-                if let Err(e) = self
-                    .store
-                    .update_attempt(&self.task, self.attempt, |a| a.diff = Some(summary.clone()))
-                {
-                    tracing::error!(task = %self.task, "saving diff: {e}");
-                }
-                self.emit(EventBody::DiffUpdated {
-                    diff: summary,
-                    patch: d.patch.clone(),
-                });
-                Some(d)
-            }
-            Ok(Err(e)) => {
-                self.emit(EventBody::Error {
-                    message: format!("diff: {e}"),
-                });
-                None
-            }
-            Err(e) => {
-                self.emit(EventBody::Error {
-                    message: format!("diff task failed: {e}"),
-                });
-                None
-            }
-        }
+        self.differ.refresh().await
     }
 }
 
@@ -177,7 +154,7 @@ impl Tools for Session {
         };
         self.record(entry).await;
         if call.may_write() && !matches!(result, Err(ToolError::Cancelled)) {
-            self.refresh_diff().await;
+            self.differ.schedule();
         }
         result
     }

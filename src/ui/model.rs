@@ -33,6 +33,8 @@ pub struct TaskView {
     pub expand_all: bool,
     /// Bumped on every change, so renderers can cache by it.
     pub version: u64,
+    /// Bumped only when `patch` changes (the diff pane parses once per patch).
+    pub patch_version: u64,
 }
 
 impl TaskView {
@@ -52,6 +54,7 @@ impl TaskView {
             expanded: HashSet::new(),
             expand_all: false,
             version: 0,
+            patch_version: 0,
         }
     }
 
@@ -95,6 +98,7 @@ impl TaskView {
                 }
                 if self.patch.is_empty() {
                     self.patch = patch.clone();
+                    self.patch_version += 1;
                 }
                 self.test_command = self.attempt.tests.as_ref().and_then(|t| t.command.clone());
                 self.notices.extend(warnings.iter().cloned());
@@ -113,6 +117,7 @@ impl TaskView {
                     self.test_output.clear();
                     self.test_command = None;
                     self.patch.clear();
+                    self.patch_version += 1;
                     self.loaded = true;
                 }
                 if *to == TaskState::Provisioning {
@@ -157,7 +162,10 @@ impl TaskView {
             }
             EventBody::DiffUpdated { diff, patch } => {
                 self.attempt.diff = Some(diff.clone());
-                self.patch = patch.clone();
+                if self.patch != *patch {
+                    self.patch = patch.clone();
+                    self.patch_version += 1;
+                }
             }
             EventBody::TestStarted { command } => {
                 self.test_command = Some(command.clone());

@@ -131,7 +131,7 @@ thread_local! {
 }
 
 fn doc(task: &TaskView) -> Rc<DiffDoc> {
-    let key = (task.task.id.clone(), task.version);
+    let key = (task.task.id.clone(), task.patch_version);
     if let Some(d) = CACHE.with(|c| {
         c.borrow()
             .as_ref()
