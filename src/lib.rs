@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod keymap;
+pub mod llm;
 pub mod paths;
 pub mod runtime;
 pub mod store;
