@@ -2,8 +2,10 @@
 
 mod bad_input;
 mod common;
+mod fake_llm;
 mod isolation;
 mod keymap_files;
+mod llm_providers;
 mod task_flow;
 mod tui_e2e;
 mod ui_fixtures;
