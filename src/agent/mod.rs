@@ -4,6 +4,10 @@
 //! stream every step and stop it on cancel. This issue ships the scripted agent; the LLM
 //! loop and external CLIs plug in behind the same trait.
 
+pub mod context;
+pub mod llm_agent;
+pub mod resolve;
+pub mod schema;
 pub mod scripted;
 pub mod tools;
 
@@ -16,6 +20,22 @@ use tools::{ToolCall, ToolError, ToolOutput};
 pub trait Tools: Send + Sync {
     async fn say(&self, text: &str);
     async fn call(&self, call: ToolCall) -> Result<ToolOutput, ToolError>;
+    /// Assistant text as it streams in (the whole text follows in `say`).
+    fn stream_text(&self, _delta: &str) {}
+    /// A note for the transcript ("rate limited, retrying in 2s").
+    async fn note(&self, _text: &str) {}
+    /// Tokens and cost so far in this attempt.
+    async fn usage(&self, _usage: UsageRecord) {}
+}
+
+/// Token usage and cost of an attempt, as recorded and shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UsageRecord {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// In US dollars, when prices are configured.
+    pub cost_usd: Option<f64>,
+    pub turns: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,16 +49,26 @@ pub enum AgentError {
     /// The agent cannot go on; the attempt fails with this reason.
     #[error("{0}")]
     Failed(String),
+    /// A budget ran out ("max turns (used 3 of 3)").
+    #[error("stopped: {0}")]
+    Stopped(String),
     #[error(transparent)]
     Tool(#[from] ToolError),
 }
 
 #[async_trait]
 pub trait Agent: Send {
-    /// Works on the task until done. `feedback` is set on a retry with feedback.
+    /// Works on the task until done. `feedback` is set on a retry with feedback, and when
+    /// the verifier's failure is handed back.
     async fn run(
         &mut self,
         tools: &dyn Tools,
         feedback: Option<&str>,
     ) -> Result<AgentOutcome, AgentError>;
+
+    /// Whether `run` can be called again to continue the same conversation (test failures
+    /// are then fed back automatically).
+    fn continues(&self) -> bool {
+        false
+    }
 }

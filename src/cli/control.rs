@@ -19,10 +19,11 @@ use crate::runtime::Runtime;
 use crate::store::{EngineLock, LockHeld};
 use crate::text::ellipsize;
 
-pub fn add(
+pub async fn add(
     repo: PathBuf,
     title: Option<String>,
     script: Option<PathBuf>,
+    agent: Option<String>,
     prompt: String,
 ) -> CliResult {
     if prompt.trim().is_empty() {
@@ -30,28 +31,47 @@ pub fn add(
             "the prompt is empty: say what the agent should do",
         ));
     }
-    let Some(script_path) = script else {
-        return Err(Failure::usage(
-            "no agent: this build runs scripted agents only; pass --script FILE (see README: Scripted agent)",
-        ));
+    let spec = match (script, agent.as_deref()) {
+        (Some(path), None | Some("script")) => {
+            let src = std::fs::read_to_string(&path)
+                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            Script::parse(&path, &src).map_err(Failure::usage)?;
+            let source = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            AgentSpec::Scripted {
+                script: src,
+                source,
+            }
+        }
+        (Some(_), Some(other)) => {
+            return Err(Failure::usage(format!(
+                "--script runs the scripted agent; it cannot be combined with --agent {other}"
+            )));
+        }
+        (None, Some("script")) => return Err(Failure::usage("--agent script needs --script FILE")),
+        (None, provider) => {
+            // Say now, not when the task runs, if no model can be reached.
+            let root = crate::workspace::resolve_head(&repo)
+                .map_err(Failure::usage)?
+                .root;
+            let config = Config::load(Some(&root)).map_err(Failure::usage)?;
+            crate::agent::resolve::resolve(&config.agent, provider)
+                .await
+                .map_err(Failure::usage)?;
+            AgentSpec::Builtin {
+                provider: provider.map(String::from),
+            }
+        }
     };
-    let src = std::fs::read_to_string(&script_path)
-        .map_err(|e| Failure::usage(format!("{}: {e}", script_path.display())))?;
-    Script::parse(&script_path, &src).map_err(Failure::usage)?;
-    let source = script_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| script_path.display().to_string());
     let title = title.unwrap_or_else(|| ellipsize(prompt.lines().next().unwrap_or("").trim(), 72));
     let (_, store) = open_data()?;
     let new = NewTask {
         repo,
         title,
         prompt,
-        agent: AgentSpec::Scripted {
-            script: src,
-            source,
-        },
+        agent: spec,
     };
     let (task, head) = ops::add(&store, new).map_err(Failure::usage)?;
     if head.dirty {

@@ -69,6 +69,10 @@ pub enum Cmd {
         /// Steps file for the scripted agent.
         #[arg(long)]
         script: Option<PathBuf>,
+        /// The agent's provider for this task: openai, anthropic (default: config, then
+        /// environment); `script` with --script.
+        #[arg(long)]
+        agent: Option<String>,
         /// What the agent should do.
         prompt: String,
     },
@@ -198,8 +202,9 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             repo,
             title,
             script,
+            agent,
             prompt,
-        } => control::add(repo, title, script, prompt),
+        } => control::add(repo, title, script, agent, prompt).await,
         Cmd::Run { repo, json } => run::run(repo, json).await,
         Cmd::List { json, all, repo } => inspect::list(json, all, repo),
         Cmd::Show { id, json } => inspect::show(&id, json),

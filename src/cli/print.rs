@@ -30,7 +30,11 @@ pub fn event_line(ev: &Event) -> Option<String> {
             format!("{} → {}", from.name(), inert(&to.to_string()))
         }
         EventBody::Transcript { entry } => return Some(indent(&prefix, &entry_text(entry))),
-        EventBody::ToolOutput { .. } | EventBody::TestOutput { .. } => return None,
+        EventBody::ToolOutput { .. }
+        | EventBody::TestOutput { .. }
+        | EventBody::AssistantDelta { .. } => {
+            return None;
+        }
         EventBody::ContainerStarted { container, image } => {
             format!(
                 "container {} ({image})",

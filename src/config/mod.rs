@@ -5,8 +5,11 @@
 //! key. Unknown keys, wrong types and bad values are `ConfigError`s naming file:line:col.
 //! This module only reads and validates; it never writes a config file.
 
+mod agent;
 mod error;
 pub mod values;
+
+pub use agent::{AgentConfig, PROVIDERS};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,6 +98,7 @@ pub struct Config {
     pub branch_prefix: String,
     pub limits: Limits,
     pub notify: Notify,
+    pub agent: AgentConfig,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
 }
@@ -118,6 +122,7 @@ impl Default for Config {
                 tmp_bytes: 1 << 30,
             },
             notify: Notify::Both,
+            agent: AgentConfig::default(),
             files: Vec::new(),
         }
     }
@@ -135,6 +140,7 @@ struct FileConfig {
     branch_prefix: Option<Spanned<String>>,
     notify: Option<Spanned<String>>,
     limits: Option<LimitsFile>,
+    agent: Option<agent::AgentFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,6 +300,9 @@ impl Config {
                 }
             };
         }
+        if let Some(a) = raw.agent {
+            a.apply(&mut self.agent).map_err(|(span, m)| err(span, m))?;
+        }
         if let Some(l) = raw.limits {
             if let Some(v) = l.memory {
                 self.limits.memory_bytes = values::parse_size(&v.get_ref().text())
@@ -385,6 +394,38 @@ tmp_size = "256m"
         assert_eq!(c.limits.memory_bytes, 2 << 30);
         assert_eq!(c.limits.command_timeout, Duration::from_secs(300));
         assert_eq!(c.limits.tmp_bytes, 256 << 20);
+    }
+
+    #[test]
+    fn agent_section() {
+        let c = apply(
+            "[agent]\nprovider = \"openai\"\nmodel = \"qwen2.5-coder\"\nbase_url = \"http://localhost:11434/v1/\"\nmax_turns = 5\nprice_input = 3.0\nwall_clock = \"20m\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.agent.provider.as_deref(), Some("openai"));
+        assert_eq!(
+            c.agent.base_url.as_deref(),
+            Some("http://localhost:11434/v1")
+        );
+        assert_eq!((c.agent.max_turns, c.agent.max_iterations), (5, 3));
+        assert_eq!(c.agent.wall_clock, Duration::from_secs(1200));
+        let e = apply("[agent]\nprovider = \"gpt\"").unwrap_err();
+        assert!(
+            e.starts_with(
+                "drover.toml:2:12: agent.provider must be one of openai, anthropic, script, command"
+            ),
+            "{e}"
+        );
+        let e = apply("[agent]\napi_key_env = \"sk-ant-abc123\"").unwrap_err();
+        assert!(
+            e.contains("never put the key itself in a config file"),
+            "{e}"
+        );
+        let e = apply("[agent]\nmodle = \"x\"").unwrap_err();
+        assert!(
+            e.starts_with("drover.toml:2:1: unknown field `modle`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -88,6 +88,10 @@ pub enum EventBody {
     Transcript {
         entry: Entry,
     },
+    /// Assistant text as the model streams it (the whole text follows as an entry).
+    AssistantDelta {
+        text: String,
+    },
     /// Live output of a running tool call (the head of it; the capped whole arrives in
     /// the `ToolResult` entry).
     ToolOutput {

@@ -98,6 +98,26 @@ impl Session {
 
 #[async_trait]
 impl Tools for Session {
+    fn stream_text(&self, delta: &str) {
+        self.emit(EventBody::AssistantDelta {
+            text: delta.to_string(),
+        });
+    }
+
+    async fn note(&self, text: &str) {
+        self.info(text.to_string()).await;
+    }
+
+    async fn usage(&self, usage: crate::agent::UsageRecord) {
+        let store = &self.differ.store;
+        match store.update_attempt(&self.task, self.attempt, |a| a.usage = Some(usage)) {
+            Ok(rec) => self.emit(EventBody::AttemptUpdated {
+                attempt: Box::new(rec),
+            }),
+            Err(e) => tracing::error!(task = %self.task, "recording usage: {e}"),
+        }
+    }
+
     async fn say(&self, text: &str) {
         self.record(EntryKind::Assistant {
             text: text.to_string(),

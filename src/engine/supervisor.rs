@@ -18,6 +18,7 @@ use super::session::Session;
 use super::state::{self, Transition};
 use super::task::{AgentSpec, AttemptRecord, TaskRecord, container_name};
 use super::transcript::EntryKind;
+use crate::agent::llm_agent::LlmAgent;
 use crate::agent::scripted::{Script, ScriptedAgent};
 use crate::agent::tools::{ContainerTools, ToolCall, ToolError};
 use crate::agent::{Agent, AgentError, Tools};
@@ -25,7 +26,7 @@ use crate::config::Config;
 use crate::runtime::{ContainerSpec, ExecSpec, image};
 use crate::store::TranscriptLog;
 use crate::text::Utf8Stream;
-use crate::verify::{self, TestReport};
+use crate::verify::{self, TestReport, Verdict};
 use crate::workspace::{self, Workspace};
 
 /// Why an attempt stopped early.
@@ -39,6 +40,7 @@ impl From<AgentError> for Stop {
         match e {
             AgentError::Tool(ToolError::Cancelled) => Stop::Cancelled,
             AgentError::Failed(m) => Stop::Fail(m),
+            AgentError::Stopped(budget) => Stop::Fail(format!("stopped: {budget}")),
             AgentError::Tool(e) => Stop::Fail(e.to_string()),
         }
     }
@@ -168,22 +170,59 @@ async fn attempt(
             })
             .await;
     }
-    let mut agent = build_agent(&task.agent)?;
-    let outcome = agent.run(&session, feedback.as_deref()).await;
-    check(cancel)?;
-    let outcome = outcome.map_err(Stop::from)?;
-    if let Some(summary) = outcome.summary {
-        record_attempt(ctx, &task.id, n, |a| a.summary = Some(summary));
+    let test_command = test_command_for(&config, &session.workspace).await;
+    let (mut agent, model) =
+        build_agent(&task, &config, &session.workspace, test_command.as_deref()).await?;
+    if let Some(m) = model {
+        record_attempt(ctx, &task.id, n, |a| a.model = Some(m));
     }
-    mover.go(Transition::AgentDone).map_err(Stop::Fail)?;
-
     let dir = ctx.data.attempt_dir(&task.id, n);
-    let report = verify_in(&session, &config, &dir.join("test.log")).await?;
-    let _ = ctx
-        .store
-        .update_attempt(&task.id, n, |a| a.tests = Some(report.clone()));
-    session.info(format!("tests: {}", report.summary())).await;
-    session.emit(EventBody::TestFinished { report });
+    let wall = config.agent.wall_clock;
+    let deadline = tokio::time::Instant::now() + wall;
+    let mut next_feedback = feedback.clone();
+    let mut iteration = 0;
+    loop {
+        let outcome =
+            tokio::time::timeout_at(deadline, agent.run(&session, next_feedback.as_deref()))
+                .await
+                .map_err(|_| {
+                    let w = format_duration(wall);
+                    Stop::Fail(format!("stopped: time budget (used {w} of {w})"))
+                })?;
+        check(cancel)?;
+        let outcome = outcome.map_err(Stop::from)?;
+        if let Some(summary) = outcome.summary {
+            record_attempt(ctx, &task.id, n, |a| a.summary = Some(summary));
+        }
+        mover.go(Transition::AgentDone).map_err(Stop::Fail)?;
+
+        let (report, output) = verify_in(
+            &session,
+            test_command.as_deref(),
+            &config,
+            &dir.join("test.log"),
+        )
+        .await?;
+        let _ = ctx
+            .store
+            .update_attempt(&task.id, n, |a| a.tests = Some(report.clone()));
+        session.info(format!("tests: {}", report.summary())).await;
+        session.emit(EventBody::TestFinished {
+            report: report.clone(),
+        });
+        let max = config.agent.max_iterations;
+        if report.verdict == Verdict::Failed && agent.continues() && iteration < max {
+            iteration += 1;
+            record_attempt(ctx, &task.id, n, |a| a.iterations = iteration);
+            session
+                .info(format!("tests failed: the failure goes back to the agent (iteration {iteration} of {max})"))
+                .await;
+            mover.go(Transition::Iterate).map_err(Stop::Fail)?;
+            next_feedback = Some(failure_feedback(&report, &output));
+            continue;
+        }
+        break;
+    }
 
     if let Some(d) = session.refresh_diff().await {
         let path = dir.join("diff.patch");
@@ -320,12 +359,68 @@ fn check(cancel: &CancellationToken) -> Result<(), Stop> {
     }
 }
 
-fn build_agent(spec: &AgentSpec) -> Result<Box<dyn Agent>, Stop> {
-    match spec {
+/// The agent for a task, and the model's label when it is an LLM.
+async fn build_agent(
+    task: &TaskRecord,
+    config: &Config,
+    workspace: &std::path::Path,
+    test_command: Option<&str>,
+) -> Result<(Box<dyn Agent>, Option<String>), Stop> {
+    match &task.agent {
         AgentSpec::Scripted { script, source } => {
             let s = Script::parse(std::path::Path::new(source), script)
                 .map_err(|e| Stop::Fail(e.to_string()))?;
-            Ok(Box::new(ScriptedAgent::new(s)))
+            Ok((Box::new(ScriptedAgent::new(s)), None))
+        }
+        AgentSpec::Builtin { provider } => {
+            let (settings, label) =
+                crate::agent::resolve::resolve(&config.agent, provider.as_deref())
+                    .await
+                    .map_err(Stop::Fail)?;
+            let (title, prompt, ws) = (
+                task.title.clone(),
+                task.prompt.clone(),
+                workspace.to_path_buf(),
+            );
+            let test = test_command.map(String::from);
+            let system = tokio::task::spawn_blocking(move || {
+                crate::agent::context::system_prompt(&title, &prompt, &ws, test.as_deref())
+            })
+            .await
+            .map_err(|e| Stop::Fail(format!("building the agent's context: {e}")))?;
+            let first = format!(
+                "Please work on this task: {}\n\n{}",
+                task.title, task.prompt
+            );
+            Ok((
+                Box::new(LlmAgent::new(settings, system, &first)),
+                Some(label),
+            ))
+        }
+    }
+}
+
+/// What the agent is told when the tests fail after it finished.
+fn failure_feedback(report: &TestReport, output: &str) -> String {
+    let mut tail = crate::text::Capture::new(0, 8 << 10);
+    tail.push(output.as_bytes());
+    format!(
+        "The project's tests failed after your changes ({}). Command: `{}`.\nEnd of the output:\n{}\n\nFix the cause and finish again.",
+        report.summary(),
+        report.command.as_deref().unwrap_or("?"),
+        tail.render()
+    )
+}
+
+/// The test command: configured, else detected in the workspace.
+async fn test_command_for(config: &Config, workspace: &std::path::Path) -> Option<String> {
+    match &config.test {
+        Some(c) => Some(c.clone()),
+        None => {
+            let dir = workspace.to_path_buf();
+            tokio::task::spawn_blocking(move || verify::detect(&dir))
+                .await
+                .unwrap_or(None)
         }
     }
 }
@@ -333,20 +428,12 @@ fn build_agent(spec: &AgentSpec) -> Result<Box<dyn Agent>, Stop> {
 /// Runs the project's tests in the container, streaming output as events.
 async fn verify_in(
     session: &Session,
+    command: Option<&str>,
     config: &Config,
     log_path: &std::path::Path,
-) -> Result<TestReport, Stop> {
-    let command = match &config.test {
-        Some(c) => Some(c.clone()),
-        None => {
-            let dir = session.workspace.clone();
-            tokio::task::spawn_blocking(move || verify::detect(&dir))
-                .await
-                .unwrap_or(None)
-        }
-    };
-    let Some(command) = command else {
-        return Ok(TestReport::no_tests());
+) -> Result<(TestReport, String), Stop> {
+    let Some(command) = command.map(String::from) else {
+        return Ok((TestReport::no_tests(), String::new()));
     };
     session.emit(EventBody::TestStarted {
         command: command.clone(),
@@ -370,11 +457,24 @@ async fn verify_in(
     if let Err(e) = crate::paths::write_private(log_path, output.as_bytes()) {
         tracing::warn!("saving {}: {e}", log_path.display());
     }
-    Ok(TestReport::judge(
+    let report = TestReport::judge(
         &command,
         result.exit_code.unwrap_or(-1),
         result.timed_out,
         &output,
         result.duration.as_millis() as u64,
-    ))
+    );
+    Ok((report, output))
+}
+
+/// "60m", "90s", "1h30m".
+fn format_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, 0, _) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
 }

@@ -18,12 +18,17 @@ use crate::workspace::DiffSummary;
 pub enum AgentSpec {
     /// Replays a TOML steps file (its content is stored, so the file may go away).
     Scripted { script: String, source: String },
+    /// The built-in LLM agent; the provider from `drover add --agent`, else from config
+    /// and environment when the attempt starts.
+    Builtin { provider: Option<String> },
 }
 
 impl AgentSpec {
     pub fn label(&self) -> String {
         match self {
             AgentSpec::Scripted { source, .. } => format!("scripted ({source})"),
+            AgentSpec::Builtin { provider: Some(p) } => format!("built-in ({p})"),
+            AgentSpec::Builtin { provider: None } => "built-in".into(),
         }
     }
 }
@@ -78,6 +83,15 @@ pub struct AttemptRecord {
     /// Resource limits, in words ("4 GiB memory · 2 CPUs · 1024 processes · 600s per command").
     #[serde(default)]
     pub limits: Option<String>,
+    /// Tokens, cost and turns of the LLM agent.
+    #[serde(default)]
+    pub usage: Option<crate::agent::UsageRecord>,
+    /// The model that worked on it ("anthropic claude-sonnet-4-5").
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Automatic rounds after failing tests.
+    #[serde(default)]
+    pub iterations: u32,
 }
 
 /// The name of a task's container (one per task; a new attempt replaces it).

@@ -467,24 +467,24 @@ impl App {
                     return Err("the task needs a title".into());
                 }
                 let path = e.script_text();
-                if path.is_empty() {
-                    return Err(
-                        "no agent: this build runs scripted agents; give a steps file".into(),
-                    );
-                }
-                let path = PathBuf::from(shellexpand(&path));
-                let path = if path.is_relative() {
-                    self.header.repo.join(path)
+                let agent = if path.is_empty() {
+                    AgentSpec::Builtin { provider: None }
                 } else {
-                    path
+                    let path = PathBuf::from(shellexpand(&path));
+                    let path = if path.is_relative() {
+                        self.header.repo.join(path)
+                    } else {
+                        path
+                    };
+                    let script = std::fs::read_to_string(&path)
+                        .map_err(|err| format!("{}: {err}", path.display()))?;
+                    Script::parse(&path, &script).map_err(|err| err.to_string())?;
+                    let source = path.file_name().map_or_else(
+                        || path.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    );
+                    AgentSpec::Scripted { script, source }
                 };
-                let script = std::fs::read_to_string(&path)
-                    .map_err(|err| format!("{}: {err}", path.display()))?;
-                Script::parse(&path, &script).map_err(|err| err.to_string())?;
-                let source = path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                );
                 let prompt = match e.prompt_text() {
                     p if p.is_empty() => title.clone(),
                     p => p,
@@ -494,7 +494,7 @@ impl App {
                         repo: self.header.repo.clone(),
                         title,
                         prompt,
-                        agent: AgentSpec::Scripted { script, source },
+                        agent,
                     },
                 })
             }

@@ -36,7 +36,8 @@ fn field(placeholder: &str) -> TextArea<'static> {
 
 impl Editor {
     pub fn new_task(default_script: Option<&str>) -> Self {
-        let mut script = field("path to a steps file (scripted agent)");
+        let mut script =
+            field("empty: the built-in LLM agent · or a steps file for the scripted agent");
         if let Some(s) = default_script {
             script.insert_str(s);
         }

@@ -22,6 +22,8 @@ pub struct TaskView {
     pub entries: Vec<Entry>,
     /// Output streaming from the tool call that is running now.
     pub live: Option<(u32, String)>,
+    /// Assistant text streaming in before it becomes an entry.
+    pub live_text: String,
     pub test_command: Option<String>,
     pub test_output: String,
     pub patch: String,
@@ -46,6 +48,7 @@ impl TaskView {
             attempt,
             entries: Vec::new(),
             live: None,
+            live_text: String::new(),
             test_command: None,
             test_output: String::new(),
             patch: String::new(),
@@ -134,6 +137,8 @@ impl TaskView {
                 self.task.state = to.clone();
             }
             EventBody::Transcript { entry } => {
+                // The streamed text is now a whole entry (or the turn moved on to tools).
+                self.live_text.clear();
                 match &entry.kind {
                     EntryKind::ToolCall { call, .. } => self.live = Some((*call, String::new())),
                     EntryKind::ToolResult { call, .. }
@@ -144,6 +149,10 @@ impl TaskView {
                     _ => {}
                 }
                 self.entries.push(entry.clone());
+            }
+            EventBody::AssistantDelta { text } => {
+                self.live_text.push_str(text);
+                cap_front(&mut self.live_text, LIVE_CAP);
             }
             EventBody::ToolOutput { call, chunk } => match &mut self.live {
                 Some((c, text)) if c == call => {

@@ -77,18 +77,24 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         },
     );
 
+    let (agent, agent_error) = match crate::agent::resolve::resolve(&config.agent, None).await {
+        Ok((_, label)) => (label, None),
+        Err(e) => ("scripted only".to_string(), Some(e)),
+    };
     let header = Header {
         repo: head.root.clone(),
         branch: head.branch.clone(),
         commit: head.commit.clone(),
         docker: None,
-        agent: "scripted".into(),
+        agent,
     };
     let mut app = App::new(header, keymap);
     app.notify = config.notify;
     app.default_script = opts.default_script;
     if let Some(e) = runtime_error {
         app.set_status(e, true);
+    } else if let Some(e) = agent_error {
+        app.set_status(e, false);
     } else if head.dirty {
         app.set_status(
             "note: your uncommitted changes are not part of new tasks (they start from HEAD)",

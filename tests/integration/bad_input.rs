@@ -62,9 +62,20 @@ fn malformed_config_and_script_name_file_line_col() {
         text(&out.stderr)
     );
 
-    let out = env.drover(&["add", "x"]);
+    // Without a script the built-in agent is used: with no model configured, say how.
+    let out = env
+        .command(&["add", "x"])
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("pass --script FILE"));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no LLM agent configured: set ANTHROPIC_API_KEY or OPENAI_API_KEY"),
+        "{err}"
+    );
+    assert!(err.contains("drover add --script FILE"), "{err}");
 }
 
 #[test]

@@ -106,6 +106,14 @@ pub fn reviewed(passed: bool) -> AttemptRecord {
         limits: Some(
             "4.0 GiB memory · 2 CPUs · 1024 processes · 600s per command · 1024 MiB /tmp".into(),
         ),
+        usage: Some(drover::agent::UsageRecord {
+            input_tokens: 41_200,
+            output_tokens: 2_350,
+            cost_usd: Some(0.16),
+            turns: 7,
+        }),
+        model: Some("anthropic claude-sonnet-4-5".into()),
+        iterations: 1,
     }
 }
 

@@ -34,7 +34,13 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
         ]),
         row("id", t.id.to_string()),
         row("attempt", t.attempt.to_string()),
-        row("agent", t.agent.label()),
+        row(
+            "agent",
+            match &a.model {
+                Some(m) => format!("{} · {m}", t.agent.label()),
+                None => t.agent.label(),
+            },
+        ),
         row("branch", t.branch.clone()),
         row(
             "base",
@@ -72,6 +78,25 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
     ];
     if let Some(s) = elapsed(a.started_at.as_deref(), a.finished_at.as_deref(), app.now) {
         lines.push(row("elapsed", duration(s)));
+    }
+    if let Some(u) = &a.usage {
+        let cost = u
+            .cost_usd
+            .map(|c| format!(" · ${c:.2}"))
+            .unwrap_or_default();
+        lines.push(row(
+            "usage",
+            format!(
+                "{} input + {} output tokens{cost} · {} turns",
+                u.input_tokens, u.output_tokens, u.turns
+            ),
+        ));
+    }
+    if a.iterations > 0 {
+        lines.push(row(
+            "iterations",
+            format!("{} (tests failed, output fed back)", a.iterations),
+        ));
     }
     if let Some(s) = &a.summary {
         lines.push(row("summary", s.clone()));

@@ -78,6 +78,18 @@ fn row(app: &App, t: &TaskView, width: usize, selected: bool) -> Line<'static> {
         ));
         right.push(Span::raw(" "));
     }
+    if let Some(u) = &t.attempt.usage {
+        let spent = match u.cost_usd {
+            Some(c) => format!("${c:.2} "),
+            None => format!(
+                "{}k ",
+                u.input_tokens
+                    .saturating_add(u.output_tokens)
+                    .div_ceil(1000)
+            ),
+        };
+        right.push(Span::styled(spent, theme::dim()));
+    }
     let clock = elapsed(
         t.attempt.started_at.as_deref(),
         t.attempt.finished_at.as_deref(),

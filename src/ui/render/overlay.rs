@@ -144,7 +144,7 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
             let mut prompt = e.prompt.clone();
             prompt.set_block(field_block("Prompt", e.focus == 1));
             let mut script = e.script.clone();
-            script.set_block(field_block("Script (scripted agent)", e.focus == 2));
+            script.set_block(field_block("Agent", e.focus == 2));
             f.render_widget(&title, t);
             f.render_widget(&prompt, p);
             f.render_widget(&script, s);

@@ -220,6 +220,19 @@ fn build(task: &TaskView, width: usize, expand_key: &str) -> Vec<Line<'static>> 
             }
         }
     }
+    if !task.live_text.is_empty() {
+        for (i, l) in wrap(&crate::text::inert(&task.live_text), text_w)
+            .into_iter()
+            .enumerate()
+        {
+            let marker = if i == 0 {
+                Span::styled("› ", Style::default().fg(Color::Magenta))
+            } else {
+                Span::raw("  ")
+            };
+            out.push(Line::from(vec![marker, Span::styled(l, theme::dim())]));
+        }
+    }
     if let Some((_, text)) = &task.live {
         push_output(&mut out, text, true, expand_key);
         out.push(Line::styled(
