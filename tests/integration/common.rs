@@ -14,10 +14,12 @@ use sha2::{Digest, Sha256};
 pub fn docker_available() -> bool {
     static OK: OnceLock<Result<(), String>> = OnceLock::new();
     let r = OK.get_or_init(|| {
-        let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-        rt.block_on(Runtime::connect())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        off_runtime(|| {
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            rt.block_on(Runtime::connect())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     });
     match r {
         Ok(()) => true,
@@ -36,6 +38,12 @@ pub fn docker_available() -> bool {
     }
 }
 
+/// Runs `f` on its own thread: callable from sync tests and from inside async ones
+/// (a runtime cannot be started inside another).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("helper thread"))
+}
+
 /// Builds the worker image if missing, once for all test processes (file lock).
 pub fn ensure_image() -> String {
     static TAG: OnceLock<String> = OnceLock::new();
@@ -43,20 +51,23 @@ pub fn ensure_image() -> String {
         let lock_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("worker-image.lock");
         let lock = std::fs::File::create(&lock_path).expect("image lock file");
         lock.lock().expect("image lock");
-        let rt = tokio::runtime::Runtime::new().expect("tokio");
-        let tag = rt.block_on(async {
-            let docker = Runtime::connect().await.expect("docker");
-            let config = Config::default();
-            let data = drover::paths::DataDir::at(
-                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("image-build"),
-            )
-            .expect("data dir");
-            let report = image::build(&docker, &config, None, &data, false, &mut |l| {
-                eprintln!("image: {l}")
-            })
-            .await
-            .expect("building the worker image");
-            report.image
+        let tag = off_runtime(|| {
+            tokio::runtime::Runtime::new()
+                .expect("tokio")
+                .block_on(async {
+                    let docker = Runtime::connect().await.expect("docker");
+                    let config = Config::default();
+                    let data = drover::paths::DataDir::at(
+                        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("image-build"),
+                    )
+                    .expect("data dir");
+                    let report = image::build(&docker, &config, None, &data, false, &mut |l| {
+                        eprintln!("image: {l}")
+                    })
+                    .await
+                    .expect("building the worker image");
+                    report.image
+                })
         });
         drop(lock);
         tag

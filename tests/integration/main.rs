@@ -5,6 +5,7 @@ mod common;
 mod fake_llm;
 mod isolation;
 mod keymap_files;
+mod llm_agent;
 mod llm_providers;
 mod task_flow;
 mod tui_e2e;
