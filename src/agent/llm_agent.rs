@@ -6,6 +6,7 @@
 //! cost) are checked before each model call, so a stopped agent never makes the call
 //! that would exceed them. The conversation stays in the agent, so feedback continues it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -51,6 +52,8 @@ pub struct LlmAgent {
     messages: Vec<Message>,
     usage: Usage,
     turns: u32,
+    /// Where the conversation is written after every step (so it can be continued).
+    saved_to: Option<PathBuf>,
 }
 
 impl LlmAgent {
@@ -62,6 +65,36 @@ impl LlmAgent {
             messages: vec![Message::user(task)],
             usage: Usage::default(),
             turns: 0,
+            saved_to: None,
+        }
+    }
+
+    /// Writes the conversation to `path` after every step.
+    pub fn saving_to(mut self, path: PathBuf) -> Self {
+        self.saved_to = Some(path);
+        self
+    }
+
+    /// Continues an earlier conversation (a retry with feedback) instead of starting one.
+    pub fn resuming(mut self, messages: Vec<Message>) -> Self {
+        if !messages.is_empty() {
+            self.messages = messages;
+        }
+        self
+    }
+
+    /// Reads a conversation saved by `saving_to`.
+    pub fn load(path: &std::path::Path) -> Option<Vec<Message>> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    fn save(&self) {
+        let Some(path) = &self.saved_to else { return };
+        let write = serde_json::to_vec(&self.messages)
+            .map_err(std::io::Error::other)
+            .and_then(|json| crate::paths::write_private(path, &json));
+        if let Err(e) = write {
+            tracing::warn!("saving the conversation to {}: {e}", path.display());
         }
     }
 
@@ -233,6 +266,7 @@ impl Agent for LlmAgent {
                 role: Role::Assistant,
                 content: resp.content.clone(),
             });
+            self.save();
             let calls: Vec<(String, String, serde_json::Value)> = resp
                 .content
                 .iter()
@@ -272,6 +306,7 @@ impl Agent for LlmAgent {
                 role: Role::User,
                 content: results,
             });
+            self.save();
             if let Some(summary) = finished {
                 return Ok(AgentOutcome {
                     summary: Some(summary),

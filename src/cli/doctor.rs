@@ -70,6 +70,12 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
             None
         }
     };
+    if let Some(c) = &config {
+        match crate::agent::resolve::resolve(&c.agent, None).await {
+            Ok((_, label)) => line(true, "agent", label),
+            Err(e) => line(false, "agent", e),
+        }
+    }
     match DataDir::from_env() {
         Ok(d) => line(true, "data", d.root().display().to_string()),
         Err(e) => line(false, "data", e.to_string()),

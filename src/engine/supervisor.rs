@@ -171,8 +171,23 @@ async fn attempt(
             .await;
     }
     let test_command = test_command_for(&config, &session.workspace).await;
-    let (mut agent, model) =
-        build_agent(&task, &config, &session.workspace, test_command.as_deref()).await?;
+    let conversations = AgentFiles {
+        save: ctx.data.attempt_dir(&task.id, n).join("conversation.json"),
+        // A retry with feedback continues the last attempt's conversation.
+        resume: feedback.as_ref().filter(|_| n > 1).map(|_| {
+            ctx.data
+                .attempt_dir(&task.id, n - 1)
+                .join("conversation.json")
+        }),
+    };
+    let (mut agent, model) = build_agent(
+        &task,
+        &config,
+        &session.workspace,
+        test_command.as_deref(),
+        conversations,
+    )
+    .await?;
     if let Some(m) = model {
         record_attempt(ctx, &task.id, n, |a| a.model = Some(m));
     }
@@ -359,12 +374,19 @@ fn check(cancel: &CancellationToken) -> Result<(), Stop> {
     }
 }
 
+/// Where an LLM agent saves its conversation, and the one it continues (if any).
+struct AgentFiles {
+    save: std::path::PathBuf,
+    resume: Option<std::path::PathBuf>,
+}
+
 /// The agent for a task, and the model's label when it is an LLM.
 async fn build_agent(
     task: &TaskRecord,
     config: &Config,
     workspace: &std::path::Path,
     test_command: Option<&str>,
+    files: AgentFiles,
 ) -> Result<(Box<dyn Agent>, Option<String>), Stop> {
     match &task.agent {
         AgentSpec::Scripted { script, source } => {
@@ -392,10 +414,15 @@ async fn build_agent(
                 "Please work on this task: {}\n\n{}",
                 task.title, task.prompt
             );
-            Ok((
-                Box::new(LlmAgent::new(settings, system, &first)),
-                Some(label),
-            ))
+            let earlier = files
+                .resume
+                .as_deref()
+                .and_then(LlmAgent::load)
+                .unwrap_or_default();
+            let agent = LlmAgent::new(settings, system, &first)
+                .resuming(earlier)
+                .saving_to(files.save);
+            Ok((Box::new(agent), Some(label)))
         }
     }
 }

@@ -173,13 +173,19 @@ fn doctor_reports_what_works_and_what_does_not() {
     }
     ensure_image();
     let env = Env::python_bug();
-    let out = env.drover(&["doctor"]);
+    let out = env
+        .command(&["doctor"])
+        .env_remove("OPENAI_API_KEY")
+        .env("ANTHROPIC_API_KEY", "sk-ant-test")
+        .output()
+        .unwrap();
     let report = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}");
     for what in [
         "✓ git",
         "✓ repo",
         "✓ config",
+        "✓ agent    anthropic claude-sonnet-4-5",
         "✓ data",
         "✓ docker",
         "✓ image",

@@ -343,3 +343,81 @@ async fn a_bad_key_fails_the_task_at_once_with_a_clear_reason() {
     );
     assert_eq!(fake.requests().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_with_feedback_continues_the_same_conversation() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let (fake, url) = FakeLlm::start(vec![
+        sse(openai_turn(
+            "",
+            &[(
+                "edit_file",
+                json!({"path": "calc.py", "old": "a - b", "new": "a + b"}),
+            )],
+            1,
+        )),
+        sse(openai_turn(
+            "",
+            &[("finish", json!({"summary": "Fixed add()."}))],
+            1,
+        )),
+        sse(openai_turn(
+            "",
+            &[(
+                "write_file",
+                json!({"path": "CHANGES.md", "content": "add() adds\n"}),
+            )],
+            1,
+        )),
+        sse(openai_turn(
+            "",
+            &[("finish", json!({"summary": "Noted the change."}))],
+            1,
+        )),
+    ])
+    .await;
+    env.write_config(&format!(
+        "[agent]\nprovider = \"openai\"\nbase_url = \"{url}\"\n"
+    ));
+    let id = add(&env, &[]).await;
+    assert_eq!(run(&env, &["run"], &[]).await.status.code(), Some(0));
+    let out = run(
+        &env,
+        &[
+            "retry",
+            &id,
+            "--feedback",
+            "please note the change in CHANGES.md",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(run(&env, &["run"], &[]).await.status.code(), Some(0));
+
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 4);
+    // Attempt 2's first request carries attempt 1's whole conversation, then the feedback.
+    let msgs = reqs[2].body["messages"].as_array().unwrap();
+    let all = reqs[2].body.to_string();
+    assert!(
+        all.contains("a - b") && all.contains("Fixed add()."),
+        "the earlier turns are there: {all}"
+    );
+    assert!(
+        msgs.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .contains("please note the change in CHANGES.md")
+    );
+    let task = env.show(&id);
+    assert_eq!(
+        (task["attempt"].as_u64(), task["diff"]["files"].as_u64()),
+        (Some(2), Some(2)),
+        "same workspace: both changes"
+    );
+}
