@@ -12,6 +12,7 @@ pub mod engine;
 pub mod keymap;
 pub mod llm;
 pub mod paths;
+pub mod redact;
 pub mod runtime;
 pub mod store;
 pub mod text;

@@ -70,9 +70,10 @@ impl Session {
         }
     }
 
-    /// Persists an entry, then tells subscribers (so nothing shown is ever lost).
+    /// Persists an entry, then tells subscribers (so nothing shown is ever lost). Secrets
+    /// are redacted first.
     pub async fn record(&self, kind: EntryKind) {
-        let entry = Entry::now(kind);
+        let entry = redacted(Entry::now(kind));
         if let Err(e) = self.log.lock().await.append(&entry) {
             tracing::error!(task = %self.task, "writing transcript: {e}");
             self.emit(EventBody::Error {
@@ -96,12 +97,23 @@ impl Session {
     }
 }
 
+/// The entry with secrets replaced (via its JSON form, so every text field is covered;
+/// the replacement text needs no JSON escaping).
+fn redacted(entry: Entry) -> Entry {
+    let Ok(json) = serde_json::to_string(&entry) else {
+        return entry;
+    };
+    match crate::redact::redact(&json) {
+        std::borrow::Cow::Borrowed(_) => entry,
+        std::borrow::Cow::Owned(clean) => serde_json::from_str(&clean).unwrap_or(entry),
+    }
+}
+
 #[async_trait]
 impl Tools for Session {
     fn stream_text(&self, delta: &str) {
-        self.emit(EventBody::AssistantDelta {
-            text: delta.to_string(),
-        });
+        let text = crate::redact::redact(delta).into_owned();
+        self.emit(EventBody::AssistantDelta { text });
     }
 
     async fn note(&self, text: &str) {
@@ -141,6 +153,7 @@ impl Tools for Session {
         let mut on_output = move |bytes: &[u8]| {
             let chunk = decoder.push(bytes);
             if !chunk.is_empty() {
+                let chunk = crate::redact::redact(&chunk).into_owned();
                 bus.emit(
                     Some(&task),
                     attempt,

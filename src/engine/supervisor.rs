@@ -207,6 +207,7 @@ async fn attempt(
         check(cancel)?;
         let outcome = outcome.map_err(Stop::from)?;
         if let Some(summary) = outcome.summary {
+            let summary = crate::redact::redact(&summary).into_owned();
             record_attempt(ctx, &task.id, n, |a| a.summary = Some(summary));
         }
         mover.go(Transition::AgentDone).map_err(Stop::Fail)?;
@@ -472,6 +473,7 @@ async fn verify_in(
     let mut on_output = |bytes: &[u8]| {
         let chunk = decoder.push(bytes);
         if !chunk.is_empty() {
+            let chunk = crate::redact::redact(&chunk).into_owned();
             session.emit(EventBody::TestOutput { chunk });
         }
     };
@@ -480,7 +482,7 @@ async fn verify_in(
         r = rt.exec(&session.tools.container, &spec, &mut on_output) => r.map_err(|e| Stop::Fail(format!("running tests: {e}")))?,
         _ = session.cancel.cancelled() => return Err(Stop::Cancelled),
     };
-    let output = result.stdout.render();
+    let output = crate::redact::redact(&result.stdout.render()).into_owned();
     if let Err(e) = crate::paths::write_private(log_path, output.as_bytes()) {
         tracing::warn!("saving {}: {e}", log_path.display());
     }

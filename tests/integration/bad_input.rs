@@ -264,3 +264,58 @@ fn docker_socket_permission_denied_says_why() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn secrets_printed_by_an_agent_never_reach_the_store() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let canary = format!("sk-CANARY{}x{}", std::process::id(), "Q".repeat(24));
+    let gh = format!("ghp_{}", "a1B2".repeat(9));
+    // The secrets come only from files the agent reads, as a real leak would.
+    let env = Env::with_files(&[
+        (".env", &format!("OPENAI_API_KEY={canary}\n")),
+        ("notes.txt", &format!("token {gh}\n")),
+    ]);
+    env.write_config("test = \"cat .env notes.txt\"\n");
+    let script = "[[step]]\nrun = \"cat .env notes.txt\"\n[[step]]\nread = \"notes.txt\"\n[[step]]\nfinish = \"printed the secrets\"\n";
+    let id = env.add("Leak", script);
+    let out = env
+        .command(&["run"])
+        .env("OPENAI_API_KEY", &canary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains(&canary),
+        "printed by drover run"
+    );
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(
+        logs.contains("OPENAI_API_KEY=[REDACTED:env:OPENAI_API_KEY]"),
+        "{logs}"
+    );
+    assert!(logs.contains("token [REDACTED:github-token]"), "{logs}");
+    // Nothing under the data dir holds the canary or the token: transcripts, the
+    // database and its WAL, test logs, logs.
+    let mut hits = Vec::new();
+    let mut stack = vec![env.data()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                // The workspace is the agent's copy of the repository, .env included.
+                if !p.ends_with(&id) || !p.parent().is_some_and(|d| d.ends_with("workspaces")) {
+                    stack.push(p);
+                }
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                let s = String::from_utf8_lossy(&bytes);
+                if s.contains(&canary) || s.contains(&gh) {
+                    hits.push(p);
+                }
+            }
+        }
+    }
+    assert!(hits.is_empty(), "secrets stored in {hits:?}");
+}
