@@ -5,10 +5,12 @@
 //! loop and external CLIs plug in behind the same trait.
 
 pub mod context;
+pub mod external;
 pub mod llm_agent;
 pub mod resolve;
 pub mod schema;
 pub mod scripted;
+pub mod stream_formats;
 pub mod tools;
 
 use async_trait::async_trait;
@@ -24,6 +26,8 @@ pub trait Tools: Send + Sync {
     fn stream_text(&self, _delta: &str) {}
     /// A note for the transcript ("rate limited, retrying in 2s").
     async fn note(&self, _text: &str) {}
+    /// Output an external agent printed (shown like tool output).
+    async fn output(&self, _text: &str) {}
     /// Tokens and cost so far in this attempt.
     async fn usage(&self, _usage: UsageRecord) {}
 }

@@ -132,3 +132,16 @@ pub async fn resolve(
     };
     Ok((settings, label))
 }
+
+/// What would work on a task: "anthropic claude-sonnet-4-5", "command claude", or why
+/// nothing can. For `drover add`, `drover doctor` and the TUI header.
+pub async fn describe(
+    cfg: &AgentConfig,
+    network: crate::config::Network,
+    provider: Option<&str>,
+) -> Result<String, String> {
+    if provider.or(cfg.provider.as_deref()) == Some("command") {
+        return super::external::resolve(cfg, network).map(|s| s.label);
+    }
+    resolve(cfg, provider).await.map(|(_, label)| label)
+}

@@ -57,7 +57,7 @@ pub async fn add(
                 .map_err(Failure::usage)?
                 .root;
             let config = Config::load(Some(&root)).map_err(Failure::usage)?;
-            crate::agent::resolve::resolve(&config.agent, provider)
+            crate::agent::resolve::describe(&config.agent, config.network, provider)
                 .await
                 .map_err(Failure::usage)?;
             AgentSpec::Builtin {

@@ -71,8 +71,8 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
         }
     };
     if let Some(c) = &config {
-        match crate::agent::resolve::resolve(&c.agent, None).await {
-            Ok((_, label)) => line(true, "agent", label),
+        match crate::agent::resolve::describe(&c.agent, c.network, None).await {
+            Ok(label) => line(true, "agent", label),
             Err(e) => line(false, "agent", e),
         }
     }

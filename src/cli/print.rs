@@ -99,6 +99,11 @@ pub fn entry_text(entry: &Entry) -> String {
             ));
             out
         }
+        EntryKind::Output { text } => text
+            .lines()
+            .map(|l| format!("  │ {}", inert(l)))
+            .collect::<Vec<_>>()
+            .join("\n"),
         EntryKind::Info { text } => format!("• {}", inert(text)),
         EntryKind::Error { text } => format!("! {}", inert(text)),
     }

@@ -31,6 +31,14 @@ pub struct AgentConfig {
     #[serde(with = "secs")]
     pub idle_timeout: Duration,
     pub retries: u32,
+    /// External CLI agent (provider = "command"): argv template, `{prompt}` substituted.
+    pub command: Option<Vec<String>>,
+    /// A known CLI: "claude", "codex", "goose", "aider" (sets command and format).
+    pub preset: Option<String>,
+    /// How to read its output: "claude", "codex", "goose" (JSON lines) or "text".
+    pub format: Option<String>,
+    /// Environment variables passed into the container for it (names only).
+    pub env: Vec<String>,
 }
 
 mod secs {
@@ -60,6 +68,10 @@ impl Default for AgentConfig {
             wall_clock: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(120),
             retries: 6,
+            command: None,
+            preset: None,
+            format: None,
+            env: Vec::new(),
         }
     }
 }
@@ -84,7 +96,14 @@ pub(super) struct AgentFile {
     wall_clock: Option<Spanned<String>>,
     idle_timeout: Option<Spanned<String>>,
     retries: Option<Spanned<i64>>,
+    command: Option<Spanned<Vec<String>>>,
+    preset: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
+    env: Option<Vec<String>>,
 }
+
+pub const PRESETS: &[&str] = &["claude", "codex", "goose", "aider"];
+pub const FORMATS: &[&str] = &["claude", "codex", "goose", "text"];
 
 type Err = (std::ops::Range<usize>, String);
 
@@ -195,6 +214,44 @@ impl AgentFile {
         }
         if let Some(v) = self.retries {
             c.retries = int(v, "retries", 1, 50)? as u32;
+        }
+        if let Some(v) = self.command {
+            if v.get_ref().is_empty() || v.get_ref()[0].trim().is_empty() {
+                return Err((
+                    v.span(),
+                    "agent.command needs a program: [\"program\", \"arg\", \"{prompt}\"]".into(),
+                ));
+            }
+            c.command = Some(v.into_inner());
+        }
+        if let Some(v) = self.preset {
+            if !PRESETS.contains(&v.get_ref().as_str()) {
+                return Err((
+                    v.span(),
+                    format!(
+                        "agent.preset must be one of {}, not \"{}\"",
+                        PRESETS.join(", "),
+                        v.get_ref()
+                    ),
+                ));
+            }
+            c.preset = Some(v.into_inner());
+        }
+        if let Some(v) = self.format {
+            if !FORMATS.contains(&v.get_ref().as_str()) {
+                return Err((
+                    v.span(),
+                    format!(
+                        "agent.format must be one of {}, not \"{}\"",
+                        FORMATS.join(", "),
+                        v.get_ref()
+                    ),
+                ));
+            }
+            c.format = Some(v.into_inner());
+        }
+        if let Some(v) = self.env {
+            c.env = v;
         }
         Ok(())
     }

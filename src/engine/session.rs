@@ -116,6 +116,13 @@ impl Tools for Session {
         self.emit(EventBody::AssistantDelta { text });
     }
 
+    async fn output(&self, text: &str) {
+        self.record(EntryKind::Output {
+            text: text.to_string(),
+        })
+        .await;
+    }
+
     async fn note(&self, text: &str) {
         self.info(text.to_string()).await;
     }

@@ -18,6 +18,7 @@ use super::session::Session;
 use super::state::{self, Transition};
 use super::task::{AgentSpec, AttemptRecord, TaskRecord, container_name};
 use super::transcript::EntryKind;
+use crate::agent::external::ExternalAgent;
 use crate::agent::llm_agent::LlmAgent;
 use crate::agent::scripted::{Script, ScriptedAgent};
 use crate::agent::tools::{ContainerTools, ToolCall, ToolError};
@@ -186,6 +187,7 @@ async fn attempt(
         &session.workspace,
         test_command.as_deref(),
         conversations,
+        &session.tools,
     )
     .await?;
     if let Some(m) = model {
@@ -388,12 +390,25 @@ async fn build_agent(
     workspace: &std::path::Path,
     test_command: Option<&str>,
     files: AgentFiles,
+    container: &ContainerTools,
 ) -> Result<(Box<dyn Agent>, Option<String>), Stop> {
     match &task.agent {
         AgentSpec::Scripted { script, source } => {
             let s = Script::parse(std::path::Path::new(source), script)
                 .map_err(|e| Stop::Fail(e.to_string()))?;
             Ok((Box::new(ScriptedAgent::new(s)), None))
+        }
+        AgentSpec::Builtin { provider }
+            if provider.as_deref().or(config.agent.provider.as_deref()) == Some("command") =>
+        {
+            let spec = crate::agent::external::resolve(&config.agent, config.network)
+                .map_err(Stop::Fail)?;
+            let label = spec.label.clone();
+            let prompt = format!("{}\n\n{}", task.title, task.prompt);
+            Ok((
+                Box::new(ExternalAgent::new(spec, container.clone(), prompt)),
+                Some(label),
+            ))
         }
         AgentSpec::Builtin { provider } => {
             let (settings, label) =

@@ -38,6 +38,10 @@ pub enum EntryKind {
         duration_ms: u64,
         timed_out: bool,
     },
+    /// Output of an external agent (its tools' results, or its plain text), ANSI kept.
+    Output {
+        text: String,
+    },
     /// drover's own notes (provisioning, setup, verification).
     Info {
         text: String,

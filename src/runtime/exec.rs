@@ -173,6 +173,46 @@ impl Runtime {
         })
     }
 
+    /// Starts `cmd` in `container` and returns at once; it keeps running whatever drover
+    /// does next (until the container stops). `env` is `NAME=value` pairs for it alone.
+    pub async fn exec_detached(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        env: Vec<String>,
+    ) -> Result<(), RuntimeError> {
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    env: Some(env),
+                    attach_stdin: Some(false),
+                    attach_stdout: Some(false),
+                    attach_stderr: Some(false),
+                    working_dir: Some("/workspace".to_string()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(RuntimeError::api(
+                "starting a background command in the container",
+            ))?;
+        let opts = StartExecOptions {
+            detach: true,
+            tty: false,
+            output_capacity: None,
+        };
+        self.docker
+            .start_exec(&created.id, Some(opts))
+            .await
+            .map_err(RuntimeError::api(
+                "starting a background command in the container",
+            ))?;
+        Ok(())
+    }
+
     /// The exit code; Docker may report the exec as running for a moment after its
     /// output ends.
     async fn exit_code_of(&self, exec_id: &str) -> Result<Option<i64>, RuntimeError> {

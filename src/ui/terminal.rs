@@ -77,10 +77,11 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         },
     );
 
-    let (agent, agent_error) = match crate::agent::resolve::resolve(&config.agent, None).await {
-        Ok((_, label)) => (label, None),
-        Err(e) => ("scripted only".to_string(), Some(e)),
-    };
+    let (agent, agent_error) =
+        match crate::agent::resolve::describe(&config.agent, config.network, None).await {
+            Ok(label) => (label, None),
+            Err(e) => ("scripted only".to_string(), Some(e)),
+        };
     let header = Header {
         repo: head.root.clone(),
         branch: head.branch.clone(),

@@ -421,3 +421,83 @@ async fn retry_with_feedback_continues_the_same_conversation() {
         "same workspace: both changes"
     );
 }
+
+const FAKE_CLAUDE: &str = r#"#!/bin/sh
+# Stands in for `claude -p PROMPT --output-format stream-json`: recorded events, and the
+# edit the real agent would make.
+echo '{"type":"system","subtype":"init","session_id":"s1"}'
+sleep 0.4
+echo '{"type":"assistant","message":{"content":[{"type":"text","text":"I will fix add()."},{"type":"tool_use","name":"Edit","input":{"file_path":"calc.py"}}]}}'
+sed -i 's/a - b/a + b/' calc.py
+echo '{"type":"user","message":{"content":[{"type":"tool_result","content":"edited calc.py","is_error":false}]}}'
+sleep 0.4
+echo "listed: ${FAKE_AGENT_TOKEN:-none}; unlisted: ${UNLISTED_SECRET_TOKEN:-absent}; prompt: $1"
+echo '{"type":"result","subtype":"success","total_cost_usd":0.0421,"usage":{"input_tokens":1234,"output_tokens":56},"result":"add() fixed."}'
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_cli_agent_in_the_container_is_followed_and_parsed() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::with_files(&[
+        ("calc.py", "def add(a, b):\n    return a - b\n"),
+        (
+            "test_calc.py",
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+        ),
+        ("fake-claude.sh", FAKE_CLAUDE),
+    ]);
+    env.write_config(
+        "network = \"bridge\"\n[agent]\nprovider = \"command\"\ncommand = [\"sh\", \"./fake-claude.sh\", \"{prompt}\"]\nformat = \"claude\"\nenv = [\"FAKE_AGENT_TOKEN\"]\n",
+    );
+    let secrets = [
+        ("FAKE_AGENT_TOKEN", "listed-token-value-123"),
+        ("UNLISTED_SECRET_TOKEN", "unlisted-value-456"),
+    ];
+    let id = add(&env, &secrets).await;
+    let out = run(&env, &["run"], &secrets).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let task = env.show(&id);
+    assert_eq!(
+        (task["state"].as_str(), task["tests"]["verdict"].as_str()),
+        (Some("review"), Some("passed"))
+    );
+    assert_eq!(task["summary"], "add() fixed.");
+    let logs = text(&run(&env, &["logs", &id], &[]).await.stdout);
+    for want in [
+        "› I will fix add().",
+        "▶ Edit file_path=calc.py",
+        "│ edited calc.py",
+        "listed: [REDACTED:env:FAKE_AGENT_TOKEN]; unlisted: absent; prompt: Fix add",
+    ] {
+        assert!(logs.contains(want), "missing {want:?} in:\n{logs}");
+    }
+    let conn = rusqlite::Connection::open(env.data().join("drover.db")).unwrap();
+    let data: String = conn
+        .query_row("SELECT data FROM attempts WHERE task_id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let attempt: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(attempt["usage"]["input_tokens"], 1234);
+    assert_eq!(attempt["usage"]["cost_usd"], 0.0421);
+    assert_eq!(attempt["model"], "command sh");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_agents_without_network_are_refused_with_the_reason() {
+    let env = Env::python_bug();
+    env.write_config("[agent]\nprovider = \"command\"\npreset = \"claude\"\n");
+    let out = run(&env, &["add", "fix it"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("the external agent `claude` calls its model from inside the container, which has no network: set network = \"bridge\""), "{err}");
+}

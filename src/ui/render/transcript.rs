@@ -196,6 +196,7 @@ fn build(task: &TaskView, width: usize, expand_key: &str) -> Vec<Line<'static>> 
                 }
                 out.push(Line::from(spans));
             }
+            EntryKind::Output { text } => push_output(&mut out, text, task.expand_all, expand_key),
             EntryKind::Info { text } => {
                 for (i, l) in wrap(&crate::text::inert(text), text_w)
                     .into_iter()
