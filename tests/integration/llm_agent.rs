@@ -501,3 +501,57 @@ async fn external_agents_without_network_are_refused_with_the_reason() {
     let err = text(&out.stderr);
     assert!(err.contains("the external agent `claude` calls its model from inside the container, which has no network: set network = \"bridge\""), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_budget_stops_at_the_first_turn_boundary_past_it() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let turn = || sse(openai_turn("", &[("bash", json!({"command": "true"}))], 1));
+    let (fake, url) = FakeLlm::start(vec![turn(), turn(), turn(), turn()]).await;
+    // Each fake turn reports 1000 + 50 tokens.
+    env.write_config(&format!(
+        "[agent]\nprovider = \"openai\"\nbase_url = \"{url}\"\ntoken_budget = 1500\n"
+    ));
+    let id = add(&env, &[]).await;
+    run(&env, &["run"], &[]).await;
+    let task = env.show(&id);
+    assert_eq!(task["reason"], "stopped: token budget (used 2100 of 1500)");
+    assert_eq!(fake.requests().len(), 2, "overshoots by at most one turn");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wall_clock_budget_stops_a_long_task() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let (_fake, url) = FakeLlm::start(vec![sse(openai_turn(
+        "",
+        &[("bash", json!({"command": "sleep 60"}))],
+        1,
+    ))])
+    .await;
+    env.write_config(&format!(
+        "[agent]\nprovider = \"openai\"\nbase_url = \"{url}\"\nwall_clock = \"2s\"\n"
+    ));
+    let id = add(&env, &[]).await;
+    let started = std::time::Instant::now();
+    run(&env, &["run"], &[]).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    let task = env.show(&id);
+    assert_eq!(
+        (task["state"].as_str(), task["reason"].as_str()),
+        (Some("failed"), Some("stopped: time budget (used 2s of 2s)"))
+    );
+    // The transcript and workspace are kept.
+    assert_eq!(task["branch_exists"], true);
+    assert!(text(&run(&env, &["logs", &id], &[]).await.stdout).contains("$ sleep 60"));
+}
