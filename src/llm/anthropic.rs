@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::error::classify;
-use super::openai::connect_message;
 use super::sse::{self, Flow};
 use super::{
     Block, Endpoint, LlmError, Message, Provider, Request, Response, Role, StopReason, Usage,
@@ -116,27 +115,7 @@ impl Provider for Anthropic {
         if let Some(key) = &self.endpoint.api_key {
             http = http.header("x-api-key", key);
         }
-        let resp = http.send().await.map_err(|e| LlmError::Unavailable {
-            provider: provider.into(),
-            status: None,
-            message: connect_message(&e),
-        })?;
-        let status = resp.status().as_u16();
-        if !resp.status().is_success() {
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(String::from);
-            let text = resp.text().await.unwrap_or_default();
-            return Err(classify(
-                provider,
-                status,
-                retry_after.as_deref(),
-                &text,
-                self.endpoint.api_key.as_deref(),
-            ));
-        }
+        let resp = super::send(provider, http, self.endpoint.api_key.as_deref()).await?;
 
         let mut blocks: BTreeMap<u64, Partial> = BTreeMap::new();
         let mut usage = Usage::default();

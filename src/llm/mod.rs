@@ -155,3 +155,45 @@ fn http_client() -> Result<reqwest::Client, LlmError> {
             message: e.to_string(),
         })
 }
+
+/// Sends a request; a failed status becomes the right `LlmError` (with `retry-after` and
+/// the key kept out of the message).
+async fn send(
+    provider: &str,
+    http: reqwest::RequestBuilder,
+    key: Option<&str>,
+) -> Result<reqwest::Response, LlmError> {
+    let resp = http.send().await.map_err(|e| LlmError::Unavailable {
+        provider: provider.into(),
+        status: None,
+        message: connect_message(&e),
+    })?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let text = resp.text().await.unwrap_or_default();
+    Err(error::classify(
+        provider,
+        status,
+        retry_after.as_deref(),
+        &text,
+        key,
+    ))
+}
+
+/// Connection failures in words (refused, DNS, TLS), without the request's details.
+fn connect_message(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}

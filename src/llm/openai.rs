@@ -128,27 +128,7 @@ impl Provider for OpenAi {
         if let Some(key) = &self.endpoint.api_key {
             http = http.bearer_auth(key);
         }
-        let resp = http.send().await.map_err(|e| LlmError::Unavailable {
-            provider: provider.into(),
-            status: None,
-            message: connect_message(&e),
-        })?;
-        let status = resp.status().as_u16();
-        if !resp.status().is_success() {
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(String::from);
-            let text = resp.text().await.unwrap_or_default();
-            return Err(classify(
-                provider,
-                status,
-                retry_after.as_deref(),
-                &text,
-                self.endpoint.api_key.as_deref(),
-            ));
-        }
+        let resp = super::send(provider, http, self.endpoint.api_key.as_deref()).await?;
 
         let mut text = String::new();
         let mut calls: BTreeMap<u64, PartialCall> = BTreeMap::new();
@@ -241,15 +221,4 @@ impl Provider for OpenAi {
             usage,
         })
     }
-}
-
-/// Connection failures in words (refused, DNS, TLS), without the request's details.
-pub(super) fn connect_message(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg = s.to_string();
-        src = s.source();
-    }
-    msg
 }
