@@ -116,6 +116,14 @@ pub enum Cmd {
         #[arg(long)]
         stat: bool,
     },
+    /// Commit a reviewed task's changes on its branch and bring the branch into your
+    /// repository (your working tree is not touched).
+    Approve {
+        id: String,
+        /// Approve even though the tests did not pass (recorded in the commit).
+        #[arg(long)]
+        force: bool,
+    },
     /// Cancel a queued or running task (its container is stopped).
     Cancel { id: String },
     /// Remove a task's container and workspace (its history stays).
@@ -210,6 +218,13 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Cmd::Show { id, json } => inspect::show(&id, json),
         Cmd::Logs { id, attempt, json } => inspect::logs(&id, attempt, json),
         Cmd::Diff { id, stat } => inspect::diff(&id, stat),
+        Cmd::Approve { id, force } => {
+            control::control(&id, move |id| crate::engine::protocol::Command::Approve {
+                id,
+                force,
+            })
+            .await
+        }
         Cmd::Cancel { id } => {
             control::control(&id, |id| crate::engine::protocol::Command::Cancel { id }).await
         }

@@ -291,8 +291,9 @@ impl Engine {
                 ops::discard(&self.ctx, &t.id).await
             }
             Command::Retry { id, feedback } => ops::retry(&self.ctx, &id, feedback),
-            Command::Approve { id } | Command::Push { id } => {
-                let what = "approve and push are not available in this build yet";
+            Command::Approve { id, force } => ops::approve(&self.ctx, &id, force).await,
+            Command::Push { id } => {
+                let what = "push and pull requests are not available in this build yet";
                 let t = self
                     .ctx
                     .store

@@ -162,3 +162,77 @@ pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
         warnings,
     }
 }
+
+/// Approves a task in review: commits its workspace on the task branch and fetches the
+/// branch into the user's repository. Failing tests need `force` (and are recorded).
+pub async fn approve(ctx: &EngineCtx, id: &TaskId, force: bool) -> Result<String, String> {
+    let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
+    let to = state::next(&task.state, Transition::Approve).map_err(|e| e.to_string())?;
+    let n = task.attempt;
+    let attempt = ctx.store.attempt(&task.id, n).map_err(|e| e.to_string())?;
+    let verdict = attempt.tests.as_ref().map(|t| t.verdict);
+    let passed = verdict == Some(crate::verify::Verdict::Passed);
+    if !passed && !force {
+        let what = verdict.map_or("were not run", |v| v.label());
+        return Err(format!(
+            "the tests {}{what}: to approve anyway, confirm in the TUI or run `drover approve --force {}`",
+            if verdict.is_some() { "result is: " } else { "" },
+            task.id
+        ));
+    }
+    let ws = ctx.data.workspace(&task.id);
+    if !ws.join(".git").is_dir() {
+        return Err("the task's workspace is gone: nothing to approve".into());
+    }
+    let (repo, branch, id_s) = (task.repo.clone(), task.branch.clone(), task.id.to_string());
+    let msg = workspace::commit_message(&task.title, attempt.summary.as_deref(), &id_s, !passed);
+    let commit =
+        tokio::task::spawn_blocking(move || -> Result<String, workspace::WorkspaceError> {
+            let author = workspace::author(&repo)?;
+            let oid = workspace::commit_all(&ws, &branch, &msg, &author)?;
+            workspace::publish(&repo, &ws, &branch)?;
+            Ok(oid)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let rec = ctx
+        .store
+        .update_attempt(&task.id, n, |a| {
+            a.approved_commit = Some(commit.clone());
+            a.tests_overridden = !passed;
+        })
+        .map_err(|e| e.to_string())?;
+    ctx.bus.emit(
+        Some(&task.id),
+        n,
+        EventBody::AttemptUpdated {
+            attempt: Box::new(rec),
+        },
+    );
+    ctx.store
+        .set_state(&task.id, n, &task.state, &to)
+        .map_err(|e| e.to_string())?;
+    ctx.bus.emit(
+        Some(&task.id),
+        n,
+        EventBody::StateChanged {
+            from: task.state,
+            to,
+        },
+    );
+    let done = format!(
+        "approved: {} is at {} in your repository (git log {})",
+        task.branch,
+        &commit[..12],
+        task.branch
+    );
+    ctx.bus.emit(
+        Some(&task.id),
+        n,
+        EventBody::Notice {
+            message: done.clone(),
+        },
+    );
+    Ok(done)
+}

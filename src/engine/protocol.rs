@@ -31,8 +31,12 @@ pub enum Command {
         id: TaskId,
         feedback: Option<String>,
     },
+    /// Commit the workspace on the task branch and bring the branch into the user's
+    /// repository. `force` approves even when the tests did not pass (recorded).
     Approve {
         id: TaskId,
+        #[serde(default)]
+        force: bool,
     },
     Push {
         id: TaskId,

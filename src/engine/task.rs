@@ -92,6 +92,12 @@ pub struct AttemptRecord {
     /// Automatic rounds after failing tests.
     #[serde(default)]
     pub iterations: u32,
+    /// The commit approval made on the task branch.
+    #[serde(default)]
+    pub approved_commit: Option<String>,
+    /// Approved although the tests did not pass.
+    #[serde(default)]
+    pub tests_overridden: bool,
 }
 
 /// The name of a task's container (one per task; a new attempt replaces it).

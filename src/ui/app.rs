@@ -555,13 +555,31 @@ impl App {
                 }
             }
             Action::Search => self.searching = Some(String::new()),
-            Action::Approve | Action::Push | Action::Cancel | Action::RetryScratch => {
+            Action::Approve => {
+                let Some(t) = self.selected_task() else {
+                    need_task(self);
+                    return Vec::new();
+                };
+                let id = t.task.id.clone();
+                let verdict = t.attempt.tests.as_ref().map(|r| r.verdict);
+                if verdict == Some(crate::verify::Verdict::Passed) {
+                    return vec![Effect::Send(Command::Approve { id, force: false })];
+                }
+                let what = verdict.map_or("were not run", |v| v.label());
+                self.overlay = Some(Overlay::Confirm(Confirm {
+                    text: format!(
+                        "The tests {}{what}. Approve anyway? The override is recorded in the commit.",
+                        if verdict.is_some() { "result is: " } else { "" }
+                    ),
+                    on_yes: Command::Approve { id, force: true },
+                }));
+            }
+            Action::Push | Action::Cancel | Action::RetryScratch => {
                 let Some((id, ..)) = task else {
                     need_task(self);
                     return Vec::new();
                 };
                 let cmd = match action {
-                    Action::Approve => Command::Approve { id },
                     Action::Push => Command::Push { id },
                     Action::Cancel => Command::Cancel { id },
                     _ => Command::Retry { id, feedback: None },

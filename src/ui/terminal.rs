@@ -255,7 +255,23 @@ fn watch_files(
         None,
         move |res: notify_debouncer_full::DebounceEventResult| {
             let Ok(events) = res else { return };
-            let paths: Vec<&PathBuf> = events.iter().flat_map(|e| e.paths.iter()).collect();
+            // Only changes count: reading the file ourselves makes access events, and
+            // reloading on those would loop forever.
+            let paths: Vec<&PathBuf> = events
+                .iter()
+                .filter(|e| {
+                    use notify::event::{EventKind as K, ModifyKind};
+                    matches!(
+                        e.kind,
+                        K::Create(_)
+                            | K::Remove(_)
+                            | K::Modify(
+                                ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any
+                            )
+                    )
+                })
+                .flat_map(|e| e.paths.iter())
+                .collect();
             if paths
                 .iter()
                 .any(|p| Some(p.as_path()) == keymap_c.as_deref())

@@ -7,6 +7,7 @@
 //! repository is only ever read. libgit2 runs no hooks, pagers or filters, so nothing an
 //! agent writes into the workspace's `.git` runs on the host.
 
+mod commit;
 mod diff;
 
 use std::fs;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{BranchType, Oid, Repository, build::CheckoutBuilder};
 
+pub use commit::{author, commit_all, message as commit_message, publish};
 pub use diff::{DiffSummary, FileStat, WorkspaceDiff, diff};
 
 #[derive(Debug, thiserror::Error)]

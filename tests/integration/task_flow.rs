@@ -281,3 +281,123 @@ fn repo_dockerfile_and_setup_commands() {
         .args(["rmi", "-f", image.split_whitespace().next().unwrap()])
         .output();
 }
+
+#[test]
+fn approve_commits_on_the_branch_and_brings_it_into_the_user_repo() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let marker = format!("/tmp/PWNED-{}", std::process::id());
+    // The agent fixes the bug, and also plants hooks and config that would run on the
+    // host if anything executed git there.
+    let script = format!(
+        r#"
+[[step]]
+edit = {{ path = "calc.py", old = "a - b", new = "a + b" }}
+[[step]]
+run = "printf '#!/bin/sh\ntouch {marker}\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit && git config core.hooksPath .git/hooks && git config core.fsmonitor 'touch {marker}' && git config core.pager 'touch {marker}'"
+[[step]]
+finish = "Fixed add()."
+"#
+    );
+    let id = env.add("Fix add", &script);
+    let head_before = text(
+        &std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&env.repo)
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(env.drover(&["run"]).status.code(), Some(0));
+    let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
+
+    let out = env.drover(&["approve", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!("approved: {branch} is at ")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(env.show(&id)["state"], "approved");
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "an agent-planted hook or config ran on the host"
+    );
+
+    let git = |args: &[&str]| {
+        text(
+            &std::process::Command::new("git")
+                .args(args)
+                .current_dir(&env.repo)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    assert!(
+        git(&["show", &format!("{branch}:calc.py")]).contains("return a + b"),
+        "the branch has the fix"
+    );
+    let msg = git(&["log", "-1", "--format=%B", &branch]);
+    assert!(
+        msg.starts_with("Fix add\n\nFixed add().\n\nDrover-Task: "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("Drover-Task: {id}")) && msg.contains("Generated-By: drover"),
+        "{msg}"
+    );
+    assert_eq!(
+        git(&["rev-parse", &format!("{branch}~1")]),
+        head_before,
+        "branched from the base commit"
+    );
+    // The user's checkout is as it was: same HEAD, same files, nothing staged.
+    assert_eq!(git(&["rev-parse", "HEAD"]), head_before);
+    assert!(
+        std::fs::read_to_string(env.repo.join("calc.py"))
+            .unwrap()
+            .contains("a - b")
+    );
+    assert_eq!(git(&["status", "--porcelain"]), "");
+    // Approving twice is refused by the state machine.
+    let again = env.drover(&["approve", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("cannot approve a task that is approved"));
+}
+
+#[test]
+fn approving_failing_tests_needs_force_and_is_recorded() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = env.add(
+        "Half a fix",
+        "[[step]]\nwrite = { path = \"NOTES.md\", content = \"todo\\n\" }\n",
+    );
+    assert_eq!(env.drover(&["run"]).status.code(), Some(1));
+    let out = env.drover(&["approve", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&format!("the tests result is: failed: to approve anyway, confirm in the TUI or run `drover approve --force {id}`")), "{}", text(&out.stderr));
+    assert_eq!(env.show(&id)["state"], "review");
+    let out = env.drover(&["approve", "--force", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
+    let msg = text(
+        &std::process::Command::new("git")
+            .args(["log", "-1", "--format=%B", &branch])
+            .current_dir(&env.repo)
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(
+        msg.contains("Drover-Tests: failed (approved anyway)"),
+        "{msg}"
+    );
+}

@@ -180,9 +180,10 @@ fn demo_review_panes_approve_add_and_quit() {
     t.keys(&["4"]);
     t.wait_for("network    none", 5);
 
-    // Approve answers clearly until the pull-request work lands.
+    // Approve: the branch lands in the user's repository.
     t.keys(&["a"]);
-    t.wait_for("approve and push are not available in this build yet", 5);
+    t.wait_for("approved: drover/", 10);
+    t.wait_for("2 review", 5);
 
     // A task added from another terminal shows up within a second or so.
     let script = demo.join("scripts/your-task.toml");
@@ -209,7 +210,7 @@ fn demo_review_panes_approve_add_and_quit() {
         "took {:?} to appear",
         before.elapsed()
     );
-    t.wait_for("4 review", 60);
+    t.wait_for("3 review", 60);
 
     // Hot reload: a bad keymap edit keeps the old keymap and says why; a good one applies.
     let keymap = config.join("drover/keymap.toml");
@@ -217,8 +218,10 @@ fn demo_review_panes_approve_add_and_quit() {
     t.wait_for("keymap not reloaded (the old one stays)", 5);
     std::fs::write(&keymap, "[list]\napprove = \"A\"\n").unwrap();
     t.wait_for("keymap reloaded", 5);
+    // One write can notify twice; let the second reload pass before reading the status.
+    std::thread::sleep(Duration::from_millis(800));
     t.keys(&["A"]);
-    t.wait_for("approve and push are not available in this build yet", 5);
+    t.wait_for("cannot approve a task that is approved", 5);
 
     // A shell in the task's container: the TUI steps aside, then comes back.
     t.keys(&["s"]);

@@ -114,6 +114,7 @@ pub fn reviewed(passed: bool) -> AttemptRecord {
         }),
         model: Some("anthropic claude-sonnet-4-5".into()),
         iterations: 1,
+        ..Default::default()
     }
 }
 

@@ -53,7 +53,10 @@ fn list_keys_send_commands_for_the_selected_task() {
     let k = id("k3j9x2ab1c");
     assert_eq!(
         press(&mut a, KeyCode::Char('a')),
-        send(Command::Approve { id: k.clone() })
+        send(Command::Approve {
+            id: k.clone(),
+            force: false
+        })
     );
     assert_eq!(
         press(&mut a, KeyCode::Char('p')),
@@ -201,7 +204,8 @@ fn panes_focus_and_scrolling() {
     assert_eq!(
         press(&mut a, KeyCode::Char('a')),
         send(Command::Approve {
-            id: id("k3j9x2ab1c")
+            id: id("k3j9x2ab1c"),
+            force: false
         })
     );
     press(&mut a, KeyCode::Esc);
@@ -292,4 +296,29 @@ fn a_new_attempt_starts_a_fresh_view() {
     let t = a.selected_task().unwrap();
     assert!(t.entries.is_empty() && t.attempt.diff.is_none() && t.attempt.tests.is_none());
     assert_eq!(t.task.attempt, 2);
+}
+
+#[test]
+fn approving_failing_tests_asks_first() {
+    let mut a = app();
+    add(
+        &mut a,
+        "a1b2c3d4e5",
+        "Make slugify() fold accents",
+        TaskState::Review,
+        reviewed(false),
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('a')),
+        vec![],
+        "a confirmation, not a command"
+    );
+    assert!(matches!(a.overlay, Some(Overlay::Confirm(_))));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('y')),
+        send(Command::Approve {
+            id: id("a1b2c3d4e5"),
+            force: true
+        })
+    );
 }
