@@ -124,6 +124,9 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Push an approved task's branch to the remote (never forced; blocked if the remote
+    /// branch moved).
+    Push { id: String },
     /// Cancel a queued or running task (its container is stopped).
     Cancel { id: String },
     /// Remove a task's container and workspace (its history stays).
@@ -224,6 +227,9 @@ pub async fn dispatch(cli: Cli) -> CliResult {
                 force,
             })
             .await
+        }
+        Cmd::Push { id } => {
+            control::control(&id, |id| crate::engine::protocol::Command::Push { id }).await
         }
         Cmd::Cancel { id } => {
             control::control(&id, |id| crate::engine::protocol::Command::Cancel { id }).await

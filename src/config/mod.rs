@@ -99,6 +99,8 @@ pub struct Config {
     pub limits: Limits,
     pub notify: Notify,
     pub agent: AgentConfig,
+    /// The git remote task branches are pushed to.
+    pub remote: String,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
 }
@@ -123,6 +125,7 @@ impl Default for Config {
             },
             notify: Notify::Both,
             agent: AgentConfig::default(),
+            remote: "origin".into(),
             files: Vec::new(),
         }
     }
@@ -141,6 +144,13 @@ struct FileConfig {
     notify: Option<Spanned<String>>,
     limits: Option<LimitsFile>,
     agent: Option<agent::AgentFile>,
+    forge: Option<ForgeFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgeFile {
+    remote: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -299,6 +309,20 @@ impl Config {
                     ));
                 }
             };
+        }
+        if let Some(f) = raw.forge
+            && let Some(r) = f.remote
+        {
+            if !git2::Remote::is_valid_name(r.get_ref()) {
+                return Err(err(
+                    r.span(),
+                    format!(
+                        "forge.remote \"{}\" is not a valid remote name",
+                        r.get_ref()
+                    ),
+                ));
+            }
+            self.remote = r.into_inner();
         }
         if let Some(a) = raw.agent {
             a.apply(&mut self.agent).map_err(|(span, m)| err(span, m))?;

@@ -292,22 +292,7 @@ impl Engine {
             }
             Command::Retry { id, feedback } => ops::retry(&self.ctx, &id, feedback),
             Command::Approve { id, force } => ops::approve(&self.ctx, &id, force).await,
-            Command::Push { id } => {
-                let what = "push and pull requests are not available in this build yet";
-                let t = self
-                    .ctx
-                    .store
-                    .find(id.as_str())
-                    .map_err(|e| e.to_string())?;
-                self.ctx.bus.emit(
-                    Some(&t.id),
-                    t.attempt,
-                    EventBody::Notice {
-                        message: what.into(),
-                    },
-                );
-                Err(what.into())
-            }
+            Command::Push { id } => ops::push(&self.ctx, &id).await,
             Command::Load { id } => {
                 let t = self
                     .ctx

@@ -236,3 +236,63 @@ pub async fn approve(ctx: &EngineCtx, id: &TaskId, force: bool) -> Result<String
     );
     Ok(done)
 }
+
+/// Pushes an approved task's branch to the configured remote. If the remote branch moved,
+/// the task is blocked (both commits shown) and nothing is pushed.
+pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
+    let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
+    let n = task.attempt;
+    let to = state::next(&task.state, Transition::Push).map_err(|e| e.to_string())?;
+    let config = Config::load(Some(&task.repo)).map_err(|e| e.to_string())?;
+    let token = ["GITHUB_TOKEN", "GH_TOKEN"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    let (repo, branch, prefix, remote) = (
+        task.repo.clone(),
+        task.branch.clone(),
+        config.branch_prefix.clone(),
+        config.remote.clone(),
+    );
+    let result = tokio::task::spawn_blocking(move || {
+        workspace::push(&repo, &remote, &branch, &prefix, token.as_deref())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let emit = |body| ctx.bus.emit(Some(&task.id), n, body);
+    match result {
+        Ok(p) => {
+            ctx.store
+                .set_state(&task.id, n, &task.state, &to)
+                .map_err(|e| e.to_string())?;
+            emit(EventBody::StateChanged {
+                from: task.state.clone(),
+                to,
+            });
+            let what = if p.already { "was already" } else { "pushed" };
+            let done = format!(
+                "{} {what} on {} at {}",
+                task.branch,
+                config.remote,
+                &p.commit[..12]
+            );
+            emit(EventBody::Notice {
+                message: done.clone(),
+            });
+            Ok(done)
+        }
+        Err(e @ workspace::PushError::RemoteMoved { .. }) => {
+            let reason = e.to_string();
+            let blocked = state::next(&task.state, Transition::Block(reason.clone()))
+                .map_err(|e| e.to_string())?;
+            ctx.store
+                .set_state(&task.id, n, &task.state, &blocked)
+                .map_err(|e| e.to_string())?;
+            emit(EventBody::StateChanged {
+                from: task.state.clone(),
+                to: blocked,
+            });
+            Err(reason)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}

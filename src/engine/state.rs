@@ -18,10 +18,18 @@ pub enum TaskState {
     Verifying,
     Review,
     Approved,
+    /// Approved, but the push cannot go ahead without the user (e.g. the remote moved).
+    Blocked {
+        reason: String,
+    },
     Pushed,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     Cancelled,
-    Interrupted { reason: String },
+    Interrupted {
+        reason: String,
+    },
     Discarded,
 }
 
@@ -45,6 +53,8 @@ pub enum Transition {
     Retry,
     Approve,
     Push,
+    /// The push found something it must not override.
+    Block(String),
     Discard,
 }
 
@@ -77,6 +87,7 @@ impl TaskState {
             TaskState::Verifying => "verifying",
             TaskState::Review => "review",
             TaskState::Approved => "approved",
+            TaskState::Blocked { .. } => "blocked",
             TaskState::Pushed => "pushed",
             TaskState::Failed { .. } => "failed",
             TaskState::Cancelled => "cancelled",
@@ -87,7 +98,9 @@ impl TaskState {
 
     pub fn reason(&self) -> Option<&str> {
         match self {
-            TaskState::Failed { reason } | TaskState::Interrupted { reason } => Some(reason),
+            TaskState::Failed { reason }
+            | TaskState::Interrupted { reason }
+            | TaskState::Blocked { reason } => Some(reason),
             _ => None,
         }
     }
@@ -116,6 +129,7 @@ impl Transition {
             Transition::Retry => "retry",
             Transition::Approve => "approve",
             Transition::Push => "push",
+            Transition::Block(_) => "block",
             Transition::Discard => "discard",
         }
     }
@@ -138,11 +152,15 @@ pub fn next(from: &TaskState, t: Transition) -> Result<TaskState, IllegalTransit
             reason: reason.clone(),
         },
         (s, T::Cancel) if s.is_active() || *s == S::Queued => S::Cancelled,
-        (S::Review | S::Failed { .. } | S::Cancelled | S::Interrupted { .. }, T::Retry) => {
-            S::Queued
-        }
+        (
+            S::Review | S::Failed { .. } | S::Cancelled | S::Interrupted { .. } | S::Blocked { .. },
+            T::Retry,
+        ) => S::Queued,
         (S::Review, T::Approve) => S::Approved,
-        (S::Approved, T::Push) => S::Pushed,
+        (S::Approved | S::Blocked { .. }, T::Push) => S::Pushed,
+        (S::Approved | S::Blocked { .. }, T::Block(reason)) => S::Blocked {
+            reason: reason.clone(),
+        },
         (s, T::Discard) if !s.is_active() && *s != S::Discarded => S::Discarded,
         _ => {
             return Err(IllegalTransition {
@@ -166,6 +184,7 @@ mod tests {
             TaskState::Verifying,
             TaskState::Review,
             TaskState::Approved,
+            TaskState::Blocked { reason: "z".into() },
             TaskState::Pushed,
             TaskState::Failed { reason: "x".into() },
             TaskState::Cancelled,
@@ -187,6 +206,7 @@ mod tests {
             Transition::Retry,
             Transition::Approve,
             Transition::Push,
+            Transition::Block("moved".into()),
             Transition::Discard,
         ]
     }
@@ -228,7 +248,12 @@ review       retry            -> queued
 review       approve          -> approved
 review       discard          -> discarded
 approved     push             -> pushed
+approved     block            -> blocked: moved
 approved     discard          -> discarded
+blocked      retry            -> queued
+blocked      push             -> pushed
+blocked      block            -> blocked: moved
+blocked      discard          -> discarded
 pushed       discard          -> discarded
 failed       retry            -> queued
 failed       discard          -> discarded

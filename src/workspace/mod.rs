@@ -9,6 +9,7 @@
 
 mod commit;
 mod diff;
+mod push;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -18,6 +19,7 @@ use git2::{BranchType, Oid, Repository, build::CheckoutBuilder};
 
 pub use commit::{author, commit_all, message as commit_message, publish};
 pub use diff::{DiffSummary, FileStat, WorkspaceDiff, diff};
+pub use push::{PushError, Pushed, push};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {

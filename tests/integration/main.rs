@@ -7,6 +7,7 @@ mod isolation;
 mod keymap_files;
 mod llm_agent;
 mod llm_providers;
+mod push;
 mod task_flow;
 mod tui_e2e;
 mod ui_fixtures;

@@ -1,0 +1,150 @@
+//! Pushing a task branch from the user's repository to their remote, with git2.
+//!
+//! Only branches under the configured prefix; never forced: if the remote branch is at a
+//! commit that ours does not build on, nothing is pushed and the caller is told both
+//! commits. Credentials come from the host (ssh-agent, a token given in the callback,
+//! the credential helper), never in a URL or argv; libgit2 would ask forever, so tries
+//! are capped. Rejections arrive per ref (`push_update_reference`), not as errors.
+
+use std::cell::Cell;
+use std::path::Path;
+
+use git2::{Cred, CredentialType, Direction, Oid, PushOptions, RemoteCallbacks, Repository};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PushError {
+    #[error("refusing to push {branch}: only branches under {prefix} are pushed")]
+    OutsidePrefix { branch: String, prefix: String },
+    #[error("no remote named {0} in your repository")]
+    NoRemote(String),
+    #[error(
+        "remote moved: {branch} is at {found} on the remote, expected {expected}; nothing was pushed"
+    )]
+    RemoteMoved {
+        branch: String,
+        expected: String,
+        found: String,
+    },
+    #[error("the remote rejected {branch}: {message}")]
+    Rejected { branch: String, message: String },
+    #[error("{0}")]
+    Git(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub commit: String,
+    /// The remote already had exactly this commit (nothing was sent).
+    pub already: bool,
+    pub remote_url: String,
+}
+
+fn git(e: git2::Error) -> PushError {
+    PushError::Git(e.message().to_string())
+}
+
+fn callbacks<'a>(token: Option<&'a str>, tries: &'a Cell<u32>) -> RemoteCallbacks<'a> {
+    let mut cb = RemoteCallbacks::new();
+    cb.credentials(move |url, username, allowed| {
+        tries.set(tries.get() + 1);
+        if tries.get() > 3 {
+            return Err(git2::Error::from_str(
+                "authentication failed (tried ssh-agent, token and credential helper)",
+            ));
+        }
+        if allowed.contains(CredentialType::SSH_KEY) {
+            return Cred::ssh_key_from_agent(username.unwrap_or("git"));
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            if let Some(t) = token {
+                return Cred::userpass_plaintext("x-access-token", t);
+            }
+            let config = git2::Config::open_default()?;
+            return Cred::credential_helper(&config, url, username);
+        }
+        Cred::default()
+    });
+    cb
+}
+
+/// Pushes `refs/heads/<branch>` of `user_repo` to `remote`.
+pub fn push(
+    user_repo: &Path,
+    remote: &str,
+    branch: &str,
+    prefix: &str,
+    token: Option<&str>,
+) -> Result<Pushed, PushError> {
+    if !branch.starts_with(prefix) || branch.len() <= prefix.len() {
+        return Err(PushError::OutsidePrefix {
+            branch: branch.into(),
+            prefix: prefix.into(),
+        });
+    }
+    let repo = Repository::open(user_repo).map_err(git)?;
+    let local = repo
+        .refname_to_id(&format!("refs/heads/{branch}"))
+        .map_err(git)?;
+    let mut r = repo
+        .find_remote(remote)
+        .map_err(|_| PushError::NoRemote(remote.into()))?;
+    let remote_url = r.url().unwrap_or_default().to_string();
+    let tries = Cell::new(0);
+
+    // What the remote has now, before sending anything.
+    r.connect_auth(Direction::Fetch, Some(callbacks(token, &tries)), None)
+        .map_err(git)?;
+    let there: Option<Oid> = r
+        .list()
+        .map_err(git)?
+        .iter()
+        .find(|h| h.name() == format!("refs/heads/{branch}"))
+        .map(|h| h.oid());
+    r.disconnect().map_err(git)?;
+    match there {
+        Some(o) if o == local => {
+            return Ok(Pushed {
+                commit: local.to_string(),
+                already: true,
+                remote_url,
+            });
+        }
+        // Ours builds on what is there (a retry with feedback): an ordinary push.
+        Some(o) if repo.graph_descendant_of(local, o).unwrap_or(false) => {}
+        Some(o) => {
+            return Err(PushError::RemoteMoved {
+                branch: branch.into(),
+                expected: local.to_string(),
+                found: o.to_string(),
+            });
+        }
+        None => {}
+    }
+
+    let rejected: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+    let tries = Cell::new(0);
+    let mut cb = callbacks(token, &tries);
+    cb.push_update_reference(|_, status| {
+        if let Some(msg) = status {
+            *rejected.borrow_mut() = Some(msg.to_string());
+        }
+        Ok(())
+    });
+    let mut opts = PushOptions::new();
+    opts.remote_callbacks(cb);
+    // No '+': never a forced update.
+    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    r.push(&[refspec.as_str()], Some(&mut opts)).map_err(git)?;
+    drop(opts);
+    if let Some(message) = rejected.into_inner() {
+        return Err(PushError::Rejected {
+            branch: branch.into(),
+            message,
+        });
+    }
+    Ok(Pushed {
+        commit: local.to_string(),
+        already: false,
+        remote_url,
+    })
+}
