@@ -346,21 +346,42 @@ impl Store {
     }
 
     /// Read-modify-write of one attempt's record.
+    /// Read-modify-write of one attempt's record, atomically: concurrent updates (the live
+    /// diff, usage, the supervisor) never lose each other's fields.
     pub fn update_attempt(
         &self,
         id: &TaskId,
         n: u32,
         f: impl FnOnce(&mut AttemptRecord),
     ) -> Result<AttemptRecord, StoreError> {
-        let mut a = self.attempt(id, n)?;
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock first, so another process cannot slip in between.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(self.sql())?;
+        let data: Option<String> = tx
+            .query_row(
+                "SELECT data FROM attempts WHERE task_id = ?1 AND n = ?2",
+                params![id.as_str(), n],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        let mut a = match data {
+            None => AttemptRecord {
+                n,
+                ..Default::default()
+            },
+            Some(d) => serde_json::from_str(&d).map_err(|e| corrupt(id, e))?,
+        };
         f(&mut a);
         let data = serde_json::to_string(&a).map_err(|e| corrupt(id, e))?;
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO attempts (task_id, n, data) VALUES (?1, ?2, ?3)",
-                params![id.as_str(), n, data],
-            )
-            .map_err(self.sql())?;
+        tx.execute(
+            "INSERT OR REPLACE INTO attempts (task_id, n, data) VALUES (?1, ?2, ?3)",
+            params![id.as_str(), n, data],
+        )
+        .map_err(self.sql())?;
+        tx.commit().map_err(self.sql())?;
         Ok(a)
     }
 
@@ -589,6 +610,32 @@ mod tests {
         s.finish_command(n, "ok").unwrap();
         assert_eq!(s.command_result(n).unwrap().as_deref(), Some("ok"));
         assert!(s.pending_commands().unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_attempt_updates_lose_nothing() {
+        let (_t, s) = store();
+        let id = TaskId::parse("aaa").unwrap();
+        s.insert_task(&record("aaa")).unwrap();
+        let s = std::sync::Arc::new(s);
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (s, id) = (s.clone(), id.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        s.update_attempt(&id, 1, |a| a.iterations += 1).unwrap();
+                        if i == 0 {
+                            s.update_attempt(&id, 1, |a| a.summary = Some("kept".into()))
+                                .unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let a = s.attempt(&id, 1).unwrap();
+        assert_eq!(a.iterations, 400, "every increment survived");
+        assert_eq!(a.summary.as_deref(), Some("kept"));
     }
 
     #[test]
