@@ -9,6 +9,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod forge;
 pub mod keymap;
 pub mod llm;
 pub mod paths;

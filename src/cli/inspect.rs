@@ -128,6 +128,8 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
         })),
         "summary": a.summary,
         "feedback": a.feedback,
+        "approved_commit": a.approved_commit,
+        "pr": a.pr_number.map(|n| json!({"number": n, "url": a.pr_url})),
         "started_at": a.started_at,
         "finished_at": a.finished_at,
         "created_at": t.created_at,

@@ -101,6 +101,7 @@ pub struct Config {
     pub agent: AgentConfig,
     /// The git remote task branches are pushed to.
     pub remote: String,
+    pub forge: ForgeConfig,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
 }
@@ -126,6 +127,7 @@ impl Default for Config {
             notify: Notify::Both,
             agent: AgentConfig::default(),
             remote: "origin".into(),
+            forge: ForgeConfig::default(),
             files: Vec::new(),
         }
     }
@@ -151,6 +153,31 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct ForgeFile {
     remote: Option<Spanned<String>>,
+    api_url: Option<Spanned<String>>,
+    repo: Option<Spanned<String>>,
+    token_env: Option<String>,
+    draft: Option<bool>,
+}
+
+/// Pull requests: where the API is, which repository, which token, draft or not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ForgeConfig {
+    pub api_url: String,
+    /// "owner/name"; default: parsed from the remote URL.
+    pub repo: Option<String>,
+    pub token_env: Option<String>,
+    pub draft: bool,
+}
+
+impl Default for ForgeConfig {
+    fn default() -> Self {
+        ForgeConfig {
+            api_url: "https://api.github.com".into(),
+            repo: None,
+            token_env: None,
+            draft: true,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,19 +337,40 @@ impl Config {
                 }
             };
         }
-        if let Some(f) = raw.forge
-            && let Some(r) = f.remote
-        {
-            if !git2::Remote::is_valid_name(r.get_ref()) {
-                return Err(err(
-                    r.span(),
-                    format!(
+        if let Some(f) = raw.forge {
+            if let Some(r) = f.remote {
+                if !git2::Remote::is_valid_name(r.get_ref()) {
+                    let m = format!(
                         "forge.remote \"{}\" is not a valid remote name",
                         r.get_ref()
-                    ),
-                ));
+                    );
+                    return Err(err(r.span(), m));
+                }
+                self.remote = r.into_inner();
             }
-            self.remote = r.into_inner();
+            if let Some(u) = f.api_url {
+                if !(u.get_ref().starts_with("https://") || u.get_ref().starts_with("http://")) {
+                    let m = format!(
+                        "forge.api_url must start with https://, not \"{}\"",
+                        u.get_ref()
+                    );
+                    return Err(err(u.span(), m));
+                }
+                self.forge.api_url = u.into_inner();
+            }
+            if let Some(r) = f.repo {
+                if r.get_ref().split('/').filter(|p| !p.is_empty()).count() != 2 {
+                    let m = format!("forge.repo must be \"owner/name\", not \"{}\"", r.get_ref());
+                    return Err(err(r.span(), m));
+                }
+                self.forge.repo = Some(r.into_inner());
+            }
+            if let Some(t) = f.token_env {
+                self.forge.token_env = Some(t);
+            }
+            if let Some(d) = f.draft {
+                self.forge.draft = d;
+            }
         }
         if let Some(a) = raw.agent {
             a.apply(&mut self.agent).map_err(|(span, m)| err(span, m))?;

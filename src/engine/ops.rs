@@ -261,6 +261,36 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     let emit = |body| ctx.bus.emit(Some(&task.id), n, body);
     match result {
         Ok(p) => {
+            let pushed = if p.already { "was already" } else { "pushed" };
+            let mut done = format!(
+                "{} {pushed} on {} at {}",
+                task.branch,
+                config.remote,
+                &p.commit[..12]
+            );
+            match open_pr(ctx, &task, &config, &p.remote_url).await {
+                Ok(Some(pr)) => {
+                    let kind = if config.forge.draft {
+                        "draft pull request"
+                    } else {
+                        "pull request"
+                    };
+                    done.push_str(&format!("; {kind} #{} {}", pr.number, pr.url));
+                    let rec = ctx
+                        .store
+                        .update_attempt(&task.id, n, |a| {
+                            a.pr_number = Some(pr.number);
+                            a.pr_url = Some(pr.url.clone());
+                        })
+                        .map_err(|e| e.to_string())?;
+                    emit(EventBody::AttemptUpdated {
+                        attempt: Box::new(rec),
+                    });
+                }
+                Ok(None) => {}
+                // The branch is out; the PR can be tried again with another push.
+                Err(e) => return Err(format!("{done}, but the pull request failed: {e}")),
+            }
             ctx.store
                 .set_state(&task.id, n, &task.state, &to)
                 .map_err(|e| e.to_string())?;
@@ -268,13 +298,6 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
                 from: task.state.clone(),
                 to,
             });
-            let what = if p.already { "was already" } else { "pushed" };
-            let done = format!(
-                "{} {what} on {} at {}",
-                task.branch,
-                config.remote,
-                &p.commit[..12]
-            );
             emit(EventBody::Notice {
                 message: done.clone(),
             });
@@ -295,4 +318,104 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         }
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Finds or opens the pull request for a pushed task. `None` when there is no GitHub
+/// repository or token to do it with (said as a notice).
+async fn open_pr(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    remote_url: &str,
+) -> Result<Option<crate::forge::PullRequest>, String> {
+    let attempt = ctx
+        .store
+        .attempt(&task.id, task.attempt)
+        .map_err(|e| e.to_string())?;
+    if let (Some(number), Some(url)) = (attempt.pr_number, attempt.pr_url.clone()) {
+        return Ok(Some(crate::forge::PullRequest { number, url }));
+    }
+    let note = |m: String| {
+        ctx.bus.emit(
+            Some(&task.id),
+            task.attempt,
+            EventBody::Notice { message: m },
+        )
+    };
+    let configured = config
+        .forge
+        .repo
+        .as_deref()
+        .and_then(|r| r.split_once('/'))
+        .map(|(o, n)| (o.to_string(), n.to_string()));
+    let Some((owner, repo)) = configured.or_else(|| crate::forge::owner_repo(remote_url)) else {
+        note(format!(
+            "no pull request: {remote_url} is not a GitHub remote (set [forge] repo = \"owner/name\" if it is one)"
+        ));
+        return Ok(None);
+    };
+    let Some(token) = crate::forge::token(config.forge.token_env.as_deref()) else {
+        note(
+            "no pull request: no GitHub token (set GITHUB_TOKEN or GH_TOKEN, or log in with gh)"
+                .into(),
+        );
+        return Ok(None);
+    };
+    let base = task.base_ref.clone().ok_or(
+        "the task started from a detached HEAD: there is no base branch for a pull request",
+    )?;
+    let body = pr_body(task, &attempt);
+    let gh = crate::forge::GitHub::new(&config.forge.api_url, token).map_err(|e| e.to_string())?;
+    let pr = crate::forge::NewPullRequest {
+        owner: &owner,
+        repo: &repo,
+        head: &task.branch,
+        base: &base,
+        title: &task.title,
+        body: &body,
+        draft: config.forge.draft,
+    };
+    gh.find_or_create(&pr)
+        .await
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The pull request's description: the task, what the agent says it did, the files, the
+/// tests, the cost. Secrets are redacted.
+fn pr_body(task: &TaskRecord, a: &crate::engine::task::AttemptRecord) -> String {
+    let mut b = format!("{}\n", task.prompt.trim());
+    if let Some(s) = &a.summary {
+        b.push_str(&format!("\n### What the agent did\n\n{}\n", s.trim()));
+    }
+    if let Some(d) = &a.diff {
+        b.push_str("\n### Files changed\n\n| file | + | − |\n|---|---:|---:|\n");
+        for f in &d.files {
+            let (plus, minus) = if f.binary {
+                ("bin".to_string(), "bin".to_string())
+            } else {
+                (f.insertions.to_string(), f.deletions.to_string())
+            };
+            b.push_str(&format!("| `{}` | {plus} | {minus} |\n", f.path));
+        }
+    }
+    if let Some(t) = &a.tests {
+        b.push_str(&format!(
+            "\n### Tests\n\n{} — `{}`\n",
+            t.summary(),
+            t.command.as_deref().unwrap_or("no test command")
+        ));
+        if a.tests_overridden {
+            b.push_str("\n**Approved although the tests did not pass.**\n");
+        }
+    }
+    b.push_str(&format!("\nAttempt {} of task `{}`", task.attempt, task.id));
+    if let Some(u) = &a.usage {
+        b.push_str(&format!(" · {} tokens", u.input_tokens + u.output_tokens));
+        if let Some(c) = u.cost_usd {
+            b.push_str(&format!(" · ${c:.2}"));
+        }
+    }
+    b.push_str(". Opened by drover; review before merging.\n");
+    crate::redact::redact(&b).into_owned()
 }

@@ -98,6 +98,11 @@ pub struct AttemptRecord {
     /// Approved although the tests did not pass.
     #[serde(default)]
     pub tests_overridden: bool,
+    /// The pull request opened for the pushed branch.
+    #[serde(default)]
+    pub pr_number: Option<u64>,
+    #[serde(default)]
+    pub pr_url: Option<String>,
 }
 
 /// The name of a task's container (one per task; a new attempt replaces it).

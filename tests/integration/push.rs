@@ -202,3 +202,130 @@ fn branches_outside_the_prefix_are_refused_before_any_network_call() {
     assert!(remote.updates(&branch).is_empty());
     assert_eq!(env.show(&id)["state"], "approved");
 }
+
+mod pull_requests {
+    use super::*;
+    use crate::fake_llm::{FakeLlm, Reply};
+
+    fn reply(code: u16, body: &str) -> Reply {
+        Reply::Status {
+            code,
+            headers: vec![],
+            body: body.into(),
+        }
+    }
+
+    async fn drover(env: &Env, args: &[&str]) -> std::process::Output {
+        let mut cmd = env.command(args);
+        cmd.env("GITHUB_TOKEN", "ghp_test_token_for_the_fake")
+            .env_remove("GH_TOKEN");
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn push_opens_a_draft_pull_request_with_the_right_request() {
+        if !docker_available() {
+            return;
+        }
+        ensure_image();
+        let env = Env::python_bug();
+        let _remote = Remote::attach(&env);
+        let (fake, url) = FakeLlm::start(vec![reply(
+            201,
+            r#"{"number": 7, "html_url": "https://github.test/ana/shop/pull/7"}"#,
+        )])
+        .await;
+        let (id, branch) = approved_task(&env, "Fix add");
+        std::fs::write(
+            env.repo.join("drover.toml"),
+            format!("[forge]\nrepo = \"ana/shop\"\napi_url = \"{url}\"\n"),
+        )
+        .unwrap();
+        let out = drover(&env, &["push", &id]).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("draft pull request #7 https://github.test/ana/shop/pull/7"),
+            "{}",
+            text(&out.stdout)
+        );
+        let task = env.show(&id);
+        assert_eq!(
+            (task["state"].as_str(), task["pr"]["number"].as_u64()),
+            (Some("pushed"), Some(7))
+        );
+
+        let reqs = fake.requests();
+        assert_eq!(reqs.len(), 1);
+        let r = &reqs[0];
+        assert_eq!(r.path, "/repos/ana/shop/pulls");
+        assert_eq!(
+            r.header("authorization"),
+            Some("Bearer ghp_test_token_for_the_fake")
+        );
+        assert_eq!(r.header("x-github-api-version"), Some("2022-11-28"));
+        assert_eq!(r.header("accept"), Some("application/vnd.github+json"));
+        assert!(
+            r.header("user-agent")
+                .is_some_and(|u| u.starts_with("drover/"))
+        );
+        assert_eq!(r.body["draft"], true);
+        assert_eq!(
+            (
+                r.body["head"].as_str(),
+                r.body["base"].as_str(),
+                r.body["title"].as_str()
+            ),
+            (Some(branch.as_str()), Some("main"), Some("Fix add"))
+        );
+        let body = r.body["body"].as_str().unwrap();
+        assert!(
+            body.contains("| `calc.py` | 1 | 1 |") && body.contains("passed (1 passed, 0 failed)"),
+            "{body}"
+        );
+        assert!(
+            !fake
+                .requests()
+                .iter()
+                .any(|r| r.path.contains("/merge") || r.path.contains("/reviews")),
+            "never merges or approves"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_existing_pull_request_is_found_not_duplicated() {
+        if !docker_available() {
+            return;
+        }
+        ensure_image();
+        let env = Env::python_bug();
+        let _remote = Remote::attach(&env);
+        let (fake, url) = FakeLlm::start(vec![
+            // Rate limited first: the retry waits for retry-after.
+            Reply::Status { code: 403, headers: vec![("retry-after".into(), "1".into())], body: r#"{"message":"secondary rate limit"}"#.into() },
+            reply(422, r#"{"message":"Validation Failed","errors":[{"message":"A pull request already exists for ana:drover/x."}]}"#),
+            reply(200, r#"[{"number": 5, "html_url": "https://github.test/ana/shop/pull/5"}]"#),
+        ])
+        .await;
+        let (id, branch) = approved_task(&env, "Fix add");
+        std::fs::write(
+            env.repo.join("drover.toml"),
+            format!("[forge]\nrepo = \"ana/shop\"\napi_url = \"{url}\"\n"),
+        )
+        .unwrap();
+        let out = drover(&env, &["push", &id]).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(env.show(&id)["pr"]["number"], 5);
+        let reqs = fake.requests();
+        assert_eq!(reqs.len(), 3);
+        assert!(
+            reqs[1].at.duration_since(reqs[0].at) >= std::time::Duration::from_secs(1),
+            "retry-after honoured"
+        );
+        assert_eq!(
+            reqs[2].path,
+            format!("/repos/ana/shop/pulls?head=ana:{branch}&state=open")
+        );
+    }
+}

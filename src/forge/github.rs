@@ -1,0 +1,176 @@
+//! The GitHub REST calls drover makes: create a pull request, or find the open one for a
+//! branch. With the headers GitHub requires, `retry-after` honoured on 403/429, a short
+//! backoff on 5xx.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub url: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ForgeError {
+    #[error("GitHub refused the token (HTTP {status}): {message}")]
+    Auth { status: u16, message: String },
+    #[error("GitHub rejected the pull request (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("GitHub is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What a pull request is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPullRequest<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    /// The branch with the changes.
+    pub head: &'a str,
+    /// The branch to merge into.
+    pub base: &'a str,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub draft: bool,
+}
+
+pub struct GitHub {
+    api: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+fn message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            let mut m = v["message"].as_str()?.to_string();
+            if let Some(errs) = v["errors"].as_array() {
+                for e in errs {
+                    if let Some(x) = e["message"].as_str() {
+                        m.push_str(&format!("; {x}"));
+                    }
+                }
+            }
+            Some(m)
+        })
+        .unwrap_or_else(|| crate::text::ellipsize(body.trim(), 200))
+}
+
+impl GitHub {
+    pub fn new(api: &str, token: String) -> Result<Self, ForgeError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("drover/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ForgeError::Unavailable(e.to_string()))?;
+        Ok(GitHub {
+            api: api.trim_end_matches('/').to_string(),
+            token,
+            client,
+        })
+    }
+
+    /// One request with GitHub's headers; retries rate limits and outages a few times.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, String), ForgeError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .client
+                .request(method.clone(), format!("{}{path}", self.api))
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28")
+                .bearer_auth(&self.token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| ForgeError::Unavailable(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let text = resp.text().await.unwrap_or_default();
+            let limited = status == 429 || (status == 403 && retry_after.is_some());
+            if attempt < 4 && (limited || status >= 500) {
+                let wait = retry_after
+                    .map(Duration::from_secs)
+                    .unwrap_or(Duration::from_millis(500 << attempt));
+                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+                continue;
+            }
+            return match status {
+                200..=299 => Ok((status, text)),
+                401 | 403 => Err(ForgeError::Auth {
+                    status,
+                    message: message(&text),
+                }),
+                500..=599 => Err(ForgeError::Unavailable(format!(
+                    "HTTP {status}: {}",
+                    message(&text)
+                ))),
+                _ => Ok((status, text)),
+            };
+        }
+    }
+
+    /// Opens the pull request, or returns the open one for its head branch.
+    pub async fn find_or_create(&self, pr: &NewPullRequest<'_>) -> Result<PullRequest, ForgeError> {
+        let NewPullRequest {
+            owner,
+            repo,
+            head,
+            base,
+            title,
+            body,
+            draft,
+        } = *pr;
+        let payload =
+            json!({"title": title, "head": head, "base": base, "body": body, "draft": draft});
+        let (status, text) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/repos/{owner}/{repo}/pulls"),
+                Some(&payload),
+            )
+            .await?;
+        let parse = |v: &Value| {
+            Some(PullRequest {
+                number: v["number"].as_u64()?,
+                url: v["html_url"].as_str()?.to_string(),
+            })
+        };
+        if status == 201 {
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| ForgeError::Unavailable(format!("unreadable answer: {e}")))?;
+            return parse(&v).ok_or_else(|| {
+                ForgeError::Unavailable("the answer has no pull request number".into())
+            });
+        }
+        if status == 422 && text.contains("already exists") {
+            let path = format!("/repos/{owner}/{repo}/pulls?head={owner}:{head}&state=open");
+            let (_, list) = self.call(reqwest::Method::GET, &path, None).await?;
+            let v: Value = serde_json::from_str(&list)
+                .map_err(|e| ForgeError::Unavailable(format!("unreadable answer: {e}")))?;
+            if let Some(pr) = v.as_array().and_then(|a| a.first()).and_then(parse) {
+                return Ok(pr);
+            }
+        }
+        Err(ForgeError::Rejected {
+            status,
+            message: message(&text),
+        })
+    }
+}
