@@ -96,6 +96,15 @@ fn every_state() -> App {
         },
         started(30),
     );
+    add(
+        &mut a,
+        "j1b2c3d4e5",
+        "Bump the lockfile",
+        TaskState::Blocked {
+            reason: "remote moved: drover/j1b2c3d4e5-bump is at 1111111 on the remote, expected 2222222; nothing was pushed".into(),
+        },
+        reviewed(true),
+    );
     transcript(&mut a, "k3j9x2ab1c");
     a.update(Msg::Engine(ev(
         Some("k3j9x2ab1c"),
@@ -300,4 +309,32 @@ fn tiny_and_huge_terminals_do_not_panic() {
     for (w, h) in [(1, 1), (5, 2), (20, 3), (300, 100), (400, 10)] {
         screen(&a, w, h);
     }
+}
+
+#[test]
+fn pushed_task_with_its_pull_request() {
+    let mut a = app();
+    let mut attempt = reviewed(true);
+    attempt.approved_commit = Some("e226d7639794aaaabbbbccccddddeeeeffff0000".into());
+    attempt.pr_number = Some(7);
+    attempt.pr_url = Some("https://github.com/ana/shop/pull/7".into());
+    add(
+        &mut a,
+        "f1b2c3d4e5",
+        "Fix the login redirect",
+        TaskState::Pushed,
+        attempt,
+    );
+    key(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&a, 120, 34));
+}
+
+#[test]
+fn blocked_task_shows_why() {
+    let mut a = every_state();
+    for _ in 0..10 {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    key(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&a, 130, 16));
 }

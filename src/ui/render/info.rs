@@ -98,6 +98,17 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
             format!("{} (tests failed, output fed back)", a.iterations),
         ));
     }
+    if let (Some(n), Some(url)) = (a.pr_number, &a.pr_url) {
+        lines.push(row("pull req.", format!("#{n} {url}")));
+    }
+    if let Some(c) = &a.approved_commit {
+        let note = if a.tests_overridden {
+            " (tests overridden)"
+        } else {
+            ""
+        };
+        lines.push(row("approved", format!("{}{note}", &c[..c.len().min(12)])));
+    }
     if let Some(s) = &a.summary {
         lines.push(row("summary", s.clone()));
     }
