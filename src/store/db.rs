@@ -327,25 +327,9 @@ impl Store {
     }
 
     pub fn attempt(&self, id: &TaskId, n: u32) -> Result<AttemptRecord, StoreError> {
-        let conn = self.conn();
-        let data: Option<String> = conn
-            .query_row(
-                "SELECT data FROM attempts WHERE task_id = ?1 AND n = ?2",
-                params![id.as_str(), n],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql())?;
-        match data {
-            None => Ok(AttemptRecord {
-                n,
-                ..Default::default()
-            }),
-            Some(d) => serde_json::from_str(&d).map_err(|e| corrupt(id, e)),
-        }
+        read_attempt(&self.conn(), id, n).map_err(|e| self.fix_path(e))
     }
 
-    /// Read-modify-write of one attempt's record.
     /// Read-modify-write of one attempt's record, atomically: concurrent updates (the live
     /// diff, usage, the supervisor) never lose each other's fields.
     pub fn update_attempt(
@@ -359,21 +343,7 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(self.sql())?;
-        let data: Option<String> = tx
-            .query_row(
-                "SELECT data FROM attempts WHERE task_id = ?1 AND n = ?2",
-                params![id.as_str(), n],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql())?;
-        let mut a = match data {
-            None => AttemptRecord {
-                n,
-                ..Default::default()
-            },
-            Some(d) => serde_json::from_str(&d).map_err(|e| corrupt(id, e))?,
-        };
+        let mut a = read_attempt(&tx, id, n).map_err(|e| self.fix_path(e))?;
         f(&mut a);
         let data = serde_json::to_string(&a).map_err(|e| corrupt(id, e))?;
         tx.execute(
@@ -383,6 +353,17 @@ impl Store {
         .map_err(self.sql())?;
         tx.commit().map_err(self.sql())?;
         Ok(a)
+    }
+
+    /// Errors from free functions do not know the database path; give it to them.
+    fn fix_path(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Sql { source, .. } => StoreError::Sql {
+                path: self.path.display().to_string(),
+                source,
+            },
+            other => other,
+        }
     }
 
     pub fn transitions(&self, id: &TaskId) -> Result<Vec<Transition>, StoreError> {
@@ -415,6 +396,28 @@ impl Store {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(self.sql())?;
         Ok(r == "ok")
+    }
+}
+
+/// One attempt's record (a fresh one when none is stored yet).
+fn read_attempt(conn: &Connection, id: &TaskId, n: u32) -> Result<AttemptRecord, StoreError> {
+    let data: Option<String> = conn
+        .query_row(
+            "SELECT data FROM attempts WHERE task_id = ?1 AND n = ?2",
+            params![id.as_str(), n],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|source| StoreError::Sql {
+            path: String::new(),
+            source,
+        })?;
+    match data {
+        None => Ok(AttemptRecord {
+            n,
+            ..Default::default()
+        }),
+        Some(d) => serde_json::from_str(&d).map_err(|e| corrupt(id, e)),
     }
 }
 
