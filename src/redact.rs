@@ -69,6 +69,18 @@ impl Redactor {
         R.get_or_init(|| Redactor::new(std::env::vars()))
     }
 
+    /// The kind of the first secret in `s` (its value is not returned, so it cannot leak
+    /// into a message).
+    pub fn find(&self, s: &str) -> Option<String> {
+        if let Some((_, kind)) = self.values.iter().find(|(v, _)| s.contains(v.as_str())) {
+            return Some(kind.clone());
+        }
+        self.patterns
+            .iter()
+            .find(|(re, _)| re.is_match(s))
+            .map(|(_, kind)| kind.to_string())
+    }
+
     pub fn redact<'a>(&self, s: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(s);
         for (value, kind) in &self.values {

@@ -253,6 +253,39 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         config.branch_prefix.clone(),
         config.remote.clone(),
     );
+    // Nothing leaves with a secret in it: scan what the push would publish first.
+    let (r2, b2, base) = (
+        task.repo.clone(),
+        task.branch.clone(),
+        task.base_commit.clone(),
+    );
+    let lines = tokio::task::spawn_blocking(move || workspace::outgoing_lines(&r2, &base, &b2))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let redactor = crate::redact::Redactor::global();
+    let hit = lines
+        .iter()
+        .find_map(|(file, line, text)| redactor.find(text).map(|kind| (file, line, kind)));
+    if let Some((file, line, kind)) = hit {
+        let reason = format!(
+            "secret detected in {file}:{line} ({kind}, value not shown); nothing was pushed"
+        );
+        let blocked = state::next(&task.state, Transition::Block(reason.clone()))
+            .map_err(|e| e.to_string())?;
+        ctx.store
+            .set_state(&task.id, n, &task.state, &blocked)
+            .map_err(|e| e.to_string())?;
+        ctx.bus.emit(
+            Some(&task.id),
+            n,
+            EventBody::StateChanged {
+                from: task.state.clone(),
+                to: blocked,
+            },
+        );
+        return Err(reason);
+    }
     let result = tokio::task::spawn_blocking(move || {
         workspace::push(&repo, &remote, &branch, &prefix, token.as_deref())
     })

@@ -148,3 +148,50 @@ pub fn push(
         remote_url,
     })
 }
+
+/// What a push would publish, line by line: `(file, line, text)` for every added line
+/// between `base` and the branch tip, and `("commit message", n, text)` for each message.
+pub fn outgoing_lines(
+    user_repo: &Path,
+    base: &str,
+    branch: &str,
+) -> Result<Vec<(String, usize, String)>, PushError> {
+    let repo = Repository::open(user_repo).map_err(git)?;
+    let tip = repo
+        .refname_to_id(&format!("refs/heads/{branch}"))
+        .map_err(git)?;
+    let base = Oid::from_str(base).map_err(git)?;
+    let old = repo.find_commit(base).and_then(|c| c.tree()).map_err(git)?;
+    let new = repo.find_commit(tip).and_then(|c| c.tree()).map_err(git)?;
+    let diff = repo
+        .diff_tree_to_tree(Some(&old), Some(&new), None)
+        .map_err(git)?;
+    let mut out = Vec::new();
+    diff.print(git2::DiffFormat::Patch, |delta, _, line| {
+        if line.origin() == '+' {
+            let path = delta
+                .new_file()
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(line.content()).into_owned();
+            out.push((path, line.new_lineno().unwrap_or(0) as usize, text));
+        }
+        true
+    })
+    .map_err(git)?;
+    let mut walk = repo.revwalk().map_err(git)?;
+    walk.push(tip).map_err(git)?;
+    walk.hide(base).map_err(git)?;
+    for oid in walk.flatten() {
+        if let Ok(c) = repo.find_commit(oid) {
+            for (i, l) in String::from_utf8_lossy(c.message_bytes())
+                .lines()
+                .enumerate()
+            {
+                out.push(("commit message".into(), i + 1, l.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}

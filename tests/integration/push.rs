@@ -329,3 +329,34 @@ mod pull_requests {
         );
     }
 }
+
+#[test]
+fn a_secret_in_the_change_blocks_the_push() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let remote = Remote::attach(&env);
+    // The token is assembled in the container so the script itself holds no secret.
+    let script = "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n[[step]]\nrun = \"printf 'Deploy with %s%s\\\\n' ghp_ $(printf 'x%.0s' $(seq 36)) > DEPLOY.md\"\n";
+    let id = env.add("Fix add", script);
+    assert_eq!(env.drover(&["run"]).status.code(), Some(0));
+    assert!(env.drover(&["approve", &id]).status.success());
+    let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
+    let out = env.drover(&["push", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "secret detected in DEPLOY.md:1 (github-token, value not shown); nothing was pushed"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("ghp_xxxx"), "the value is masked: {err}");
+    assert_eq!(env.show(&id)["state"], "blocked");
+    assert!(
+        remote.updates(&branch).is_empty(),
+        "nothing left the machine"
+    );
+}
