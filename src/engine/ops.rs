@@ -286,6 +286,28 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         );
         return Err(reason);
     }
+    // Whether it still merges onto the base as the remote has it now: said, not blocking.
+    let merge = match task.base_ref.clone() {
+        Some(base) => {
+            let (r3, b3, rem, tok) = (
+                task.repo.clone(),
+                task.branch.clone(),
+                config.remote.clone(),
+                token.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                workspace::merge_check(&r3, &rem, &base, &b3, tok.as_deref())
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        }
+        None => workspace::MergeCheck::Unknown("the task started from a detached HEAD".into()),
+    };
+    let base_name = format!(
+        "{}/{}",
+        config.remote,
+        task.base_ref.as_deref().unwrap_or("HEAD")
+    );
     let result = tokio::task::spawn_blocking(move || {
         workspace::push(&repo, &remote, &branch, &prefix, token.as_deref())
     })
@@ -296,7 +318,7 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         Ok(p) => {
             let pushed = if p.already { "was already" } else { "pushed" };
             let mut done = format!(
-                "{} {pushed} on {} at {}",
+                "{} {pushed} on {} at {} ({merge} onto {base_name})",
                 task.branch,
                 config.remote,
                 &p.commit[..12]

@@ -19,7 +19,7 @@ use git2::{BranchType, Oid, Repository, build::CheckoutBuilder};
 
 pub use commit::{author, commit_all, message as commit_message, publish};
 pub use diff::{DiffSummary, FileStat, WorkspaceDiff, diff};
-pub use push::{PushError, Pushed, outgoing_lines, push};
+pub use push::{MergeCheck, PushError, Pushed, merge_check, outgoing_lines, push};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {

@@ -195,3 +195,63 @@ pub fn outgoing_lines(
     }
     Ok(out)
 }
+
+/// Whether the task branch merges cleanly onto the remote's current `base`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeCheck {
+    Clean,
+    Conflicts(Vec<String>),
+    /// The base could not be fetched (offline, no such branch…): said, not fatal.
+    Unknown(String),
+}
+
+impl std::fmt::Display for MergeCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MergeCheck::Clean => f.write_str("merges cleanly"),
+            MergeCheck::Conflicts(files) => write!(f, "conflicts in {}", files.join(", ")),
+            MergeCheck::Unknown(why) => write!(f, "merge not checked ({why})"),
+        }
+    }
+}
+
+/// Fetches `base` from `remote` (into `refs/remotes/<remote>/<base>`, as `git fetch`
+/// would) and merges the task branch onto it in memory. Nothing is written to the work
+/// tree or the index.
+pub fn merge_check(
+    user_repo: &Path,
+    remote: &str,
+    base: &str,
+    branch: &str,
+    token: Option<&str>,
+) -> MergeCheck {
+    let run = || -> Result<MergeCheck, git2::Error> {
+        let repo = Repository::open(user_repo)?;
+        let mut r = repo.find_remote(remote)?;
+        let tracking = format!("refs/remotes/{remote}/{base}");
+        let tries = Cell::new(0);
+        let mut opts = git2::FetchOptions::new();
+        opts.remote_callbacks(callbacks(token, &tries));
+        r.fetch(
+            &[format!("+refs/heads/{base}:{tracking}").as_str()],
+            Some(&mut opts),
+            None,
+        )?;
+        let theirs = repo.find_commit(repo.refname_to_id(&tracking)?)?;
+        let ours = repo.find_commit(repo.refname_to_id(&format!("refs/heads/{branch}"))?)?;
+        let index = repo.merge_commits(&theirs, &ours, None)?;
+        if !index.has_conflicts() {
+            return Ok(MergeCheck::Clean);
+        }
+        let mut files: Vec<String> = index
+            .conflicts()?
+            .flatten()
+            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect();
+        files.sort();
+        files.dedup();
+        Ok(MergeCheck::Conflicts(files))
+    };
+    run().unwrap_or_else(|e| MergeCheck::Unknown(e.message().to_string()))
+}

@@ -105,6 +105,11 @@ fn push_sends_the_branch_once_never_forced() {
         "{}",
         text(&out.stdout)
     );
+    assert!(
+        text(&out.stdout).contains("(merges cleanly onto origin/main)"),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(env.show(&id)["state"], "pushed");
     let commit = local_rev(&env.repo, &branch);
     assert_eq!(remote.rev(&format!("refs/heads/{branch}")), commit);
@@ -358,5 +363,63 @@ fn a_secret_in_the_change_blocks_the_push() {
     assert!(
         remote.updates(&branch).is_empty(),
         "nothing left the machine"
+    );
+}
+
+#[test]
+fn push_says_when_the_branch_no_longer_merges_onto_the_base() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let remote = Remote::attach(&env);
+    let (id, _branch) = approved_task(&env, "Fix add");
+    // Meanwhile, main moves on the remote with a different change to the same line.
+    let other = tempfile::tempdir().unwrap();
+    assert!(
+        Command::new("git")
+            .args(["clone", "-q"])
+            .arg(remote.bare())
+            .arg(other.path())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    std::fs::write(
+        other.path().join("calc.py"),
+        "def add(a, b):\n    return sum([a, b])\n",
+    )
+    .unwrap();
+    git(
+        other.path(),
+        &[
+            "-c",
+            "user.name=o",
+            "-c",
+            "user.email=o@o",
+            "commit",
+            "-qam",
+            "another fix",
+        ],
+    );
+    git(other.path(), &["push", "-q", "origin", "main"]);
+
+    let out = env.drover(&["push", &id]);
+    assert!(
+        out.status.success(),
+        "a conflict is reported, not fatal: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("(conflicts in calc.py onto origin/main)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let work = std::fs::read_to_string(env.repo.join("calc.py")).unwrap();
+    assert!(
+        work.contains("a - b") && !work.contains("<<<<<<<"),
+        "the user's files are untouched"
     );
 }
