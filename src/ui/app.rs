@@ -99,7 +99,14 @@ pub enum Msg {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Send(Command),
-    Shell { container: String, stop_after: bool },
+    Shell {
+        container: String,
+        stop_after: bool,
+    },
+    /// Open a URL in the user's browser.
+    Open(String),
+    /// Put text on the terminal's clipboard (OSC 52).
+    Copy(String),
     Notify(String),
     Quit,
 }
@@ -616,6 +623,20 @@ impl App {
                 }
                 Some(_) => self.set_status("this task has no container yet", true),
             },
+            Action::OpenPr | Action::CopyPr => {
+                let url = self.selected_task().and_then(|t| t.attempt.pr_url.clone());
+                match url {
+                    Some(u) if action == Action::OpenPr => return vec![Effect::Open(u)],
+                    Some(u) => {
+                        self.set_status(format!("copied {u}"), false);
+                        return vec![Effect::Copy(u)];
+                    }
+                    None => self.set_status(
+                        "this task has no pull request yet (approve, then push)",
+                        true,
+                    ),
+                }
+            }
             Action::Submit | Action::Yes | Action::No => {}
         }
         Vec::new()

@@ -150,6 +150,12 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                     Effect::Send(cmd) => handle.send(cmd),
                     Effect::Quit => return Ok(()),
                     Effect::Notify(msg) => notify(app.notify, &msg),
+                    Effect::Copy(text) => copy_osc52(&text),
+                    Effect::Open(url) => {
+                        if let Err(e) = open_url(&url) {
+                            app.set_status(format!("cannot open {url}: {e}"), true);
+                        }
+                    }
                     Effect::Shell { container, stop_after } => {
                         // The shell owns the terminal: no event reader may compete for it.
                         events = None; // stops crossterm's reader before the shell starts
@@ -200,6 +206,37 @@ fn leave() {
         DisableBracketedPaste
     );
     ratatui::restore();
+}
+
+/// Puts `text` on the clipboard through the terminal (works over ssh and in tmux with
+/// `set-clipboard on`).
+fn copy_osc52(text: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{b64}\x07");
+    let _ = out.flush();
+}
+
+/// `$BROWSER`, else `xdg-open` (Linux) or `open` (macOS), detached from the terminal.
+fn open_url(url: &str) -> std::io::Result<()> {
+    let program = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open".into()
+            } else {
+                "xdg-open".into()
+            }
+        });
+    std::process::Command::new(program)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
 }
 
 /// Terminal bell and/or an OSC 9 desktop notification.

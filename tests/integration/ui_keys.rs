@@ -322,3 +322,39 @@ fn approving_failing_tests_asks_first() {
         })
     );
 }
+
+#[test]
+fn o_opens_and_y_copies_the_pull_request() {
+    let mut a = app();
+    let mut attempt = reviewed(true);
+    attempt.pr_url = Some("https://github.com/ana/shop/pull/7".into());
+    attempt.pr_number = Some(7);
+    add(
+        &mut a,
+        "f1b2c3d4e5",
+        "Fix the login redirect",
+        TaskState::Pushed,
+        attempt,
+    );
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Fix add()",
+        TaskState::Review,
+        reviewed(true),
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('o')),
+        vec![Effect::Open("https://github.com/ana/shop/pull/7".into())]
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('y')),
+        vec![Effect::Copy("https://github.com/ana/shop/pull/7".into())]
+    );
+    press(&mut a, KeyCode::Char('j'));
+    assert_eq!(press(&mut a, KeyCode::Char('o')), vec![]);
+    assert_eq!(
+        a.status.as_ref().map(|s| s.text.as_str()),
+        Some("this task has no pull request yet (approve, then push)")
+    );
+}
