@@ -26,9 +26,9 @@ pub struct AgentConfig {
     pub cost_cap_usd: Option<f64>,
     /// Automatic rounds of "tests failed, here is the output" after the first.
     pub max_iterations: u32,
-    #[serde(with = "secs")]
+    #[serde(with = "super::secs")]
     pub wall_clock: Duration,
-    #[serde(with = "secs")]
+    #[serde(with = "super::secs")]
     pub idle_timeout: Duration,
     pub retries: u32,
     /// External CLI agent (provider = "command"): argv template, `{prompt}` substituted.
@@ -41,14 +41,6 @@ pub struct AgentConfig {
     pub env: Vec<String>,
 }
 
-mod secs {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
-}
 
 impl Default for AgentConfig {
     fn default() -> Self {

@@ -74,7 +74,8 @@ impl Limits {
     }
 }
 
-mod secs {
+/// Durations in serialized config, as whole seconds.
+pub(crate) mod secs {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
