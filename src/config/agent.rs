@@ -41,7 +41,6 @@ pub struct AgentConfig {
     pub env: Vec<String>,
 }
 
-
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {

@@ -244,9 +244,11 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     let n = task.attempt;
     let to = state::next(&task.state, Transition::Push).map_err(|e| e.to_string())?;
     let config = Config::load(Some(&task.repo)).map_err(|e| e.to_string())?;
-    let token = ["GITHUB_TOKEN", "GH_TOKEN"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    // One lookup for the push and the pull request (it may ask the gh CLI: off the loop).
+    let token_env = config.forge.token_env.clone();
+    let token = tokio::task::spawn_blocking(move || crate::forge::token(token_env.as_deref()))
+        .await
+        .map_err(|e| e.to_string())?;
     let (repo, branch, prefix, remote) = (
         task.repo.clone(),
         task.branch.clone(),
@@ -308,6 +310,7 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         config.remote,
         task.base_ref.as_deref().unwrap_or("HEAD")
     );
+    let pr_token = token.clone();
     let result = tokio::task::spawn_blocking(move || {
         workspace::push(&repo, &remote, &branch, &prefix, token.as_deref())
     })
@@ -323,7 +326,7 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
                 config.remote,
                 &p.commit[..12]
             );
-            match open_pr(ctx, &task, &config, &p.remote_url).await {
+            match open_pr(ctx, &task, &config, &p.remote_url, pr_token).await {
                 Ok(Some(pr)) => {
                     let kind = if config.forge.draft {
                         "draft pull request"
@@ -382,6 +385,7 @@ async fn open_pr(
     task: &TaskRecord,
     config: &Config,
     remote_url: &str,
+    token: Option<String>,
 ) -> Result<Option<crate::forge::PullRequest>, String> {
     let attempt = ctx
         .store
@@ -409,7 +413,7 @@ async fn open_pr(
         ));
         return Ok(None);
     };
-    let Some(token) = crate::forge::token(config.forge.token_env.as_deref()) else {
+    let Some(token) = token else {
         note(
             "no pull request: no GitHub token (set GITHUB_TOKEN or GH_TOKEN, or log in with gh)"
                 .into(),
