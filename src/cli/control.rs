@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{CliResult, Failure, open_data};
-use crate::agent::scripted::Script;
 use crate::config::Config;
 use crate::engine::ids::TaskId;
 use crate::engine::protocol::Command;
@@ -33,17 +32,7 @@ pub async fn add(
     }
     let spec = match (script, agent.as_deref()) {
         (Some(path), None | Some("script")) => {
-            let src = std::fs::read_to_string(&path)
-                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-            Script::parse(&path, &src).map_err(Failure::usage)?;
-            let source = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.display().to_string());
-            AgentSpec::Scripted {
-                script: src,
-                source,
-            }
+            AgentSpec::scripted_from_file(&path).map_err(Failure::usage)?
         }
         (Some(_), Some(other)) => {
             return Err(Failure::usage(format!(

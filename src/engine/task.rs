@@ -24,6 +24,19 @@ pub enum AgentSpec {
 }
 
 impl AgentSpec {
+    /// The scripted agent for a steps file: read and checked now (errors name
+    /// file:line:col), stored whole so the file may go away.
+    pub fn scripted_from_file(path: &std::path::Path) -> Result<AgentSpec, String> {
+        let script =
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::agent::scripted::Script::parse(path, &script).map_err(|e| e.to_string())?;
+        let source = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok(AgentSpec::Scripted { script, source })
+    }
+
     pub fn label(&self) -> String {
         match self {
             AgentSpec::Scripted { source, .. } => format!("scripted ({source})"),

@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 use super::editor::{Editor, EditorKind};
 use super::input::key_of;
 use super::model::TaskView;
-use crate::agent::scripted::Script;
 use crate::config::Notify;
 use crate::engine::ids::TaskId;
 use crate::engine::protocol::{Command, Event, EventBody};
@@ -483,14 +482,7 @@ impl App {
                     } else {
                         path
                     };
-                    let script = std::fs::read_to_string(&path)
-                        .map_err(|err| format!("{}: {err}", path.display()))?;
-                    Script::parse(&path, &script).map_err(|err| err.to_string())?;
-                    let source = path.file_name().map_or_else(
-                        || path.display().to_string(),
-                        |n| n.to_string_lossy().into_owned(),
-                    );
-                    AgentSpec::Scripted { script, source }
+                    AgentSpec::scripted_from_file(&path)?
                 };
                 let prompt = match e.prompt_text() {
                     p if p.is_empty() => title.clone(),
