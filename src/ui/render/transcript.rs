@@ -24,24 +24,26 @@ const COLLAPSE_OVER: usize = 14;
 const HEAD: usize = 6;
 const TAIL: usize = 6;
 
-type Key = (TaskId, u64, u16, bool);
+/// Task, version, width, expanded, expand key: everything the lines depend on.
+type Key = (TaskId, u64, u16, bool, String);
 
 thread_local! {
     static CACHE: RefCell<Option<(Key, Vec<Line<'static>>)>> = const { RefCell::new(None) };
 }
 
 pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
-    let lines = lines(
-        task,
-        area.width,
-        app.keymap
-            .keys(crate::keymap::Context::Pane, crate::keymap::Action::Expand),
-    );
+    let lines = lines(task, area.width, expand_key(app));
     let lines = match &app.search {
         Some(q) if !q.is_empty() => highlight(lines, q),
         _ => lines,
     };
     super::scrolled(app, f, area, &lines, true);
+}
+
+/// The key named in the "(e expands)" hint.
+fn expand_key(app: &App) -> String {
+    app.keymap
+        .keys(crate::keymap::Context::Pane, crate::keymap::Action::Expand)
 }
 
 /// The transcript as plain text lines (for search), at the last drawn width.
@@ -50,7 +52,8 @@ pub fn plain_lines(app: &App) -> Vec<String> {
         return Vec::new();
     };
     let width = app.geometry.pane.get().width.saturating_sub(2).max(20);
-    lines(task, width, String::new())
+    // The same lines as drawn, so the two share the cache entry.
+    lines(task, width, expand_key(app))
         .iter()
         .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
         .collect()
@@ -72,7 +75,13 @@ fn highlight(lines: Vec<Line<'static>>, q: &str) -> Vec<Line<'static>> {
 }
 
 fn lines(task: &TaskView, width: u16, expand_key: String) -> Vec<Line<'static>> {
-    let key: Key = (task.task.id.clone(), task.version, width, task.expand_all);
+    let key: Key = (
+        task.task.id.clone(),
+        task.version,
+        width,
+        task.expand_all,
+        expand_key.clone(),
+    );
     if let Some(hit) = CACHE.with(|c| {
         c.borrow()
             .as_ref()
