@@ -222,3 +222,16 @@ pub fn screen(app: &App, w: u16, h: u16) -> String {
     t.draw(|f| drover::ui::render::draw(app, f)).unwrap();
     t.backend().to_string()
 }
+
+/// A key press (no modifiers); the effects it caused.
+pub fn press(app: &mut App, c: crossterm::event::KeyCode) -> Vec<drover::ui::app::Effect> {
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+}
+
+/// Types `s` one character at a time.
+pub fn typed(app: &mut App, s: &str) {
+    for ch in s.chars() {
+        press(app, crossterm::event::KeyCode::Char(ch));
+    }
+}

@@ -7,21 +7,11 @@ use drover::ui::app::{App, Effect, Focus, Msg, Overlay, Pane};
 
 use crate::ui_fixtures::*;
 
-fn press(app: &mut App, c: KeyCode) -> Vec<Effect> {
-    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
-}
-
 fn ctrl(app: &mut App, c: char) -> Vec<Effect> {
     app.update(Msg::Key(KeyEvent::new(
         KeyCode::Char(c),
         KeyModifiers::CONTROL,
     )))
-}
-
-fn typed(app: &mut App, s: &str) {
-    for ch in s.chars() {
-        press(app, KeyCode::Char(ch));
-    }
 }
 
 fn two_tasks() -> App {

@@ -9,16 +9,6 @@ use insta::assert_snapshot;
 
 use crate::ui_fixtures::*;
 
-fn key(app: &mut App, c: KeyCode) {
-    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
-}
-
-fn typed(app: &mut App, s: &str) {
-    for ch in s.chars() {
-        key(app, KeyCode::Char(ch));
-    }
-}
-
 /// One task of every state, the first one (review) selected.
 fn every_state() -> App {
     let mut a = app();
@@ -143,37 +133,37 @@ fn list_with_every_state_and_transcript() {
 #[test]
 fn transcript_expanded() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Enter);
-    key(&mut a, KeyCode::Char('e'));
-    key(&mut a, KeyCode::Char('g'));
+    press(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Char('e'));
+    press(&mut a, KeyCode::Char('g'));
     assert_snapshot!(screen(&a, 120, 30));
 }
 
 #[test]
 fn diff_pane() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('2'));
+    press(&mut a, KeyCode::Char('2'));
     assert_snapshot!(screen(&a, 120, 34));
 }
 
 #[test]
 fn tests_pane() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('3'));
+    press(&mut a, KeyCode::Char('3'));
     assert_snapshot!(screen(&a, 120, 20));
 }
 
 #[test]
 fn info_pane() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('4'));
+    press(&mut a, KeyCode::Char('4'));
     assert_snapshot!(screen(&a, 120, 30));
 }
 
 #[test]
 fn running_task_streams_live_output() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('j'));
+    press(&mut a, KeyCode::Char('j'));
     use drover::agent::tools::ToolCall;
     a.update(Msg::Engine(ev(
         Some("m2n4p6q8r0"),
@@ -200,16 +190,16 @@ fn running_task_streams_live_output() {
 #[test]
 fn help_overlay() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('?'));
+    press(&mut a, KeyCode::Char('?'));
     assert_snapshot!(screen(&a, 120, 36));
 }
 
 #[test]
 fn new_task_editor() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('n'));
+    press(&mut a, KeyCode::Char('n'));
     typed(&mut a, "Add a CSV export");
-    key(&mut a, KeyCode::Tab);
+    press(&mut a, KeyCode::Tab);
     typed(&mut a, "Export orders as CSV from the admin page.");
     assert_snapshot!(screen(&a, 110, 28));
 }
@@ -217,7 +207,7 @@ fn new_task_editor() {
 #[test]
 fn editor_refuses_an_empty_title() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('n'));
+    press(&mut a, KeyCode::Char('n'));
     a.update(Msg::Key(KeyEvent::new(
         KeyCode::Char('s'),
         KeyModifiers::CONTROL,
@@ -228,7 +218,7 @@ fn editor_refuses_an_empty_title() {
 #[test]
 fn feedback_editor() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('r'));
+    press(&mut a, KeyCode::Char('r'));
     typed(&mut a, "The empty list case should raise ValueError.");
     assert_snapshot!(screen(&a, 110, 24));
 }
@@ -236,14 +226,14 @@ fn feedback_editor() {
 #[test]
 fn discard_confirmation() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('D'));
+    press(&mut a, KeyCode::Char('D'));
     assert_snapshot!(screen(&a, 110, 20));
 }
 
 #[test]
 fn filter_active() {
     let mut a = every_state();
-    key(&mut a, KeyCode::Char('/'));
+    press(&mut a, KeyCode::Char('/'));
     typed(&mut a, "fix");
     assert_snapshot!(screen(&a, 120, 14));
 }
@@ -252,10 +242,10 @@ fn filter_active() {
 fn search_in_transcript() {
     let mut a = every_state();
     screen(&a, 120, 30);
-    key(&mut a, KeyCode::Enter);
-    key(&mut a, KeyCode::Char('/'));
+    press(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Char('/'));
     typed(&mut a, "assertion");
-    key(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Enter);
     assert_snapshot!(screen(&a, 120, 30));
 }
 
@@ -298,7 +288,7 @@ fn notice_from_the_engine() {
 fn narrow_terminal_shows_one_column() {
     let mut a = every_state();
     assert_snapshot!("narrow_list", screen(&a, 60, 16));
-    key(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Enter);
     assert_snapshot!("narrow_pane", screen(&a, 60, 16));
 }
 
@@ -325,7 +315,7 @@ fn pushed_task_with_its_pull_request() {
         TaskState::Pushed,
         attempt,
     );
-    key(&mut a, KeyCode::Char('4'));
+    press(&mut a, KeyCode::Char('4'));
     assert_snapshot!(screen(&a, 120, 34));
 }
 
@@ -333,8 +323,8 @@ fn pushed_task_with_its_pull_request() {
 fn blocked_task_shows_why() {
     let mut a = every_state();
     for _ in 0..10 {
-        key(&mut a, KeyCode::Char('j'));
+        press(&mut a, KeyCode::Char('j'));
     }
-    key(&mut a, KeyCode::Char('4'));
+    press(&mut a, KeyCode::Char('4'));
     assert_snapshot!(screen(&a, 130, 16));
 }
