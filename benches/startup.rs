@@ -109,6 +109,7 @@ async fn drover_tasks(rt: &Runtime, n: usize) -> Vec<Duration> {
                     script: script.clone(),
                     source: "bench.toml".into(),
                 },
+                origin: None,
             },
         });
     }

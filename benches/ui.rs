@@ -61,6 +61,7 @@ fn app() -> App {
             attempt: 1,
             created_at: "2026-11-22T10:00:00Z".into(),
             updated_at: "2026-11-22T10:00:00Z".into(),
+            origin: None,
         };
         let attempt = AttemptRecord {
             n: 1,

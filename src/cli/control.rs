@@ -18,14 +18,28 @@ use crate::runtime::Runtime;
 use crate::store::{EngineLock, LockHeld};
 use crate::text::ellipsize;
 
+/// What a new task asks for.
+pub enum What {
+    Prompt {
+        title: Option<String>,
+        prompt: String,
+    },
+    /// A GitHub issue, with the user's notes.
+    Issue {
+        reference: String,
+        notes: Option<String>,
+    },
+}
+
 pub async fn add(
     repo: PathBuf,
-    title: Option<String>,
+    what: What,
     script: Option<PathBuf>,
     agent: Option<String>,
-    prompt: String,
 ) -> CliResult {
-    if prompt.trim().is_empty() {
+    if let What::Prompt { prompt, .. } = &what
+        && prompt.trim().is_empty()
+    {
         return Err(Failure::usage(
             "the prompt is empty: say what the agent should do",
         ));
@@ -54,15 +68,35 @@ pub async fn add(
             }
         }
     };
-    let title = title.unwrap_or_else(|| ellipsize(prompt.lines().next().unwrap_or("").trim(), 72));
     let (_, store) = open_data()?;
-    let new = NewTask {
-        repo,
-        title,
-        prompt,
-        agent: spec,
+    let (task, head) = match what {
+        What::Prompt { title, prompt } => {
+            let title =
+                title.unwrap_or_else(|| ellipsize(prompt.lines().next().unwrap_or("").trim(), 72));
+            let new = NewTask {
+                repo,
+                title,
+                prompt,
+                agent: spec,
+                origin: None,
+            };
+            ops::add(&store, new).map_err(Failure::usage)?
+        }
+        What::Issue { reference, notes } => {
+            crate::engine::import::import_issue(&store, &repo, &reference, notes.as_deref(), spec)
+                .await
+                .map_err(Failure::failed)?
+        }
     };
-    let (task, head) = ops::add(&store, new).map_err(Failure::usage)?;
+    if let Some(o) = &task.origin {
+        eprintln!("imported {}: {}", o.reference, task.title);
+        if !o.removed.is_empty() {
+            eprintln!(
+                "note: hidden content removed from the issue before the agent sees it: {}",
+                o.removed
+            );
+        }
+    }
     if head.dirty {
         eprintln!(
             "note: your uncommitted changes are not included (the task starts from {} at {})",

@@ -116,6 +116,7 @@ pub async fn demo(dir: Option<PathBuf>, no_tui: bool) -> CliResult {
                 script: script.to_string(),
                 source: file.to_string(),
             },
+            origin: None,
         };
         ops::add(&store, new).map_err(Failure::failed)?;
     }

@@ -130,6 +130,11 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
         "feedback": a.feedback,
         "approved_commit": a.approved_commit,
         "pr": a.pr_number.map(|n| json!({"number": n, "url": a.pr_url})),
+        "issue": t.origin.as_ref().map(|o| json!({
+            "reference": o.reference.to_string(),
+            "url": o.url,
+            "removed": (!o.removed.is_empty()).then(|| o.removed.to_string()),
+        })),
         "started_at": a.started_at,
         "finished_at": a.finished_at,
         "created_at": t.created_at,
@@ -147,6 +152,12 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
     outln!("attempt   {}", t.attempt);
     outln!("agent     {}", t.agent.label());
     outln!("repo      {}", t.repo.display());
+    if let Some(o) = &t.origin {
+        outln!("issue     {} {}", o.reference, inert(&o.url));
+        if !o.removed.is_empty() {
+            outln!("hidden    {} removed before the agent saw it", o.removed);
+        }
+    }
     outln!(
         "branch    {}{}",
         t.branch,

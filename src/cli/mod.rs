@@ -73,8 +73,13 @@ pub enum Cmd {
         /// environment); `script` with --script.
         #[arg(long)]
         agent: Option<String>,
+        /// Import a GitHub issue as the task: owner/repo#12, #12 (this repository) or the
+        /// issue's URL. The prompt, if given, is added as your notes.
+        #[arg(long, conflicts_with = "title")]
+        issue: Option<String>,
         /// What the agent should do.
-        prompt: String,
+        #[arg(required_unless_present = "issue")]
+        prompt: Option<String>,
     },
     /// Run queued tasks of a repository until each rests (review, failed, cancelled).
     Run {
@@ -214,8 +219,21 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             title,
             script,
             agent,
+            issue,
             prompt,
-        } => control::add(repo, title, script, agent, prompt).await,
+        } => {
+            let what = match issue {
+                Some(reference) => control::What::Issue {
+                    reference,
+                    notes: prompt,
+                },
+                None => control::What::Prompt {
+                    title,
+                    prompt: prompt.unwrap_or_default(),
+                },
+            };
+            control::add(repo, what, script, agent).await
+        }
         Cmd::Run { repo, json } => run::run(repo, json).await,
         Cmd::List { json, all, repo } => inspect::list(json, all, repo),
         Cmd::Show { id, json } => inspect::show(&id, json),

@@ -8,8 +8,10 @@ pub mod bus;
 pub mod clock;
 mod differ;
 pub mod ids;
+pub mod import;
 pub mod ops;
 pub mod protocol;
+mod pull_request;
 mod session;
 pub mod state;
 mod supervisor;
@@ -56,7 +58,12 @@ pub struct EngineOptions {
 
 enum Msg {
     Command(Command, Option<oneshot::Sender<Result<String, String>>>),
+    /// A task was recorded outside the loop (issue import): announce it, then say how.
+    Added(TaskId, String),
 }
+
+/// Where a command's answer goes: a waiting caller, the store's inbox, or the bus.
+type Reply = Box<dyn FnOnce(Result<String, String>) + Send>;
 
 /// A running engine.
 pub struct EngineHandle {
@@ -107,6 +114,12 @@ struct Engine {
     /// The store's queue mark when last read: polling reads the task list only when it
     /// moved (idle costs one tiny query per tick).
     queue_mark: i64,
+    /// Tasks with an approve or push under way (they run off the loop; one at a time).
+    busy: Arc<std::sync::Mutex<HashSet<TaskId>>>,
+    /// To itself, weakly (the loop still ends when every handle is gone).
+    tx: mpsc::WeakUnboundedSender<Msg>,
+    /// The last inbox command taken (its answer may still be on the way).
+    inbox_taken: i64,
 }
 
 /// Starts the engine loop. Tasks left mid-attempt by a previous engine are marked
@@ -124,6 +137,9 @@ pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
         joins: Vec::new(),
         shutdown: CancellationToken::new(),
         queue_mark: -1,
+        busy: Arc::default(),
+        tx: tx.downgrade(),
+        inbox_taken: 0,
     };
     let join = tokio::spawn(engine.run(rx, done_rx));
     EngineHandle { tx, bus, join }
@@ -156,13 +172,18 @@ impl Engine {
                 msg = rx.recv() => match msg {
                     None | Some(Msg::Command(Command::Shutdown, _)) => break,
                     Some(Msg::Command(cmd, reply)) => {
-                        let r = self.handle(cmd).await;
-                        match reply {
-                            Some(tx) => { let _ = tx.send(r); }
-                            None => if let Err(message) = r {
-                                self.ctx.bus.emit(None, 0, EventBody::Error { message });
-                            },
-                        }
+                        let bus = self.ctx.bus.clone();
+                        let reply: Reply = match reply {
+                            Some(tx) => Box::new(move |r| { let _ = tx.send(r); }),
+                            None => Box::new(move |r| if let Err(message) = r {
+                                bus.emit(None, 0, EventBody::Error { message });
+                            }),
+                        };
+                        self.dispatch(cmd, reply).await;
+                    }
+                    Some(Msg::Added(id, notice)) => {
+                        self.announce_new();
+                        self.ctx.bus.emit(Some(&id), 1, EventBody::Notice { message: notice });
                     }
                 },
                 Some(id) = done_rx.recv() => {
@@ -270,6 +291,69 @@ impl Engine {
         }
     }
 
+    /// Answers a command. Approve and push talk to git remotes and GitHub (seconds): they
+    /// run beside the loop, so scheduling and other commands never wait on the network.
+    async fn dispatch(&mut self, cmd: Command, reply: Reply) {
+        let id = match cmd {
+            Command::Approve { ref id, .. } | Command::Push { ref id } => id.clone(),
+            Command::Import {
+                repo,
+                reference,
+                notes,
+                agent,
+            } => {
+                let (ctx, me) = (self.ctx.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let r = import::import_issue(
+                        &ctx.store,
+                        &repo,
+                        &reference,
+                        notes.as_deref(),
+                        agent,
+                    )
+                    .await;
+                    let r = r.map(|(t, _)| {
+                        let said = match &t.origin {
+                            Some(o) if !o.removed.is_empty() => format!(
+                                "imported {} (hidden content removed: {})",
+                                o.reference, o.removed
+                            ),
+                            Some(o) => format!("imported {}", o.reference),
+                            None => "queued".to_string(),
+                        };
+                        if let Some(me) = me.upgrade() {
+                            let _ = me.send(Msg::Added(t.id.clone(), said.clone()));
+                        }
+                        format!("task {}: {said}", t.id)
+                    });
+                    reply(r);
+                });
+                return;
+            }
+            _ => return reply(self.handle(cmd).await),
+        };
+        let task = match self.ctx.store.find(id.as_str()) {
+            Ok(t) => t,
+            Err(e) => return reply(Err(e.to_string())),
+        };
+        let busy = self.busy.clone();
+        if !lock(&busy).insert(task.id.clone()) {
+            return reply(Err(format!(
+                "task {} is already being approved or pushed",
+                task.id
+            )));
+        }
+        let ctx = self.ctx.clone();
+        tokio::spawn(async move {
+            let r = match cmd {
+                Command::Approve { force, .. } => ops::approve(&ctx, &task.id, force).await,
+                _ => ops::push(&ctx, &task.id).await,
+            };
+            lock(&busy).remove(&task.id);
+            reply(r);
+        });
+    }
+
     async fn handle(&mut self, cmd: Command) -> Result<String, String> {
         match cmd {
             Command::Queue { task } => {
@@ -291,8 +375,9 @@ impl Engine {
                 ops::discard(&self.ctx, &t.id).await
             }
             Command::Retry { id, feedback } => ops::retry(&self.ctx, &id, feedback),
-            Command::Approve { id, force } => ops::approve(&self.ctx, &id, force).await,
-            Command::Push { id } => ops::push(&self.ctx, &id).await,
+            Command::Approve { .. } | Command::Push { .. } | Command::Import { .. } => {
+                Err("approve, push and import are dispatched off the loop".into())
+            }
             Command::Load { id } => {
                 let t = self
                     .ctx
@@ -344,17 +429,27 @@ impl Engine {
 
     /// Commands left in the store by other drover processes; whether there were any.
     async fn poll_inbox(&mut self) -> bool {
-        let Ok(items) = self.ctx.store.pending_commands() else {
+        let Ok(items) = self.ctx.store.pending_commands(self.inbox_taken) else {
             return false;
         };
         let any = !items.is_empty();
         for item in items {
-            let result = match self.handle(item.command).await {
-                Ok(m) => format!("ok: {m}"),
-                Err(e) => format!("error: {e}"),
-            };
-            let _ = self.ctx.store.finish_command(item.id, &result);
+            self.inbox_taken = self.inbox_taken.max(item.id);
+            let store = self.ctx.store.clone();
+            let reply: Reply = Box::new(move |r| {
+                let result = match r {
+                    Ok(m) => format!("ok: {m}"),
+                    Err(e) => format!("error: {e}"),
+                };
+                let _ = store.finish_command(item.id, &result);
+            });
+            self.dispatch(item.command, reply).await;
         }
         any
     }
+}
+
+/// The busy set stays consistent even if a holder panicked: it is a plain set of ids.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -56,6 +56,7 @@ pub fn add(store: &Store, new: NewTask) -> Result<(TaskRecord, RepoHead), AddErr
             attempt: 1,
             created_at: now.clone(),
             updated_at: now,
+            origin: new.origin.clone(),
         };
         match store.insert_task(&record) {
             Ok(()) => return Ok((record, head)),
@@ -326,7 +327,7 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
                 config.remote,
                 &p.commit[..12]
             );
-            match open_pr(ctx, &task, &config, &p.remote_url, pr_token).await {
+            match super::pull_request::open(ctx, &task, &config, &p.remote_url, pr_token).await {
                 Ok(Some(pr)) => {
                     let kind = if config.forge.draft {
                         "draft pull request"
@@ -376,105 +377,4 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         }
         Err(e) => Err(e.to_string()),
     }
-}
-
-/// Finds or opens the pull request for a pushed task. `None` when there is no GitHub
-/// repository or token to do it with (said as a notice).
-async fn open_pr(
-    ctx: &EngineCtx,
-    task: &TaskRecord,
-    config: &Config,
-    remote_url: &str,
-    token: Option<String>,
-) -> Result<Option<crate::forge::PullRequest>, String> {
-    let attempt = ctx
-        .store
-        .attempt(&task.id, task.attempt)
-        .map_err(|e| e.to_string())?;
-    if let (Some(number), Some(url)) = (attempt.pr_number, attempt.pr_url.clone()) {
-        return Ok(Some(crate::forge::PullRequest { number, url }));
-    }
-    let note = |m: String| {
-        ctx.bus.emit(
-            Some(&task.id),
-            task.attempt,
-            EventBody::Notice { message: m },
-        )
-    };
-    let configured = config
-        .forge
-        .repo
-        .as_deref()
-        .and_then(|r| r.split_once('/'))
-        .map(|(o, n)| (o.to_string(), n.to_string()));
-    let Some((owner, repo)) = configured.or_else(|| crate::forge::owner_repo(remote_url)) else {
-        note(format!(
-            "no pull request: {remote_url} is not a GitHub remote (set [forge] repo = \"owner/name\" if it is one)"
-        ));
-        return Ok(None);
-    };
-    let Some(token) = token else {
-        note(
-            "no pull request: no GitHub token (set GITHUB_TOKEN or GH_TOKEN, or log in with gh)"
-                .into(),
-        );
-        return Ok(None);
-    };
-    let base = task.base_ref.clone().ok_or(
-        "the task started from a detached HEAD: there is no base branch for a pull request",
-    )?;
-    let body = pr_body(task, &attempt);
-    let gh = crate::forge::GitHub::new(&config.forge.api_url, token).map_err(|e| e.to_string())?;
-    let pr = crate::forge::NewPullRequest {
-        owner: &owner,
-        repo: &repo,
-        head: &task.branch,
-        base: &base,
-        title: &task.title,
-        body: &body,
-        draft: config.forge.draft,
-    };
-    gh.find_or_create(&pr)
-        .await
-        .map(Some)
-        .map_err(|e| e.to_string())
-}
-
-/// The pull request's description: the task, what the agent says it did, the files, the
-/// tests, the cost. Secrets are redacted.
-fn pr_body(task: &TaskRecord, a: &crate::engine::task::AttemptRecord) -> String {
-    let mut b = format!("{}\n", task.prompt.trim());
-    if let Some(s) = &a.summary {
-        b.push_str(&format!("\n### What the agent did\n\n{}\n", s.trim()));
-    }
-    if let Some(d) = &a.diff {
-        b.push_str("\n### Files changed\n\n| file | + | − |\n|---|---:|---:|\n");
-        for f in &d.files {
-            let (plus, minus) = if f.binary {
-                ("bin".to_string(), "bin".to_string())
-            } else {
-                (f.insertions.to_string(), f.deletions.to_string())
-            };
-            b.push_str(&format!("| `{}` | {plus} | {minus} |\n", f.path));
-        }
-    }
-    if let Some(t) = &a.tests {
-        b.push_str(&format!(
-            "\n### Tests\n\n{} — `{}`\n",
-            t.summary(),
-            t.command.as_deref().unwrap_or("no test command")
-        ));
-        if a.tests_overridden {
-            b.push_str("\n**Approved although the tests did not pass.**\n");
-        }
-    }
-    b.push_str(&format!("\nAttempt {} of task `{}`", task.attempt, task.id));
-    if let Some(u) = &a.usage {
-        b.push_str(&format!(" · {} tokens", u.input_tokens + u.output_tokens));
-        if let Some(c) = u.cost_usd {
-            b.push_str(&format!(" · ${c:.2}"));
-        }
-    }
-    b.push_str(". Opened by drover; review before merging.\n");
-    crate::redact::redact(&b).into_owned()
 }

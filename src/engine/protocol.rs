@@ -41,6 +41,15 @@ pub enum Command {
     Push {
         id: TaskId,
     },
+    /// Fetch a GitHub issue (`owner/repo#12`, `#12`, URL) and queue it as a task of `repo`.
+    Import {
+        repo: std::path::PathBuf,
+        reference: String,
+        /// The user's own words, added after the issue.
+        #[serde(default)]
+        notes: Option<String>,
+        agent: super::task::AgentSpec,
+    },
     /// Asks for a task's stored history (answered by `EventBody::History`).
     Load {
         id: TaskId,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::TaskId;
 use super::state::TaskState;
+use crate::forge::IssueOrigin;
 use crate::verify::TestReport;
 use crate::workspace::DiffSummary;
 
@@ -53,6 +54,9 @@ pub struct NewTask {
     pub title: String,
     pub prompt: String,
     pub agent: AgentSpec,
+    /// The GitHub issue it was imported from.
+    #[serde(default)]
+    pub origin: Option<IssueOrigin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +79,9 @@ pub struct TaskRecord {
     pub attempt: u32,
     pub created_at: String,
     pub updated_at: String,
+    /// The GitHub issue it was imported from.
+    #[serde(default)]
+    pub origin: Option<IssueOrigin>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

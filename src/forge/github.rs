@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::issue::{Issue, IssueRef};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {
     pub number: u64,
@@ -38,7 +40,8 @@ pub struct NewPullRequest<'a> {
 
 pub struct GitHub {
     api: String,
-    token: String,
+    /// Public issues can be read without one.
+    token: Option<String>,
     client: reqwest::Client,
 }
 
@@ -59,8 +62,35 @@ fn message(body: &str) -> String {
         .unwrap_or_else(|| crate::text::ellipsize(body.trim(), 200))
 }
 
+/// For a refused classic token: the scopes the endpoint wanted that the token lacks.
+fn missing_scopes(h: &reqwest::header::HeaderMap) -> Option<String> {
+    let list = |name: &str| -> Option<Vec<String>> {
+        let v = h.get(name)?.to_str().ok()?;
+        Some(
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
+    };
+    let has = list("x-oauth-scopes")?;
+    let wanted = list("x-accepted-oauth-scopes")?;
+    if wanted.is_empty() || wanted.iter().any(|w| has.contains(w)) {
+        return None;
+    }
+    Some(format!(
+        "the token needs the {} scope (it has: {})",
+        wanted.join(" or "),
+        if has.is_empty() {
+            "none".to_string()
+        } else {
+            has.join(", ")
+        }
+    ))
+}
+
 impl GitHub {
-    pub fn new(api: &str, token: String) -> Result<Self, ForgeError> {
+    pub fn new(api: &str, token: Option<String>) -> Result<Self, ForgeError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("drover/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(30))
@@ -87,8 +117,10 @@ impl GitHub {
                 .client
                 .request(method.clone(), format!("{}{path}", self.api))
                 .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28")
-                .bearer_auth(&self.token);
+                .header("X-GitHub-Api-Version", "2022-11-28");
+            if let Some(token) = &self.token {
+                req = req.bearer_auth(token);
+            }
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -102,6 +134,7 @@ impl GitHub {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
+            let scopes = missing_scopes(resp.headers());
             let text = resp.text().await.unwrap_or_default();
             let limited = status == 429 || (status == 403 && retry_after.is_some());
             if attempt < 4 && (limited || status >= 500) {
@@ -115,7 +148,10 @@ impl GitHub {
                 200..=299 => Ok((status, text)),
                 401 | 403 => Err(ForgeError::Auth {
                     status,
-                    message: message(&text),
+                    message: match scopes {
+                        Some(hint) => format!("{}; {hint}", message(&text)),
+                        None => message(&text),
+                    },
                 }),
                 500..=599 => Err(ForgeError::Unavailable(format!(
                     "HTTP {status}: {}",
@@ -124,6 +160,55 @@ impl GitHub {
                 _ => Ok((status, text)),
             };
         }
+    }
+
+    /// The issue `r`; a pull request (GitHub lists them as issues too) is refused.
+    pub async fn issue(&self, r: &IssueRef) -> Result<Issue, ForgeError> {
+        let path = format!("/repos/{}/{}/issues/{}", r.owner, r.repo, r.number);
+        let (status, text) = self.call(reqwest::Method::GET, &path, None).await?;
+        if status == 404 || status == 410 {
+            return Err(ForgeError::Rejected {
+                status,
+                message: format!(
+                    "issue {r} does not exist{}",
+                    if self.token.is_some() {
+                        " or the token cannot see that repository"
+                    } else {
+                        " or is private (no GitHub token: set GITHUB_TOKEN or GH_TOKEN)"
+                    }
+                ),
+            });
+        }
+        if status != 200 {
+            return Err(ForgeError::Rejected {
+                status,
+                message: message(&text),
+            });
+        }
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| ForgeError::Unavailable(format!("unreadable answer: {e}")))?;
+        if !v["pull_request"].is_null() {
+            return Err(ForgeError::Rejected {
+                status,
+                message: format!("{r} is a pull request, not an issue: drover imports issues"),
+            });
+        }
+        let labels = v["labels"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| l["name"].as_str().or_else(|| l.as_str()))
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Issue {
+            reference: r.clone(),
+            title: v["title"].as_str().unwrap_or_default().to_string(),
+            body: v["body"].as_str().unwrap_or_default().to_string(),
+            labels,
+            url: v["html_url"].as_str().unwrap_or_default().to_string(),
+        })
     }
 
     /// Opens the pull request, or returns the open one for its head branch.
@@ -172,5 +257,26 @@ impl GitHub {
             status,
             message: message(&text),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_token_without_the_needed_scope_is_named() {
+        let mut h = HeaderMap::new();
+        h.insert("x-oauth-scopes", HeaderValue::from_static("read:org, gist"));
+        h.insert("x-accepted-oauth-scopes", HeaderValue::from_static("repo"));
+        assert_eq!(
+            missing_scopes(&h).as_deref(),
+            Some("the token needs the repo scope (it has: read:org, gist)")
+        );
+        h.insert("x-oauth-scopes", HeaderValue::from_static("repo, gist"));
+        assert_eq!(missing_scopes(&h), None);
+        // Fine-grained tokens send no scope headers: nothing to say.
+        assert_eq!(missing_scopes(&HeaderMap::new()), None);
     }
 }

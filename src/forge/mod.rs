@@ -1,12 +1,16 @@
 //! GitHub, over its REST API: open a pull request for a pushed branch (find-or-create,
-//! draft by default). drover never calls merge or review endpoints.
+//! draft by default) and read issues to import as tasks. drover never calls merge or
+//! review endpoints.
 //!
 //! Owner and repository come from the remote URL (https and ssh forms) unless configured;
 //! the API base is configurable (GitHub Enterprise: `https://HOST/api/v3`).
 
 mod github;
+pub mod hidden;
+pub mod issue;
 
 pub use github::{ForgeError, GitHub, NewPullRequest, PullRequest};
+pub use issue::{Issue, IssueOrigin, IssueRef};
 
 /// `(owner, repo)` from a GitHub-style remote URL, if it is one.
 pub fn owner_repo(url: &str) -> Option<(String, String)> {

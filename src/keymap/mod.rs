@@ -62,6 +62,7 @@ pub enum Action {
     Help,
     Filter,
     NewTask,
+    ImportIssue,
     Approve,
     RetryFeedback,
     RetryScratch,
@@ -101,6 +102,7 @@ const ACTIONS: &[(Action, &str, &str, &[Context])] = &[
     (A::Help, "help", "help", &[C::Global]),
     (A::Filter, "filter", "filter tasks", &[C::Global, C::List]),
     (A::NewTask, "new_task", "new task", &[C::List]),
+    (A::ImportIssue, "import_issue", "import issue", &[C::List]),
     (A::Approve, "approve", "approve", &[C::List]),
     (
         A::RetryFeedback,

@@ -33,6 +33,17 @@ pub enum StoreError {
     Corrupt { id: String, detail: String },
 }
 
+/// Brings a database made by an older drover up to this schema (columns are only added).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_origin = conn
+        .prepare("SELECT 1 FROM pragma_table_info('tasks') WHERE name = 'origin'")?
+        .exists([])?;
+    if !has_origin {
+        conn.execute_batch("ALTER TABLE tasks ADD COLUMN origin TEXT")?;
+    }
+    Ok(())
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY,
@@ -48,7 +59,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     state TEXT NOT NULL,
     attempt INTEGER NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    origin TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_repo ON tasks(repo, queue_order);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -106,6 +118,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
+        migrate(&conn).map_err(sql)?;
         Ok(Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -131,11 +144,15 @@ impl Store {
         let tx = conn.transaction().map_err(self.sql())?;
         let agent = serde_json::to_string(&t.agent).map_err(|e| corrupt(&t.id, e))?;
         let state = serde_json::to_string(&t.state).map_err(|e| corrupt(&t.id, e))?;
+        let origin = match &t.origin {
+            Some(o) => Some(serde_json::to_string(o).map_err(|e| corrupt(&t.id, e))?),
+            None => None,
+        };
         tx.execute(
             "INSERT INTO tasks (id, queue_order, repo, repo_hash, title, prompt, agent, base_commit,
-                base_ref, branch, state, attempt, created_at, updated_at)
+                base_ref, branch, state, attempt, created_at, updated_at, origin)
              VALUES (?1, (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6,
-                ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 t.id.as_str(),
                 t.repo.to_string_lossy(),
@@ -149,7 +166,8 @@ impl Store {
                 state,
                 t.attempt,
                 t.created_at,
-                t.updated_at
+                t.updated_at,
+                origin
             ],
         )
         .map_err(self.sql())?;
@@ -430,7 +448,7 @@ fn corrupt(id: &TaskId, e: impl std::fmt::Display) -> StoreError {
 
 const SELECT_TASK: &str =
     "SELECT id, repo, repo_hash, title, prompt, agent, base_commit, base_ref, branch, state,
-    attempt, created_at, updated_at FROM tasks";
+    attempt, created_at, updated_at, origin FROM tasks";
 
 struct RawTask {
     id: String,
@@ -446,6 +464,7 @@ struct RawTask {
     attempt: u32,
     created_at: String,
     updated_at: String,
+    origin: Option<String>,
 }
 
 fn raw_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTask> {
@@ -463,6 +482,7 @@ fn raw_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTask> {
         attempt: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        origin: r.get(13)?,
     })
 }
 
@@ -477,6 +497,10 @@ impl RawTask {
             serde_json::from_str(&self.agent).map_err(|e| bad(format!("agent: {e}")))?;
         let state: TaskState =
             serde_json::from_str(&self.state).map_err(|e| bad(format!("state: {e}")))?;
+        let origin = match &self.origin {
+            Some(o) => Some(serde_json::from_str(o).map_err(|e| bad(format!("origin: {e}")))?),
+            None => None,
+        };
         Ok(TaskRecord {
             id,
             repo: PathBuf::from(self.repo),
@@ -491,6 +515,7 @@ impl RawTask {
             attempt: self.attempt,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            origin,
         })
     }
 }
@@ -517,6 +542,7 @@ mod tests {
             attempt: 1,
             created_at: now_rfc3339(),
             updated_at: now_rfc3339(),
+            origin: None,
         }
     }
 
@@ -547,6 +573,35 @@ mod tests {
             s.insert_task(&record("aaa")).is_err(),
             "duplicate ids are refused"
         );
+    }
+
+    #[test]
+    fn a_database_from_before_issue_import_gains_the_origin_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(&SCHEMA.replace(",\n    origin TEXT", ""))
+            .unwrap();
+        drop(old);
+        let s = Store::open(&path).unwrap();
+        let mut t = record("aaaaaaaaaa");
+        t.origin = Some(crate::forge::IssueOrigin {
+            reference: crate::forge::IssueRef {
+                owner: "ana".into(),
+                repo: "shop".into(),
+                number: 12,
+            },
+            url: "https://github.com/ana/shop/issues/12".into(),
+            removed: crate::forge::hidden::Removed {
+                comments: 1,
+                invisible: 0,
+            },
+        });
+        s.insert_task(&t).unwrap();
+        assert_eq!(s.task(&t.id).unwrap().unwrap().origin, t.origin);
+        // Opening again (column present) changes nothing.
+        drop(s);
+        assert!(Store::open(&path).unwrap().task(&t.id).unwrap().is_some());
     }
 
     fn record_like(s: &Store, id: &str) -> TaskRecord {
@@ -607,12 +662,12 @@ mod tests {
 
         let cmd = crate::engine::protocol::Command::Cancel { id: id.clone() };
         let n = s.push_command(&cmd).unwrap();
-        let pending = s.pending_commands().unwrap();
+        let pending = s.pending_commands(0).unwrap();
         assert_eq!(pending.len(), 1);
         assert!(s.command_result(n).unwrap().is_none());
         s.finish_command(n, "ok").unwrap();
         assert_eq!(s.command_result(n).unwrap().as_deref(), Some("ok"));
-        assert!(s.pending_commands().unwrap().is_empty());
+        assert!(s.pending_commands(0).unwrap().is_empty());
     }
 
     #[test]

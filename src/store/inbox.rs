@@ -29,14 +29,17 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Commands not yet handled, oldest first.
-    pub fn pending_commands(&self) -> Result<Vec<InboxItem>, StoreError> {
+    /// Commands not yet handled with an id above `after` (the ones this engine already
+    /// took are still being answered), oldest first.
+    pub fn pending_commands(&self, after: i64) -> Result<Vec<InboxItem>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached("SELECT id, command FROM inbox WHERE done_at IS NULL ORDER BY id")
+            .prepare_cached(
+                "SELECT id, command FROM inbox WHERE done_at IS NULL AND id > ?1 ORDER BY id",
+            )
             .map_err(self.sql())?;
         let rows: Vec<(i64, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(self.sql())?
             .collect::<Result<_, _>>()
             .map_err(self.sql())?;

@@ -53,7 +53,7 @@ pub struct Confirm {
 
 pub enum Overlay {
     Help,
-    Confirm(Confirm),
+    Confirm(Box<Confirm>),
     Editor(Box<Editor>),
 }
 
@@ -430,7 +430,13 @@ impl App {
             Overlay::Editor(mut e) => {
                 match k.and_then(|k| self.keymap.action(Context::Editor, k)) {
                     Some(Action::Submit) => match self.submit(&e) {
-                        Ok(cmd) => vec![Effect::Send(cmd)],
+                        Ok(cmd) => {
+                            if let Command::Import { reference, .. } = &cmd {
+                                // GitHub takes a moment: say what is happening meanwhile.
+                                self.set_status(format!("importing issue {reference}…"), false);
+                            }
+                            vec![Effect::Send(cmd)]
+                        }
                         Err(msg) => {
                             e.error = Some(msg);
                             self.overlay = Some(Overlay::Editor(e));
@@ -454,6 +460,22 @@ impl App {
         }
     }
 
+    /// The agent field: empty for the built-in agent, else a steps file (relative to the
+    /// repository).
+    fn editor_agent(&self, e: &Editor) -> Result<AgentSpec, String> {
+        let path = e.script_text();
+        if path.is_empty() {
+            return Ok(AgentSpec::Builtin { provider: None });
+        }
+        let path = PathBuf::from(shellexpand(&path));
+        let path = if path.is_relative() {
+            self.header.repo.join(path)
+        } else {
+            path
+        };
+        AgentSpec::scripted_from_file(&path)
+    }
+
     /// Turns a filled-in editor into a command, or says what is missing.
     fn submit(&self, e: &Editor) -> Result<Command, String> {
         match &e.kind {
@@ -467,23 +489,25 @@ impl App {
                     feedback: Some(feedback),
                 })
             }
+            EditorKind::Issue => {
+                let reference = e.title_text();
+                if reference.is_empty() {
+                    return Err("which issue? owner/repo#12, #12 or its URL".into());
+                }
+                let notes = e.prompt_text();
+                Ok(Command::Import {
+                    repo: self.header.repo.clone(),
+                    reference,
+                    notes: (!notes.is_empty()).then_some(notes),
+                    agent: self.editor_agent(e)?,
+                })
+            }
             EditorKind::NewTask => {
                 let title = e.title_text();
                 if title.is_empty() {
                     return Err("the task needs a title".into());
                 }
-                let path = e.script_text();
-                let agent = if path.is_empty() {
-                    AgentSpec::Builtin { provider: None }
-                } else {
-                    let path = PathBuf::from(shellexpand(&path));
-                    let path = if path.is_relative() {
-                        self.header.repo.join(path)
-                    } else {
-                        path
-                    };
-                    AgentSpec::scripted_from_file(&path)?
-                };
+                let agent = self.editor_agent(e)?;
                 let prompt = match e.prompt_text() {
                     p if p.is_empty() => title.clone(),
                     p => p,
@@ -494,6 +518,7 @@ impl App {
                         title,
                         prompt,
                         agent,
+                        origin: None,
                     },
                 })
             }
@@ -518,6 +543,11 @@ impl App {
             Action::Filter => self.filtering = true,
             Action::NewTask => {
                 self.overlay = Some(Overlay::Editor(Box::new(Editor::new_task(
+                    self.default_script.as_deref(),
+                ))))
+            }
+            Action::ImportIssue => {
+                self.overlay = Some(Overlay::Editor(Box::new(Editor::issue(
                     self.default_script.as_deref(),
                 ))))
             }
@@ -565,13 +595,13 @@ impl App {
                     return vec![Effect::Send(Command::Approve { id, force: false })];
                 }
                 let what = verdict.map_or("were not run", |v| v.label());
-                self.overlay = Some(Overlay::Confirm(Confirm {
+                self.overlay = Some(Overlay::Confirm(Box::new(Confirm {
                     text: format!(
                         "The tests {}{what}. Approve anyway? The override is recorded in the commit.",
                         if verdict.is_some() { "result is: " } else { "" }
                     ),
                     on_yes: Command::Approve { id, force: true },
-                }));
+                })));
             }
             Action::Push | Action::Cancel | Action::RetryScratch => {
                 let Some((id, ..)) = task else {
@@ -597,12 +627,12 @@ impl App {
             Action::Discard => match task {
                 None => need_task(self),
                 Some((id, title, _, _)) => {
-                    self.overlay = Some(Overlay::Confirm(Confirm {
+                    self.overlay = Some(Overlay::Confirm(Box::new(Confirm {
                         text: format!(
                             "Discard \"{title}\"? Its container and workspace are removed; the transcript stays."
                         ),
                         on_yes: Command::Discard { id },
-                    }))
+                    })))
                 }
             },
             Action::Shell => match task {

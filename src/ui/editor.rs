@@ -11,7 +11,12 @@ use crate::engine::ids::TaskId;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditorKind {
     NewTask,
-    Feedback { id: TaskId, title: String },
+    /// A GitHub issue to import: the title field holds its reference.
+    Issue,
+    Feedback {
+        id: TaskId,
+        title: String,
+    },
 }
 
 pub struct Editor {
@@ -52,6 +57,15 @@ impl Editor {
         }
     }
 
+    pub fn issue(default_script: Option<&str>) -> Self {
+        Editor {
+            kind: EditorKind::Issue,
+            title: field("owner/repo#12, #12 (this repository) or the issue's URL"),
+            prompt: field("optional: your own notes, added after the issue"),
+            ..Editor::new_task(default_script)
+        }
+    }
+
     pub fn feedback(id: TaskId, title: String) -> Self {
         Editor {
             kind: EditorKind::Feedback { id, title },
@@ -66,7 +80,7 @@ impl Editor {
 
     fn fields(&self) -> &'static [usize] {
         match self.kind {
-            EditorKind::NewTask => &[0, 1, 2],
+            EditorKind::NewTask | EditorKind::Issue => &[0, 1, 2],
             EditorKind::Feedback { .. } => &[1],
         }
     }

@@ -4,6 +4,7 @@ mod bad_input;
 mod common;
 mod fake_llm;
 mod isolation;
+mod issues;
 mod keymap_files;
 mod llm_agent;
 mod llm_providers;

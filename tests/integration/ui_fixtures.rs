@@ -36,6 +36,7 @@ pub fn record(tid: &str, title: &str, state: TaskState) -> TaskRecord {
         attempt: 1,
         created_at: T0.into(),
         updated_at: T0.into(),
+        origin: None,
     }
 }
 

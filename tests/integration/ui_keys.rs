@@ -164,6 +164,28 @@ fn new_task_editor_queues_a_scripted_task() {
 }
 
 #[test]
+fn i_imports_an_issue_with_notes() {
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Char('i'));
+    let fx = ctrl(&mut a, 's');
+    assert!(fx.is_empty(), "no reference, nothing sent: {fx:?}");
+    typed(&mut a, "#12");
+    press(&mut a, KeyCode::Enter); // to the notes
+    typed(&mut a, "Keep it small.");
+    let fx = ctrl(&mut a, 's');
+    assert_eq!(
+        fx,
+        send(Command::Import {
+            repo: a.header.repo.clone(),
+            reference: "#12".into(),
+            notes: Some("Keep it small.".into()),
+            agent: drover::engine::task::AgentSpec::Builtin { provider: None },
+        })
+    );
+    assert!(a.overlay.is_none());
+}
+
+#[test]
 fn editor_escape_asks_before_losing_text() {
     let mut a = two_tasks();
     press(&mut a, KeyCode::Char('n'));

@@ -205,6 +205,41 @@ fn new_task_editor() {
 }
 
 #[test]
+fn import_issue_editor() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('i'));
+    typed(&mut a, "ana/shop#12");
+    assert_snapshot!(screen(&a, 110, 24));
+}
+
+#[test]
+fn imported_task_names_its_issue_and_what_was_hidden() {
+    let mut a = app();
+    let mut task = record("g1b2c3d4e5", "Cart total is wrong", TaskState::Review);
+    task.prompt =
+        "GitHub issue ana/shop#12: Cart total is wrong\nLabels: bug\n\nadd() subtracts.\n".into();
+    task.origin = Some(drover::forge::IssueOrigin {
+        reference: drover::forge::IssueRef {
+            owner: "ana".into(),
+            repo: "shop".into(),
+            number: 12,
+        },
+        url: "https://github.com/ana/shop/issues/12".into(),
+        removed: drover::forge::hidden::Removed {
+            comments: 1,
+            invisible: 2,
+        },
+    });
+    let body = EventBody::TaskAdded {
+        task: Box::new(task),
+        attempt: Box::new(reviewed(true)),
+    };
+    a.update(Msg::Engine(ev(Some("g1b2c3d4e5"), 1, body)));
+    press(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&a, 120, 34));
+}
+
+#[test]
 fn editor_refuses_an_empty_title() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('n'));

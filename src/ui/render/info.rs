@@ -79,6 +79,18 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
     if let Some(s) = elapsed(a.started_at.as_deref(), a.finished_at.as_deref(), app.now) {
         lines.push(row("elapsed", duration(s)));
     }
+    if let Some(o) = &t.origin {
+        lines.push(row("issue", format!("{} {}", o.reference, o.url)));
+        if !o.removed.is_empty() {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:<11}", "hidden"), theme::dim()),
+                Span::styled(
+                    format!("{} stripped", o.removed),
+                    Style::default().fg(Color::Yellow),
+                ),
+            ]));
+        }
+    }
     if let Some(u) = &a.usage {
         let cost = u
             .cost_usd

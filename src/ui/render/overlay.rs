@@ -94,6 +94,7 @@ fn help(app: &App, f: &mut Frame, area: Rect) {
 fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
     let (title, height) = match &e.kind {
         EditorKind::NewTask => (" New task ".to_string(), 20),
+        EditorKind::Issue => (" Import a GitHub issue ".to_string(), 16),
         EditorKind::Feedback { title, .. } => (
             format!(" Retry with feedback: {} ", crate::text::inert(title)),
             14,
@@ -131,7 +132,7 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
             .title(format!(" {name} "))
     };
     match e.kind {
-        EditorKind::NewTask => {
+        EditorKind::NewTask | EditorKind::Issue => {
             let [t, p, s, foot] = Layout::vertical([
                 Constraint::Length(3),
                 Constraint::Min(3),
@@ -140,9 +141,13 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
             ])
             .areas(inner);
             let mut title = e.title.clone();
-            title.set_block(field_block("Title", e.focus == 0));
+            let (first, second) = match e.kind {
+                EditorKind::Issue => ("Issue", "Notes"),
+                _ => ("Title", "Prompt"),
+            };
+            title.set_block(field_block(first, e.focus == 0));
             let mut prompt = e.prompt.clone();
-            prompt.set_block(field_block("Prompt", e.focus == 1));
+            prompt.set_block(field_block(second, e.focus == 1));
             let mut script = e.script.clone();
             script.set_block(field_block("Agent", e.focus == 2));
             f.render_widget(&title, t);
