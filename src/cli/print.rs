@@ -44,6 +44,19 @@ pub fn event_line(ev: &Event) -> Option<String> {
         EventBody::DiffUpdated { diff, .. } => format!("diff: {}", diff.stat_line()),
         EventBody::TestStarted { command } => format!("tests: {}", inert(command)),
         EventBody::TestFinished { report } => format!("tests {}", report.summary()),
+        EventBody::Overlaps { overlaps } if overlaps.is_empty() => return None,
+        EventBody::Overlaps { overlaps } => overlaps
+            .iter()
+            .map(|o| {
+                let what = if o.conflicts.is_empty() {
+                    format!("also changes {} (merges cleanly)", o.files.join(", "))
+                } else {
+                    format!("conflicts in {}", o.conflicts.join(", "))
+                };
+                format!("with {} {}: {what}", o.id, inert(&o.title))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         EventBody::Notice { message } => format!("note: {}", inert(message)),
         EventBody::Error { message } => format!("error: {}", inert(message)),
     };

@@ -16,6 +16,9 @@ use super::protocol::{Event, EventBody};
 pub struct EventBus {
     seq: AtomicU64,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<Event>>>,
+    /// Woken when a task is added or changes state (the conflict radar waits on it, so it
+    /// need not receive every transcript line).
+    pub states: tokio::sync::Notify,
 }
 
 impl EventBus {
@@ -29,6 +32,12 @@ impl EventBus {
     }
 
     pub fn emit(&self, task: Option<&TaskId>, attempt: u32, body: EventBody) {
+        if matches!(
+            body,
+            EventBody::StateChanged { .. } | EventBody::TaskAdded { .. }
+        ) {
+            self.states.notify_one();
+        }
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         // Numbered under the lock so every subscriber sees seq in order.
         let event = Event {

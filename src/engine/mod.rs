@@ -12,6 +12,7 @@ pub mod import;
 pub mod ops;
 pub mod protocol;
 mod pull_request;
+mod radar;
 mod session;
 pub mod state;
 mod supervisor;
@@ -141,6 +142,13 @@ pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
         tx: tx.downgrade(),
         inbox_taken: 0,
     };
+    if engine.opts.run_queue {
+        tokio::spawn(radar::run(
+            engine.ctx.clone(),
+            engine.opts.repo.clone(),
+            engine.shutdown.clone(),
+        ));
+    }
     let join = tokio::spawn(engine.run(rx, done_rx));
     EngineHandle { tx, bus, join }
 }

@@ -128,6 +128,11 @@ pub enum EventBody {
     TestFinished {
         report: TestReport,
     },
+    /// Other tasks in review or approved that change the same files as this one, and
+    /// whether they merge together (replaces the previous list; empty clears it).
+    Overlaps {
+        overlaps: Vec<crate::workspace::overlap::Overlap>,
+    },
     /// Something the user asked for that this build cannot do, or a hint.
     Notice {
         message: String,

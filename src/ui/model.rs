@@ -10,6 +10,7 @@ use crate::engine::protocol::{Event, EventBody};
 use crate::engine::state::TaskState;
 use crate::engine::task::{AttemptRecord, TaskRecord};
 use crate::engine::transcript::{Entry, EntryKind};
+use crate::workspace::overlap::Overlap;
 
 /// Live output kept per running tool call, and test output kept per attempt.
 const LIVE_CAP: usize = 64 << 10;
@@ -30,6 +31,8 @@ pub struct TaskView {
     /// The stored history has been asked for (or everything was seen live).
     pub loaded: bool,
     pub notices: Vec<String>,
+    /// Tasks in review or approved changing the same files (the conflict radar).
+    pub overlaps: Vec<Overlap>,
     /// Tool calls whose output is shown whole.
     pub expanded: HashSet<u32>,
     pub expand_all: bool,
@@ -54,6 +57,7 @@ impl TaskView {
             patch: String::new(),
             loaded,
             notices: Vec::new(),
+            overlaps: Vec::new(),
             expanded: HashSet::new(),
             expand_all: false,
             version: 0,
@@ -67,6 +71,11 @@ impl TaskView {
 
     pub fn state(&self) -> &TaskState {
         &self.task.state
+    }
+
+    /// Whether merging this task with another in review would conflict.
+    pub fn conflicted(&self) -> bool {
+        self.overlaps.iter().any(|o| !o.conflicts.is_empty())
     }
 
     /// Folds one event about this task in.
@@ -188,6 +197,7 @@ impl TaskView {
             EventBody::Notice { message } | EventBody::Error { message } => {
                 self.notices.push(message.clone())
             }
+            EventBody::Overlaps { overlaps } => self.overlaps = overlaps.clone(),
             EventBody::Docker { .. } => {}
         }
     }

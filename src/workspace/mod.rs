@@ -9,6 +9,7 @@
 
 mod commit;
 mod diff;
+pub mod overlap;
 mod push;
 
 use std::fs;

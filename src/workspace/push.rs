@@ -243,15 +243,9 @@ pub fn merge_check(
         if !index.has_conflicts() {
             return Ok(MergeCheck::Clean);
         }
-        let mut files: Vec<String> = index
-            .conflicts()?
-            .flatten()
-            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
-            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
-            .collect();
-        files.sort();
-        files.dedup();
-        Ok(MergeCheck::Conflicts(files))
+        Ok(MergeCheck::Conflicts(super::overlap::conflict_paths(
+            &index,
+        )?))
     };
     run().unwrap_or_else(|e| MergeCheck::Unknown(e.message().to_string()))
 }

@@ -9,6 +9,7 @@ mod keymap_files;
 mod llm_agent;
 mod llm_providers;
 mod push;
+mod radar;
 mod task_flow;
 mod tui_e2e;
 mod ui_fixtures;

@@ -363,3 +363,56 @@ fn blocked_task_shows_why() {
     press(&mut a, KeyCode::Char('4'));
     assert_snapshot!(screen(&a, 130, 16));
 }
+
+#[test]
+fn conflicting_tasks_wear_a_badge_and_name_each_other() {
+    use drover::workspace::overlap::Overlap;
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Fix add()",
+        TaskState::Review,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "m2n4p6q8r0",
+        "Rewrite add()",
+        TaskState::Approved,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "p1b2c3d4e5",
+        "Document calc",
+        TaskState::Review,
+        reviewed(true),
+    );
+    let overlap = |id: &str, title: &str, conflicts: &[&str]| Overlap {
+        id: id.into(),
+        title: title.into(),
+        files: vec!["calc.py".into()],
+        conflicts: conflicts.iter().map(|c| c.to_string()).collect(),
+        error: None,
+    };
+    let overlaps = |list: Vec<Overlap>| EventBody::Overlaps { overlaps: list };
+    for (tid, list) in [
+        (
+            "k3j9x2ab1c",
+            vec![
+                overlap("m2n4p6q8r0", "Rewrite add()", &["calc.py"]),
+                overlap("p1b2c3d4e5", "Document calc", &[]),
+            ],
+        ),
+        (
+            "m2n4p6q8r0",
+            vec![overlap("k3j9x2ab1c", "Fix add()", &["calc.py"])],
+        ),
+        ("p1b2c3d4e5", vec![overlap("k3j9x2ab1c", "Fix add()", &[])]),
+    ] {
+        a.update(Msg::Engine(ev(Some(tid), 0, overlaps(list))));
+    }
+    press(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&a, 130, 34));
+}

@@ -91,6 +91,33 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
             ]));
         }
     }
+    for o in &task.overlaps {
+        let who = format!("{} \"{}\"", o.id, crate::text::inert(&o.title));
+        let (key, text, style) = match (&o.error, o.conflicts.is_empty()) {
+            (Some(e), _) => (
+                "overlaps",
+                format!(
+                    "{who} also changes {}; cannot merge-check: {e}",
+                    o.files.join(", ")
+                ),
+                Style::default().fg(Color::Yellow),
+            ),
+            (None, false) => (
+                "conflicts",
+                format!("with {who} in {}", o.conflicts.join(", ")),
+                Style::default().fg(Color::Red),
+            ),
+            (None, true) => (
+                "overlaps",
+                format!("{who} also changes {} (merges cleanly)", o.files.join(", ")),
+                theme::dim(),
+            ),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{key:<11}"), theme::dim()),
+            Span::styled(crate::text::inert(&text), style),
+        ]));
+    }
     if let Some(u) = &a.usage {
         let cost = u
             .cost_usd

@@ -71,7 +71,14 @@ fn row(app: &App, t: &TaskView, width: usize, selected: bool) -> Line<'static> {
     let st = &t.task.state;
     let color = theme::state_color(st);
     let mut right: Vec<Span<'static>> = Vec::new();
-    if *st == TaskState::Review {
+    if t.conflicted() {
+        // Merging it with another task in review would conflict: that outranks "review".
+        right.push(Span::styled(
+            "conflict ",
+            Style::default().fg(Color::White).bg(Color::Red),
+        ));
+        right.push(Span::raw(" "));
+    } else if *st == TaskState::Review {
         right.push(Span::styled(
             "review ",
             Style::default().fg(Color::Black).bg(Color::Green),

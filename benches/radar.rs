@@ -1,0 +1,164 @@
+//! Cross-task conflict radar: 30 tasks in review in one repository (5,000 files), every
+//! task changing the same hot file (so every pair is merged) and two files of its own.
+//! Measures the first scan, a scan after one task's diff changed (what the engine does
+//! on each change) and a scan with nothing changed.
+//!
+//! Run: `cargo bench --bench radar`. Prints a table of medians and spreads; nothing
+//! passes or fails on a number. Needs only git.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use drover::workspace::overlap::{Radar, Side};
+
+const TASKS: usize = 30;
+const FILES: usize = 5_000;
+const HOT_LINES: usize = 400;
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}");
+}
+
+/// The hot file with `edits` lines changed by task `by`.
+fn hot(edits: &[usize], by: usize) -> String {
+    (0..HOT_LINES)
+        .map(|i| {
+            if edits.contains(&i) {
+                format!("line {i} changed by task {by}\n")
+            } else {
+                format!("line {i}\n")
+            }
+        })
+        .collect()
+}
+
+fn setup(root: &Path) -> (PathBuf, Vec<Side>) {
+    let repo = root.join("repo");
+    std::fs::create_dir_all(repo.join("src")).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    for i in 0..FILES {
+        let dir = repo.join("src").join(format!("m{:02}", i % 50));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join(format!("f{i}.py")),
+            format!("def f{i}():\n    return {i}\n"),
+        )
+        .expect("write");
+    }
+    std::fs::write(repo.join("hot.py"), hot(&[], 0)).expect("write");
+    git(&repo, &["add", "-A"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    );
+    let base = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&repo)
+            .output()
+            .expect("git")
+            .stdout,
+    )
+    .expect("utf8")
+    .trim()
+    .to_string();
+    let sides = (0..TASKS)
+        .map(|t| {
+            let dir = root.join(format!("ws{t}"));
+            drover::workspace::create(&repo, &dir, &base, &format!("drover/t{t}")).expect("ws");
+            // Tasks 0 and 1 edit the same hot line (a conflict); the rest their own lines.
+            let line = if t == 1 { 0 } else { t * 10 };
+            std::fs::write(dir.join("hot.py"), hot(&[line], t)).expect("write");
+            let own = [t * 7, t * 7 + 1].map(|i| format!("src/m{:02}/f{i}.py", i % 50));
+            for f in &own {
+                std::fs::write(dir.join(f), "def changed():\n    pass\n").expect("write");
+            }
+            Side {
+                id: format!("t{t}"),
+                title: format!("task {t}"),
+                workspace: dir,
+                base: base.clone(),
+                commit: None,
+                files: ["hot.py".to_string()].into_iter().chain(own).collect(),
+                version: "0".into(),
+            }
+        })
+        .collect();
+    (repo, sides)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn stats(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
+    v.sort();
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t = Instant::now();
+    let (repo, mut sides) = setup(tmp.path());
+    eprintln!(
+        "setup: {TASKS} workspaces of {FILES} files in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let mut radar = Radar::default();
+        let t = Instant::now();
+        let out = radar.scan(&repo, &sides).expect("scan");
+        cold.push(t.elapsed());
+        let conflicts = out["t0"].iter().filter(|o| !o.conflicts.is_empty()).count();
+        assert_eq!((out["t0"].len(), conflicts), (TASKS - 1, 1));
+    }
+
+    let mut radar = Radar::default();
+    radar.scan(&repo, &sides).expect("scan");
+    let mut change = Vec::new();
+    let mut idle = Vec::new();
+    for round in 0..9 {
+        // One task writes again: its tree and its 29 pairs are new.
+        let k = 2 + round % (TASKS - 2);
+        std::fs::write(
+            sides[k].workspace.join("hot.py"),
+            hot(&[k * 10, k * 10 + 1 + round], k),
+        )
+        .expect("write");
+        sides[k].version = format!("{round}");
+        let t = Instant::now();
+        radar.scan(&repo, &sides).expect("scan");
+        change.push(t.elapsed());
+        let t = Instant::now();
+        radar.scan(&repo, &sides).expect("scan");
+        idle.push(t.elapsed());
+    }
+
+    println!("\nconflict radar: {TASKS} tasks in review, {FILES} files, every pair shares hot.py");
+    println!("| scan | min | median | max |");
+    println!("|---|---:|---:|---:|");
+    for (name, v) in [
+        ("first scan (30 trees, 435 merges)", cold),
+        ("after one task's diff changed (1 tree, 29 merges)", change),
+        ("nothing changed (cache only)", idle),
+    ] {
+        let (lo, mid, hi) = stats(v);
+        println!("| {name} | {} | {} | {} |", ms(lo), ms(mid), ms(hi));
+    }
+}

@@ -1,0 +1,424 @@
+//! Cross-task conflict radar, the git side: which tasks change the same files, and whether
+//! their changes merge together cleanly. All in memory (git2), nothing written to any
+//! work tree, index or ref.
+//!
+//! A task's side is its approved commit, or for a task still in review the tree of its
+//! workspace as it is now. Pairs that share no file cannot conflict and are never merged;
+//! trees and merge results are cached, so after one task's diff changes only its own pairs
+//! are merged again. Which tasks to compare and when is the engine's business.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use git2::{Oid, Repository};
+
+use super::WorkspaceError;
+
+/// One task as the radar sees it.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub id: String,
+    pub title: String,
+    pub workspace: PathBuf,
+    /// The commit the task started from.
+    pub base: String,
+    /// The approved commit, when there is one; else the workspace's files are the change.
+    pub commit: Option<String>,
+    /// Files the task changes (from its diff).
+    pub files: Vec<String>,
+    /// Changes whenever the workspace may have changed (attempt, diff size, commit).
+    pub version: String,
+}
+
+/// Another task touching the same files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Overlap {
+    pub id: String,
+    pub title: String,
+    /// Files both change.
+    pub files: Vec<String>,
+    /// Files that conflict when both are merged (empty: they merge cleanly).
+    pub conflicts: Vec<String>,
+    /// Why the merge could not be tried, if it could not.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The paths with conflicts in a merge result.
+pub fn conflict_paths(index: &git2::Index) -> Result<Vec<String>, git2::Error> {
+    let mut files: Vec<String> = index
+        .conflicts()?
+        .flatten()
+        .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// The tree a workspace would commit now: its base tree with the changed `files` as they
+/// are on disk (blobs written into the workspace's own object store). Only those files
+/// are read and only the trees above them rebuilt, so the cost follows the change, not
+/// the size of the repository. No index or ref is touched.
+fn workspace_tree(ws: &Path, base: &str, files: &[String]) -> Result<Oid, git2::Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repository::open(ws)?;
+    let base = repo.find_commit(Oid::from_str(base)?)?.tree()?;
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    for f in files {
+        let path = ws.join(f);
+        match path.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path).map_err(io_err)?;
+                let blob = repo.blob(target.as_os_str().as_encoded_bytes())?;
+                update.upsert(f.as_str(), blob, git2::FileMode::Link);
+            }
+            Ok(m) if m.is_file() => {
+                let blob = repo.blob_path(&path)?;
+                let mode = if m.permissions().mode() & 0o111 != 0 {
+                    git2::FileMode::BlobExecutable
+                } else {
+                    git2::FileMode::Blob
+                };
+                update.upsert(f.as_str(), blob, mode);
+            }
+            // Gone (or now a directory, whose files the diff lists themselves).
+            _ => {
+                if base.get_path(Path::new(f)).is_ok() {
+                    update.remove(f.as_str());
+                }
+            }
+        }
+    }
+    update.create_updated(&repo, &base)
+}
+
+fn io_err(e: std::io::Error) -> git2::Error {
+    git2::Error::from_str(&e.to_string())
+}
+
+fn tree_of(side: &Side) -> Result<Oid, String> {
+    let err = |e: git2::Error| format!("{}: {}", side.workspace.display(), e.message());
+    match &side.commit {
+        Some(c) => {
+            let repo = Repository::open(&side.workspace).map_err(err)?;
+            let oid = Oid::from_str(c).map_err(err)?;
+            Ok(repo.find_commit(oid).map_err(err)?.tree_id())
+        }
+        None => workspace_tree(&side.workspace, &side.base, &side.files).map_err(err),
+    }
+}
+
+fn shared_files(a: &Side, b: &Side) -> Vec<String> {
+    let theirs: BTreeSet<&String> = b.files.iter().collect();
+    let mut v: Vec<String> = a
+        .files
+        .iter()
+        .filter(|f| theirs.contains(f))
+        .cloned()
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Which of `shared` conflict when `ours` and `theirs` are merged over `ancestor`. A file
+/// only one side changed merges trivially, so only files both changed are merged (as
+/// `git merge` would, line by line): the cost follows the overlap, not the repository.
+fn conflicts_in(
+    repo: &Repository,
+    ancestor: Oid,
+    ours: Oid,
+    theirs: Oid,
+    shared: &[String],
+) -> Result<Vec<String>, git2::Error> {
+    let (t0, ta, tb) = (
+        repo.find_tree(ancestor)?,
+        repo.find_tree(ours)?,
+        repo.find_tree(theirs)?,
+    );
+    let entry = |t: &git2::Tree<'_>, p: &str| {
+        t.get_path(Path::new(p))
+            .ok()
+            .map(|e| (e.id(), e.filemode()))
+    };
+    let mut conflicts = Vec::new();
+    for p in shared {
+        let (e0, ea, eb) = (entry(&t0, p), entry(&ta, p), entry(&tb, p));
+        if ea == eb || ea == e0 || eb == e0 {
+            continue;
+        }
+        let (Some((a, _)), Some((b, _))) = (ea, eb) else {
+            // Deleted on one side, changed on the other.
+            conflicts.push(p.clone());
+            continue;
+        };
+        let blob = |id: Oid| repo.find_blob(id);
+        let (blob_a, blob_b) = (blob(a)?, blob(b)?);
+        let blob_0 = match e0 {
+            Some((id, _)) => Some(blob(id)?),
+            None => None,
+        };
+        fn input<'a>(content: &'a [u8], path: &str) -> git2::MergeFileInput<'a> {
+            let mut i = git2::MergeFileInput::new();
+            i.content(content).path(Path::new(path));
+            i
+        }
+        // A file both added has an empty ancestor.
+        let base = input(blob_0.as_ref().map_or(&[][..], |b| b.content()), p);
+        let merged = git2::merge_file(
+            &base,
+            &input(blob_a.content(), p),
+            &input(blob_b.content(), p),
+            None,
+        )?;
+        if !merged.is_automergeable() {
+            conflicts.push(p.clone());
+        }
+    }
+    Ok(conflicts)
+}
+
+/// Caches trees per task version and merge results per pair of trees.
+#[derive(Default)]
+pub struct Radar {
+    trees: HashMap<String, (String, Result<Oid, String>)>,
+    merges: HashMap<(Oid, Oid, Oid), Result<Vec<String>, String>>,
+}
+
+impl Radar {
+    /// Overlaps of every side with the others (sides of one repository). Tasks with none
+    /// are present with an empty list.
+    pub fn scan(
+        &mut self,
+        user_repo: &Path,
+        sides: &[Side],
+    ) -> Result<HashMap<String, Vec<Overlap>>, WorkspaceError> {
+        let mut out: HashMap<String, Vec<Overlap>> =
+            sides.iter().map(|s| (s.id.clone(), Vec::new())).collect();
+        let files: Vec<BTreeSet<&str>> = sides
+            .iter()
+            .map(|s| s.files.iter().map(String::as_str).collect())
+            .collect();
+        let mut pairs = Vec::new();
+        for i in 0..sides.len() {
+            for j in i + 1..sides.len() {
+                let shared: Vec<String> = files[i]
+                    .intersection(&files[j])
+                    .map(|f| f.to_string())
+                    .collect();
+                if !shared.is_empty() {
+                    pairs.push((i, j, shared));
+                }
+            }
+        }
+        if pairs.is_empty() {
+            return Ok(out);
+        }
+        let repo = Repository::open(user_repo)
+            .map_err(|_| WorkspaceError::NotARepo(user_repo.to_path_buf()))?;
+        // Each workspace keeps its own new objects: let this handle read them all.
+        let odb = repo.odb().map_err(super::git("opening the object store"))?;
+        let mut involved: Vec<usize> = pairs.iter().flat_map(|(i, j, _)| [*i, *j]).collect();
+        involved.sort_unstable();
+        involved.dedup();
+        for &i in &involved {
+            let objects = sides[i].workspace.join(".git").join("objects");
+            if objects.is_dir() {
+                let _ = odb.add_disk_alternate(&objects.to_string_lossy());
+            }
+        }
+        for (i, j, shared) in pairs {
+            let (a, b) = (&sides[i], &sides[j]);
+            let result = self.merge(&repo, a, b);
+            let (conflicts, error) = match result {
+                Ok(c) => (c, None),
+                Err(e) => (Vec::new(), Some(e)),
+            };
+            for (me, other) in [(a, b), (b, a)] {
+                out.entry(me.id.clone()).or_default().push(Overlap {
+                    id: other.id.clone(),
+                    title: other.title.clone(),
+                    files: shared.clone(),
+                    conflicts: conflicts.clone(),
+                    error: error.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn tree(&mut self, side: &Side) -> Result<Oid, String> {
+        if let Some((v, t)) = self.trees.get(&side.id)
+            && *v == side.version
+        {
+            return t.clone();
+        }
+        let t = tree_of(side);
+        self.trees
+            .insert(side.id.clone(), (side.version.clone(), t.clone()));
+        t
+    }
+
+    /// Conflicting files when both sides are merged onto the merge base of their bases.
+    fn merge(&mut self, repo: &Repository, a: &Side, b: &Side) -> Result<Vec<String>, String> {
+        let ta = self.tree(a)?;
+        let tb = self.tree(b)?;
+        let err = |e: git2::Error| e.message().to_string();
+        let base_a = Oid::from_str(&a.base).map_err(err)?;
+        let base_b = Oid::from_str(&b.base).map_err(err)?;
+        let ancestor = if base_a == base_b {
+            base_a
+        } else {
+            repo.merge_base(base_a, base_b).map_err(err)?
+        };
+        let ancestor = repo.find_commit(ancestor).map_err(err)?.tree_id();
+        // Order-free key: the pair (a, b) and (b, a) merge the same way. (The trees fix
+        // which files differ, so the shared files need not be part of the key.)
+        let key = (ancestor, ta.min(tb), ta.max(tb));
+        if let Some(r) = self.merges.get(&key) {
+            return r.clone();
+        }
+        let shared = shared_files(a, b);
+        let r = conflicts_in(repo, ancestor, ta, tb, &shared).map_err(err);
+        self.merges.insert(key, r.clone());
+        r
+    }
+
+    /// Forgets tasks no longer compared (their trees and merges).
+    pub fn retain(&mut self, ids: &BTreeSet<String>) {
+        self.trees.retain(|id, _| ids.contains(id));
+        let live: BTreeSet<Oid> = self
+            .trees
+            .values()
+            .filter_map(|(_, t)| t.as_ref().ok().copied())
+            .collect();
+        self.merges
+            .retain(|(_, a, b), _| live.contains(a) && live.contains(b));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::testrepo;
+
+    fn side(user: &Path, dir: &Path, id: &str, edits: &[(&str, &str)]) -> Side {
+        let base = Repository::open(user)
+            .unwrap()
+            .head()
+            .unwrap()
+            .target()
+            .unwrap()
+            .to_string();
+        let ws =
+            crate::workspace::create(user, &dir.join(id), &base, &format!("drover/{id}")).unwrap();
+        for (f, content) in edits {
+            std::fs::write(ws.dir.join(f), content).unwrap();
+        }
+        Side {
+            id: id.into(),
+            title: format!("task {id}"),
+            workspace: ws.dir.clone(),
+            base,
+            commit: None,
+            files: edits.iter().map(|(f, _)| f.to_string()).collect(),
+            version: "1".into(),
+        }
+    }
+
+    #[test]
+    fn same_lines_conflict_other_lines_merge_other_files_are_skipped() {
+        let user = tempfile::tempdir().unwrap();
+        testrepo::init(
+            user.path(),
+            &[("calc.py", "a\nb\nc\nd\ne\nf\ng\n"), ("README", "hi\n")],
+        );
+        let wss = tempfile::tempdir().unwrap();
+        let (u, w) = (user.path(), wss.path());
+        let sides = vec![
+            side(u, w, "one", &[("calc.py", "A\nb\nc\nd\ne\nf\ng\n")]),
+            side(u, w, "two", &[("calc.py", "X\nb\nc\nd\ne\nf\ng\n")]),
+            side(u, w, "three", &[("calc.py", "a\nb\nc\nd\ne\nf\nG\n")]),
+            side(u, w, "four", &[("README", "hello\n")]),
+        ];
+        let mut radar = Radar::default();
+        let out = radar.scan(u, &sides).unwrap();
+        let with = |id: &str| {
+            let mut v: Vec<(String, Vec<String>)> = out[id]
+                .iter()
+                .map(|o| (o.id.clone(), o.conflicts.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        let calc = vec!["calc.py".to_string()];
+        assert_eq!(
+            with("one"),
+            vec![("three".into(), vec![]), ("two".into(), calc.clone())]
+        );
+        assert_eq!(
+            with("two"),
+            vec![("one".into(), calc.clone()), ("three".into(), vec![])]
+        );
+        assert!(out["four"].is_empty());
+        assert_eq!(radar.merges.len(), 3, "one merge per overlapping pair");
+        // The user's index and the workspaces' index files are untouched by a scan.
+        for s in &sides {
+            let repo = Repository::open(&s.workspace).unwrap();
+            assert_eq!(
+                repo.statuses(None).unwrap().len(),
+                1,
+                "the edit is still unstaged"
+            );
+        }
+        // A second scan with nothing changed merges nothing new.
+        radar.scan(u, &sides).unwrap();
+        assert_eq!(radar.merges.len(), 3);
+    }
+
+    #[test]
+    fn deletions_additions_and_identical_edits() {
+        let user = tempfile::tempdir().unwrap();
+        testrepo::init(user.path(), &[("README", "hi\n")]);
+        let wss = tempfile::tempdir().unwrap();
+        let (u, w) = (user.path(), wss.path());
+        let gone = side(u, w, "gone", &[]);
+        std::fs::remove_file(gone.workspace.join("README")).unwrap();
+        let gone = Side {
+            files: vec!["README".into()],
+            ..gone
+        };
+        let sides = vec![
+            gone,
+            side(u, w, "edit", &[("README", "hello\n")]),
+            side(u, w, "same", &[("README", "hello\n")]),
+            side(u, w, "new1", &[("NEW", "one\n")]),
+            side(u, w, "new2", &[("NEW", "two\n")]),
+        ];
+        let out = Radar::default().scan(u, &sides).unwrap();
+        let conflicts = |id: &str, other: &str| {
+            out[id]
+                .iter()
+                .find(|o| o.id == other)
+                .map(|o| !o.conflicts.is_empty())
+        };
+        assert_eq!(conflicts("gone", "edit"), Some(true), "delete vs modify");
+        assert_eq!(
+            conflicts("edit", "same"),
+            Some(false),
+            "the same edit twice"
+        );
+        assert_eq!(
+            conflicts("new1", "new2"),
+            Some(true),
+            "both add NEW differently"
+        );
+        assert_eq!(
+            conflicts("new1", "edit"),
+            None,
+            "no shared file, not compared"
+        );
+    }
+}
