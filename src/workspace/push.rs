@@ -122,6 +122,8 @@ pub fn push(
     }
 
     let rejected: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+    // What the server says on the side ("remote: error: GH006: ...") explains a refusal.
+    let said = std::cell::RefCell::new(Vec::<u8>::new());
     let tries = Cell::new(0);
     let mut cb = callbacks(token, &tries);
     cb.push_update_reference(|_, status| {
@@ -130,16 +132,23 @@ pub fn push(
         }
         Ok(())
     });
+    cb.sideband_progress(|data| {
+        let mut s = said.borrow_mut();
+        if s.len() < 64 << 10 {
+            s.extend_from_slice(data);
+        }
+        true
+    });
     let mut opts = PushOptions::new();
     opts.remote_callbacks(cb);
     // No '+': never a forced update.
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
     r.push(&[refspec.as_str()], Some(&mut opts)).map_err(git)?;
     drop(opts);
-    if let Some(message) = rejected.into_inner() {
+    if let Some(status) = rejected.into_inner() {
         return Err(PushError::Rejected {
             branch: branch.into(),
-            message,
+            message: explain_rejection(&status, &String::from_utf8_lossy(&said.borrow())),
         });
     }
     Ok(Pushed {
@@ -147,6 +156,32 @@ pub fn push(
         already: false,
         remote_url,
     })
+}
+
+/// The server's refusal in words: its status, the error lines it sent, and what to do
+/// for GitHub's branch protection (GH006) and repository rules (GH013).
+fn explain_rejection(status: &str, remote_said: &str) -> String {
+    let lines: Vec<String> = remote_said
+        .split(['\n', '\r'])
+        .map(|l| crate::text::inert(l.trim()))
+        .filter(|l| l.starts_with("error:") || l.contains("GH0") || l.starts_with("- "))
+        .take(6)
+        .collect();
+    let mut msg = status.to_string();
+    if !lines.is_empty() {
+        msg.push_str(&format!(" ({})", lines.join(" ")));
+    }
+    let all = format!("{status} {remote_said}");
+    if all.contains("GH006") || all.contains("protected branch") {
+        msg.push_str(
+            "; a branch protection rule covers this branch: allow pushes to it on the forge, or set branch_prefix to a namespace you may push to",
+        );
+    } else if all.contains("GH013") {
+        msg.push_str(
+            "; a repository rule refused the push (a ruleset, or secret scanning push protection): see the lines above",
+        );
+    }
+    msg
 }
 
 /// What a push would publish, line by line: `(file, line, text)` for every added line

@@ -3,6 +3,7 @@
 mod bad_input;
 mod common;
 mod fake_llm;
+mod git_server;
 mod isolation;
 mod issues;
 mod keymap_files;
