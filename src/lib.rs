@@ -15,6 +15,7 @@ pub mod llm;
 pub mod paths;
 pub mod redact;
 pub mod runtime;
+pub mod signals;
 pub mod store;
 pub mod text;
 pub mod ui;

@@ -1,5 +1,6 @@
 //! The `drover` binary: parse the command line, set up logging, run, exit with a code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +22,8 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(f) => {
-            eprintln!("drover: {}", f.message);
+            // The terminal may be gone (a closed window): failing to say so is no panic.
+            let _ = writeln!(std::io::stderr(), "drover: {}", f.message);
             ExitCode::from(f.code.clamp(0, 255) as u8)
         }
     }

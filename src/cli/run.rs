@@ -59,10 +59,11 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
         poll: Duration::from_millis(500),
     };
     let handle = engine::start(ctx, opts);
+    let mut stop = crate::signals::Terminate::new().map_err(Failure::failed)?;
 
     let mut ran: HashSet<TaskId> = HashSet::new();
     let mut verdicts: HashMap<TaskId, Verdict> = HashMap::new();
-    let mut interrupted = false;
+    let mut interrupted = None;
     loop {
         tokio::select! {
             ev = rx.recv() => {
@@ -91,16 +92,16 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
                     break;
                 }
             }
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted: cancelling running tasks…");
-                interrupted = true;
+            sig = stop.recv() => {
+                eprintln!("{}: interrupting running tasks (retry them with `drover retry`)…", sig.name());
+                interrupted = Some(sig);
                 break;
             }
         }
     }
     handle.shutdown().await;
-    if interrupted {
-        return Ok(130);
+    if let Some(sig) = interrupted {
+        return Ok(sig.exit_code());
     }
     let all_passed = ran.iter().all(|id| {
         states.get(id) == Some(&TaskState::Review) && verdicts.get(id) == Some(&Verdict::Passed)

@@ -157,7 +157,17 @@ impl Tools for Session {
         let mut decoder = Utf8Stream::default();
         let bus = self.bus.clone();
         let (task, attempt) = (self.task.clone(), self.attempt);
+        // What was seen so far, so a call cut short (cancel, quit) keeps its output.
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(crate::text::Capture::new(
+            16 << 10,
+            48 << 10,
+        )));
+        let seen_by_stream = seen.clone();
         let mut on_output = move |bytes: &[u8]| {
+            seen_by_stream
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(bytes);
             let chunk = decoder.push(bytes);
             if !chunk.is_empty() {
                 let chunk = crate::redact::redact(&chunk).into_owned();
@@ -182,15 +192,24 @@ impl Tools for Session {
                 duration_ms: out.duration.as_millis() as u64,
                 timed_out: out.timed_out,
             },
-            Err(e) => EntryKind::ToolResult {
-                call: n,
-                ok: false,
-                exit_code: None,
-                output: e.to_string(),
-                truncated: 0,
-                duration_ms: 0,
-                timed_out: false,
-            },
+            Err(e) => {
+                let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                let output = if seen.is_empty() {
+                    e.to_string()
+                } else {
+                    let partial = crate::redact::redact(&seen.render()).into_owned();
+                    format!("{}\n[{e} while running]", partial.trim_end())
+                };
+                EntryKind::ToolResult {
+                    call: n,
+                    ok: false,
+                    exit_code: None,
+                    output,
+                    truncated: seen.truncated(),
+                    duration_ms: 0,
+                    timed_out: false,
+                }
+            }
         };
         self.record(entry).await;
         if call.may_write() && !matches!(result, Err(ToolError::Cancelled)) {

@@ -106,6 +106,10 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let _watcher = watch_files(&head.root, keymap_path.clone(), reload_tx);
 
+    // Closing the terminal (SIGHUP), `kill` (SIGTERM) or `kill -INT` quit like `q` does:
+    // running tasks interrupted, the terminal restored.
+    let mut stop = crate::signals::Terminate::new().map_err(Failure::failed)?;
+    let mut stopped_by = None;
     let mut terminal = enter();
     // `None` while a shell owns the terminal: nothing else may read keys then.
     let mut events = Some(EventStream::new());
@@ -143,6 +147,10 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                 }
                 Some(what) = reload_rx.recv() => effects = app.update(reload(what, &head.root, keymap_path.as_deref())),
                 _ = tick => effects = app.update(Msg::Tick),
+                sig = stop.recv() => {
+                    stopped_by = Some(sig);
+                    break;
+                }
             }
             dirty = true;
             for fx in effects {
@@ -183,7 +191,22 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     leave();
     handle.shutdown().await;
     result.map_err(|e| Failure::failed(format!("terminal: {e}")))?;
-    Ok(0)
+    match stopped_by {
+        Some(sig) => {
+            // Not eprintln!: the terminal may be gone, and that must not be a panic.
+            let _ = writeln!(
+                std::io::stderr(),
+                "drover: {}: running tasks were interrupted (retry them with r or R)",
+                sig.name()
+            );
+            Ok(if sig == crate::signals::Stop::Int {
+                130
+            } else {
+                0
+            })
+        }
+        None => Ok(0),
+    }
 }
 
 async fn next_input(events: &mut Option<EventStream>) -> Option<std::io::Result<TermEvent>> {
@@ -199,13 +222,15 @@ fn enter() -> ratatui::DefaultTerminal {
     terminal
 }
 
+/// Restores the terminal. Never panics: when the terminal is gone (closed window) the
+/// writes fail, and the engine must still be shut down cleanly afterwards.
 fn leave() {
     let _ = execute!(
         std::io::stdout(),
         DisableMouseCapture,
         DisableBracketedPaste
     );
-    ratatui::restore();
+    let _ = ratatui::try_restore();
 }
 
 /// Puts `text` on the clipboard through the terminal (works over ssh and in tmux with

@@ -11,6 +11,7 @@ mod llm_agent;
 mod llm_providers;
 mod push;
 mod radar;
+mod reliability;
 mod task_flow;
 mod tui_e2e;
 mod ui_fixtures;

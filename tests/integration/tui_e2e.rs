@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{docker_available, ensure_image, text};
+use crate::common::{Env, docker_available, ensure_image, text, wait_for};
+
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 struct Tmux {
     socket: String,
@@ -15,7 +17,12 @@ struct Tmux {
 impl Tmux {
     fn start(cmd: &str, env: &[(&str, &Path)]) -> Tmux {
         let t = Tmux {
-            socket: format!("drover-test-{}", std::process::id()),
+            // One server per test: tests run in parallel in one process.
+            socket: format!(
+                "drover-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            ),
             session: "e2e".into(),
         };
         let mut c = Command::new("tmux");
@@ -276,4 +283,42 @@ fn without_a_terminal_the_tui_refuses_with_exit_2() {
         out.stdout.is_empty(),
         "nothing written to a non-terminal stdout"
     );
+}
+
+/// OUT-05: closing the terminal (SIGHUP to drover) quits like `q`: the running task is
+/// interrupted with its transcript kept, its container stopped, nothing left running.
+#[test]
+fn out_05_closing_the_terminal_interrupts_running_tasks() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = env.add(
+        "Wait a long time",
+        "[[step]]\nrun = \"echo started-$((6*7)); sleep 300\"\n",
+    );
+    let bin = env!("CARGO_BIN_EXE_drover");
+    let cmd = format!("cd '{}' && exec {bin}", env.repo.display());
+    let config = env.home.path().join("config");
+    let data = env.data();
+    let t = Tmux::start(
+        &cmd,
+        &[("DROVER_HOME", &data), ("XDG_CONFIG_HOME", &config)],
+    );
+    t.wait_for("started-42", 60);
+    assert_eq!(env.containers(&[]).len(), 1, "the task's container runs");
+
+    // What closing a terminal window does: the pane's process gets SIGHUP.
+    drop(t);
+    let state = wait_for(30, "the task to be interrupted", || {
+        let s = env.show(&id);
+        (s["state"] != "running").then(|| s["state"].clone())
+    });
+    assert_eq!(state, "interrupted");
+    wait_for(30, "the container to stop", || {
+        env.containers(&[]).is_empty().then_some(())
+    });
+    let logs = env.drover(&["logs", &id]);
+    assert!(text(&logs.stdout).contains("started-42"), "transcript kept");
 }

@@ -1,0 +1,165 @@
+//! Items of the reliability checklist (`../shared/reliability-checklist.md`), one test per
+//! ID where the item is about drover as a whole process. Items proven elsewhere name
+//! their test in the closing notes.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A task that prints a marker and then sleeps; returns its id.
+fn sleeper(env: &Env) -> String {
+    env.add(
+        "Sleep",
+        "[[step]]\nrun = \"echo awake-$((6*7)); sleep 300\"\n",
+    )
+}
+
+/// `drover run` in the background, stdout piped.
+fn spawn_run(env: &Env) -> std::process::Child {
+    env.command(&["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("drover run")
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn out_05_sigterm_stops_drover_run_and_interrupts_its_tasks() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = sleeper(&env);
+    let child = spawn_run(&env);
+    wait_for(60, "the command to start", || {
+        let logs = env.drover(&["logs", &id]);
+        text(&logs.stdout).contains("sleep 300").then_some(())
+    });
+    // The echo before the sleep has run by now.
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("SIGTERM: interrupting running tasks"));
+    assert_eq!(env.show(&id)["state"], "interrupted");
+    assert!(env.containers(&[]).is_empty(), "its container was stopped");
+    let logs = env.drover(&["logs", &id]);
+    assert!(
+        text(&logs.stdout).contains("awake-42"),
+        "the cut-short call keeps its output: {}",
+        text(&logs.stdout)
+    );
+}
+
+#[test]
+fn dur_06_a_second_engine_names_the_pid_that_holds_the_data_dir() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = sleeper(&env);
+    let first = spawn_run(&env);
+    wait_for(60, "the task to run", || {
+        (env.show(&id)["state"] == "running").then_some(())
+    });
+    let started = std::time::Instant::now();
+    let second = env.drover(&["run"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once"
+    );
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        text(&second.stderr).contains(&format!("another drover engine (pid {})", first.id())),
+        "{}",
+        text(&second.stderr)
+    );
+    signal(&first, "-INT");
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+}
+
+#[test]
+fn sec_05_data_stays_private_under_umask_000() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let script = env.data().with_file_name("fix.toml");
+    std::fs::write(
+        &script,
+        "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_drover");
+    // A shell with umask 000 that then becomes drover.
+    let run_sh = |args: &str| {
+        let out = Command::new("sh")
+            .args(["-c", &format!("umask 000; exec '{bin}' {args}")])
+            .current_dir(&env.repo)
+            .env("DROVER_HOME", env.data())
+            .env("XDG_CONFIG_HOME", env.home.path().join("config"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, stdout, stderr) = run_sh(&format!("add --script '{}' 'Fix add'", script.display()));
+    assert_eq!(code, Some(0), "{stderr}");
+    let id = stdout.trim().to_string();
+    let (code, _, stderr) = run_sh("run");
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let data = env.data();
+    assert_eq!(mode(&data), 0o700, "data dir");
+    assert_eq!(mode(&data.join("drover.db")), 0o600, "database");
+    assert_eq!(mode(&data.join("logs")), 0o700);
+    assert_eq!(mode(&data.join("logs/drover.log")), 0o600);
+    let task_dir = data.join("tasks").join(&id);
+    assert_eq!(mode(&task_dir), 0o700);
+    let mut files = 0;
+    for entry in walk(&task_dir) {
+        let m = mode(&entry);
+        if entry.is_dir() {
+            assert_eq!(m, 0o700, "{}", entry.display());
+        } else {
+            assert_eq!(m, 0o600, "{}", entry.display());
+            files += 1;
+        }
+    }
+    assert!(files > 0, "the transcript was written");
+    assert_eq!(mode(&data.join("workspaces").join(&id)), 0o700, "workspace");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
