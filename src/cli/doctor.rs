@@ -63,6 +63,9 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
                     .join(", ")
             };
             line(true, "config", files);
+            for w in &c.warnings {
+                line(false, "config", w.clone());
+            }
             Some(c)
         }
         Err(e) => {

@@ -21,6 +21,9 @@ use crate::workspace;
 pub async fn run(repo: PathBuf, json: bool) -> CliResult {
     let head = workspace::resolve_head(&repo).map_err(Failure::usage)?;
     let config = Config::load(Some(&head.root)).map_err(Failure::usage)?;
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
     let (data, store) = open_data()?;
     let _lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
     // Seeded from the store, so "every task rests" is never judged on a partial view.

@@ -105,6 +105,27 @@ pub struct Config {
     pub forge: ForgeConfig,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
+    /// Things in those files that work but should not be there (a literal token), each
+    /// naming file:line, never the value.
+    pub warnings: Vec<String>,
+}
+
+/// Lines of a config file holding a token (a known secret value or a token pattern): the
+/// file is read by anyone who can read the repository or its backups, so say where,
+/// masked.
+fn literal_secrets(file: &Path, src: &str) -> Vec<String> {
+    let redactor = crate::redact::Redactor::global();
+    src.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let kind = redactor.find(line)?;
+            Some(format!(
+                "{}:{}: a literal secret ({kind}, value not shown): keep it in an environment variable instead ([forge] token_env for GitHub, [agent] api_key_env for a model)",
+                file.display(),
+                i + 1
+            ))
+        })
+        .collect()
 }
 
 impl Default for Config {
@@ -130,6 +151,7 @@ impl Default for Config {
             remote: "origin".into(),
             forge: ForgeConfig::default(),
             files: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -261,6 +283,7 @@ impl Config {
     pub fn apply_str(&mut self, file: &Path, src: &str) -> Result<(), ConfigError> {
         // A BOM is legal in a UTF-8 file but not in TOML.
         let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+        self.warnings.extend(literal_secrets(file, src));
         let raw: FileConfig =
             toml::from_str(src).map_err(|e| ConfigError::at(file, src, e.span(), e.message()))?;
         let err =

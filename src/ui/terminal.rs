@@ -94,6 +94,8 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     app.default_script = opts.default_script;
     if let Some(e) = runtime_error {
         app.set_status(e, true);
+    } else if let Some(w) = config.warnings.first() {
+        app.set_status(format!("warning: {w}"), true);
     } else if let Some(e) = agent_error {
         app.set_status(e, false);
     } else if head.dirty {

@@ -163,3 +163,23 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn sec_07_a_literal_token_in_a_config_file_is_named_not_shown() {
+    let env = Env::python_bug();
+    // Built at run time so no token-shaped literal sits in this source file.
+    let token = format!("ghp_{}", "Z9".repeat(18));
+    std::fs::write(
+        env.repo.join("drover.toml"),
+        format!("max_parallel = 2\n[forge]\n# token = \"{token}\"\ndraft = true\n"),
+    )
+    .unwrap();
+    let out = env.drover(&["doctor"]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        all.contains("drover.toml:3: a literal secret (github-token, value not shown)"),
+        "{all}"
+    );
+    assert!(!all.contains(&token), "the value is never printed: {all}");
+    assert_eq!(out.status.code(), Some(1), "doctor counts it as a problem");
+}
