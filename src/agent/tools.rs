@@ -175,6 +175,8 @@ pub struct ContainerTools {
     pub container: String,
     /// Longest any single call may run.
     pub timeout: Duration,
+    /// The container's OOM-kill count when last looked at (shared by clones).
+    pub oom_kills: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ContainerTools {
@@ -194,7 +196,14 @@ impl ContainerTools {
                 let r = self
                     .run(ExecSpec::shell(command, timeout), on_output)
                     .await?;
-                Ok(from_exec(&r))
+                let mut out = from_exec(&r);
+                // SIGKILL without a timeout: most often the kernel's OOM killer.
+                if r.exit_code == Some(137) && !r.timed_out && self.oom_killed().await {
+                    out.output.push_str(
+                        "\n[killed: out of memory (the container's memory limit, see `limits` in the config)]",
+                    );
+                }
+                Ok(out)
             }
             ToolCall::ReadFile { path } => {
                 let abs = resolve_path(path)?;
@@ -241,6 +250,27 @@ impl ContainerTools {
                 duration: Duration::ZERO,
             }),
         }
+    }
+
+    /// Whether the kernel OOM-killed something in the container since the last look.
+    /// Docker only reports OOM when the whole container exits, so ask the cgroup (v2
+    /// `memory.events`, v1 `memory.oom_control`).
+    async fn oom_killed(&self) -> bool {
+        let script =
+            "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null";
+        let Ok(r) = self.run(self.script(script, &[]), &mut |_| {}).await else {
+            return false;
+        };
+        let kills = r
+            .stdout
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let before = self
+            .oom_kills
+            .swap(kills, std::sync::atomic::Ordering::SeqCst);
+        kills > before
     }
 
     fn spec(&self, cmd: Vec<String>) -> ExecSpec {

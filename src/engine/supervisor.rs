@@ -330,6 +330,7 @@ async fn provision(
         runtime: rt,
         container: container.clone(),
         timeout: config.limits.command_timeout,
+        oom_kills: Default::default(),
     };
     let session = Session::new(
         task.id.clone(),

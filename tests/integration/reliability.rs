@@ -183,3 +183,32 @@ fn sec_07_a_literal_token_in_a_config_file_is_named_not_shown() {
     assert!(!all.contains(&token), "the value is never printed: {all}");
     assert_eq!(out.status.code(), Some(1), "doctor counts it as a problem");
 }
+
+/// ISO-06: a command that outgrows the memory limit is killed inside the container, and
+/// the transcript says it was the memory limit (Docker itself only says so once the
+/// whole container has exited). The positive control runs first, in the same container.
+#[test]
+fn iso_06_out_of_memory_is_named() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("[limits]\nmemory = \"96m\"\n");
+    let id = env.add(
+        "Eat memory",
+        "[[step]]\nrun = \"python3 -c 'b = bytearray(16 << 20); print(\\\"small-ok\\\")'\"\n[[step]]\nrun = \"python3 -c 'b = bytearray(1 << 30)'\"\n",
+    );
+    env.drover(&["run"]);
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    let control = logs.find("small-ok").expect("the positive control ran");
+    let killed = logs
+        .find("[killed: out of memory")
+        .unwrap_or_else(|| panic!("no OOM note:\n{logs}"));
+    assert!(control < killed, "{logs}");
+    assert_eq!(
+        logs.matches("[killed: out of memory").count(),
+        1,
+        "only the call that was killed says so:\n{logs}"
+    );
+}
