@@ -62,6 +62,22 @@ fn message(body: &str) -> String {
         .unwrap_or_else(|| crate::text::ellipsize(body.trim(), 200))
 }
 
+/// With the rate limit used up (`x-ratelimit-remaining: 0`), how long until
+/// `x-ratelimit-reset` (epoch seconds).
+fn rate_limit_reset(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| h.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    if get("x-ratelimit-remaining")? != 0 {
+        return None;
+    }
+    let reset = get("x-ratelimit-reset")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    // A second of slack: the reset is when the window ends, not when the next one starts.
+    Some(Duration::from_secs(reset.saturating_sub(now) + 1))
+}
+
 /// For a refused classic token: the scopes the endpoint wanted that the token lacks.
 fn missing_scopes(h: &reqwest::header::HeaderMap) -> Option<String> {
     let list = |name: &str| -> Option<Vec<String>> {
@@ -135,13 +151,26 @@ impl GitHub {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             let scopes = missing_scopes(resp.headers());
+            let reset_in = rate_limit_reset(resp.headers());
             let text = resp.text().await.unwrap_or_default();
-            let limited = status == 429 || (status == 403 && retry_after.is_some());
+            let limited =
+                status == 429 || (status == 403 && (retry_after.is_some() || reset_in.is_some()));
+            if limited
+                && let Some(wait) = retry_after.map(Duration::from_secs).or(reset_in)
+                && wait > Duration::from_secs(60)
+            {
+                // Not worth holding the push for: say when to try again.
+                return Err(ForgeError::Unavailable(format!(
+                    "GitHub's rate limit for this token resets in {} min; push again then",
+                    wait.as_secs().div_ceil(60)
+                )));
+            }
             if attempt < 4 && (limited || status >= 500) {
                 let wait = retry_after
                     .map(Duration::from_secs)
+                    .or(reset_in)
                     .unwrap_or(Duration::from_millis(500 << attempt));
-                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+                tokio::time::sleep(wait).await;
                 continue;
             }
             return match status {
@@ -278,5 +307,23 @@ mod tests {
         assert_eq!(missing_scopes(&h), None);
         // Fine-grained tokens send no scope headers: nothing to say.
         assert_eq!(missing_scopes(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_used_up_rate_limit_waits_for_its_reset() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&(now + 30).to_string()).unwrap(),
+        );
+        let wait = rate_limit_reset(&h).unwrap().as_secs();
+        assert!((30..=31).contains(&wait), "{wait}");
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("12"));
+        assert_eq!(rate_limit_reset(&h), None, "not used up: no wait");
     }
 }
