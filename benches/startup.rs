@@ -87,7 +87,7 @@ async fn drover_tasks(rt: &Runtime, n: usize) -> Vec<Duration> {
     let ctx = EngineCtx {
         store: Arc::new(store),
         bus,
-        runtime: Some(rt.clone()),
+        runtime: Some(rt.clone()).into(),
         data,
     };
     let opts = EngineOptions {

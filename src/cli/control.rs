@@ -121,7 +121,7 @@ pub async fn control(prefix: &str, make: impl FnOnce(TaskId) -> Command) -> CliR
             let ctx = EngineCtx {
                 store: Arc::new(store),
                 bus: Arc::new(EventBus::default()),
-                runtime,
+                runtime: runtime.into(),
                 data,
             };
             let opts = EngineOptions {

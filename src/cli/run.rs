@@ -52,7 +52,7 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
     let ctx = EngineCtx {
         store: Arc::new(store),
         bus,
-        runtime: Some(rt),
+        runtime: Some(rt).into(),
         data,
     };
     let opts = EngineOptions {

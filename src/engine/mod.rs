@@ -7,6 +7,7 @@
 pub mod bus;
 pub mod clock;
 mod differ;
+pub mod docker_watch;
 pub mod ids;
 pub mod import;
 pub mod ops;
@@ -34,15 +35,15 @@ use protocol::{Command, Event, EventBody};
 use state::{TaskState, Transition};
 
 use crate::paths::DataDir;
-use crate::runtime::Runtime;
+
 use crate::store::Store;
 
 /// What the engine and its supervisors share.
 pub struct EngineCtx {
     pub store: Arc<Store>,
     pub bus: Arc<EventBus>,
-    /// `None` when Docker is unreachable: tasks wait in the queue.
-    pub runtime: Option<Runtime>,
+    /// Empty while Docker is unreachable: tasks wait in the queue until it is back.
+    pub runtime: docker_watch::RuntimeSlot,
     pub data: DataDir,
 }
 
@@ -57,10 +58,12 @@ pub struct EngineOptions {
     pub poll: Duration,
 }
 
-enum Msg {
+pub(crate) enum Msg {
     Command(Command, Option<oneshot::Sender<Result<String, String>>>),
     /// A task was recorded outside the loop (issue import): announce it, then say how.
     Added(TaskId, String),
+    /// Docker is reachable again: start what waits.
+    DockerBack,
 }
 
 /// Where a command's answer goes: a waiting caller, the store's inbox, or the bus.
@@ -149,6 +152,13 @@ pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
             engine.shutdown.clone(),
         ));
     }
+    if engine.opts.run_queue {
+        tokio::spawn(docker_watch::run(
+            engine.ctx.clone(),
+            engine.tx.clone(),
+            engine.shutdown.clone(),
+        ));
+    }
     let join = tokio::spawn(engine.run(rx, done_rx));
     EngineHandle { tx, bus, join }
 }
@@ -159,7 +169,7 @@ impl Engine {
         mut rx: mpsc::UnboundedReceiver<Msg>,
         mut done_rx: mpsc::UnboundedReceiver<TaskId>,
     ) {
-        let docker = match &self.ctx.runtime {
+        let docker = match &self.ctx.runtime.get() {
             Some(rt) => EventBody::Docker {
                 version: Some(rt.version().to_string()),
                 error: None,
@@ -189,6 +199,7 @@ impl Engine {
                         };
                         self.dispatch(cmd, reply).await;
                     }
+                    Some(Msg::DockerBack) => self.announce_new(),
                     Some(Msg::Added(id, notice)) => {
                         self.announce_new();
                         self.ctx.bus.emit(Some(&id), 1, EventBody::Notice { message: notice });
@@ -231,7 +242,7 @@ impl Engine {
             return;
         };
         for t in tasks.into_iter().filter(|t| t.state.is_active()) {
-            if let Some(rt) = &self.ctx.runtime {
+            if let Some(rt) = &self.ctx.runtime.get() {
                 let _ = rt.stop(&task::container_name(&t.id)).await;
             }
             let mut m = supervisor::Mover::new(&self.ctx, t);
@@ -264,7 +275,7 @@ impl Engine {
         if !self.opts.run_queue || self.running.len() >= self.opts.max_parallel {
             return;
         }
-        if self.ctx.runtime.is_none() {
+        if self.ctx.runtime.get().is_none() {
             return;
         }
         let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
@@ -415,7 +426,7 @@ impl Engine {
             r.discard_after |= then_discard;
             // Stopping the container ends whatever runs in it right now; it can take
             // seconds, so the loop does not wait for it.
-            if let Some(rt) = self.ctx.runtime.clone() {
+            if let Some(rt) = self.ctx.runtime.get() {
                 let name = task::container_name(&t.id);
                 tokio::spawn(async move {
                     if let Err(e) = rt.stop(&name).await {

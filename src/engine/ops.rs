@@ -99,7 +99,7 @@ pub fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> Result<S
 pub async fn discard(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
     let to = state::next(&task.state, Transition::Discard).map_err(|e| e.to_string())?;
-    match &ctx.runtime {
+    match &ctx.runtime.get() {
         Some(rt) => {
             rt.remove_task_containers(task.id.as_str())
                 .await

@@ -103,7 +103,7 @@ pub async fn run_attempt(
         Err(Stop::Cancelled) => Transition::Cancel,
         Err(Stop::Fail(reason)) => Transition::Fail(reason),
     };
-    if let (Some(rt), Some(c)) = (&ctx.runtime, &container)
+    if let (Some(rt), Some(c)) = (&ctx.runtime.get(), &container)
         && let Err(e) = rt.stop(c).await
     {
         tracing::warn!(task = %id, "stopping container: {e}");
@@ -263,7 +263,7 @@ async fn provision(
     let n = task.attempt;
     let rt = ctx
         .runtime
-        .clone()
+        .get()
         .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
     let image =
         image::task_image(config, Some(&task.repo)).map_err(|e| Stop::Fail(e.to_string()))?;

@@ -113,11 +113,17 @@ pub fn docker_host() -> String {
 }
 
 impl Runtime {
-    /// Connects, negotiates the API version and checks the daemon answers.
+    /// Connects to `DOCKER_HOST` (default: the local socket), negotiates the API
+    /// version and checks the daemon answers.
     pub async fn connect() -> Result<Runtime, RuntimeError> {
-        let host = docker_host();
+        Runtime::connect_to(&docker_host()).await
+    }
+
+    /// The same for a given host (`unix:///path`, `tcp://…`).
+    pub async fn connect_to(host: &str) -> Result<Runtime, RuntimeError> {
+        let host = host.to_string();
         let fail = |e: &(dyn std::error::Error + 'static)| connect_error(&host, e);
-        let docker = Docker::connect_with_defaults().map_err(|e| fail(&e))?;
+        let docker = Docker::connect_with_host(&host).map_err(|e| fail(&e))?;
         // Exec and build streams can run for a long time; our own timeouts apply instead.
         let docker = docker.with_timeout(Duration::from_secs(24 * 3600));
         let no_answer = || RuntimeError::Unavailable {

@@ -64,7 +64,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     let ctx = EngineCtx {
         store: Arc::new(store),
         bus,
-        runtime: runtime.ok(),
+        runtime: runtime.ok().into(),
         data,
     };
     let handle = engine::start(

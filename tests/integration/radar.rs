@@ -65,7 +65,7 @@ async fn tasks_editing_the_same_lines_are_flagged_both_ways() {
     let ctx = EngineCtx {
         store: Arc::new(Store::open(&data.db()).unwrap()),
         bus,
-        runtime: Some(Runtime::connect().await.unwrap()),
+        runtime: Some(Runtime::connect().await.unwrap()).into(),
         data,
     };
     let handle = engine::start(

@@ -1,0 +1,200 @@
+//! DUR-07 / DUR-09: Docker going away and coming back, without touching the real daemon
+//! (other tests use it): the engine talks to it through a unix-socket relay that the test
+//! starts and stops.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drover::engine::bus::EventBus;
+use drover::engine::docker_watch::RuntimeSlot;
+use drover::engine::protocol::{Command, Event, EventBody};
+use drover::engine::state::TaskState;
+use drover::engine::task::{AgentSpec, NewTask};
+use drover::engine::{self, EngineCtx, EngineOptions};
+use drover::paths::DataDir;
+use drover::store::Store;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+use crate::common::*;
+
+/// Relays a unix socket to the real Docker socket while it runs; dropping it cuts every
+/// connection, as a stopped daemon would.
+struct Relay {
+    accept: JoinHandle<()>,
+    conns: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    path: PathBuf,
+}
+
+fn real_socket() -> String {
+    let host = drover::runtime::docker_host();
+    host.strip_prefix("unix://").unwrap_or(&host).to_string()
+}
+
+impl Relay {
+    fn start(path: &Path) -> Relay {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).unwrap();
+        let conns: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let c = conns.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let Ok(mut daemon) = UnixStream::connect(real_socket()).await else {
+                    continue;
+                };
+                c.lock().unwrap().push(tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut daemon).await;
+                }));
+            }
+        });
+        Relay {
+            accept,
+            conns,
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn next_until(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    secs: u64,
+    what: &str,
+    mut f: impl FnMut(&Event) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = tokio::time::timeout(left, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("waited {secs}s for {what}"))
+            .expect("events");
+        if f(&ev) {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dur_09_tasks_queued_while_docker_is_down_start_in_order_when_it_returns() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let socket = env.data().with_file_name("docker.sock");
+    let data = DataDir::at(env.data()).unwrap();
+    let bus = Arc::new(EventBus::default());
+    let mut rx = bus.subscribe();
+    let ctx = EngineCtx {
+        store: Arc::new(Store::open(&data.db()).unwrap()),
+        bus,
+        runtime: RuntimeSlot::new(format!("unix://{}", socket.display()), None),
+        data,
+    };
+    let handle = engine::start(
+        ctx,
+        EngineOptions {
+            max_parallel: 1,
+            repo: None,
+            run_queue: true,
+            poll: Duration::from_millis(100),
+        },
+    );
+    let mut titles = HashMap::new();
+    for title in ["first", "second"] {
+        let msg = handle
+            .request(Command::Queue {
+                task: NewTask {
+                    repo: env.repo.clone(),
+                    title: title.into(),
+                    prompt: title.into(),
+                    agent: AgentSpec::Scripted {
+                        script: "[[step]]\nrun = \"true\"\n".into(),
+                        source: "t.toml".into(),
+                    },
+                    origin: None,
+                },
+            })
+            .await
+            .unwrap();
+        titles.insert(msg.rsplit(' ').next().unwrap().to_string(), title);
+    }
+    next_until(&mut rx, 10, "docker reported unavailable", |ev| {
+        matches!(&ev.body, EventBody::Docker { error: Some(_), .. })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    while let Ok(ev) = rx.try_recv() {
+        assert!(
+            !matches!(ev.body, EventBody::StateChanged { .. }),
+            "nothing starts without docker: {ev:?}"
+        );
+    }
+
+    // Docker "comes back": the engine notices by itself and starts the queue in order.
+    let relay = Relay::start(&socket);
+    let back = Instant::now();
+    next_until(&mut rx, 10, "docker reported back", |ev| {
+        matches!(
+            &ev.body,
+            EventBody::Docker {
+                version: Some(_),
+                ..
+            }
+        )
+    })
+    .await;
+    let noticed = back.elapsed();
+    let mut started = Vec::new();
+    let mut reviewed = 0;
+    next_until(&mut rx, 120, "both tasks in review", |ev| {
+        if let (Some(id), EventBody::StateChanged { to, .. }) = (&ev.task, &ev.body) {
+            if *to == TaskState::Provisioning {
+                started.push(titles[&id.to_string()]);
+            }
+            if *to == TaskState::Review {
+                reviewed += 1;
+            }
+        }
+        reviewed == 2
+    })
+    .await;
+    assert_eq!(started, ["first", "second"], "FIFO");
+    assert!(
+        noticed < Duration::from_secs(5),
+        "noticed after {noticed:?}"
+    );
+
+    // DUR-07: it goes away again: said within seconds, and the engine keeps answering.
+    drop(relay);
+    let gone = Instant::now();
+    next_until(&mut rx, 10, "docker reported gone", |ev| {
+        matches!(&ev.body, EventBody::Docker { error: Some(_), .. })
+    })
+    .await;
+    assert!(
+        gone.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        gone.elapsed()
+    );
+    let id = titles.iter().find(|(_, t)| **t == "first").unwrap().0;
+    let answer = handle
+        .request(Command::Load {
+            id: drover::engine::ids::TaskId::parse(id).unwrap(),
+        })
+        .await;
+    assert!(answer.is_ok(), "{answer:?}");
+    handle.shutdown().await;
+}
