@@ -47,6 +47,11 @@ impl DataDir {
         &self.root
     }
 
+    /// A short stable name for this store, the `drover.data` container label.
+    pub fn hash(&self) -> String {
+        crate::workspace::repo_hash(&self.root)
+    }
+
     pub fn db(&self) -> PathBuf {
         self.root.join("drover.db")
     }

@@ -181,6 +181,7 @@ impl Engine {
         };
         self.ctx.bus.emit(None, 0, docker);
         self.recover().await;
+        self.reap_orphans().await;
         self.announce_new();
         self.schedule();
         let mut tick = tokio::time::interval(self.opts.poll);
@@ -199,7 +200,10 @@ impl Engine {
                         };
                         self.dispatch(cmd, reply).await;
                     }
-                    Some(Msg::DockerBack) => self.announce_new(),
+                    Some(Msg::DockerBack) => {
+                        self.reap_orphans().await;
+                        self.announce_new();
+                    }
                     Some(Msg::Added(id, notice)) => {
                         self.announce_new();
                         self.ctx.bus.emit(Some(&id), 1, EventBody::Notice { message: notice });
@@ -234,6 +238,44 @@ impl Engine {
 
     fn in_scope(&self, t: &task::TaskRecord) -> bool {
         self.opts.repo.as_ref().is_none_or(|r| &t.repo == r)
+    }
+
+    /// Containers of this store whose task is unknown or discarded (left by a crash
+    /// between creating a container and recording it, or a discard that failed) are
+    /// removed. Containers of other stores, other drover versions or anyone else are
+    /// never touched.
+    async fn reap_orphans(&self) {
+        let Some(rt) = self.ctx.runtime.get() else {
+            return;
+        };
+        let Ok(list) = rt.list_managed(None).await else {
+            return;
+        };
+        let ours = self.ctx.data.hash();
+        for c in list
+            .into_iter()
+            .filter(|c| c.data.as_deref() == Some(&ours))
+        {
+            let task = c
+                .task
+                .as_deref()
+                .and_then(ids::TaskId::parse)
+                .and_then(|id| self.ctx.store.task(&id).ok().flatten());
+            let why = match &task {
+                None => "its task is not in the store",
+                Some(t) if t.state == TaskState::Discarded => "its task was discarded",
+                Some(_) => continue,
+            };
+            let message = match rt.remove(&c.id).await {
+                Ok(()) => format!("removed orphan container {} ({why})", c.name),
+                Err(e) => format!(
+                    "orphan container {} ({why}) could not be removed: {e}",
+                    c.name
+                ),
+            };
+            tracing::warn!("{message}");
+            self.ctx.bus.emit(None, 0, EventBody::Notice { message });
+        }
     }
 
     /// Active tasks in the store with no engine behind them: drover stopped mid-run.

@@ -300,6 +300,7 @@ async fn provision(
         image: image.clone(),
         task: task.id.to_string(),
         repo_hash: task.repo_hash.clone(),
+        data_hash: ctx.data.hash(),
         workspace: ws.dir.clone(),
         objects: ws.objects.clone(),
         uid: ws.uid,

@@ -19,6 +19,9 @@ use crate::config::{Limits, Network};
 pub const LABEL_MANAGED: &str = "drover.managed";
 pub const LABEL_TASK: &str = "drover.task";
 pub const LABEL_REPO: &str = "drover.repo";
+/// Which data dir (store) the container belongs to: only that store's engine may judge
+/// it an orphan.
+pub const LABEL_DATA: &str = "drover.data";
 
 /// Environment every tool sees: no pagers, editors or prompts that would hang an exec.
 pub const CONTAINER_ENV: &[&str] = &[
@@ -43,6 +46,8 @@ pub struct ContainerSpec {
     pub image: String,
     pub task: String,
     pub repo_hash: String,
+    /// `paths::DataDir::hash` of the store the task lives in.
+    pub data_hash: String,
     pub workspace: PathBuf,
     /// The user's objects dir, mounted read-only at the same path.
     pub objects: PathBuf,
@@ -58,6 +63,7 @@ impl ContainerSpec {
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_TASK.to_string(), self.task.clone()),
             (LABEL_REPO.to_string(), self.repo_hash.clone()),
+            (LABEL_DATA.to_string(), self.data_hash.clone()),
         ]);
         let mounts = vec![
             Mount {
@@ -113,6 +119,8 @@ pub struct ManagedContainer {
     pub id: String,
     pub name: String,
     pub task: Option<String>,
+    /// The store it belongs to (`None` for containers of older drover versions).
+    pub data: Option<String>,
     pub state: String,
 }
 
@@ -235,7 +243,8 @@ impl Runtime {
                     .unwrap_or_default()
                     .trim_start_matches('/')
                     .to_string(),
-                task: c.labels.and_then(|l| l.get(LABEL_TASK).cloned()),
+                task: c.labels.as_ref().and_then(|l| l.get(LABEL_TASK).cloned()),
+                data: c.labels.as_ref().and_then(|l| l.get(LABEL_DATA).cloned()),
                 state: c.state.map(|s| s.to_string()).unwrap_or_default(),
             })
             .collect())

@@ -212,3 +212,99 @@ fn iso_06_out_of_memory_is_named() {
         "only the call that was killed says so:\n{logs}"
     );
 }
+
+/// DUR-03: at start the engine removes containers of its own store whose task is unknown
+/// or discarded; a container without drover's label, one of another store and one of a
+/// live task are left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn dur_03_orphans_of_this_store_are_reaped_and_nothing_else() {
+    use drover::engine::{self, EngineCtx, EngineOptions, bus::EventBus};
+    if !docker_available() {
+        return;
+    }
+    let image = ensure_image();
+    let env = Env::python_bug();
+    let data = drover::paths::DataDir::at(env.data()).unwrap();
+    let ours = data.hash();
+    let repo_label = env.repo_label();
+    let nonce = std::process::id();
+    let run = |name: &str, labels: &[String]| {
+        let mut c = Command::new("docker");
+        c.args(["run", "-d", "--name", name]);
+        for l in labels {
+            c.args(["--label", l]);
+        }
+        let out = c.args([&image, "sleep", "300"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    let managed = |task: &str, data: &str| {
+        vec![
+            "drover.managed=true".to_string(),
+            format!("drover.task={task}"),
+            format!("drover.data={data}"),
+            repo_label.clone(),
+        ]
+    };
+    let (orphan, other_store, decoy) = (
+        format!("drover-orphan-{nonce}"),
+        format!("drover-other-store-{nonce}"),
+        format!("not-drover-{nonce}"),
+    );
+    run(&orphan, &managed("zzzzzzzzzz", &ours));
+    run(&other_store, &managed("zzzzzzzzzz", "another-store"));
+    // The decoy carries only the repo label (so this test's cleanup finds it), not
+    // drover.managed.
+    run(&decoy, &[repo_label.clone()]);
+
+    let bus = std::sync::Arc::new(EventBus::default());
+    let mut rx = bus.subscribe();
+    let ctx = EngineCtx {
+        store: std::sync::Arc::new(drover::store::Store::open(&data.db()).unwrap()),
+        bus,
+        runtime: Some(drover::runtime::Runtime::connect().await.unwrap()).into(),
+        data,
+    };
+    let handle = engine::start(
+        ctx,
+        EngineOptions {
+            max_parallel: 1,
+            repo: None,
+            run_queue: true,
+            poll: Duration::from_millis(100),
+        },
+    );
+    let said = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let ev = rx.recv().await.unwrap();
+            if let drover::engine::protocol::EventBody::Notice { message } = ev.body
+                && message.contains("orphan")
+            {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("a notice about the orphan");
+    handle.shutdown().await;
+    assert_eq!(
+        said,
+        format!("removed orphan container {orphan} (its task is not in the store)")
+    );
+    let exists = |name: &str| {
+        Command::new("docker")
+            .args(["inspect", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!exists(&orphan));
+    assert!(
+        exists(&other_store),
+        "another store's container is not ours"
+    );
+    assert!(exists(&decoy), "an unlabelled container is never touched");
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &other_store, &decoy])
+        .output();
+}
