@@ -254,7 +254,7 @@ async fn dur_03_orphans_of_this_store_are_reaped_and_nothing_else() {
     run(&other_store, &managed("zzzzzzzzzz", "another-store"));
     // The decoy carries only the repo label (so this test's cleanup finds it), not
     // drover.managed.
-    run(&decoy, &[repo_label.clone()]);
+    run(&decoy, std::slice::from_ref(&repo_label));
 
     let bus = std::sync::Arc::new(EventBus::default());
     let mut rx = bus.subscribe();
