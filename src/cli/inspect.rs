@@ -219,7 +219,7 @@ pub fn logs(prefix: &str, attempt: Option<u32>, as_json: bool) -> CliResult {
         if as_json {
             outln!("{}", json_line(e));
         } else {
-            outln!("{}", entry_text(e));
+            outln!("{}", entry_text(e, None));
         }
     }
     if !as_json && entries.is_empty() {

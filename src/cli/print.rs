@@ -29,7 +29,9 @@ pub fn event_line(ev: &Event) -> Option<String> {
         EventBody::StateChanged { from, to } => {
             format!("{} → {}", from.name(), inert(&to.to_string()))
         }
-        EventBody::Transcript { entry } => return Some(indent(&prefix, &entry_text(entry))),
+        EventBody::Transcript { entry } => {
+            return Some(indent(&prefix, &entry_text(entry, Some(MAX_LINES))));
+        }
         EventBody::ToolOutput { .. }
         | EventBody::TestOutput { .. }
         | EventBody::AssistantDelta { .. } => {
@@ -70,8 +72,9 @@ fn indent(prefix: &str, text: &str) -> String {
         .join("\n")
 }
 
-/// A transcript entry as one or more lines (no prefix).
-pub fn entry_text(entry: &Entry) -> String {
+/// A transcript entry as one or more lines (no prefix); tool output elided after
+/// `max_lines` when given (live progress), whole otherwise (`drover logs`).
+pub fn entry_text(entry: &Entry, max_lines: Option<usize>) -> String {
     match &entry.kind {
         EntryKind::Assistant { text } => format!("› {}", inert(text)),
         EntryKind::ToolCall { tool, .. } => inert(&tool.headline()),
@@ -86,13 +89,14 @@ pub fn entry_text(entry: &Entry) -> String {
         } => {
             let mut out = String::new();
             let lines: Vec<&str> = output.lines().collect();
-            for l in lines.iter().take(MAX_LINES) {
+            let shown = max_lines.unwrap_or(usize::MAX);
+            for l in lines.iter().take(shown) {
                 out.push_str(&format!("  │ {}\n", inert(l)));
             }
-            if lines.len() > MAX_LINES {
+            if lines.len() > shown {
                 out.push_str(&format!(
                     "  │ … {} more lines (drover logs)\n",
-                    lines.len() - MAX_LINES
+                    lines.len() - shown
                 ));
             }
             let status = match (exit_code, timed_out, ok) {

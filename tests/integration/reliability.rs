@@ -308,3 +308,71 @@ async fn dur_03_orphans_of_this_store_are_reaped_and_nothing_else() {
         .args(["rm", "-f", &other_store, &decoy])
         .output();
 }
+
+/// Peak resident memory of a running process, sampled until it exits (KiB).
+fn peak_rss_while_running(child: &mut std::process::Child) -> u64 {
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status) {
+            // VmHWM: the kernel's own high-water mark, so short spikes are not missed.
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            return peak;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// OUT-01: 1 GiB of output and a 50 MB line without a newline: drover's memory stays
+/// bounded, the transcript keeps head and tail with a truncation marker.
+#[test]
+fn out_01_an_output_flood_keeps_memory_bounded() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = env.add(
+        "Flood",
+        "[[step]]\nrun = \"yes | head -c 1G; echo; head -c 50000000 /dev/zero | tr '\\\\0' x; echo END\"\n",
+    );
+    let mut child = env
+        .command(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let peak_kib = peak_rss_while_running(&mut child);
+    eprintln!("OUT-01: drover run peak RSS {} MiB", peak_kib / 1024);
+    assert!(peak_kib > 0, "sampled");
+    assert!(
+        peak_kib < 200 * 1024,
+        "peak RSS {} MiB under the flood",
+        peak_kib / 1024
+    );
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    // "… N bytes truncated" (the result's footer).
+    let dropped: u64 = logs
+        .split(" bytes truncated")
+        .filter_map(|before| before.rsplit([' ', '…']).next()?.parse().ok())
+        .max()
+        .unwrap_or_else(|| panic!("no truncation marker:\n{}", &logs[..logs.len().min(2000)]));
+    assert!(
+        dropped > 1_000_000_000,
+        "the whole flood went through: {dropped} bytes dropped"
+    );
+    assert!(logs.contains("END"), "the tail is kept");
+    assert!(
+        logs.len() < 1 << 20,
+        "the stored transcript is capped: {}",
+        logs.len()
+    );
+}
