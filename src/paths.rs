@@ -146,3 +146,16 @@ mod tests {
         assert_eq!(mode, 0o600);
     }
 }
+
+/// Bytes of the files under `path` (symlinks not followed; unreadable parts skipped).
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
+        .unwrap_or(0)
+}

@@ -80,7 +80,19 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
         }
     }
     match DataDir::from_env() {
-        Ok(d) => line(true, "data", d.root().display().to_string()),
+        Ok(d) => {
+            line(true, "data", d.root().display().to_string());
+            let dir = d.root().join("workspaces");
+            let count = std::fs::read_dir(&dir).map_or(0, |e| e.count());
+            line(
+                true,
+                "workspaces",
+                format!(
+                    "{count} using {:.1} MiB (drover gc frees those of pushed and discarded tasks)",
+                    crate::paths::disk_usage(&dir) as f64 / (1u64 << 20) as f64
+                ),
+            );
+        }
         Err(e) => line(false, "data", e.to_string()),
     }
     match Runtime::connect().await {

@@ -19,6 +19,7 @@ macro_rules! out {
 mod control;
 mod demo;
 mod doctor;
+mod gc;
 mod inspect;
 mod print;
 mod run;
@@ -147,6 +148,16 @@ pub enum Cmd {
         #[command(subcommand)]
         command: ImageCmd,
     },
+    /// Remove the workspaces (and stopped containers) of pushed and discarded tasks older
+    /// than some days, and workspaces no task owns. Transcripts stay.
+    Gc {
+        /// Age in days (since the task last changed).
+        #[arg(long, default_value_t = 7)]
+        older_than: u64,
+        /// Say what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check Docker, the image, git, the data dir and the configuration.
     Doctor {
         #[arg(long, default_value = ".")]
@@ -266,5 +277,9 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             command: ImageCmd::Build { repo, force },
         } => doctor::image_build(repo, force).await,
         Cmd::Doctor { repo } => doctor::doctor(repo).await,
+        Cmd::Gc {
+            older_than,
+            dry_run,
+        } => gc::gc(older_than, dry_run).await,
     }
 }

@@ -376,3 +376,58 @@ fn out_01_an_output_flood_keeps_memory_bounded() {
         logs.len()
     );
 }
+
+/// `drover gc`: a pushed task's workspace goes once old enough; a task in review and its
+/// workspace stay; a directory no task owns goes; transcripts stay.
+#[test]
+fn gc_frees_workspaces_of_finished_tasks_only() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let fix = "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n";
+    let done = env.add("Done", fix);
+    let review = env.add("Review", fix);
+    assert_eq!(env.drover(&["run"]).status.code(), Some(0));
+    let ws = |id: &str| env.data().join("workspaces").join(id);
+    assert!(ws(&done).is_dir() && ws(&review).is_dir());
+    // "Done" was pushed long ago (what gc looks at is the store, so say it there).
+    let db = rusqlite::Connection::open(env.data().join("drover.db")).unwrap();
+    db.execute(
+        "UPDATE tasks SET state = '{\"state\":\"pushed\"}', updated_at = '2020-01-01T00:00:00Z' WHERE id = ?1",
+        [&done],
+    )
+    .unwrap();
+    drop(db);
+    let stray = env.data().join("workspaces").join("not-a-task");
+    std::fs::create_dir_all(stray.join("sub")).unwrap();
+    std::fs::write(stray.join("sub/f"), "x".repeat(4096)).unwrap();
+
+    let doctor = text(&env.drover(&["doctor"]).stdout);
+    assert!(doctor.contains("workspaces"), "{doctor}");
+    let dry = env.drover(&["gc", "--dry-run"]);
+    assert!(
+        text(&dry.stdout).contains("would remove"),
+        "{}{}",
+        text(&dry.stdout),
+        text(&dry.stderr)
+    );
+    assert!(
+        ws(&done).is_dir() && stray.is_dir(),
+        "a dry run removes nothing"
+    );
+
+    let out = env.drover(&["gc"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains(&format!("task {done} pushed")), "{said}");
+    assert!(said.contains("no task owns it"), "{said}");
+    assert!(!ws(&done).exists() && !stray.exists());
+    assert!(ws(&review).is_dir(), "a task in review keeps its workspace");
+    let logs = env.drover(&["logs", &done]);
+    assert!(
+        text(&logs.stdout).contains("calc.py"),
+        "the transcript stays"
+    );
+}

@@ -1,0 +1,72 @@
+//! `drover gc`: give back the disk of tasks that are done with. Workspaces (and stopped
+//! containers) of pushed and discarded tasks older than a number of days go, and so do
+//! workspace directories no task in the store owns. Transcripts and the task records
+//! stay: `drover logs` and `show` keep working.
+//!
+//! Tasks still in review, approved, failed or running are never touched.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{CliResult, Failure, open_data};
+use crate::engine::ids::TaskId;
+use crate::engine::state::TaskState;
+use crate::paths::disk_usage;
+use crate::runtime::Runtime;
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
+pub async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
+    let (data, store) = open_data()?;
+    let tasks = store.tasks(None).map_err(Failure::failed)?;
+    let cutoff = OffsetDateTime::now_utc() - time::Duration::days(older_than_days as i64);
+    let runtime = Runtime::connect().await.ok();
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut freed = 0;
+    let mut remove = |path: &Path, why: &str| -> Result<(), Failure> {
+        let size = disk_usage(path);
+        if !dry_run {
+            std::fs::remove_dir_all(path)
+                .map_err(|e| Failure::failed(format!("removing {}: {e}", path.display())))?;
+        }
+        freed += size;
+        outln!("{verb} {} ({}, {why})", path.display(), mib(size));
+        Ok(())
+    };
+    for t in &tasks {
+        let done = matches!(t.state, TaskState::Pushed | TaskState::Discarded);
+        let old = OffsetDateTime::parse(&t.updated_at, &Rfc3339).is_ok_and(|at| at < cutoff);
+        if !done || !old {
+            continue;
+        }
+        let ws = data.workspace(&t.id);
+        if ws.exists() {
+            remove(&ws, &format!("task {} {}", t.id, t.state.name()))?;
+        }
+        if let (Some(rt), false) = (&runtime, dry_run) {
+            rt.remove_task_containers(t.id.as_str())
+                .await
+                .map_err(Failure::failed)?;
+        }
+    }
+    // Directories no task owns: left by a crash between creating and recording.
+    let known: std::collections::HashSet<&TaskId> = tasks.iter().map(|t| &t.id).collect();
+    if let Ok(entries) = std::fs::read_dir(data.root().join("workspaces")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let owned = TaskId::parse(&name).is_some_and(|id| known.contains(&id));
+            if !owned && e.path().is_dir() {
+                remove(&e.path(), "no task owns it")?;
+            }
+        }
+    }
+    eprintln!(
+        "{verb} {} in all (pushed and discarded tasks older than {older_than_days} days)",
+        mib(freed)
+    );
+    Ok(0)
+}
