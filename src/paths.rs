@@ -123,6 +123,19 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     fs::rename(tmp, path)
 }
 
+/// Bytes of the files under `path` (symlinks not followed; unreadable parts skipped).
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,17 +158,4 @@ mod tests {
             & 0o777;
         assert_eq!(mode, 0o600);
     }
-}
-
-/// Bytes of the files under `path` (symlinks not followed; unreadable parts skipped).
-pub fn disk_usage(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
-        .unwrap_or(0)
 }
