@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod crash;
 pub mod engine;
 pub mod forge;
 pub mod keymap;

@@ -59,7 +59,10 @@ pub fn add(store: &Store, new: NewTask) -> Result<(TaskRecord, RepoHead), AddErr
             origin: new.origin.clone(),
         };
         match store.insert_task(&record) {
-            Ok(()) => return Ok((record, head)),
+            Ok(()) => {
+                crate::crash::point("after_db_enqueue");
+                return Ok((record, head));
+            }
             Err(e) => last_err = Some(e),
         }
     }
@@ -191,6 +194,7 @@ pub async fn approve(ctx: &EngineCtx, id: &TaskId, force: bool) -> Result<String
         tokio::task::spawn_blocking(move || -> Result<String, workspace::WorkspaceError> {
             let author = workspace::author(&repo)?;
             let oid = workspace::commit_all(&ws, &branch, &msg, &author)?;
+            crate::crash::point("after_commit");
             workspace::publish(&repo, &ws, &branch)?;
             Ok(oid)
         })
@@ -320,6 +324,7 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     let emit = |body| ctx.bus.emit(Some(&task.id), n, body);
     match result {
         Ok(p) => {
+            crate::crash::point("after_push");
             let pushed = if p.already { "was already" } else { "pushed" };
             let mut done = format!(
                 "{} {pushed} on {} at {} ({merge} onto {base_name})",

@@ -70,10 +70,9 @@ pub async fn open(
         body: &body,
         draft: config.forge.draft,
     };
-    gh.find_or_create(&pr)
-        .await
-        .map(Some)
-        .map_err(|e| e.to_string())
+    let pr = gh.find_or_create(&pr).await.map_err(|e| e.to_string())?;
+    crate::crash::point("after_pr_post");
+    Ok(Some(pr))
 }
 
 /// The pull request's description: the task, what the agent says it did, the files, the

@@ -73,12 +73,16 @@ impl Session {
     /// Persists an entry, then tells subscribers (so nothing shown is ever lost). Secrets
     /// are redacted first.
     pub async fn record(&self, kind: EntryKind) {
+        let is_result = matches!(kind, EntryKind::ToolResult { .. });
         let entry = redacted(Entry::now(kind));
         if let Err(e) = self.log.lock().await.append(&entry) {
             tracing::error!(task = %self.task, "writing transcript: {e}");
             self.emit(EventBody::Error {
                 message: format!("cannot write transcript: {e}"),
             });
+        }
+        if is_result {
+            crate::crash::point("after_tool_result_persist");
         }
         self.emit(EventBody::Transcript { entry });
     }

@@ -312,6 +312,7 @@ async fn provision(
         .create_task_container(&spec)
         .await
         .map_err(|e| Stop::Fail(e.to_string()))?;
+    crate::crash::point("after_container_start");
     *container_out = Some(container.clone());
     record_attempt(ctx, &task.id, n, |a| {
         a.workspace = Some(ws.dir.clone());

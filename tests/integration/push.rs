@@ -333,6 +333,83 @@ mod pull_requests {
             format!("/repos/ana/shop/pulls?head=ana:{branch}&state=open")
         );
     }
+
+    /// DUR-04 / GIT-05: drover dies right after the push, then right after the pull
+    /// request POST (before recording it); pushing again each time ends with one branch
+    /// update and the one pull request, and a sound database.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn dur_04_crashes_after_push_and_after_pr_post_never_duplicate() {
+        if !docker_available() {
+            return;
+        }
+        ensure_image();
+        let env = Env::python_bug();
+        let remote = Remote::attach(&env);
+        let (fake, url) = FakeLlm::start(vec![
+            reply(201, r#"{"number": 9, "html_url": "https://github.test/ana/shop/pull/9"}"#),
+            reply(422, r#"{"message":"Validation Failed","errors":[{"message":"A pull request already exists for ana:drover/x."}]}"#),
+            reply(200, r#"[{"number": 9, "html_url": "https://github.test/ana/shop/pull/9"}]"#),
+        ])
+        .await;
+        let (id, branch) = approved_task(&env, "Fix add");
+        std::fs::write(
+            env.repo.join("drover.toml"),
+            format!("[forge]\nrepo = \"ana/shop\"\napi_url = \"{url}\"\n"),
+        )
+        .unwrap();
+        let crash_at = |point: &'static str| {
+            let mut cmd = env.command(&["push", &id]);
+            cmd.env("GITHUB_TOKEN", "ghp_test_token_for_the_fake")
+                .env("DROVER_CRASH_AT", point);
+            tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        };
+        use std::os::unix::process::ExitStatusExt;
+
+        let out = crash_at("after_push").await.unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "aborted: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(remote.updates(&branch).len(), 1, "the branch got out");
+        assert!(fake.requests().is_empty(), "no pull request yet");
+        assert_eq!(env.show(&id)["state"], "approved");
+
+        let out = crash_at("after_pr_post").await.unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "aborted: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(fake.requests().len(), 1, "the POST was made");
+        assert!(env.show(&id)["pr"].is_null(), "but not recorded");
+
+        let out = drover(&env, &["push", &id]).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let task = env.show(&id);
+        assert_eq!(
+            (task["state"].as_str(), task["pr"]["number"].as_u64()),
+            (Some("pushed"), Some(9))
+        );
+        assert_eq!(remote.updates(&branch).len(), 1, "one branch update in all");
+        let posts = fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/pulls"))
+            .count();
+        assert_eq!(
+            posts, 2,
+            "the second POST found the first pull request (422), no new one"
+        );
+
+        let db = rusqlite::Connection::open(env.data().join("drover.db")).unwrap();
+        let ok: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
 }
 
 #[test]

@@ -431,3 +431,116 @@ fn gc_frees_workspaces_of_finished_tasks_only() {
         "the transcript stays"
     );
 }
+
+fn integrity_ok(env: &Env) {
+    let db = rusqlite::Connection::open(env.data().join("drover.db")).unwrap();
+    let ok: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+/// DUR-04: drover aborts (like kill -9) right after recording a task, right after a tool
+/// result is persisted, and right after the approval commit. After each: no task lost,
+/// none running twice, no persisted tool call run again, the database sound, and the
+/// interrupted step can be finished by asking again.
+#[test]
+fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let script = env.data().with_file_name("steps.toml");
+    std::fs::write(
+        &script,
+        "[[step]]\nrun = \"echo one >> marks.txt\"\n[[step]]\nrun = \"echo two >> marks.txt\"\n[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n",
+    )
+    .unwrap();
+    let crashing = |point: &str, args: &[&str]| {
+        let out = env
+            .command(args)
+            .env("DROVER_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "{point}: {}",
+            text(&out.stderr)
+        );
+    };
+
+    // Recorded, then the process died before saying the id: the task is there, queued.
+    crashing(
+        "after_db_enqueue",
+        &["add", "--script", script.to_str().unwrap(), "Mark twice"],
+    );
+    let list = text(&env.drover(&["list", "--json"]).stdout);
+    let task: serde_json::Value = serde_json::from_str(list.trim()).expect("one task");
+    let id = task["id"].as_str().unwrap().to_string();
+    assert_eq!(task["state"], "queued");
+
+    // The first command's result is on disk, then the process dies mid-task.
+    crashing("after_tool_result_persist", &["run"]);
+    assert_eq!(
+        env.show(&id)["state"],
+        "running",
+        "what the dead process left"
+    );
+    // The next engine takes over: the task is interrupted, not run a second time.
+    env.drover(&["run"]);
+    assert_eq!(env.show(&id)["state"], "interrupted");
+    assert!(
+        env.containers(&[]).is_empty(),
+        "its container was stopped, not left running"
+    );
+    let marks =
+        std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
+    assert_eq!(
+        marks, "one\n",
+        "the persisted call ran once; the next never ran"
+    );
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert_eq!(logs.matches("echo one").count(), 1, "{logs}");
+    integrity_ok(&env);
+
+    // Retried, it reaches review; approval dies after its commit, and asking again
+    // finishes it with that same commit.
+    assert!(env.drover(&["retry", &id]).status.success());
+    env.drover(&["run"]);
+    assert_eq!(env.show(&id)["state"], "review");
+    crashing("after_commit", &["approve", "--force", &id]);
+    assert_eq!(env.show(&id)["state"], "review");
+    let out = env.drover(&["approve", "--force", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = env.show(&id);
+    assert_eq!(shown["state"], "approved");
+    let branch = shown["branch"].as_str().unwrap();
+    let count = Command::new("git")
+        .args(["rev-list", "--count", &format!("main..{branch}")])
+        .current_dir(&env.repo)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&count.stdout).trim(),
+        "1",
+        "one approval commit, not two"
+    );
+    integrity_ok(&env);
+
+    // A container started but not yet recorded: the next engine still finds it (by its
+    // name) and stops it.
+    let second = env.add("Second", "[[step]]\nrun = \"true\"\n");
+    crashing("after_container_start", &["run"]);
+    assert_eq!(
+        env.containers(&[]).len(),
+        1,
+        "left running by the dead process"
+    );
+    env.drover(&["run"]);
+    assert_eq!(env.show(&second)["state"], "interrupted");
+    assert!(env.containers(&[]).is_empty());
+    integrity_ok(&env);
+}
