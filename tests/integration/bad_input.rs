@@ -119,7 +119,7 @@ fn missing_image_names_the_command_that_builds_it() {
 }
 
 #[test]
-fn binary_and_huge_output_is_capped_and_marked() {
+fn out_02_binary_and_huge_output_is_capped_and_marked() {
     if !docker_available() {
         return;
     }
@@ -266,7 +266,7 @@ fn docker_socket_permission_denied_says_why() {
 }
 
 #[test]
-fn secrets_printed_by_an_agent_never_reach_the_store() {
+fn sec_04_secrets_printed_by_an_agent_never_reach_the_store() {
     if !docker_available() {
         return;
     }

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use crate::common::{Env, docker_available, ensure_image, text, wait_for};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn container_is_hardened_and_offline_then_cancel_and_discard() {
+async fn iso_01_iso_03_net_01_container_is_hardened_and_offline_then_cancel_and_discard() {
     if !docker_available() {
         return;
     }
@@ -141,7 +141,7 @@ async fn container_is_hardened_and_offline_then_cancel_and_discard() {
 }
 
 #[test]
-fn per_command_timeout_kills_the_command() {
+fn bud_01_per_command_timeout_kills_the_command() {
     if !docker_available() {
         return;
     }

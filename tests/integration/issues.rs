@@ -37,7 +37,7 @@ async fn drover(env: &Env, args: &[&str], token: Option<&str>) -> std::process::
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_import_strips_hidden_content_and_says_so() {
+async fn git_08_issue_import_strips_hidden_content_and_says_so() {
     let (fake, url) = FakeLlm::start(vec![reply(
         200,
         serde_json::json!({

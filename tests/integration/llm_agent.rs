@@ -147,7 +147,7 @@ async fn openai_agent_reads_edits_tests_and_finishes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn anthropic_agent_with_a_key_that_never_enters_the_container() {
+async fn sec_02_anthropic_agent_with_a_key_that_never_enters_the_container() {
     if !docker_available() {
         return;
     }
@@ -294,7 +294,7 @@ async fn bad_tool_calls_go_back_and_failing_tests_bring_another_iteration() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn max_turns_stops_before_the_next_call() {
+async fn bud_04_max_turns_stops_before_the_next_call() {
     if !docker_available() {
         return;
     }
@@ -503,7 +503,7 @@ async fn external_agents_without_network_are_refused_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn token_budget_stops_at_the_first_turn_boundary_past_it() {
+async fn bud_03_token_budget_stops_at_the_first_turn_boundary_past_it() {
     if !docker_available() {
         return;
     }
@@ -523,7 +523,7 @@ async fn token_budget_stops_at_the_first_turn_boundary_past_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn wall_clock_budget_stops_a_long_task() {
+async fn bud_02_wall_clock_budget_stops_a_long_task() {
     if !docker_available() {
         return;
     }

@@ -90,7 +90,7 @@ fn local_rev(repo: &Path, r: &str) -> String {
 }
 
 #[test]
-fn push_sends_the_branch_once_never_forced() {
+fn git_04_push_sends_the_branch_once_never_forced() {
     if !docker_available() {
         return;
     }
@@ -182,7 +182,7 @@ fn remote_moved_blocks_and_pushes_nothing() {
 }
 
 #[test]
-fn branches_outside_the_prefix_are_refused_before_any_network_call() {
+fn git_03_branches_outside_the_prefix_are_refused_before_any_network_call() {
     if !docker_available() {
         return;
     }
@@ -230,7 +230,7 @@ mod pull_requests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn push_opens_a_draft_pull_request_with_the_right_request() {
+    async fn git_06_push_opens_a_draft_pull_request_with_the_right_request() {
         if !docker_available() {
             return;
         }
@@ -413,7 +413,7 @@ mod pull_requests {
 }
 
 #[test]
-fn a_secret_in_the_change_blocks_the_push() {
+fn git_07_a_secret_in_the_change_blocks_the_push() {
     if !docker_available() {
         return;
     }

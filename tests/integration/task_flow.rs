@@ -109,7 +109,7 @@ fn failing_test_fixed_by_script_reaches_review() {
 }
 
 #[test]
-fn max_parallel_bounds_running_containers() {
+fn bud_05_max_parallel_bounds_running_containers() {
     if !docker_available() {
         return;
     }
@@ -283,7 +283,7 @@ fn repo_dockerfile_and_setup_commands() {
 }
 
 #[test]
-fn approve_commits_on_the_branch_and_brings_it_into_the_user_repo() {
+fn git_02_approve_commits_on_the_branch_and_brings_it_into_the_user_repo() {
     if !docker_available() {
         return;
     }

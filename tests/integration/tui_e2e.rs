@@ -270,7 +270,7 @@ fn a_bad_keymap_stops_drover_from_starting() {
 }
 
 #[test]
-fn without_a_terminal_the_tui_refuses_with_exit_2() {
+fn out_07_without_a_terminal_the_tui_refuses_with_exit_2() {
     let env = crate::common::Env::python_bug();
     let out = env.command(&[]).stdout(Stdio::piped()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

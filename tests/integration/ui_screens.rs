@@ -328,7 +328,7 @@ fn narrow_terminal_shows_one_column() {
 }
 
 #[test]
-fn tiny_and_huge_terminals_do_not_panic() {
+fn out_06_tiny_and_huge_terminals_do_not_panic() {
     let a = every_state();
     assert_snapshot!("tiny", screen(&a, 20, 5));
     for (w, h) in [(1, 1), (5, 2), (20, 3), (300, 100), (400, 10)] {
