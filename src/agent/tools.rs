@@ -197,6 +197,18 @@ impl ContainerTools {
                     .run(ExecSpec::shell(command, timeout), on_output)
                     .await?;
                 let mut out = from_exec(&r);
+                // What bash says when fork fails: the pids limit held the command back.
+                if out
+                    .output
+                    .contains("fork: retry: Resource temporarily unavailable")
+                    || out
+                        .output
+                        .contains("fork: Resource temporarily unavailable")
+                {
+                    out.output.push_str(
+                        "\n[process limit reached: the container's pids limit stopped new processes]",
+                    );
+                }
                 // SIGKILL without a timeout: most often the kernel's OOM killer.
                 if r.exit_code == Some(137) && !r.timed_out && self.oom_killed().await {
                     out.output.push_str(

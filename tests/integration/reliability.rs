@@ -544,3 +544,61 @@ fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
     assert!(env.containers(&[]).is_empty());
     integrity_ok(&env);
 }
+
+/// ISO-05: a fork bomb stays inside the container's pids limit: the command is stopped
+/// by its timeout, the transcript names the limit, drover keeps answering meanwhile and
+/// the task ends.
+#[test]
+fn iso_05_a_fork_bomb_is_contained_by_the_pids_limit() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    // Small limits so the bomb cannot slow the other tests sharing this machine.
+    env.write_config("[limits]\npids = 64\ncpus = 0.5\ncommand_timeout = \"4s\"\n");
+    let id = env.add(
+        "Fork bomb",
+        "[[step]]\nrun = \"echo bomb-$((6*7)); b() { b | b & }; b\"\n",
+    );
+    let mut child = env
+        .command(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(60, "the bomb to go off", || {
+        (env.containers(&[]).len() == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let container = env.containers(&[]).pop().unwrap();
+    let top = Command::new("docker")
+        .args(["top", &container, "-o", "pid"])
+        .output()
+        .unwrap();
+    let processes = text(&top.stdout).lines().count().saturating_sub(1);
+    assert!(
+        processes <= 64,
+        "{processes} processes, over the limit of 64"
+    );
+    let started = std::time::Instant::now();
+    let list = env.drover(&["list"]);
+    assert!(list.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "drover answers while the bomb runs"
+    );
+    assert!(child.wait().unwrap().code().is_some(), "drover run ended");
+    assert_ne!(env.show(&id)["state"], "running", "the task ended");
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(
+        logs.contains("bomb-42"),
+        "positive control: the command ran"
+    );
+    assert!(
+        logs.contains("[process limit reached")
+            || logs.contains("Resource temporarily unavailable"),
+        "{}",
+        &logs[..logs.len().min(3000)]
+    );
+}
