@@ -72,7 +72,7 @@ mod tests {
     use crate::engine::transcript::EntryKind;
 
     #[test]
-    fn torn_tail_loads_everything_before_it() {
+    fn dur_08_torn_tail_loads_everything_before_it() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("t/transcript.jsonl");
         let mut log = TranscriptLog::open(&p).unwrap();
