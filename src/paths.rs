@@ -123,6 +123,11 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     fs::rename(tmp, path)
 }
 
+/// `bytes` as "12.3 MiB".
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
 /// Bytes of the files under `path` (symlinks not followed; unreadable parts skipped).
 pub fn disk_usage(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {

@@ -88,8 +88,8 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
                 true,
                 "workspaces",
                 format!(
-                    "{count} using {:.1} MiB (drover gc frees those of pushed and discarded tasks)",
-                    crate::paths::disk_usage(&dir) as f64 / (1u64 << 20) as f64
+                    "{count} using {} (drover gc frees those of pushed and discarded tasks)",
+                    crate::paths::mib(crate::paths::disk_usage(&dir))
                 ),
             );
         }

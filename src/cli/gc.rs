@@ -13,12 +13,8 @@ use time::format_description::well_known::Rfc3339;
 use super::{CliResult, Failure, open_data};
 use crate::engine::ids::TaskId;
 use crate::engine::state::TaskState;
-use crate::paths::disk_usage;
+use crate::paths::{disk_usage, mib};
 use crate::runtime::Runtime;
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
-}
 
 pub async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
     let (data, store) = open_data()?;

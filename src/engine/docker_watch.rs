@@ -73,11 +73,12 @@ pub(super) async fn run(
         let slot = &ctx.runtime;
         match slot.get() {
             Some(rt) => {
-                let alive = tokio::time::timeout(PATIENCE, rt.docker().ping()).await;
-                if let Err(reason) = alive.map_err(|_| "no answer".to_string()).and_then(|r| {
-                    r.map(|_| ())
-                        .map_err(|e| crate::text::ellipsize(&e.to_string(), 160))
-                }) {
+                let reason = match tokio::time::timeout(PATIENCE, rt.docker().ping()).await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(crate::text::ellipsize(&e.to_string(), 160)),
+                    Err(_) => Some("no answer".to_string()),
+                };
+                if let Some(reason) = reason {
                     tracing::warn!("docker went away: {reason}");
                     slot.set(None);
                     let error = Some(format!("docker unavailable: {reason}"));
