@@ -280,3 +280,43 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+impl Env {
+    /// An engine in this process on this environment's store, running its queue; with
+    /// its event stream (subscribed before it starts, so nothing is missed). Call from a
+    /// tokio runtime.
+    pub fn start_engine(
+        &self,
+        runtime: drover::engine::docker_watch::RuntimeSlot,
+        max_parallel: usize,
+    ) -> (
+        drover::engine::EngineHandle,
+        tokio::sync::mpsc::UnboundedReceiver<drover::engine::protocol::Event>,
+    ) {
+        let data = drover::paths::DataDir::at(self.data()).expect("data dir");
+        let bus = std::sync::Arc::new(drover::engine::bus::EventBus::default());
+        let rx = bus.subscribe();
+        let ctx = drover::engine::EngineCtx {
+            store: std::sync::Arc::new(drover::store::Store::open(&data.db()).expect("store")),
+            bus,
+            runtime,
+            data,
+        };
+        let opts = drover::engine::EngineOptions {
+            max_parallel,
+            repo: None,
+            run_queue: true,
+            poll: std::time::Duration::from_millis(100),
+        };
+        (drover::engine::start(ctx, opts), rx)
+    }
+
+    /// `PRAGMA integrity_check` of the store says ok.
+    pub fn assert_store_sound(&self) {
+        let db = rusqlite::Connection::open(self.data().join("drover.db")).expect("db");
+        let ok: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("integrity_check");
+        assert_eq!(ok, "ok");
+    }
+}

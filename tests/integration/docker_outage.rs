@@ -7,14 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drover::engine::bus::EventBus;
 use drover::engine::docker_watch::RuntimeSlot;
 use drover::engine::protocol::{Command, Event, EventBody};
 use drover::engine::state::TaskState;
 use drover::engine::task::{AgentSpec, NewTask};
-use drover::engine::{self, EngineCtx, EngineOptions};
-use drover::paths::DataDir;
-use drover::store::Store;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
@@ -94,23 +90,9 @@ async fn dur_09_tasks_queued_while_docker_is_down_start_in_order_when_it_returns
     ensure_image();
     let env = Env::python_bug();
     let socket = env.data().with_file_name("docker.sock");
-    let data = DataDir::at(env.data()).unwrap();
-    let bus = Arc::new(EventBus::default());
-    let mut rx = bus.subscribe();
-    let ctx = EngineCtx {
-        store: Arc::new(Store::open(&data.db()).unwrap()),
-        bus,
-        runtime: RuntimeSlot::new(format!("unix://{}", socket.display()), None),
-        data,
-    };
-    let handle = engine::start(
-        ctx,
-        EngineOptions {
-            max_parallel: 1,
-            repo: None,
-            run_queue: true,
-            poll: Duration::from_millis(100),
-        },
+    let (handle, mut rx) = env.start_engine(
+        RuntimeSlot::new(format!("unix://{}", socket.display()), None),
+        1,
     );
     let mut titles = HashMap::new();
     for title in ["first", "second"] {

@@ -404,11 +404,7 @@ mod pull_requests {
             "the second POST found the first pull request (422), no new one"
         );
 
-        let db = rusqlite::Connection::open(env.data().join("drover.db")).unwrap();
-        let ok: String = db
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        env.assert_store_sound();
     }
 }
 

@@ -3,14 +3,11 @@
 //! saying so as tasks are approved and discarded.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drover::engine::bus::EventBus;
 use drover::engine::protocol::{Command, Event, EventBody};
 use drover::engine::state::TaskState;
 use drover::engine::task::{AgentSpec, NewTask};
-use drover::engine::{self, EngineCtx, EngineOptions};
 use drover::paths::DataDir;
 use drover::runtime::Runtime;
 use drover::store::Store;
@@ -59,24 +56,7 @@ async fn tasks_editing_the_same_lines_are_flagged_both_ways() {
     ensure_image();
     let lines: String = (1..=12).map(|i| format!("x{i} = {i}\n")).collect();
     let env = Env::with_files(&[("calc.py", &lines)]);
-    let data = DataDir::at(env.data()).unwrap();
-    let bus = Arc::new(EventBus::default());
-    let mut rx = bus.subscribe();
-    let ctx = EngineCtx {
-        store: Arc::new(Store::open(&data.db()).unwrap()),
-        bus,
-        runtime: Some(Runtime::connect().await.unwrap()).into(),
-        data,
-    };
-    let handle = engine::start(
-        ctx,
-        EngineOptions {
-            max_parallel: 3,
-            repo: None,
-            run_queue: true,
-            poll: Duration::from_millis(100),
-        },
-    );
+    let (handle, mut rx) = env.start_engine(Some(Runtime::connect().await.unwrap()).into(), 3);
     let edit = |old: &str, new: &str| AgentSpec::Scripted {
         script: format!(
             "[[step]]\nedit = {{ path = \"calc.py\", old = \"{old}\", new = \"{new}\" }}\n[[step]]\nfinish = \"done\"\n"

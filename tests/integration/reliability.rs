@@ -218,7 +218,6 @@ fn iso_06_out_of_memory_is_named() {
 /// live task are left alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn dur_03_orphans_of_this_store_are_reaped_and_nothing_else() {
-    use drover::engine::{self, EngineCtx, EngineOptions, bus::EventBus};
     if !docker_available() {
         return;
     }
@@ -256,22 +255,9 @@ async fn dur_03_orphans_of_this_store_are_reaped_and_nothing_else() {
     // drover.managed.
     run(&decoy, std::slice::from_ref(&repo_label));
 
-    let bus = std::sync::Arc::new(EventBus::default());
-    let mut rx = bus.subscribe();
-    let ctx = EngineCtx {
-        store: std::sync::Arc::new(drover::store::Store::open(&data.db()).unwrap()),
-        bus,
-        runtime: Some(drover::runtime::Runtime::connect().await.unwrap()).into(),
-        data,
-    };
-    let handle = engine::start(
-        ctx,
-        EngineOptions {
-            max_parallel: 1,
-            repo: None,
-            run_queue: true,
-            poll: Duration::from_millis(100),
-        },
+    let (handle, mut rx) = env.start_engine(
+        Some(drover::runtime::Runtime::connect().await.unwrap()).into(),
+        1,
     );
     let said = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
@@ -432,14 +418,6 @@ fn gc_frees_workspaces_of_finished_tasks_only() {
     );
 }
 
-fn integrity_ok(env: &Env) {
-    let db = rusqlite::Connection::open(env.data().join("drover.db")).unwrap();
-    let ok: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ok, "ok");
-}
-
 /// DUR-04: drover aborts (like kill -9) right after recording a task, right after a tool
 /// result is persisted, and right after the approval commit. After each: no task lost,
 /// none running twice, no persisted tool call run again, the database sound, and the
@@ -504,7 +482,7 @@ fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
     );
     let logs = text(&env.drover(&["logs", &id]).stdout);
     assert_eq!(logs.matches("echo one").count(), 1, "{logs}");
-    integrity_ok(&env);
+    env.assert_store_sound();
 
     // Retried, it reaches review; approval dies after its commit, and asking again
     // finishes it with that same commit.
@@ -528,7 +506,7 @@ fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
         "1",
         "one approval commit, not two"
     );
-    integrity_ok(&env);
+    env.assert_store_sound();
 
     // A container started but not yet recorded: the next engine still finds it (by its
     // name) and stops it.
@@ -542,7 +520,7 @@ fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
     env.drover(&["run"]);
     assert_eq!(env.show(&second)["state"], "interrupted");
     assert!(env.containers(&[]).is_empty());
-    integrity_ok(&env);
+    env.assert_store_sound();
 }
 
 /// ISO-05: a fork bomb stays inside the container's pids limit: the command is stopped
