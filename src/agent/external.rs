@@ -7,9 +7,11 @@
 //! environment variables the config lists are passed in, and such agents need a network
 //! (they call their model from inside), which drover says plainly.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use super::stream_formats::{AgentEvent, Format, parse_line};
 use super::tools::{ContainerTools, ToolError};
@@ -121,6 +123,29 @@ pub struct ExternalAgent {
     spec: ExternalSpec,
     container: ContainerTools,
     prompt: String,
+    /// Where how far the log was read is kept, so a restarted drover follows on from
+    /// there instead of starting the agent again.
+    follow: Option<PathBuf>,
+}
+
+/// How far drover has read the agent's log (bytes of whole lines), and its usage so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Followed {
+    offset: u64,
+    usage: UsageRecord,
+}
+
+impl Followed {
+    fn load(path: &Path) -> Option<Followed> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    fn save(&self, path: &Path) {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        if let Err(e) = crate::paths::write_private(path, &json) {
+            tracing::warn!("saving {}: {e}", path.display());
+        }
+    }
 }
 
 impl ExternalAgent {
@@ -129,7 +154,14 @@ impl ExternalAgent {
             spec,
             container,
             prompt,
+            follow: None,
         }
+    }
+
+    /// Keeps the reading position in `path` (and resumes from it when it is there).
+    pub fn following(mut self, path: PathBuf) -> Self {
+        self.follow = Some(path);
+        self
     }
 
     async fn sh(&self, script: &str, args: &[String]) -> Result<(Option<i64>, Vec<u8>), ToolError> {
@@ -174,24 +206,54 @@ impl Agent for ExternalAgent {
             .iter()
             .map(|a| a.replace("{prompt}", &prompt))
             .collect();
-        let script =
-            format!("rm -f {LOG} {EXIT}; \"$@\" > {LOG} 2>&1 < /dev/null; echo $? > {EXIT}");
-        let mut cmd = vec!["sh".to_string(), "-c".into(), script, "drover-agent".into()];
-        cmd.extend(argv.iter().cloned());
-        self.container
-            .runtime
-            .exec_detached(&self.container.container, cmd, self.spec.env.clone())
-            .await
-            .map_err(ToolError::from)?;
-        tools
-            .note(&format!(
-                "started the external agent `{}` ({:?} output)",
-                argv[0], self.spec.format
-            ))
-            .await;
+        let earlier = self.follow.as_deref().and_then(Followed::load);
+        let start = match earlier {
+            Some(f) => {
+                let (code, _) = self
+                    .sh(&format!("test -e {LOG} || test -e {EXIT}"), &[])
+                    .await?;
+                if code != Some(0) {
+                    return Err(AgentError::Failed(format!(
+                        "the external agent `{}` was started before drover stopped, but its container was replaced and its output is gone: retry the task",
+                        argv[0]
+                    )));
+                }
+                tools
+                    .announce(&format!(
+                        "following the external agent `{}` again from byte {} of its output",
+                        argv[0], f.offset
+                    ))
+                    .await;
+                f
+            }
+            None => {
+                // Written before starting: a crash in between never starts it twice.
+                let fresh = Followed::default();
+                if let Some(p) = &self.follow {
+                    fresh.save(p);
+                }
+                let script = format!(
+                    "rm -f {LOG} {EXIT}; \"$@\" > {LOG} 2>&1 < /dev/null; echo $? > {EXIT}"
+                );
+                let mut cmd = vec!["sh".to_string(), "-c".into(), script, "drover-agent".into()];
+                cmd.extend(argv.iter().cloned());
+                self.container
+                    .runtime
+                    .exec_detached(&self.container.container, cmd, self.spec.env.clone())
+                    .await
+                    .map_err(ToolError::from)?;
+                tools
+                    .note(&format!(
+                        "started the external agent `{}` ({:?} output)",
+                        argv[0], self.spec.format
+                    ))
+                    .await;
+                fresh
+            }
+        };
 
         let (mut offset, mut pending, mut usage, mut summary, mut last_text) =
-            (0u64, Vec::<u8>::new(), UsageRecord::default(), None, None);
+            (start.offset, Vec::<u8>::new(), start.usage, None, None);
         loop {
             tokio::time::sleep(POLL).await;
             // Exit first, then the log: once the exit code is there, the log is complete.
@@ -274,6 +336,14 @@ impl Agent for ExternalAgent {
             }
             if !raw.is_empty() {
                 tools.output(raw.trim_end()).await;
+            }
+            if let Some(p) = &self.follow {
+                let whole_lines = offset - pending.len() as u64;
+                Followed {
+                    offset: whole_lines,
+                    usage,
+                }
+                .save(p);
             }
         }
     }

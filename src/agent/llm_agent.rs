@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::conversation::Conversation;
 use super::schema;
 use super::tools::{ToolCall, ToolError};
 use super::{Agent, AgentError, AgentOutcome, Tools, UsageRecord};
 use crate::llm::retry::{RetryPolicy, with_retry};
-use crate::llm::{Block, Message, Provider, Request, Role, StopReason, ToolSpec, Usage};
+use crate::llm::{Block, Message, Provider, Request, Role, StopReason, ToolSpec};
 use crate::text::Capture;
 
 /// Bytes of one tool output the model sees (head + tail).
@@ -49,11 +50,11 @@ pub struct LlmAgent {
     s: LlmSettings,
     system: String,
     tools: Vec<ToolSpec>,
-    messages: Vec<Message>,
-    usage: Usage,
-    turns: u32,
+    conv: Conversation,
     /// Where the conversation is written after every step (so it can be continued).
     saved_to: Option<PathBuf>,
+    /// The conversation was restored mid-attempt: the next `run` goes on from it.
+    restored: bool,
 }
 
 impl LlmAgent {
@@ -62,10 +63,12 @@ impl LlmAgent {
             s: settings,
             system,
             tools: schema::specs(),
-            messages: vec![Message::user(task)],
-            usage: Usage::default(),
-            turns: 0,
+            conv: Conversation {
+                messages: vec![Message::user(task)],
+                ..Default::default()
+            },
             saved_to: None,
+            restored: false,
         }
     }
 
@@ -75,58 +78,88 @@ impl LlmAgent {
         self
     }
 
-    /// Continues an earlier conversation (a retry with feedback) instead of starting one.
-    pub fn resuming(mut self, messages: Vec<Message>) -> Self {
-        if !messages.is_empty() {
-            self.messages = messages;
+    /// Continues an earlier attempt's conversation (a retry with feedback): its messages,
+    /// with fresh budgets.
+    pub fn resuming(mut self, earlier: Option<Conversation>) -> Self {
+        if let Some(mut c) = earlier.filter(|c| !c.messages.is_empty()) {
+            c.close_open_calls();
+            self.conv.messages = c.messages;
+        }
+        self
+    }
+
+    /// Goes on with this attempt's own conversation, stopped by a crash or a quit: turns
+    /// and usage count on, answered calls are not made again.
+    pub fn restoring(mut self, saved: Conversation) -> Self {
+        if !saved.messages.is_empty() {
+            self.conv = saved;
+            self.restored = true;
         }
         self
     }
 
     /// Reads a conversation saved by `saving_to`.
-    pub fn load(path: &std::path::Path) -> Option<Vec<Message>> {
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    pub fn load(path: &std::path::Path) -> Option<Conversation> {
+        Conversation::load(path)
     }
 
-    fn save(&self) {
+    fn save(&mut self, tools: &dyn Tools) {
         let Some(path) = &self.saved_to else { return };
-        let write = serde_json::to_vec(&self.messages)
-            .map_err(std::io::Error::other)
-            .and_then(|json| crate::paths::write_private(path, &json));
-        if let Err(e) = write {
+        self.conv.calls = tools.calls_made();
+        if let Err(e) = self.conv.save(path) {
             tracing::warn!("saving the conversation to {}: {e}", path.display());
         }
     }
 
+    /// Runs tool calls of one turn, saving after each result; the summary if one was
+    /// `finish`.
+    async fn run_calls(
+        &mut self,
+        tools: &dyn Tools,
+        calls: &[(String, String, serde_json::Value)],
+    ) -> Result<Option<String>, AgentError> {
+        let mut finished = None;
+        for (id, name, input) in calls {
+            let (block, finish) = self.execute(tools, id, name, input).await?;
+            self.conv.pending.push(block);
+            self.save(tools);
+            finished = finished.or(finish);
+        }
+        self.conv.settle();
+        self.save(tools);
+        Ok(finished)
+    }
+
     fn cost(&self) -> Option<f64> {
         self.s.prices.map(|p| {
-            (self.usage.input_tokens as f64 * p.input + self.usage.output_tokens as f64 * p.output)
+            (self.conv.usage.input_tokens as f64 * p.input
+                + self.conv.usage.output_tokens as f64 * p.output)
                 / 1e6
         })
     }
 
     fn record(&self) -> UsageRecord {
         UsageRecord {
-            input_tokens: self.usage.input_tokens,
-            output_tokens: self.usage.output_tokens,
+            input_tokens: self.conv.usage.input_tokens,
+            output_tokens: self.conv.usage.output_tokens,
             cost_usd: self.cost(),
-            turns: self.turns,
+            turns: self.conv.turns,
         }
     }
 
     /// The budget that is used up, in words, if any.
     fn exhausted(&self) -> Option<String> {
         let b = &self.s.budgets;
-        if self.turns >= b.max_turns {
+        if self.conv.turns >= b.max_turns {
             return Some(format!(
                 "max turns (used {} of {})",
-                self.turns, b.max_turns
+                self.conv.turns, b.max_turns
             ));
         }
-        if let Some(max) = b.max_tokens.filter(|m| self.usage.total() >= *m) {
+        if let Some(max) = b.max_tokens.filter(|m| self.conv.usage.total() >= *m) {
             return Some(format!(
                 "token budget (used {} of {max})",
-                self.usage.total()
+                self.conv.usage.total()
             ));
         }
         if let (Some(max), Some(cost)) = (b.max_cost_usd, self.cost())
@@ -205,8 +238,30 @@ impl Agent for LlmAgent {
         tools: &dyn Tools,
         feedback: Option<&str>,
     ) -> Result<AgentOutcome, AgentError> {
-        if let Some(f) = feedback {
-            self.messages.push(Message::user(format!(
+        if std::mem::take(&mut self.restored) {
+            // Feedback given at the start is already in the restored conversation.
+            tools.fast_forward(self.conv.calls);
+            if let Some(summary) = self.conv.finished() {
+                return Ok(AgentOutcome {
+                    summary: Some(summary),
+                });
+            }
+            let open = self.conv.open_calls();
+            if !open.is_empty() {
+                tools
+                    .note(&format!(
+                        "resuming: {} tool call(s) of the last turn had no result",
+                        open.len()
+                    ))
+                    .await;
+                if let Some(summary) = self.run_calls(tools, &open).await? {
+                    return Ok(AgentOutcome {
+                        summary: Some(summary),
+                    });
+                }
+            }
+        } else if let Some(f) = feedback {
+            self.conv.messages.push(Message::user(format!(
                 "Feedback on your work so far:\n{f}\n\nContinue from here."
             )));
         }
@@ -217,7 +272,7 @@ impl Agent for LlmAgent {
             let req = Request {
                 model: &self.s.model,
                 system: &self.system,
-                messages: &self.messages,
+                messages: &self.conv.messages,
                 tools: &self.tools,
                 max_tokens: self.s.max_tokens,
                 temperature: self.s.temperature,
@@ -255,18 +310,18 @@ impl Agent for LlmAgent {
                 };
                 AgentError::Failed(what)
             })?;
-            self.turns += 1;
-            self.usage.add(resp.usage);
+            self.conv.turns += 1;
+            self.conv.usage.add(resp.usage);
             tools.usage(self.record()).await;
             let text = resp.text();
             if !text.trim().is_empty() {
                 tools.say(text.trim()).await;
             }
-            self.messages.push(Message {
+            self.conv.messages.push(Message {
                 role: Role::Assistant,
                 content: resp.content.clone(),
             });
-            self.save();
+            self.save(tools);
             let calls: Vec<(String, String, serde_json::Value)> = resp
                 .content
                 .iter()
@@ -279,13 +334,13 @@ impl Agent for LlmAgent {
                 .collect();
             if calls.is_empty() {
                 if resp.stop == StopReason::MaxTokens {
-                    self.messages.push(Message::user(
+                    self.conv.messages.push(Message::user(
                         "Your answer was cut at the token limit. Continue.",
                     ));
                     continue;
                 }
                 if text.trim().is_empty() {
-                    self.messages.push(Message::user(
+                    self.conv.messages.push(Message::user(
                         "You sent an empty answer. Use the tools, or call `finish` when done.",
                     ));
                     continue;
@@ -295,19 +350,7 @@ impl Agent for LlmAgent {
                     summary: Some(text.trim().to_string()),
                 });
             }
-            let mut results = Vec::new();
-            let mut finished = None;
-            for (id, name, input) in &calls {
-                let (block, finish) = self.execute(tools, id, name, input).await?;
-                results.push(block);
-                finished = finished.or(finish);
-            }
-            self.messages.push(Message {
-                role: Role::User,
-                content: results,
-            });
-            self.save();
-            if let Some(summary) = finished {
+            if let Some(summary) = self.run_calls(tools, &calls).await? {
                 return Ok(AgentOutcome {
                     summary: Some(summary),
                 });

@@ -5,6 +5,7 @@
 //! loop and external CLIs plug in behind the same trait.
 
 pub mod context;
+pub mod conversation;
 pub mod external;
 pub mod llm_agent;
 pub mod resolve;
@@ -26,10 +27,20 @@ pub trait Tools: Send + Sync {
     fn stream_text(&self, _delta: &str) {}
     /// A note for the transcript ("rate limited, retrying in 2s").
     async fn note(&self, _text: &str) {}
+    /// A note that is new even when the attempt is being resumed ("following again…").
+    async fn announce(&self, text: &str) {
+        self.note(text).await
+    }
     /// Output an external agent printed (shown like tool output).
     async fn output(&self, _text: &str) {}
     /// Tokens and cost so far in this attempt.
     async fn usage(&self, _usage: UsageRecord) {}
+    /// How many calls were made in this attempt (saved with an agent's own state).
+    fn calls_made(&self) -> u32 {
+        0
+    }
+    /// An agent restored its own state up to call `calls`: the calls before are done.
+    fn fast_forward(&self, _calls: u32) {}
 }
 
 /// Token usage and cost of an attempt, as recorded and shown.

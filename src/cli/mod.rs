@@ -143,6 +143,9 @@ pub enum Cmd {
         #[arg(long)]
         feedback: Option<String>,
     },
+    /// Go on with an interrupted task where it stopped: same attempt and workspace, and
+    /// tool calls that ran are not run again (`drover run` or the TUI then runs it).
+    Resume { id: String },
     /// Worker image commands.
     Image {
         #[command(subcommand)]
@@ -272,6 +275,9 @@ pub async fn dispatch(cli: Cli) -> CliResult {
                 feedback,
             })
             .await
+        }
+        Cmd::Resume { id } => {
+            control::control(&id, |id| crate::engine::protocol::Command::Resume { id }).await
         }
         Cmd::Image {
             command: ImageCmd::Build { repo, force },

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::print::{event_line, json_line};
 use super::{CliResult, Failure, open_data};
-use crate::config::Config;
+use crate::config::{Config, OnQuit};
 use crate::engine::bus::EventBus;
 use crate::engine::ids::TaskId;
 use crate::engine::protocol::EventBody;
@@ -47,6 +47,8 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
     let img = image::task_image(&config, Some(&head.root)).map_err(Failure::usage)?;
     rt.require_image(&img).await.map_err(Failure::usage)?;
 
+    // Only a signal ends a run early; what it does to running tasks is the quit policy.
+    let on_signal = store.quit_policy(&config).unwrap_or(OnQuit::Stop);
     let bus = Arc::new(EventBus::default());
     let mut rx = bus.subscribe();
     let ctx = EngineCtx {
@@ -96,13 +98,22 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
                 }
             }
             sig = stop.recv() => {
-                eprintln!("{}: interrupting running tasks (retry them with `drover retry`)…", sig.name());
+                match on_signal {
+                    OnQuit::Stop => eprintln!("{}: interrupting running tasks (`drover resume ID` goes on with one)…", sig.name()),
+                    OnQuit::Keep => eprintln!("{}: leaving running tasks in their containers (on_quit = \"keep\"); the next `drover run` resumes them", sig.name()),
+                }
                 interrupted = Some(sig);
                 break;
             }
         }
     }
-    handle.shutdown().await;
+    handle
+        .quit(if interrupted.is_some() {
+            on_signal
+        } else {
+            OnQuit::Stop
+        })
+        .await;
     if let Some(sig) = interrupted {
         return Ok(sig.exit_code());
     }

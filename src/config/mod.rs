@@ -37,6 +37,33 @@ impl Network {
     }
 }
 
+/// What quitting drover does to tasks that are running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnQuit {
+    /// Stop their containers; the tasks become interrupted (resume or retry them).
+    Stop,
+    /// Leave their containers running; the next drover reattaches and goes on.
+    Keep,
+}
+
+impl OnQuit {
+    pub fn parse(s: &str) -> Option<OnQuit> {
+        match s {
+            "stop" => Some(OnQuit::Stop),
+            "keep" => Some(OnQuit::Keep),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OnQuit::Stop => "stop",
+            OnQuit::Keep => "keep",
+        }
+    }
+}
+
 /// How the TUI says a task needs review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,6 +126,8 @@ pub struct Config {
     pub branch_prefix: String,
     pub limits: Limits,
     pub notify: Notify,
+    /// `None`: not configured (the TUI asks once and remembers the answer).
+    pub on_quit: Option<OnQuit>,
     pub agent: AgentConfig,
     /// The git remote task branches are pushed to.
     pub remote: String,
@@ -147,6 +176,7 @@ impl Default for Config {
                 tmp_bytes: 1 << 30,
             },
             notify: Notify::Both,
+            on_quit: None,
             agent: AgentConfig::default(),
             remote: "origin".into(),
             forge: ForgeConfig::default(),
@@ -167,6 +197,7 @@ struct FileConfig {
     network: Option<Spanned<String>>,
     branch_prefix: Option<Spanned<String>>,
     notify: Option<Spanned<String>>,
+    on_quit: Option<Spanned<String>>,
     limits: Option<LimitsFile>,
     agent: Option<agent::AgentFile>,
     forge: Option<ForgeFile>,
@@ -360,6 +391,18 @@ impl Config {
                     ));
                 }
             };
+        }
+        if let Some(v) = raw.on_quit {
+            let Some(p) = OnQuit::parse(v.get_ref()) else {
+                return Err(err(
+                    v.span(),
+                    format!(
+                        "on_quit must be \"stop\" or \"keep\", not \"{}\"",
+                        v.get_ref()
+                    ),
+                ));
+            };
+            self.on_quit = Some(p);
         }
         if let Some(f) = raw.forge {
             if let Some(r) = f.remote {

@@ -10,8 +10,10 @@ mod differ;
 pub mod docker_watch;
 pub mod ids;
 pub mod import;
+mod journal;
 pub mod ops;
 pub mod protocol;
+mod provision;
 mod pull_request;
 mod radar;
 mod session;
@@ -34,6 +36,7 @@ use ids::TaskId;
 use protocol::{Command, Event, EventBody};
 use state::{TaskState, Transition};
 
+use crate::config::OnQuit;
 use crate::paths::DataDir;
 
 use crate::store::Store;
@@ -60,6 +63,8 @@ pub struct EngineOptions {
 
 pub(crate) enum Msg {
     Command(Command, Option<oneshot::Sender<Result<String, String>>>),
+    /// Stop the engine; running tasks stop or keep their containers.
+    Quit(OnQuit),
     /// A task was recorded outside the loop (issue import): announce it, then say how.
     Added(TaskId, String),
     /// Docker is reachable again: start what waits.
@@ -94,11 +99,31 @@ impl EngineHandle {
         rx.await.map_err(|_| "the engine has stopped".to_string())?
     }
 
-    /// Interrupts running attempts (containers stopped; the tasks can be retried) and
-    /// waits for the loop to end.
+    /// Interrupts running attempts (containers stopped; the tasks can be resumed or
+    /// retried) and waits for the loop to end.
     pub async fn shutdown(self) {
-        let _ = self.tx.send(Msg::Command(Command::Shutdown, None));
+        self.quit(OnQuit::Stop).await;
+    }
+
+    /// Ends the engine, applying `policy` to running tasks: `Keep` leaves their containers
+    /// running and the tasks active, for the next engine to reattach.
+    pub async fn quit(self, policy: OnQuit) {
+        let _ = self.tx.send(Msg::Quit(policy));
         let _ = self.join.await;
+    }
+}
+
+/// How an engine's end reaches its running attempts.
+#[derive(Clone)]
+pub(crate) struct Quit {
+    pub token: CancellationToken,
+    keep: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Quit {
+    /// The engine quit keeping containers: the attempt leaves its task as it is.
+    pub fn keeps_running(&self) -> bool {
+        self.token.is_cancelled() && self.keep.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -115,6 +140,10 @@ struct Engine {
     done_tx: mpsc::UnboundedSender<TaskId>,
     joins: Vec<JoinHandle<()>>,
     shutdown: CancellationToken,
+    /// Set before `shutdown` when quitting keeps containers running.
+    keep: Arc<std::sync::atomic::AtomicBool>,
+    /// Active tasks left by an earlier engine were dealt with (it needs Docker).
+    recovered: bool,
     /// The store's queue mark when last read: polling reads the task list only when it
     /// moved (idle costs one tiny query per tick).
     queue_mark: i64,
@@ -140,6 +169,8 @@ pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
         done_tx,
         joins: Vec::new(),
         shutdown: CancellationToken::new(),
+        keep: Arc::default(),
+        recovered: false,
         queue_mark: -1,
         busy: Arc::default(),
         tx: tx.downgrade(),
@@ -190,6 +221,10 @@ impl Engine {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     None | Some(Msg::Command(Command::Shutdown, _)) => break,
+                    Some(Msg::Quit(policy)) => {
+                        self.keep.store(policy == OnQuit::Keep, std::sync::atomic::Ordering::SeqCst);
+                        break;
+                    }
                     Some(Msg::Command(cmd, reply)) => {
                         let bus = self.ctx.bus.clone();
                         let reply: Reply = match reply {
@@ -201,6 +236,7 @@ impl Engine {
                         self.dispatch(cmd, reply).await;
                     }
                     Some(Msg::DockerBack) => {
+                        self.recover().await;
                         self.reap_orphans().await;
                         self.announce_new();
                     }
@@ -278,19 +314,70 @@ impl Engine {
         }
     }
 
-    /// Active tasks in the store with no engine behind them: drover stopped mid-run.
+    /// Active tasks in the store with no engine behind them: drover stopped mid-run (a
+    /// crash, kill -9, or a quit that kept containers). A task whose container is still
+    /// there goes back to the queue to resume where it stopped (before new tasks, as it
+    /// is older); one whose container is gone is interrupted, saying so. Needs Docker to
+    /// tell which: without it, this waits until Docker is back.
     async fn recover(&mut self) {
+        if self.recovered || !self.opts.run_queue {
+            return;
+        }
+        let Some(rt) = self.ctx.runtime.get() else {
+            return;
+        };
         let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
             return;
         };
-        for t in tasks.into_iter().filter(|t| t.state.is_active()) {
-            if let Some(rt) = &self.ctx.runtime.get() {
-                let _ = rt.stop(&task::container_name(&t.id)).await;
-            }
+        self.recovered = true;
+        for t in tasks
+            .into_iter()
+            .filter(|t| t.state.is_active() && !self.running.contains_key(&t.id))
+        {
+            let found = rt.find(&task::container_name(&t.id)).await;
+            let ours = |f: &crate::runtime::Found| f.task.as_deref() == Some(t.id.as_str());
+            let (transition, message) = match found {
+                Ok(Some(f)) if ours(&f) => (
+                    Transition::Resume,
+                    format!(
+                        "task {}: drover stopped while it was {}; its container is {}, so it resumes where it stopped",
+                        t.id,
+                        t.state.name(),
+                        if f.running {
+                            "still running"
+                        } else {
+                            "stopped"
+                        }
+                    ),
+                ),
+                Ok(_) => {
+                    let why = "drover stopped while this task was running, and its container is gone: resume it (a new container over the same workspace) or retry it";
+                    (
+                        Transition::Interrupt(why.into()),
+                        format!("task {}: {why}", t.id),
+                    )
+                }
+                Err(e) => {
+                    // Docker answered the ping but not this: try again when it is back.
+                    tracing::warn!("checking the container of {}: {e}", t.id);
+                    self.recovered = false;
+                    continue;
+                }
+            };
+            let id = t.id.clone();
             let mut m = supervisor::Mover::new(&self.ctx, t);
-            let _ = m.go(Transition::Interrupt(
-                "drover stopped while this task was running".into(),
-            ));
+            match m.go(transition) {
+                Ok(()) => {
+                    tracing::info!("{message}");
+                    self.ctx
+                        .bus
+                        .emit(Some(&id), m.task.attempt, EventBody::Notice { message });
+                }
+                Err(message) => self
+                    .ctx
+                    .bus
+                    .emit(Some(&id), 0, EventBody::Error { message }),
+            }
         }
     }
 
@@ -343,10 +430,13 @@ impl Engine {
                 },
             );
             let (ctx, done) = (self.ctx.clone(), self.done_tx.clone());
-            let shutdown = self.shutdown.clone();
+            let quit = Quit {
+                token: self.shutdown.clone(),
+                keep: self.keep.clone(),
+            };
             self.joins.retain(|j| !j.is_finished());
             self.joins.push(tokio::spawn(async move {
-                supervisor::run_attempt(ctx, t, cancel, shutdown).await;
+                supervisor::run_attempt(ctx, t, cancel, quit).await;
                 let _ = done.send(id);
             }));
         }
@@ -436,6 +526,7 @@ impl Engine {
                 ops::discard(&self.ctx, &t.id).await
             }
             Command::Retry { id, feedback } => ops::retry(&self.ctx, &id, feedback),
+            Command::Resume { id } => ops::resume(&self.ctx, &id),
             Command::Approve { .. } | Command::Push { .. } | Command::Import { .. } => {
                 Err("approve, push and import are dispatched off the loop".into())
             }

@@ -98,6 +98,24 @@ pub fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> Result<S
     ))
 }
 
+/// Puts an interrupted task back in the queue to go on where it stopped.
+pub fn resume(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
+    let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
+    if !matches!(task.state, TaskState::Interrupted { .. }) {
+        return Err(format!(
+            "task {} is {}: only an interrupted task can resume (retry starts a new attempt)",
+            task.id,
+            task.state.name()
+        ));
+    }
+    let mut m = super::supervisor::Mover::new(ctx, task);
+    m.go(Transition::Resume)?;
+    Ok(format!(
+        "task {} queued to resume attempt {}",
+        m.task.id, m.task.attempt
+    ))
+}
+
 /// Removes a resting task's containers and workspace; its history stays.
 pub async fn discard(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;

@@ -31,6 +31,11 @@ pub enum Command {
         id: TaskId,
         feedback: Option<String>,
     },
+    /// An interrupted task goes on where it stopped (same attempt, workspace and
+    /// transcript; tool calls that ran are not run again).
+    Resume {
+        id: TaskId,
+    },
     /// Commit the workspace on the task branch and bring the branch into the user's
     /// repository. `force` approves even when the tests did not pass (recorded).
     Approve {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::bus::EventBus;
 use super::differ::Differ;
 use super::ids::TaskId;
+use super::journal::{self, Journal, Replay};
 use super::protocol::EventBody;
 use super::transcript::{Entry, EntryKind};
 use crate::agent::Tools;
@@ -34,6 +35,8 @@ pub struct Session {
     pub workspace: PathBuf,
     differ: Arc<Differ>,
     next_call: AtomicU32,
+    /// What a resumed attempt already did (empty for a fresh one).
+    journal: std::sync::Mutex<Journal>,
 }
 
 impl Session {
@@ -67,12 +70,32 @@ impl Session {
             cancel,
             workspace,
             next_call: AtomicU32::new(1),
+            journal: Default::default(),
         }
+    }
+
+    /// Resumes from what the attempt's transcript holds: calls that ran are answered from
+    /// it, and what was already written is not written again.
+    pub fn replaying(self, journal: Journal) -> Self {
+        *lock(&self.journal) = journal;
+        self
+    }
+
+    /// Records a note even while replaying (it says something new: "reattached…").
+    pub async fn announce(&self, text: impl Into<String>) {
+        self.write(EntryKind::Info { text: text.into() }).await;
     }
 
     /// Persists an entry, then tells subscribers (so nothing shown is ever lost). Secrets
     /// are redacted first.
     pub async fn record(&self, kind: EntryKind) {
+        if lock(&self.journal).already_written(&kind) {
+            return;
+        }
+        self.write(kind).await;
+    }
+
+    async fn write(&self, kind: EntryKind) {
         let is_result = matches!(kind, EntryKind::ToolResult { .. });
         let entry = redacted(Entry::now(kind));
         if let Err(e) = self.log.lock().await.append(&entry) {
@@ -113,8 +136,21 @@ fn redacted(entry: Entry) -> Entry {
     }
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[async_trait]
 impl Tools for Session {
+    fn calls_made(&self) -> u32 {
+        self.next_call.load(Ordering::SeqCst).saturating_sub(1)
+    }
+
+    fn fast_forward(&self, calls: u32) {
+        lock(&self.journal).skip_through(calls);
+        self.next_call.fetch_max(calls + 1, Ordering::SeqCst);
+    }
+
     fn stream_text(&self, delta: &str) {
         let text = crate::redact::redact(delta).into_owned();
         self.emit(EventBody::AssistantDelta { text });
@@ -129,6 +165,10 @@ impl Tools for Session {
 
     async fn note(&self, text: &str) {
         self.info(text.to_string()).await;
+    }
+
+    async fn announce(&self, text: &str) {
+        Session::announce(self, text).await;
     }
 
     async fn usage(&self, usage: crate::agent::UsageRecord) {
@@ -152,7 +192,45 @@ impl Tools for Session {
         if self.cancel.is_cancelled() {
             return Err(ToolError::Cancelled);
         }
-        let n = self.next_call.fetch_add(1, Ordering::SeqCst);
+        let mut n = self.next_call.fetch_add(1, Ordering::SeqCst);
+        let replay = {
+            let mut j = lock(&self.journal);
+            let r = j.take(n, &call);
+            if r == Replay::Live && n <= j.last_call() {
+                // The agent left the journal's path: number after what is written.
+                n = j.last_call() + 1;
+                self.next_call.store(n + 1, Ordering::SeqCst);
+            }
+            r
+        };
+        match replay {
+            Replay::Ran(out) => return Ok(out),
+            Replay::Interrupted => {
+                let out = ToolOutput {
+                    ok: false,
+                    exit_code: None,
+                    output: journal::INTERRUPTED.to_string(),
+                    truncated: 0,
+                    timed_out: false,
+                    duration: std::time::Duration::ZERO,
+                };
+                self.record(EntryKind::ToolResult {
+                    call: n,
+                    ok: false,
+                    exit_code: None,
+                    output: out.output.clone(),
+                    truncated: 0,
+                    duration_ms: 0,
+                    timed_out: false,
+                })
+                .await;
+                if call.may_write() {
+                    self.differ.schedule();
+                }
+                return Ok(out);
+            }
+            Replay::Live => {}
+        }
         self.record(EntryKind::ToolCall {
             call: n,
             tool: call.clone(),

@@ -51,6 +51,9 @@ pub enum Transition {
     Interrupt(String),
     /// A new attempt: back to the queue.
     Retry,
+    /// The same attempt goes on where it stopped (drover stopped mid-run): back to the
+    /// queue, keeping its workspace, container and transcript.
+    Resume,
     Approve,
     Push,
     /// The push found something it must not override.
@@ -127,6 +130,7 @@ impl Transition {
             Transition::Cancel => "cancel",
             Transition::Interrupt(_) => "interrupt",
             Transition::Retry => "retry",
+            Transition::Resume => "resume",
             Transition::Approve => "approve",
             Transition::Push => "push",
             Transition::Block(_) => "block",
@@ -156,6 +160,7 @@ pub fn next(from: &TaskState, t: Transition) -> Result<TaskState, IllegalTransit
             S::Review | S::Failed { .. } | S::Cancelled | S::Interrupted { .. } | S::Blocked { .. },
             T::Retry,
         ) => S::Queued,
+        (s, T::Resume) if s.is_active() || matches!(s, S::Interrupted { .. }) => S::Queued,
         (S::Review, T::Approve) => S::Approved,
         (S::Approved | S::Blocked { .. }, T::Push) => S::Pushed,
         (S::Approved | S::Blocked { .. }, T::Block(reason)) => S::Blocked {
@@ -204,6 +209,7 @@ mod tests {
             Transition::Cancel,
             Transition::Interrupt("gone".into()),
             Transition::Retry,
+            Transition::Resume,
             Transition::Approve,
             Transition::Push,
             Transition::Block("moved".into()),
@@ -235,15 +241,18 @@ provisioning run the agent of -> running
 provisioning fail             -> failed: boom
 provisioning cancel           -> cancelled
 provisioning interrupt        -> interrupted: gone
+provisioning resume           -> queued
 running      verify           -> verifying
 running      fail             -> failed: boom
 running      cancel           -> cancelled
 running      interrupt        -> interrupted: gone
+running      resume           -> queued
 verifying    iterate on       -> running
 verifying    review           -> review
 verifying    fail             -> failed: boom
 verifying    cancel           -> cancelled
 verifying    interrupt        -> interrupted: gone
+verifying    resume           -> queued
 review       retry            -> queued
 review       approve          -> approved
 review       discard          -> discarded
@@ -260,6 +269,7 @@ failed       discard          -> discarded
 cancelled    retry            -> queued
 cancelled    discard          -> discarded
 interrupted  retry            -> queued
+interrupted  resume           -> queued
 interrupted  discard          -> discarded
 ";
         assert_eq!(table, expected);

@@ -13,10 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::EngineCtx;
 use super::ids::TaskId;
+use super::journal::Journal;
 use super::protocol::EventBody;
+use super::provision;
 use super::session::Session;
 use super::state::{self, Transition};
-use super::task::{AgentSpec, AttemptRecord, TaskRecord, container_name};
+use super::task::{AgentSpec, AttemptRecord, TaskRecord};
 use super::transcript::EntryKind;
 use crate::agent::external::ExternalAgent;
 use crate::agent::llm_agent::LlmAgent;
@@ -24,14 +26,12 @@ use crate::agent::scripted::{Script, ScriptedAgent};
 use crate::agent::tools::{ContainerTools, ToolCall, ToolError};
 use crate::agent::{Agent, AgentError, Tools};
 use crate::config::Config;
-use crate::runtime::{ContainerSpec, ExecSpec, image};
-use crate::store::TranscriptLog;
+use crate::runtime::ExecSpec;
 use crate::text::Utf8Stream;
 use crate::verify::{self, TestReport, Verdict};
-use crate::workspace::{self, Workspace};
 
 /// Why an attempt stopped early.
-enum Stop {
+pub(super) enum Stop {
     Fail(String),
     Cancelled,
 }
@@ -80,9 +80,21 @@ pub async fn run_attempt(
     ctx: Arc<EngineCtx>,
     task: TaskRecord,
     cancel: CancellationToken,
-    shutdown: CancellationToken,
+    quit: super::Quit,
 ) {
     let id = task.id.clone();
+    // What this attempt already did: a resumed attempt replays it, a fresh one has none.
+    let log_path = ctx
+        .data
+        .attempt_dir(&task.id, task.attempt)
+        .join("transcript.jsonl");
+    let journal = match crate::store::read_transcript(&log_path) {
+        Ok((entries, _)) => Journal::from_entries(&entries),
+        Err(e) => {
+            tracing::warn!(task = %id, "reading {}: {e}", log_path.display());
+            Journal::default()
+        }
+    };
     let mut mover = Mover::new(&ctx, task);
     if let Err(e) = mover.go(Transition::Start) {
         ctx.bus.emit(
@@ -94,10 +106,19 @@ pub async fn run_attempt(
     }
     let started = Instant::now();
     let mut container = None;
-    let outcome = attempt(&ctx, &mut mover, &cancel, &mut container).await;
+    let outcome = attempt(&ctx, &mut mover, &cancel, &mut container, journal).await;
+    if matches!(outcome, Err(Stop::Cancelled)) && quit.keeps_running() {
+        // The container goes on; the next engine finds the task active and resumes it.
+        let message = format!(
+            "drover quit; task {id} keeps its container and resumes when drover starts again"
+        );
+        ctx.bus
+            .emit(Some(&id), mover.task.attempt, EventBody::Notice { message });
+        return;
+    }
     let end = match outcome {
         Ok(()) => Transition::Verified,
-        Err(Stop::Cancelled) if shutdown.is_cancelled() => {
+        Err(Stop::Cancelled) if quit.token.is_cancelled() => {
             Transition::Interrupt("drover quit while the task was running".into())
         }
         Err(Stop::Cancelled) => Transition::Cancel,
@@ -126,24 +147,30 @@ async fn attempt(
     mover: &mut Mover<'_>,
     cancel: &CancellationToken,
     container_out: &mut Option<String>,
+    journal: Journal,
 ) -> Result<(), Stop> {
     let task = mover.task.clone();
     let n = task.attempt;
     let config = Config::load(Some(&task.repo)).map_err(|e| Stop::Fail(format!("config: {e}")))?;
-    let feedback = ctx
+    let record = ctx
         .store
         .attempt(&task.id, n)
-        .map_err(|e| Stop::Fail(e.to_string()))?
-        .feedback;
-    let session = provision(
-        ctx,
-        &task,
-        &config,
-        feedback.is_some(),
-        cancel,
-        container_out,
-    )
-    .await?;
+        .map_err(|e| Stop::Fail(e.to_string()))?;
+    let feedback = record.feedback;
+    let resuming = !journal.is_empty();
+    let session = if resuming {
+        provision::resume(ctx, &task, &config, cancel, container_out, journal).await?
+    } else {
+        provision::fresh(
+            ctx,
+            &task,
+            &config,
+            feedback.is_some(),
+            cancel,
+            container_out,
+        )
+        .await?
+    };
     for cmd in &config.setup {
         session.info(format!("setup: {cmd}")).await;
         let call = ToolCall::Bash {
@@ -174,6 +201,10 @@ async fn attempt(
     let test_command = test_command_for(&config, &session.workspace).await;
     let conversations = AgentFiles {
         save: ctx.data.attempt_dir(&task.id, n).join("conversation.json"),
+        follow: ctx
+            .data
+            .attempt_dir(&task.id, n)
+            .join("external-agent.json"),
         // A retry with feedback continues the last attempt's conversation.
         resume: feedback.as_ref().filter(|_| n > 1).map(|_| {
             ctx.data
@@ -188,6 +219,7 @@ async fn attempt(
         test_command.as_deref(),
         conversations,
         &session.tools,
+        resuming,
     )
     .await?;
     if let Some(m) = model {
@@ -197,7 +229,7 @@ async fn attempt(
     let wall = config.agent.wall_clock;
     let deadline = tokio::time::Instant::now() + wall;
     let mut next_feedback = feedback.clone();
-    let mut iteration = 0;
+    let mut iteration = record.iterations;
     loop {
         let outcome =
             tokio::time::timeout_at(deadline, agent.run(&session, next_feedback.as_deref()))
@@ -251,115 +283,13 @@ async fn attempt(
     Ok(())
 }
 
-/// Workspace, transcript and container for the attempt; the session agents will use.
-async fn provision(
-    ctx: &EngineCtx,
-    task: &TaskRecord,
-    config: &Config,
-    continue_in_place: bool,
-    cancel: &CancellationToken,
-    container_out: &mut Option<String>,
-) -> Result<Session, Stop> {
-    let n = task.attempt;
-    let rt = ctx
-        .runtime
-        .get()
-        .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
-    let image =
-        image::task_image(config, Some(&task.repo)).map_err(|e| Stop::Fail(e.to_string()))?;
-    rt.require_image(&image)
-        .await
-        .map_err(|e| Stop::Fail(e.to_string()))?;
-
-    // A retry with feedback continues where the last attempt left off.
-    let dir = ctx.data.workspace(&task.id);
-    let in_place = continue_in_place && dir.join(".git").is_dir();
-    let (repo, base, branch) = (
-        task.repo.clone(),
-        task.base_commit.clone(),
-        task.branch.clone(),
-    );
-    let ws: Workspace = tokio::task::spawn_blocking(move || {
-        if in_place {
-            Workspace::open(&dir, &repo)
-        } else {
-            workspace::create(&repo, &dir, &base, &branch)
-        }
-    })
-    .await
-    .map_err(|e| Stop::Fail(format!("workspace: {e}")))?
-    .map_err(|e| Stop::Fail(format!("workspace: {e}")))?;
-    check(cancel)?;
-
-    let log_path = ctx.data.attempt_dir(&task.id, n).join("transcript.jsonl");
-    let log = TranscriptLog::open(&log_path)
-        .map_err(|e| Stop::Fail(format!("transcript {}: {e}", log_path.display())))?;
-
-    let spec = ContainerSpec {
-        name: container_name(&task.id),
-        image: image.clone(),
-        task: task.id.to_string(),
-        repo_hash: task.repo_hash.clone(),
-        data_hash: ctx.data.hash(),
-        workspace: ws.dir.clone(),
-        objects: ws.objects.clone(),
-        uid: ws.uid,
-        gid: ws.gid,
-        network: config.network,
-        limits: config.limits.clone(),
-    };
-    let container = rt
-        .create_task_container(&spec)
-        .await
-        .map_err(|e| Stop::Fail(e.to_string()))?;
-    crate::crash::point("after_container_start");
-    *container_out = Some(container.clone());
-    record_attempt(ctx, &task.id, n, |a| {
-        a.workspace = Some(ws.dir.clone());
-        a.container = Some(container.clone());
-        a.image = Some(image.clone());
-        a.network = Some(config.network.docker_mode().to_string());
-        a.limits = Some(config.limits.describe());
-        a.started_at = Some(super::clock::now_rfc3339());
-    });
-    let event = EventBody::ContainerStarted {
-        container: container.clone(),
-        image: image.clone(),
-    };
-    ctx.bus.emit(Some(&task.id), n, event);
-
-    let tools = ContainerTools {
-        runtime: rt,
-        container: container.clone(),
-        timeout: config.limits.command_timeout,
-        oom_kills: Default::default(),
-    };
-    let session = Session::new(
-        task.id.clone(),
-        n,
-        ctx.bus.clone(),
-        ctx.store.clone(),
-        log,
-        tools,
-        cancel.clone(),
-        ws.dir.clone(),
-        task.base_commit.clone(),
-    );
-    session
-        .info(format!(
-            "workspace {} on branch {} at {}; container {} ({image}, network {})",
-            ws.dir.display(),
-            task.branch,
-            &task.base_commit[..task.base_commit.len().min(12)],
-            crate::runtime::short_id(&container),
-            config.network.docker_mode()
-        ))
-        .await;
-    Ok(session)
-}
-
 /// Updates the attempt's record in the store and tells front ends the whole record.
-fn record_attempt(ctx: &EngineCtx, id: &TaskId, n: u32, f: impl FnOnce(&mut AttemptRecord)) {
+pub(super) fn record_attempt(
+    ctx: &EngineCtx,
+    id: &TaskId,
+    n: u32,
+    f: impl FnOnce(&mut AttemptRecord),
+) {
     match ctx.store.update_attempt(id, n, f) {
         Ok(rec) => ctx.bus.emit(
             Some(id),
@@ -372,7 +302,7 @@ fn record_attempt(ctx: &EngineCtx, id: &TaskId, n: u32, f: impl FnOnce(&mut Atte
     }
 }
 
-fn check(cancel: &CancellationToken) -> Result<(), Stop> {
+pub(super) fn check(cancel: &CancellationToken) -> Result<(), Stop> {
     if cancel.is_cancelled() {
         Err(Stop::Cancelled)
     } else {
@@ -383,6 +313,8 @@ fn check(cancel: &CancellationToken) -> Result<(), Stop> {
 /// Where an LLM agent saves its conversation, and the one it continues (if any).
 struct AgentFiles {
     save: std::path::PathBuf,
+    /// How far an external agent's output was read.
+    follow: std::path::PathBuf,
     resume: Option<std::path::PathBuf>,
 }
 
@@ -394,6 +326,7 @@ async fn build_agent(
     test_command: Option<&str>,
     files: AgentFiles,
     container: &ContainerTools,
+    resuming: bool,
 ) -> Result<(Box<dyn Agent>, Option<String>), Stop> {
     match &task.agent {
         AgentSpec::Scripted { script, source } => {
@@ -408,10 +341,8 @@ async fn build_agent(
                 .map_err(Stop::Fail)?;
             let label = spec.label.clone();
             let prompt = format!("{}\n\n{}", task.title, task.prompt);
-            Ok((
-                Box::new(ExternalAgent::new(spec, container.clone(), prompt)),
-                Some(label),
-            ))
+            let agent = ExternalAgent::new(spec, container.clone(), prompt).following(files.follow);
+            Ok((Box::new(agent), Some(label)))
         }
         AgentSpec::Builtin { provider } => {
             let (settings, label) =
@@ -433,13 +364,15 @@ async fn build_agent(
                 "Please work on this task: {}\n\n{}",
                 task.title, task.prompt
             );
-            let earlier = files
-                .resume
-                .as_deref()
-                .and_then(LlmAgent::load)
+            let earlier = files.resume.as_deref().and_then(LlmAgent::load);
+            // Resumed mid-attempt, the agent goes on with its own conversation.
+            let own = resuming
+                .then(|| LlmAgent::load(&files.save))
+                .flatten()
                 .unwrap_or_default();
             let agent = LlmAgent::new(settings, system, &first)
                 .resuming(earlier)
+                .restoring(own)
                 .saving_to(files.save);
             Ok((Box::new(agent), Some(label)))
         }

@@ -66,6 +66,7 @@ pub enum Action {
     Approve,
     RetryFeedback,
     RetryScratch,
+    Resume,
     Push,
     Cancel,
     Discard,
@@ -91,6 +92,8 @@ pub enum Action {
     Submit,
     Yes,
     No,
+    StopTasks,
+    KeepTasks,
 }
 
 use Action as A;
@@ -119,6 +122,7 @@ const ACTIONS: &[(Action, &str, &str, &[Context])] = &[
     (A::Push, "push", "push + PR", &[C::List]),
     (A::Cancel, "cancel", "cancel", &[C::List]),
     (A::Discard, "discard", "discard", &[C::List]),
+    (A::Resume, "resume", "resume interrupted", &[C::List]),
     (A::Shell, "shell", "shell in container", &[C::List]),
     (A::OpenPr, "open_pr", "open PR", &[C::List]),
     (A::CopyPr, "copy_pr", "copy PR URL", &[C::List]),
@@ -152,6 +156,18 @@ const ACTIONS: &[(Action, &str, &str, &[Context])] = &[
     (A::Cancel, "cancel", "cancel", &[C::Editor]),
     (A::Yes, "yes", "yes", &[C::Confirm]),
     (A::No, "no", "no", &[C::Confirm]),
+    (
+        A::StopTasks,
+        "stop_tasks",
+        "quit, stopping tasks",
+        &[C::Confirm],
+    ),
+    (
+        A::KeepTasks,
+        "keep_tasks",
+        "quit, tasks keep running",
+        &[C::Confirm],
+    ),
 ];
 
 impl Action {

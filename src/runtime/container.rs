@@ -113,6 +113,25 @@ impl ContainerSpec {
     }
 }
 
+/// How a resumed task got its container back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopted {
+    /// It was still running (drover was killed, or quit keeping it).
+    Running,
+    /// It had stopped (Docker restarted, the machine rebooted): started again.
+    Restarted,
+    /// It was gone: a new one over the kept workspace.
+    Created,
+}
+
+/// The task container of a given name, as Docker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub running: bool,
+    pub task: Option<String>,
+}
+
 /// A labelled container as listed by Docker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedContainer {
@@ -157,6 +176,51 @@ impl Runtime {
         };
         self.start(&created.id).await?;
         Ok(created.id)
+    }
+
+    /// The container for a resumed attempt: the task's own (started again if it stopped),
+    /// else a new one over the kept workspace. Anyone else's container of that name is
+    /// left alone and reported.
+    pub async fn adopt_task_container(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<(String, Adopted), RuntimeError> {
+        let Some(found) = self.find(&spec.name).await? else {
+            return Ok((self.create_task_container(spec).await?, Adopted::Created));
+        };
+        if found.task.as_deref() != Some(&spec.task) {
+            return Err(RuntimeError::ForeignContainer {
+                name: spec.name.clone(),
+                id: found.id,
+            });
+        }
+        if found.running {
+            return Ok((found.id, Adopted::Running));
+        }
+        match self.start(&found.id).await {
+            Ok(()) => Ok((found.id, Adopted::Restarted)),
+            // A dead container cannot start again: a new one takes its place.
+            Err(e) => {
+                tracing::warn!("restarting {}: {e}; creating a new one", spec.name);
+                Ok((self.create_task_container(spec).await?, Adopted::Created))
+            }
+        }
+    }
+
+    /// The container called `name`, if there is one.
+    pub async fn find(&self, name: &str) -> Result<Option<Found>, RuntimeError> {
+        match self.docker.inspect_container(name, None).await {
+            Ok(info) => Ok(Some(Found {
+                id: info.id.unwrap_or_default(),
+                running: info.state.and_then(|s| s.running).unwrap_or(false),
+                task: info
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(LABEL_TASK).cloned()),
+            })),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(RuntimeError::api(format!("inspecting container {name}"))(e)),
+        }
     }
 
     async fn replace_stale(&self, name: &str, task: &str) -> Result<(), RuntimeError> {

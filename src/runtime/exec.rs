@@ -173,6 +173,35 @@ impl Runtime {
         })
     }
 
+    /// Kills what earlier tool calls left running in `container` (a resumed attempt must
+    /// not have a lost command still changing its workspace). Tool calls are the execs
+    /// under `timeout` (their own process group, parent outside the container); the idle
+    /// process and a detached external agent, with whatever it runs, stay. How many
+    /// calls were stopped.
+    pub async fn reap_tool_calls(&self, container: &str) -> Result<usize, RuntimeError> {
+        const SCRIPT: &str = r#"n=0
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  [ "$p" = "$PPID" ] && continue
+  [ "$(cat "$d/comm" 2>/dev/null)" = timeout ] || continue
+  set -- $(cat "$d/stat" 2>/dev/null)
+  [ "$4" = 0 ] || continue
+  kill -KILL -- "-$p" 2>/dev/null && n=$((n+1))
+done
+echo "$n""#;
+        let spec = ExecSpec {
+            // bash: dash's `kill` cannot signal a process group.
+            cmd: vec!["bash".into(), "-c".into(), SCRIPT.into()],
+            stdin: None,
+            timeout: Duration::from_secs(10),
+            merge_output: false,
+            head_cap: 1 << 10,
+            tail_cap: 0,
+        };
+        let r = self.exec(container, &spec, &mut |_| {}).await?;
+        Ok(r.stdout.render().trim().parse().unwrap_or(0))
+    }
+
     /// Starts `cmd` in `container` and returns at once; it keeps running whatever drover
     /// does next (until the container stops). `env` is `NAME=value` pairs for it alone.
     pub async fn exec_detached(

@@ -14,8 +14,8 @@ use std::time::Duration;
 use bollard::Docker;
 
 pub use container::{
-    ContainerSpec, LABEL_MANAGED, LABEL_REPO, LABEL_TASK, ManagedContainer, shell_command,
-    short as short_id,
+    Adopted, ContainerSpec, Found, LABEL_MANAGED, LABEL_REPO, LABEL_TASK, ManagedContainer,
+    shell_command, short as short_id,
 };
 pub use exec::{ExecResult, ExecSpec};
 

@@ -8,6 +8,7 @@
 mod db;
 mod inbox;
 mod lock;
+mod settings;
 mod transcript;
 
 pub use db::{Store, StoreError, Transition as TransitionRow};

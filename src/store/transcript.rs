@@ -21,9 +21,15 @@ impl TranscriptLog {
         if let Some(dir) = path.parent() {
             crate::paths::create_private_dir(dir)?;
         }
+        let mut file = open_private_append(path)?;
+        // A crash can leave a torn last line: end it, so the next entry is not glued to
+        // it (the torn line is then skipped on load, and nothing after it is lost).
+        if ends_torn(path)? {
+            file.write_all(b"\n")?;
+        }
         Ok(TranscriptLog {
             path: path.to_path_buf(),
-            file: open_private_append(path)?,
+            file,
         })
     }
 
@@ -38,6 +44,18 @@ impl TranscriptLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn ends_torn(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    if f.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 /// Entries of a transcript file, and a warning per line that could not be read.
@@ -90,6 +108,16 @@ mod tests {
         assert_eq!(entries.len(), 3);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains(":4: skipped"), "{warnings:?}");
+
+        // Resumed, the log ends the torn line first: the next entry loads.
+        let mut log = TranscriptLog::open(&p).unwrap();
+        log.append(&Entry::now(EntryKind::Info {
+            text: "after".into(),
+        }))
+        .unwrap();
+        let (entries, warnings) = read_transcript(&p).unwrap();
+        assert_eq!(entries.len(), 4, "{warnings:?}");
+        assert_eq!(warnings.len(), 1);
     }
 
     #[test]

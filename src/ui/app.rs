@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::editor::{Editor, EditorKind};
 use super::input::key_of;
 use super::model::TaskView;
-use crate::config::Notify;
+use crate::config::{Notify, OnQuit};
 use crate::engine::ids::TaskId;
 use crate::engine::protocol::{Command, Event, EventBody};
 use crate::engine::state::{self, TaskState, Transition};
@@ -54,6 +54,10 @@ pub struct Confirm {
 pub enum Overlay {
     Help,
     Confirm(Box<Confirm>),
+    /// Quitting with tasks running and no quit policy yet: stop them or keep them?
+    QuitPolicy {
+        running: usize,
+    },
     Editor(Box<Editor>),
 }
 
@@ -107,6 +111,8 @@ pub enum Effect {
     /// Put text on the terminal's clipboard (OSC 52).
     Copy(String),
     Notify(String),
+    /// The user chose what quitting does to running tasks: remember it.
+    RememberQuitPolicy(OnQuit),
     Quit,
 }
 
@@ -130,6 +136,8 @@ pub struct App {
     pub geometry: Geometry,
     /// Prefilled in the new-task editor's script field.
     pub default_script: Option<String>,
+    /// What quitting does to running tasks (`None`: ask when it matters).
+    pub quit_policy: Option<OnQuit>,
 }
 
 impl App {
@@ -153,6 +161,7 @@ impl App {
             now: OffsetDateTime::now_utc(),
             geometry: Geometry::default(),
             default_script: None,
+            quit_policy: None,
         }
     }
 
@@ -419,6 +428,19 @@ impl App {
         let k = key_of(&key);
         match overlay {
             Overlay::Help => Vec::new(),
+            Overlay::QuitPolicy { running } => {
+                let policy = match k.and_then(|k| self.keymap.action(Context::Confirm, k)) {
+                    Some(Action::StopTasks) => OnQuit::Stop,
+                    Some(Action::KeepTasks) => OnQuit::Keep,
+                    Some(Action::No) => return Vec::new(),
+                    _ => {
+                        self.overlay = Some(Overlay::QuitPolicy { running });
+                        return Vec::new();
+                    }
+                };
+                self.quit_policy = Some(policy);
+                vec![Effect::RememberQuitPolicy(policy), Effect::Quit]
+            }
             Overlay::Confirm(c) => match k.and_then(|k| self.keymap.action(Context::Confirm, k)) {
                 Some(Action::Yes) => vec![Effect::Send(c.on_yes)],
                 Some(Action::No) => Vec::new(),
@@ -538,7 +560,14 @@ impl App {
         });
         let need_task = |fx: &mut Self| fx.set_status("no task selected", true);
         match action {
-            Action::Quit => return vec![Effect::Quit],
+            Action::Quit => {
+                let running = self.tasks.iter().filter(|t| t.task.state.is_active()).count();
+                if running > 0 && self.quit_policy.is_none() {
+                    self.overlay = Some(Overlay::QuitPolicy { running });
+                    return Vec::new();
+                }
+                return vec![Effect::Quit];
+            }
             Action::Help => self.overlay = Some(Overlay::Help),
             Action::Filter => self.filtering = true,
             Action::NewTask => {
@@ -615,6 +644,19 @@ impl App {
                 };
                 return vec![Effect::Send(cmd)];
             }
+            Action::Resume => match task {
+                None => need_task(self),
+                Some((id, _, TaskState::Interrupted { .. }, _)) => {
+                    return vec![Effect::Send(Command::Resume { id })];
+                }
+                Some((_, _, st, _)) => self.set_status(
+                    format!(
+                        "only an interrupted task can resume; this one is {} (r/R start a new attempt)",
+                        st.name()
+                    ),
+                    true,
+                ),
+            },
             Action::RetryFeedback => match task {
                 None => need_task(self),
                 Some((id, title, st, _)) => match state::next(&st, Transition::Retry) {
@@ -659,7 +701,11 @@ impl App {
                     ),
                 }
             }
-            Action::Submit | Action::Yes | Action::No => {}
+            Action::Submit
+            | Action::Yes
+            | Action::No
+            | Action::StopTasks
+            | Action::KeepTasks => {}
         }
         Vec::new()
     }

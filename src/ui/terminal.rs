@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::app::{App, Effect, Header, Msg};
 use crate::cli::{CliResult, Failure, open_data};
-use crate::config::{Config, Notify};
+use crate::config::{Config, Notify, OnQuit};
 use crate::engine::bus::EventBus;
 use crate::engine::{self, EngineCtx, EngineOptions};
 use crate::keymap::Keymap;
@@ -61,8 +61,10 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
 
     let bus = Arc::new(EventBus::default());
     let mut engine_rx = bus.subscribe();
+    let quit_policy = store.quit_policy(&config);
+    let store = Arc::new(store);
     let ctx = EngineCtx {
-        store: Arc::new(store),
+        store: store.clone(),
         bus,
         runtime: runtime.ok().into(),
         data,
@@ -92,6 +94,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     let mut app = App::new(header, keymap);
     app.notify = config.notify;
     app.default_script = opts.default_script;
+    app.quit_policy = quit_policy;
     if let Some(e) = runtime_error {
         app.set_status(e, true);
     } else if let Some(w) = config.warnings.first() {
@@ -159,6 +162,11 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                 match fx {
                     Effect::Send(cmd) => handle.send(cmd),
                     Effect::Quit => return Ok(()),
+                    Effect::RememberQuitPolicy(p) => {
+                        if let Err(e) = store.remember_quit_policy(p) {
+                            app.set_status(format!("cannot remember the quit policy: {e}"), true);
+                        }
+                    }
                     Effect::Notify(msg) => notify(app.notify, &msg),
                     Effect::Copy(text) => copy_osc52(&text),
                     Effect::Open(url) => {
@@ -191,14 +199,27 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     }
     .await;
     leave();
-    handle.shutdown().await;
+    let policy = app.quit_policy.unwrap_or(OnQuit::Stop);
+    let active = app
+        .tasks
+        .iter()
+        .filter(|t| t.task.state.is_active())
+        .count();
+    handle.quit(policy).await;
     result.map_err(|e| Failure::failed(format!("terminal: {e}")))?;
+    // Not eprintln!: the terminal may be gone, and that must not be a panic.
+    let what = match policy {
+        OnQuit::Keep => "keep running in their containers; drover reattaches when it starts again",
+        OnQuit::Stop => "were interrupted: resume them with c (or retry with r/R)",
+    };
+    if active > 0 && stopped_by.is_none() {
+        let _ = writeln!(std::io::stderr(), "drover: {active} running task(s) {what}");
+    }
     match stopped_by {
         Some(sig) => {
-            // Not eprintln!: the terminal may be gone, and that must not be a panic.
             let _ = writeln!(
                 std::io::stderr(),
-                "drover: {}: running tasks were interrupted (retry them with r or R)",
+                "drover: {}: running tasks {what}",
                 sig.name()
             );
             Ok(if sig == crate::signals::Stop::Int {

@@ -555,3 +555,74 @@ async fn bud_02_wall_clock_budget_stops_a_long_task() {
     assert_eq!(task["branch_exists"], true);
     assert!(text(&run(&env, &["logs", &id], &[]).await.stdout).contains("$ sleep 60"));
 }
+
+/// DUR-01/DUR-04 for the built-in agent: killed right after the first of two tool results
+/// of a turn was written, the next drover restores the conversation, answers that call
+/// from the transcript (it is not run again), runs the second, and asks the model once
+/// more with both results: no turn is repeated and usage counts on.
+#[tokio::test(flavor = "multi_thread")]
+async fn dur_04_the_built_in_agent_resumes_from_its_last_completed_tool_call() {
+    use std::os::unix::process::ExitStatusExt;
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let (fake, url) = FakeLlm::start(vec![
+        sse(openai_turn(
+            "Two marks.",
+            &[
+                ("bash", json!({"command": "echo one >> marks.txt"})),
+                ("bash", json!({"command": "echo two >> marks.txt"})),
+            ],
+            2,
+        )),
+        sse(openai_turn(
+            "",
+            &[("finish", json!({"summary": "marked"}))],
+            1,
+        )),
+    ])
+    .await;
+    env.write_config(&format!(
+        "test = \"true\"\n[agent]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"m\"\n"
+    ));
+    let id = add(&env, &[]).await;
+    let out = run(
+        &env,
+        &["run"],
+        &[("DROVER_CRASH_AT", "after_tool_result_persist")],
+    )
+    .await;
+    assert_eq!(out.status.signal(), Some(6), "{}", text(&out.stderr));
+    assert_eq!(env.show(&id)["state"], "running");
+
+    let out = run(&env, &["run"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let task = env.show(&id);
+    assert_eq!(task["state"], "review");
+    assert_eq!(task["summary"], "marked");
+    let marks =
+        std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
+    assert_eq!(marks, "one\ntwo\n", "each call ran exactly once");
+
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2, "the first turn was not asked again");
+    let second = reqs[1].body.to_string();
+    assert_eq!(
+        second.matches("\"tool_call_id\"").count(),
+        2,
+        "both results go back: {second}"
+    );
+    let conn = rusqlite::Connection::open(env.data().join("drover.db")).unwrap();
+    let data: String = conn
+        .query_row("SELECT data FROM attempts WHERE task_id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let attempt: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(attempt["usage"]["turns"], 2, "usage counted on: {attempt}");
+    let logs = text(&run(&env, &["logs", &id], &[]).await.stdout);
+    assert_eq!(logs.matches("echo one >> marks.txt").count(), 1, "{logs}");
+    assert_eq!(logs.matches("Two marks.").count(), 1, "{logs}");
+}

@@ -12,6 +12,7 @@ mod llm_agent;
 mod llm_providers;
 mod push;
 mod radar;
+mod reattach;
 mod reliability;
 mod task_flow;
 mod tui_e2e;

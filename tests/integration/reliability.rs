@@ -467,28 +467,30 @@ fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
         "running",
         "what the dead process left"
     );
-    // The next engine takes over: the task is interrupted, not run a second time.
-    env.drover(&["run"]);
-    assert_eq!(env.show(&id)["state"], "interrupted");
+    // The next engine takes over: the container it left is reattached and the task goes
+    // on from the persisted call, which is not run a second time.
+    assert!(env.drover(&["run"]).status.success());
+    assert_eq!(env.show(&id)["state"], "review");
     assert!(
         env.containers(&[]).is_empty(),
-        "its container was stopped, not left running"
+        "its container was stopped at review, not left running"
     );
     let marks =
         std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
     assert_eq!(
-        marks, "one\n",
-        "the persisted call ran once; the next never ran"
+        marks, "one\ntwo\n",
+        "the persisted call ran once; the rest ran after the restart"
     );
     let logs = text(&env.drover(&["logs", &id]).stdout);
     assert_eq!(logs.matches("echo one").count(), 1, "{logs}");
+    assert!(
+        logs.contains("reattached to its running container"),
+        "{logs}"
+    );
     env.assert_store_sound();
 
-    // Retried, it reaches review; approval dies after its commit, and asking again
-    // finishes it with that same commit.
-    assert!(env.drover(&["retry", &id]).status.success());
-    env.drover(&["run"]);
-    assert_eq!(env.show(&id)["state"], "review");
+    // Approval dies after its commit, and asking again finishes it with that same
+    // commit.
     crashing("after_commit", &["approve", "--force", &id]);
     assert_eq!(env.show(&id)["state"], "review");
     let out = env.drover(&["approve", "--force", &id]);
@@ -508,8 +510,8 @@ fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
     );
     env.assert_store_sound();
 
-    // A container started but not yet recorded: the next engine still finds it (by its
-    // name) and stops it.
+    // A container started but not yet recorded, nothing run in it: the next engine finds
+    // it (by its name), replaces it and runs the task.
     let second = env.add("Second", "[[step]]\nrun = \"true\"\n");
     crashing("after_container_start", &["run"]);
     assert_eq!(
@@ -518,7 +520,7 @@ fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
         "left running by the dead process"
     );
     env.drover(&["run"]);
-    assert_eq!(env.show(&second)["state"], "interrupted");
+    assert_eq!(env.show(&second)["state"], "review");
     assert!(env.containers(&[]).is_empty());
     env.assert_store_sound();
 }

@@ -1,6 +1,7 @@
 //! Keys → effects: each context of the keymap does what it says, through `App::update`.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use drover::config::OnQuit;
 use drover::engine::protocol::{Command, EventBody};
 use drover::engine::state::TaskState;
 use drover::ui::app::{App, Effect, Focus, Msg, Overlay, Pane};
@@ -70,7 +71,78 @@ fn list_keys_send_commands_for_the_selected_task() {
             stop_after: true
         }]
     );
+    a.quit_policy = Some(OnQuit::Stop);
     assert_eq!(press(&mut a, KeyCode::Char('q')), vec![Effect::Quit]);
+}
+
+#[test]
+fn quitting_with_running_tasks_asks_once_what_to_do_with_them() {
+    let mut a = two_tasks();
+    assert!(press(&mut a, KeyCode::Char('q')).is_empty());
+    assert!(matches!(
+        a.overlay,
+        Some(Overlay::QuitPolicy { running: 1 })
+    ));
+    assert!(
+        press(&mut a, KeyCode::Char('z')).is_empty(),
+        "other keys wait"
+    );
+    assert!(a.overlay.is_some());
+    assert!(press(&mut a, KeyCode::Esc).is_empty(), "esc: don't quit");
+    assert!(a.overlay.is_none());
+    press(&mut a, KeyCode::Char('q'));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('k')),
+        vec![Effect::RememberQuitPolicy(OnQuit::Keep), Effect::Quit]
+    );
+    assert_eq!(a.quit_policy, Some(OnQuit::Keep));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('q')),
+        vec![Effect::Quit],
+        "asked once: the answer stands"
+    );
+
+    let mut b = two_tasks();
+    press(&mut b, KeyCode::Char('q'));
+    assert_eq!(
+        press(&mut b, KeyCode::Char('s')),
+        vec![Effect::RememberQuitPolicy(OnQuit::Stop), Effect::Quit]
+    );
+    let mut idle = app();
+    assert_eq!(
+        press(&mut idle, KeyCode::Char('q')),
+        vec![Effect::Quit],
+        "nothing running: nothing to ask"
+    );
+}
+
+#[test]
+fn c_resumes_an_interrupted_task_and_says_why_not_otherwise() {
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Fix add()",
+        TaskState::Interrupted {
+            reason: "drover stopped".into(),
+        },
+        started(10),
+    );
+    assert_eq!(
+        press(&mut a, KeyCode::Char('c')),
+        send(Command::Resume {
+            id: id("k3j9x2ab1c")
+        })
+    );
+    let mut b = two_tasks();
+    assert!(press(&mut b, KeyCode::Char('c')).is_empty());
+    let status = b.status.clone().unwrap();
+    assert!(status.error);
+    assert!(
+        status.text.contains("only an interrupted task can resume"),
+        "{}",
+        status.text
+    );
 }
 
 #[test]

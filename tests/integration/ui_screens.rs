@@ -266,6 +266,13 @@ fn discard_confirmation() {
 }
 
 #[test]
+fn quit_asks_what_to_do_with_running_tasks() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('q'));
+    assert_snapshot!(screen(&a, 110, 20));
+}
+
+#[test]
 fn filter_active() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('/'));

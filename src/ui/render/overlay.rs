@@ -54,7 +54,50 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             );
         }
         Some(Overlay::Editor(e)) => editor(app, e, f, area),
+        Some(Overlay::QuitPolicy { running }) => quit_policy(app, *running, f, area),
     }
+}
+
+/// Asked once, the first time drover quits with tasks running.
+fn quit_policy(app: &App, running: usize, f: &mut Frame, area: Rect) {
+    use crate::keymap::Action;
+    let r = centered(area, 64, 10);
+    f.render_widget(Clear, r);
+    let key = |a| app.keymap.keys(Context::Confirm, a);
+    let tasks = if running == 1 {
+        "1 task is".to_string()
+    } else {
+        format!("{running} tasks are")
+    };
+    let text = vec![
+        Line::raw(format!("{tasks} running. What should quitting do?")),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled(key(Action::StopTasks), theme::key_style()),
+            Span::raw("  stop them: their containers stop, and you resume them later"),
+        ]),
+        Line::from(vec![
+            Span::styled(key(Action::KeepTasks), theme::key_style()),
+            Span::raw("  keep them running: drover reattaches when it starts again"),
+        ]),
+        Line::from(vec![
+            Span::styled(key(Action::No), theme::key_style()),
+            Span::raw("  don't quit"),
+        ]),
+        Line::raw(""),
+        Line::styled(
+            "drover remembers the answer; on_quit = \"stop\" or \"keep\" in config.toml changes it.",
+            theme::dim(),
+        ),
+    ];
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(Color::Yellow))
+        .title(" Quit ");
+    f.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+        r,
+    );
 }
 
 fn help(app: &App, f: &mut Frame, area: Rect) {

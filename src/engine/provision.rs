@@ -1,0 +1,242 @@
+//! Workspace, transcript and container for an attempt, and the session its agent uses.
+//!
+//! A fresh attempt creates the workspace (or reopens it in place for a retry with
+//! feedback) and a new container. A resumed attempt (drover stopped mid-run) reopens its
+//! workspace, takes its container back (running, stopped or gone), stops the commands a
+//! lost drover left running in it, and replays the transcript it already has. Neither
+//! runs the agent.
+
+use tokio_util::sync::CancellationToken;
+
+use super::EngineCtx;
+use super::journal::Journal;
+use super::protocol::EventBody;
+use super::session::Session;
+use super::supervisor::{Stop, check, record_attempt};
+use super::task::{TaskRecord, container_name};
+use crate::agent::tools::ContainerTools;
+use crate::config::Config;
+use crate::runtime::{Adopted, ContainerSpec, Runtime, image};
+use crate::store::TranscriptLog;
+use crate::workspace::{self, Workspace};
+
+/// A new workspace and container for the attempt.
+pub(super) async fn fresh(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    continue_in_place: bool,
+    cancel: &CancellationToken,
+    container_out: &mut Option<String>,
+) -> Result<Session, Stop> {
+    let (rt, image) = runtime_and_image(ctx, task, config).await?;
+    // A retry with feedback continues where the last attempt left off.
+    let dir = ctx.data.workspace(&task.id);
+    let in_place = continue_in_place && dir.join(".git").is_dir();
+    let (repo, base, branch) = (
+        task.repo.clone(),
+        task.base_commit.clone(),
+        task.branch.clone(),
+    );
+    let ws: Workspace = tokio::task::spawn_blocking(move || {
+        if in_place {
+            Workspace::open(&dir, &repo)
+        } else {
+            workspace::create(&repo, &dir, &base, &branch)
+        }
+    })
+    .await
+    .map_err(|e| Stop::Fail(format!("workspace: {e}")))?
+    .map_err(|e| Stop::Fail(format!("workspace: {e}")))?;
+    check(cancel)?;
+
+    let log = open_log(ctx, task)?;
+    let spec = container_spec(ctx, task, config, &image, &ws);
+    let container = rt
+        .create_task_container(&spec)
+        .await
+        .map_err(|e| Stop::Fail(e.to_string()))?;
+    crate::crash::point("after_container_start");
+    *container_out = Some(container.clone());
+    record_container(ctx, task, config, &image, &ws, &container, true);
+    let session = new_session(ctx, task, config, rt, log, &ws, &container, cancel);
+    session
+        .info(format!(
+            "workspace {} on branch {} at {}; container {} ({image}, network {})",
+            ws.dir.display(),
+            task.branch,
+            &task.base_commit[..task.base_commit.len().min(12)],
+            crate::runtime::short_id(&container),
+            config.network.docker_mode()
+        ))
+        .await;
+    Ok(session)
+}
+
+/// The attempt's own workspace and container again, and a session that replays what the
+/// transcript holds.
+pub(super) async fn resume(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    cancel: &CancellationToken,
+    container_out: &mut Option<String>,
+    journal: Journal,
+) -> Result<Session, Stop> {
+    let (rt, image) = runtime_and_image(ctx, task, config).await?;
+    let dir = ctx.data.workspace(&task.id);
+    if !dir.join(".git").is_dir() {
+        return Err(Stop::Fail(format!(
+            "cannot resume: the workspace {} is gone; retry to start over",
+            dir.display()
+        )));
+    }
+    let repo = task.repo.clone();
+    let ws = tokio::task::spawn_blocking(move || Workspace::open(&dir, &repo))
+        .await
+        .map_err(|e| Stop::Fail(format!("workspace: {e}")))?
+        .map_err(|e| Stop::Fail(format!("workspace: {e}")))?;
+    check(cancel)?;
+
+    let log = open_log(ctx, task)?;
+    let spec = container_spec(ctx, task, config, &image, &ws);
+    let (container, how) = rt
+        .adopt_task_container(&spec)
+        .await
+        .map_err(|e| Stop::Fail(e.to_string()))?;
+    *container_out = Some(container.clone());
+    // Commands the lost drover was running would go on changing the workspace unseen.
+    let reaped = match how {
+        Adopted::Running => rt.reap_tool_calls(&container).await.unwrap_or_else(|e| {
+            tracing::warn!(task = %task.id, "stopping leftover commands: {e}");
+            0
+        }),
+        _ => 0,
+    };
+    record_container(ctx, task, config, &image, &ws, &container, false);
+    let calls = journal.last_call();
+    let session =
+        new_session(ctx, task, config, rt, log, &ws, &container, cancel).replaying(journal);
+    let short = crate::runtime::short_id(&container);
+    let what = match how {
+        Adopted::Running => format!("reattached to its running container {short}"),
+        Adopted::Restarted => format!("started its stopped container {short} again"),
+        Adopted::Created => format!("its container was gone: new container {short}"),
+    };
+    let stopped = match reaped {
+        0 => String::new(),
+        n => format!("; stopped {n} command(s) left running"),
+    };
+    session
+        .announce(format!(
+            "resumed after drover stopped: {what}{stopped}; {calls} earlier tool call(s) are not run again"
+        ))
+        .await;
+    Ok(session)
+}
+
+async fn runtime_and_image(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+) -> Result<(Runtime, String), Stop> {
+    let rt = ctx
+        .runtime
+        .get()
+        .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
+    let image =
+        image::task_image(config, Some(&task.repo)).map_err(|e| Stop::Fail(e.to_string()))?;
+    rt.require_image(&image)
+        .await
+        .map_err(|e| Stop::Fail(e.to_string()))?;
+    Ok((rt, image))
+}
+
+fn open_log(ctx: &EngineCtx, task: &TaskRecord) -> Result<TranscriptLog, Stop> {
+    let path = ctx
+        .data
+        .attempt_dir(&task.id, task.attempt)
+        .join("transcript.jsonl");
+    TranscriptLog::open(&path)
+        .map_err(|e| Stop::Fail(format!("transcript {}: {e}", path.display())))
+}
+
+fn container_spec(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    image: &str,
+    ws: &Workspace,
+) -> ContainerSpec {
+    ContainerSpec {
+        name: container_name(&task.id),
+        image: image.to_string(),
+        task: task.id.to_string(),
+        repo_hash: task.repo_hash.clone(),
+        data_hash: ctx.data.hash(),
+        workspace: ws.dir.clone(),
+        objects: ws.objects.clone(),
+        uid: ws.uid,
+        gid: ws.gid,
+        network: config.network,
+        limits: config.limits.clone(),
+    }
+}
+
+/// Records where the attempt runs and tells front ends; `started` on a fresh attempt.
+fn record_container(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    image: &str,
+    ws: &Workspace,
+    container: &str,
+    started: bool,
+) {
+    let n = task.attempt;
+    record_attempt(ctx, &task.id, n, |a| {
+        a.workspace = Some(ws.dir.clone());
+        a.container = Some(container.to_string());
+        a.image = Some(image.to_string());
+        a.network = Some(config.network.docker_mode().to_string());
+        a.limits = Some(config.limits.describe());
+        if started || a.started_at.is_none() {
+            a.started_at = Some(super::clock::now_rfc3339());
+        }
+    });
+    let event = EventBody::ContainerStarted {
+        container: container.to_string(),
+        image: image.to_string(),
+    };
+    ctx.bus.emit(Some(&task.id), n, event);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_session(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    rt: Runtime,
+    log: TranscriptLog,
+    ws: &Workspace,
+    container: &str,
+    cancel: &CancellationToken,
+) -> Session {
+    let tools = ContainerTools {
+        runtime: rt,
+        container: container.to_string(),
+        timeout: config.limits.command_timeout,
+        oom_kills: Default::default(),
+    };
+    Session::new(
+        task.id.clone(),
+        task.attempt,
+        ctx.bus.clone(),
+        ctx.store.clone(),
+        log,
+        tools,
+        cancel.clone(),
+        ws.dir.clone(),
+        task.base_commit.clone(),
+    )
+}
