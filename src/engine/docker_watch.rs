@@ -44,6 +44,24 @@ impl RuntimeSlot {
             .clone()
     }
 
+    /// Someone found Docker gone (a command's connection broke and it does not answer):
+    /// the watcher reconnects, and says when it is back.
+    pub fn lost(&self, reason: &str, bus: &super::bus::EventBus) {
+        if self.get().is_some() {
+            tracing::warn!("docker went away: {reason}");
+            self.set(None);
+            let error = Some(format!("docker unavailable: {reason}"));
+            bus.emit(
+                None,
+                0,
+                EventBody::Docker {
+                    version: None,
+                    error,
+                },
+            );
+        }
+    }
+
     fn set(&self, rt: Option<Runtime>) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = rt;
     }

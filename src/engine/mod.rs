@@ -212,6 +212,7 @@ impl Engine {
         };
         self.ctx.bus.emit(None, 0, docker);
         self.recover().await;
+        self.resume_after_outage();
         self.reap_orphans().await;
         self.announce_new();
         self.schedule();
@@ -237,6 +238,7 @@ impl Engine {
                     }
                     Some(Msg::DockerBack) => {
                         self.recover().await;
+                        self.resume_after_outage();
                         self.reap_orphans().await;
                         self.announce_new();
                     }
@@ -378,6 +380,32 @@ impl Engine {
                     .bus
                     .emit(Some(&id), 0, EventBody::Error { message }),
             }
+        }
+    }
+
+    /// Tasks that Docker's absence interrupted go back to the queue to resume, once it is
+    /// here (at start, or when it comes back).
+    fn resume_after_outage(&mut self) {
+        if !self.opts.run_queue || self.ctx.runtime.get().is_none() {
+            return;
+        }
+        let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
+            return;
+        };
+        for t in tasks {
+            let lost = matches!(&t.state, TaskState::Interrupted { reason } if reason.starts_with(supervisor::DOCKER_GONE));
+            if !lost {
+                continue;
+            }
+            let id = t.id.clone();
+            let mut m = supervisor::Mover::new(&self.ctx, t);
+            let message = match m.go(Transition::Resume) {
+                Ok(()) => format!("task {id}: Docker is back, resuming"),
+                Err(e) => format!("task {id}: cannot resume: {e}"),
+            };
+            self.ctx
+                .bus
+                .emit(Some(&id), m.task.attempt, EventBody::Notice { message });
         }
     }
 

@@ -116,12 +116,21 @@ pub async fn run_attempt(
             .emit(Some(&id), mover.task.attempt, EventBody::Notice { message });
         return;
     }
+    // A failure while Docker is away is Docker's, not the task's: it goes on later.
+    let docker_lost = matches!(outcome, Err(Stop::Fail(_))) && !docker_answers(&ctx).await;
+    if docker_lost {
+        ctx.runtime
+            .lost("it stopped answering during a task", &ctx.bus);
+    }
     let end = match outcome {
         Ok(()) => Transition::Verified,
         Err(Stop::Cancelled) if quit.token.is_cancelled() => {
             Transition::Interrupt("drover quit while the task was running".into())
         }
         Err(Stop::Cancelled) => Transition::Cancel,
+        Err(Stop::Fail(reason)) if docker_lost => Transition::Interrupt(format!(
+            "{DOCKER_GONE} ({reason}); it resumes when Docker is back"
+        )),
         Err(Stop::Fail(reason)) => Transition::Fail(reason),
     };
     if let (Some(rt), Some(c)) = (&ctx.runtime.get(), &container)
@@ -140,6 +149,18 @@ pub async fn run_attempt(
         );
     }
     tracing::info!(task = %id, state = %mover.task.state, secs = started.elapsed().as_secs_f64(), "attempt ended");
+}
+
+/// How an attempt that Docker's absence ended is interrupted; the engine resumes such
+/// tasks when Docker is back.
+pub const DOCKER_GONE: &str = "docker became unavailable";
+
+async fn docker_answers(ctx: &EngineCtx) -> bool {
+    let Some(rt) = ctx.runtime.get() else {
+        return false;
+    };
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(3), rt.docker().ping());
+    matches!(ping.await, Ok(Ok(_)))
 }
 
 async fn attempt(

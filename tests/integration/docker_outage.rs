@@ -180,3 +180,83 @@ async fn dur_09_tasks_queued_while_docker_is_down_start_in_order_when_it_returns
     assert!(answer.is_ok(), "{answer:?}");
     handle.shutdown().await;
 }
+
+/// DUR-07: Docker goes away while a task runs. The task is interrupted with the reason
+/// (not failed), the engine keeps answering, and when Docker is back the task resumes by
+/// itself in its container: the call that was cut is not run again, the rest runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn dur_07_a_task_cut_off_by_a_docker_outage_resumes_when_docker_is_back() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n");
+    let socket = env.data().with_file_name("docker.sock");
+    let relay = Relay::start(&socket);
+    let (handle, mut rx) = env.start_engine(
+        RuntimeSlot::new(format!("unix://{}", socket.display()), None),
+        1,
+    );
+    let msg = handle
+        .request(Command::Queue {
+            task: NewTask {
+                repo: env.repo.clone(),
+                title: "cut".into(),
+                prompt: "cut".into(),
+                agent: AgentSpec::Scripted {
+                    script: "[[step]]\nrun = \"echo one >> marks.txt\"\n[[step]]\nrun = \"sleep 20\"\n[[step]]\nrun = \"echo two >> marks.txt\"\n".into(),
+                    source: "t.toml".into(),
+                },
+                origin: None,
+            },
+        })
+        .await
+        .unwrap();
+    let id = msg.rsplit(' ').next().unwrap().to_string();
+    next_until(&mut rx, 60, "the long command", |ev| {
+        matches!(&ev.body, EventBody::Transcript { entry } if serde_json::to_string(entry).unwrap().contains("sleep 20"))
+    })
+    .await;
+
+    drop(relay);
+    let mut reason = String::new();
+    next_until(&mut rx, 15, "the task interrupted", |ev| {
+        if let EventBody::StateChanged {
+            to: TaskState::Interrupted { reason: r },
+            ..
+        } = &ev.body
+        {
+            reason = r.clone();
+            return true;
+        }
+        false
+    })
+    .await;
+    assert!(reason.starts_with("docker became unavailable"), "{reason}");
+
+    let _relay = Relay::start(&socket);
+    next_until(&mut rx, 120, "the task in review", |ev| {
+        matches!(
+            &ev.body,
+            EventBody::StateChanged {
+                to: TaskState::Review,
+                ..
+            }
+        )
+    })
+    .await;
+    let marks =
+        std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
+    assert_eq!(marks, "one\ntwo\n");
+    let t = std::fs::read_to_string(
+        env.data()
+            .join("tasks")
+            .join(&id)
+            .join("1/transcript.jsonl"),
+    )
+    .unwrap();
+    assert!(t.contains("reattached to its running container"), "{t}");
+    assert_eq!(t.matches("echo one >> marks.txt").count(), 1);
+    handle.shutdown().await;
+}
