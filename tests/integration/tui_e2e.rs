@@ -322,3 +322,52 @@ fn out_05_closing_the_terminal_interrupts_running_tasks() {
     let logs = env.drover(&["logs", &id]);
     assert!(text(&logs.stdout).contains("started-42"), "transcript kept");
 }
+
+/// DUR-02 in the TUI: quitting with a task running asks once what to do; "keep" leaves
+/// its container running and the task active, and the next drover reattaches it and goes
+/// on (the lost `sleep` is not run again). The answer is remembered: no second question.
+#[test]
+fn dur_02_quit_asks_once_keep_leaves_the_task_running_and_the_next_tui_reattaches() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = env.add(
+        "Keep me going",
+        "[[step]]\nrun = \"echo started-$((6*7))\"\n[[step]]\nrun = \"sleep 300\"\n[[step]]\nrun = \"echo resumed-$((6*7))\"\n",
+    );
+    let bin = env!("CARGO_BIN_EXE_drover");
+    let cmd = format!("cd '{}' && exec {bin}", env.repo.display());
+    let config = env.home.path().join("config");
+    let data = env.data();
+    let vars = [
+        ("DROVER_HOME", data.as_path()),
+        ("XDG_CONFIG_HOME", config.as_path()),
+    ];
+    let t = Tmux::start(&cmd, &vars);
+    t.wait_for("sleep 300", 60);
+    t.keys(&["q"]);
+    t.wait_for("What should quitting do?", 10);
+    t.keys(&["k"]);
+    wait_for(20, "drover to exit", || (!t.alive()).then_some(()));
+    assert_eq!(env.show(&id)["state"], "running", "left active");
+    assert_eq!(env.containers(&[]).len(), 1, "its container keeps running");
+
+    let t = Tmux::start(&cmd, &vars);
+    t.wait_for("resumed-42", 60);
+    wait_for(60, "the task to reach review", || {
+        (env.show(&id)["state"] == "review").then_some(())
+    });
+    t.keys(&["q"]);
+    wait_for(20, "drover to exit without asking", || {
+        (!t.alive()).then_some(())
+    });
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(
+        logs.contains("reattached to its running container"),
+        "{logs}"
+    );
+    assert!(logs.contains("not run again"), "{logs}");
+    assert!(env.containers(&[]).is_empty(), "review stopped it");
+}
