@@ -192,8 +192,16 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
             r.command.as_deref().unwrap_or("no command")
         );
     }
+    outln!(
+        "pushed    {}",
+        match (&t.state, &a.pr_url) {
+            (TaskState::Pushed, Some(url)) => format!("yes: {} ({})", t.branch, inert(url)),
+            (TaskState::Pushed, None) => format!("yes: {}", t.branch),
+            _ => "no".to_string(),
+        }
+    );
     if let Some(s) = &a.summary {
-        outln!("summary   {}", inert(s));
+        outln!("agent says {}", inert(s));
     }
     outln!("\n{}", inert(&t.prompt));
     Ok(0)

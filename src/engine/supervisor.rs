@@ -138,8 +138,13 @@ pub async fn run_attempt(
     {
         tracing::warn!(task = %id, "stopping container: {e}");
     }
+    let ws = ctx.data.workspace(&id);
+    let disk = tokio::task::spawn_blocking(move || crate::paths::disk_usage(&ws))
+        .await
+        .ok();
     record_attempt(&ctx, &id, mover.task.attempt, |a| {
         a.finished_at = Some(super::clock::now_rfc3339());
+        a.workspace_bytes = disk;
     });
     if let Err(e) = mover.go(end) {
         ctx.bus.emit(
@@ -295,6 +300,12 @@ async fn attempt(
         break;
     }
 
+    if !session.workspace.join(".git").exists() {
+        return Err(Stop::Fail(
+            "worktree empty: the agent deleted the workspace's repository; retry from scratch (R) to start again from the base"
+                .into(),
+        ));
+    }
     if let Some(d) = session.refresh_diff().await {
         let path = dir.join("diff.patch");
         if let Err(e) = crate::paths::write_private(&path, d.patch.as_bytes()) {

@@ -123,6 +123,9 @@ pub struct AttemptRecord {
     pub pr_number: Option<u64>,
     #[serde(default)]
     pub pr_url: Option<String>,
+    /// Disk the workspace used when the attempt ended.
+    #[serde(default)]
+    pub workspace_bytes: Option<u64>,
 }
 
 /// The name of a task's container (one per task; a new attempt replaces it).

@@ -5,6 +5,7 @@ mod common;
 mod docker_outage;
 mod fake_llm;
 mod git_server;
+mod guardrails;
 mod isolation;
 mod issues;
 mod keymap_files;

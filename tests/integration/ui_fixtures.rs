@@ -115,6 +115,7 @@ pub fn reviewed(passed: bool) -> AttemptRecord {
         }),
         model: Some("anthropic claude-sonnet-4-5".into()),
         iterations: 1,
+        workspace_bytes: Some(3_565_158),
         ..Default::default()
     }
 }

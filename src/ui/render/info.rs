@@ -32,6 +32,27 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
                 Style::default().fg(theme::state_color(&t.state)),
             ),
         ]),
+        // Facts, checked by drover, before anything the agent claims (GIT-11).
+        row(
+            "changes",
+            match &a.diff {
+                Some(d) if d.files.is_empty() => "none: the workspace matches the base".into(),
+                Some(d) => d.stat_line(),
+                None => "—".into(),
+            },
+        ),
+        row(
+            "tests",
+            a.tests.as_ref().map_or("not run".into(), |r| r.summary()),
+        ),
+        row(
+            "pushed",
+            if t.state == crate::engine::state::TaskState::Pushed {
+                format!("yes: {}", t.branch)
+            } else {
+                "no".into()
+            },
+        ),
         row("id", t.id.to_string()),
         row("attempt", t.attempt.to_string()),
         row(
@@ -56,6 +77,12 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
             a.workspace
                 .as_ref()
                 .map_or("—".into(), |w| w.display().to_string()),
+        ),
+        row(
+            "disk",
+            a.workspace_bytes.map_or("—".into(), |b| {
+                format!("{} (workspace)", crate::paths::mib(b))
+            }),
         ),
         row(
             "container",
@@ -149,7 +176,7 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
         lines.push(row("approved", format!("{}{note}", &c[..c.len().min(12)])));
     }
     if let Some(s) = &a.summary {
-        lines.push(row("summary", s.clone()));
+        lines.push(row("agent says", s.clone()));
     }
     if let Some(fb) = &a.feedback {
         lines.push(row("feedback", fb.clone()));
