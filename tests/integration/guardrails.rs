@@ -77,7 +77,7 @@ run = "printf 'cnry%s' 0123456789abcdef0123 > /tmp/control; grep -rlE 'cnry[0-9a
         .lines()
         .find(|l| l.trim_start().starts_with('│') && l.contains("/tmp/control"))
         .map(|l| {
-            l.trim_start_matches(|c| c == ' ' || c == '│')
+            l.trim_start_matches([' ', '│'])
                 .split_whitespace()
                 .collect()
         })
