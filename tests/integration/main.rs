@@ -4,6 +4,7 @@ mod bad_input;
 mod common;
 mod docker_outage;
 mod fake_llm;
+mod git_http;
 mod git_server;
 mod guardrails;
 mod isolation;
