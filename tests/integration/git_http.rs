@@ -2,7 +2,7 @@
 //! server (git's own `http-backend` behind a small HTTP front that demands Basic auth)
 //! records the credentials it is sent; meanwhile every process's argv is sampled.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -245,7 +245,7 @@ fn sec_03_a_pushed_token_stays_out_of_argv_urls_and_files() {
 
     // The push really went through with the token.
     assert!(
-        server.passwords.lock().unwrap().iter().any(|p| *p == token),
+        server.passwords.lock().unwrap().contains(&token),
         "the server received the token as the Basic password"
     );
     let pushed = Command::new("git")
