@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let _log_guard = init_logging();
+    drover::workspace::owner::allow_sandbox_owned_repositories();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -158,6 +158,7 @@ struct Engine {
 /// Starts the engine loop. Tasks left mid-attempt by a previous engine are marked
 /// interrupted first (this engine holds the data dir, so nobody else runs them).
 pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
+    crate::workspace::owner::allow_sandbox_owned_repositories();
     let bus = ctx.bus.clone();
     let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();

@@ -18,7 +18,7 @@ use crate::agent::tools::ContainerTools;
 use crate::config::Config;
 use crate::runtime::{Adopted, ContainerSpec, Runtime, image};
 use crate::store::TranscriptLog;
-use crate::workspace::{self, Workspace};
+use crate::workspace::{self, Workspace, owner};
 
 /// A new workspace and container for the attempt.
 pub(super) async fn fresh(
@@ -51,7 +51,7 @@ pub(super) async fn fresh(
     check(cancel)?;
 
     let log = open_log(ctx, task)?;
-    let spec = container_spec(ctx, task, config, &image, &ws);
+    let spec = container_spec(ctx, task, config, &image, &ws).await?;
     let container = rt
         .create_task_container(&spec)
         .await
@@ -99,7 +99,7 @@ pub(super) async fn resume(
     check(cancel)?;
 
     let log = open_log(ctx, task)?;
-    let spec = container_spec(ctx, task, config, &image, &ws);
+    let spec = container_spec(ctx, task, config, &image, &ws).await?;
     let (container, how) = rt
         .adopt_task_container(&spec)
         .await
@@ -161,14 +161,29 @@ fn open_log(ctx: &EngineCtx, task: &TaskRecord) -> Result<TranscriptLog, Stop> {
         .map_err(|e| Stop::Fail(format!("transcript {}: {e}", path.display())))
 }
 
-fn container_spec(
+/// The container for the attempt, as the user it runs as (the workspace is handed to
+/// that user first when it is not the owner: root hosts).
+async fn container_spec(
     ctx: &EngineCtx,
     task: &TaskRecord,
     config: &Config,
     image: &str,
     ws: &Workspace,
-) -> ContainerSpec {
-    ContainerSpec {
+) -> Result<ContainerSpec, Stop> {
+    let (uid, gid) = owner::container_user(ws);
+    if (uid, gid) != (ws.uid, ws.gid) {
+        let dir = ws.dir.clone();
+        tokio::task::spawn_blocking(move || owner::hand_to(&dir, (uid, gid)))
+            .await
+            .map_err(|e| Stop::Fail(format!("workspace: {e}")))?
+            .map_err(|e| {
+                Stop::Fail(format!(
+                    "handing the workspace {} to the sandbox user {uid}: {e}",
+                    ws.dir.display()
+                ))
+            })?;
+    }
+    Ok(ContainerSpec {
         name: container_name(&task.id),
         image: image.to_string(),
         task: task.id.to_string(),
@@ -176,11 +191,11 @@ fn container_spec(
         data_hash: ctx.data.hash(),
         workspace: ws.dir.clone(),
         objects: ws.objects.clone(),
-        uid: ws.uid,
-        gid: ws.gid,
+        uid,
+        gid,
         network: config.network,
         limits: config.limits.clone(),
-    }
+    })
 }
 
 /// Records where the attempt runs and tells front ends; `started` on a fresh attempt.

@@ -139,9 +139,15 @@ pub async fn run_attempt(
         tracing::warn!(task = %id, "stopping container: {e}");
     }
     let ws = ctx.data.workspace(&id);
-    let disk = tokio::task::spawn_blocking(move || crate::paths::disk_usage(&ws))
-        .await
-        .ok();
+    let disk = tokio::task::spawn_blocking(move || {
+        // On a root host the sandbox user had it; the user gets it back.
+        if let Err(e) = crate::workspace::owner::hand_back(&ws) {
+            tracing::warn!("handing back {}: {e}", ws.display());
+        }
+        crate::paths::disk_usage(&ws)
+    })
+    .await
+    .ok();
     record_attempt(&ctx, &id, mover.task.attempt, |a| {
         a.finished_at = Some(super::clock::now_rfc3339());
         a.workspace_bytes = disk;

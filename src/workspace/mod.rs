@@ -10,6 +10,7 @@
 mod commit;
 mod diff;
 pub mod overlap;
+pub mod owner;
 mod push;
 
 use std::fs;

@@ -169,3 +169,53 @@ fn bud_01_per_command_timeout_kills_the_command() {
     let ms = result["duration_ms"].as_u64().unwrap();
     assert!((2000..9000).contains(&ms), "timed out after {ms} ms");
 }
+
+/// ISO-04 and ISO-08: inside the container the agent is not root (even when drover runs
+/// as root, as on CI: then it runs as an unprivileged uid), has no capabilities, cannot
+/// gain privileges and cannot write the image; afterwards every file in the workspace,
+/// those the agent created included, belongs to the user running drover.
+#[test]
+fn iso_04_iso_08_the_agent_is_unprivileged_and_its_files_are_the_users() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let id = env.add(
+        "Who am I",
+        "[[step]]\nrun = \"echo control-$((6*7)); echo uid=$(id -u); grep -E 'NoNewPrivs|CapEff' /proc/self/status; touch /usr/x; sudo true; mkdir -p made/deep; echo x > made/deep/file; echo written-$?\"\n",
+    );
+    env.drover(&["run"]);
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(logs.contains("control-42"), "positive control: {logs}");
+    assert!(
+        logs.contains("written-0"),
+        "the workspace is writable: {logs}"
+    );
+    let uid = logs
+        .lines()
+        .find_map(|l| l.split("uid=").nth(1))
+        .map(|u| u.trim().to_string())
+        .expect("uid printed");
+    assert_ne!(uid, "0", "root inside the container: {logs}");
+    assert!(logs.contains("NoNewPrivs:\t1"), "{logs}");
+    assert!(logs.contains("CapEff:\t0000000000000000"), "{logs}");
+    assert!(logs.contains("Read-only file system"), "{logs}");
+    assert!(
+        logs.contains("sudo: command not found") || logs.contains("sudo: "),
+        "{logs}"
+    );
+
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata(env.data()).unwrap().uid();
+    let ws = env.data().join("workspaces").join(&id);
+    assert!(ws.join("made/deep/file").exists());
+    let mut stack = vec![ws];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!(meta.uid(), me, "{} is not the user's", p.display());
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+}
