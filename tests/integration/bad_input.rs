@@ -319,3 +319,72 @@ fn sec_04_secrets_printed_by_an_agent_never_reach_the_store() {
     }
     assert!(hits.is_empty(), "secrets stored in {hits:?}");
 }
+
+/// Catalogue, agent output: commands that would wait for a person (an editor for the
+/// commit message, a read from stdin, an ssh host-key prompt) end at once, because stdin
+/// is closed and editors and prompts are switched off.
+#[test]
+fn interactive_prompts_never_hang_a_task() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n[limits]\ncommand_timeout = \"60s\"\n");
+    let id = env.add(
+        "Prompts",
+        "[[step]]\nrun = \"echo control-$((6*7)); echo x >> calc.py; git add -A; git -c user.name=a -c user.email=b commit; echo commit-$?\"\n[[step]]\nrun = \"read -r answer; echo read-$?\"\n[[step]]\nrun = \"python3 -c 'input()' 2>&1 | tail -n 1\"\n[[step]]\nrun = \"ssh -o ConnectTimeout=2 git@github.com true; echo ssh-$?\"\n",
+    );
+    let started = std::time::Instant::now();
+    let out = env.drover(&["run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(40),
+        "nothing waited for a person ({:?})",
+        started.elapsed()
+    );
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(logs.contains("control-42"), "{logs}");
+    assert!(
+        logs.contains("commit-0") || logs.contains("commit-1"),
+        "{logs}"
+    );
+    assert!(logs.contains("read-1"), "stdin is closed: {logs}");
+    assert!(logs.contains("EOFError"), "{logs}");
+    assert!(logs.contains("ssh-"), "{logs}");
+}
+
+/// Catalogue, Docker: a container that already has the task's name but is not drover's
+/// is left alone; the task fails naming it and its id.
+#[test]
+fn a_foreign_container_with_the_tasks_name_is_never_removed() {
+    if !docker_available() {
+        return;
+    }
+    let image = ensure_image();
+    let env = Env::python_bug();
+    let id = env.add("Squatted", "[[step]]\nrun = \"true\"\n");
+    let name = format!("drover-{id}");
+    let created = std::process::Command::new("docker")
+        .args(["create", "--name", &name, &image, "true"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let decoy = text(&created.stdout).trim().to_string();
+    env.drover(&["run"]);
+    let shown = env.show(&id);
+    let still = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{.Id}}", &name])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", &decoy])
+        .output();
+    assert_eq!(text(&still.stdout).trim(), decoy, "the decoy is untouched");
+    assert_eq!(shown["state"], "failed", "{shown}");
+    let reason = shown["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("is not drover's") && reason.contains(&decoy[..12]),
+        "{reason}"
+    );
+}
