@@ -232,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn inert_neutralises_escape_sequences() {
+    fn out_03_inert_neutralises_escape_sequences() {
         let s = inert("a\x1b[2Jb\x1b]52;c;cHduZWQ=\x07c\r\n\td\u{9b}");
         assert_eq!(s, "a␛[2Jb␛]52;c;cHduZWQ=␇c␍\n\td\u{fffd}");
         assert!(!s.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));

@@ -219,3 +219,42 @@ fn iso_04_iso_08_the_agent_is_unprivileged_and_its_files_are_the_users() {
         }
     }
 }
+
+/// ISO-07: filling the container's /tmp stops at its size with ENOSPC inside the
+/// container; the host's disk does not pay for it.
+#[test]
+fn iso_07_filling_tmp_stops_at_its_size_inside_the_container() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n[limits]\ntmp_size = \"32m\"\n");
+    let free = || {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1", "/"])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse::<i64>().ok())
+            .unwrap()
+    };
+    let before = free();
+    let id = env.add(
+        "Fill tmp",
+        "[[step]]\nrun = \"echo control-$((6*7)); dd if=/dev/zero of=/tmp/f bs=1M 2>&1; du -m /tmp/f\"\n",
+    );
+    env.drover(&["run"]);
+    let after = free();
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(logs.contains("control-42"), "{logs}");
+    assert!(logs.contains("No space left on device"), "{logs}");
+    assert!(logs.contains("32\t/tmp/f"), "stopped at the size: {logs}");
+    assert!(
+        before - after < 10 << 20,
+        "the host lost {} bytes",
+        before - after
+    );
+}
