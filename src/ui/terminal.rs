@@ -125,6 +125,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                 app.now = time::OffsetDateTime::now_utc();
                 terminal.draw(|f| super::render::draw(&app, f))?;
                 dirty = false;
+                crate::crash::panic_point("tui_panic");
             }
             let tick = async {
                 if app.animating() {

@@ -371,3 +371,62 @@ fn dur_02_quit_asks_once_keep_leaves_the_task_running_and_the_next_tui_reattache
     assert!(logs.contains("not run again"), "{logs}");
     assert!(env.containers(&[]).is_empty(), "review stopped it");
 }
+
+/// OUT-04: a panic in the TUI leaves the terminal usable: out of the alternate screen,
+/// echo and canonical mode back, the message readable, and the store sound.
+#[test]
+fn out_04_a_panic_restores_the_terminal() {
+    if !tmux_available() {
+        return;
+    }
+    let env = Env::python_bug();
+    let bin = env!("CARGO_BIN_EXE_drover");
+    let stty = env.home.path().join("stty.txt");
+    let cmd = format!(
+        "cd '{}' && DROVER_CRASH_AT=tui_panic {bin}; stty -a > '{}'; echo exited-$((6*7)); sleep 60",
+        env.repo.display(),
+        stty.display()
+    );
+    let config = env.home.path().join("config");
+    let data = env.data();
+    let t = Tmux::start(
+        &cmd,
+        &[("DROVER_HOME", &data), ("XDG_CONFIG_HOME", &config)],
+    );
+    t.wait_for("exited-42", 30);
+    let history = Command::new("tmux")
+        .args([
+            "-L",
+            &t.socket,
+            "capture-pane",
+            "-p",
+            "-S",
+            "-1000",
+            "-t",
+            &t.session,
+        ])
+        .output()
+        .unwrap();
+    let history = text(&history.stdout);
+    assert!(history.contains("a deliberate panic"), "{history}");
+    let alt = Command::new("tmux")
+        .args([
+            "-L",
+            &t.socket,
+            "display",
+            "-p",
+            "-t",
+            &t.session,
+            "#{alternate_on}",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(text(&alt.stdout).trim(), "0", "left the alternate screen");
+    let modes = std::fs::read_to_string(&stty).unwrap();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    assert!(
+        words.contains(&"echo") && words.contains(&"icanon"),
+        "{modes}"
+    );
+    env.assert_store_sound();
+}
