@@ -70,6 +70,13 @@ pub(super) async fn fresh(
             config.network.docker_mode()
         ))
         .await;
+    if config.network == crate::config::Network::Bridge {
+        session
+            .info(
+                "network bridge: the container can reach the internet, and also your host's open ports and the Docker gateway; use it only for repositories you trust",
+            )
+            .await;
+    }
     Ok(session)
 }
 

@@ -258,3 +258,61 @@ fn iso_07_filling_tmp_stops_at_its_size_inside_the_container() {
         before - after
     );
 }
+
+/// NET-02 (default policy): host and infrastructure addresses are out of reach. A
+/// listener on every host address records no connection; the container's own loopback
+/// works (positive control), the host's does not.
+#[test]
+fn net_02_host_gateway_and_metadata_addresses_are_unreachable() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n");
+    let probe = |host: &str, port: u16| {
+        format!(
+            "timeout 3 bash -c 'echo > /dev/tcp/{host}/{port}' 2>/dev/null && echo reached-{host}-{port} || echo blocked-{host}-{port}"
+        )
+    };
+    let mut steps = vec![
+        // Positive control: a listener inside the container is reachable on its loopback.
+        "[[step]]\nrun = \"python3 -m http.server 8123 --bind 127.0.0.1 >/dev/null 2>&1 & sleep 1; timeout 3 bash -c 'echo > /dev/tcp/127.0.0.1/8123' && echo control-ok; kill %1\"\n".to_string(),
+    ];
+    for (host, p) in [
+        ("172.17.0.1", port),
+        ("169.254.169.254", 80),
+        ("127.0.0.1", port),
+        ("host.docker.internal", port),
+        ("metadata.google.internal", 80),
+        ("172.17.0.1", 2375),
+        ("172.17.0.1", 2376),
+    ] {
+        steps.push(format!(
+            "[[step]]\nrun = \"{}\"\n",
+            probe(host, p).replace('"', "\\\"")
+        ));
+    }
+    let id = env.add("Probe the host", &steps.concat());
+    env.drover(&["run"]);
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    // What the commands printed (not the commands themselves).
+    let printed: Vec<&str> = logs
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("│ "))
+        .collect();
+    assert!(printed.contains(&"control-ok"), "positive control: {logs}");
+    assert!(!printed.iter().any(|l| l.starts_with("reached-")), "{logs}");
+    assert_eq!(
+        printed.iter().filter(|l| l.starts_with("blocked-")).count(),
+        7,
+        "{logs}"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the host listener saw a connection"
+    );
+}
