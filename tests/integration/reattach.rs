@@ -15,6 +15,15 @@ fn transcript(env: &Env, id: &str) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
 
+/// Whether the task's container runs a process whose command line has `what`.
+fn running_in(id: &str, what: &str) -> bool {
+    let out = Command::new("docker")
+        .args(["top", &format!("drover-{id}")])
+        .output()
+        .unwrap();
+    out.status.success() && text(&out.stdout).contains(what)
+}
+
 fn marks(env: &Env, id: &str) -> String {
     std::fs::read_to_string(env.data().join("workspaces").join(id).join("marks.txt"))
         .unwrap_or_default()
@@ -42,9 +51,10 @@ fn dur_01_kill_9_with_five_running_tasks_reattaches_all_and_reruns_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Recorded first, then started: wait until each container really runs it.
     wait_for(120, "all five in their long command", || {
         ids.iter()
-            .all(|id| transcript(&env, id).contains("sleep 30"))
+            .all(|id| running_in(id, "sleep 30"))
             .then_some(())
     });
     first.kill().unwrap(); // SIGKILL
