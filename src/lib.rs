@@ -9,6 +9,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod crash;
+pub mod daemon;
 pub mod engine;
 pub mod forge;
 pub mod keymap;

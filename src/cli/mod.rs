@@ -17,6 +17,7 @@ macro_rules! out {
 }
 
 mod control;
+mod daemon;
 mod demo;
 mod doctor;
 mod gc;
@@ -146,6 +147,12 @@ pub enum Cmd {
     /// Go on with an interrupted task where it stopped: same attempt and workspace, and
     /// tool calls that ran are not run again (`drover run` or the TUI then runs it).
     Resume { id: String },
+    /// The background engine: it runs tasks of every repository while no terminal is
+    /// open.
+    Daemon {
+        #[command(subcommand)]
+        command: Option<DaemonCmd>,
+    },
     /// Worker image commands.
     Image {
         #[command(subcommand)]
@@ -166,6 +173,18 @@ pub enum Cmd {
         #[arg(long, default_value = ".")]
         repo: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCmd {
+    /// Serve in the foreground (the default).
+    Run,
+    /// Start in the background unless one is running; logs go to logs/daemon.log.
+    Start,
+    /// Stop it; running tasks keep their containers and the next daemon reattaches.
+    Stop,
+    /// Whether one is running, and its pid (exit 3 when none is).
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +298,12 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Cmd::Resume { id } => {
             control::control(&id, |id| crate::engine::protocol::Command::Resume { id }).await
         }
+        Cmd::Daemon { command } => match command.unwrap_or(DaemonCmd::Run) {
+            DaemonCmd::Run => daemon::run().await,
+            DaemonCmd::Start => daemon::start().await,
+            DaemonCmd::Stop => daemon::stop().await,
+            DaemonCmd::Status => daemon::status().await,
+        },
         Cmd::Image {
             command: ImageCmd::Build { repo, force },
         } => doctor::image_build(repo, force).await,

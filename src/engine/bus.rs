@@ -31,6 +31,11 @@ impl EventBus {
         rx
     }
 
+    /// The number of the last event emitted.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::SeqCst)
+    }
+
     pub fn emit(&self, task: Option<&TaskId>, attempt: u32, body: EventBody) {
         if matches!(
             body,

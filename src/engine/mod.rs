@@ -92,11 +92,13 @@ impl EngineHandle {
 
     /// Sends a command and waits for the engine's answer.
     pub async fn request(&self, cmd: Command) -> Result<String, String> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Command(cmd, Some(tx)))
-            .map_err(|_| "the engine has stopped".to_string())?;
-        rx.await.map_err(|_| "the engine has stopped".to_string())?
+        self.commander().request(cmd).await
+    }
+
+    pub fn commander(&self) -> Commander {
+        Commander {
+            tx: self.tx.clone(),
+        }
     }
 
     /// Interrupts running attempts (containers stopped; the tasks can be resumed or
@@ -110,6 +112,23 @@ impl EngineHandle {
     pub async fn quit(self, policy: OnQuit) {
         let _ = self.tx.send(Msg::Quit(policy));
         let _ = self.join.await;
+    }
+}
+
+/// Sends commands to a running engine; cloneable, for many front ends at once.
+#[derive(Clone)]
+pub struct Commander {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Commander {
+    /// Sends a command and waits for the engine's answer.
+    pub async fn request(&self, cmd: Command) -> Result<String, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Command(cmd, Some(tx)))
+            .map_err(|_| "the engine has stopped".to_string())?;
+        rx.await.map_err(|_| "the engine has stopped".to_string())?
     }
 }
 

@@ -73,16 +73,21 @@ pub struct Event {
     pub body: EventBody,
 }
 
+/// Field names that would collide with `Event`'s own (`task`, `attempt`) once the body
+/// is flattened into it are renamed on the wire, so events read back as they were sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventBody {
     /// A task entered the engine's view (queued now, or found in the store).
     TaskAdded {
+        #[serde(rename = "record")]
         task: Box<TaskRecord>,
+        #[serde(rename = "attempt_record")]
         attempt: Box<AttemptRecord>,
     },
     /// The stored history of a task's current attempt, answering `Command::Load`.
     History {
+        #[serde(rename = "attempt_record")]
         attempt: Box<AttemptRecord>,
         entries: Vec<Entry>,
         test_output: String,
@@ -92,6 +97,7 @@ pub enum EventBody {
     /// The current attempt's record changed (workspace, container, limits, summary,
     /// timings): the whole record, so front ends never assemble it themselves.
     AttemptUpdated {
+        #[serde(rename = "attempt_record")]
         attempt: Box<AttemptRecord>,
     },
     /// Whether Docker answers, and its version.
@@ -146,4 +152,66 @@ pub enum EventBody {
     Error {
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::task::AgentSpec;
+
+    /// Events cross the daemon's socket as JSON: each must read back as it was sent.
+    #[test]
+    fn events_round_trip_through_json() {
+        let task = TaskRecord {
+            id: TaskId::random(),
+            repo: "/r".into(),
+            repo_hash: "h".into(),
+            title: "t".into(),
+            prompt: "p".into(),
+            agent: AgentSpec::Builtin { provider: None },
+            base_commit: "c".into(),
+            base_ref: Some("main".into()),
+            branch: "drover/x".into(),
+            state: TaskState::Queued,
+            attempt: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+            origin: None,
+        };
+        let bodies = vec![
+            EventBody::TaskAdded {
+                task: Box::new(task.clone()),
+                attempt: Box::default(),
+            },
+            EventBody::AttemptUpdated {
+                attempt: Box::default(),
+            },
+            EventBody::History {
+                attempt: Box::default(),
+                entries: Vec::new(),
+                test_output: String::new(),
+                patch: String::new(),
+                warnings: Vec::new(),
+            },
+            EventBody::StateChanged {
+                from: TaskState::Queued,
+                to: TaskState::Provisioning,
+            },
+            EventBody::Notice {
+                message: "m".into(),
+            },
+        ];
+        for body in bodies {
+            let ev = Event {
+                seq: 7,
+                task: Some(task.id.clone()),
+                attempt: 1,
+                at: "2026-11-22T10:00:00Z".into(),
+                body,
+            };
+            let json = serde_json::to_string(&ev).unwrap();
+            let back: Event = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+            assert_eq!(back, ev);
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod common;
+mod daemon;
 mod docker_outage;
 mod fake_llm;
 mod git_http;

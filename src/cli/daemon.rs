@@ -1,0 +1,162 @@
+//! `drover daemon run|start|stop|status`: the background engine from the command line.
+//!
+//! `run` serves in the foreground (what `start` launches, detached, logging to
+//! `logs/daemon.log`). `stop` asks it to stop; running tasks keep their containers and the
+//! next daemon reattaches them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{CliResult, Failure, open_data};
+use crate::config::Config;
+use crate::daemon::client::{Client, ClientError, wait_until_up};
+use crate::daemon::{server, socket_path};
+use crate::engine::bus::EventBus;
+use crate::engine::{self, EngineCtx, EngineOptions};
+use crate::runtime::Runtime;
+use crate::store::EngineLock;
+
+/// Serves until `drover daemon stop` or a signal.
+pub async fn run() -> CliResult {
+    let config = Config::load(None).map_err(Failure::usage)?;
+    let (data, store) = open_data()?;
+    let _lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
+    let socket = socket_path(&data);
+    let runtime = Runtime::connect().await;
+    if let Err(e) = &runtime {
+        tracing::warn!("{e}; tasks wait until Docker is back");
+    }
+    let bus = Arc::new(EventBus::default());
+    let store = Arc::new(store);
+    let ctx = EngineCtx {
+        store: store.clone(),
+        bus: bus.clone(),
+        runtime: runtime.ok().into(),
+        data,
+    };
+    let engine = engine::start(
+        ctx,
+        EngineOptions {
+            max_parallel: config.max_parallel,
+            repo: None,
+            run_queue: true,
+            poll: Duration::from_millis(500),
+        },
+    );
+    let stop = CancellationToken::new();
+    let mut signals = crate::signals::Terminate::new().map_err(Failure::failed)?;
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        let sig = signals.recv().await;
+        tracing::info!(
+            "{}: the daemon stops; running tasks keep their containers",
+            sig.name()
+        );
+        on_signal.cancel();
+    });
+    eprintln!(
+        "drover daemon {} (pid {}) listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        socket.display()
+    );
+    server::serve(socket, store, bus, engine, stop)
+        .await
+        .map_err(|e| Failure::failed(format!("daemon socket: {e}")))?;
+    Ok(0)
+}
+
+/// Starts the daemon in the background unless one answers already.
+pub async fn start() -> CliResult {
+    let (data, _) = open_data()?;
+    let socket = socket_path(&data);
+    if let Ok(c) = Client::connect(&socket).await {
+        outln!("drover daemon already running (pid {})", c.pid);
+        return Ok(0);
+    }
+    let pid = spawn_detached(&data).map_err(Failure::failed)?;
+    let c = wait_until_up(&socket, Duration::from_secs(10))
+        .await
+        .map_err(|e| {
+            Failure::failed(format!(
+                "the daemon (pid {pid}) did not answer: {e}; see {}",
+                data.logs().join("daemon.log").display()
+            ))
+        })?;
+    outln!("drover daemon started (pid {})", c.pid);
+    Ok(0)
+}
+
+/// `drover daemon run`, detached from this terminal, its output to `logs/daemon.log`.
+fn spawn_detached(data: &crate::paths::DataDir) -> Result<u32, String> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| format!("finding drover itself: {e}"))?;
+    crate::paths::create_private_dir(&data.logs())
+        .map_err(|e| format!("{}: {e}", data.logs().display()))?;
+    let log_path = data.logs().join("daemon.log");
+    let log = crate::paths::open_private_append(&log_path)
+        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let err = log
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let child = std::process::Command::new(exe)
+        .args(["daemon", "run"])
+        .env("DROVER_HOME", data.root())
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        // Its own process group: closing this terminal does not signal it.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("starting the daemon: {e}"))?;
+    Ok(child.id())
+}
+
+pub async fn stop() -> CliResult {
+    let (data, _) = open_data()?;
+    let socket = socket_path(&data);
+    let mut c = match Client::connect(&socket).await {
+        Ok(c) => c,
+        Err(ClientError::NotRunning(_)) => {
+            outln!("no drover daemon is running");
+            return Ok(0);
+        }
+        Err(e) => return Err(Failure::failed(e)),
+    };
+    let pid = c.pid;
+    c.stop().await.map_err(Failure::failed)?;
+    // Gone when the socket no longer answers.
+    for _ in 0..200 {
+        if Client::connect(&socket).await.is_err() {
+            outln!("drover daemon (pid {pid}) stopped; running tasks keep their containers");
+            return Ok(0);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(Failure::failed(format!(
+        "the daemon (pid {pid}) did not stop within 10 s"
+    )))
+}
+
+pub async fn status() -> CliResult {
+    let (data, _) = open_data()?;
+    let socket = socket_path(&data);
+    match Client::connect(&socket).await {
+        Ok(c) => {
+            outln!(
+                "drover daemon {} running (pid {}) on {}",
+                c.version,
+                c.pid,
+                socket.display()
+            );
+            Ok(0)
+        }
+        Err(ClientError::NotRunning(_)) => {
+            outln!("no drover daemon is running");
+            Ok(3)
+        }
+        Err(e) => Err(Failure::failed(e)),
+    }
+}

@@ -1,0 +1,189 @@
+//! The daemon (issue 8, first step): started in the background, reached over its socket
+//! by several clients at once, refusing other protocol versions, other users' and a
+//! second daemon; a reconnecting client gets exactly the events it missed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use drover::daemon::client::{Client, ClientError};
+use drover::daemon::wire::ServerMsg;
+use drover::engine::protocol::{Command, Event, EventBody};
+use drover::engine::state::TaskState;
+use drover::engine::task::{AgentSpec, NewTask};
+
+use crate::common::*;
+
+/// Stops the daemon when the test ends, however it ends.
+struct Running<'a>(&'a Env);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.drover(&["daemon", "stop"]);
+    }
+}
+
+fn socket(env: &Env) -> PathBuf {
+    env.data().join("daemon.sock")
+}
+
+/// Events from `c` until `done` says so; `Snapshot` gives its seq.
+async fn events_until(
+    c: &mut Client,
+    what: &str,
+    mut done: impl FnMut(&Event) -> bool,
+) -> (Option<u64>, Vec<Event>) {
+    let mut snapshot = None;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, c.next())
+            .await
+            .unwrap_or_else(|_| panic!("waited 90s for {what}"))
+            .unwrap();
+        match msg {
+            ServerMsg::Snapshot { seq, .. } => snapshot = Some(seq),
+            ServerMsg::Event { event } => {
+                let stop = done(&event);
+                seen.push(event);
+                if stop {
+                    return (snapshot, seen);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn reached_review(ev: &Event) -> bool {
+    matches!(
+        ev.body,
+        EventBody::StateChanged {
+            to: TaskState::Review,
+            ..
+        }
+    )
+}
+
+fn task(repo: &Path) -> NewTask {
+    NewTask {
+        repo: repo.to_path_buf(),
+        title: "Through the daemon".into(),
+        prompt: "mark".into(),
+        agent: AgentSpec::Scripted {
+            script: "[[step]]\nrun = \"echo via-daemon >> marks.txt\"\n".into(),
+            source: "t.toml".into(),
+        },
+        origin: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n");
+    let out = env.drover(&["daemon", "start"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _running = Running(&env);
+    let started = text(&out.stdout);
+    assert!(started.contains("drover daemon started (pid"), "{started}");
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(socket(&env))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the socket is the user's alone");
+    let status = env.drover(&["daemon", "status"]);
+    assert_eq!(status.status.code(), Some(0));
+    let mut probe = Client::connect(&socket(&env)).await.unwrap();
+    assert!(text(&status.stdout).contains(&format!("(pid {})", probe.pid)));
+
+    // A second daemon on the same data dir refuses, naming the first.
+    let second = env.drover(&["daemon", "run"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        text(&second.stderr).contains(&format!("another drover engine (pid {})", probe.pid)),
+        "{}",
+        text(&second.stderr)
+    );
+
+    // Another protocol version gets a reason naming both.
+    match Client::connect_as(&socket(&env), 999).await {
+        Err(ClientError::Refused(reason)) => {
+            assert!(
+                reason.contains("protocol 1") && reason.contains("protocol 999"),
+                "{reason}"
+            );
+            assert!(reason.contains("drover daemon stop"), "{reason}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a client of another protocol was welcomed"),
+    }
+
+    // Two clients watch; one queues a task; both see the same events.
+    let mut a = Client::connect(&socket(&env)).await.unwrap();
+    let mut b = Client::connect(&socket(&env)).await.unwrap();
+    a.subscribe(Some(&env.repo), None).await.unwrap();
+    b.subscribe(Some(&env.repo), None).await.unwrap();
+    let reply = probe
+        .request(Command::Queue {
+            task: task(&env.repo),
+        })
+        .await
+        .unwrap();
+    let queued = reply.unwrap();
+    assert!(queued.starts_with("queued task "), "{queued}");
+    let (snap_a, seen_a) = events_until(&mut a, "review (a)", reached_review).await;
+    let (snap_b, seen_b) = events_until(&mut b, "review (b)", reached_review).await;
+    let after = snap_a.unwrap().max(snap_b.unwrap());
+    let tail = |v: &[Event]| -> Vec<(u64, String)> {
+        v.iter()
+            .filter(|e| e.seq > after)
+            .map(|e| (e.seq, serde_json::to_string(&e.body).unwrap()))
+            .collect()
+    };
+    assert!(tail(&seen_a).len() > 5, "{seen_a:?}");
+    assert_eq!(tail(&seen_a), tail(&seen_b), "identical streams");
+    let id = queued.trim_start_matches("queued task ").trim().to_string();
+    let marks =
+        std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
+    assert_eq!(marks, "via-daemon\n");
+
+    // A client that left after some event gets exactly what followed, no snapshot.
+    let cut = seen_a[seen_a.len() / 2].seq;
+    let mut c = Client::connect(&socket(&env)).await.unwrap();
+    c.subscribe(Some(&env.repo), Some(cut)).await.unwrap();
+    let expected: Vec<u64> = seen_a.iter().map(|e| e.seq).filter(|s| *s > cut).collect();
+    let (snap_c, seen_c) = events_until(&mut c, "the missed events", reached_review).await;
+    assert_eq!(snap_c, None, "caught up from the backlog");
+    assert_eq!(seen_c.iter().map(|e| e.seq).collect::<Vec<_>>(), expected);
+
+    // A new client's snapshot has the task in review; another repository's scope has none.
+    let mut d = Client::connect(&socket(&env)).await.unwrap();
+    d.subscribe(Some(&env.repo), None).await.unwrap();
+    match d.next().await.unwrap() {
+        ServerMsg::Snapshot { tasks, .. } => {
+            assert_eq!(tasks.len(), 1);
+            assert_eq!(tasks[0].task.state, TaskState::Review);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut e = Client::connect(&socket(&env)).await.unwrap();
+    e.subscribe(Some(Path::new("/elsewhere")), None)
+        .await
+        .unwrap();
+    match e.next().await.unwrap() {
+        ServerMsg::Snapshot { tasks, .. } => assert!(tasks.is_empty()),
+        other => panic!("{other:?}"),
+    }
+
+    let stopped = env.drover(&["daemon", "stop"]);
+    assert!(stopped.status.success(), "{}", text(&stopped.stderr));
+    assert!(!socket(&env).exists(), "the socket is removed");
+    assert_eq!(env.drover(&["daemon", "status"]).status.code(), Some(3));
+}
