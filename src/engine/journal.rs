@@ -9,7 +9,6 @@
 //! twice. It does not decide *whether* to resume (the supervisor does) and holds no I/O.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use super::transcript::{Entry, EntryKind};
 use crate::agent::tools::{ToolCall, ToolOutput};
@@ -56,25 +55,12 @@ impl Journal {
                         result: None,
                     });
                 }
-                EntryKind::ToolResult {
-                    call,
-                    ok,
-                    exit_code,
-                    output,
-                    truncated,
-                    duration_ms,
-                    timed_out,
-                } => {
+                kind @ EntryKind::ToolResult { .. } => {
                     j.trailing.clear();
-                    if let Some(d) = j.calls.iter_mut().rev().find(|d| d.call == *call) {
-                        d.result = Some(ToolOutput {
-                            ok: *ok,
-                            exit_code: *exit_code,
-                            output: output.clone(),
-                            truncated: *truncated,
-                            timed_out: *timed_out,
-                            duration: Duration::from_millis(*duration_ms),
-                        });
+                    if let Some((call, out)) = kind.as_tool_result()
+                        && let Some(d) = j.calls.iter_mut().rev().find(|d| d.call == call)
+                    {
+                        d.result = Some(out);
                     }
                 }
                 other => j.trailing.push_back(other.clone()),

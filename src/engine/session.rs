@@ -214,16 +214,7 @@ impl Tools for Session {
                     timed_out: false,
                     duration: std::time::Duration::ZERO,
                 };
-                self.record(EntryKind::ToolResult {
-                    call: n,
-                    ok: false,
-                    exit_code: None,
-                    output: out.output.clone(),
-                    truncated: 0,
-                    duration_ms: 0,
-                    timed_out: false,
-                })
-                .await;
+                self.record(EntryKind::tool_result(n, &out)).await;
                 if call.may_write() {
                     self.differ.schedule();
                 }
@@ -265,15 +256,7 @@ impl Tools for Session {
             _ = self.cancel.cancelled() => Err(ToolError::Cancelled),
         };
         let entry = match &result {
-            Ok(out) => EntryKind::ToolResult {
-                call: n,
-                ok: out.ok,
-                exit_code: out.exit_code,
-                output: out.output.clone(),
-                truncated: out.truncated,
-                duration_ms: out.duration.as_millis() as u64,
-                timed_out: out.timed_out,
-            },
+            Ok(out) => EntryKind::tool_result(n, out),
             Err(e) => {
                 let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
                 let output = if seen.is_empty() {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::tools::ToolCall;
+use crate::agent::tools::{ToolCall, ToolOutput};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -49,6 +49,47 @@ pub enum EntryKind {
     Error {
         text: String,
     },
+}
+
+impl EntryKind {
+    /// The transcript entry for call `call`'s result.
+    pub fn tool_result(call: u32, out: &ToolOutput) -> EntryKind {
+        EntryKind::ToolResult {
+            call,
+            ok: out.ok,
+            exit_code: out.exit_code,
+            output: out.output.clone(),
+            truncated: out.truncated,
+            duration_ms: out.duration.as_millis() as u64,
+            timed_out: out.timed_out,
+        }
+    }
+
+    /// A stored result as the tool returned it: its call number and output.
+    pub fn as_tool_result(&self) -> Option<(u32, ToolOutput)> {
+        match self {
+            EntryKind::ToolResult {
+                call,
+                ok,
+                exit_code,
+                output,
+                truncated,
+                duration_ms,
+                timed_out,
+            } => Some((
+                *call,
+                ToolOutput {
+                    ok: *ok,
+                    exit_code: *exit_code,
+                    output: output.clone(),
+                    truncated: *truncated,
+                    timed_out: *timed_out,
+                    duration: std::time::Duration::from_millis(*duration_ms),
+                },
+            )),
+            _ => None,
+        }
+    }
 }
 
 impl Entry {
