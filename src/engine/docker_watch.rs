@@ -77,6 +77,15 @@ impl From<Option<Runtime>> for RuntimeSlot {
     }
 }
 
+/// Why Docker does not answer a ping (within `PATIENCE`), or `None` when it does.
+pub(super) async fn silence(rt: &Runtime) -> Option<String> {
+    match tokio::time::timeout(PATIENCE, rt.docker().ping()).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(crate::text::ellipsize(&e.to_string(), 160)),
+        Err(_) => Some("no answer".to_string()),
+    }
+}
+
 /// Watches until `stop`, telling the bus and waking the engine on every change.
 pub(super) async fn run(
     ctx: Arc<EngineCtx>,
@@ -91,23 +100,8 @@ pub(super) async fn run(
         let slot = &ctx.runtime;
         match slot.get() {
             Some(rt) => {
-                let reason = match tokio::time::timeout(PATIENCE, rt.docker().ping()).await {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(crate::text::ellipsize(&e.to_string(), 160)),
-                    Err(_) => Some("no answer".to_string()),
-                };
-                if let Some(reason) = reason {
-                    tracing::warn!("docker went away: {reason}");
-                    slot.set(None);
-                    let error = Some(format!("docker unavailable: {reason}"));
-                    ctx.bus.emit(
-                        None,
-                        0,
-                        EventBody::Docker {
-                            version: None,
-                            error,
-                        },
-                    );
+                if let Some(reason) = silence(&rt).await {
+                    slot.lost(&reason, &ctx.bus);
                 }
             }
             None => {

@@ -170,8 +170,7 @@ async fn docker_answers(ctx: &EngineCtx) -> bool {
     let Some(rt) = ctx.runtime.get() else {
         return false;
     };
-    let ping = tokio::time::timeout(std::time::Duration::from_secs(3), rt.docker().ping());
-    matches!(ping.await, Ok(Ok(_)))
+    super::docker_watch::silence(&rt).await.is_none()
 }
 
 async fn attempt(
