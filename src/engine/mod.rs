@@ -386,20 +386,7 @@ impl Engine {
                     continue;
                 }
             };
-            let id = t.id.clone();
-            let mut m = supervisor::Mover::new(&self.ctx, t);
-            match m.go(transition) {
-                Ok(()) => {
-                    tracing::info!("{message}");
-                    self.ctx
-                        .bus
-                        .emit(Some(&id), m.task.attempt, EventBody::Notice { message });
-                }
-                Err(message) => self
-                    .ctx
-                    .bus
-                    .emit(Some(&id), 0, EventBody::Error { message }),
-            }
+            self.move_saying(t, transition, message);
         }
     }
 
@@ -417,15 +404,25 @@ impl Engine {
             if !lost {
                 continue;
             }
-            let id = t.id.clone();
-            let mut m = supervisor::Mover::new(&self.ctx, t);
-            let message = match m.go(Transition::Resume) {
-                Ok(()) => format!("task {id}: Docker is back, resuming"),
-                Err(e) => format!("task {id}: cannot resume: {e}"),
-            };
-            self.ctx
+            let message = format!("task {}: Docker is back, resuming", t.id);
+            self.move_saying(t, Transition::Resume, message);
+        }
+    }
+
+    /// Moves a task the engine found left behind, and says why (or why it could not).
+    fn move_saying(&self, t: task::TaskRecord, transition: Transition, message: String) {
+        let id = t.id.clone();
+        let mut m = supervisor::Mover::new(&self.ctx, t);
+        match m.go(transition) {
+            Ok(()) => {
+                tracing::info!("{message}");
+                let body = EventBody::Notice { message };
+                self.ctx.bus.emit(Some(&id), m.task.attempt, body);
+            }
+            Err(message) => self
+                .ctx
                 .bus
-                .emit(Some(&id), m.task.attempt, EventBody::Notice { message });
+                .emit(Some(&id), 0, EventBody::Error { message }),
         }
     }
 
