@@ -168,6 +168,23 @@ impl Env {
         text(&out.stdout).trim().to_string()
     }
 
+    /// A file of the task's workspace ("" when it is not there).
+    pub fn workspace_file(&self, id: &str, path: &str) -> String {
+        std::fs::read_to_string(self.data().join("workspaces").join(id).join(path))
+            .unwrap_or_default()
+    }
+
+    /// The stored transcript (JSON Lines) of the task's attempt `n` ("" before it starts).
+    pub fn transcript(&self, id: &str, n: u32) -> String {
+        let p = self
+            .data()
+            .join("tasks")
+            .join(id)
+            .join(n.to_string())
+            .join("transcript.jsonl");
+        std::fs::read_to_string(p).unwrap_or_default()
+    }
+
     pub fn show(&self, id: &str) -> serde_json::Value {
         let out = self.drover(&["show", id, "--json"]);
         assert!(out.status.success(), "show failed: {}", text(&out.stderr));

@@ -150,8 +150,7 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     assert!(tail(&seen_a).len() > 5, "{seen_a:?}");
     assert_eq!(tail(&seen_a), tail(&seen_b), "identical streams");
     let id = queued.trim_start_matches("queued task ").trim().to_string();
-    let marks =
-        std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
+    let marks = env.workspace_file(&id, "marks.txt");
     assert_eq!(marks, "via-daemon\n");
 
     // A client that left after some event gets exactly what followed, no snapshot.

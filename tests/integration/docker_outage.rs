@@ -246,16 +246,9 @@ async fn dur_07_a_task_cut_off_by_a_docker_outage_resumes_when_docker_is_back() 
         )
     })
     .await;
-    let marks =
-        std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
+    let marks = env.workspace_file(&id, "marks.txt");
     assert_eq!(marks, "one\ntwo\n");
-    let t = std::fs::read_to_string(
-        env.data()
-            .join("tasks")
-            .join(&id)
-            .join("1/transcript.jsonl"),
-    )
-    .unwrap();
+    let t = env.transcript(&id, 1);
     assert!(t.contains("reattached to its running container"), "{t}");
     assert_eq!(t.matches("echo one >> marks.txt").count(), 1);
     handle.shutdown().await;

@@ -182,13 +182,7 @@ run = "rm -rf /workspace/* /workspace/.[!.]*; ls -A /workspace | wc -l"
     // Retry from scratch re-creates the workspace from the base.
     assert!(env.drover(&["retry", &id]).status.success());
     env.drover(&["run"]);
-    let second = std::fs::read_to_string(
-        env.data()
-            .join("tasks")
-            .join(&id)
-            .join("2/transcript.jsonl"),
-    )
-    .unwrap();
+    let second = env.transcript(&id, 2);
     assert!(
         second.contains("HEAD is now at"),
         "the second attempt had a whole repository again: {second}"

@@ -602,8 +602,7 @@ async fn dur_04_the_built_in_agent_resumes_from_its_last_completed_tool_call() {
     let task = env.show(&id);
     assert_eq!(task["state"], "review");
     assert_eq!(task["summary"], "marked");
-    let marks =
-        std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
+    let marks = env.workspace_file(&id, "marks.txt");
     assert_eq!(marks, "one\ntwo\n", "each call ran exactly once");
 
     let reqs = fake.requests();

@@ -10,11 +10,6 @@ use super::common::*;
 /// Five steps: two marks around a long command, which is what drover is killed in.
 const SLOW: &str = "[[step]]\nsay = \"marking\"\n[[step]]\nrun = \"echo one >> marks.txt\"\n[[step]]\nrun = \"sleep 30; echo slept >> marks.txt\"\n[[step]]\nrun = \"echo two >> marks.txt\"\n[[step]]\nfinish = \"marked\"\n";
 
-fn transcript(env: &Env, id: &str) -> String {
-    let p = env.data().join("tasks").join(id).join("1/transcript.jsonl");
-    std::fs::read_to_string(p).unwrap_or_default()
-}
-
 /// Whether the task's container runs a process whose command line has `what`.
 fn running_in(id: &str, what: &str) -> bool {
     let out = Command::new("docker")
@@ -22,11 +17,6 @@ fn running_in(id: &str, what: &str) -> bool {
         .output()
         .unwrap();
     out.status.success() && text(&out.stdout).contains(what)
-}
-
-fn marks(env: &Env, id: &str) -> String {
-    std::fs::read_to_string(env.data().join("workspaces").join(id).join("marks.txt"))
-        .unwrap_or_default()
 }
 
 /// DUR-01: `kill -9` while 5 tasks run. The next drover shows every task with its
@@ -78,7 +68,10 @@ fn dur_01_kill_9_with_five_running_tasks_reattaches_all_and_reruns_nothing() {
         .unwrap();
     let reattached = wait_for(60, "all five reattached", || {
         ids.iter()
-            .all(|id| transcript(&env, id).contains("reattached to its running container"))
+            .all(|id| {
+                env.transcript(id, 1)
+                    .contains("reattached to its running container")
+            })
             .then(|| started.elapsed())
     });
     eprintln!(
@@ -96,11 +89,11 @@ fn dur_01_kill_9_with_five_running_tasks_reattaches_all_and_reruns_nothing() {
         let shown = env.show(id);
         assert_eq!(shown["state"], "review", "{id}: {shown}");
         assert_eq!(
-            marks(&env, id),
+            env.workspace_file(id, "marks.txt"),
             "one\ntwo\n",
             "{id}: the first mark ran once, the lost command never finished, the rest ran"
         );
-        let t = transcript(&env, id);
+        let t = env.transcript(id, 1);
         assert_eq!(t.matches("echo one >> marks.txt").count(), 1, "{t}");
         assert_eq!(t.matches("\"marking\"").count(), 1, "said once: {t}");
         assert!(
@@ -156,7 +149,7 @@ fn dur_01_a_gone_container_is_interrupted_with_the_reason_and_resumes_on_request
         .spawn()
         .unwrap();
     wait_for(60, "the long command", || {
-        transcript(&env, &id).contains("sleep 30").then_some(())
+        env.transcript(&id, 1).contains("sleep 30").then_some(())
     });
     first.kill().unwrap();
     first.wait().unwrap();
@@ -182,8 +175,8 @@ fn dur_01_a_gone_container_is_interrupted_with_the_reason_and_resumes_on_request
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(env.drover(&["run"]).status.success());
     assert_eq!(env.show(&id)["state"], "review");
-    assert_eq!(marks(&env, &id), "one\ntwo\n");
-    let t = transcript(&env, &id);
+    assert_eq!(env.workspace_file(&id, "marks.txt"), "one\ntwo\n");
+    let t = env.transcript(&id, 1);
     assert!(t.contains("its container was gone: new container"), "{t}");
     assert_eq!(t.matches("echo one >> marks.txt").count(), 1);
 
@@ -220,7 +213,7 @@ fn dur_02_quit_policy_keep_leaves_running_containers_and_stop_leaves_none() {
         .unwrap();
     wait_for(90, "both in their long command", || {
         ids.iter()
-            .all(|id| transcript(&env, id).contains("sleep 30"))
+            .all(|id| env.transcript(id, 1).contains("sleep 30"))
             .then_some(())
     });
     let pid = run.id().to_string();
@@ -239,8 +232,11 @@ fn dur_02_quit_policy_keep_leaves_running_containers_and_stop_leaves_none() {
     assert!(env.drover(&["run"]).status.success());
     for id in &ids {
         assert_eq!(env.show(id)["state"], "review");
-        assert!(transcript(&env, id).contains("reattached to its running container"));
-        assert_eq!(marks(&env, id), "one\ntwo\n");
+        assert!(
+            env.transcript(id, 1)
+                .contains("reattached to its running container")
+        );
+        assert_eq!(env.workspace_file(id, "marks.txt"), "one\ntwo\n");
     }
 
     // Stop: the signal interrupts, nothing labelled runs afterwards, and resume goes on.
@@ -253,7 +249,7 @@ fn dur_02_quit_policy_keep_leaves_running_containers_and_stop_leaves_none() {
         .spawn()
         .unwrap();
     wait_for(60, "the long command", || {
-        transcript(&env, &id).contains("sleep 30").then_some(())
+        env.transcript(&id, 1).contains("sleep 30").then_some(())
     });
     Command::new("kill")
         .args(["-TERM", &run.id().to_string()])
@@ -265,6 +261,6 @@ fn dur_02_quit_policy_keep_leaves_running_containers_and_stop_leaves_none() {
     assert!(env.drover(&["resume", &id]).status.success());
     assert!(env.drover(&["run"]).status.success());
     assert_eq!(env.show(&id)["state"], "review");
-    assert_eq!(marks(&env, &id), "one\ntwo\n");
+    assert_eq!(env.workspace_file(&id, "marks.txt"), "one\ntwo\n");
     env.assert_store_sound();
 }

@@ -475,8 +475,7 @@ fn dur_04_crashes_while_queueing_running_and_approving_lose_nothing() {
         env.containers(&[]).is_empty(),
         "its container was stopped at review, not left running"
     );
-    let marks =
-        std::fs::read_to_string(env.data().join("workspaces").join(&id).join("marks.txt")).unwrap();
+    let marks = env.workspace_file(&id, "marks.txt");
     assert_eq!(
         marks, "one\ntwo\n",
         "the persisted call ran once; the rest ran after the restart"
