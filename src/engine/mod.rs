@@ -149,6 +149,7 @@ impl Quit {
 struct Running {
     cancel: CancellationToken,
     discard_after: bool,
+    repo: PathBuf,
 }
 
 struct Engine {
@@ -455,6 +456,8 @@ impl Engine {
         let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
             return;
         };
+        // A repository's own `max_parallel` caps its tasks too (the daemon runs many).
+        let mut caps: HashMap<PathBuf, usize> = HashMap::new();
         for t in tasks {
             if self.running.len() >= self.opts.max_parallel {
                 break;
@@ -465,6 +468,13 @@ impl Engine {
             {
                 continue;
             }
+            let cap = *caps.entry(t.repo.clone()).or_insert_with(|| {
+                crate::config::Config::load(Some(&t.repo))
+                    .map_or(self.opts.max_parallel, |c| c.max_parallel)
+            });
+            if self.running.values().filter(|r| r.repo == t.repo).count() >= cap {
+                continue;
+            }
             let cancel = self.shutdown.child_token();
             let id = t.id.clone();
             self.running.insert(
@@ -472,6 +482,7 @@ impl Engine {
                 Running {
                     cancel: cancel.clone(),
                     discard_after: false,
+                    repo: t.repo.clone(),
                 },
             );
             let (ctx, done) = (self.ctx.clone(), self.done_tx.clone());
