@@ -41,6 +41,7 @@ fn app() -> App {
         commit: "0".repeat(40),
         docker: Some(Ok("bench".into())),
         agent: "scripted".into(),
+        all: false,
     };
     let mut app = App::new(header, Keymap::builtin());
     for i in 0..TASKS {

@@ -1,8 +1,9 @@
 //! `drover add` and the commands that act on a task (cancel, discard, retry).
 //!
-//! Acting on a task goes through an engine: the one that holds the data dir (via the
-//! store's inbox), or, when none runs, a short-lived one in this process that starts no
-//! queued work.
+//! Acting on a task goes through an engine: the daemon (started when none runs), or with
+//! `--no-daemon` the engine that holds the data dir (via the store's inbox) or, when none
+//! runs, a short-lived one in this process that starts no queued work. A new task is
+//! written to the store here and the daemon, started when needed, picks it up.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{CliResult, Failure, open_data};
 use crate::config::Config;
+use crate::daemon::spawn::{self, StartError};
 use crate::engine::ids::TaskId;
 use crate::engine::protocol::Command;
 use crate::engine::task::{AgentSpec, NewTask};
@@ -36,6 +38,7 @@ pub async fn add(
     what: What,
     script: Option<PathBuf>,
     agent: Option<String>,
+    daemon: bool,
 ) -> CliResult {
     if let What::Prompt { prompt, .. } = &what
         && prompt.trim().is_empty()
@@ -68,7 +71,7 @@ pub async fn add(
             }
         }
     };
-    let (_, store) = open_data()?;
+    let (data, store) = open_data()?;
     let (task, head) = match what {
         What::Prompt { title, prompt } => {
             let title =
@@ -104,15 +107,45 @@ pub async fn add(
             &head.commit[..12]
         );
     }
+    if daemon {
+        // The task is in the store: the daemon runs it now, and on after this terminal.
+        match spawn::connect_or_start(&data).await {
+            Ok(_) => {}
+            // An in-process engine of this data dir takes it instead.
+            Err(StartError::InProcess { .. }) => {}
+            Err(e) => eprintln!(
+                "warning: the task is queued, but the daemon that would run it is not up: {e}"
+            ),
+        }
+    }
     outln!("{}", task.id);
     Ok(0)
 }
 
-/// Sends `make(id)` to the engine that owns the data dir, or runs it in-process.
-pub async fn control(prefix: &str, make: impl FnOnce(TaskId) -> Command) -> CliResult {
+/// Sends `make(id)` to the daemon, or (`--no-daemon`) to the engine that owns the data
+/// dir, or runs it in-process.
+pub async fn control(
+    daemon: bool,
+    prefix: &str,
+    make: impl FnOnce(TaskId) -> Command,
+) -> CliResult {
     let (data, store) = open_data()?;
     let task = store.find(prefix).map_err(Failure::usage)?;
     let cmd = make(task.id.clone());
+    if daemon {
+        match spawn::connect_or_start(&data).await {
+            Ok(mut c) => {
+                let pid = c.pid;
+                let result = c.request(cmd).await.map_err(|e| {
+                    Failure::failed(format!("the daemon (pid {pid}) did not answer: {e}"))
+                })?;
+                return report(result);
+            }
+            // A `--no-daemon` front end's engine holds the data dir: ask it instead.
+            Err(StartError::InProcess { .. }) => {}
+            Err(e) => return Err(Failure::failed(e)),
+        }
+    }
     match EngineLock::acquire(&data.lock()) {
         Err(LockHeld::Held { pid, .. }) => via_inbox(&store, &cmd, &pid).await,
         Err(e) => Err(Failure::usage(e)),

@@ -11,8 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CliResult, Failure, open_data};
 use crate::config::Config;
-use crate::daemon::client::{Client, ClientError, wait_until_up};
-use crate::daemon::{server, socket_path};
+use crate::daemon::client::{Client, ClientError};
+use crate::daemon::spawn::StartError;
+use crate::daemon::wire::PROTOCOL;
+use crate::daemon::{server, socket_path, spawn, upgrade};
 use crate::engine::bus::EventBus;
 use crate::engine::{self, EngineCtx, EngineOptions};
 use crate::runtime::Runtime;
@@ -71,47 +73,32 @@ pub async fn run() -> CliResult {
 /// Starts the daemon in the background unless one answers already.
 pub async fn start() -> CliResult {
     let (data, _) = open_data()?;
-    let socket = socket_path(&data);
-    if let Ok(c) = Client::connect(&socket).await {
-        outln!("drover daemon already running (pid {})", c.pid);
-        return Ok(0);
+    match Client::connect(&socket_path(&data)).await {
+        Ok(c) => {
+            outln!("drover daemon already running (pid {})", c.pid);
+            return Ok(0);
+        }
+        Err(ClientError::Version { pid, theirs, .. }) => {
+            outln!("{}", other_version(pid, theirs));
+            return Ok(0);
+        }
+        Err(_) => {}
     }
-    let pid = spawn_detached(&data).map_err(Failure::failed)?;
-    let c = wait_until_up(&socket, Duration::from_secs(10))
-        .await
-        .map_err(|e| {
-            Failure::failed(format!(
-                "the daemon (pid {pid}) did not answer: {e}; see {}",
-                data.logs().join("daemon.log").display()
-            ))
-        })?;
-    outln!("drover daemon started (pid {})", c.pid);
+    match spawn::connect_or_start(&data).await {
+        Ok(c) => outln!("drover daemon started (pid {})", c.pid),
+        // Started, by a drover binary of another version (or told to speak another).
+        Err(StartError::Client(ClientError::Version { pid, theirs, .. })) => {
+            outln!("drover daemon started (pid {pid}) speaking protocol {theirs}")
+        }
+        Err(e) => return Err(Failure::failed(e)),
+    }
     Ok(0)
 }
 
-/// `drover daemon run`, detached from this terminal, its output to `logs/daemon.log`.
-fn spawn_detached(data: &crate::paths::DataDir) -> Result<u32, String> {
-    use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().map_err(|e| format!("finding drover itself: {e}"))?;
-    crate::paths::create_private_dir(&data.logs())
-        .map_err(|e| format!("{}: {e}", data.logs().display()))?;
-    let log_path = data.logs().join("daemon.log");
-    let log = crate::paths::open_private_append(&log_path)
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let err = log
-        .try_clone()
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let child = std::process::Command::new(exe)
-        .args(["daemon", "run"])
-        .env("DROVER_HOME", data.root())
-        .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        // Its own process group: closing this terminal does not signal it.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("starting the daemon: {e}"))?;
-    Ok(child.id())
+fn other_version(pid: u32, theirs: u32) -> String {
+    format!(
+        "drover daemon running (pid {pid}) of another drover version (protocol {theirs}, this one speaks {PROTOCOL}): `drover daemon stop` stops it"
+    )
 }
 
 pub async fn stop() -> CliResult {
@@ -121,6 +108,14 @@ pub async fn stop() -> CliResult {
         Ok(c) => c,
         Err(ClientError::NotRunning(_)) => {
             outln!("no drover daemon is running");
+            return Ok(0);
+        }
+        // It does not speak this protocol, but it understands a signal.
+        Err(ClientError::Version { pid, .. }) => {
+            upgrade::stop_old(&data, pid)
+                .await
+                .map_err(Failure::failed)?;
+            outln!("drover daemon (pid {pid}) stopped; running tasks keep their containers");
             return Ok(0);
         }
         Err(e) => return Err(Failure::failed(e)),
@@ -151,6 +146,10 @@ pub async fn status() -> CliResult {
                 c.pid,
                 socket.display()
             );
+            Ok(0)
+        }
+        Err(ClientError::Version { pid, theirs, .. }) => {
+            outln!("{}", other_version(pid, theirs));
             Ok(0)
         }
         Err(ClientError::NotRunning(_)) => {

@@ -58,7 +58,7 @@ const TASKS: &[(&str, &str, &str, &str)] = &[
 
 const YOUR_TASK: &str = include_str!("../../assets/demo/scripts/your-task.toml");
 
-pub async fn demo(dir: Option<PathBuf>, no_tui: bool) -> CliResult {
+pub async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> CliResult {
     let root = match dir {
         Some(d) => d,
         None => tempfile::Builder::new()
@@ -81,11 +81,12 @@ pub async fn demo(dir: Option<PathBuf>, no_tui: bool) -> CliResult {
     write_files(&scripts, &script_files).map_err(Failure::failed)?;
     init_repo(&repo).map_err(|e| Failure::failed(format!("creating the demo repository: {e}")))?;
 
-    let data = match std::env::var_os("DROVER_HOME").filter(|v| !v.is_empty()) {
-        Some(_) => DataDir::from_env(),
-        None => DataDir::at(root.join("data")),
-    }
-    .map_err(|e| Failure::usage(format!("data dir: {e}")))?;
+    // The demo's own data dir gets no daemon: nothing of it outlives the demo's TUI.
+    let (data, daemon) = match std::env::var_os("DROVER_HOME").filter(|v| !v.is_empty()) {
+        Some(_) => (DataDir::from_env(), daemon),
+        None => (DataDir::at(root.join("data")), false),
+    };
+    let data = data.map_err(|e| Failure::usage(format!("data dir: {e}")))?;
 
     match Runtime::connect().await {
         Ok(rt) => {
@@ -132,6 +133,8 @@ pub async fn demo(dir: Option<PathBuf>, no_tui: bool) -> CliResult {
     let opts = TuiOptions {
         default_script: Some(scripts.join("your-task.toml").display().to_string()),
         data: Some(data),
+        daemon,
+        all: false,
     };
     let code = terminal::run(repo.clone(), opts).await?;
     eprintln!(

@@ -24,6 +24,7 @@ mod gc;
 mod inspect;
 mod print;
 mod run;
+pub mod upgrade;
 
 use std::path::PathBuf;
 
@@ -42,6 +43,22 @@ pub struct Cli {
     /// Without a command: open the TUI on the repository here.
     #[command(subcommand)]
     pub command: Option<Cmd>,
+    /// Without a command: the TUI shows the tasks of every repository.
+    #[arg(long)]
+    pub all: bool,
+    /// Run the engine in this process instead of the background daemon (also
+    /// DROVER_NO_DAEMON=1): nothing outlives the command.
+    #[arg(long, global = true)]
+    pub no_daemon: bool,
+}
+
+impl Cli {
+    /// Whether front ends go through the daemon (the default).
+    pub fn daemon(&self) -> bool {
+        let off = std::env::var("DROVER_NO_DAEMON")
+            .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
+        !(self.no_daemon || off)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +76,9 @@ pub enum Cmd {
     Tui {
         #[arg(long, default_value = ".")]
         repo: PathBuf,
+        /// The tasks of every repository.
+        #[arg(long)]
+        all: bool,
     },
     /// Queue a task; prints its id.
     Add {
@@ -241,12 +261,21 @@ pub fn open_data() -> Result<(DataDir, Store), Failure> {
 
 /// Runs a parsed command line; returns the process exit code.
 pub async fn dispatch(cli: Cli) -> CliResult {
+    let daemon = cli.daemon();
+    let tui = |repo: PathBuf, all: bool| {
+        let opts = crate::ui::terminal::TuiOptions {
+            daemon,
+            all,
+            ..Default::default()
+        };
+        crate::ui::terminal::run(repo, opts)
+    };
     let Some(command) = cli.command else {
-        return crate::ui::terminal::run(PathBuf::from("."), Default::default()).await;
+        return tui(PathBuf::from("."), cli.all).await;
     };
     match command {
-        Cmd::Demo { dir, no_tui } => demo::demo(dir, no_tui).await,
-        Cmd::Tui { repo } => crate::ui::terminal::run(repo, Default::default()).await,
+        Cmd::Demo { dir, no_tui } => demo::demo(dir, no_tui, daemon).await,
+        Cmd::Tui { repo, all } => tui(repo, all || cli.all).await,
         Cmd::Add {
             repo,
             title,
@@ -265,38 +294,48 @@ pub async fn dispatch(cli: Cli) -> CliResult {
                     prompt: prompt.unwrap_or_default(),
                 },
             };
-            control::add(repo, what, script, agent).await
+            control::add(repo, what, script, agent, daemon).await
         }
-        Cmd::Run { repo, json } => run::run(repo, json).await,
+        Cmd::Run { repo, json } => run::run(repo, json, daemon).await,
         Cmd::List { json, all, repo } => inspect::list(json, all, repo),
         Cmd::Show { id, json } => inspect::show(&id, json),
         Cmd::Logs { id, attempt, json } => inspect::logs(&id, attempt, json),
         Cmd::Diff { id, stat } => inspect::diff(&id, stat),
         Cmd::Approve { id, force } => {
-            control::control(&id, move |id| crate::engine::protocol::Command::Approve {
-                id,
-                force,
+            control::control(daemon, &id, move |id| {
+                crate::engine::protocol::Command::Approve { id, force }
             })
             .await
         }
         Cmd::Push { id } => {
-            control::control(&id, |id| crate::engine::protocol::Command::Push { id }).await
+            control::control(daemon, &id, |id| crate::engine::protocol::Command::Push {
+                id,
+            })
+            .await
         }
         Cmd::Cancel { id } => {
-            control::control(&id, |id| crate::engine::protocol::Command::Cancel { id }).await
+            control::control(daemon, &id, |id| crate::engine::protocol::Command::Cancel {
+                id,
+            })
+            .await
         }
         Cmd::Discard { id } => {
-            control::control(&id, |id| crate::engine::protocol::Command::Discard { id }).await
+            control::control(daemon, &id, |id| {
+                crate::engine::protocol::Command::Discard { id }
+            })
+            .await
         }
         Cmd::Retry { id, feedback } => {
-            control::control(&id, move |id| crate::engine::protocol::Command::Retry {
-                id,
-                feedback,
+            control::control(daemon, &id, move |id| {
+                crate::engine::protocol::Command::Retry { id, feedback }
             })
             .await
         }
         Cmd::Resume { id } => {
-            control::control(&id, |id| crate::engine::protocol::Command::Resume { id }).await
+            control::control(daemon, &id, |id| crate::engine::protocol::Command::Resume {
+                id,
+            })
+            .await
         }
         Cmd::Daemon { command } => match command.unwrap_or(DaemonCmd::Run) {
             DaemonCmd::Run => daemon::run().await,

@@ -1,4 +1,9 @@
-//! `drover run`: an in-process engine for one repository, until its tasks rest.
+//! `drover run`: follow one repository's tasks until each rests (review, failed,
+//! cancelled), printing their events. The daemon runs them (started when needed), or with
+//! `--no-daemon` an engine in this process, so scripts and CI need no background process.
+//!
+//! A signal ends the run early: the daemon goes on with the tasks; an in-process engine
+//! applies the quit policy to them.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -8,35 +13,30 @@ use std::time::Duration;
 use super::print::{event_line, json_line};
 use super::{CliResult, Failure, open_data};
 use crate::config::{Config, OnQuit};
+use crate::daemon::attach::{Link, Update};
+use crate::daemon::front::Front;
+use crate::daemon::spawn;
 use crate::engine::bus::EventBus;
 use crate::engine::ids::TaskId;
-use crate::engine::protocol::EventBody;
+use crate::engine::protocol::{Event, EventBody};
 use crate::engine::state::TaskState;
 use crate::engine::{self, EngineCtx, EngineOptions};
 use crate::runtime::{Runtime, image};
-use crate::store::EngineLock;
+use crate::store::{EngineLock, Store};
 use crate::verify::Verdict;
 use crate::workspace;
 
-pub async fn run(repo: PathBuf, json: bool) -> CliResult {
+pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
     let head = workspace::resolve_head(&repo).map_err(Failure::usage)?;
     let config = Config::load(Some(&head.root)).map_err(Failure::usage)?;
     for w in &config.warnings {
         eprintln!("warning: {w}");
     }
     let (data, store) = open_data()?;
-    let _lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
     // Seeded from the store, so "every task rests" is never judged on a partial view.
-    let mut states: HashMap<TaskId, TaskState> = store
-        .tasks(Some(&head.root))
-        .map_err(Failure::usage)?
-        .into_iter()
-        .map(|t| (t.id, t.state))
-        .collect();
-    if !states
-        .values()
-        .any(|s| *s == TaskState::Queued || s.is_active())
-    {
+    let mut follow = Follow::default();
+    follow.seed(store.tasks(Some(&head.root)).map_err(Failure::usage)?);
+    if !follow.busy() {
         eprintln!(
             "nothing queued in {} (add tasks with `drover add`)",
             head.root.display()
@@ -47,88 +47,150 @@ pub async fn run(repo: PathBuf, json: bool) -> CliResult {
     let img = image::task_image(&config, Some(&head.root)).map_err(Failure::usage)?;
     rt.require_image(&img).await.map_err(Failure::usage)?;
 
-    // Only a signal ends a run early; what it does to running tasks is the quit policy.
     let on_signal = store.quit_policy(&config).unwrap_or(OnQuit::Stop);
-    let bus = Arc::new(EventBus::default());
-    let mut rx = bus.subscribe();
-    let ctx = EngineCtx {
-        store: Arc::new(store),
-        bus,
-        runtime: Some(rt).into(),
-        data,
+    let store = Arc::new(store);
+    let mut front = if daemon {
+        let client = spawn::connect_or_start(&data)
+            .await
+            .map_err(Failure::usage)?;
+        if !json {
+            eprintln!("following the daemon (pid {})", client.pid);
+        }
+        Front::Daemon(Link::attach(data, Some(head.root.clone()), client))
+    } else {
+        let lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
+        let ctx = EngineCtx {
+            store: store.clone(),
+            bus: Arc::new(EventBus::default()),
+            runtime: Some(rt).into(),
+            data,
+        };
+        let opts = EngineOptions {
+            max_parallel: config.max_parallel,
+            repo: Some(head.root.clone()),
+            run_queue: true,
+            poll: Duration::from_millis(500),
+        };
+        Front::local(engine::start(ctx, opts), lock)
     };
-    let opts = EngineOptions {
-        max_parallel: config.max_parallel,
-        repo: Some(head.root.clone()),
-        run_queue: true,
-        poll: Duration::from_millis(500),
-    };
-    let handle = engine::start(ctx, opts);
     let mut stop = crate::signals::Terminate::new().map_err(Failure::failed)?;
 
-    let mut ran: HashSet<TaskId> = HashSet::new();
-    let mut verdicts: HashMap<TaskId, Verdict> = HashMap::new();
     let mut interrupted = None;
+    let mut fatal = None;
     loop {
         tokio::select! {
-            ev = rx.recv() => {
-                let Some(ev) = ev else { break };
-                if json {
-                    outln!("{}", json_line(&ev));
-                } else if let Some(line) = event_line(&ev) {
-                    outln!("{line}");
-                }
-                if let Some(id) = ev.task.clone() {
-                    match &ev.body {
-                        EventBody::TaskAdded { task, .. } => { states.insert(id, task.state.clone()); }
-                        EventBody::StateChanged { to, .. } => {
-                            if *to == TaskState::Provisioning {
-                                ran.insert(id.clone());
-                                verdicts.remove(&id);
-                            }
-                            states.insert(id, to.clone());
+            up = front.recv() => {
+                match up {
+                    None => break,
+                    Some(Update::Event(ev)) => {
+                        if json {
+                            outln!("{}", json_line(&ev));
+                        } else if let Some(line) = event_line(&ev) {
+                            outln!("{line}");
                         }
-                        EventBody::TestFinished { report } => { verdicts.insert(id, report.verdict); }
-                        _ => {}
+                        follow.apply(&ev);
+                    }
+                    Some(Update::Snapshot(tasks)) => {
+                        follow.seed(tasks.into_iter().map(|t| t.task).collect());
+                    }
+                    Some(Update::Failed(e)) => eprintln!("drover: {e}"),
+                    Some(Update::Lost(why)) => eprintln!("drover: {why}; reconnecting…"),
+                    Some(Update::Back(pid)) => eprintln!("drover: following the daemon again (pid {pid})"),
+                    Some(Update::Fatal(why)) => {
+                        fatal = Some(why);
+                        break;
                     }
                 }
-                let busy = states.values().any(|s| *s == TaskState::Queued || s.is_active());
-                if !busy {
+                if !follow.busy() {
                     break;
                 }
             }
             sig = stop.recv() => {
-                match on_signal {
-                    OnQuit::Stop => eprintln!("{}: interrupting running tasks (`drover resume ID` goes on with one)…", sig.name()),
-                    OnQuit::Keep => eprintln!("{}: leaving running tasks in their containers (on_quit = \"keep\"); the next `drover run` resumes them", sig.name()),
+                match (&front, on_signal) {
+                    (Front::Daemon(link), _) => eprintln!("{}: the daemon (pid {}) goes on with the tasks; `drover run` or `drover` follows them again", sig.name(), link.pid),
+                    (_, OnQuit::Stop) => eprintln!("{}: interrupting running tasks (`drover resume ID` goes on with one)…", sig.name()),
+                    (_, OnQuit::Keep) => eprintln!("{}: leaving running tasks in their containers (on_quit = \"keep\"); the next `drover run` resumes them", sig.name()),
                 }
                 interrupted = Some(sig);
                 break;
             }
         }
     }
-    handle
-        .quit(if interrupted.is_some() {
+    front
+        .close(if interrupted.is_some() {
             on_signal
         } else {
             OnQuit::Stop
         })
         .await;
+    if let Some(why) = fatal {
+        return Err(Failure::failed(why));
+    }
     if let Some(sig) = interrupted {
         return Ok(sig.exit_code());
     }
-    let all_passed = ran.iter().all(|id| {
-        states.get(id) == Some(&TaskState::Review) && verdicts.get(id) == Some(&Verdict::Passed)
-    });
+    let (ran, ok) = follow.outcome(&store);
     if !json {
-        let ok = ran
-            .iter()
-            .filter(|id| verdicts.get(*id) == Some(&Verdict::Passed))
-            .count();
-        eprintln!(
-            "{} task(s) ran, {ok} reached review with passing tests",
-            ran.len()
-        );
+        eprintln!("{ran} task(s) ran, {ok} reached review with passing tests");
     }
-    Ok(if all_passed { 0 } else { 1 })
+    Ok(if ran == ok { 0 } else { 1 })
+}
+
+/// The repository's tasks as the events tell, and which of them this run saw work.
+#[derive(Default)]
+struct Follow {
+    states: HashMap<TaskId, TaskState>,
+    ran: HashSet<TaskId>,
+}
+
+impl Follow {
+    /// Takes the tasks as they stand; those not resting are this run's to wait for.
+    fn seed(&mut self, tasks: Vec<crate::engine::task::TaskRecord>) {
+        for t in tasks {
+            if t.state == TaskState::Queued || t.state.is_active() {
+                self.ran.insert(t.id.clone());
+            }
+            self.states.insert(t.id, t.state);
+        }
+    }
+
+    fn apply(&mut self, ev: &Event) {
+        let Some(id) = ev.task.clone() else { return };
+        match &ev.body {
+            EventBody::TaskAdded { task, .. } => {
+                self.states.insert(id, task.state.clone());
+            }
+            EventBody::StateChanged { to, .. } => {
+                if *to == TaskState::Provisioning {
+                    self.ran.insert(id.clone());
+                }
+                self.states.insert(id, to.clone());
+            }
+            _ => {}
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.states
+            .values()
+            .any(|s| *s == TaskState::Queued || s.is_active())
+    }
+
+    /// How many tasks ran, and how many of them rest in review with passing tests (read
+    /// from the store: the facts, whoever ran them).
+    fn outcome(&self, store: &Store) -> (usize, usize) {
+        let passed = |id: &TaskId| {
+            let Ok(t) = store.find(id.as_str()) else {
+                return false;
+            };
+            let verdict = store
+                .attempt(&t.id, t.attempt)
+                .ok()
+                .and_then(|a| a.tests)
+                .map(|r| r.verdict);
+            t.state == TaskState::Review && verdict == Some(Verdict::Passed)
+        };
+        let ok = self.ran.iter().filter(|id| passed(id)).count();
+        (self.ran.len(), ok)
+    }
 }

@@ -18,6 +18,13 @@ pub enum ClientError {
     NotRunning(String),
     #[error("the daemon refused: {0}")]
     Refused(String),
+    /// The daemon belongs to another drover version: it has to be restarted.
+    #[error("{reason}")]
+    Version {
+        theirs: u32,
+        pid: u32,
+        reason: String,
+    },
     #[error("the daemon said something unexpected: {0}")]
     Unexpected(String),
     #[error(transparent)]
@@ -31,6 +38,8 @@ pub struct Client {
     buf: Vec<u8>,
     pub pid: u32,
     pub version: String,
+    /// This run of the daemon (see `ServerMsg::Welcome`).
+    pub instance: String,
     next_id: u64,
 }
 
@@ -57,15 +66,31 @@ impl Client {
             buf: Vec::new(),
             pid: 0,
             version: String::new(),
+            instance: String::new(),
             next_id: 0,
         };
         match c.next().await? {
-            ServerMsg::Welcome { pid, version, .. } => {
+            ServerMsg::Welcome {
+                pid,
+                version,
+                instance,
+                ..
+            } => {
                 c.pid = pid;
                 c.version = version;
+                c.instance = instance;
                 Ok(c)
             }
-            ServerMsg::Refused { reason } => Err(ClientError::Refused(reason)),
+            ServerMsg::Refused {
+                protocol: Some(theirs),
+                pid: Some(pid),
+                reason,
+            } if theirs != protocol => Err(ClientError::Version {
+                theirs,
+                pid,
+                reason,
+            }),
+            ServerMsg::Refused { reason, .. } => Err(ClientError::Refused(reason)),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }

@@ -17,7 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{self, ClientMsg, PROTOCOL, ServerMsg, TaskSnapshot};
+use super::wire::{self, ClientMsg, ServerMsg, TaskSnapshot};
 use crate::config::OnQuit;
 use crate::engine::bus::EventBus;
 use crate::engine::ids::TaskId;
@@ -35,6 +35,12 @@ struct Backlog {
 }
 
 struct Shared {
+    /// This run of the daemon (sequence numbers start again in the next).
+    instance: String,
+    /// The protocol this daemon speaks.
+    protocol: u32,
+    /// The last word on Docker: a snapshot carries it, as it may be long past.
+    docker: Mutex<Option<Event>>,
     store: Arc<Store>,
     bus: Arc<EventBus>,
     engine: Commander,
@@ -59,6 +65,9 @@ pub async fn serve(
     let uid = std::fs::metadata("/proc/self")?.uid();
     let mut events = bus.subscribe();
     let shared = Arc::new(Shared {
+        instance: TaskId::random().to_string(),
+        protocol: wire::spoken(),
+        docker: Mutex::default(),
         store,
         bus,
         engine: engine.commander(),
@@ -69,6 +78,9 @@ pub async fn serve(
     let keeper = shared.clone();
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
+            if matches!(ev.body, EventBody::Docker { .. }) {
+                *lock(&keeper.docker) = Some(ev.clone());
+            }
             let mut b = lock(&keeper.backlog);
             b.events.push_back(ev);
             if b.events.len() > BACKLOG {
@@ -106,29 +118,31 @@ async fn client(sock: UnixStream, shared: Arc<Shared>) -> Result<(), wire::WireE
     let (r, mut w) = sock.into_split();
     if peer != shared.uid {
         let reason = format!("uid {peer} may not use the daemon of uid {}", shared.uid);
-        return wire::send(&mut w, &ServerMsg::Refused { reason }).await;
+        return wire::send(&mut w, &refused(reason, None)).await;
     }
     let mut r = BufReader::new(r);
     let mut buf = Vec::new();
     match wire::recv::<ClientMsg>(&mut r, &mut buf).await? {
-        ClientMsg::Hello { protocol, .. } if protocol == PROTOCOL => {
+        ClientMsg::Hello { protocol, .. } if protocol == shared.protocol => {
             let welcome = ServerMsg::Welcome {
-                protocol: PROTOCOL,
+                protocol,
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
+                instance: shared.instance.clone(),
             };
             wire::send(&mut w, &welcome).await?;
         }
         ClientMsg::Hello { protocol, client } => {
             let reason = format!(
-                "this daemon (drover {}) speaks protocol {PROTOCOL}; {client} speaks protocol {protocol}: stop the daemon (`drover daemon stop`) so the new drover can start its own",
-                env!("CARGO_PKG_VERSION")
+                "this daemon (drover {}) speaks protocol {}; {client} speaks protocol {protocol}: stop the daemon (`drover daemon stop`) so the new drover can start its own",
+                env!("CARGO_PKG_VERSION"),
+                shared.protocol,
             );
-            return wire::send(&mut w, &ServerMsg::Refused { reason }).await;
+            return wire::send(&mut w, &refused(reason, Some(shared.protocol))).await;
         }
         _ => {
             let reason = "say hello first".to_string();
-            return wire::send(&mut w, &ServerMsg::Refused { reason }).await;
+            return wire::send(&mut w, &refused(reason, None)).await;
         }
     }
 
@@ -168,6 +182,11 @@ async fn client(sock: UnixStream, shared: Arc<Shared>) -> Result<(), wire::WireE
                 Err(wire::WireError::Closed) => break Ok(()),
                 Err(e) => break Err(e),
             },
+            _ = shared.stop.cancelled() => {
+                let reason = "the daemon stopped; running tasks keep their containers".to_string();
+                let _ = out.send(ServerMsg::Closing { reason });
+                break Ok(());
+            }
             Some(ev) = next(&mut live) => {
                 if ev.seq > last && scope.admits(&ev) {
                     last = ev.seq;
@@ -181,6 +200,14 @@ async fn client(sock: UnixStream, shared: Arc<Shared>) -> Result<(), wire::WireE
     drop(out);
     let _ = writer.await;
     result
+}
+
+fn refused(reason: String, protocol: Option<u32>) -> ServerMsg {
+    ServerMsg::Refused {
+        reason,
+        protocol,
+        pid: Some(std::process::id()),
+    }
 }
 
 async fn next(live: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
@@ -208,7 +235,8 @@ async fn catch_up(
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    if let Some(since) = since {
+    // A number past the newest was counted by another run of the daemon.
+    if let Some(since) = since.filter(|s| *s <= now) {
         let b = lock(&shared.backlog);
         let oldest = b.events.front().map_or(now + 1, |e| e.seq);
         if oldest <= since + 1 {
@@ -236,6 +264,9 @@ async fn catch_up(
         })
         .collect();
     let _ = out.send(ServerMsg::Snapshot { seq: now, tasks });
+    if let Some(docker) = lock(&shared.docker).clone() {
+        let _ = out.send(ServerMsg::Event { event: docker });
+    }
     now
 }
 

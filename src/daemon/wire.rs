@@ -12,11 +12,20 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
+pub use crate::engine::protocol::TaskSnapshot;
 use crate::engine::protocol::{Command, Event};
-use crate::engine::task::{AttemptRecord, TaskRecord};
 
 /// Bumped whenever a message changes shape.
 pub const PROTOCOL: u32 = 1;
+
+/// The protocol a daemon speaks: `PROTOCOL`, unless `DROVER_DAEMON_PROTOCOL` says
+/// otherwise (how the tests play a daemon of another drover version).
+pub fn spoken() -> u32 {
+    std::env::var("DROVER_DAEMON_PROTOCOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PROTOCOL)
+}
 
 /// The longest line either side accepts (a whole task history fits easily).
 pub const MAX_LINE: usize = 16 << 20;
@@ -43,21 +52,25 @@ pub enum ClientMsg {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskSnapshot {
-    pub task: TaskRecord,
-    pub attempt: AttemptRecord,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     Welcome {
         protocol: u32,
         pid: u32,
         version: String,
+        /// Differs between two runs of the daemon: sequence numbers count from 1 in each,
+        /// so a client reconnecting to another instance needs a snapshot.
+        #[serde(default)]
+        instance: String,
     },
+    /// `protocol` is the daemon's own when it refused a client speaking another (the
+    /// handshake's shape never changes, so any two versions understand this much).
     Refused {
         reason: String,
+        #[serde(default)]
+        protocol: Option<u32>,
+        #[serde(default)]
+        pid: Option<u32>,
     },
     /// Every task in scope as of event `seq`; events after it follow.
     Snapshot {
@@ -70,6 +83,11 @@ pub enum ServerMsg {
     Reply {
         id: u64,
         result: Result<String, String>,
+    },
+    /// The daemon is stopping on purpose (`drover daemon stop`, a signal, an upgrade):
+    /// a client should not start it again by itself.
+    Closing {
+        reason: String,
     },
 }
 

@@ -63,6 +63,13 @@ pub enum Command {
     Shutdown,
 }
 
+/// A task as it stands: what a front end that attaches is given before live events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSnapshot {
+    pub task: TaskRecord,
+    pub attempt: AttemptRecord,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: u64,

@@ -14,7 +14,7 @@ use super::input::key_of;
 use super::model::TaskView;
 use crate::config::{Notify, OnQuit};
 use crate::engine::ids::TaskId;
-use crate::engine::protocol::{Command, Event, EventBody};
+use crate::engine::protocol::{Command, Event, EventBody, TaskSnapshot};
 use crate::engine::state::{self, TaskState, Transition};
 use crate::engine::task::{AgentSpec, NewTask};
 use crate::keymap::{Action, Context, Keymap};
@@ -46,6 +46,9 @@ pub enum Focus {
     Pane,
 }
 
+const NO_REPO: &str =
+    "no repository to queue it in: select a task of one, or open drover inside one";
+
 pub struct Confirm {
     pub text: String,
     pub on_yes: Command,
@@ -75,6 +78,8 @@ pub struct Header {
     /// `None` until the engine says; then the version or the error.
     pub docker: Option<Result<String, String>>,
     pub agent: String,
+    /// Every repository's tasks are shown (`repo` is where drover was opened, if in one).
+    pub all: bool,
 }
 
 /// Where things were drawn last frame (for the mouse and for paging).
@@ -90,6 +95,8 @@ pub struct Geometry {
 
 pub enum Msg {
     Engine(Event),
+    /// Every task as it stands, replacing what was known (attaching to the daemon).
+    Snapshot(Vec<TaskSnapshot>),
     Key(KeyEvent),
     Mouse(MouseEvent),
     Paste(String),
@@ -205,6 +212,7 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Engine(ev) => self.on_event(ev),
+            Msg::Snapshot(tasks) => self.on_snapshot(tasks),
             Msg::Key(k) => self.on_key(k),
             Msg::Mouse(m) => self.on_mouse(m),
             Msg::Paste(text) => {
@@ -248,6 +256,21 @@ impl App {
             text: text.into(),
             error,
         });
+    }
+
+    /// Starts over from `tasks`: histories are asked for again as tasks are selected,
+    /// and the selection stays where it was when that task is still there.
+    fn on_snapshot(&mut self, tasks: Vec<TaskSnapshot>) -> Vec<Effect> {
+        self.tasks = tasks
+            .into_iter()
+            .map(|t| TaskView::new(t.task, t.attempt))
+            .collect();
+        let keep = self
+            .selected
+            .take()
+            .filter(|s| self.tasks.iter().any(|t| &t.task.id == s));
+        let first = self.visible().first().map(|t| t.task.id.clone());
+        self.select(keep.or(first))
     }
 
     fn on_event(&mut self, ev: Event) -> Vec<Effect> {
@@ -482,6 +505,15 @@ impl App {
         }
     }
 
+    /// Where a new task goes: the repository drover was opened in; showing every
+    /// repository from outside one, the selected task's.
+    pub fn new_task_repo(&self) -> Option<PathBuf> {
+        if !self.header.repo.as_os_str().is_empty() {
+            return Some(self.header.repo.clone());
+        }
+        self.selected_task().map(|t| t.task.repo.clone())
+    }
+
     /// The agent field: empty for the built-in agent, else a steps file (relative to the
     /// repository).
     fn editor_agent(&self, e: &Editor) -> Result<AgentSpec, String> {
@@ -490,10 +522,9 @@ impl App {
             return Ok(AgentSpec::Builtin { provider: None });
         }
         let path = PathBuf::from(shellexpand(&path));
-        let path = if path.is_relative() {
-            self.header.repo.join(path)
-        } else {
-            path
+        let path = match self.new_task_repo() {
+            Some(repo) if path.is_relative() => repo.join(path),
+            _ => path,
         };
         AgentSpec::scripted_from_file(&path)
     }
@@ -518,7 +549,7 @@ impl App {
                 }
                 let notes = e.prompt_text();
                 Ok(Command::Import {
-                    repo: self.header.repo.clone(),
+                    repo: self.new_task_repo().ok_or(NO_REPO)?,
                     reference,
                     notes: (!notes.is_empty()).then_some(notes),
                     agent: self.editor_agent(e)?,
@@ -536,7 +567,7 @@ impl App {
                 };
                 Ok(Command::Queue {
                     task: NewTask {
-                        repo: self.header.repo.clone(),
+                        repo: self.new_task_repo().ok_or(NO_REPO)?,
                         title,
                         prompt,
                         agent,

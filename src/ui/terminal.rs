@@ -1,5 +1,6 @@
-//! The terminal loop: set the terminal up, run the engine, turn terminal input, engine
-//! events and file changes into messages, draw when something changed, carry out effects.
+//! The terminal loop: set the terminal up, attach to the daemon (or, with `--no-daemon`,
+//! run an engine here), turn terminal input, engine updates and file changes into
+//! messages, draw when something changed, carry out effects.
 //!
 //! Rendering is event-driven: engine events are drained in batches before a draw, and a
 //! one-second tick runs only while a task is active (its clock moves). Idle costs nothing.
@@ -20,6 +21,10 @@ use tokio::sync::mpsc;
 use super::app::{App, Effect, Header, Msg};
 use crate::cli::{CliResult, Failure, open_data};
 use crate::config::{Config, Notify, OnQuit};
+use crate::daemon::attach::{Link, Update};
+use crate::daemon::client::ClientError;
+use crate::daemon::front::Front;
+use crate::daemon::spawn::{self, StartError};
 use crate::engine::bus::EventBus;
 use crate::engine::{self, EngineCtx, EngineOptions};
 use crate::keymap::Keymap;
@@ -34,12 +39,22 @@ pub struct TuiOptions {
     pub default_script: Option<String>,
     /// Data dir to use instead of `DROVER_HOME` / the XDG default.
     pub data: Option<crate::paths::DataDir>,
+    /// Attach to the daemon (started when needed) instead of an engine in this process.
+    pub daemon: bool,
+    /// Every repository's tasks, not only this one's.
+    pub all: bool,
 }
 
 pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     // Bad input first: these errors are worth seeing even without a terminal.
-    let head = workspace::resolve_head(&repo).map_err(Failure::usage)?;
-    let config = Config::load(Some(&head.root)).map_err(Failure::usage)?;
+    let head = match workspace::resolve_head(&repo) {
+        Ok(h) => Some(h),
+        // Every repository's tasks can be watched from anywhere.
+        Err(_) if opts.all => None,
+        Err(e) => return Err(Failure::usage(e)),
+    };
+    let root = head.as_ref().map(|h| h.root.clone());
+    let config = Config::load(root.as_deref()).map_err(Failure::usage)?;
     let keymap_path = Keymap::user_path();
     let keymap = Keymap::load(keymap_path.as_deref())
         .map_err(|e| Failure::usage(format!("{e}\ndrover refuses to start with a bad keymap")))?;
@@ -55,29 +70,41 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         }
         None => open_data()?,
     };
-    let _lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
-    let runtime = Runtime::connect().await;
-    let runtime_error = runtime.as_ref().err().map(|e| e.to_string());
-
-    let bus = Arc::new(EventBus::default());
-    let mut engine_rx = bus.subscribe();
-    let quit_policy = store.quit_policy(&config);
     let store = Arc::new(store);
-    let ctx = EngineCtx {
-        store: store.clone(),
-        bus,
-        runtime: runtime.ok().into(),
-        data,
-    };
-    let handle = engine::start(
-        ctx,
-        EngineOptions {
+    let scope = if opts.all { None } else { root.clone() };
+    let mut runtime_error = None;
+    let mut front = if opts.daemon {
+        let client = match spawn::connect_or_start(&data).await {
+            Ok(c) => c,
+            Err(StartError::Client(ClientError::Version { pid, reason, .. })) => {
+                crate::cli::upgrade::offer(&data, &store, pid, &reason).await?
+            }
+            Err(e) => return Err(Failure::usage(e)),
+        };
+        Front::Daemon(Link::attach(data.clone(), scope, client))
+    } else {
+        let lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
+        let runtime = Runtime::connect().await;
+        runtime_error = runtime.as_ref().err().map(|e| e.to_string());
+        let ctx = EngineCtx {
+            store: store.clone(),
+            bus: Arc::new(EventBus::default()),
+            runtime: runtime.ok().into(),
+            data,
+        };
+        let opts = EngineOptions {
             max_parallel: config.max_parallel,
-            repo: Some(head.root.clone()),
+            repo: scope,
             run_queue: true,
             poll: Duration::from_millis(500),
-        },
-    );
+        };
+        Front::local(engine::start(ctx, opts), lock)
+    };
+    // The daemon goes on with running tasks whatever happens here: nothing to ask.
+    let quit_policy = match &front {
+        Front::Daemon(_) => Some(OnQuit::Keep),
+        Front::Local { .. } => store.quit_policy(&config),
+    };
 
     let (agent, agent_error) =
         match crate::agent::resolve::describe(&config.agent, config.network, None).await {
@@ -85,11 +112,12 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
             Err(e) => ("scripted only".to_string(), Some(e)),
         };
     let header = Header {
-        repo: head.root.clone(),
-        branch: head.branch.clone(),
-        commit: head.commit.clone(),
+        repo: root.clone().unwrap_or_default(),
+        branch: head.as_ref().and_then(|h| h.branch.clone()),
+        commit: head.as_ref().map(|h| h.commit.clone()).unwrap_or_default(),
         docker: None,
         agent,
+        all: opts.all,
     };
     let mut app = App::new(header, keymap);
     app.notify = config.notify;
@@ -101,7 +129,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         app.set_status(format!("warning: {w}"), true);
     } else if let Some(e) = agent_error {
         app.set_status(e, false);
-    } else if head.dirty {
+    } else if head.as_ref().is_some_and(|h| h.dirty) {
         app.set_status(
             "note: your uncommitted changes are not part of new tasks (they start from HEAD)",
             false,
@@ -109,7 +137,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     }
 
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
-    let _watcher = watch_files(&head.root, keymap_path.clone(), reload_tx);
+    let _watcher = watch_files(root.as_deref(), keymap_path.clone(), reload_tx);
 
     // Closing the terminal (SIGHUP), `kill` (SIGTERM) or `kill -INT` quit like `q` does:
     // running tasks interrupted, the terminal restored.
@@ -144,14 +172,14 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                     Some(Err(e)) => return Err(e),
                     None => break,
                 },
-                Some(ev) = engine_rx.recv() => {
-                    effects = app.update(Msg::Engine(ev));
+                Some(up) = front.recv() => {
+                    effects = on_update(&mut app, up);
                     // Drain what else is waiting, then draw once.
-                    while let Ok(ev) = engine_rx.try_recv() {
-                        effects.extend(app.update(Msg::Engine(ev)));
+                    while let Some(up) = front.try_recv() {
+                        effects.extend(on_update(&mut app, up));
                     }
                 }
-                Some(what) = reload_rx.recv() => effects = app.update(reload(what, &head.root, keymap_path.as_deref())),
+                Some(what) = reload_rx.recv() => effects = app.update(reload(what, root.as_deref(), keymap_path.as_deref())),
                 _ = tick => effects = app.update(Msg::Tick),
                 sig = stop.recv() => {
                     stopped_by = Some(sig);
@@ -161,7 +189,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
             dirty = true;
             for fx in effects {
                 match fx {
-                    Effect::Send(cmd) => handle.send(cmd),
+                    Effect::Send(cmd) => front.send(cmd),
                     Effect::Quit => return Ok(()),
                     Effect::RememberQuitPolicy(p) => {
                         if let Err(e) = store.remember_quit_policy(p) {
@@ -206,12 +234,21 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         .iter()
         .filter(|t| t.task.state.is_active())
         .count();
-    handle.quit(policy).await;
+    let daemon = front.daemon_pid();
+    front.close(policy).await;
     result.map_err(|e| Failure::failed(format!("terminal: {e}")))?;
     // Not eprintln!: the terminal may be gone, and that must not be a panic.
-    let what = match policy {
-        OnQuit::Keep => "keep running in their containers; drover reattaches when it starts again",
-        OnQuit::Stop => "were interrupted: resume them with c (or retry with r/R)",
+    let in_daemon;
+    let what = match (daemon, policy) {
+        (Some(pid), _) => {
+            in_daemon =
+                format!("keep running in the daemon (pid {pid}); `drover` shows them again");
+            in_daemon.as_str()
+        }
+        (None, OnQuit::Keep) => {
+            "keep running in their containers; drover reattaches when it starts again"
+        }
+        (None, OnQuit::Stop) => "were interrupted: resume them with c (or retry with r/R)",
     };
     if active > 0 && stopped_by.is_none() {
         let _ = writeln!(std::io::stderr(), "drover: {active} running task(s) {what}");
@@ -231,6 +268,21 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         }
         None => Ok(0),
     }
+}
+
+/// Folds what the engine's connection says into the app.
+fn on_update(app: &mut App, up: Update) -> Vec<Effect> {
+    match up {
+        Update::Event(ev) => return app.update(Msg::Engine(ev)),
+        Update::Snapshot(tasks) => return app.update(Msg::Snapshot(tasks)),
+        Update::Failed(e) => app.set_status(e, true),
+        Update::Lost(why) => app.set_status(format!("{why}; reconnecting…"), true),
+        Update::Back(pid) => {
+            app.set_status(format!("attached to the daemon again (pid {pid})"), false)
+        }
+        Update::Fatal(why) => app.set_status(why, true),
+    }
+    Vec::new()
 }
 
 async fn next_input(events: &mut Option<EventStream>) -> Option<std::io::Result<TermEvent>> {
@@ -307,11 +359,11 @@ enum Changed {
     Config,
 }
 
-fn reload(what: Changed, repo: &Path, keymap: Option<&Path>) -> Msg {
+fn reload(what: Changed, repo: Option<&Path>, keymap: Option<&Path>) -> Msg {
     match what {
         Changed::Keymap => Msg::Keymap(Keymap::load(keymap).map_err(|e| e.to_string())),
         Changed::Config => Msg::Config(
-            Config::load(Some(repo))
+            Config::load(repo)
                 .map(|c| c.notify)
                 .map_err(|e| e.to_string()),
         ),
@@ -320,7 +372,7 @@ fn reload(what: Changed, repo: &Path, keymap: Option<&Path>) -> Msg {
 
 /// Watches the keymap and config files (their directories, so new files count too).
 fn watch_files(
-    repo: &Path,
+    repo: Option<&Path>,
     keymap: Option<PathBuf>,
     tx: mpsc::UnboundedSender<Changed>,
 ) -> Option<
@@ -330,10 +382,9 @@ fn watch_files(
     >,
 > {
     use notify::RecursiveMode;
-    let repo_files = [
-        repo.join("drover.toml"),
-        repo.join(".drover").join("config.toml"),
-    ];
+    let repo_files: Vec<PathBuf> = repo
+        .map(|r| vec![r.join("drover.toml"), r.join(".drover").join("config.toml")])
+        .unwrap_or_default();
     let user_config = crate::config::user_config_path();
     let keymap_c = keymap.clone();
     let mut debouncer = notify_debouncer_full::new_debouncer(
@@ -373,9 +424,9 @@ fn watch_files(
         },
     )
     .ok()?;
-    let mut dirs: Vec<PathBuf> = vec![repo.to_path_buf()];
-    if repo.join(".drover").is_dir() {
-        dirs.push(repo.join(".drover"));
+    let mut dirs: Vec<PathBuf> = repo.map(Path::to_path_buf).into_iter().collect();
+    if let Some(r) = repo.filter(|r| r.join(".drover").is_dir()) {
+        dirs.push(r.join(".drover"));
     }
     if let Some(dir) = keymap.as_deref().and_then(Path::parent) {
         // Created (0700) when missing, so a keymap written later is seen too.

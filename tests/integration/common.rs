@@ -134,12 +134,22 @@ impl Env {
         self.home.path().join("data")
     }
 
+    /// drover with its engine in-process (`DROVER_NO_DAEMON=1`): what most tests are
+    /// about is the engine, and killing the command kills it.
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.daemon_command(args);
+        c.env("DROVER_NO_DAEMON", "1");
+        c
+    }
+
+    /// drover as users run it: through the daemon, started on demand.
+    pub fn daemon_command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_drover"));
         c.args(args)
             .current_dir(&self.repo)
             .env("DROVER_HOME", self.data())
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env_remove("DROVER_NO_DAEMON")
             .stdin(Stdio::null());
         c
     }
@@ -235,6 +245,10 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // A daemon this test started goes first (it would start containers again).
+        if self.data().join("daemon.sock").exists() {
+            let _ = self.drover(&["daemon", "stop"]);
+        }
         // Every labelled container this test made goes, whatever happened.
         let ids = self.containers(&["-a"]);
         if !ids.is_empty() {
@@ -244,6 +258,15 @@ impl Drop for Env {
                 .output();
         }
     }
+}
+
+/// Whether the task's container runs a process whose command line has `what`.
+pub fn running_in(id: &str, what: &str) -> bool {
+    let out = Command::new("docker")
+        .args(["top", &format!("drover-{id}")])
+        .output()
+        .expect("docker top");
+    out.status.success() && text(&out.stdout).contains(what)
 }
 
 pub fn git(dir: &Path, args: &[&str]) {

@@ -114,7 +114,8 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
 
     // Another protocol version gets a reason naming both.
     match Client::connect_as(&socket(&env), 999).await {
-        Err(ClientError::Refused(reason)) => {
+        Err(ClientError::Version { theirs, reason, .. }) => {
+            assert_eq!(theirs, 1);
             assert!(
                 reason.contains("protocol 1") && reason.contains("protocol 999"),
                 "{reason}"
@@ -185,4 +186,95 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     assert!(stopped.status.success(), "{}", text(&stopped.stderr));
     assert!(!socket(&env).exists(), "the socket is removed");
     assert_eq!(env.drover(&["daemon", "status"]).status.code(), Some(3));
+}
+
+/// The daemon's pid, as `drover daemon status` reports it.
+fn daemon_pid(env: &Env) -> u32 {
+    let out = env.drover(&["daemon", "status"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no daemon: {}",
+        text(&out.stdout)
+    );
+    let s = text(&out.stdout);
+    let pid = s
+        .split("(pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("{s}"));
+    pid.parse().unwrap()
+}
+
+/// `drover add` starts the daemon on demand; `drover run` follows it. The daemon is
+/// killed with -9 in the middle of a command: the following client starts a new daemon,
+/// which reattaches the task, and the run ends in review as if nothing happened. The
+/// command the dead daemon waited on is not run again.
+#[test]
+fn kill_9_of_the_daemon_mid_task_is_survived_by_the_client_following_it() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"python3 -m unittest -v\"\n");
+    let script = env.home.path().join("slow.toml");
+    std::fs::write(
+        &script,
+        "[[step]]\nrun = \"echo before >> marks.txt\"\n[[step]]\nrun = \"sleep 20; echo slept >> marks.txt\"\n[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n[[step]]\nrun = \"echo after >> marks.txt\"\n",
+    )
+    .unwrap();
+    let _running = Running(&env);
+    let out = env
+        .daemon_command(&[
+            "add",
+            "--script",
+            script.to_str().unwrap(),
+            "--title",
+            "Outlive the daemon",
+            "fix add",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let first = daemon_pid(&env);
+
+    let follower = env
+        .daemon_command(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(90, "the long command to run", || {
+        running_in(&id, "sleep 20").then_some(())
+    });
+    std::process::Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+
+    let done = follower.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&done.stdout), text(&done.stderr));
+    assert_eq!(done.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("lost the daemon"), "{stderr}");
+    let second = daemon_pid(&env);
+    assert_ne!(second, first, "a new daemon");
+    assert!(
+        stderr.contains(&format!("following the daemon again (pid {second})")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 task(s) ran, 1 reached review with passing tests"),
+        "{stderr}"
+    );
+    assert_eq!(env.show(&id)["state"], "review");
+    // Reattached, not started over: the first mark once, the cut-off command not again.
+    assert_eq!(env.workspace_file(&id, "marks.txt"), "before\nafter\n");
+    assert!(
+        env.transcript(&id, 1)
+            .contains("reattached to its running container"),
+        "{}",
+        env.transcript(&id, 1)
+    );
 }

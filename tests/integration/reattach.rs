@@ -10,15 +10,6 @@ use super::common::*;
 /// Five steps: two marks around a long command, which is what drover is killed in.
 const SLOW: &str = "[[step]]\nsay = \"marking\"\n[[step]]\nrun = \"echo one >> marks.txt\"\n[[step]]\nrun = \"sleep 30; echo slept >> marks.txt\"\n[[step]]\nrun = \"echo two >> marks.txt\"\n[[step]]\nfinish = \"marked\"\n";
 
-/// Whether the task's container runs a process whose command line has `what`.
-fn running_in(id: &str, what: &str) -> bool {
-    let out = Command::new("docker")
-        .args(["top", &format!("drover-{id}")])
-        .output()
-        .unwrap();
-    out.status.success() && text(&out.stdout).contains(what)
-}
-
 /// DUR-01: `kill -9` while 5 tasks run. The next drover shows every task with its
 /// transcript, reattaches the 5 running containers, stops the command the dead process
 /// was waiting on (so it cannot go on changing the workspace), answers it "interrupted"

@@ -120,6 +120,7 @@ fn sec_05_data_stays_private_under_umask_000() {
             .current_dir(&env.repo)
             .env("DROVER_HOME", env.data())
             .env("XDG_CONFIG_HOME", env.home.path().join("config"))
+            .env("DROVER_NO_DAEMON", "1")
             .stdin(Stdio::null())
             .output()
             .unwrap();

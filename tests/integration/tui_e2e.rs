@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, docker_available, ensure_image, text, wait_for};
+use crate::common::{Env, docker_available, ensure_image, running_in, text, wait_for};
 
 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -154,13 +154,18 @@ fn demo_review_panes_approve_add_and_quit() {
         &[("DROVER_HOME", &data), ("XDG_CONFIG_HOME", &config)],
     );
     let repo = demo.join("shop");
-    struct Cleanup(PathBuf);
+    // The demo runs through the daemon (the data dir is the user's): stopped at the end.
+    struct Cleanup(PathBuf, PathBuf);
     impl Drop for Cleanup {
         fn drop(&mut self) {
+            let _ = Command::new(env!("CARGO_BIN_EXE_drover"))
+                .args(["daemon", "stop"])
+                .env("DROVER_HOME", &self.1)
+                .output();
             remove_containers_of(&self.0);
         }
     }
-    let _cleanup = Cleanup(repo.clone());
+    let _cleanup = Cleanup(repo.clone(), data.clone());
 
     // All three scripted tasks reach review (the third with failing tests).
     let s = t.wait_for("3 review", 90);
@@ -248,6 +253,12 @@ fn demo_review_panes_approve_add_and_quit() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(!t.alive(), "drover did not quit:\n{}", t.screen());
+    let status = Command::new(bin)
+        .args(["daemon", "status"])
+        .env("DROVER_HOME", &data)
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(0), "the daemon outlives the TUI");
 }
 
 #[test]
@@ -304,7 +315,11 @@ fn out_05_closing_the_terminal_interrupts_running_tasks() {
     let data = env.data();
     let t = Tmux::start(
         &cmd,
-        &[("DROVER_HOME", &data), ("XDG_CONFIG_HOME", &config)],
+        &[
+            ("DROVER_HOME", &data),
+            ("XDG_CONFIG_HOME", &config),
+            ("DROVER_NO_DAEMON", Path::new("1")),
+        ],
     );
     t.wait_for("started-42", 60);
     assert_eq!(env.containers(&[]).len(), 1, "the task's container runs");
@@ -344,6 +359,7 @@ fn dur_02_quit_asks_once_keep_leaves_the_task_running_and_the_next_tui_reattache
     let vars = [
         ("DROVER_HOME", data.as_path()),
         ("XDG_CONFIG_HOME", config.as_path()),
+        ("DROVER_NO_DAEMON", Path::new("1")),
     ];
     let t = Tmux::start(&cmd, &vars);
     t.wait_for("sleep 300", 60);
@@ -391,7 +407,11 @@ fn out_04_a_panic_restores_the_terminal() {
     let data = env.data();
     let t = Tmux::start(
         &cmd,
-        &[("DROVER_HOME", &data), ("XDG_CONFIG_HOME", &config)],
+        &[
+            ("DROVER_HOME", &data),
+            ("XDG_CONFIG_HOME", &config),
+            ("DROVER_NO_DAEMON", Path::new("1")),
+        ],
     );
     t.wait_for("exited-42", 30);
     let history = Command::new("tmux")
@@ -429,4 +449,160 @@ fn out_04_a_panic_restores_the_terminal() {
         "{modes}"
     );
     env.assert_store_sound();
+}
+
+/// The daemon's pid, as `drover daemon status` reports it (`None` when none runs).
+fn daemon_pid(env: &Env) -> Option<String> {
+    let out = env.drover(&["daemon", "status"]);
+    let s = text(&out.stdout);
+    (out.status.code() == Some(0)).then(|| {
+        s.split("(pid ")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .unwrap_or_else(|| panic!("{s}"))
+            .to_string()
+    })
+}
+
+/// Issue 8's promise: queue three tasks from the command line, watch them in the TUI,
+/// quit it, open it again and close its terminal, and the work goes on in the daemon;
+/// the next TUI finds every task in review with its whole transcript.
+#[test]
+fn queue_three_close_the_terminal_and_come_back_to_finished_work() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("max_parallel = 3\ntest = \"python3 -m unittest -v\"\n");
+    let ids: Vec<String> = (1..=3)
+        .map(|n| {
+            let script = env.home.path().join(format!("t{n}.toml"));
+            std::fs::write(
+                &script,
+                format!(
+                    "[[step]]\nrun = \"echo begin-{n}-$((6*7))\"\n[[step]]\nrun = \"sleep 8\"\n[[step]]\nedit = {{ path = \"calc.py\", old = \"a - b\", new = \"a + b\" }}\n[[step]]\nrun = \"echo end-{n}-$((6*7))\"\n"
+                ),
+            )
+            .unwrap();
+            let out = env
+                .daemon_command(&[
+                    "add",
+                    "--script",
+                    script.to_str().unwrap(),
+                    "--title",
+                    &format!("Background task {n}"),
+                    "fix add",
+                ])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout).trim().to_string()
+        })
+        .collect();
+    let daemon = daemon_pid(&env).expect("`drover add` started the daemon");
+
+    let bin = env!("CARGO_BIN_EXE_drover");
+    let cmd = format!("cd '{}' && exec {bin}", env.repo.display());
+    let config = env.home.path().join("config");
+    let data = env.data();
+    let vars = [
+        ("DROVER_HOME", data.as_path()),
+        ("XDG_CONFIG_HOME", config.as_path()),
+    ];
+    // Attach while they run; quitting asks nothing and leaves them to the daemon.
+    let t = Tmux::start(&cmd, &vars);
+    t.wait_for("Background task 3", 30);
+    t.wait_for("begin-1-42", 60);
+    t.keys(&["q"]);
+    wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
+    let running = ids
+        .iter()
+        .filter(|id| env.show(id)["state"] != "review")
+        .count();
+    assert!(
+        running > 0,
+        "the test is too slow to see tasks outlive the TUI"
+    );
+
+    // Attach again, then close its terminal: the TUI dies, the daemon does not.
+    let t = Tmux::start(&cmd, &vars);
+    t.wait_for("Background task 1", 30);
+    drop(t);
+    wait_for(120, "all three in review", || {
+        ids.iter()
+            .all(|id| env.show(id)["state"] == "review")
+            .then_some(())
+    });
+    assert_eq!(daemon_pid(&env), Some(daemon), "the same daemon did it all");
+
+    // Come back: every task reviewable, each transcript whole.
+    let t = Tmux::start(&cmd, &vars);
+    t.wait_for("3 review", 30);
+    for n in 1..=3 {
+        let s = t.wait_for(&format!("end-{n}-42"), 10);
+        assert!(s.contains(&format!("begin-{n}-42")), "{s}");
+        assert!(s.contains("$ sleep 8"), "{s}");
+        t.keys(&["j"]);
+    }
+    t.keys(&["q"]);
+    wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
+}
+
+/// Upgrading drover: the daemon that answers speaks another protocol. The TUI says so,
+/// waits while a task is in the middle of a tool call, then offers to restart the daemon;
+/// the new daemon reattaches the task, which finishes without repeating anything.
+#[test]
+fn a_daemon_of_another_version_is_restarted_once_no_tool_call_is_cut_off() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"python3 -m unittest -v\"\n");
+    let old = env
+        .daemon_command(&["daemon", "start"])
+        .env("DROVER_DAEMON_PROTOCOL", "0")
+        .output()
+        .unwrap();
+    assert!(old.status.success(), "{}", text(&old.stderr));
+    let old_pid = daemon_pid(&env).expect("the old daemon runs");
+    let id = env.add(
+        "Mid-call",
+        "[[step]]\nrun = \"sleep 8; echo slept >> marks.txt\"\n[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n[[step]]\nrun = \"echo after >> marks.txt\"\n",
+    );
+    wait_for(90, "the long command to run", || {
+        running_in(&id, "sleep 8").then_some(())
+    });
+
+    let bin = env!("CARGO_BIN_EXE_drover");
+    let cmd = format!("cd '{}' && exec {bin}", env.repo.display());
+    let config = env.home.path().join("config");
+    let data = env.data();
+    let t = Tmux::start(
+        &cmd,
+        &[
+            ("DROVER_HOME", data.as_path()),
+            ("XDG_CONFIG_HOME", config.as_path()),
+        ],
+    );
+    let s = t.wait_for("to finish their tool call", 10);
+    let joined = s.replace('\n', "");
+    assert!(joined.contains("waiting for 1 task(s)"), "{s}");
+    assert!(
+        joined.contains("speaks protocol 0") && joined.contains("speaks protocol 1"),
+        "{s}"
+    );
+    assert!(!s.contains("[y/N]"), "asked while a call runs:\n{s}");
+    t.wait_for("restart the daemon with this drover now? [y/N]", 30);
+    t.keys(&["y", "Enter"]);
+    t.wait_for("Tasks (1)", 20);
+    let new_pid = daemon_pid(&env).expect("a new daemon");
+    assert_ne!(new_pid, old_pid);
+    wait_for(90, "the task in review", || {
+        (env.show(&id)["state"] == "review").then_some(())
+    });
+    assert_eq!(env.workspace_file(&id, "marks.txt"), "slept\nafter\n");
+    t.keys(&["q"]);
+    wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
 }

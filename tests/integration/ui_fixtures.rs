@@ -57,6 +57,7 @@ pub fn app() -> App {
         commit: "9708b1bddd5e".into(),
         docker: None,
         agent: "scripted".into(),
+        all: false,
     };
     let mut app = App::new(header, Keymap::builtin());
     app.now = time::macros::datetime!(2026-11-22 10:03:07 UTC);

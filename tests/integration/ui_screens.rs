@@ -423,3 +423,59 @@ fn conflicting_tasks_wear_a_badge_and_name_each_other() {
     press(&mut a, KeyCode::Char('4'));
     assert_snapshot!(screen(&a, 130, 34));
 }
+
+/// `drover --all`, attached to the daemon: its snapshot holds tasks of two repositories,
+/// each row names its repository, and the header says every repository is shown.
+#[test]
+fn all_repositories_from_a_daemon_snapshot() {
+    use drover::engine::protocol::TaskSnapshot;
+    let mut a = app();
+    a.header.all = true;
+    let mut other = record("z9y8x7w6v5", "Bump the HTTP client", TaskState::Running);
+    other.repo = "/home/ana/src/payments-service".into();
+    let tasks = vec![
+        TaskSnapshot {
+            task: record(
+                "k3j9x2ab1c",
+                "Fix add() so the test suite passes",
+                TaskState::Review,
+            ),
+            attempt: reviewed(true),
+        },
+        TaskSnapshot {
+            task: other,
+            attempt: started(40),
+        },
+    ];
+    let fx = a.update(Msg::Snapshot(tasks));
+    assert_eq!(
+        fx,
+        vec![drover::ui::app::Effect::Send(
+            drover::engine::protocol::Command::Load {
+                id: id("k3j9x2ab1c")
+            }
+        )],
+        "the first task is selected and its history asked for"
+    );
+    assert_snapshot!(screen(&a, 160, 8));
+
+    // A later snapshot (the daemon restarted) replaces the list, keeping the selection.
+    press(&mut a, KeyCode::Char('j'));
+    let again = vec![TaskSnapshot {
+        task: {
+            let mut t = record("z9y8x7w6v5", "Bump the HTTP client", TaskState::Review);
+            t.repo = "/home/ana/src/payments-service".into();
+            t
+        },
+        attempt: reviewed(true),
+    }];
+    a.update(Msg::Snapshot(again));
+    assert_eq!(a.tasks.len(), 1);
+    assert_eq!(a.selected, Some(id("z9y8x7w6v5")));
+    // From outside a repository, a new task goes to the selected task's.
+    a.header.repo = Default::default();
+    assert_eq!(
+        a.new_task_repo(),
+        Some(std::path::PathBuf::from("/home/ana/src/payments-service"))
+    );
+}

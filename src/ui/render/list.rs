@@ -1,5 +1,5 @@
-//! The task list: state symbol and colour, title, elapsed time, attempt, diff stat,
-//! verdict, badges.
+//! The task list: state symbol and colour, repository (when showing all), title, elapsed
+//! time, attempt, diff stat, verdict, badges.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -57,17 +57,46 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     // Keep the selection in view.
     let offset = sel.saturating_sub(height.saturating_sub(1));
     app.geometry.list_offset.set(offset);
+    // Showing every repository: which one each task is of, in a column of its own.
+    // The title keeps at least two thirds of what the right-hand columns leave.
+    let repo_w = if app.header.all {
+        let room = (inner.width as usize).saturating_sub(RIGHT_TYPICAL) / 3;
+        let w = visible
+            .iter()
+            .map(|t| repo_name(t).width())
+            .max()
+            .unwrap_or(0)
+            .min(REPO_MAX)
+            .min(room);
+        if w < 4 { 0 } else { w }
+    } else {
+        0
+    };
     let lines: Vec<Line> = visible
         .iter()
         .enumerate()
         .skip(offset)
         .take(height)
-        .map(|(i, t)| row(app, t, inner.width as usize, i == sel))
+        .map(|(i, t)| row(app, t, inner.width as usize, repo_w, i == sel))
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-fn row(app: &App, t: &TaskView, width: usize, selected: bool) -> Line<'static> {
+/// The widest repository column.
+const REPO_MAX: usize = 12;
+/// What the columns right of the title usually take (clock, attempt, diff stat, verdict).
+const RIGHT_TYPICAL: usize = 30;
+
+/// A repository as the list names it: its directory's name.
+fn repo_name(t: &TaskView) -> String {
+    let name = t.task.repo.file_name().map_or_else(
+        || t.task.repo.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    crate::text::inert(&name)
+}
+
+fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> Line<'static> {
     let st = &t.task.state;
     let color = theme::state_color(st);
     let mut right: Vec<Span<'static>> = Vec::new();
@@ -122,7 +151,19 @@ fn row(app: &App, t: &TaskView, width: usize, selected: bool) -> Line<'static> {
     } else {
         right.push(Span::raw(" "));
     }
-    let right_w: usize = right.iter().map(|s| s.content.width()).sum();
+    let repo = if repo_w > 0 {
+        let name = repo_name(t);
+        let name = if name.width() > repo_w {
+            crate::text::ellipsize(&name, repo_w)
+        } else {
+            name
+        };
+        let pad = (repo_w + 1).saturating_sub(name.width());
+        format!("{name}{}", " ".repeat(pad))
+    } else {
+        String::new()
+    };
+    let right_w: usize = right.iter().map(|s| s.content.width()).sum::<usize>() + repo.width();
     let left_w = width.saturating_sub(right_w + 3);
     let title = crate::text::inert(&t.task.title);
     let title = if title.width() > left_w {
@@ -139,6 +180,7 @@ fn row(app: &App, t: &TaskView, width: usize, selected: bool) -> Line<'static> {
             format!("{} ", theme::state_symbol(st)),
             Style::default().fg(color),
         ),
+        Span::styled(repo, theme::dim()),
         Span::raw(title),
         Span::raw(" ".repeat(pad)),
     ];

@@ -37,7 +37,12 @@ pub fn draw(app: &App, f: &mut Frame) {
     if body.height >= 3 {
         // Wide: list and pane side by side. Narrow: whichever has focus.
         if body.width >= 80 {
-            let list_w = (body.width * 36 / 100).clamp(30, 56);
+            // Every repository's tasks: room for the repository column too.
+            let list_w = if app.header.all {
+                (body.width * 45 / 100).clamp(30, 72)
+            } else {
+                (body.width * 36 / 100).clamp(30, 56)
+            };
             let [l, p] =
                 Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(body);
             list::draw(app, f, l);
@@ -74,19 +79,26 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect) {
             Style::default().fg(Color::Black).bg(Color::Cyan),
         ),
         Span::raw(" "),
-        Span::styled(repo, theme::bold()),
-        Span::styled(
+    ];
+    if h.all {
+        spans.push(Span::styled("all repositories", theme::bold()));
+        spans.push(Span::raw(" "));
+    } else {
+        spans.push(Span::styled(repo, theme::bold()));
+        spans.push(Span::styled(
             format!(
                 " {}@{} ",
                 h.branch.as_deref().unwrap_or("HEAD"),
                 &h.commit[..h.commit.len().min(7)]
             ),
             theme::dim(),
-        ),
+        ));
+    }
+    spans.extend([
         docker,
         Span::styled(format!("  agent {}", h.agent), theme::dim()),
         Span::raw("  "),
-    ];
+    ]);
     for (n, label, color) in [
         (c.queued, "queued", Color::Gray),
         (c.running, "running", Color::Cyan),

@@ -1,0 +1,219 @@
+//! Attaching to a store of many tasks: the TUI's way in, from nothing to the first frame.
+//!
+//! - daemon: connect to a running daemon (the real binary), say hello, subscribe, receive
+//!   the snapshot, fold it into the real `App` and render it to a 200×50 TestBackend;
+//! - in-process (`--no-daemon`): start an engine on the store, take its announcements of
+//!   every task, fold and render the same way;
+//! - the process: `drover --version`, what starting the binary costs on top.
+//!
+//! Run: `cargo bench --bench attach`. Prints a table of medians and spreads. Needs no
+//! Docker (the tasks rest in review; the daemon runs without it). Not a test.
+
+use std::path::Path;
+use std::process::Command as Proc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drover::daemon::client::Client;
+use drover::daemon::wire::ServerMsg;
+use drover::engine::bus::EventBus;
+use drover::engine::protocol::EventBody;
+use drover::engine::state::TaskState;
+use drover::engine::task::{AgentSpec, NewTask};
+use drover::engine::{self, EngineCtx, EngineOptions};
+use drover::keymap::Keymap;
+use drover::paths::DataDir;
+use drover::store::Store;
+use drover::ui::app::{App, Header, Msg};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const ROUNDS: usize = 15;
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Proc::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map(|o| o.status.success());
+    assert_eq!(ok.ok(), Some(true), "git {args:?}");
+}
+
+/// A repository and a data dir holding `n` tasks resting in review.
+fn fixture(n: usize) -> (tempfile::TempDir, std::path::PathBuf, DataDir) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README.md"), "bench\n").expect("write");
+    git(&repo, &["add", "-A"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    );
+    let data = DataDir::at(tmp.path().join("data")).expect("data dir");
+    let store = Store::open(&data.db()).expect("store");
+    for i in 0..n {
+        let new = NewTask {
+            repo: repo.clone(),
+            title: format!("Task number {i}: fix the thing in module {}", i % 17),
+            prompt: "bench".into(),
+            agent: AgentSpec::Scripted {
+                script: String::new(),
+                source: "bench.toml".into(),
+            },
+            origin: None,
+        };
+        let (t, _) = drover::engine::ops::add(&store, new).expect("add");
+        store
+            .set_state(&t.id, 1, &TaskState::Queued, &TaskState::Review)
+            .expect("state");
+        store
+            .update_attempt(&t.id, 1, |a| {
+                a.started_at = Some("2026-11-22T10:00:00Z".into());
+                a.finished_at = Some("2026-11-22T10:02:00Z".into());
+                a.summary = Some("Fixed it and added a test.".into());
+            })
+            .expect("attempt");
+    }
+    (tmp, repo.canonicalize().expect("canonical"), data)
+}
+
+fn app(repo: &Path) -> App {
+    let header = Header {
+        repo: repo.to_path_buf(),
+        branch: Some("main".into()),
+        commit: "0".repeat(40),
+        docker: None,
+        agent: "scripted".into(),
+        all: false,
+    };
+    App::new(header, Keymap::builtin())
+}
+
+fn first_frame(app: &App) {
+    let mut t = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
+    t.draw(|f| drover::ui::render::draw(app, f)).expect("draw");
+}
+
+async fn via_daemon(data: &DataDir, repo: &Path, n: usize) -> Duration {
+    let socket = drover::daemon::socket_path(data);
+    let start = Instant::now();
+    let mut c = Client::connect(&socket).await.expect("connect");
+    c.subscribe(Some(repo), None).await.expect("subscribe");
+    let tasks = loop {
+        if let ServerMsg::Snapshot { tasks, .. } = c.next().await.expect("next") {
+            break tasks;
+        }
+    };
+    assert_eq!(tasks.len(), n);
+    let mut a = app(repo);
+    a.update(Msg::Snapshot(tasks));
+    first_frame(&a);
+    start.elapsed()
+}
+
+async fn in_process(data: &DataDir, repo: &Path, n: usize) -> Duration {
+    let start = Instant::now();
+    let store = Arc::new(Store::open(&data.db()).expect("store"));
+    let bus = Arc::new(EventBus::default());
+    let mut rx = bus.subscribe();
+    let ctx = EngineCtx {
+        store,
+        bus,
+        runtime: None.into(),
+        data: data.clone(),
+    };
+    let opts = EngineOptions {
+        max_parallel: 4,
+        repo: Some(repo.to_path_buf()),
+        run_queue: true,
+        poll: Duration::from_millis(500),
+    };
+    let handle = engine::start(ctx, opts);
+    let mut a = app(repo);
+    let mut seen = 0;
+    while seen < n {
+        let ev = rx.recv().await.expect("event");
+        if matches!(ev.body, EventBody::TaskAdded { .. }) {
+            seen += 1;
+        }
+        a.update(Msg::Engine(ev));
+    }
+    first_frame(&a);
+    let took = start.elapsed();
+    handle.shutdown().await;
+    took
+}
+
+fn stats(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "{:.1} ms (min {:.1}, max {:.1}, n={})",
+        ms(v[v.len() / 2]),
+        ms(v[0]),
+        ms(v[v.len() - 1]),
+        v.len()
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let bin = env!("CARGO_BIN_EXE_drover");
+    println!("| figure | median (spread) |\n|---|---|");
+    let version: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let t = Instant::now();
+            let ok = Proc::new(bin).arg("--version").output().expect("drover");
+            assert!(ok.status.success());
+            t.elapsed()
+        })
+        .collect();
+    println!(
+        "| process start (`drover --version`) | {} |",
+        stats(version)
+    );
+    for n in [100, 1000] {
+        let (_tmp, repo, data) = fixture(n);
+        let mut daemon = Proc::new(bin)
+            .args(["daemon", "run"])
+            .env("DROVER_HOME", data.root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("daemon");
+        let socket = drover::daemon::socket_path(&data);
+        drover::daemon::client::wait_until_up(&socket, Duration::from_secs(20))
+            .await
+            .expect("the daemon answers");
+        let mut attach = Vec::new();
+        let mut local = Vec::new();
+        for _ in 0..ROUNDS {
+            attach.push(via_daemon(&data, &repo, n).await);
+        }
+        if let Ok(mut c) = Client::connect(&socket).await {
+            let _ = c.stop().await;
+        }
+        let _ = daemon.wait();
+        for _ in 0..ROUNDS {
+            local.push(in_process(&data, &repo, n).await);
+        }
+        println!(
+            "| attach to the daemon → first frame, {n} tasks | {} |",
+            stats(attach)
+        );
+        println!(
+            "| in-process engine start → first frame, {n} tasks | {} |",
+            stats(local)
+        );
+    }
+}
