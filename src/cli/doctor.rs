@@ -92,6 +92,20 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
                     crate::paths::mib(crate::paths::disk_usage(&dir))
                 ),
             );
+            use crate::daemon::client::{Client, ClientError};
+            match Client::connect(&crate::daemon::socket_path(&d)).await {
+                Ok(c) => line(
+                    true,
+                    "daemon",
+                    format!("drover {} running (pid {})", c.version, c.pid),
+                ),
+                Err(ClientError::NotRunning(_)) => line(
+                    true,
+                    "daemon",
+                    "not running (the TUI and commands start it when needed)".into(),
+                ),
+                Err(e) => line(false, "daemon", e.to_string()),
+            }
         }
         Err(e) => line(false, "data", e.to_string()),
     }

@@ -54,6 +54,16 @@ impl Client {
         let sock = UnixStream::connect(socket)
             .await
             .map_err(|e| ClientError::NotRunning(format!("{}: {e}", socket.display())))?;
+        // Only this user's daemon hears this user's commands (a socket in a shared
+        // directory could be someone else's).
+        let me = rustix::process::getuid().as_raw();
+        let theirs = sock.peer_cred().map_err(WireError::Io)?.uid();
+        if theirs != me {
+            return Err(ClientError::Refused(format!(
+                "{} is served by uid {theirs}, not by you (uid {me})",
+                socket.display()
+            )));
+        }
         let (r, mut w) = sock.into_split();
         let hello = ClientMsg::Hello {
             protocol,

@@ -17,7 +17,21 @@ use std::path::PathBuf;
 
 use crate::paths::DataDir;
 
-/// Where the daemon of `data` listens.
+/// The longest socket path that fits every platform's `sun_path` (Linux: 108 bytes).
+const SOCKET_PATH_MAX: usize = 100;
+
+/// Where the daemon of `data` listens: in the data dir, unless its path is too long
+/// for a Unix socket; then in a private directory of this user (the runtime dir, else
+/// `drover-<uid>` in the temp dir), named by the data dir's hash.
 pub fn socket_path(data: &DataDir) -> PathBuf {
-    data.root().join("daemon.sock")
+    let p = data.root().join("daemon.sock");
+    if p.as_os_str().len() <= SOCKET_PATH_MAX {
+        return p;
+    }
+    let uid = rustix::process::getuid().as_raw();
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("drover-{uid}")));
+    dir.join(format!("drover-{}.sock", data.hash()))
 }

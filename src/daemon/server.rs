@@ -60,6 +60,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // This process holds the engine lock, so a socket file left here is a dead daemon's.
     let _ = std::fs::remove_file(&socket);
+    if let Some(dir) = socket.parent()
+        && !dir.exists()
+    {
+        crate::paths::create_private_dir(dir)?;
+    }
     let listener = UnixListener::bind(&socket)?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
     let uid = std::fs::metadata("/proc/self")?.uid();
@@ -88,12 +93,13 @@ pub async fn serve(
             }
         }
     });
+    let mut clients = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             conn = listener.accept() => match conn {
                 Ok((sock, _)) => {
                     let shared = shared.clone();
-                    tokio::spawn(async move {
+                    clients.spawn(async move {
                         if let Err(e) = client(sock, shared).await {
                             tracing::debug!("daemon client: {e}");
                         }
@@ -101,10 +107,16 @@ pub async fn serve(
                 }
                 Err(e) => tracing::warn!("daemon socket: {e}"),
             },
+            Some(_) = clients.join_next(), if !clients.is_empty() => {}
             _ = stop.cancelled() => break,
         }
     }
     let _ = std::fs::remove_file(&socket);
+    // Each client is told the daemon is closing (so none starts it again) before it goes.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while clients.join_next().await.is_some() {}
+    })
+    .await;
     engine.quit(OnQuit::Keep).await;
     Ok(())
 }

@@ -25,6 +25,12 @@ pub enum StartError {
     InProcess { pid: String, data: String },
     #[error("{0}")]
     Spawn(String),
+    #[error("the daemon stopped at once ({status}):\n{said}\n(from {log})")]
+    Exited {
+        status: String,
+        said: String,
+        log: String,
+    },
     #[error("the daemon (pid {pid}) did not answer within {secs} s ({why}); see {log}")]
     Silent {
         pid: u32,
@@ -59,16 +65,48 @@ pub async fn connect_or_start(data: &DataDir) -> Result<Client, StartError> {
         }
         Err(e) => return Err(StartError::Spawn(e.to_string())),
     }
-    let pid = start_detached(data).map_err(StartError::Spawn)?;
-    wait_until_up(&socket, STARTUP).await.map_err(|e| match e {
-        ClientError::NotRunning(why) => StartError::Silent {
-            pid,
-            secs: STARTUP.as_secs(),
-            why,
-            log: log_path(data).display().to_string(),
-        },
-        e => e.into(),
-    })
+    let mut child = start_detached(data).map_err(StartError::Spawn)?;
+    let pid = child.id();
+    let deadline = tokio::time::Instant::now() + STARTUP;
+    let result = loop {
+        match Client::connect(&socket).await {
+            Ok(c) => break Ok(c),
+            Err(ClientError::NotRunning(why)) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    // Another client's daemon may have won the data dir meanwhile.
+                    if let Ok(c) = wait_until_up(&socket, Duration::from_secs(2)).await {
+                        break Ok(c);
+                    }
+                    let log = log_path(data);
+                    break Err(StartError::Exited {
+                        status: status.to_string(),
+                        said: log_tail(&log),
+                        log: log.display().to_string(),
+                    });
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    break Err(StartError::Silent {
+                        pid,
+                        secs: STARTUP.as_secs(),
+                        why,
+                        log: log_path(data).display().to_string(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(e) => break Err(e.into()),
+        }
+    };
+    // Reaped by a thread, so a daemon that exits later leaves no zombie behind.
+    std::thread::spawn(move || child.wait());
+    result
+}
+
+/// The last lines of the daemon's log: why it stopped, when it did at once.
+fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join("\n")
 }
 
 pub fn log_path(data: &DataDir) -> std::path::PathBuf {
@@ -76,8 +114,8 @@ pub fn log_path(data: &DataDir) -> std::path::PathBuf {
 }
 
 /// Runs `drover daemon run` detached from this terminal, its output appended to
-/// `logs/daemon.log`; returns its pid.
-pub fn start_detached(data: &DataDir) -> Result<u32, String> {
+/// `logs/daemon.log`.
+pub fn start_detached(data: &DataDir) -> Result<std::process::Child, String> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| format!("finding drover itself: {e}"))?;
     crate::paths::create_private_dir(&data.logs())
@@ -103,11 +141,5 @@ pub fn start_detached(data: &DataDir) -> Result<u32, String> {
                 .map_err(std::io::Error::from)
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("starting the daemon: {e}"))?;
-    // Reaped by a thread, so a daemon that exits early leaves no zombie behind.
-    let pid = child.id();
-    std::thread::spawn(move || child.wait());
-    Ok(pid)
+    cmd.spawn().map_err(|e| format!("starting the daemon: {e}"))
 }

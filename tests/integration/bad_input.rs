@@ -187,6 +187,7 @@ fn doctor_reports_what_works_and_what_does_not() {
         "✓ config",
         "✓ agent    anthropic claude-sonnet-4-5",
         "✓ data",
+        "✓ daemon   not running (the TUI and commands start it when needed)",
         "✓ docker",
         "✓ image",
     ] {

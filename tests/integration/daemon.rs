@@ -278,3 +278,57 @@ fn kill_9_of_the_daemon_mid_task_is_survived_by_the_client_following_it() {
         env.transcript(&id, 1)
     );
 }
+
+/// The link's next update, within 20 s.
+async fn next(link: &mut drover::daemon::attach::Link) -> drover::daemon::attach::Update {
+    tokio::time::timeout(Duration::from_secs(20), link.recv())
+        .await
+        .expect("an update within 20 s")
+        .expect("the link is up")
+}
+
+/// A daemon stopped on purpose is not started again by the clients attached to it: they
+/// say so and wait; when someone starts one, they attach again and, as it is another run
+/// of the daemon, get a fresh snapshot rather than sequence numbers of the old one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_stopped_on_purpose_is_waited_for_not_restarted() {
+    use drover::daemon::attach::{Link, Update};
+    let env = Env::python_bug();
+    let _running = Running(&env);
+    assert!(env.drover(&["daemon", "start"]).status.success());
+    let data = drover::paths::DataDir::at(env.data()).unwrap();
+    let client = Client::connect(&socket(&env)).await.unwrap();
+    let first = client.pid;
+    let mut link = Link::attach(data, None, client);
+    assert!(matches!(next(&mut link).await, Update::Snapshot(_)));
+
+    let stopped = env.drover(&["daemon", "stop"]);
+    assert!(stopped.status.success(), "{}", text(&stopped.stderr));
+    loop {
+        match next(&mut link).await {
+            Update::Lost(why) => {
+                assert!(why.contains("the daemon stopped"), "{why}");
+                break;
+            }
+            Update::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(link.try_recv().is_none(), "nothing happens meanwhile");
+    assert_eq!(
+        env.drover(&["daemon", "status"]).status.code(),
+        Some(3),
+        "not started again"
+    );
+
+    assert!(env.drover(&["daemon", "start"]).status.success());
+    match next(&mut link).await {
+        Update::Back(pid) => assert_ne!(pid, first),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(next(&mut link).await, Update::Snapshot(_)),
+        "another run of the daemon: a snapshot"
+    );
+}
