@@ -46,6 +46,10 @@ pub enum Focus {
     Pane,
 }
 
+/// Transcript entries held for a task that is not selected (the newest); the selected
+/// one holds its whole history, read back from the transcript file when selected.
+pub const KEEP_UNSELECTED: usize = 200;
+
 const NO_REPO: &str =
     "no repository to queue it in: select a task of one, or open drover inside one";
 
@@ -296,10 +300,15 @@ impl App {
                 }
             }
             (Some(id), body) => {
+                let selected = self.selected.as_ref() == Some(id);
                 let Some(t) = self.tasks.iter_mut().find(|t| &t.task.id == id) else {
                     return fx;
                 };
                 t.apply(&ev);
+                // Trimmed in batches, so a long-running task costs no copying per event.
+                if !selected && t.entries.len() > 2 * KEEP_UNSELECTED {
+                    t.forget_older(KEEP_UNSELECTED);
+                }
                 match body {
                     EventBody::StateChanged {
                         to: TaskState::Review,
@@ -327,6 +336,10 @@ impl App {
     fn select(&mut self, id: Option<TaskId>) -> Vec<Effect> {
         if self.selected == id {
             return Vec::new();
+        }
+        // The task looked at until now may hold its whole history: let go of most of it.
+        if let Some(prev) = self.selected_mut() {
+            prev.forget_older(KEEP_UNSELECTED);
         }
         self.selected = id;
         self.scroll = 0;

@@ -30,6 +30,8 @@ pub struct TaskView {
     pub patch: String,
     /// The stored history has been asked for (or everything was seen live).
     pub loaded: bool,
+    /// Older entries let go to bound memory (they are in the transcript file).
+    pub forgotten: usize,
     pub notices: Vec<String>,
     /// Tasks in review or approved changing the same files (the conflict radar).
     pub overlaps: Vec<Overlap>,
@@ -56,6 +58,7 @@ impl TaskView {
             test_output: String::new(),
             patch: String::new(),
             loaded,
+            forgotten: 0,
             notices: Vec::new(),
             overlaps: Vec::new(),
             expanded: HashSet::new(),
@@ -71,6 +74,19 @@ impl TaskView {
 
     pub fn state(&self) -> &TaskState {
         &self.task.state
+    }
+
+    /// Keeps only the newest `keep` entries, so tasks nobody looks at hold bounded
+    /// memory however long they run; the rest is read back from the transcript file
+    /// when the task is selected again.
+    pub fn forget_older(&mut self, keep: usize) {
+        if self.entries.len() > keep {
+            let n = self.entries.len() - keep;
+            self.entries.drain(..n);
+            self.forgotten += n;
+            self.loaded = false;
+            self.version += 1;
+        }
     }
 
     /// Whether merging this task with another in review would conflict.
@@ -95,15 +111,17 @@ impl TaskView {
             } => {
                 self.attempt = (**attempt).clone();
                 // Events that arrived while loading are newer than the file: keep them.
-                let mut merged = entries.clone();
-                let tail: Vec<Entry> = self
+                // What is held is the transcript's tail, so it overlaps the file's end
+                // from where its first entry is (found once: histories are long).
+                let overlap = self
                     .entries
-                    .iter()
-                    .filter(|e| !entries.contains(e))
-                    .cloned()
-                    .collect();
-                merged.extend(tail);
+                    .first()
+                    .and_then(|first| entries.iter().rposition(|e| e == first))
+                    .map_or(0, |i| (entries.len() - i).min(self.entries.len()));
+                let mut merged = entries.clone();
+                merged.extend(self.entries.drain(overlap..));
                 self.entries = merged;
+                self.forgotten = 0;
                 if self.test_output.is_empty() {
                     self.test_output = test_output.clone();
                     cap_front(&mut self.test_output, TEST_CAP);
@@ -125,6 +143,7 @@ impl TaskView {
                         ..Default::default()
                     };
                     self.entries.clear();
+                    self.forgotten = 0;
                     self.live = None;
                     self.test_output.clear();
                     self.test_command = None;
@@ -240,6 +259,83 @@ pub fn counts<'a>(tasks: impl Iterator<Item = &'a TaskView>) -> Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn said(i: usize) -> Entry {
+        Entry {
+            at: format!("t{i}"),
+            kind: EntryKind::Assistant {
+                text: format!("line {i}"),
+            },
+        }
+    }
+
+    fn event(body: EventBody) -> Event {
+        Event {
+            seq: 0,
+            task: None,
+            attempt: 1,
+            at: String::new(),
+            body,
+        }
+    }
+
+    fn history(entries: Vec<Entry>) -> Event {
+        event(EventBody::History {
+            attempt: Box::default(),
+            entries,
+            test_output: String::new(),
+            patch: String::new(),
+            warnings: Vec::new(),
+        })
+    }
+
+    fn view() -> TaskView {
+        let task = TaskRecord {
+            id: TaskId::random(),
+            repo: "/r".into(),
+            repo_hash: "h".into(),
+            title: "t".into(),
+            prompt: "p".into(),
+            agent: crate::engine::task::AgentSpec::Builtin { provider: None },
+            base_commit: "c".into(),
+            base_ref: None,
+            branch: "b".into(),
+            state: TaskState::Running,
+            attempt: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+            origin: None,
+        };
+        TaskView::new(task, AttemptRecord::default())
+    }
+
+    /// A task nobody watches keeps its newest entries; selecting it reads the rest back
+    /// and the merge neither loses nor repeats an entry, whatever arrived meanwhile.
+    #[test]
+    fn forgotten_entries_come_back_from_the_history_once() {
+        let mut t = view();
+        for i in 0..1000 {
+            t.apply(&event(EventBody::Transcript { entry: said(i) }));
+        }
+        t.forget_older(200);
+        assert_eq!(t.entries.len(), 200);
+        assert_eq!(t.entries[0], said(800));
+        assert_eq!(t.forgotten, 800);
+        assert!(!t.loaded, "to be read back when selected");
+        // The file holds 0..1000 and one more written while it was read (also seen live).
+        t.apply(&event(EventBody::Transcript { entry: said(1000) }));
+        t.apply(&history((0..=1000).map(said).collect()));
+        // And one more live after the history.
+        t.apply(&event(EventBody::Transcript { entry: said(1001) }));
+        let want: Vec<Entry> = (0..=1001).map(said).collect();
+        assert_eq!(t.entries, want);
+        assert_eq!(t.forgotten, 0);
+        // Entries newer than the whole file are kept after it.
+        let mut u = view();
+        u.apply(&event(EventBody::Transcript { entry: said(5) }));
+        u.apply(&history((0..5).map(said).collect()));
+        assert_eq!(u.entries, (0..=5).map(said).collect::<Vec<_>>());
+    }
 
     #[test]
     fn cap_front_keeps_the_tail_on_a_char_boundary() {
