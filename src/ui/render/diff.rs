@@ -27,12 +27,17 @@ enum Kind {
     Other,
 }
 
+/// Highlighted lines kept per document: a scroll step highlights one new line, not a
+/// screenful (syntect costs tens of microseconds a line).
+const HIGHLIGHTED_MAX: usize = 4096;
+
 /// A patch split into classified lines, each knowing its file.
 pub struct DiffDoc {
     lines: Vec<String>,
     kinds: Vec<Kind>,
     file_of: Vec<u32>,
     paths: Vec<String>,
+    highlighted: RefCell<std::collections::HashMap<usize, Line<'static>>>,
 }
 
 impl DiffDoc {
@@ -42,6 +47,7 @@ impl DiffDoc {
             kinds: Vec::new(),
             file_of: Vec::new(),
             paths: Vec::new(),
+            highlighted: RefCell::default(),
         };
         let mut in_hunk = false;
         for raw in patch.lines() {
@@ -76,8 +82,12 @@ impl DiffDoc {
 
     /// Renders lines `from..to` (highlighted).
     pub fn render(&self, from: usize, to: usize) -> Vec<Line<'static>> {
+        let mut cache = self.highlighted.borrow_mut();
+        if cache.len() > HIGHLIGHTED_MAX {
+            cache.clear();
+        }
         (from..to.min(self.lines.len()))
-            .map(|i| self.line(i))
+            .map(|i| cache.entry(i).or_insert_with(|| self.line(i)).clone())
             .collect()
     }
 
