@@ -161,6 +161,30 @@ impl Workspace {
     }
 }
 
+/// Whether checking `commit` out can convert a file: a `.gitattributes` anywhere in its
+/// tree, or eol settings or an attributes file in git's configuration.
+fn needs_filters(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
+    let configured = repo.config().is_ok_and(|c| {
+        ["core.autocrlf", "core.eol", "core.attributesfile"]
+            .iter()
+            .any(|k| c.get_entry(k).is_ok())
+    });
+    if configured {
+        return true;
+    }
+    let Ok(tree) = commit.tree() else { return true };
+    let mut found = false;
+    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+        if entry.name_bytes() == b".gitattributes" {
+            found = true;
+            git2::TreeWalkResult::Abort
+        } else {
+            git2::TreeWalkResult::Ok
+        }
+    });
+    found
+}
+
 /// Creates `dir` afresh: a repository sharing `user_repo`'s objects, on a new `branch` at
 /// `base`, checked out. Anything at `dir` before is removed. Blocking: call from
 /// `spawn_blocking`.
@@ -170,6 +194,10 @@ pub fn create(
     base: &str,
     branch: &str,
 ) -> Result<Workspace, WorkspaceError> {
+    // Like git's checkout, objects are not re-hashed as they are read (libgit2 does by
+    // default, a quarter of a large checkout): they are the user's own repository's.
+    static FAST_READS: std::sync::Once = std::sync::Once::new();
+    FAST_READS.call_once(|| git2::opts::strict_hash_verification(false));
     let objects = user_objects_dir(user_repo)?;
     let base_oid = Oid::from_str(base).map_err(git(format!("parsing base commit {base}")))?;
     if dir.exists() {
@@ -204,7 +232,14 @@ pub fn create(
         .map_err(git(format!("creating branch {branch}")))?;
     repo.set_head(&format!("refs/heads/{branch}"))
         .map_err(git(format!("switching to {branch}")))?;
-    repo.checkout_head(Some(CheckoutBuilder::new().force()))
+    let mut checkout = CheckoutBuilder::new();
+    checkout.force();
+    // Filters (eol conversion, ident) need an attribute lookup per file, a third of a
+    // large checkout; without attributes or eol settings they would change nothing.
+    if !needs_filters(&repo, &commit) {
+        checkout.disable_filters(true);
+    }
+    repo.checkout_head(Some(&mut checkout))
         .map_err(git(format!("checking out {base}")))?;
 
     let meta = fs::metadata(dir).map_err(io(format!("reading {}", dir.display())))?;
@@ -285,6 +320,33 @@ mod tests {
         Repository::init(tmp.path()).unwrap();
         let e = resolve_head(tmp.path()).unwrap_err().to_string();
         assert!(e.contains("has no commits yet"), "{e}");
+    }
+
+    #[test]
+    fn eol_attributes_still_apply_on_checkout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let user = tmp.path().join("user");
+        fs::create_dir(&user).unwrap();
+        testrepo::init(
+            &user,
+            &[
+                ("sub/.gitattributes", "*.bat eol=crlf\n"),
+                ("sub/run.bat", "echo one\necho two\n"),
+                ("plain.txt", "a\nb\n"),
+            ],
+        );
+        let head = resolve_head(&user).unwrap();
+        let ws_dir = tmp.path().join("ws");
+        create(&user, &ws_dir, &head.commit, "drover/abc-eol").unwrap();
+        assert_eq!(
+            fs::read_to_string(ws_dir.join("sub/run.bat")).unwrap(),
+            "echo one\r\necho two\r\n",
+            "a nested .gitattributes keeps filters on"
+        );
+        assert_eq!(
+            fs::read_to_string(ws_dir.join("plain.txt")).unwrap(),
+            "a\nb\n"
+        );
     }
 
     #[test]
