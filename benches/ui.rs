@@ -8,77 +8,16 @@ use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
 use drover::agent::tools::ToolCall;
-use drover::engine::ids::TaskId;
-use drover::engine::protocol::{Event, EventBody};
-use drover::engine::state::TaskState;
-use drover::engine::task::{AgentSpec, AttemptRecord, TaskRecord};
+use drover::engine::protocol::EventBody;
 use drover::engine::transcript::{Entry, EntryKind};
-use drover::keymap::Keymap;
-use drover::ui::app::{App, Header, Msg};
+use drover::ui::app::{App, Msg};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+mod common;
+use common::{app, ev, percentile};
+
 const TASKS: usize = 32;
-
-fn id(i: usize) -> TaskId {
-    TaskId::parse(&format!("t{i:03}")).expect("id")
-}
-
-fn ev(task: usize, body: EventBody) -> Event {
-    Event {
-        seq: 0,
-        task: Some(id(task)),
-        attempt: 1,
-        at: "2026-11-22T10:00:00Z".into(),
-        body,
-    }
-}
-
-fn app() -> App {
-    let header = Header {
-        repo: "/bench".into(),
-        branch: Some("main".into()),
-        commit: "0".repeat(40),
-        docker: Some(Ok("bench".into())),
-        agent: "scripted".into(),
-        all: false,
-    };
-    let mut app = App::new(header, Keymap::builtin());
-    for i in 0..TASKS {
-        let task = TaskRecord {
-            id: id(i),
-            repo: "/bench".into(),
-            repo_hash: "b".into(),
-            title: format!("Streaming task number {i}"),
-            prompt: "bench".into(),
-            agent: AgentSpec::Scripted {
-                script: String::new(),
-                source: "bench".into(),
-            },
-            base_commit: "0".repeat(40),
-            base_ref: Some("main".into()),
-            branch: format!("drover/t{i:03}-bench"),
-            state: TaskState::Running,
-            attempt: 1,
-            created_at: "2026-11-22T10:00:00Z".into(),
-            updated_at: "2026-11-22T10:00:00Z".into(),
-            origin: None,
-        };
-        let attempt = AttemptRecord {
-            n: 1,
-            started_at: Some("2026-11-22T10:00:00Z".into()),
-            ..Default::default()
-        };
-        app.update(Msg::Engine(ev(
-            i,
-            EventBody::TaskAdded {
-                task: Box::new(task),
-                attempt: Box::new(attempt),
-            },
-        )));
-    }
-    app
-}
 
 /// One round: every task gets a tool call whose output is `lines` lines, then its result.
 fn round(app: &mut App, r: usize, lines: usize) -> usize {
@@ -131,13 +70,8 @@ fn round(app: &mut App, r: usize, lines: usize) -> usize {
     n
 }
 
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn streaming() {
-    let mut app = app();
+    let mut app = app(TASKS);
     let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
     let (mut frames, mut ingest) = (Vec::new(), Duration::ZERO);
     let mut lines = 0;

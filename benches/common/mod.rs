@@ -1,0 +1,74 @@
+//! What the in-process benches share: a 32-task App fed like the engine feeds it.
+#![allow(dead_code)]
+
+use drover::engine::ids::TaskId;
+use drover::engine::protocol::{Event, EventBody};
+use drover::engine::state::TaskState;
+use drover::engine::task::{AgentSpec, AttemptRecord, TaskRecord};
+use drover::keymap::Keymap;
+use drover::ui::app::{App, Header, Msg};
+
+pub fn id(i: usize) -> TaskId {
+    TaskId::parse(&format!("t{i:03}")).expect("id")
+}
+
+pub fn ev(task: usize, body: EventBody) -> Event {
+    Event {
+        seq: 0,
+        task: Some(id(task)),
+        attempt: 1,
+        at: "2026-11-22T10:00:00Z".into(),
+        body,
+    }
+}
+
+pub fn app(tasks: usize) -> App {
+    let header = Header {
+        repo: "/bench".into(),
+        branch: Some("main".into()),
+        commit: "0".repeat(40),
+        docker: Some(Ok("bench".into())),
+        agent: "scripted".into(),
+        all: false,
+    };
+    let mut app = App::new(header, Keymap::builtin());
+    for i in 0..tasks {
+        let task = TaskRecord {
+            id: id(i),
+            repo: "/bench".into(),
+            repo_hash: "b".into(),
+            title: format!("Streaming task number {i}"),
+            prompt: "bench".into(),
+            agent: AgentSpec::Scripted {
+                script: String::new(),
+                source: "bench".into(),
+            },
+            base_commit: "0".repeat(40),
+            base_ref: Some("main".into()),
+            branch: format!("drover/t{i:03}-bench"),
+            state: TaskState::Running,
+            attempt: 1,
+            created_at: "2026-11-22T10:00:00Z".into(),
+            updated_at: "2026-11-22T10:00:00Z".into(),
+            origin: None,
+        };
+        let attempt = AttemptRecord {
+            n: 1,
+            started_at: Some("2026-11-22T10:00:00Z".into()),
+            ..Default::default()
+        };
+        app.update(Msg::Engine(ev(
+            i,
+            EventBody::TaskAdded {
+                task: Box::new(task),
+                attempt: Box::new(attempt),
+            },
+        )));
+    }
+    app
+}
+
+pub fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}

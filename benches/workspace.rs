@@ -1,0 +1,182 @@
+//! Creating a task's workspace next to `git clone --shared` of the same repository: a
+//! generated repository of 10,000 files (about 46 MiB checked out), measured
+//! alternately, and the disk each adds. Nothing is deleted until the end: ext4 makes
+//! whoever creates files right after a mass deletion pay for it (inode allocation skips
+//! recently freed inodes), which would measure the order, not the tools.
+//!
+//! Run: `cargo bench --bench workspace`. Prints a table of medians and spreads; needs the
+//! git CLI for the reference clone. Not a test.
+
+use std::path::Path;
+use std::process::Command as Proc;
+use std::time::{Duration, Instant};
+
+const FILES: usize = 10_000;
+const ROUNDS: usize = 9;
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Proc::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map(|o| o.status.success());
+    assert_eq!(ok.ok(), Some(true), "git {args:?}");
+}
+
+/// 10,000 source-like files in 100 directories, one commit.
+fn make_repo(dir: &Path) -> String {
+    git(dir, &["init", "-q", "-b", "main"]);
+    for i in 0..FILES {
+        let sub = dir.join(format!("pkg{:02}", i % 100));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let body: String = (0..100)
+            .map(|l| format!("pub fn f{i}_{l}(x: u64) -> u64 {{ x * {l} + {i} }}\n"))
+            .collect();
+        std::fs::write(sub.join(format!("m{i}.rs")), body).expect("write");
+    }
+    git(dir, &["add", "-A"]);
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    );
+    let out = Proc::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .output()
+        .expect("rev-parse");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Whose CPU time: this process's own, or its waited-for children's.
+#[derive(Clone, Copy)]
+enum Who {
+    Me,
+    Children,
+}
+
+/// CPU time (user + system) so far, from /proc/self/stat (clock ticks of 10 ms).
+fn cpu(who: Who) -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime stime cutime cstime are fields 14..17, i.e. 11..14 after the name.
+    let ticks = match who {
+        Who::Me => f[11] + f[12],
+        Who::Children => f[13] + f[14],
+    };
+    Duration::from_millis(ticks * 10)
+}
+
+fn sync() {
+    let _ = Proc::new("sync").status();
+}
+
+fn median(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "{:.0} ms ({:.0} – {:.0})",
+        ms(v[v.len() / 2]),
+        ms(v[0]),
+        ms(v[v.len() - 1])
+    )
+}
+
+fn main() {
+    println!("| figure | median (min – max) |\n|---|---|");
+    // tmpfs: the tools' own work. The default temp dir (a disk): what a user's data dir
+    // sees, with the file system's allocator in it.
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        let tmp = tempfile::tempdir_in(shm).expect("tempdir");
+        measure(tmp.path(), "tmpfs");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    measure(tmp.path(), "disk");
+}
+
+fn measure(tmp: &Path, on: &str) {
+    let repo = tmp.join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    let head = make_repo(&repo);
+    let (mut ours, mut clone) = (Vec::new(), Vec::new());
+    let (mut ours_cpu, mut clone_cpu) = (Vec::new(), Vec::new());
+    let (mut ours_disk, mut clone_disk) = (0, 0);
+    for r in 0..ROUNDS {
+        let ws = tmp.join(format!("ws{r}"));
+        // Each side starts with the disk quiet: the other's writes are flushed first.
+        sync();
+        let (t, c) = (Instant::now(), cpu(Who::Me));
+        drover::workspace::create(&repo, &ws, &head, &format!("drover/bench-{r}"))
+            .expect("workspace");
+        ours.push(t.elapsed());
+        ours_cpu.push(cpu(Who::Me) - c);
+        ours_disk = drover::paths::disk_usage(&ws);
+
+        let cl = tmp.join(format!("cl{r}"));
+        sync();
+        let (t, c) = (Instant::now(), cpu(Who::Children));
+        let ok = Proc::new("git")
+            .args(["clone", "-q", "--shared", "--no-hardlinks"])
+            .arg(&repo)
+            .arg(&cl)
+            .status()
+            .expect("git clone");
+        assert!(ok.success());
+        clone.push(t.elapsed());
+        clone_cpu.push(cpu(Who::Children) - c);
+        clone_disk = drover::paths::disk_usage(&cl);
+    }
+    let checkout: u64 = std::fs::read_dir(&repo)
+        .expect("read_dir")
+        .flatten()
+        .filter(|e| e.file_name() != ".git")
+        .map(|e| drover::paths::disk_usage(&e.path()))
+        .sum();
+    let ratio = {
+        let mut a = ours.clone();
+        let mut b = clone.clone();
+        a.sort();
+        b.sort();
+        a[a.len() / 2].as_secs_f64() / b[b.len() / 2].as_secs_f64()
+    };
+    println!(
+        "| {on}: drover workspace, {FILES} files | {} |",
+        median(ours)
+    );
+    println!(
+        "| {on}: `git clone --shared`, same repository | {} |",
+        median(clone)
+    );
+    println!("| {on}: ratio (medians) | {ratio:.2}× |");
+    let cpu_ratio = {
+        let mut a = ours_cpu.clone();
+        let mut b = clone_cpu.clone();
+        a.sort();
+        b.sort();
+        a[a.len() / 2].as_secs_f64() / b[b.len() / 2].as_secs_f64()
+    };
+    println!(
+        "| {on}: CPU time: workspace / clone (ratio) | {} / {} ({cpu_ratio:.2}×) |",
+        median(ours_cpu),
+        median(clone_cpu)
+    );
+    println!(
+        "| {on}: disk per task: workspace / clone / the checkout itself | {} / {} / {} |",
+        drover::paths::mib(ours_disk),
+        drover::paths::mib(clone_disk),
+        drover::paths::mib(checkout)
+    );
+}
