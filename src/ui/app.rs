@@ -9,14 +9,13 @@ use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKin
 use ratatui::layout::{Position, Rect};
 use time::OffsetDateTime;
 
-use super::editor::{Editor, EditorKind};
+use super::editor::Editor;
 use super::input::key_of;
 use super::model::TaskView;
 use crate::config::{Notify, OnQuit};
 use crate::engine::ids::TaskId;
 use crate::engine::protocol::{Command, Event, EventBody, TaskSnapshot};
 use crate::engine::state::{self, TaskState, Transition};
-use crate::engine::task::{AgentSpec, NewTask};
 use crate::keymap::{Action, Context, Keymap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +48,6 @@ pub enum Focus {
 /// Transcript entries held for a task that is not selected (the newest); the selected
 /// one holds its whole history, read back from the transcript file when selected.
 pub const KEEP_UNSELECTED: usize = 200;
-
-const NO_REPO: &str =
-    "no repository to queue it in: select a task of one, or open drover inside one";
 
 pub struct Confirm {
     pub text: String,
@@ -518,79 +514,6 @@ impl App {
         }
     }
 
-    /// Where a new task goes: the repository drover was opened in; showing every
-    /// repository from outside one, the selected task's.
-    pub fn new_task_repo(&self) -> Option<PathBuf> {
-        if !self.header.repo.as_os_str().is_empty() {
-            return Some(self.header.repo.clone());
-        }
-        self.selected_task().map(|t| t.task.repo.clone())
-    }
-
-    /// The agent field: empty for the built-in agent, else a steps file (relative to the
-    /// repository).
-    fn editor_agent(&self, e: &Editor) -> Result<AgentSpec, String> {
-        let path = e.script_text();
-        if path.is_empty() {
-            return Ok(AgentSpec::Builtin { provider: None });
-        }
-        let path = PathBuf::from(shellexpand(&path));
-        let path = match self.new_task_repo() {
-            Some(repo) if path.is_relative() => repo.join(path),
-            _ => path,
-        };
-        AgentSpec::scripted_from_file(&path)
-    }
-
-    /// Turns a filled-in editor into a command, or says what is missing.
-    fn submit(&self, e: &Editor) -> Result<Command, String> {
-        match &e.kind {
-            EditorKind::Feedback { id, .. } => {
-                let feedback = e.prompt_text();
-                if feedback.is_empty() {
-                    return Err("write some feedback first (or esc)".into());
-                }
-                Ok(Command::Retry {
-                    id: id.clone(),
-                    feedback: Some(feedback),
-                })
-            }
-            EditorKind::Issue => {
-                let reference = e.title_text();
-                if reference.is_empty() {
-                    return Err("which issue? owner/repo#12, #12 or its URL".into());
-                }
-                let notes = e.prompt_text();
-                Ok(Command::Import {
-                    repo: self.new_task_repo().ok_or(NO_REPO)?,
-                    reference,
-                    notes: (!notes.is_empty()).then_some(notes),
-                    agent: self.editor_agent(e)?,
-                })
-            }
-            EditorKind::NewTask => {
-                let title = e.title_text();
-                if title.is_empty() {
-                    return Err("the task needs a title".into());
-                }
-                let agent = self.editor_agent(e)?;
-                let prompt = match e.prompt_text() {
-                    p if p.is_empty() => title.clone(),
-                    p => p,
-                };
-                Ok(Command::Queue {
-                    task: NewTask {
-                        repo: self.new_task_repo().ok_or(NO_REPO)?,
-                        title,
-                        prompt,
-                        agent,
-                        origin: None,
-                    },
-                })
-            }
-        }
-    }
-
     fn on_action(&mut self, action: Action) -> Vec<Effect> {
         let page = self.geometry.pane_height.get().max(1) as isize;
         let in_pane = self.focus == Focus::Pane;
@@ -792,13 +715,5 @@ impl App {
             _ => {}
         }
         Vec::new()
-    }
-}
-
-/// `~/x` → `$HOME/x` (the only expansion a path field needs).
-fn shellexpand(p: &str) -> String {
-    match (p.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
-        _ => p.to_string(),
     }
 }

@@ -1,7 +1,8 @@
 //! The terminal UI: one screen to queue, watch and review many agents.
 //!
 //! `app` holds state and turns messages into effects, `render` draws it, `model` is the
-//! read model built from engine events, and `terminal` runs the loop (terminal setup,
+//! read model built from engine events, `submit` turns a filled-in editor into a command,
+//! and `terminal` runs the loop (terminal setup,
 //! events, suspend for a shell, hot reload). The UI talks to the engine only through
 //! `Command` and `Event`.
 
@@ -11,5 +12,6 @@ pub mod highlight;
 pub mod input;
 pub mod model;
 pub mod render;
+mod submit;
 pub mod terminal;
 pub mod theme;

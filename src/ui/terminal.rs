@@ -140,7 +140,8 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     let _watcher = watch_files(root.as_deref(), keymap_path.clone(), reload_tx);
 
     // Closing the terminal (SIGHUP), `kill` (SIGTERM) or `kill -INT` quit like `q` does:
-    // running tasks interrupted, the terminal restored.
+    // the terminal restored; running tasks go on in the daemon, or, in-process, are
+    // stopped or kept as the quit policy says.
     let mut stop = crate::signals::Terminate::new().map_err(Failure::failed)?;
     let mut stopped_by = None;
     let mut terminal = enter();

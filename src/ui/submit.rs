@@ -1,0 +1,95 @@
+//! What a filled-in editor asks the engine to do: a new task, an imported issue or a
+//! retry with feedback, or what is missing. No I/O beyond reading a steps file.
+
+use std::path::PathBuf;
+
+use super::app::App;
+use super::editor::{Editor, EditorKind};
+use crate::engine::protocol::Command;
+use crate::engine::task::{AgentSpec, NewTask};
+
+const NO_REPO: &str =
+    "no repository to queue it in: select a task of one, or open drover inside one";
+
+impl App {
+    /// Where a new task goes: the repository drover was opened in; showing every
+    /// repository from outside one, the selected task's.
+    pub fn new_task_repo(&self) -> Option<PathBuf> {
+        if !self.header.repo.as_os_str().is_empty() {
+            return Some(self.header.repo.clone());
+        }
+        self.selected_task().map(|t| t.task.repo.clone())
+    }
+
+    /// The agent field: empty for the built-in agent, else a steps file (relative to the
+    /// repository).
+    pub(super) fn editor_agent(&self, e: &Editor) -> Result<AgentSpec, String> {
+        let path = e.script_text();
+        if path.is_empty() {
+            return Ok(AgentSpec::Builtin { provider: None });
+        }
+        let path = PathBuf::from(shellexpand(&path));
+        let path = match self.new_task_repo() {
+            Some(repo) if path.is_relative() => repo.join(path),
+            _ => path,
+        };
+        AgentSpec::scripted_from_file(&path)
+    }
+
+    /// Turns a filled-in editor into a command, or says what is missing.
+    pub(super) fn submit(&self, e: &Editor) -> Result<Command, String> {
+        match &e.kind {
+            EditorKind::Feedback { id, .. } => {
+                let feedback = e.prompt_text();
+                if feedback.is_empty() {
+                    return Err("write some feedback first (or esc)".into());
+                }
+                Ok(Command::Retry {
+                    id: id.clone(),
+                    feedback: Some(feedback),
+                })
+            }
+            EditorKind::Issue => {
+                let reference = e.title_text();
+                if reference.is_empty() {
+                    return Err("which issue? owner/repo#12, #12 or its URL".into());
+                }
+                let notes = e.prompt_text();
+                Ok(Command::Import {
+                    repo: self.new_task_repo().ok_or(NO_REPO)?,
+                    reference,
+                    notes: (!notes.is_empty()).then_some(notes),
+                    agent: self.editor_agent(e)?,
+                })
+            }
+            EditorKind::NewTask => {
+                let title = e.title_text();
+                if title.is_empty() {
+                    return Err("the task needs a title".into());
+                }
+                let agent = self.editor_agent(e)?;
+                let prompt = match e.prompt_text() {
+                    p if p.is_empty() => title.clone(),
+                    p => p,
+                };
+                Ok(Command::Queue {
+                    task: NewTask {
+                        repo: self.new_task_repo().ok_or(NO_REPO)?,
+                        title,
+                        prompt,
+                        agent,
+                        origin: None,
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// `~/x` → `$HOME/x` (the only expansion a path field needs).
+fn shellexpand(p: &str) -> String {
+    match (p.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
+        _ => p.to_string(),
+    }
+}
