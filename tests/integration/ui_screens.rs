@@ -479,3 +479,19 @@ fn all_repositories_from_a_daemon_snapshot() {
         Some(std::path::PathBuf::from("/home/ana/src/payments-service"))
     );
 }
+
+/// A repository with a one-letter name still gets its column.
+#[test]
+fn all_repositories_name_short_repositories_too() {
+    use drover::engine::protocol::TaskSnapshot;
+    let mut a = app();
+    a.header.all = true;
+    let mut t = record("k3j9x2ab1c", "Tidy up", TaskState::Review);
+    t.repo = "/src/r".into();
+    a.update(Msg::Snapshot(vec![TaskSnapshot {
+        task: t,
+        attempt: reviewed(true),
+    }]));
+    let s = screen(&a, 160, 5);
+    assert!(s.contains("│◆ r Tidy up"), "{s}");
+}

@@ -68,7 +68,8 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             .unwrap_or(0)
             .min(REPO_MAX)
             .min(room);
-        if w < 4 { 0 } else { w }
+        // Too narrow for a useful column: the Info pane still names the repository.
+        if room < 4 { 0 } else { w }
     } else {
         0
     };
