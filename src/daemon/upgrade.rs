@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::socket_path;
 use crate::engine::protocol::TaskSnapshot;
-use crate::engine::transcript::EntryKind;
+use crate::engine::journal::Journal;
 use crate::paths::DataDir;
 use crate::store::{EngineLock, Store};
 
@@ -24,18 +24,8 @@ pub fn mid_tool_call(store: &Store, data: &DataDir) -> Vec<TaskSnapshot> {
         .filter(|t| t.state.is_active())
         .filter(|t| {
             let path = data.attempt_dir(&t.id, t.attempt).join("transcript.jsonl");
-            let Ok((entries, _)) = crate::store::read_transcript(&path) else {
-                return false;
-            };
-            let last_call = entries.iter().rev().find_map(|e| match &e.kind {
-                EntryKind::ToolCall { call, .. } => Some(*call),
-                _ => None,
-            });
-            last_call.is_some_and(|n| {
-                !entries
-                    .iter()
-                    .any(|e| e.kind.as_tool_result().is_some_and(|(c, _)| c == n))
-            })
+            crate::store::read_transcript(&path)
+                .is_ok_and(|(entries, _)| Journal::from_entries(&entries).in_flight())
         })
         .map(|task| {
             let attempt = store.attempt(&task.id, task.attempt).unwrap_or_default();

@@ -74,6 +74,11 @@ impl Journal {
         self.calls.is_empty() && self.trailing.is_empty()
     }
 
+    /// The last call has no recorded result: the agent was waiting on it.
+    pub fn in_flight(&self) -> bool {
+        self.calls.back().is_some_and(|d| d.result.is_none())
+    }
+
     pub fn last_call(&self) -> u32 {
         self.last_call
     }

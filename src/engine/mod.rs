@@ -10,7 +10,7 @@ mod differ;
 pub mod docker_watch;
 pub mod ids;
 pub mod import;
-mod journal;
+pub(crate) mod journal;
 pub mod ops;
 pub mod protocol;
 mod provision;
