@@ -81,6 +81,11 @@ impl DataDir {
             .join(attempt.to_string())
     }
 
+    /// An attempt's transcript (JSON Lines).
+    pub fn transcript(&self, id: &TaskId, attempt: u32) -> PathBuf {
+        self.attempt_dir(id, attempt).join("transcript.jsonl")
+    }
+
     pub fn task_dir(&self, id: &TaskId) -> PathBuf {
         self.root.join("tasks").join(id.as_str())
     }

@@ -217,7 +217,7 @@ pub fn logs(prefix: &str, attempt: Option<u32>, as_json: bool) -> CliResult {
             t.id, t.attempt
         )));
     }
-    let path = data.attempt_dir(&t.id, n).join("transcript.jsonl");
+    let path = data.transcript(&t.id, n);
     let (entries, warnings) =
         read_transcript(&path).map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
     for w in warnings {

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use super::socket_path;
-use crate::engine::protocol::TaskSnapshot;
 use crate::engine::journal::Journal;
+use crate::engine::protocol::TaskSnapshot;
 use crate::paths::DataDir;
 use crate::store::{EngineLock, Store};
 
@@ -23,7 +23,7 @@ pub fn mid_tool_call(store: &Store, data: &DataDir) -> Vec<TaskSnapshot> {
         .into_iter()
         .filter(|t| t.state.is_active())
         .filter(|t| {
-            let path = data.attempt_dir(&t.id, t.attempt).join("transcript.jsonl");
+            let path = data.transcript(&t.id, t.attempt);
             crate::store::read_transcript(&path)
                 .is_ok_and(|(entries, _)| Journal::from_entries(&entries).in_flight())
         })

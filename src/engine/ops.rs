@@ -158,11 +158,11 @@ pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
     let n = task.attempt;
     let dir = ctx.data.attempt_dir(&task.id, n);
     let attempt = ctx.store.attempt(&task.id, n).unwrap_or_default();
-    let (entries, mut warnings) = match crate::store::read_transcript(&dir.join("transcript.jsonl"))
-    {
-        Ok(r) => r,
-        Err(e) => (Vec::new(), vec![format!("transcript: {e}")]),
-    };
+    let (entries, mut warnings) =
+        match crate::store::read_transcript(&ctx.data.transcript(&task.id, n)) {
+            Ok(r) => r,
+            Err(e) => (Vec::new(), vec![format!("transcript: {e}")]),
+        };
     let test_output = std::fs::read_to_string(dir.join("test.log")).unwrap_or_default();
     let ws = ctx.data.workspace(&task.id);
     let patch = if ws.join(".git").is_dir() {

@@ -160,10 +160,7 @@ async fn runtime_and_image(
 }
 
 fn open_log(ctx: &EngineCtx, task: &TaskRecord) -> Result<TranscriptLog, Stop> {
-    let path = ctx
-        .data
-        .attempt_dir(&task.id, task.attempt)
-        .join("transcript.jsonl");
+    let path = ctx.data.transcript(&task.id, task.attempt);
     TranscriptLog::open(&path)
         .map_err(|e| Stop::Fail(format!("transcript {}: {e}", path.display())))
 }

@@ -84,10 +84,7 @@ pub async fn run_attempt(
 ) {
     let id = task.id.clone();
     // What this attempt already did: a resumed attempt replays it, a fresh one has none.
-    let log_path = ctx
-        .data
-        .attempt_dir(&task.id, task.attempt)
-        .join("transcript.jsonl");
+    let log_path = ctx.data.transcript(&task.id, task.attempt);
     let journal = match crate::store::read_transcript(&log_path) {
         Ok((entries, _)) => Journal::from_entries(&entries),
         Err(e) => {
