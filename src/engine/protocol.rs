@@ -164,27 +164,11 @@ pub enum EventBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::task::AgentSpec;
 
     /// Events cross the daemon's socket as JSON: each must read back as it was sent.
     #[test]
     fn events_round_trip_through_json() {
-        let task = TaskRecord {
-            id: TaskId::random(),
-            repo: "/r".into(),
-            repo_hash: "h".into(),
-            title: "t".into(),
-            prompt: "p".into(),
-            agent: AgentSpec::Builtin { provider: None },
-            base_commit: "c".into(),
-            base_ref: Some("main".into()),
-            branch: "drover/x".into(),
-            state: TaskState::Queued,
-            attempt: 1,
-            created_at: String::new(),
-            updated_at: String::new(),
-            origin: None,
-        };
+        let task = TaskRecord::sample(TaskState::Queued);
         let bodies = vec![
             EventBody::TaskAdded {
                 task: Box::new(task.clone()),

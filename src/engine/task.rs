@@ -132,3 +132,26 @@ pub struct AttemptRecord {
 pub fn container_name(id: &TaskId) -> String {
     format!("drover-{id}")
 }
+
+#[cfg(test)]
+impl TaskRecord {
+    /// A task of repository `/r` in `state`, for unit tests.
+    pub fn sample(state: TaskState) -> TaskRecord {
+        TaskRecord {
+            id: TaskId::random(),
+            repo: "/r".into(),
+            repo_hash: "h".into(),
+            title: "t".into(),
+            prompt: "p".into(),
+            agent: AgentSpec::Builtin { provider: None },
+            base_commit: "c".into(),
+            base_ref: Some("main".into()),
+            branch: "drover/x".into(),
+            state,
+            attempt: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+            origin: None,
+        }
+    }
+}

@@ -290,22 +290,7 @@ mod tests {
     }
 
     fn view() -> TaskView {
-        let task = TaskRecord {
-            id: TaskId::random(),
-            repo: "/r".into(),
-            repo_hash: "h".into(),
-            title: "t".into(),
-            prompt: "p".into(),
-            agent: crate::engine::task::AgentSpec::Builtin { provider: None },
-            base_commit: "c".into(),
-            base_ref: None,
-            branch: "b".into(),
-            state: TaskState::Running,
-            attempt: 1,
-            created_at: String::new(),
-            updated_at: String::new(),
-            origin: None,
-        };
+        let task = TaskRecord::sample(TaskState::Running);
         TaskView::new(task, AttemptRecord::default())
     }
 
