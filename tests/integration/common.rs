@@ -218,6 +218,20 @@ impl Env {
         );
     }
 
+    /// The pid of this environment's daemon, as `drover daemon status` reports it
+    /// (`None` when none runs).
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let out = self.drover(&["daemon", "status"]);
+        let s = text(&out.stdout);
+        (out.status.code() == Some(0)).then(|| {
+            s.split("(pid ")
+                .nth(1)
+                .and_then(|r| r.split(')').next())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("no pid in: {s}"))
+        })
+    }
+
     pub fn repo_label(&self) -> String {
         format!("drover.repo={}", drover::workspace::repo_hash(&self.repo))
     }

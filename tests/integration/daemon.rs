@@ -188,24 +188,6 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     assert_eq!(env.drover(&["daemon", "status"]).status.code(), Some(3));
 }
 
-/// The daemon's pid, as `drover daemon status` reports it.
-fn daemon_pid(env: &Env) -> u32 {
-    let out = env.drover(&["daemon", "status"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "no daemon: {}",
-        text(&out.stdout)
-    );
-    let s = text(&out.stdout);
-    let pid = s
-        .split("(pid ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .unwrap_or_else(|| panic!("{s}"));
-    pid.parse().unwrap()
-}
-
 /// `drover add` starts the daemon on demand; `drover run` follows it. The daemon is
 /// killed with -9 in the middle of a command: the following client starts a new daemon,
 /// which reattaches the task, and the run ends in review as if nothing happened. The
@@ -238,7 +220,7 @@ fn kill_9_of_the_daemon_mid_task_is_survived_by_the_client_following_it() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let id = text(&out.stdout).trim().to_string();
-    let first = daemon_pid(&env);
+    let first = env.daemon_pid().expect("a daemon runs");
 
     let follower = env
         .daemon_command(&["run"])
@@ -258,7 +240,7 @@ fn kill_9_of_the_daemon_mid_task_is_survived_by_the_client_following_it() {
     let (stdout, stderr) = (text(&done.stdout), text(&done.stderr));
     assert_eq!(done.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("lost the daemon"), "{stderr}");
-    let second = daemon_pid(&env);
+    let second = env.daemon_pid().expect("a daemon runs");
     assert_ne!(second, first, "a new daemon");
     assert!(
         stderr.contains(&format!("following the daemon again (pid {second})")),

@@ -123,6 +123,15 @@ fn tmux_available() -> bool {
     ok
 }
 
+/// The shell command that opens the TUI in the environment's repository.
+fn tui_in(env: &Env) -> String {
+    format!(
+        "cd '{}' && exec {}",
+        env.repo.display(),
+        env!("CARGO_BIN_EXE_drover")
+    )
+}
+
 fn remove_containers_of(repo: &Path) {
     let label = format!("label=drover.repo={}", drover::workspace::repo_hash(repo));
     let out = Command::new("docker")
@@ -309,8 +318,7 @@ fn out_05_closing_the_terminal_interrupts_running_tasks() {
         "Wait a long time",
         "[[step]]\nrun = \"echo started-$((6*7)); sleep 300\"\n",
     );
-    let bin = env!("CARGO_BIN_EXE_drover");
-    let cmd = format!("cd '{}' && exec {bin}", env.repo.display());
+    let cmd = tui_in(&env);
     let config = env.home.path().join("config");
     let data = env.data();
     let t = Tmux::start(
@@ -352,8 +360,7 @@ fn dur_02_quit_asks_once_keep_leaves_the_task_running_and_the_next_tui_reattache
         "Keep me going",
         "[[step]]\nrun = \"echo started-$((6*7))\"\n[[step]]\nrun = \"sleep 300\"\n[[step]]\nrun = \"echo resumed-$((6*7))\"\n",
     );
-    let bin = env!("CARGO_BIN_EXE_drover");
-    let cmd = format!("cd '{}' && exec {bin}", env.repo.display());
+    let cmd = tui_in(&env);
     let config = env.home.path().join("config");
     let data = env.data();
     let vars = [
@@ -451,19 +458,6 @@ fn out_04_a_panic_restores_the_terminal() {
     env.assert_store_sound();
 }
 
-/// The daemon's pid, as `drover daemon status` reports it (`None` when none runs).
-fn daemon_pid(env: &Env) -> Option<String> {
-    let out = env.drover(&["daemon", "status"]);
-    let s = text(&out.stdout);
-    (out.status.code() == Some(0)).then(|| {
-        s.split("(pid ")
-            .nth(1)
-            .and_then(|r| r.split(')').next())
-            .unwrap_or_else(|| panic!("{s}"))
-            .to_string()
-    })
-}
-
 /// Issue 8's promise: queue three tasks from the command line, watch them in the TUI,
 /// quit it, open it again and close its terminal, and the work goes on in the daemon;
 /// the next TUI finds every task in review with its whole transcript.
@@ -500,10 +494,9 @@ fn queue_three_close_the_terminal_and_come_back_to_finished_work() {
             text(&out.stdout).trim().to_string()
         })
         .collect();
-    let daemon = daemon_pid(&env).expect("`drover add` started the daemon");
+    let daemon = env.daemon_pid().expect("`drover add` started the daemon");
 
-    let bin = env!("CARGO_BIN_EXE_drover");
-    let cmd = format!("cd '{}' && exec {bin}", env.repo.display());
+    let cmd = tui_in(&env);
     let config = env.home.path().join("config");
     let data = env.data();
     let vars = [
@@ -534,7 +527,7 @@ fn queue_three_close_the_terminal_and_come_back_to_finished_work() {
             .all(|id| env.show(id)["state"] == "review")
             .then_some(())
     });
-    assert_eq!(daemon_pid(&env), Some(daemon), "the same daemon did it all");
+    assert_eq!(env.daemon_pid(), Some(daemon), "the same daemon did it all");
 
     // Come back: every task reviewable, each transcript whole.
     let t = Tmux::start(&cmd, &vars);
@@ -566,7 +559,7 @@ fn a_daemon_of_another_version_is_restarted_once_no_tool_call_is_cut_off() {
         .output()
         .unwrap();
     assert!(old.status.success(), "{}", text(&old.stderr));
-    let old_pid = daemon_pid(&env).expect("the old daemon runs");
+    let old_pid = env.daemon_pid().expect("the old daemon runs");
     let id = env.add(
         "Mid-call",
         "[[step]]\nrun = \"sleep 8; echo slept >> marks.txt\"\n[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n[[step]]\nrun = \"echo after >> marks.txt\"\n",
@@ -575,8 +568,7 @@ fn a_daemon_of_another_version_is_restarted_once_no_tool_call_is_cut_off() {
         running_in(&id, "sleep 8").then_some(())
     });
 
-    let bin = env!("CARGO_BIN_EXE_drover");
-    let cmd = format!("cd '{}' && exec {bin}", env.repo.display());
+    let cmd = tui_in(&env);
     let config = env.home.path().join("config");
     let data = env.data();
     let t = Tmux::start(
@@ -597,7 +589,7 @@ fn a_daemon_of_another_version_is_restarted_once_no_tool_call_is_cut_off() {
     t.wait_for("restart the daemon with this drover now? [y/N]", 30);
     t.keys(&["y", "Enter"]);
     t.wait_for("Tasks (1)", 20);
-    let new_pid = daemon_pid(&env).expect("a new daemon");
+    let new_pid = env.daemon_pid().expect("a new daemon");
     assert_ne!(new_pid, old_pid);
     wait_for(90, "the task in review", || {
         (env.show(&id)["state"] == "review").then_some(())
