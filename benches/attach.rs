@@ -28,16 +28,10 @@ use drover::ui::app::{App, Header, Msg};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-const ROUNDS: usize = 15;
+mod common;
+use common::{commit_all, git, spread};
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Proc::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map(|o| o.status.success());
-    assert_eq!(ok.ok(), Some(true), "git {args:?}");
-}
+const ROUNDS: usize = 15;
 
 /// A repository and a data dir holding `n` tasks resting in review.
 fn fixture(n: usize) -> (tempfile::TempDir, std::path::PathBuf, DataDir) {
@@ -46,19 +40,7 @@ fn fixture(n: usize) -> (tempfile::TempDir, std::path::PathBuf, DataDir) {
     std::fs::create_dir(&repo).expect("mkdir");
     git(&repo, &["init", "-q", "-b", "main"]);
     std::fs::write(repo.join("README.md"), "bench\n").expect("write");
-    git(&repo, &["add", "-A"]);
-    git(
-        &repo,
-        &[
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@b",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    );
+    commit_all(&repo);
     let data = DataDir::at(tmp.path().join("data")).expect("data dir");
     let store = Store::open(&data.db()).expect("store");
     for i in 0..n {
@@ -154,18 +136,6 @@ async fn in_process(data: &DataDir, repo: &Path, n: usize) -> Duration {
     took
 }
 
-fn stats(mut v: Vec<Duration>) -> String {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "{:.1} ms (min {:.1}, max {:.1}, n={})",
-        ms(v[v.len() / 2]),
-        ms(v[0]),
-        ms(v[v.len() - 1]),
-        v.len()
-    )
-}
-
 #[tokio::main]
 async fn main() {
     let bin = env!("CARGO_BIN_EXE_drover");
@@ -180,7 +150,7 @@ async fn main() {
         .collect();
     println!(
         "| process start (`drover --version`) | {} |",
-        stats(version)
+        spread(version)
     );
     for n in [100, 1000] {
         let (_tmp, repo, data) = fixture(n);
@@ -209,11 +179,11 @@ async fn main() {
         }
         println!(
             "| attach to the daemon → first frame, {n} tasks | {} |",
-            stats(attach)
+            spread(attach)
         );
         println!(
             "| in-process engine start → first frame, {n} tasks | {} |",
-            stats(local)
+            spread(local)
         );
     }
 }

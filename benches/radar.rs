@@ -7,23 +7,16 @@
 //! passes or fails on a number. Needs only git.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use drover::workspace::overlap::{Radar, Side};
 
+mod common;
+use common::{commit_all, git};
+
 const TASKS: usize = 30;
 const FILES: usize = 5_000;
 const HOT_LINES: usize = 400;
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}");
-}
 
 /// The hot file with `edits` lines changed by task `by`.
 fn hot(edits: &[usize], by: usize) -> String {
@@ -52,30 +45,7 @@ fn setup(root: &Path) -> (PathBuf, Vec<Side>) {
         .expect("write");
     }
     std::fs::write(repo.join("hot.py"), hot(&[], 0)).expect("write");
-    git(&repo, &["add", "-A"]);
-    git(
-        &repo,
-        &[
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@b",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    );
-    let base = String::from_utf8(
-        Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .current_dir(&repo)
-            .output()
-            .expect("git")
-            .stdout,
-    )
-    .expect("utf8")
-    .trim()
-    .to_string();
+    let base = commit_all(&repo);
     let sides = (0..TASKS)
         .map(|t| {
             let dir = root.join(format!("ws{t}"));

@@ -20,33 +20,15 @@ use drover::paths::DataDir;
 use drover::runtime::{Runtime, image};
 use drover::store::Store;
 
-const ROUNDS: usize = 7;
+mod common;
+use common::{commit_all, git};
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Proc::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map(|o| o.status.success());
-    assert_eq!(ok.ok(), Some(true), "git {args:?}");
-}
+const ROUNDS: usize = 7;
 
 fn make_repo(dir: &Path) {
     git(dir, &["init", "-q", "-b", "main"]);
     std::fs::write(dir.join("README.md"), "bench\n").expect("write");
-    git(dir, &["add", "-A"]);
-    git(
-        dir,
-        &[
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@b",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    );
+    commit_all(dir);
 }
 
 /// `n` concurrent `docker run --rm IMAGE true`; wall time of each.

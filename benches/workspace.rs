@@ -11,17 +11,11 @@ use std::path::Path;
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{commit_all, git, median_ratio, spread};
+
 const FILES: usize = 10_000;
 const ROUNDS: usize = 9;
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Proc::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map(|o| o.status.success());
-    assert_eq!(ok.ok(), Some(true), "git {args:?}");
-}
 
 /// 10,000 source-like files in 100 directories, one commit.
 fn make_repo(dir: &Path) -> String {
@@ -34,25 +28,7 @@ fn make_repo(dir: &Path) -> String {
             .collect();
         std::fs::write(sub.join(format!("m{i}.rs")), body).expect("write");
     }
-    git(dir, &["add", "-A"]);
-    git(
-        dir,
-        &[
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@b",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    );
-    let out = Proc::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(dir)
-        .output()
-        .expect("rev-parse");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    commit_all(dir)
 }
 
 /// Whose CPU time: this process's own, or its waited-for children's.
@@ -83,19 +59,8 @@ fn sync() {
     let _ = Proc::new("sync").status();
 }
 
-fn median(mut v: Vec<Duration>) -> String {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "{:.0} ms ({:.0} – {:.0})",
-        ms(v[v.len() / 2]),
-        ms(v[0]),
-        ms(v[v.len() - 1])
-    )
-}
-
 fn main() {
-    println!("| figure | median (min – max) |\n|---|---|");
+    println!("| figure | median (spread) |\n|---|---|");
     // tmpfs: the tools' own work. The default temp dir (a disk): what a user's data dir
     // sees, with the file system's allocator in it.
     let shm = Path::new("/dev/shm");
@@ -145,33 +110,21 @@ fn measure(tmp: &Path, on: &str) {
         .filter(|e| e.file_name() != ".git")
         .map(|e| drover::paths::disk_usage(&e.path()))
         .sum();
-    let ratio = {
-        let mut a = ours.clone();
-        let mut b = clone.clone();
-        a.sort();
-        b.sort();
-        a[a.len() / 2].as_secs_f64() / b[b.len() / 2].as_secs_f64()
-    };
+    let ratio = median_ratio(&ours, &clone);
     println!(
         "| {on}: drover workspace, {FILES} files | {} |",
-        median(ours)
+        spread(ours)
     );
     println!(
         "| {on}: `git clone --shared`, same repository | {} |",
-        median(clone)
+        spread(clone)
     );
     println!("| {on}: ratio (medians) | {ratio:.2}× |");
-    let cpu_ratio = {
-        let mut a = ours_cpu.clone();
-        let mut b = clone_cpu.clone();
-        a.sort();
-        b.sort();
-        a[a.len() / 2].as_secs_f64() / b[b.len() / 2].as_secs_f64()
-    };
+    let cpu_ratio = median_ratio(&ours_cpu, &clone_cpu);
     println!(
         "| {on}: CPU time: workspace / clone (ratio) | {} / {} ({cpu_ratio:.2}×) |",
-        median(ours_cpu),
-        median(clone_cpu)
+        spread(ours_cpu),
+        spread(clone_cpu)
     );
     println!(
         "| {on}: disk per task: workspace / clone / the checkout itself | {} / {} / {} |",

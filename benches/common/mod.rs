@@ -1,5 +1,10 @@
-//! What the in-process benches share: a 32-task App fed like the engine feeds it.
+//! What the benches share: git repositories to measure on, a task App fed like the
+//! engine feeds it, and how a series of timings is summed up.
 #![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use drover::engine::ids::TaskId;
 use drover::engine::protocol::{Event, EventBody};
@@ -71,4 +76,59 @@ pub fn app(tasks: usize) -> App {
 pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map(|o| o.status.success());
+    assert_eq!(ok.ok(), Some(true), "git {args:?}");
+}
+
+/// Commits everything in `dir` (an initialised repository); the new HEAD.
+pub fn commit_all(dir: &Path) -> String {
+    git(dir, &["add", "-A"]);
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    );
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .output()
+        .expect("git rev-parse");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Median with the spread: "12.3 ms (min 10.1, max 15.0, n=9)".
+pub fn spread(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "{:.1} ms (min {:.1}, max {:.1}, n={})",
+        ms(v[v.len() / 2]),
+        ms(v[0]),
+        ms(v[v.len() - 1]),
+        v.len()
+    )
+}
+
+/// The ratio of two series' medians.
+pub fn median_ratio(a: &[Duration], b: &[Duration]) -> f64 {
+    let median = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    median(a) / median(b)
 }
