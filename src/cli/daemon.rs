@@ -59,7 +59,7 @@ pub async fn run() -> CliResult {
         on_signal.cancel();
     });
     eprintln!(
-        "drover daemon {} (pid {}) listening on {}",
+        "drover daemon {} (pid {}) starting on {}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         socket.display()

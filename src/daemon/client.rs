@@ -153,13 +153,25 @@ impl Client {
 
 /// Waits up to `patience` for a daemon to answer at `socket`.
 pub async fn wait_until_up(socket: &Path, patience: Duration) -> Result<Client, ClientError> {
+    wait_while(socket, patience, || true).await
+}
+
+/// Waits up to `patience` for a daemon to answer at `socket`, while `alive` says it may
+/// still come up (the process starting it has not exited).
+pub async fn wait_while(
+    socket: &Path,
+    patience: Duration,
+    mut alive: impl FnMut() -> bool,
+) -> Result<Client, ClientError> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
         match Client::connect(socket).await {
             Ok(c) => return Ok(c),
-            Err(ClientError::NotRunning(e)) if tokio::time::Instant::now() < deadline => {
+            Err(ClientError::NotRunning(e))
+                if tokio::time::Instant::now() < deadline && alive() =>
+            {
                 tracing::debug!("waiting for the daemon: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(25)).await;
             }
             Err(e) => return Err(e),
         }

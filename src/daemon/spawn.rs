@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::client::{Client, ClientError, wait_until_up};
+use super::client::{Client, ClientError, wait_until_up, wait_while};
 use super::socket_path;
 use crate::paths::DataDir;
 use crate::store::{EngineLock, LockHeld};
@@ -67,35 +67,32 @@ pub async fn connect_or_start(data: &DataDir) -> Result<Client, StartError> {
     }
     let mut child = start_detached(data).map_err(StartError::Spawn)?;
     let pid = child.id();
-    let deadline = tokio::time::Instant::now() + STARTUP;
-    let result = loop {
-        match Client::connect(&socket).await {
-            Ok(c) => break Ok(c),
-            Err(ClientError::NotRunning(why)) => {
-                if let Ok(Some(status)) = child.try_wait() {
-                    // Another client's daemon may have won the data dir meanwhile.
-                    if let Ok(c) = wait_until_up(&socket, Duration::from_secs(2)).await {
-                        break Ok(c);
+    let came_up = wait_while(&socket, STARTUP, || matches!(child.try_wait(), Ok(None))).await;
+    let result = match came_up {
+        Ok(c) => Ok(c),
+        Err(ClientError::NotRunning(why)) => match child.try_wait() {
+            Ok(Some(status)) => {
+                // Another client's daemon may have won the data dir meanwhile.
+                match wait_until_up(&socket, Duration::from_secs(2)).await {
+                    Ok(c) => Ok(c),
+                    Err(_) => {
+                        let log = log_path(data);
+                        Err(StartError::Exited {
+                            status: status.to_string(),
+                            said: log_tail(&log),
+                            log: log.display().to_string(),
+                        })
                     }
-                    let log = log_path(data);
-                    break Err(StartError::Exited {
-                        status: status.to_string(),
-                        said: log_tail(&log),
-                        log: log.display().to_string(),
-                    });
                 }
-                if tokio::time::Instant::now() >= deadline {
-                    break Err(StartError::Silent {
-                        pid,
-                        secs: STARTUP.as_secs(),
-                        why,
-                        log: log_path(data).display().to_string(),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            Err(e) => break Err(e.into()),
-        }
+            _ => Err(StartError::Silent {
+                pid,
+                secs: STARTUP.as_secs(),
+                why,
+                log: log_path(data).display().to_string(),
+            }),
+        },
+        Err(e) => Err(e.into()),
     };
     // Reaped by a thread, so a daemon that exits later leaves no zombie behind.
     std::thread::spawn(move || child.wait());
