@@ -108,12 +108,7 @@ async fn in_process(data: &DataDir, repo: &Path, n: usize) -> Duration {
     let store = Arc::new(Store::open(&data.db()).expect("store"));
     let bus = Arc::new(EventBus::default());
     let mut rx = bus.subscribe();
-    let ctx = EngineCtx {
-        store,
-        bus,
-        runtime: None.into(),
-        data: data.clone(),
-    };
+    let ctx = EngineCtx::new(store, bus, None.into(), data.clone());
     let opts = EngineOptions {
         max_parallel: 4,
         repo: Some(repo.to_path_buf()),

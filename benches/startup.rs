@@ -1,5 +1,8 @@
 //! Task start latency: queue → first tool call in the container, next to a raw
-//! `docker run --rm IMAGE true` on the same image, measured alternately.
+//! `docker run --rm IMAGE true` on the same image, measured alternately; and the same
+//! with a warm pool (`warm_pool = n`) whose containers are ready before the tasks come,
+//! next to a raw `docker exec` (a warm start's floor). Then both for a repository of
+//! 10,000 files, where the pool's ready checkout counts too.
 //!
 //! Run: `cargo bench --bench startup` (needs Docker and the worker image:
 //! `drover image build`). Prints a table of medians and spreads. Not a test: nothing
@@ -21,14 +24,44 @@ use drover::runtime::{Runtime, image};
 use drover::store::Store;
 
 mod common;
-use common::{commit_all, git};
+use common::{commit_all, git, source_files};
 
 const ROUNDS: usize = 7;
+/// Files in the large repository.
+const BIG: usize = 10_000;
 
-fn make_repo(dir: &Path) {
+/// A repository of one file, or of `files` generated ones.
+fn make_repo(dir: &Path, files: usize) {
     git(dir, &["init", "-q", "-b", "main"]);
     std::fs::write(dir.join("README.md"), "bench\n").expect("write");
+    source_files(dir, files);
     commit_all(dir);
+}
+
+/// Waits until `n` pool containers of data dir `data` run (and a moment more, for the
+/// engine to hear so).
+async fn pool_ready(rt: &Runtime, data: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let up = rt
+            .list_managed(None)
+            .await
+            .expect("docker")
+            .into_iter()
+            .filter(|c| {
+                c.data.as_deref() == Some(data)
+                    && c.pool.is_some()
+                    && c.task.is_none()
+                    && c.state == "running"
+            })
+            .count();
+        if up >= n {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return;
+        }
+        assert!(Instant::now() < deadline, "the warm pool did not fill");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `n` concurrent `docker run --rm IMAGE true`; wall time of each.
@@ -55,30 +88,78 @@ fn raw_docker(image: &str, n: usize) -> Vec<Duration> {
         .collect()
 }
 
+/// `n` concurrent `docker exec C true`, each into its own running container (started
+/// beforehand, untimed): the floor of a warm start, whose first tool call is an exec.
+fn raw_exec(image: &str, n: usize) -> Vec<Duration> {
+    let ids: Vec<String> = (0..n)
+        .map(|_| {
+            let out = Proc::new("docker")
+                .args([
+                    "run",
+                    "-d",
+                    "--init",
+                    "--network",
+                    "none",
+                    image,
+                    "sleep",
+                    "infinity",
+                ])
+                .output()
+                .expect("docker run");
+            assert!(out.status.success(), "docker run -d failed");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    let handles: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let id = id.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let ok = Proc::new("docker").args(["exec", &id, "true"]).output();
+                assert!(
+                    ok.map(|o| o.status.success()).unwrap_or(false),
+                    "docker exec failed"
+                );
+                t.elapsed()
+            })
+        })
+        .collect();
+    let times = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    let _ = Proc::new("docker").args(["rm", "-f"]).args(&ids).output();
+    times
+}
+
 /// `n` tasks queued at once; per task, time from queue to the first tool call's result
-/// (the exec of `true` has run and returned).
-async fn drover_tasks(rt: &Runtime, n: usize) -> Vec<Duration> {
+/// (the exec of `true` has run and returned). With `warm`, a pool of `n` is ready first.
+/// The repository's config lets `n` run at once (the default is the core count).
+async fn drover_tasks(rt: &Runtime, repo: &Path, n: usize, warm: bool) -> Vec<Duration> {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir(&repo).expect("mkdir");
-    make_repo(&repo);
+    let config = format!(
+        "max_parallel = {n}\nwarm_pool = {}\n",
+        if warm { n } else { 0 }
+    );
+    std::fs::write(repo.join("drover.toml"), config).expect("write");
+    let repo = repo.canonicalize().expect("canonical");
     let data = DataDir::at(tmp.path().join("data")).expect("data");
+    let data_hash = data.hash();
     let store = Store::open(&data.db()).expect("store");
     let bus = Arc::new(EventBus::default());
     let mut rx = bus.subscribe();
-    let ctx = EngineCtx {
-        store: Arc::new(store),
-        bus,
-        runtime: Some(rt.clone()).into(),
-        data,
-    };
+    let ctx = EngineCtx::new(Arc::new(store), bus, Some(rt.clone()).into(), data);
     let opts = EngineOptions {
         max_parallel: n,
-        repo: None,
+        repo: Some(repo.clone()),
         run_queue: true,
         poll: Duration::from_millis(50),
     };
     let handle = engine::start(ctx, opts);
+    if warm {
+        pool_ready(rt, &data_hash, n).await;
+    }
     let script = "[[step]]\nrun = \"true\"\n".to_string();
     let start = Instant::now();
     for i in 0..n {
@@ -105,20 +186,14 @@ async fn drover_tasks(rt: &Runtime, n: usize) -> Vec<Duration> {
         }
     }
     handle.shutdown().await;
-    let _ = rt_cleanup(rt, &repo).await;
+    let _ = rt_cleanup(rt, &data_hash).await;
     times
 }
 
-async fn rt_cleanup(rt: &Runtime, repo: &Path) -> Result<(), drover::runtime::RuntimeError> {
-    let hash = drover::workspace::repo_hash(&repo.canonicalize().unwrap_or(repo.to_path_buf()));
+/// Removes the containers of data dir `data` (the tasks' own; the pool's are gone).
+async fn rt_cleanup(rt: &Runtime, data: &str) -> Result<(), drover::runtime::RuntimeError> {
     for c in rt.list_managed(None).await? {
-        let info = rt.docker().inspect_container(&c.id, None).await;
-        let ours = info
-            .ok()
-            .and_then(|i| i.config)
-            .and_then(|c| c.labels)
-            .is_some_and(|l| l.get("drover.repo") == Some(&hash));
-        if ours {
+        if c.data.as_deref() == Some(data) {
             rt.remove(&c.id).await?;
         }
     }
@@ -151,17 +226,24 @@ fn main() {
         );
         println!("| figure | median ms | min–max ms |");
         println!("|---|---|---|");
+        let small = tempfile::tempdir().expect("tempdir");
+        make_repo(small.path(), 0);
         for n in [1usize, 8] {
             let (mut raw, mut ours) = (Vec::new(), Vec::new());
             // Warm both paths once, then alternate so drift hits both equally.
             raw_docker(&img, n);
-            drover_tasks(&docker, n).await;
+            drover_tasks(&docker, small.path(), n, false).await;
+            let (mut warm, mut exec) = (Vec::new(), Vec::new());
             for _ in 0..ROUNDS {
                 raw.extend(raw_docker(&img, n).into_iter().map(ms));
-                ours.extend(drover_tasks(&docker, n).await.into_iter().map(ms));
+                ours.extend(drover_tasks(&docker, small.path(), n, false).await.into_iter().map(ms));
+                exec.extend(raw_exec(&img, n).into_iter().map(ms));
+                warm.extend(drover_tasks(&docker, small.path(), n, true).await.into_iter().map(ms));
             }
             let (rm, rlo, rhi) = stats(&mut raw);
             let (om, olo, ohi) = stats(&mut ours);
+            let (em, elo, ehi) = stats(&mut exec);
+            let (wm, wlo, whi) = stats(&mut warm);
             println!(
                 "| raw `docker run --rm IMAGE true`, {n} concurrent | {rm:.0} | {rlo:.0}–{rhi:.0} |"
             );
@@ -169,6 +251,27 @@ fn main() {
                 "| drover queue → first tool result, {n} concurrent | {om:.0} | {olo:.0}–{ohi:.0} |"
             );
             println!("| ratio (medians), {n} concurrent | {:.2}× | |", om / rm);
+            println!(
+                "| raw `docker exec C true` into running containers, {n} concurrent | {em:.0} | {elo:.0}–{ehi:.0} |"
+            );
+            println!(
+                "| drover queue → first tool result, warm pool of {n}, {n} concurrent | {wm:.0} | {wlo:.0}–{whi:.0} |"
+            );
         }
+        let big = tempfile::tempdir().expect("tempdir");
+        make_repo(big.path(), BIG);
+        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            cold.extend(drover_tasks(&docker, big.path(), 1, false).await.into_iter().map(ms));
+            warm.extend(drover_tasks(&docker, big.path(), 1, true).await.into_iter().map(ms));
+        }
+        let (cm, clo, chi) = stats(&mut cold);
+        let (wm, wlo, whi) = stats(&mut warm);
+        println!(
+            "| {BIG}-file repository: drover queue → first tool result, 1 task | {cm:.0} | {clo:.0}–{chi:.0} |"
+        );
+        println!(
+            "| the same, warm pool of 1 | {wm:.0} | {wlo:.0}–{whi:.0} |"
+        );
     });
 }

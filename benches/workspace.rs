@@ -12,7 +12,7 @@ use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{commit_all, git, median_ratio, spread};
+use common::{commit_all, git, median_ratio, source_files, spread};
 
 const FILES: usize = 10_000;
 const ROUNDS: usize = 9;
@@ -20,14 +20,7 @@ const ROUNDS: usize = 9;
 /// 10,000 source-like files in 100 directories, one commit.
 fn make_repo(dir: &Path) -> String {
     git(dir, &["init", "-q", "-b", "main"]);
-    for i in 0..FILES {
-        let sub = dir.join(format!("pkg{:02}", i % 100));
-        std::fs::create_dir_all(&sub).expect("mkdir");
-        let body: String = (0..100)
-            .map(|l| format!("pub fn f{i}_{l}(x: u64) -> u64 {{ x * {l} + {i} }}\n"))
-            .collect();
-        std::fs::write(sub.join(format!("m{i}.rs")), body).expect("write");
-    }
+    source_files(dir, FILES);
     commit_all(dir)
 }
 

@@ -73,6 +73,12 @@ impl DataDir {
         self.root.join("workspaces").join(id.as_str())
     }
 
+    /// Empty directories warm-pool containers mount until a task claims one: its
+    /// workspace is made in it, then it is renamed to the task's `workspace`.
+    pub fn pool(&self) -> PathBuf {
+        self.root.join("pool")
+    }
+
     /// Transcript, test log and final diff of one attempt.
     pub fn attempt_dir(&self, id: &TaskId, attempt: u32) -> PathBuf {
         self.root

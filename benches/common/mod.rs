@@ -87,6 +87,18 @@ pub fn git(dir: &Path, args: &[&str]) {
     assert_eq!(ok.ok(), Some(true), "git {args:?}");
 }
 
+/// Writes `n` source-like files (100 lines each) in 100 directories under `dir`.
+pub fn source_files(dir: &Path, n: usize) {
+    for i in 0..n {
+        let sub = dir.join(format!("pkg{:02}", i % 100));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let body: String = (0..100)
+            .map(|l| format!("pub fn f{i}_{l}(x: u64) -> u64 {{ x * {l} + {i} }}\n"))
+            .collect();
+        std::fs::write(sub.join(format!("m{i}.rs")), body).expect("write");
+    }
+}
+
 /// Commits everything in `dir` (an initialised repository); the new HEAD.
 pub fn commit_all(dir: &Path) -> String {
     git(dir, &["add", "-A"]);

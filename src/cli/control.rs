@@ -151,12 +151,12 @@ pub async fn control(
         Err(e) => Err(Failure::usage(e)),
         Ok(_lock) => {
             let runtime = Runtime::connect().await.ok();
-            let ctx = EngineCtx {
-                store: Arc::new(store),
-                bus: Arc::new(EventBus::default()),
-                runtime: runtime.into(),
+            let ctx = EngineCtx::new(
+                Arc::new(store),
+                Arc::new(EventBus::default()),
+                runtime.into(),
                 data,
-            };
+            );
             let opts = EngineOptions {
                 max_parallel: Config::default().max_parallel,
                 repo: None,

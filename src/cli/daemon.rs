@@ -32,12 +32,7 @@ pub async fn run() -> CliResult {
     }
     let bus = Arc::new(EventBus::default());
     let store = Arc::new(store);
-    let ctx = EngineCtx {
-        store: store.clone(),
-        bus: bus.clone(),
-        runtime: runtime.ok().into(),
-        data,
-    };
+    let ctx = EngineCtx::new(store.clone(), bus.clone(), runtime.ok().into(), data);
     let engine = engine::start(
         ctx,
         EngineOptions {

@@ -59,12 +59,12 @@ pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
         Front::Daemon(Link::attach(data, Some(head.root.clone()), client))
     } else {
         let lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
-        let ctx = EngineCtx {
-            store: store.clone(),
-            bus: Arc::new(EventBus::default()),
-            runtime: Some(rt).into(),
+        let ctx = EngineCtx::new(
+            store.clone(),
+            Arc::new(EventBus::default()),
+            Some(rt).into(),
             data,
-        };
+        );
         let opts = EngineOptions {
             max_parallel: config.max_parallel,
             repo: Some(head.root.clone()),

@@ -122,6 +122,8 @@ pub struct Config {
     /// Test command; `None` means auto-detect in the workspace.
     pub test: Option<String>,
     pub max_parallel: usize,
+    /// Task containers kept created and running, ready for the repository's next task.
+    pub warm_pool: usize,
     pub network: Network,
     pub branch_prefix: String,
     pub limits: Limits,
@@ -166,6 +168,7 @@ impl Default for Config {
             setup: Vec::new(),
             test: None,
             max_parallel: cores.max(2),
+            warm_pool: 0,
             network: Network::None,
             branch_prefix: "drover/".into(),
             limits: Limits {
@@ -194,6 +197,7 @@ struct FileConfig {
     setup: Option<Spanned<StringOrList>>,
     test: Option<Spanned<String>>,
     max_parallel: Option<Spanned<i64>>,
+    warm_pool: Option<Spanned<i64>>,
     network: Option<Spanned<String>>,
     branch_prefix: Option<Spanned<String>>,
     notify: Option<Spanned<String>>,
@@ -348,6 +352,16 @@ impl Config {
                 ));
             }
             self.max_parallel = n as usize;
+        }
+        if let Some(v) = raw.warm_pool {
+            let n = *v.get_ref();
+            if !(0..=32).contains(&n) {
+                return Err(err(
+                    v.span(),
+                    format!("warm_pool must be between 0 and 32, not {n}"),
+                ));
+            }
+            self.warm_pool = n as usize;
         }
         if let Some(v) = raw.network {
             self.network = match v.get_ref().as_str() {
@@ -512,6 +526,7 @@ image = "my/img:1"
 setup = ["pip install -e .", "make deps"]
 test = "make check"
 max_parallel = 3
+warm_pool = 2
 network = "bridge"
 branch_prefix = "agents/"
 notify = "bell"
@@ -527,6 +542,7 @@ tmp_size = "256m"
         assert_eq!(c.image.as_deref(), Some("my/img:1"));
         assert_eq!(c.setup.len(), 2);
         assert_eq!(c.max_parallel, 3);
+        assert_eq!(c.warm_pool, 2);
         assert_eq!(c.network, Network::Bridge);
         assert_eq!(c.branch_prefix, "agents/");
         assert_eq!(c.notify, Notify::Bell);
@@ -595,6 +611,11 @@ tmp_size = "256m"
         let e = apply("max_parallel = 0").unwrap_err();
         assert!(
             e.starts_with("drover.toml:1:16: max_parallel must be between 1 and 256, not 0"),
+            "{e}"
+        );
+        let e = apply("warm_pool = 100").unwrap_err();
+        assert!(
+            e.starts_with("drover.toml:1:13: warm_pool must be between 0 and 32, not 100"),
             "{e}"
         );
         let e = apply("network = \"host\"").unwrap_err();

@@ -170,10 +170,13 @@ async fn client(sock: UnixStream, shared: Arc<Shared>) -> Result<(), wire::WireE
     let mut live: Option<mpsc::UnboundedReceiver<Event>> = None;
     let mut scope = Scope::default();
     let mut last = 0u64;
+    // Held while the client follows one repository: its warm pool is kept ready.
+    let mut _open_in = None;
     let result = loop {
         tokio::select! {
             msg = wire::recv::<ClientMsg>(&mut r, &mut buf) => match msg {
                 Ok(ClientMsg::Subscribe { repo, since }) => {
+                    _open_in = repo.clone().map(|r| shared.engine.open_in(r));
                     let rx = shared.bus.subscribe();
                     scope = Scope::new(&shared.store, repo);
                     last = catch_up(&shared, &mut scope, since, &out).await;

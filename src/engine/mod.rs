@@ -12,10 +12,12 @@ pub mod ids;
 pub mod import;
 pub(crate) mod journal;
 pub mod ops;
+mod pool;
 pub mod protocol;
 mod provision;
 mod pull_request;
 mod radar;
+mod recovery;
 mod session;
 pub mod state;
 mod supervisor;
@@ -48,6 +50,25 @@ pub struct EngineCtx {
     /// Empty while Docker is unreachable: tasks wait in the queue until it is back.
     pub runtime: docker_watch::RuntimeSlot,
     pub data: DataDir,
+    /// Containers made ahead of their tasks (`warm_pool`).
+    pub(crate) pool: pool::WarmPool,
+}
+
+impl EngineCtx {
+    pub fn new(
+        store: Arc<Store>,
+        bus: Arc<EventBus>,
+        runtime: docker_watch::RuntimeSlot,
+        data: DataDir,
+    ) -> EngineCtx {
+        EngineCtx {
+            store,
+            bus,
+            runtime,
+            data,
+            pool: pool::WarmPool::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +90,9 @@ pub(crate) enum Msg {
     Added(TaskId, String),
     /// Docker is reachable again: start what waits.
     DockerBack,
+    /// A front end opened in, or closed, a repository (its warm pool is kept meanwhile).
+    Open(PathBuf),
+    Closed(PathBuf),
 }
 
 /// Where a command's answer goes: a waiting caller, the store's inbox, or the bus.
@@ -130,6 +154,28 @@ impl Commander {
             .map_err(|_| "the engine has stopped".to_string())?;
         rx.await.map_err(|_| "the engine has stopped".to_string())?
     }
+
+    /// Says a front end is open in `repo` until the guard drops: the engine keeps that
+    /// repository's warm pool (`warm_pool`) ready meanwhile, for its first task too.
+    pub fn open_in(&self, repo: PathBuf) -> OpenIn {
+        let _ = self.tx.send(Msg::Open(repo.clone()));
+        OpenIn {
+            tx: self.tx.clone(),
+            repo,
+        }
+    }
+}
+
+/// A front end open in a repository; see `Commander::open_in`.
+pub struct OpenIn {
+    tx: mpsc::UnboundedSender<Msg>,
+    repo: PathBuf,
+}
+
+impl Drop for OpenIn {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Closed(std::mem::take(&mut self.repo)));
+    }
 }
 
 /// How an engine's end reaches its running attempts.
@@ -173,6 +219,10 @@ struct Engine {
     tx: mpsc::WeakUnboundedSender<Msg>,
     /// The last inbox command taken (its answer may still be on the way).
     inbox_taken: i64,
+    /// Repositories front ends are open in, with how many.
+    open_in: HashMap<PathBuf, usize>,
+    /// Warm pools were cleared of what an earlier engine left (it needs Docker).
+    swept: bool,
 }
 
 /// Starts the engine loop. Tasks left mid-attempt by a previous engine are marked
@@ -196,6 +246,8 @@ pub fn start(ctx: EngineCtx, opts: EngineOptions) -> EngineHandle {
         busy: Arc::default(),
         tx: tx.downgrade(),
         inbox_taken: 0,
+        open_in: HashMap::new(),
+        swept: false,
     };
     if engine.opts.run_queue {
         tokio::spawn(radar::run(
@@ -237,6 +289,7 @@ impl Engine {
         self.reap_orphans().await;
         self.announce_new();
         self.schedule();
+        self.keep_warm().await;
         let mut tick = tokio::time::interval(self.opts.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -262,6 +315,19 @@ impl Engine {
                         self.resume_after_outage();
                         self.reap_orphans().await;
                         self.announce_new();
+                        // Docker may have restarted under the waiting containers.
+                        if let Some(rt) = self.ctx.runtime.get() {
+                            self.ctx.pool.reset(&rt);
+                        }
+                    }
+                    Some(Msg::Open(repo)) => *self.open_in.entry(repo).or_default() += 1,
+                    Some(Msg::Closed(repo)) => {
+                        if let Some(n) = self.open_in.get_mut(&repo) {
+                            *n -= 1;
+                            if *n == 0 {
+                                self.open_in.remove(&repo);
+                            }
+                        }
                     }
                     Some(Msg::Added(id, notice)) => {
                         self.announce_new();
@@ -287,144 +353,61 @@ impl Engine {
                 }
             }
             self.schedule();
+            self.keep_warm().await;
         }
         // Children of this token are the running attempts: they end as interrupted.
         self.shutdown.cancel();
         for j in self.joins.drain(..) {
             let _ = j.await;
         }
+        // Waiting containers hold no work: they go whether running tasks stay or not.
+        self.ctx.pool.close(self.ctx.runtime.get().as_ref()).await;
+    }
+
+    /// Sizes the warm pools: every repository in play (the one this engine serves, one a
+    /// front end is open in, one with tasks queued, running or in review) gets its
+    /// configured `warm_pool`; the rest get none.
+    async fn keep_warm(&mut self) {
+        if !self.opts.run_queue {
+            return;
+        }
+        let Some(rt) = self.ctx.runtime.get() else {
+            return;
+        };
+        if !self.swept {
+            pool::sweep(&rt, &self.ctx.data).await;
+            self.swept = true;
+        }
+        let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
+            return;
+        };
+        let mut repos: HashSet<PathBuf> = self.opts.repo.iter().cloned().collect();
+        repos.extend(
+            self.open_in
+                .keys()
+                .filter(|r| self.opts.repo.as_ref().is_none_or(|o| o == *r))
+                .cloned(),
+        );
+        repos.extend(
+            tasks
+                .into_iter()
+                .filter(|t| {
+                    matches!(t.state, TaskState::Queued | TaskState::Review) || t.state.is_active()
+                })
+                .map(|t| t.repo),
+        );
+        let wanted: HashMap<PathBuf, usize> = repos
+            .into_iter()
+            .filter_map(|r| {
+                let n = crate::config::Config::load(Some(&r)).map_or(0, |c| c.warm_pool);
+                (n > 0).then_some((r, n))
+            })
+            .collect();
+        self.ctx.pool.want(&rt, &self.ctx.data, &wanted);
     }
 
     fn in_scope(&self, t: &task::TaskRecord) -> bool {
         self.opts.repo.as_ref().is_none_or(|r| &t.repo == r)
-    }
-
-    /// Containers of this store whose task is unknown or discarded (left by a crash
-    /// between creating a container and recording it, or a discard that failed) are
-    /// removed. Containers of other stores, other drover versions or anyone else are
-    /// never touched.
-    async fn reap_orphans(&self) {
-        let Some(rt) = self.ctx.runtime.get() else {
-            return;
-        };
-        let Ok(list) = rt.list_managed(None).await else {
-            return;
-        };
-        let ours = self.ctx.data.hash();
-        for c in list
-            .into_iter()
-            .filter(|c| c.data.as_deref() == Some(&ours))
-        {
-            let task = c
-                .task
-                .as_deref()
-                .and_then(ids::TaskId::parse)
-                .and_then(|id| self.ctx.store.task(&id).ok().flatten());
-            let why = match &task {
-                None => "its task is not in the store",
-                Some(t) if t.state == TaskState::Discarded => "its task was discarded",
-                Some(_) => continue,
-            };
-            let message = match rt.remove(&c.id).await {
-                Ok(()) => format!("removed orphan container {} ({why})", c.name),
-                Err(e) => format!(
-                    "orphan container {} ({why}) could not be removed: {e}",
-                    c.name
-                ),
-            };
-            tracing::warn!("{message}");
-            self.ctx.bus.emit(None, 0, EventBody::Notice { message });
-        }
-    }
-
-    /// Active tasks in the store with no engine behind them: drover stopped mid-run (a
-    /// crash, kill -9, or a quit that kept containers). A task whose container is still
-    /// there goes back to the queue to resume where it stopped (before new tasks, as it
-    /// is older); one whose container is gone is interrupted, saying so. Needs Docker to
-    /// tell which: without it, this waits until Docker is back.
-    async fn recover(&mut self) {
-        if self.recovered || !self.opts.run_queue {
-            return;
-        }
-        let Some(rt) = self.ctx.runtime.get() else {
-            return;
-        };
-        let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
-            return;
-        };
-        self.recovered = true;
-        for t in tasks
-            .into_iter()
-            .filter(|t| t.state.is_active() && !self.running.contains_key(&t.id))
-        {
-            let found = rt.find(&task::container_name(&t.id)).await;
-            let ours = |f: &crate::runtime::Found| f.task.as_deref() == Some(t.id.as_str());
-            let (transition, message) = match found {
-                Ok(Some(f)) if ours(&f) => (
-                    Transition::Resume,
-                    format!(
-                        "task {}: drover stopped while it was {}; its container is {}, so it resumes where it stopped",
-                        t.id,
-                        t.state.name(),
-                        if f.running {
-                            "still running"
-                        } else {
-                            "stopped"
-                        }
-                    ),
-                ),
-                Ok(_) => {
-                    let why = "drover stopped while this task was running, and its container is gone: resume it (a new container over the same workspace) or retry it";
-                    (
-                        Transition::Interrupt(why.into()),
-                        format!("task {}: {why}", t.id),
-                    )
-                }
-                Err(e) => {
-                    // Docker answered the ping but not this: try again when it is back.
-                    tracing::warn!("checking the container of {}: {e}", t.id);
-                    self.recovered = false;
-                    continue;
-                }
-            };
-            self.move_saying(t, transition, message);
-        }
-    }
-
-    /// Tasks that Docker's absence interrupted go back to the queue to resume, once it is
-    /// here (at start, or when it comes back).
-    fn resume_after_outage(&mut self) {
-        if !self.opts.run_queue || self.ctx.runtime.get().is_none() {
-            return;
-        }
-        let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
-            return;
-        };
-        for t in tasks {
-            let lost = matches!(&t.state, TaskState::Interrupted { reason } if reason.starts_with(supervisor::DOCKER_GONE));
-            if !lost {
-                continue;
-            }
-            let message = format!("task {}: Docker is back, resuming", t.id);
-            self.move_saying(t, Transition::Resume, message);
-        }
-    }
-
-    /// Moves a task the engine found left behind, and says why (or why it could not).
-    fn move_saying(&self, t: task::TaskRecord, transition: Transition, message: String) {
-        let id = t.id.clone();
-        let mut m = supervisor::Mover::new(&self.ctx, t);
-        match m.go(transition) {
-            Ok(()) => {
-                tracing::info!("{message}");
-                let body = EventBody::Notice { message };
-                self.ctx.bus.emit(Some(&id), m.task.attempt, body);
-            }
-            Err(message) => self
-                .ctx
-                .bus
-                .emit(Some(&id), 0, EventBody::Error { message }),
-        }
     }
 
     /// Emits `TaskAdded` for tasks this engine has not announced yet.

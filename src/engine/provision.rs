@@ -1,7 +1,7 @@
 //! Workspace, transcript and container for an attempt, and the session its agent uses.
 //!
-//! A fresh attempt creates the workspace (or reopens it in place for a retry with
-//! feedback) and a new container. A resumed attempt (drover stopped mid-run) reopens its
+//! A fresh attempt claims a warm-pool container with its workspace, or creates the
+//! workspace (or reopens it in place for a retry with feedback) and a new container. A resumed attempt (drover stopped mid-run) reopens its
 //! workspace, takes its container back (running, stopped or gone), stops the commands a
 //! lost drover left running in it, and replays the transcript it already has. Neither
 //! runs the agent.
@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::EngineCtx;
 use super::journal::Journal;
+use super::pool::Fit;
 use super::protocol::EventBody;
 use super::session::Session;
 use super::supervisor::{Stop, check, record_attempt};
@@ -20,7 +21,9 @@ use crate::runtime::{Adopted, ContainerSpec, Runtime, image};
 use crate::store::TranscriptLog;
 use crate::workspace::{self, Workspace, owner};
 
-/// A new workspace and container for the attempt.
+/// A new workspace and container for the attempt: a warm-pool container when one waits
+/// (a retry continuing in place needs its own workspace mounted, so never), else a new
+/// one.
 pub(super) async fn fresh(
     ctx: &EngineCtx,
     task: &TaskRecord,
@@ -29,10 +32,71 @@ pub(super) async fn fresh(
     cancel: &CancellationToken,
     container_out: &mut Option<String>,
 ) -> Result<Session, Stop> {
-    let (rt, image) = runtime_and_image(ctx, task, config).await?;
+    let (rt, image, image_id) = runtime_and_image(ctx, task, config).await?;
     // A retry with feedback continues where the last attempt left off.
     let dir = ctx.data.workspace(&task.id);
     let in_place = continue_in_place && dir.join(".git").is_dir();
+    let claimed = match in_place {
+        true => None,
+        false => {
+            let fit = Fit::of(config, &image, &image_id);
+            let name = container_name(&task.id);
+            ctx.pool
+                .claim(
+                    &rt,
+                    &ctx.data,
+                    &fit,
+                    &task.repo,
+                    (&task.base_commit, &task.branch),
+                    (task.id.as_str(), &name),
+                    &dir,
+                )
+                .await
+        }
+    };
+    let warm = claimed.is_some();
+    let (ws, container) = match claimed {
+        Some(c) => (c.workspace, c.container),
+        None => cold(ctx, task, config, &rt, &image, in_place).await?,
+    };
+    crate::crash::point("after_container_start");
+    *container_out = Some(container.clone());
+    check(cancel)?;
+
+    let log = open_log(ctx, task)?;
+    record_container(ctx, task, config, &image, &ws, &container, true);
+    let session = new_session(ctx, task, config, rt, log, &ws, &container, cancel);
+    session
+        .info(format!(
+            "workspace {} on branch {} at {}; {}container {} ({image}, network {})",
+            ws.dir.display(),
+            task.branch,
+            &task.base_commit[..task.base_commit.len().min(12)],
+            if warm { "warm " } else { "" },
+            crate::runtime::short_id(&container),
+            config.network.docker_mode()
+        ))
+        .await;
+    if config.network == crate::config::Network::Bridge {
+        session
+            .info(
+                "network bridge: the container can reach the internet, and also your host's open ports and the Docker gateway; use it only for repositories you trust",
+            )
+            .await;
+    }
+    Ok(session)
+}
+
+/// The workspace made (or reopened in place) and a container created for it.
+async fn cold(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    rt: &Runtime,
+    image: &str,
+    in_place: bool,
+) -> Result<(Workspace, String), Stop> {
+    let dir = ctx.data.workspace(&task.id);
     let (repo, base, branch) = (
         task.repo.clone(),
         task.base_commit.clone(),
@@ -48,36 +112,12 @@ pub(super) async fn fresh(
     .await
     .map_err(|e| Stop::Fail(format!("workspace: {e}")))?
     .map_err(|e| Stop::Fail(format!("workspace: {e}")))?;
-    check(cancel)?;
-
-    let log = open_log(ctx, task)?;
-    let spec = container_spec(ctx, task, config, &image, &ws).await?;
+    let spec = container_spec(ctx, task, config, image, &ws).await?;
     let container = rt
         .create_task_container(&spec)
         .await
         .map_err(|e| Stop::Fail(e.to_string()))?;
-    crate::crash::point("after_container_start");
-    *container_out = Some(container.clone());
-    record_container(ctx, task, config, &image, &ws, &container, true);
-    let session = new_session(ctx, task, config, rt, log, &ws, &container, cancel);
-    session
-        .info(format!(
-            "workspace {} on branch {} at {}; container {} ({image}, network {})",
-            ws.dir.display(),
-            task.branch,
-            &task.base_commit[..task.base_commit.len().min(12)],
-            crate::runtime::short_id(&container),
-            config.network.docker_mode()
-        ))
-        .await;
-    if config.network == crate::config::Network::Bridge {
-        session
-            .info(
-                "network bridge: the container can reach the internet, and also your host's open ports and the Docker gateway; use it only for repositories you trust",
-            )
-            .await;
-    }
-    Ok(session)
+    Ok((ws, container))
 }
 
 /// The attempt's own workspace and container again, and a session that replays what the
@@ -90,7 +130,7 @@ pub(super) async fn resume(
     container_out: &mut Option<String>,
     journal: Journal,
 ) -> Result<Session, Stop> {
-    let (rt, image) = runtime_and_image(ctx, task, config).await?;
+    let (rt, image, _) = runtime_and_image(ctx, task, config).await?;
     let dir = ctx.data.workspace(&task.id);
     if !dir.join(".git").is_dir() {
         return Err(Stop::Fail(format!(
@@ -142,21 +182,23 @@ pub(super) async fn resume(
     Ok(session)
 }
 
+/// The runtime, and the attempt's image tag and id.
 async fn runtime_and_image(
     ctx: &EngineCtx,
     task: &TaskRecord,
     config: &Config,
-) -> Result<(Runtime, String), Stop> {
+) -> Result<(Runtime, String, String), Stop> {
     let rt = ctx
         .runtime
         .get()
         .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
     let image =
         image::task_image(config, Some(&task.repo)).map_err(|e| Stop::Fail(e.to_string()))?;
-    rt.require_image(&image)
+    let id = rt
+        .image_id(&image)
         .await
         .map_err(|e| Stop::Fail(e.to_string()))?;
-    Ok((rt, image))
+    Ok((rt, image, id))
 }
 
 fn open_log(ctx: &EngineCtx, task: &TaskRecord) -> Result<TranscriptLog, Stop> {
@@ -191,6 +233,7 @@ async fn container_spec(
         name: container_name(&task.id),
         image: image.to_string(),
         task: task.id.to_string(),
+        pool: None,
         repo_hash: task.repo_hash.clone(),
         data_hash: ctx.data.hash(),
         workspace: ws.dir.clone(),

@@ -130,7 +130,7 @@ pub struct AttemptRecord {
 
 /// The name of a task's container (one per task; a new attempt replaces it).
 pub fn container_name(id: &TaskId) -> String {
-    format!("drover-{id}")
+    format!("{}{id}", crate::runtime::NAME_PREFIX)
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
-//! Task containers: one per task, hardened, labelled, found again by label.
+//! Task containers: one per task, hardened, labelled, found again by label and name.
 //!
 //! The container idles (`sleep infinity` under Docker's init) and every tool runs in it
 //! through exec. It sees the task workspace at /workspace and the user's objects
 //! read-only at their own path; nothing else of the host, never the Docker socket.
+//! A warm-pool container is created before its task exists: it carries a pool label
+//! instead of a task label, and is renamed to its task's container name when claimed
+//! (labels cannot change), so a task's container is the one labelled or named for it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,7 +13,7 @@ use std::path::PathBuf;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 
 use super::{Runtime, RuntimeError, status_of};
@@ -22,6 +25,30 @@ pub const LABEL_REPO: &str = "drover.repo";
 /// Which data dir (store) the container belongs to: only that store's engine may judge
 /// it an orphan.
 pub const LABEL_DATA: &str = "drover.data";
+/// A warm-pool container's slot (the data dir's `pool/<slot>` it mounts).
+pub const LABEL_POOL: &str = "drover.pool";
+/// Every drover container's name starts so: `drover-<task>` or `drover-pool-…`.
+pub const NAME_PREFIX: &str = "drover-";
+const POOL_PREFIX: &str = "drover-pool-";
+
+/// The task a container belongs to: its label, or for a claimed warm-pool container, the
+/// task whose name it was given. `None` for a pool container still waiting.
+fn task_of(labels: &HashMap<String, String>, name: &str) -> Option<String> {
+    if let Some(t) = labels.get(LABEL_TASK) {
+        return Some(t.clone());
+    }
+    labels.get(LABEL_POOL)?;
+    let name = name.trim_start_matches('/');
+    if name.starts_with(POOL_PREFIX) {
+        return None;
+    }
+    name.strip_prefix(NAME_PREFIX).map(String::from)
+}
+
+/// The name of a warm-pool container of data dir `data_hash` waiting in `slot`.
+pub fn pool_name(data_hash: &str, slot: &str) -> String {
+    format!("{POOL_PREFIX}{data_hash}-{slot}")
+}
 
 /// Environment every tool sees: no pagers, editors or prompts that would hang an exec.
 pub const CONTAINER_ENV: &[&str] = &[
@@ -44,7 +71,10 @@ pub const CONTAINER_ENV: &[&str] = &[
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
+    /// The task's id; empty for a warm-pool container (see `pool`).
     pub task: String,
+    /// The slot of a warm-pool container, which has no task yet.
+    pub pool: Option<String>,
     pub repo_hash: String,
     /// `paths::DataDir::hash` of the store the task lives in.
     pub data_hash: String,
@@ -59,12 +89,15 @@ pub struct ContainerSpec {
 
 impl ContainerSpec {
     fn body(&self) -> ContainerCreateBody {
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
-            (LABEL_TASK.to_string(), self.task.clone()),
             (LABEL_REPO.to_string(), self.repo_hash.clone()),
             (LABEL_DATA.to_string(), self.data_hash.clone()),
         ]);
+        match &self.pool {
+            Some(slot) => labels.insert(LABEL_POOL.to_string(), slot.clone()),
+            None => labels.insert(LABEL_TASK.to_string(), self.task.clone()),
+        };
         let mounts = vec![
             Mount {
                 target: Some("/workspace".into()),
@@ -129,6 +162,7 @@ pub enum Adopted {
 pub struct Found {
     pub id: String,
     pub running: bool,
+    /// The task it belongs to (by label, or by name for a claimed pool container).
     pub task: Option<String>,
 }
 
@@ -137,9 +171,12 @@ pub struct Found {
 pub struct ManagedContainer {
     pub id: String,
     pub name: String,
+    /// The task it belongs to (by label, or by name for a claimed pool container).
     pub task: Option<String>,
     /// The store it belongs to (`None` for containers of older drover versions).
     pub data: Option<String>,
+    /// The slot of a warm-pool container (claimed or not).
+    pub pool: Option<String>,
     pub state: String,
 }
 
@@ -210,14 +247,14 @@ impl Runtime {
     /// The container called `name`, if there is one.
     pub async fn find(&self, name: &str) -> Result<Option<Found>, RuntimeError> {
         match self.docker.inspect_container(name, None).await {
-            Ok(info) => Ok(Some(Found {
-                id: info.id.unwrap_or_default(),
-                running: info.state.and_then(|s| s.running).unwrap_or(false),
-                task: info
-                    .config
-                    .and_then(|c| c.labels)
-                    .and_then(|l| l.get(LABEL_TASK).cloned()),
-            })),
+            Ok(info) => {
+                let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+                Ok(Some(Found {
+                    id: info.id.unwrap_or_default(),
+                    running: info.state.and_then(|s| s.running).unwrap_or(false),
+                    task: task_of(&labels, info.name.as_deref().unwrap_or(name)),
+                }))
+            }
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(RuntimeError::api(format!("inspecting container {name}"))(e)),
         }
@@ -231,7 +268,7 @@ impl Runtime {
             .map_err(RuntimeError::api(format!("inspecting container {name}")))?;
         let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
         let id = info.id.unwrap_or_default();
-        if labels.get(LABEL_TASK).map(String::as_str) != Some(task) {
+        if task_of(&labels, info.name.as_deref().unwrap_or(name)).as_deref() != Some(task) {
             return Err(RuntimeError::ForeignContainer {
                 name: name.into(),
                 id,
@@ -283,11 +320,8 @@ impl Runtime {
         &self,
         task: Option<&str>,
     ) -> Result<Vec<ManagedContainer>, RuntimeError> {
-        let mut label = vec![format!("{LABEL_MANAGED}=true")];
-        if let Some(t) = task {
-            label.push(format!("{LABEL_TASK}={t}"));
-        }
-        let filters = HashMap::from([("label".to_string(), label)]);
+        // Filtered here, not by Docker: a claimed pool container has no task label.
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])]);
         let opts = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(&filters)
@@ -299,28 +333,51 @@ impl Runtime {
             .map_err(RuntimeError::api("listing drover's containers"))?;
         Ok(list
             .into_iter()
-            .map(|c| ManagedContainer {
-                id: c.id.unwrap_or_default(),
-                name: c
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let name = c
                     .names
                     .and_then(|n| n.into_iter().next())
                     .unwrap_or_default()
                     .trim_start_matches('/')
-                    .to_string(),
-                task: c.labels.as_ref().and_then(|l| l.get(LABEL_TASK).cloned()),
-                data: c.labels.as_ref().and_then(|l| l.get(LABEL_DATA).cloned()),
-                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    .to_string();
+                ManagedContainer {
+                    id: c.id.unwrap_or_default(),
+                    task: task_of(&labels, &name),
+                    name,
+                    data: labels.get(LABEL_DATA).cloned(),
+                    pool: labels.get(LABEL_POOL).cloned(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                }
             })
+            .filter(|c| task.is_none() || c.task.as_deref() == task)
             .collect())
     }
 
-    /// Removes every container labelled with `task`.
+    /// Removes every container of `task`.
     pub async fn remove_task_containers(&self, task: &str) -> Result<usize, RuntimeError> {
         let list = self.list_managed(Some(task)).await?;
         for c in &list {
             self.remove(&c.id).await?;
         }
         Ok(list.len())
+    }
+
+    /// Gives container `id` the name `name`; a stale container of `task` holding that
+    /// name is removed first, anyone else's is left alone and reported.
+    pub async fn rename(&self, id: &str, name: &str, task: &str) -> Result<(), RuntimeError> {
+        let opts = RenameContainerOptionsBuilder::new().name(name).build();
+        match self.docker.rename_container(id, opts.clone()).await {
+            Err(e) if status_of(&e) == Some(409) => {
+                self.replace_stale(name, task).await?;
+                self.docker.rename_container(id, opts).await
+            }
+            other => other,
+        }
+        .map_err(RuntimeError::api(format!(
+            "renaming container {} to {name}",
+            short(id)
+        )))
     }
 }
 
@@ -346,4 +403,26 @@ exit $status"#;
         if stop_after { "stop" } else { "keep" },
     ]);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_belongs_to_its_label_or_once_claimed_to_its_name() {
+        let labels = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let task = labels(&[(LABEL_TASK, "abc")]);
+        assert_eq!(task_of(&task, "/anything").as_deref(), Some("abc"));
+        let pool = labels(&[(LABEL_POOL, "s1")]);
+        assert_eq!(task_of(&pool, &pool_name("d", "s1")), None, "waiting");
+        assert_eq!(task_of(&pool, "/drover-k7q2").as_deref(), Some("k7q2"));
+        assert_eq!(task_of(&pool, "someone-else"), None);
+        assert_eq!(task_of(&labels(&[]), "drover-k7q2"), None, "not ours");
+    }
 }

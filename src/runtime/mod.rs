@@ -14,8 +14,8 @@ use std::time::Duration;
 use bollard::Docker;
 
 pub use container::{
-    Adopted, ContainerSpec, Found, LABEL_MANAGED, LABEL_REPO, LABEL_TASK, ManagedContainer,
-    shell_command, short as short_id,
+    Adopted, ContainerSpec, Found, LABEL_MANAGED, LABEL_POOL, LABEL_REPO, LABEL_TASK,
+    ManagedContainer, NAME_PREFIX, pool_name, shell_command, short as short_id,
 };
 pub use exec::{ExecResult, ExecSpec};
 
@@ -166,6 +166,18 @@ impl Runtime {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(RuntimeError::api(format!("inspecting image {image}"))(e)),
+        }
+    }
+
+    /// The id of `image` (it changes when the tag is rebuilt); errors with the command
+    /// that builds it when absent.
+    pub async fn image_id(&self, image: &str) -> Result<String, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => Ok(info.id.unwrap_or_default()),
+            Err(e) if status_of(&e) == Some(404) => Err(RuntimeError::ImageMissing {
+                image: image.to_string(),
+            }),
             Err(e) => Err(RuntimeError::api(format!("inspecting image {image}"))(e)),
         }
     }

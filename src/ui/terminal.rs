@@ -86,12 +86,12 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         let lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
         let runtime = Runtime::connect().await;
         runtime_error = runtime.as_ref().err().map(|e| e.to_string());
-        let ctx = EngineCtx {
-            store: store.clone(),
-            bus: Arc::new(EventBus::default()),
-            runtime: runtime.ok().into(),
+        let ctx = EngineCtx::new(
+            store.clone(),
+            Arc::new(EventBus::default()),
+            runtime.ok().into(),
             data,
-        };
+        );
         let opts = EngineOptions {
             max_parallel: config.max_parallel,
             repo: scope,

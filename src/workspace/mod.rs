@@ -8,6 +8,7 @@
 //! agent writes into the workspace's `.git` runs on the host.
 
 mod commit;
+mod create;
 mod diff;
 pub mod overlap;
 pub mod owner;
@@ -17,9 +18,10 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, Oid, Repository, build::CheckoutBuilder};
+use git2::{BranchType, Repository};
 
 pub use commit::{author, commit_all, message as commit_message, publish};
+pub use create::{adopt, create, prepare};
 pub use diff::{DiffSummary, FileStat, WorkspaceDiff, diff};
 pub use push::{MergeCheck, PushError, Pushed, merge_check, outgoing_lines, push};
 
@@ -117,6 +119,17 @@ pub fn resolve_head(path: &Path) -> Result<RepoHead, WorkspaceError> {
     })
 }
 
+/// The commit `user_repo`'s HEAD is at (cheaper than `resolve_head`: no status).
+pub fn head_commit(user_repo: &Path) -> Result<String, WorkspaceError> {
+    let repo = Repository::open(user_repo)
+        .map_err(|_| WorkspaceError::NotARepo(user_repo.to_path_buf()))?;
+    let commit = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(|_| WorkspaceError::NoCommits(user_repo.to_path_buf()))?;
+    Ok(commit.id().to_string())
+}
+
 /// Short stable hash of a repository path (the `drover.repo` label).
 pub fn repo_hash(root: &Path) -> String {
     use sha2::{Digest, Sha256};
@@ -159,96 +172,6 @@ impl Workspace {
             gid: meta.gid(),
         })
     }
-}
-
-/// Whether checking `commit` out can convert a file: a `.gitattributes` anywhere in its
-/// tree, or eol settings or an attributes file in git's configuration.
-fn needs_filters(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
-    let configured = repo.config().is_ok_and(|c| {
-        ["core.autocrlf", "core.eol", "core.attributesfile"]
-            .iter()
-            .any(|k| c.get_entry(k).is_ok())
-    });
-    if configured {
-        return true;
-    }
-    let Ok(tree) = commit.tree() else { return true };
-    let mut found = false;
-    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
-        if entry.name_bytes() == b".gitattributes" {
-            found = true;
-            git2::TreeWalkResult::Abort
-        } else {
-            git2::TreeWalkResult::Ok
-        }
-    });
-    found
-}
-
-/// Creates `dir` afresh: a repository sharing `user_repo`'s objects, on a new `branch` at
-/// `base`, checked out. Anything at `dir` before is removed. Blocking: call from
-/// `spawn_blocking`.
-pub fn create(
-    user_repo: &Path,
-    dir: &Path,
-    base: &str,
-    branch: &str,
-) -> Result<Workspace, WorkspaceError> {
-    // Like git's checkout, objects are not re-hashed as they are read (libgit2 does by
-    // default, a quarter of a large checkout): they are the user's own repository's.
-    static FAST_READS: std::sync::Once = std::sync::Once::new();
-    FAST_READS.call_once(|| git2::opts::strict_hash_verification(false));
-    let objects = user_objects_dir(user_repo)?;
-    let base_oid = Oid::from_str(base).map_err(git(format!("parsing base commit {base}")))?;
-    if dir.exists() {
-        fs::remove_dir_all(dir).map_err(io(format!("removing old workspace {}", dir.display())))?;
-    }
-    crate::paths::create_private_dir(dir).map_err(io(format!("creating {}", dir.display())))?;
-
-    let repo =
-        Repository::init(dir).map_err(git(format!("creating repository in {}", dir.display())))?;
-    let info = repo.path().join("objects").join("info");
-    fs::create_dir_all(&info).map_err(io(format!("creating {}", info.display())))?;
-    fs::write(info.join("alternates"), format!("{}\n", objects.display()))
-        .map_err(io("writing objects/info/alternates"))?;
-    // A shallow user repository has commits whose parents are absent: say so to git.
-    let user = Repository::open(user_repo)
-        .map_err(|_| WorkspaceError::NotARepo(user_repo.to_path_buf()))?;
-    let shallow = user.commondir().join("shallow");
-    if shallow.is_file() {
-        fs::copy(&shallow, repo.path().join("shallow")).map_err(io("copying shallow file"))?;
-    }
-    drop(repo);
-
-    // Reopen so the object database sees the alternate.
-    let repo = Repository::open(dir).map_err(git(format!("opening {}", dir.display())))?;
-    let commit = repo
-        .find_commit(base_oid)
-        .map_err(|_| WorkspaceError::MissingBase {
-            repo: user_repo.to_path_buf(),
-            commit: base.to_string(),
-        })?;
-    repo.branch(branch, &commit, true)
-        .map_err(git(format!("creating branch {branch}")))?;
-    repo.set_head(&format!("refs/heads/{branch}"))
-        .map_err(git(format!("switching to {branch}")))?;
-    let mut checkout = CheckoutBuilder::new();
-    checkout.force();
-    // Filters (eol conversion, ident) need an attribute lookup per file, a third of a
-    // large checkout; without attributes or eol settings they would change nothing.
-    if !needs_filters(&repo, &commit) {
-        checkout.disable_filters(true);
-    }
-    repo.checkout_head(Some(&mut checkout))
-        .map_err(git(format!("checking out {base}")))?;
-
-    let meta = fs::metadata(dir).map_err(io(format!("reading {}", dir.display())))?;
-    Ok(Workspace {
-        dir: dir.to_path_buf(),
-        objects,
-        uid: meta.uid(),
-        gid: meta.gid(),
-    })
 }
 
 /// Whether `branch` exists in the workspace at `dir` (a fact, not the agent's claim).
@@ -320,59 +243,5 @@ mod tests {
         Repository::init(tmp.path()).unwrap();
         let e = resolve_head(tmp.path()).unwrap_err().to_string();
         assert!(e.contains("has no commits yet"), "{e}");
-    }
-
-    #[test]
-    fn eol_attributes_still_apply_on_checkout() {
-        let tmp = tempfile::tempdir().unwrap();
-        let user = tmp.path().join("user");
-        fs::create_dir(&user).unwrap();
-        testrepo::init(
-            &user,
-            &[
-                ("sub/.gitattributes", "*.bat eol=crlf\n"),
-                ("sub/run.bat", "echo one\necho two\n"),
-                ("plain.txt", "a\nb\n"),
-            ],
-        );
-        let head = resolve_head(&user).unwrap();
-        let ws_dir = tmp.path().join("ws");
-        create(&user, &ws_dir, &head.commit, "drover/abc-eol").unwrap();
-        assert_eq!(
-            fs::read_to_string(ws_dir.join("sub/run.bat")).unwrap(),
-            "echo one\r\necho two\r\n",
-            "a nested .gitattributes keeps filters on"
-        );
-        assert_eq!(
-            fs::read_to_string(ws_dir.join("plain.txt")).unwrap(),
-            "a\nb\n"
-        );
-    }
-
-    #[test]
-    fn workspace_shares_objects_and_checks_out_branch() {
-        let tmp = tempfile::tempdir().unwrap();
-        let user = tmp.path().join("user");
-        fs::create_dir(&user).unwrap();
-        testrepo::init(&user, &[("src/a.py", "print(1)\n"), ("README", "hi\n")]);
-        let head = resolve_head(&user).unwrap();
-        let ws_dir = tmp.path().join("ws");
-        let ws = create(&user, &ws_dir, &head.commit, "drover/abc-fix").unwrap();
-        assert_eq!(
-            fs::read_to_string(ws_dir.join("src/a.py")).unwrap(),
-            "print(1)\n"
-        );
-        let alt = fs::read_to_string(ws_dir.join(".git/objects/info/alternates")).unwrap();
-        assert_eq!(alt.trim(), ws.objects.to_str().unwrap());
-        // No objects copied: only the alternate provides them.
-        let own = fs::read_dir(ws_dir.join(".git/objects")).unwrap().count();
-        assert!(own <= 3, "workspace has its own objects: {own} entries");
-        assert!(branch_exists(&ws_dir, "drover/abc-fix"));
-        let r = Repository::open(&ws_dir).unwrap();
-        assert_eq!(r.head().unwrap().shorthand().ok(), Some("drover/abc-fix"));
-        // Re-creating replaces the old content.
-        fs::write(ws_dir.join("junk"), "x").unwrap();
-        create(&user, &ws_dir, &head.commit, "drover/abc-fix").unwrap();
-        assert!(!ws_dir.join("junk").exists());
     }
 }

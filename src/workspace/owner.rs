@@ -17,10 +17,15 @@ pub const SANDBOX_ID: u32 = 65532;
 
 /// The user the container runs as for `ws`.
 pub fn container_user(ws: &Workspace) -> (u32, u32) {
-    if ws.uid == 0 {
+    user_for((ws.uid, ws.gid))
+}
+
+/// The user a container runs as for a workspace owned by `owner`.
+pub fn user_for(owner: (u32, u32)) -> (u32, u32) {
+    if owner.0 == 0 {
         (SANDBOX_ID, SANDBOX_ID)
     } else {
-        (ws.uid, ws.gid)
+        owner
     }
 }
 

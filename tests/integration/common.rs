@@ -350,12 +350,12 @@ impl Env {
         let data = drover::paths::DataDir::at(self.data()).expect("data dir");
         let bus = std::sync::Arc::new(drover::engine::bus::EventBus::default());
         let rx = bus.subscribe();
-        let ctx = drover::engine::EngineCtx {
-            store: std::sync::Arc::new(drover::store::Store::open(&data.db()).expect("store")),
+        let ctx = drover::engine::EngineCtx::new(
+            std::sync::Arc::new(drover::store::Store::open(&data.db()).expect("store")),
             bus,
             runtime,
             data,
-        };
+        );
         let opts = drover::engine::EngineOptions {
             max_parallel,
             repo: None,

@@ -22,3 +22,4 @@ mod tui_e2e;
 mod ui_fixtures;
 mod ui_keys;
 mod ui_screens;
+mod warm_pool;
