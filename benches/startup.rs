@@ -135,8 +135,16 @@ fn raw_exec(image: &str, n: usize) -> Vec<Duration> {
 
 /// `n` tasks queued at once; per task, time from queue to the first tool call's result
 /// (the exec of `true` has run and returned). With `warm`, a pool of `n` is ready first.
-/// The repository's config lets `n` run at once (the default is the core count).
-async fn drover_tasks(rt: &Runtime, repo: &Path, n: usize, warm: bool) -> Vec<Duration> {
+/// The repository's config lets `n` run at once (the default is the core count). The
+/// data dir goes into `kept`: deleting thousands of files makes ext4 slow to create the
+/// next ones, which would measure the order of the runs, not drover.
+async fn drover_tasks(
+    rt: &Runtime,
+    repo: &Path,
+    n: usize,
+    warm: bool,
+    kept: &mut Vec<tempfile::TempDir>,
+) -> Vec<Duration> {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = format!(
         "max_parallel = {n}\nwarm_pool = {}\n",
@@ -187,6 +195,7 @@ async fn drover_tasks(rt: &Runtime, repo: &Path, n: usize, warm: bool) -> Vec<Du
     }
     handle.shutdown().await;
     let _ = rt_cleanup(rt, &data_hash).await;
+    kept.push(tmp);
     times
 }
 
@@ -226,19 +235,20 @@ fn main() {
         );
         println!("| figure | median ms | min–max ms |");
         println!("|---|---|---|");
+        let mut kept = Vec::new();
         let small = tempfile::tempdir().expect("tempdir");
         make_repo(small.path(), 0);
         for n in [1usize, 8] {
             let (mut raw, mut ours) = (Vec::new(), Vec::new());
             // Warm both paths once, then alternate so drift hits both equally.
             raw_docker(&img, n);
-            drover_tasks(&docker, small.path(), n, false).await;
+            drover_tasks(&docker, small.path(), n, false, &mut kept).await;
             let (mut warm, mut exec) = (Vec::new(), Vec::new());
             for _ in 0..ROUNDS {
                 raw.extend(raw_docker(&img, n).into_iter().map(ms));
-                ours.extend(drover_tasks(&docker, small.path(), n, false).await.into_iter().map(ms));
+                ours.extend(drover_tasks(&docker, small.path(), n, false, &mut kept).await.into_iter().map(ms));
                 exec.extend(raw_exec(&img, n).into_iter().map(ms));
-                warm.extend(drover_tasks(&docker, small.path(), n, true).await.into_iter().map(ms));
+                warm.extend(drover_tasks(&docker, small.path(), n, true, &mut kept).await.into_iter().map(ms));
             }
             let (rm, rlo, rhi) = stats(&mut raw);
             let (om, olo, ohi) = stats(&mut ours);
@@ -262,8 +272,8 @@ fn main() {
         make_repo(big.path(), BIG);
         let (mut cold, mut warm) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            cold.extend(drover_tasks(&docker, big.path(), 1, false).await.into_iter().map(ms));
-            warm.extend(drover_tasks(&docker, big.path(), 1, true).await.into_iter().map(ms));
+            cold.extend(drover_tasks(&docker, big.path(), 1, false, &mut kept).await.into_iter().map(ms));
+            warm.extend(drover_tasks(&docker, big.path(), 1, true, &mut kept).await.into_iter().map(ms));
         }
         let (cm, clo, chi) = stats(&mut cold);
         let (wm, wlo, whi) = stats(&mut warm);

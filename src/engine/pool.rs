@@ -395,6 +395,7 @@ async fn take(
         workspace.to_path_buf(),
     );
     let moved = tokio::task::spawn_blocking(move || -> Result<Workspace, String> {
+        let checks_out = workspace::detached_at(&slot).as_deref() != Some(base.as_str());
         let mut ws = workspace::adopt(&repo, &slot, &base, &branch).map_err(|e| e.to_string())?;
         if ws.objects != objects {
             return Err(format!(
@@ -411,7 +412,13 @@ async fn take(
         (ws.uid, ws.gid) = made_by;
         let user = owner::container_user(&ws);
         if user != made_by {
-            owner::hand_to(&slot, user).map_err(|e| format!("{}: {e}", slot.display()))?;
+            // At the prepared commit only `.git` changed: no walk over the whole tree.
+            let changed = if checks_out {
+                slot.clone()
+            } else {
+                slot.join(".git")
+            };
+            owner::hand_to(&changed, user).map_err(|e| format!("{}: {e}", slot.display()))?;
         }
         if to.exists() {
             std::fs::remove_dir_all(&to)

@@ -91,6 +91,15 @@ pub fn adopt(
     })
 }
 
+/// The commit a prepared workspace has checked out (its detached HEAD), if any.
+pub fn detached_at(dir: &Path) -> Option<String> {
+    let repo = Repository::open(dir).ok()?;
+    if !repo.head_detached().ok()? {
+        return None;
+    }
+    Some(repo.head().ok()?.target()?.to_string())
+}
+
 fn find_commit(repo: &Repository, user_repo: &Path, commit: &str) -> Result<Oid, WorkspaceError> {
     let missing = || WorkspaceError::MissingBase {
         repo: user_repo.to_path_buf(),
@@ -242,8 +251,10 @@ mod tests {
         fs::create_dir(&slot).unwrap();
         prepare(&user, &slot, &old).unwrap();
         assert!(slot.join("gone.txt").exists());
+        assert_eq!(detached_at(&slot), Some(old.clone()));
         let ws = adopt(&user, &slot, &new, "drover/abc-later").unwrap();
         assert_eq!(ws.dir, slot);
+        assert_eq!(detached_at(&slot), None, "on its branch now");
         assert!(!slot.join("gone.txt").exists(), "removed");
         assert_eq!(fs::read_to_string(slot.join("new.txt")).unwrap(), "new\n");
         assert_eq!(fs::read_to_string(slot.join("keep.txt")).unwrap(), "same\n");

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use git2::{BranchType, Repository};
 
 pub use commit::{author, commit_all, message as commit_message, publish};
-pub use create::{adopt, create, prepare};
+pub use create::{adopt, create, detached_at, prepare};
 pub use diff::{DiffSummary, FileStat, WorkspaceDiff, diff};
 pub use push::{MergeCheck, PushError, Pushed, merge_check, outgoing_lines, push};
 

@@ -75,7 +75,7 @@ async fn a_task_starts_in_a_waiting_container_which_is_refilled_and_removed_at_t
     });
     assert_eq!(slots(&env), 1, "one slot per waiting container");
 
-    let script = "[[step]]\nrun = \"echo made in the pool > made.txt && id -u && pwd\"\n[[step]]\nfinish = \"done\"\n";
+    let script = "[[step]]\nrun = \"echo made in the pool > made.txt && echo '# touched' >> calc.py && id -u && pwd\"\n[[step]]\nfinish = \"done\"\n";
     let reply = handle
         .request(EngineCommand::Queue {
             task: NewTask {
