@@ -174,6 +174,10 @@ fn idle() {
         ("DROVER_HOME", tmp.path().join("data")),
         ("XDG_CONFIG_HOME", tmp.path().join("cfg")),
     ];
+    // The daemon's limit is the user's `max_parallel` (the repository's only caps its own).
+    let user_config = tmp.path().join("cfg").join("drover");
+    std::fs::create_dir_all(&user_config).expect("mkdir");
+    std::fs::write(user_config.join("config.toml"), "max_parallel = 32\n").expect("config");
     for i in 0..TASKS {
         let out = Proc::new(bin)
             .args([
@@ -228,27 +232,36 @@ fn idle() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let ready = capture().contains("32 running");
-    let pid = Proc::new("pgrep")
-        .args(["-f", &format!("^{bin}$")])
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .last()
-                .and_then(|l| l.trim().parse::<u32>().ok())
-        });
-    match (ready, pid) {
-        (true, Some(pid)) => {
+    let pid_of = |pattern: &str| {
+        Proc::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .last()
+                    .and_then(|l| l.trim().parse::<u32>().ok())
+            })
+    };
+    // The TUI, and the daemon it started, which runs the engine.
+    let tui = pid_of(&format!("^{bin}$"));
+    let daemon = pid_of(&format!("^{bin} daemon run"));
+    match (ready, tui, daemon) {
+        (true, Some(tui), Some(daemon)) => {
             // tokio's blocking threads (workspace creation) retire after 10 s idle, taking
             // their CPU time with them: measure after they are gone.
             std::thread::sleep(Duration::from_secs(12));
-            let (a, t0) = (cpu_ns(pid).unwrap_or(0), Instant::now());
+            let cpu = || cpu_ns(tui).unwrap_or(0) + cpu_ns(daemon).unwrap_or(0);
+            let tui_cpu = || cpu_ns(tui).unwrap_or(0);
+            let (a, ta, t0) = (cpu(), tui_cpu(), Instant::now());
             std::thread::sleep(Duration::from_secs(10));
-            let (b, secs) = (cpu_ns(pid).unwrap_or(0), t0.elapsed().as_secs_f64());
+            let (b, tb, secs) = (cpu(), tui_cpu(), t0.elapsed().as_secs_f64());
+            let percent = |ns: u64| ns as f64 / 1e9 / secs * 100.0;
             println!(
-                "| idle CPU, real binary, 32 tasks waiting on a slow agent, 10 s | {:.2} % of one core |",
-                b.saturating_sub(a) as f64 / 1e9 / secs * 100.0
+                "| idle CPU, real binary, 32 tasks waiting on a slow agent, 10 s: TUI + daemon (TUI alone) | {:.2} % ({:.2} %) of one core |",
+                percent(b.saturating_sub(a)),
+                percent(tb.saturating_sub(ta)),
             );
         }
         _ => println!(
@@ -264,6 +277,10 @@ fn idle() {
         .args(["-L", &sock, "kill-server"])
         .stderr(std::process::Stdio::null())
         .status();
+    let _ = Proc::new(bin)
+        .args(["daemon", "stop"])
+        .envs(envs.clone())
+        .output();
     let label = format!(
         "label=drover.repo={}",
         drover::workspace::repo_hash(&repo.canonicalize().unwrap_or(repo.clone()))

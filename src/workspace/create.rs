@@ -227,24 +227,7 @@ mod tests {
         let old = resolve_head(&user).unwrap().commit;
         fs::remove_file(user.join("gone.txt")).unwrap();
         fs::write(user.join("new.txt"), "new\n").unwrap();
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .args(args)
-                .current_dir(&user)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-        };
-        git(&["add", "-A"]);
-        git(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "two",
-        ]);
+        testrepo::commit(&user, "two");
         let new = resolve_head(&user).unwrap().commit;
 
         let slot = tmp.path().join("slot");

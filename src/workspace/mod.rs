@@ -186,36 +186,35 @@ pub(crate) mod testrepo {
     use std::path::Path;
     use std::process::Command;
 
+    fn run(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A real repository made with the git CLI (the user's side; never a workspace).
     pub fn init(dir: &Path, files: &[(&str, &str)]) {
-        let run = |args: &[&str]| {
-            let out = Command::new("git")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "git {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(&["init", "-q", "-b", "main"]);
+        run(dir, &["init", "-q", "-b", "main"]);
         for (path, content) in files {
             let p = dir.join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, content).unwrap();
         }
-        run(&["add", "-A"]);
-        run(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "init",
-        ]);
+        commit(dir, "init");
+    }
+
+    /// Commits everything in the work tree, deletions included.
+    pub fn commit(dir: &Path, message: &str) {
+        run(dir, &["add", "-A"]);
+        let who = ["-c", "user.name=t", "-c", "user.email=t@t"];
+        run(dir, &[&who[..], &["commit", "-qm", message]].concat());
     }
 }
 
