@@ -288,8 +288,7 @@ impl Engine {
         self.resume_after_outage();
         self.reap_orphans().await;
         self.announce_new();
-        self.schedule();
-        self.keep_warm().await;
+        self.step().await;
         let mut tick = tokio::time::interval(self.opts.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -352,8 +351,7 @@ impl Engine {
                     self.announce_new();
                 }
             }
-            self.schedule();
-            self.keep_warm().await;
+            self.step().await;
         }
         // Children of this token are the running attempts: they end as interrupted.
         self.shutdown.cancel();
@@ -364,23 +362,36 @@ impl Engine {
         self.ctx.pool.close(self.ctx.runtime.get().as_ref()).await;
     }
 
-    /// Sizes the warm pools: every repository in play (the one this engine serves, one a
-    /// front end is open in, one with tasks queued, running or in review) gets its
-    /// configured `warm_pool`; the rest get none.
-    async fn keep_warm(&mut self) {
+    /// What follows any event: queued tasks start, warm pools are sized. One read of the
+    /// task list and of each repository's config serves both.
+    async fn step(&mut self) {
         if !self.opts.run_queue {
             return;
         }
         let Some(rt) = self.ctx.runtime.get() else {
             return;
         };
-        if !self.swept {
-            pool::sweep(&rt, &self.ctx.data).await;
-            self.swept = true;
-        }
         let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
             return;
         };
+        let mut configs = Configs::default();
+        self.schedule(&tasks, &mut configs);
+        self.keep_warm(&rt, &tasks, &mut configs).await;
+    }
+
+    /// Sizes the warm pools: every repository in play (the one this engine serves, one a
+    /// front end is open in, one with tasks queued, running or in review) gets its
+    /// configured `warm_pool`; the rest get none.
+    async fn keep_warm(
+        &mut self,
+        rt: &crate::runtime::Runtime,
+        tasks: &[task::TaskRecord],
+        configs: &mut Configs,
+    ) {
+        if !self.swept {
+            pool::sweep(rt, &self.ctx.data).await;
+            self.swept = true;
+        }
         let mut repos: HashSet<PathBuf> = self.opts.repo.iter().cloned().collect();
         repos.extend(
             self.open_in
@@ -390,20 +401,20 @@ impl Engine {
         );
         repos.extend(
             tasks
-                .into_iter()
+                .iter()
                 .filter(|t| {
                     matches!(t.state, TaskState::Queued | TaskState::Review) || t.state.is_active()
                 })
-                .map(|t| t.repo),
+                .map(|t| t.repo.clone()),
         );
         let wanted: HashMap<PathBuf, usize> = repos
             .into_iter()
             .filter_map(|r| {
-                let n = crate::config::Config::load(Some(&r)).map_or(0, |c| c.warm_pool);
+                let n = configs.get(&r).map_or(0, |c| c.warm_pool);
                 (n > 0).then_some((r, n))
             })
             .collect();
-        self.ctx.pool.want(&rt, &self.ctx.data, &wanted);
+        self.ctx.pool.want(rt, &self.ctx.data, &wanted);
     }
 
     fn in_scope(&self, t: &task::TaskRecord) -> bool {
@@ -429,32 +440,19 @@ impl Engine {
     }
 
     /// Starts queued tasks, oldest first, while slots are free.
-    fn schedule(&mut self) {
-        if !self.opts.run_queue || self.running.len() >= self.opts.max_parallel {
-            return;
-        }
-        if self.ctx.runtime.get().is_none() {
-            return;
-        }
-        let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
-            return;
-        };
-        // A repository's own `max_parallel` caps its tasks too (the daemon runs many).
-        let mut caps: HashMap<PathBuf, usize> = HashMap::new();
+    fn schedule(&mut self, tasks: &[task::TaskRecord], configs: &mut Configs) {
         for t in tasks {
             if self.running.len() >= self.opts.max_parallel {
                 break;
             }
-            if t.state != TaskState::Queued
-                || self.running.contains_key(&t.id)
-                || !self.in_scope(&t)
+            if t.state != TaskState::Queued || self.running.contains_key(&t.id) || !self.in_scope(t)
             {
                 continue;
             }
-            let cap = *caps.entry(t.repo.clone()).or_insert_with(|| {
-                crate::config::Config::load(Some(&t.repo))
-                    .map_or(self.opts.max_parallel, |c| c.max_parallel)
-            });
+            // A repository's own `max_parallel` caps its tasks too (the daemon runs many).
+            let cap = configs
+                .get(&t.repo)
+                .map_or(self.opts.max_parallel, |c| c.max_parallel);
             if self.running.values().filter(|r| r.repo == t.repo).count() >= cap {
                 continue;
             }
@@ -474,6 +472,7 @@ impl Engine {
                 keep: self.keep.clone(),
             };
             self.joins.retain(|j| !j.is_finished());
+            let t = t.clone();
             self.joins.push(tokio::spawn(async move {
                 supervisor::run_attempt(ctx, t, cancel, quit).await;
                 let _ = done.send(id);
@@ -637,6 +636,19 @@ impl Engine {
             self.dispatch(item.command, reply).await;
         }
         any
+    }
+}
+
+/// Repositories' configs, each read once per engine step (`None`: it does not load).
+#[derive(Default)]
+struct Configs(HashMap<PathBuf, Option<crate::config::Config>>);
+
+impl Configs {
+    fn get(&mut self, repo: &std::path::Path) -> Option<&crate::config::Config> {
+        self.0
+            .entry(repo.to_path_buf())
+            .or_insert_with(|| crate::config::Config::load(Some(repo)).ok())
+            .as_ref()
     }
 }
 
