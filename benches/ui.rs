@@ -15,7 +15,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 mod common;
-use common::{app, ev, percentile};
+use common::{app, commit_all, ev, git, percentile};
 
 const TASKS: usize = 32;
 
@@ -141,29 +141,13 @@ fn idle() {
     let bin = env!("CARGO_BIN_EXE_drover");
     let repo = tmp.path().join("repo");
     std::fs::create_dir(&repo).expect("mkdir");
-    let git = |args: &[&str]| {
-        Proc::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .output()
-            .expect("git")
-    };
-    git(&["init", "-q", "-b", "main"]);
+    git(&repo, &["init", "-q", "-b", "main"]);
     std::fs::write(
         repo.join("drover.toml"),
         "max_parallel = 32\ntest = \"true\"\n",
     )
     .expect("config");
-    git(&["add", "-A"]);
-    git(&[
-        "-c",
-        "user.name=b",
-        "-c",
-        "user.email=b@b",
-        "commit",
-        "-qm",
-        "init",
-    ]);
+    commit_all(&repo);
     let script = tmp.path().join("slow.toml");
     std::fs::write(
         &script,

@@ -15,6 +15,19 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// `cmd` on `env`'s data and config, through its daemon or with the engine in-process.
+    fn in_env(env: &Env, cmd: &str, daemon: bool) -> Tmux {
+        let (data, config) = (env.data(), env.home.path().join("config"));
+        let mut vars = vec![
+            ("DROVER_HOME", data.as_path()),
+            ("XDG_CONFIG_HOME", config.as_path()),
+        ];
+        if !daemon {
+            vars.push(("DROVER_NO_DAEMON", Path::new("1")));
+        }
+        Tmux::start(cmd, &vars)
+    }
+
     fn start(cmd: &str, env: &[(&str, &Path)]) -> Tmux {
         let t = Tmux {
             // One server per test: tests run in parallel in one process.
@@ -319,16 +332,7 @@ fn out_05_closing_the_terminal_interrupts_running_tasks() {
         "[[step]]\nrun = \"echo started-$((6*7)); sleep 300\"\n",
     );
     let cmd = tui_in(&env);
-    let config = env.home.path().join("config");
-    let data = env.data();
-    let t = Tmux::start(
-        &cmd,
-        &[
-            ("DROVER_HOME", &data),
-            ("XDG_CONFIG_HOME", &config),
-            ("DROVER_NO_DAEMON", Path::new("1")),
-        ],
-    );
+    let t = Tmux::in_env(&env, &cmd, false);
     t.wait_for("started-42", 60);
     assert_eq!(env.containers(&[]).len(), 1, "the task's container runs");
 
@@ -361,14 +365,7 @@ fn dur_02_quit_asks_once_keep_leaves_the_task_running_and_the_next_tui_reattache
         "[[step]]\nrun = \"echo started-$((6*7))\"\n[[step]]\nrun = \"sleep 300\"\n[[step]]\nrun = \"echo resumed-$((6*7))\"\n",
     );
     let cmd = tui_in(&env);
-    let config = env.home.path().join("config");
-    let data = env.data();
-    let vars = [
-        ("DROVER_HOME", data.as_path()),
-        ("XDG_CONFIG_HOME", config.as_path()),
-        ("DROVER_NO_DAEMON", Path::new("1")),
-    ];
-    let t = Tmux::start(&cmd, &vars);
+    let t = Tmux::in_env(&env, &cmd, false);
     t.wait_for("sleep 300", 60);
     t.keys(&["q"]);
     t.wait_for("What should quitting do?", 10);
@@ -377,7 +374,7 @@ fn dur_02_quit_asks_once_keep_leaves_the_task_running_and_the_next_tui_reattache
     assert_eq!(env.show(&id)["state"], "running", "left active");
     assert_eq!(env.containers(&[]).len(), 1, "its container keeps running");
 
-    let t = Tmux::start(&cmd, &vars);
+    let t = Tmux::in_env(&env, &cmd, false);
     t.wait_for("resumed-42", 60);
     wait_for(60, "the task to reach review", || {
         (env.show(&id)["state"] == "review").then_some(())
@@ -410,16 +407,7 @@ fn out_04_a_panic_restores_the_terminal() {
         env.repo.display(),
         stty.display()
     );
-    let config = env.home.path().join("config");
-    let data = env.data();
-    let t = Tmux::start(
-        &cmd,
-        &[
-            ("DROVER_HOME", &data),
-            ("XDG_CONFIG_HOME", &config),
-            ("DROVER_NO_DAEMON", Path::new("1")),
-        ],
-    );
+    let t = Tmux::in_env(&env, &cmd, false);
     t.wait_for("exited-42", 30);
     let history = Command::new("tmux")
         .args([
@@ -497,14 +485,8 @@ fn queue_three_close_the_terminal_and_come_back_to_finished_work() {
     let daemon = env.daemon_pid().expect("`drover add` started the daemon");
 
     let cmd = tui_in(&env);
-    let config = env.home.path().join("config");
-    let data = env.data();
-    let vars = [
-        ("DROVER_HOME", data.as_path()),
-        ("XDG_CONFIG_HOME", config.as_path()),
-    ];
     // Attach while they run; quitting asks nothing and leaves them to the daemon.
-    let t = Tmux::start(&cmd, &vars);
+    let t = Tmux::in_env(&env, &cmd, true);
     t.wait_for("Background task 3", 30);
     t.wait_for("begin-1-42", 60);
     t.keys(&["q"]);
@@ -519,7 +501,7 @@ fn queue_three_close_the_terminal_and_come_back_to_finished_work() {
     );
 
     // Attach again, then close its terminal: the TUI dies, the daemon does not.
-    let t = Tmux::start(&cmd, &vars);
+    let t = Tmux::in_env(&env, &cmd, true);
     t.wait_for("Background task 1", 30);
     drop(t);
     wait_for(120, "all three in review", || {
@@ -530,7 +512,7 @@ fn queue_three_close_the_terminal_and_come_back_to_finished_work() {
     assert_eq!(env.daemon_pid(), Some(daemon), "the same daemon did it all");
 
     // Come back: every task reviewable, each transcript whole.
-    let t = Tmux::start(&cmd, &vars);
+    let t = Tmux::in_env(&env, &cmd, true);
     t.wait_for("3 review", 30);
     for n in 1..=3 {
         let s = t.wait_for(&format!("end-{n}-42"), 10);
@@ -569,15 +551,7 @@ fn a_daemon_of_another_version_is_restarted_once_no_tool_call_is_cut_off() {
     });
 
     let cmd = tui_in(&env);
-    let config = env.home.path().join("config");
-    let data = env.data();
-    let t = Tmux::start(
-        &cmd,
-        &[
-            ("DROVER_HOME", data.as_path()),
-            ("XDG_CONFIG_HOME", config.as_path()),
-        ],
-    );
+    let t = Tmux::in_env(&env, &cmd, true);
     let s = t.wait_for("to finish their tool call", 10);
     let joined = s.replace('\n', "");
     assert!(joined.contains("waiting for 1 task(s)"), "{s}");
