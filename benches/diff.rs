@@ -49,6 +49,7 @@ fn patch(round: usize) -> (DiffSummary, String) {
         insertions: (FILES * HUNK / 2) as u64,
         deletions: (FILES * HUNK / 2) as u64,
         files,
+        ..Default::default()
     };
     (summary, out)
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use drover::workspace::overlap::{Radar, Side};
+use drover::workspace::{SnapshotOptions, TaskGit, snapshot};
 
 mod common;
 use common::{commit_all, git};
@@ -31,7 +32,16 @@ fn hot(edits: &[usize], by: usize) -> String {
         .collect()
 }
 
-fn setup(root: &Path) -> (PathBuf, Vec<Side>) {
+/// The tree of a task's workspace as the engine's differ records it.
+fn snap(task: &TaskGit) -> String {
+    let opts = SnapshotOptions {
+        persist: true,
+        ..Default::default()
+    };
+    snapshot(task, opts).expect("snapshot").tree.to_string()
+}
+
+fn setup(root: &Path) -> (PathBuf, PathBuf, Vec<(TaskGit, Side)>) {
     let repo = root.join("repo");
     std::fs::create_dir_all(repo.join("src")).expect("mkdir");
     git(&repo, &["init", "-q", "-b", "main"]);
@@ -46,10 +56,19 @@ fn setup(root: &Path) -> (PathBuf, Vec<Side>) {
     }
     std::fs::write(repo.join("hot.py"), hot(&[], 0)).expect("write");
     let base = commit_all(&repo);
+    let store = root.join("data/git/repo.git");
     let sides = (0..TASKS)
         .map(|t| {
-            let dir = root.join(format!("ws{t}"));
-            drover::workspace::create(&repo, &dir, &base, &format!("drover/t{t}")).expect("ws");
+            let task = TaskGit {
+                user_repo: repo.clone(),
+                store: store.clone(),
+                index: root.join(format!("data/tasks/t{t}/index")),
+                workspace: root.join(format!("ws{t}")),
+                base: base.clone(),
+                branch: format!("drover/t{t}"),
+            };
+            let dir = task.workspace.clone();
+            drover::workspace::create(&task).expect("ws");
             // Tasks 0 and 1 edit the same hot line (a conflict); the rest their own lines.
             let line = if t == 1 { 0 } else { t * 10 };
             std::fs::write(dir.join("hot.py"), hot(&[line], t)).expect("write");
@@ -57,18 +76,19 @@ fn setup(root: &Path) -> (PathBuf, Vec<Side>) {
             for f in &own {
                 std::fs::write(dir.join(f), "def changed():\n    pass\n").expect("write");
             }
-            Side {
+            let side = Side {
                 id: format!("t{t}"),
                 title: format!("task {t}"),
-                workspace: dir,
                 base: base.clone(),
                 commit: None,
+                tree: Some(snap(&task)),
                 files: ["hot.py".to_string()].into_iter().chain(own).collect(),
                 version: "0".into(),
-            }
+            };
+            (task, side)
         })
         .collect();
-    (repo, sides)
+    (repo, store, sides)
 }
 
 fn ms(d: Duration) -> String {
@@ -83,7 +103,9 @@ fn stats(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
 fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let t = Instant::now();
-    let (repo, mut sides) = setup(tmp.path());
+    let (repo, store, mut tasks) = setup(tmp.path());
+    let sides =
+        |tasks: &[(TaskGit, Side)]| -> Vec<Side> { tasks.iter().map(|(_, s)| s.clone()).collect() };
     eprintln!(
         "setup: {TASKS} workspaces of {FILES} files in {:.1}s",
         t.elapsed().as_secs_f64()
@@ -93,30 +115,34 @@ fn main() {
     for _ in 0..3 {
         let mut radar = Radar::default();
         let t = Instant::now();
-        let out = radar.scan(&repo, &sides).expect("scan");
+        let out = radar.scan(&store, &repo, &sides(&tasks)).expect("scan");
         cold.push(t.elapsed());
         let conflicts = out["t0"].iter().filter(|o| !o.conflicts.is_empty()).count();
         assert_eq!((out["t0"].len(), conflicts), (TASKS - 1, 1));
     }
 
     let mut radar = Radar::default();
-    radar.scan(&repo, &sides).expect("scan");
+    radar.scan(&store, &repo, &sides(&tasks)).expect("scan");
     let mut change = Vec::new();
     let mut idle = Vec::new();
     for round in 0..9 {
         // One task writes again: its tree and its 29 pairs are new.
         let k = 2 + round % (TASKS - 2);
         std::fs::write(
-            sides[k].workspace.join("hot.py"),
+            tasks[k].0.workspace.join("hot.py"),
             hot(&[k * 10, k * 10 + 1 + round], k),
         )
         .expect("write");
-        sides[k].version = format!("{round}");
+        // The engine's differ records the new tree; then the radar looks.
+        let tree = snap(&tasks[k].0);
+        tasks[k].1.tree = Some(tree);
+        tasks[k].1.version = format!("{round}");
+        let now = sides(&tasks);
         let t = Instant::now();
-        radar.scan(&repo, &sides).expect("scan");
+        radar.scan(&store, &repo, &now).expect("scan");
         change.push(t.elapsed());
         let t = Instant::now();
-        radar.scan(&repo, &sides).expect("scan");
+        radar.scan(&store, &repo, &now).expect("scan");
         idle.push(t.elapsed());
     }
 

@@ -77,8 +77,15 @@ fn measure(tmp: &Path, on: &str) {
         // Each side starts with the disk quiet: the other's writes are flushed first.
         sync();
         let (t, c) = (Instant::now(), cpu(Who::Me));
-        drover::workspace::create(&repo, &ws, &head, &format!("drover/bench-{r}"))
-            .expect("workspace");
+        let task = drover::workspace::TaskGit {
+            user_repo: repo.clone(),
+            store: tmp.join("data/git/repo.git"),
+            index: tmp.join(format!("data/tasks/{r}/index")),
+            workspace: ws.clone(),
+            base: head.clone(),
+            branch: format!("drover/bench-{r}"),
+        };
+        drover::workspace::create(&task).expect("workspace");
         ours.push(t.elapsed());
         ours_cpu.push(cpu(Who::Me) - c);
         ours_disk = drover::paths::disk_usage(&ws);

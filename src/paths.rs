@@ -92,6 +92,16 @@ impl DataDir {
         self.attempt_dir(id, attempt).join("transcript.jsonl")
     }
 
+    /// drover's own git repository for a user repository (see `workspace::record`).
+    pub fn git_store(&self, repo_hash: &str) -> PathBuf {
+        self.root.join("git").join(format!("{repo_hash}.git"))
+    }
+
+    /// A task's stat cache for snapshots of its workspace (a git index file).
+    pub fn task_index(&self, id: &TaskId) -> PathBuf {
+        self.task_dir(id).join("index")
+    }
+
     pub fn task_dir(&self, id: &TaskId) -> PathBuf {
         self.root.join("tasks").join(id.as_str())
     }

@@ -1,20 +1,23 @@
 //! What the model is told before it starts: the task, the repository's own instructions
 //! (AGENTS.md / CLAUDE.md, a README excerpt), a bounded file tree, the test command and
-//! the rules of the tools. Read on the host from the workspace, symlinks not followed.
+//! the rules of the tools. Documents are read from the workspace through `beneath` (no
+//! link followed, nothing outside it); the file list is drover's own record of the
+//! workspace (its latest snapshot's index, else the base commit), never the
+//! workspace's `.git`.
 
 use std::path::Path;
+
+use crate::workspace::TaskGit;
+use crate::workspace::beneath::Beneath;
 
 const TREE_MAX: usize = 200;
 const DOC_MAX: usize = 6000;
 
-fn read_doc(root: &Path, name: &str, max: usize) -> Option<String> {
-    let p = root.join(name);
-    let meta = std::fs::symlink_metadata(&p).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let text = std::fs::read_to_string(p).ok()?;
-    Some(if text.len() > max {
+fn read_doc(root: &Beneath, name: &str, max: usize) -> Option<String> {
+    // A few bytes more, so the cut below lands on a character boundary it could keep.
+    let (bytes, more) = root.read_head(Path::new(name), (max + 4) as u64)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Some(if text.len() > max || more {
         let mut cut = max;
         while !text.is_char_boundary(cut) {
             cut -= 1;
@@ -25,13 +28,29 @@ fn read_doc(root: &Path, name: &str, max: usize) -> Option<String> {
     })
 }
 
-/// Tracked files at the workspace's HEAD (git2), at most `TREE_MAX`.
-fn file_tree(root: &Path) -> Vec<String> {
-    let Ok(repo) = git2::Repository::open(root) else {
-        return Vec::new();
-    };
-    let Ok(index) = repo.index() else {
-        return Vec::new();
+/// The workspace's files as drover last recorded them, at most `TREE_MAX`.
+fn file_tree(git: &TaskGit) -> Vec<String> {
+    let from_index = git2::Index::open(&git.index).ok().filter(|i| !i.is_empty());
+    let index = match from_index {
+        Some(i) => i,
+        None => {
+            let Ok(store) = git.open_store() else {
+                return Vec::new();
+            };
+            let tree = git
+                .base_oid()
+                .ok()
+                .and_then(|b| store.find_commit(b).ok())
+                .and_then(|c| c.tree().ok());
+            let mut i = match git2::Index::new() {
+                Ok(i) => i,
+                Err(_) => return Vec::new(),
+            };
+            if tree.is_none_or(|t| i.read_tree(&t).is_err()) {
+                return Vec::new();
+            }
+            i
+        }
     };
     let mut files: Vec<String> = index
         .iter()
@@ -49,9 +68,10 @@ fn file_tree(root: &Path) -> Vec<String> {
 pub fn system_prompt(
     title: &str,
     prompt: &str,
-    workspace: &Path,
+    git: &TaskGit,
     test_command: Option<&str>,
 ) -> String {
+    let workspace = Beneath::open(&git.workspace).ok();
     let mut s = String::from(
         "You are a coding agent working in a git repository at /workspace inside a sandboxed \
 container with no network access. Use the tools to inspect and change the code. Make the \
@@ -60,18 +80,20 @@ tests when behaviour changes. Run the tests yourself before finishing. When you 
 call `finish` with a short summary; do not commit or push (the reviewer does that).\n\n",
     );
     s.push_str(&format!("# Task\n{title}\n\n{prompt}\n\n"));
-    for name in ["AGENTS.md", "CLAUDE.md"] {
-        if let Some(doc) = read_doc(workspace, name, DOC_MAX) {
-            s.push_str(&format!("# Instructions from {name}\n{doc}\n\n"));
+    if let Some(ws) = &workspace {
+        for name in ["AGENTS.md", "CLAUDE.md"] {
+            if let Some(doc) = read_doc(ws, name, DOC_MAX) {
+                s.push_str(&format!("# Instructions from {name}\n{doc}\n\n"));
+            }
+        }
+        if let Some(readme) = ["README.md", "README", "README.rst"]
+            .iter()
+            .find_map(|n| read_doc(ws, n, 2000))
+        {
+            s.push_str(&format!("# README (excerpt)\n{readme}\n\n"));
         }
     }
-    if let Some(readme) = ["README.md", "README", "README.rst"]
-        .iter()
-        .find_map(|n| read_doc(workspace, n, 2000))
-    {
-        s.push_str(&format!("# README (excerpt)\n{readme}\n\n"));
-    }
-    let tree = file_tree(workspace);
+    let tree = file_tree(git);
     if !tree.is_empty() {
         s.push_str(&format!("# Files\n{}\n\n", tree.join("\n")));
     }

@@ -198,16 +198,27 @@ impl ContainerTools {
                     .await?;
                 let mut out = from_exec(&r);
                 // What bash says when fork fails: the pids limit held the command back.
-                if out
+                let pids_full = out
                     .output
                     .contains("fork: retry: Resource temporarily unavailable")
                     || out
                         .output
-                        .contains("fork: Resource temporarily unavailable")
-                {
+                        .contains("fork: Resource temporarily unavailable");
+                if pids_full {
                     out.output.push_str(
                         "\n[process limit reached: the container's pids limit stopped new processes]",
                     );
+                }
+                // A timeout ends all the command started, in its process group or not;
+                // a full process table is emptied too, or no later call could run.
+                if r.timed_out || pids_full {
+                    let note = match self.runtime.end_strays(&self.container).await {
+                        Ok(swept) => swept.note(),
+                        Err(e) => Some(format!("leftover processes could not be stopped: {e}")),
+                    };
+                    if let Some(n) = note {
+                        out.output.push_str(&format!("\n[{n}]"));
+                    }
                 }
                 // SIGKILL without a timeout: most often the kernel's OOM killer.
                 if r.exit_code == Some(137) && !r.timed_out && self.oom_killed().await {

@@ -1,7 +1,8 @@
 //! Read-only views of the store: `list`, `show`, `logs`, `diff`.
 //!
-//! Facts come from the store and the workspace (git), never from what an agent claimed:
-//! `branch_exists` is read from the workspace repository.
+//! Facts come from the store and drover's own git state, never from what an agent
+//! claimed: `branch_exists` is read from drover's repository and the user's; a diff is a
+//! fresh snapshot of the workspace's files (read as data, never as a repository).
 
 use std::path::PathBuf;
 
@@ -92,9 +93,11 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
     let (data, store) = open_data()?;
     let t = store.find(prefix).map_err(Failure::usage)?;
     let a = store.attempt(&t.id, t.attempt).map_err(Failure::failed)?;
-    let ws = data.workspace(&t.id);
-    let ws_exists = ws.join(".git").exists();
-    let branch_exists = ws_exists && workspace::branch_exists(&ws, &t.branch);
+    let git = t.git(&data);
+    let ws = git.workspace.clone();
+    let ws_exists = ws.is_dir();
+    let in_repo = workspace::branch_exists(&t.repo, &t.branch);
+    let branch_exists = in_repo || workspace::branch_exists(&git.store, &t.branch);
     let v = json!({
         "id": t.id,
         "title": t.title,
@@ -106,6 +109,7 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
         "repo": t.repo,
         "branch": t.branch,
         "branch_exists": branch_exists,
+        "branch_in_repo": in_repo,
         "base_commit": t.base_commit,
         "base_ref": t.base_ref,
         "workspace": ws_exists.then_some(&ws),
@@ -161,10 +165,10 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
     outln!(
         "branch    {}{}",
         t.branch,
-        if branch_exists {
-            ""
-        } else {
-            "  (not in the workspace)"
+        match (in_repo, branch_exists) {
+            (true, _) => "",
+            (false, true) => "  (in drover's record; in your repository once approved)",
+            (false, false) => "  (does not exist)",
         }
     );
     outln!(
@@ -239,9 +243,11 @@ pub fn logs(prefix: &str, attempt: Option<u32>, as_json: bool) -> CliResult {
 pub fn diff(prefix: &str, stat: bool) -> CliResult {
     let (data, store) = open_data()?;
     let t = store.find(prefix).map_err(Failure::usage)?;
-    let ws = data.workspace(&t.id);
-    let (summary, patch) = if ws.join(".git").exists() {
-        let d = workspace::diff(&ws, &t.base_commit).map_err(Failure::failed)?;
+    let git = t.git(&data);
+    let (summary, patch) = if git.workspace.is_dir() {
+        // Read only: the engine owns the task's stat cache.
+        let d = workspace::diff(&git, workspace::SnapshotOptions::default())
+            .map_err(Failure::failed)?;
         (Some(d.summary), d.patch)
     } else {
         // Discarded: the diff saved at the end of the attempt.

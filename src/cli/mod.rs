@@ -150,6 +150,9 @@ pub enum Cmd {
         /// Approve even though the tests did not pass (recorded in the commit).
         #[arg(long)]
         force: bool,
+        /// Use this branch name (when your repository has a branch of the task's name).
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
     },
     /// Push an approved task's branch to the remote (never forced; blocked if the remote
     /// branch moved).
@@ -301,9 +304,9 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Cmd::Show { id, json } => inspect::show(&id, json),
         Cmd::Logs { id, attempt, json } => inspect::logs(&id, attempt, json),
         Cmd::Diff { id, stat } => inspect::diff(&id, stat),
-        Cmd::Approve { id, force } => {
+        Cmd::Approve { id, force, branch } => {
             control::control(daemon, &id, move |id| {
-                crate::engine::protocol::Command::Approve { id, force }
+                crate::engine::protocol::Command::Approve { id, force, branch }
             })
             .await
         }

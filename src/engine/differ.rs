@@ -1,11 +1,12 @@
-//! The live diff of one attempt: computed on the host (git2, blocking pool), stored,
-//! announced; debounced while an agent writes in bursts.
+//! The live diff of one attempt: a snapshot of the workspace into drover's own git state,
+//! diffed against the base on the host (blocking pool), stored, announced; debounced
+//! while an agent writes in bursts.
 //!
 //! A write schedules one diff `DEBOUNCE` later (writes in between join it) so the agent
-//! never waits for git. Computations are serialised, so the final diff taken when the
-//! agent stops is never overtaken by an older one.
+//! never waits for git. Snapshots are serialised (they share the task's index), so the
+//! final diff taken when the agent stops is never overtaken by an older one, and the
+//! verification's snapshots go through here too.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use super::bus::EventBus;
 use super::ids::TaskId;
 use super::protocol::EventBody;
 use crate::store::Store;
-use crate::workspace::{self, WorkspaceDiff};
+use crate::workspace::{self, SnapshotOptions, TaskGit, WorkspaceDiff};
 
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
@@ -23,8 +24,7 @@ pub struct Differ {
     pub attempt: u32,
     pub bus: Arc<EventBus>,
     pub store: Arc<Store>,
-    pub workspace: PathBuf,
-    pub base_commit: String,
+    pub git: TaskGit,
     lock: tokio::sync::Mutex<()>,
     scheduled: AtomicBool,
 }
@@ -35,16 +35,14 @@ impl Differ {
         attempt: u32,
         bus: Arc<EventBus>,
         store: Arc<Store>,
-        workspace: PathBuf,
-        base_commit: String,
+        git: TaskGit,
     ) -> Self {
         Differ {
             task,
             attempt,
             bus,
             store,
-            workspace,
-            base_commit,
+            git,
             lock: tokio::sync::Mutex::new(()),
             scheduled: AtomicBool::new(false),
         }
@@ -65,11 +63,30 @@ impl Differ {
 
     /// Diffs the workspace against the base now, stores the stat and emits it.
     pub async fn refresh(&self) -> Option<WorkspaceDiff> {
+        let opts = SnapshotOptions {
+            persist: true,
+            ..Default::default()
+        };
+        self.take(opts).await.ok()
+    }
+
+    /// The diff now, every file read again and ignored files measured (what verification
+    /// and approval rely on); stored and emitted like any other. An error is said and
+    /// returned.
+    pub async fn thorough(&self) -> Result<WorkspaceDiff, String> {
+        let opts = SnapshotOptions {
+            rehash: true,
+            persist: true,
+            list_ignored: true,
+        };
+        self.take(opts).await
+    }
+
+    async fn take(&self, opts: SnapshotOptions) -> Result<WorkspaceDiff, String> {
         let _one_at_a_time = self.lock.lock().await;
-        let dir = self.workspace.clone();
-        let base = self.base_commit.clone();
+        let git = self.git.clone();
         let emit = |body| self.bus.emit(Some(&self.task), self.attempt, body);
-        match tokio::task::spawn_blocking(move || workspace::diff(&dir, &base)).await {
+        match tokio::task::spawn_blocking(move || workspace::diff(&git, opts)).await {
             Ok(Ok(d)) => {
                 let summary = d.summary.clone();
                 if let Err(e) = self
@@ -82,19 +99,21 @@ impl Differ {
                     diff: summary,
                     patch: d.patch.clone(),
                 });
-                Some(d)
+                Ok(d)
             }
             Ok(Err(e)) => {
+                let message = format!("diff: {e}");
                 emit(EventBody::Error {
-                    message: format!("diff: {e}"),
+                    message: message.clone(),
                 });
-                None
+                Err(message)
             }
             Err(e) => {
+                let message = format!("diff task failed: {e}");
                 emit(EventBody::Error {
-                    message: format!("diff task failed: {e}"),
+                    message: message.clone(),
                 });
-                None
+                Err(message)
             }
         }
     }

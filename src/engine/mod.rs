@@ -4,6 +4,7 @@
 //! by another process count too), at most `max_parallel` attempts at once, each attempt a
 //! supervisor task. Other processes reach a running engine through the store's inbox.
 
+pub mod approve;
 pub mod bus;
 pub mod clock;
 mod differ;
@@ -535,7 +536,9 @@ impl Engine {
         let ctx = self.ctx.clone();
         tokio::spawn(async move {
             let r = match cmd {
-                Command::Approve { force, .. } => ops::approve(&ctx, &task.id, force).await,
+                Command::Approve { force, branch, .. } => {
+                    approve::approve(&ctx, &task.id, force, branch).await
+                }
                 _ => ops::push(&ctx, &task.id).await,
             };
             lock(&busy).remove(&task.id);

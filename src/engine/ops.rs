@@ -153,7 +153,9 @@ pub async fn discard(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     ))
 }
 
-/// The stored history of a task's current attempt (blocking: file and git reads).
+/// The stored history of a task's current attempt (blocking: file and git reads). The
+/// patch is the one of the attempt's latest snapshot, from drover's own repository (no
+/// workspace is read here).
 pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
     let n = task.attempt;
     let dir = ctx.data.attempt_dir(&task.id, n);
@@ -164,17 +166,16 @@ pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
             Err(e) => (Vec::new(), vec![format!("transcript: {e}")]),
         };
     let test_output = std::fs::read_to_string(dir.join("test.log")).unwrap_or_default();
-    let ws = ctx.data.workspace(&task.id);
-    let patch = if ws.join(".git").is_dir() {
-        match workspace::diff(&ws, &task.base_commit) {
-            Ok(d) => d.patch,
+    let tree = attempt.diff.as_ref().and_then(|d| d.tree.clone());
+    let patch = match tree {
+        Some(tree) => match recorded_patch(ctx, task, &tree) {
+            Ok(p) => p,
             Err(e) => {
                 warnings.push(format!("diff: {e}"));
                 String::new()
             }
-        }
-    } else {
-        std::fs::read_to_string(dir.join("diff.patch")).unwrap_or_default()
+        },
+        None => std::fs::read_to_string(dir.join("diff.patch")).unwrap_or_default(),
     };
     EventBody::History {
         attempt: Box::new(attempt),
@@ -185,79 +186,19 @@ pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
     }
 }
 
-/// Approves a task in review: commits its workspace on the task branch and fetches the
-/// branch into the user's repository. Failing tests need `force` (and are recorded).
-pub async fn approve(ctx: &EngineCtx, id: &TaskId, force: bool) -> Result<String, String> {
-    let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
-    let to = state::next(&task.state, Transition::Approve).map_err(|e| e.to_string())?;
-    let n = task.attempt;
-    let attempt = ctx.store.attempt(&task.id, n).map_err(|e| e.to_string())?;
-    let verdict = attempt.tests.as_ref().map(|t| t.verdict);
-    let passed = verdict == Some(crate::verify::Verdict::Passed);
-    if !passed && !force {
-        let what = verdict.map_or("were not run", |v| v.label());
-        return Err(format!(
-            "the tests {}{what}: to approve anyway, confirm in the TUI or run `drover approve --force {}`",
-            if verdict.is_some() { "result is: " } else { "" },
-            task.id
-        ));
-    }
-    let ws = ctx.data.workspace(&task.id);
-    if !ws.join(".git").is_dir() {
-        return Err("the task's workspace is gone: nothing to approve".into());
-    }
-    let (repo, branch, id_s) = (task.repo.clone(), task.branch.clone(), task.id.to_string());
-    let msg = workspace::commit_message(&task.title, attempt.summary.as_deref(), &id_s, !passed);
-    let commit =
-        tokio::task::spawn_blocking(move || -> Result<String, workspace::WorkspaceError> {
-            let author = workspace::author(&repo)?;
-            let oid = workspace::commit_all(&ws, &branch, &msg, &author)?;
-            crate::crash::point("after_commit");
-            workspace::publish(&repo, &ws, &branch)?;
-            Ok(oid)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let rec = ctx
-        .store
-        .update_attempt(&task.id, n, |a| {
-            a.approved_commit = Some(commit.clone());
-            a.tests_overridden = !passed;
-        })
-        .map_err(|e| e.to_string())?;
-    ctx.bus.emit(
-        Some(&task.id),
-        n,
-        EventBody::AttemptUpdated {
-            attempt: Box::new(rec),
-        },
-    );
-    ctx.store
-        .set_state(&task.id, n, &task.state, &to)
-        .map_err(|e| e.to_string())?;
-    ctx.bus.emit(
-        Some(&task.id),
-        n,
-        EventBody::StateChanged {
-            from: task.state,
-            to,
-        },
-    );
-    let done = format!(
-        "approved: {} is at {} in your repository (git log {})",
-        task.branch,
-        &commit[..12],
-        task.branch
-    );
-    ctx.bus.emit(
-        Some(&task.id),
-        n,
-        EventBody::Notice {
-            message: done.clone(),
-        },
-    );
-    Ok(done)
+/// The patch from the task's base to a snapshot tree it recorded.
+fn recorded_patch(ctx: &EngineCtx, task: &TaskRecord, tree: &str) -> Result<String, String> {
+    let git = task.git(&ctx.data);
+    let store = git.open_store().map_err(|e| e.to_string())?;
+    let err = |e: git2::Error| e.message().to_string();
+    let base = store
+        .find_commit(git.base_oid().map_err(|e| e.to_string())?)
+        .map_err(err)?
+        .tree_id();
+    let tree = git2::Oid::from_str(tree).map_err(err)?;
+    workspace::diff_trees(&store, base, tree)
+        .map(|d| d.patch)
+        .map_err(err)
 }
 
 /// Pushes an approved task's branch to the configured remote. If the remote branch moved,

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Limits, Network};
 use crate::paths::DataDir;
 use crate::runtime::{ContainerSpec, Runtime, image, pool_name};
-use crate::workspace::{self, Workspace, owner};
+use crate::workspace::{self, TaskGit, Workspace, owner};
 
 /// What a container was made for; one is claimed only by an attempt needing the same.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,11 +225,10 @@ impl WarmPool {
         rt: &Runtime,
         data: &DataDir,
         fit: &Fit,
-        repo: &Path,
-        (base, branch): (&str, &str),
+        git: &TaskGit,
         (task, name): (&str, &str),
-        workspace: &Path,
     ) -> Option<Claimed> {
+        let repo = git.user_repo.as_path();
         let warm = {
             let mut st = self.lock();
             let p = st.repos.get_mut(repo)?;
@@ -241,7 +240,7 @@ impl WarmPool {
             warm
         };
         let container = warm.container.clone();
-        match take(rt, warm, repo, (base, branch), (task, name), workspace).await {
+        match take(rt, warm, git, (task, name)).await {
             Ok(ws) => Some(Claimed {
                 workspace: ws,
                 container,
@@ -382,21 +381,15 @@ fn prepare_slot(slot: &Path, repo: &Path) -> Result<(PathBuf, (u32, u32)), Strin
 async fn take(
     rt: &Runtime,
     warm: Warm,
-    repo: &Path,
-    (base, branch): (&str, &str),
+    git: &TaskGit,
     (task, name): (&str, &str),
-    workspace: &Path,
 ) -> Result<Workspace, String> {
     let (slot, objects) = (warm.slot.clone(), warm.objects.clone());
-    let (repo, base, branch, to) = (
-        repo.to_path_buf(),
-        base.to_string(),
-        branch.to_string(),
-        workspace.to_path_buf(),
-    );
+    let git = git.clone();
     let moved = tokio::task::spawn_blocking(move || -> Result<Workspace, String> {
-        let checks_out = workspace::detached_at(&slot).as_deref() != Some(base.as_str());
-        let mut ws = workspace::adopt(&repo, &slot, &base, &branch).map_err(|e| e.to_string())?;
+        let to = git.workspace.clone();
+        let checks_out = workspace::detached_at(&slot).as_deref() != Some(git.base.as_str());
+        let mut ws = workspace::adopt(&git, &slot).map_err(|e| e.to_string())?;
         if ws.objects != objects {
             return Err(format!(
                 "the repository's objects moved to {}",

@@ -42,6 +42,9 @@ pub enum Command {
         id: TaskId,
         #[serde(default)]
         force: bool,
+        /// Use this branch name instead of the task's (when the user has one by that name).
+        #[serde(default)]
+        branch: Option<String>,
     },
     Push {
         id: TaskId,

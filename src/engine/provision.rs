@@ -34,23 +34,15 @@ pub(super) async fn fresh(
 ) -> Result<Session, Stop> {
     let (rt, image, image_id) = runtime_and_image(ctx, task, config).await?;
     // A retry with feedback continues where the last attempt left off.
-    let dir = ctx.data.workspace(&task.id);
-    let in_place = continue_in_place && dir.join(".git").is_dir();
+    let git = task.git(&ctx.data);
+    let in_place = continue_in_place && git.workspace.is_dir();
     let claimed = match in_place {
         true => None,
         false => {
             let fit = Fit::of(config, &image, &image_id);
             let name = container_name(&task.id);
             ctx.pool
-                .claim(
-                    &rt,
-                    &ctx.data,
-                    &fit,
-                    &task.repo,
-                    (&task.base_commit, &task.branch),
-                    (task.id.as_str(), &name),
-                    &dir,
-                )
+                .claim(&rt, &ctx.data, &fit, &git, (task.id.as_str(), &name))
                 .await
         }
     };
@@ -96,17 +88,12 @@ async fn cold(
     image: &str,
     in_place: bool,
 ) -> Result<(Workspace, String), Stop> {
-    let dir = ctx.data.workspace(&task.id);
-    let (repo, base, branch) = (
-        task.repo.clone(),
-        task.base_commit.clone(),
-        task.branch.clone(),
-    );
+    let git = task.git(&ctx.data);
     let ws: Workspace = tokio::task::spawn_blocking(move || {
         if in_place {
-            Workspace::open(&dir, &repo)
+            Workspace::existing(&git.workspace, &git.user_repo)
         } else {
-            workspace::create(&repo, &dir, &base, &branch)
+            workspace::create(&git)
         }
     })
     .await
@@ -132,17 +119,17 @@ pub(super) async fn resume(
 ) -> Result<Session, Stop> {
     let (rt, image, _) = runtime_and_image(ctx, task, config).await?;
     let dir = ctx.data.workspace(&task.id);
-    if !dir.join(".git").is_dir() {
-        return Err(Stop::Fail(format!(
-            "cannot resume: the workspace {} is gone; retry to start over",
-            dir.display()
-        )));
-    }
     let repo = task.repo.clone();
-    let ws = tokio::task::spawn_blocking(move || Workspace::open(&dir, &repo))
+    let ws = tokio::task::spawn_blocking(move || Workspace::existing(&dir, &repo))
         .await
         .map_err(|e| Stop::Fail(format!("workspace: {e}")))?
-        .map_err(|e| Stop::Fail(format!("workspace: {e}")))?;
+        .map_err(|e| match e {
+            workspace::WorkspaceError::Gone(dir) => Stop::Fail(format!(
+                "cannot resume: the workspace {} was removed from outside drover; retry to start over",
+                dir.display()
+            )),
+            e => Stop::Fail(format!("workspace: {e}")),
+        })?;
     check(cancel)?;
 
     let log = open_log(ctx, task)?;
@@ -298,7 +285,9 @@ fn new_session(
         log,
         tools,
         cancel.clone(),
-        ws.dir.clone(),
-        task.base_commit.clone(),
+        workspace::TaskGit {
+            workspace: ws.dir.clone(),
+            ..task.git(&ctx.data)
+        },
     )
 }

@@ -72,7 +72,7 @@ fn scan(
     let Ok(tasks) = ctx.store.tasks(repo) else {
         return HashMap::new();
     };
-    let mut by_repo: HashMap<PathBuf, Vec<(TaskId, Side)>> = HashMap::new();
+    let mut by_repo: HashMap<(PathBuf, PathBuf), Vec<(TaskId, Side)>> = HashMap::new();
     for t in tasks.into_iter().filter(|t| compared(&t.state)) {
         let Ok(a) = ctx.store.attempt(&t.id, t.attempt) else {
             continue;
@@ -88,35 +88,31 @@ fn scan(
             })
             .unwrap_or_default();
         let version = format!(
-            "{}:{:?}:{:?}:{}",
+            "{}:{:?}:{:?}",
             t.attempt,
             a.approved_commit,
-            a.finished_at,
-            files.len()
+            a.diff.as_ref().and_then(|d| d.tree.as_ref()),
         );
         let side = Side {
             id: t.id.to_string(),
             title: t.title.clone(),
-            workspace: a
-                .workspace
-                .clone()
-                .unwrap_or_else(|| ctx.data.workspace(&t.id)),
             base: t.base_commit.clone(),
             commit: a.approved_commit.clone(),
+            tree: a.diff.as_ref().and_then(|d| d.tree.clone()),
             files,
             version,
         };
         by_repo
-            .entry(t.repo.clone())
+            .entry((t.repo.clone(), ctx.data.git_store(&t.repo_hash)))
             .or_default()
             .push((t.id, side));
     }
     let mut out = HashMap::new();
     let mut live = BTreeSet::new();
-    for (repo, entries) in by_repo {
+    for ((repo, store), entries) in by_repo {
         let sides: Vec<Side> = entries.iter().map(|(_, s)| s.clone()).collect();
         live.extend(sides.iter().map(|s| s.id.clone()));
-        match radar.scan(&repo, &sides) {
+        match radar.scan(&store, &repo, &sides) {
             Ok(mut found) => {
                 for (id, _) in entries {
                     let list = found.remove(id.as_str()).unwrap_or_default();

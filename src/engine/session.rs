@@ -49,16 +49,15 @@ impl Session {
         log: TranscriptLog,
         tools: ContainerTools,
         cancel: CancellationToken,
-        workspace: PathBuf,
-        base_commit: String,
+        git: workspace::TaskGit,
     ) -> Self {
+        let workspace = git.workspace.clone();
         let differ = Arc::new(Differ::new(
             task.clone(),
             attempt,
             bus.clone(),
             store.clone(),
-            workspace.clone(),
-            base_commit,
+            git,
         ));
         Session {
             differ,
@@ -121,6 +120,16 @@ impl Session {
     /// The diff now (waits for it): used when the attempt ends.
     pub async fn refresh_diff(&self) -> Option<workspace::WorkspaceDiff> {
         self.differ.refresh().await
+    }
+
+    /// Where the attempt's git state lives.
+    pub fn git(&self) -> &workspace::TaskGit {
+        &self.differ.git
+    }
+
+    /// A full snapshot and its diff (waits for it): what verification judges.
+    pub async fn thorough_diff(&self) -> Result<workspace::WorkspaceDiff, String> {
+        self.differ.thorough().await
     }
 }
 

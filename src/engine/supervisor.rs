@@ -243,7 +243,7 @@ async fn attempt(
     let (mut agent, model) = build_agent(
         &task,
         &config,
-        &session.workspace,
+        session.git(),
         test_command.as_deref(),
         conversations,
         &session.tools,
@@ -302,9 +302,17 @@ async fn attempt(
         break;
     }
 
-    if !session.workspace.join(".git").exists() {
+    let ws = session.workspace.clone();
+    let empty = tokio::task::spawn_blocking(move || {
+        crate::workspace::beneath::Beneath::open(&ws)
+            .and_then(|b| b.list(std::path::Path::new("")))
+            .is_ok_and(|entries| entries.is_empty())
+    })
+    .await
+    .unwrap_or(false);
+    if empty {
         return Err(Stop::Fail(
-            "worktree empty: the agent deleted the workspace's repository; retry from scratch (R) to start again from the base"
+            "worktree empty: everything in the workspace was deleted (its .git too); retry from scratch (R) to start again from the base"
                 .into(),
         ));
     }
@@ -356,7 +364,7 @@ struct AgentFiles {
 async fn build_agent(
     task: &TaskRecord,
     config: &Config,
-    workspace: &std::path::Path,
+    git: &crate::workspace::TaskGit,
     test_command: Option<&str>,
     files: AgentFiles,
     container: &ContainerTools,
@@ -383,11 +391,7 @@ async fn build_agent(
                 crate::agent::resolve::resolve(&config.agent, provider.as_deref())
                     .await
                     .map_err(Stop::Fail)?;
-            let (title, prompt, ws) = (
-                task.title.clone(),
-                task.prompt.clone(),
-                workspace.to_path_buf(),
-            );
+            let (title, prompt, ws) = (task.title.clone(), task.prompt.clone(), git.clone());
             let test = test_command.map(String::from);
             let system = tokio::task::spawn_blocking(move || {
                 crate::agent::context::system_prompt(&title, &prompt, &ws, test.as_deref())
@@ -438,7 +442,10 @@ async fn test_command_for(config: &Config, workspace: &std::path::Path) -> Optio
     }
 }
 
-/// Runs the project's tests in the container, streaming output as events.
+/// Runs the project's tests in the container, streaming output as events. First every
+/// process the agent left is ended and the workspace read whole: that tree is what the
+/// verdict is about. After the run (and its leftovers ended), a workspace that is not
+/// that tree any more makes the verdict `stale`, naming the files.
 async fn verify_in(
     session: &Session,
     command: Option<&str>,
@@ -448,6 +455,11 @@ async fn verify_in(
     let Some(command) = command.map(String::from) else {
         return Ok((TestReport::no_tests(), String::new()));
     };
+    sweep(session, "before the tests").await?;
+    let before = session
+        .thorough_diff()
+        .await
+        .map_err(|e| Stop::Fail(format!("cannot read the workspace before the tests: {e}")))?;
     session.emit(EventBody::TestStarted {
         command: command.clone(),
     });
@@ -467,18 +479,66 @@ async fn verify_in(
         r = rt.exec(&session.tools.container, &spec, &mut on_output) => r.map_err(|e| Stop::Fail(format!("running tests: {e}")))?,
         _ = session.cancel.cancelled() => return Err(Stop::Cancelled),
     };
+    sweep(session, "after the tests").await?;
+    let after = session
+        .refresh_diff()
+        .await
+        .ok_or_else(|| Stop::Fail("cannot read the workspace after the tests".into()))?;
     let output = crate::redact::redact(&result.stdout.render()).into_owned();
     if let Err(e) = crate::paths::write_private(log_path, output.as_bytes()) {
         tracing::warn!("saving {}: {e}", log_path.display());
     }
-    let report = TestReport::judge(
+    let mut report = TestReport::judge(
         &command,
         result.exit_code.unwrap_or(-1),
         result.timed_out,
         &output,
         result.duration.as_millis() as u64,
     );
+    report.tree = before.summary.tree.clone();
+    if after.summary.tree != before.summary.tree {
+        let changed = changed_between(session, &before, &after).await;
+        report = report.stale(changed);
+    }
     Ok((report, output))
+}
+
+/// Ends every process left in the container, saying so when there were any.
+async fn sweep(session: &Session, when: &str) -> Result<(), Stop> {
+    let swept = session
+        .tools
+        .runtime
+        .end_strays(&session.tools.container)
+        .await
+        .map_err(|e| Stop::Fail(format!("stopping leftover processes {when}: {e}")))?;
+    if let Some(note) = swept.note() {
+        session.info(format!("{when}: {note}")).await;
+    }
+    Ok(())
+}
+
+/// The files that differ between two snapshots of the attempt.
+async fn changed_between(
+    session: &Session,
+    a: &crate::workspace::WorkspaceDiff,
+    b: &crate::workspace::WorkspaceDiff,
+) -> Vec<String> {
+    let (Some(ta), Some(tb)) = (a.summary.tree.clone(), b.summary.tree.clone()) else {
+        return Vec::new();
+    };
+    let git = session.git().clone();
+    tokio::task::spawn_blocking(move || -> Option<Vec<String>> {
+        let store = git.open_store().ok()?;
+        let (ta, tb) = (
+            git2::Oid::from_str(&ta).ok()?,
+            git2::Oid::from_str(&tb).ok()?,
+        );
+        crate::workspace::changed_paths(&store, ta, tb).ok()
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_default()
 }
 
 /// "60m", "90s", "1h30m".

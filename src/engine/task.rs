@@ -128,6 +128,20 @@ pub struct AttemptRecord {
     pub workspace_bytes: Option<u64>,
 }
 
+impl TaskRecord {
+    /// Where drover keeps this task's git state, and its workspace.
+    pub fn git(&self, data: &crate::paths::DataDir) -> crate::workspace::TaskGit {
+        crate::workspace::TaskGit {
+            user_repo: self.repo.clone(),
+            store: data.git_store(&self.repo_hash),
+            index: data.task_index(&self.id),
+            workspace: data.workspace(&self.id),
+            base: self.base_commit.clone(),
+            branch: self.branch.clone(),
+        }
+    }
+}
+
 /// The name of a task's container (one per task; a new attempt replaces it).
 pub fn container_name(id: &TaskId) -> String {
     format!("{}{id}", crate::runtime::NAME_PREFIX)

@@ -8,6 +8,7 @@
 mod container;
 mod exec;
 pub mod image;
+mod strays;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub use container::{
     ManagedContainer, NAME_PREFIX, pool_name, shell_command, short as short_id,
 };
 pub use exec::{ExecResult, ExecSpec};
+pub use strays::Swept;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {

@@ -317,6 +317,21 @@ impl Store {
         tx.commit().map_err(self.sql())
     }
 
+    /// Gives task `id` another branch name (approval under `--branch NAME`).
+    pub fn set_branch(&self, id: &TaskId, branch: &str) -> Result<(), StoreError> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE tasks SET branch = ?1, updated_at = ?2 WHERE id = ?3",
+                params![branch, now_rfc3339(), id.as_str()],
+            )
+            .map_err(self.sql())?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
     /// Starts attempt `n` (a retry): records it and re-queues the task in one step.
     pub fn begin_attempt(
         &self,

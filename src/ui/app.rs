@@ -588,7 +588,11 @@ impl App {
                 let id = t.task.id.clone();
                 let verdict = t.attempt.tests.as_ref().map(|r| r.verdict);
                 if verdict == Some(crate::verify::Verdict::Passed) {
-                    return vec![Effect::Send(Command::Approve { id, force: false })];
+                    return vec![Effect::Send(Command::Approve {
+                        id,
+                        force: false,
+                        branch: None,
+                    })];
                 }
                 let what = verdict.map_or("were not run", |v| v.label());
                 self.overlay = Some(Overlay::Confirm(Box::new(Confirm {
@@ -596,7 +600,11 @@ impl App {
                         "The tests {}{what}. Approve anyway? The override is recorded in the commit.",
                         if verdict.is_some() { "result is: " } else { "" }
                     ),
-                    on_yes: Command::Approve { id, force: true },
+                    on_yes: Command::Approve {
+                        id,
+                        force: true,
+                        branch: None,
+                    },
                 })));
             }
             Action::Push | Action::Cancel | Action::RetryScratch => {

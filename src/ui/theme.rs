@@ -43,6 +43,7 @@ pub fn verdict_mark(v: Verdict) -> (&'static str, Color) {
         Verdict::Failed => ("✗", Color::Red),
         Verdict::NoTests => ("–", Color::Yellow),
         Verdict::Error => ("!", Color::LightRed),
+        Verdict::Stale => ("≠", Color::Yellow),
     }
 }
 

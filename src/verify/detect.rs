@@ -1,27 +1,25 @@
 //! Which command tests a project, guessed from the files in its root.
 //!
-//! Reads a few small files from the workspace on the host. Symlinks are not followed
-//! (the agent controls the workspace), and nothing is executed here.
+//! Reads a few small files from the workspace on the host through `beneath` (the agent
+//! controls the workspace: no link is followed, nothing outside it is read), and nothing
+//! is executed here.
 
-use std::fs;
 use std::path::Path;
 
+use crate::workspace::beneath::{Beneath, Kind};
+
 /// Reads `name` under `root` if it is a regular file under 1 MiB.
-fn read_small(root: &Path, name: &str) -> Option<String> {
-    let p = root.join(name);
-    let meta = fs::symlink_metadata(&p).ok()?;
-    if !meta.is_file() || meta.len() > 1 << 20 {
-        return None;
-    }
-    fs::read_to_string(p).ok()
+fn read_small(root: &Beneath, name: &str) -> Option<String> {
+    root.read_text(Path::new(name), 1 << 20)
 }
 
-fn exists(root: &Path, name: &str) -> bool {
-    fs::symlink_metadata(root.join(name)).is_ok()
+fn exists(root: &Beneath, name: &str) -> bool {
+    root.kind(Path::new(name)).is_some()
 }
 
-/// The test command for the project at `root`, or `None` when none can be found.
-pub fn detect(root: &Path) -> Option<String> {
+/// The test command for the project at `dir`, or `None` when none can be found.
+pub fn detect(dir: &Path) -> Option<String> {
+    let root = &Beneath::open(dir).ok()?;
     if exists(root, "Cargo.toml") {
         return Some("cargo test".into());
     }
@@ -58,29 +56,25 @@ pub fn detect(root: &Path) -> Option<String> {
 }
 
 /// `test_*.py` / `*_test.py` at the root or in a `tests`/`test` directory.
-fn has_python_tests(root: &Path) -> bool {
+fn has_python_tests(root: &Beneath) -> bool {
     let is_test = |name: &str| {
         name.ends_with(".py")
             && (name.starts_with("test_") || name.ends_with("_test.py") || name == "tests.py")
     };
-    let scan = |dir: &Path| {
-        fs::read_dir(dir)
-            .map(|rd| {
-                rd.flatten()
-                    .any(|e| e.file_name().to_str().is_some_and(is_test))
-            })
-            .unwrap_or(false)
-    };
-    scan(root)
-        || ["tests", "test"].iter().any(|d| {
-            let p = root.join(d);
-            fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) && scan(&p)
+    let scan = |dir: &str| {
+        root.list(Path::new(dir)).is_ok_and(|entries| {
+            entries
+                .iter()
+                .any(|(n, k)| *k == Kind::File && n.to_str().is_some_and(is_test))
         })
+    };
+    scan("") || ["tests", "test"].iter().any(|d| scan(d))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn with(files: &[(&str, &str)]) -> Option<String> {
         let tmp = tempfile::tempdir().unwrap();

@@ -20,6 +20,9 @@ pub enum Verdict {
     NoTests,
     /// The test command could not run (not found, timed out…).
     Error,
+    /// The tests ran, but the workspace changed while they did: the verdict would not be
+    /// about the tree drover commits.
+    Stale,
 }
 
 impl Verdict {
@@ -29,6 +32,7 @@ impl Verdict {
             Verdict::Failed => "failed",
             Verdict::NoTests => "no tests",
             Verdict::Error => "error",
+            Verdict::Stale => "stale",
         }
     }
 }
@@ -44,6 +48,13 @@ pub struct TestReport {
     pub timed_out: bool,
     /// Why the verdict is what it is, in words.
     pub note: Option<String>,
+    /// The snapshot tree the tests ran on (in drover's repository): approval counts the
+    /// verdict only for this very tree.
+    #[serde(default)]
+    pub tree: Option<String>,
+    /// Files that changed while the tests ran (a `Stale` verdict names them).
+    #[serde(default)]
+    pub changed: Vec<String>,
 }
 
 impl TestReport {
@@ -57,6 +68,8 @@ impl TestReport {
             duration_ms: 0,
             timed_out: false,
             note: Some("no test command configured or detected (set `test` in drover.toml)".into()),
+            tree: None,
+            changed: Vec::new(),
         }
     }
 
@@ -98,7 +111,32 @@ impl TestReport {
             duration_ms,
             timed_out,
             note,
+            tree: None,
+            changed: Vec::new(),
         }
+    }
+
+    /// The workspace changed while the tests ran: whatever they said, the verdict is
+    /// stale, naming the files.
+    pub fn stale(mut self, changed: Vec<String>) -> Self {
+        let shown: Vec<&str> = changed.iter().take(10).map(String::as_str).collect();
+        let more = changed.len().saturating_sub(shown.len());
+        let mut note = format!(
+            "the workspace changed while the tests ran ({}{}): the result is not about the files drover would commit",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+        if let Some(was) = &self.note {
+            note.push_str(&format!("; before that: {was}"));
+        }
+        self.verdict = Verdict::Stale;
+        self.note = Some(note);
+        self.changed = changed;
+        self
     }
 
     /// `passed (3 passed, 0 failed)` and the like.

@@ -1,33 +1,36 @@
 //! Making a workspace: a repository in a directory of drover's whose objects are the
-//! user's (through `objects/info/alternates`), checked out at a task's base on its branch.
+//! user's (through `objects/info/alternates`), checked out at a task's base on its branch,
+//! for the agent to use; and the task's own git state beside it (`record`).
 //!
 //! `create` does it in one go. A warm-pool slot is made in two steps: `prepare` checks
 //! the repository's HEAD out ahead of any task (detached), and `adopt` later turns it into
 //! a task's workspace, checking out only what differs when the task's base is another
-//! commit. Both keep the directory itself (its inode): a container has it mounted. Never
-//! writes to the user's repository. Blocking: call from `spawn_blocking`.
+//! commit. Both keep the directory itself (its inode): a container has it mounted. Files
+//! are written byte for byte as the commit has them (no eol conversion or other
+//! filters), so what drover reads back is exactly what it wrote. These are the only
+//! places drover opens a workspace's `.git`, before any container has run in it (a pool
+//! slot's container runs nothing until its task claims it). Never writes to the user's
+//! repository. Blocking: call from `spawn_blocking`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use git2::{Oid, Repository, build::CheckoutBuilder};
 
+use super::record::TaskGit;
 use super::{Workspace, WorkspaceError, git, io, user_objects_dir};
 
-/// Creates `dir` afresh: a repository sharing `user_repo`'s objects, on a new `branch` at
-/// `base`, checked out. Anything at `dir` before is removed.
-pub fn create(
-    user_repo: &Path,
-    dir: &Path,
-    base: &str,
-    branch: &str,
-) -> Result<Workspace, WorkspaceError> {
-    if dir.exists() {
+/// Creates the task's workspace afresh: a repository sharing the user's objects, on the
+/// task's branch at its base, checked out; and resets the task's git state to the base.
+/// Anything at the workspace before is removed.
+pub fn create(task: &TaskGit) -> Result<Workspace, WorkspaceError> {
+    let dir = &task.workspace;
+    if fs::symlink_metadata(dir).is_ok() {
         fs::remove_dir_all(dir).map_err(io(format!("removing old workspace {}", dir.display())))?;
     }
     crate::paths::create_private_dir(dir).map_err(io(format!("creating {}", dir.display())))?;
-    prepare(user_repo, dir, base)?;
-    adopt(user_repo, dir, base, branch)
+    prepare(&task.user_repo, dir, &task.base)?;
+    adopt(task, dir)
 }
 
 /// Makes the existing empty directory `dir` a repository sharing `user_repo`'s objects,
@@ -59,28 +62,30 @@ pub fn prepare(user_repo: &Path, dir: &Path, commit: &str) -> Result<(), Workspa
     check_out(&repo, oid, None)
 }
 
-/// Puts the workspace `dir` (made by `prepare`, untouched since) on a new `branch` at
-/// `base`; files are checked out only where `base` differs from what is there.
-pub fn adopt(
-    user_repo: &Path,
-    dir: &Path,
-    base: &str,
-    branch: &str,
-) -> Result<Workspace, WorkspaceError> {
+/// Makes `dir` (made by `prepare`, untouched since) the workspace of `task`: on a new
+/// branch at the base, files checked out only where the base differs from what is
+/// there; then the task's own state starts from it (branch at the base in drover's
+/// repository, the checkout's index as the stat cache).
+pub fn adopt(task: &TaskGit, dir: &Path) -> Result<Workspace, WorkspaceError> {
     let repo = Repository::open(dir).map_err(git(format!("opening {}", dir.display())))?;
-    let oid = find_commit(&repo, user_repo, base)?;
+    let oid = find_commit(&repo, &task.user_repo, &task.base)?;
     let at = repo.head().ok().and_then(|h| h.target());
     if at != Some(oid) {
         check_out(&repo, oid, at)?;
     }
     let commit = repo
         .find_commit(oid)
-        .map_err(git(format!("reading commit {base}")))?;
-    repo.branch(branch, &commit, true)
-        .map_err(git(format!("creating branch {branch}")))?;
-    repo.set_head(&format!("refs/heads/{branch}"))
-        .map_err(git(format!("switching to {branch}")))?;
-    let objects: PathBuf = user_objects_dir(user_repo)?;
+        .map_err(git(format!("reading commit {}", task.base)))?;
+    repo.branch(&task.branch, &commit, true)
+        .map_err(git(format!("creating branch {}", task.branch)))?;
+    repo.set_head(&task.refname())
+        .map_err(git(format!("switching to {}", task.branch)))?;
+    task.reset_branch()?;
+    if task.seed_index(&repo.path().join("index")).is_err() {
+        // No cache: the first snapshot reads every file instead.
+        task.clear_index()?;
+    }
+    let objects = user_objects_dir(&task.user_repo)?;
     let meta = fs::metadata(dir).map_err(io(format!("reading {}", dir.display())))?;
     use std::os::unix::fs::MetadataExt;
     Ok(Workspace {
@@ -91,7 +96,8 @@ pub fn adopt(
     })
 }
 
-/// The commit a prepared workspace has checked out (its detached HEAD), if any.
+/// The commit a prepared pool slot has checked out (its detached HEAD), if any. Only for
+/// slots: their containers run nothing, so their `.git` is still drover's own.
 pub fn detached_at(dir: &Path) -> Option<String> {
     let repo = Repository::open(dir).ok()?;
     if !repo.head_detached().ok()? {
@@ -110,18 +116,16 @@ fn find_commit(repo: &Repository, user_repo: &Path, commit: &str) -> Result<Oid,
 }
 
 /// Checks `oid` out on a detached HEAD, over `from` (what is checked out now, if any:
-/// only the files that differ are written).
+/// only the files that differ are written). Byte for byte: no filters.
 fn check_out(repo: &Repository, oid: Oid, from: Option<Oid>) -> Result<(), WorkspaceError> {
     let commit = repo
         .find_commit(oid)
         .map_err(git(format!("reading commit {oid}")))?;
     let mut checkout = CheckoutBuilder::new();
-    checkout.force().remove_untracked(true);
-    // Filters (eol conversion, ident) need an attribute lookup per file, a third of a
-    // large checkout; without attributes or eol settings they would change nothing.
-    if !needs_filters(repo, &commit) {
-        checkout.disable_filters(true);
-    }
+    checkout
+        .force()
+        .remove_untracked(true)
+        .disable_filters(true);
     if from.is_none() {
         repo.set_head_detached(oid)
             .map_err(git(format!("moving HEAD to {oid}")))?;
@@ -135,37 +139,13 @@ fn check_out(repo: &Repository, oid: Oid, from: Option<Oid>) -> Result<(), Works
         .map_err(git(format!("moving HEAD to {oid}")))
 }
 
-/// Whether checking `commit` out can convert a file: a `.gitattributes` anywhere in its
-/// tree, or eol settings or an attributes file in git's configuration.
-fn needs_filters(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
-    let configured = repo.config().is_ok_and(|c| {
-        ["core.autocrlf", "core.eol", "core.attributesfile"]
-            .iter()
-            .any(|k| c.get_entry(k).is_ok())
-    });
-    if configured {
-        return true;
-    }
-    let Ok(tree) = commit.tree() else { return true };
-    let mut found = false;
-    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
-        if entry.name_bytes() == b".gitattributes" {
-            found = true;
-            git2::TreeWalkResult::Abort
-        } else {
-            git2::TreeWalkResult::Ok
-        }
-    });
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{branch_exists, resolve_head, testrepo};
     use super::*;
 
     #[test]
-    fn eol_attributes_still_apply_on_checkout() {
+    fn files_are_checked_out_byte_for_byte() {
         let tmp = tempfile::tempdir().unwrap();
         let user = tmp.path().join("user");
         fs::create_dir(&user).unwrap();
@@ -177,17 +157,12 @@ mod tests {
                 ("plain.txt", "a\nb\n"),
             ],
         );
-        let head = resolve_head(&user).unwrap();
-        let ws_dir = tmp.path().join("ws");
-        create(&user, &ws_dir, &head.commit, "drover/abc-eol").unwrap();
+        let task = testrepo::task(tmp.path(), &user, "eol");
+        create(&task).unwrap();
         assert_eq!(
-            fs::read_to_string(ws_dir.join("sub/run.bat")).unwrap(),
-            "echo one\r\necho two\r\n",
-            "a nested .gitattributes keeps filters on"
-        );
-        assert_eq!(
-            fs::read_to_string(ws_dir.join("plain.txt")).unwrap(),
-            "a\nb\n"
+            fs::read_to_string(task.workspace.join("sub/run.bat")).unwrap(),
+            "echo one\necho two\n",
+            "what the commit has, so what drover reads back is what it wrote"
         );
     }
 
@@ -197,9 +172,9 @@ mod tests {
         let user = tmp.path().join("user");
         fs::create_dir(&user).unwrap();
         testrepo::init(&user, &[("src/a.py", "print(1)\n"), ("README", "hi\n")]);
-        let head = resolve_head(&user).unwrap();
-        let ws_dir = tmp.path().join("ws");
-        let ws = create(&user, &ws_dir, &head.commit, "drover/abc-fix").unwrap();
+        let task = testrepo::task(tmp.path(), &user, "fix");
+        let ws_dir = task.workspace.clone();
+        let ws = create(&task).unwrap();
         assert_eq!(
             fs::read_to_string(ws_dir.join("src/a.py")).unwrap(),
             "print(1)\n"
@@ -209,12 +184,14 @@ mod tests {
         // No objects copied: only the alternate provides them.
         let own = fs::read_dir(ws_dir.join(".git/objects")).unwrap().count();
         assert!(own <= 3, "workspace has its own objects: {own} entries");
-        assert!(branch_exists(&ws_dir, "drover/abc-fix"));
         let r = Repository::open(&ws_dir).unwrap();
-        assert_eq!(r.head().unwrap().shorthand().ok(), Some("drover/abc-fix"));
+        assert_eq!(r.head().unwrap().shorthand().ok(), Some("drover/fix"));
+        // drover's own record: the branch at the base, the checkout's stat cache.
+        assert!(branch_exists(&task.store, "drover/fix"));
+        assert!(task.index.is_file());
         // Re-creating replaces the old content.
         fs::write(ws_dir.join("junk"), "x").unwrap();
-        create(&user, &ws_dir, &head.commit, "drover/abc-fix").unwrap();
+        create(&task).unwrap();
         assert!(!ws_dir.join("junk").exists());
     }
 
@@ -228,22 +205,22 @@ mod tests {
         fs::remove_file(user.join("gone.txt")).unwrap();
         fs::write(user.join("new.txt"), "new\n").unwrap();
         testrepo::commit(&user, "two");
-        let new = resolve_head(&user).unwrap().commit;
+        let task = testrepo::task(tmp.path(), &user, "later");
 
         let slot = tmp.path().join("slot");
         fs::create_dir(&slot).unwrap();
         prepare(&user, &slot, &old).unwrap();
         assert!(slot.join("gone.txt").exists());
         assert_eq!(detached_at(&slot), Some(old.clone()));
-        let ws = adopt(&user, &slot, &new, "drover/abc-later").unwrap();
+        let ws = adopt(&task, &slot).unwrap();
         assert_eq!(ws.dir, slot);
         assert_eq!(detached_at(&slot), None, "on its branch now");
         assert!(!slot.join("gone.txt").exists(), "removed");
         assert_eq!(fs::read_to_string(slot.join("new.txt")).unwrap(), "new\n");
         assert_eq!(fs::read_to_string(slot.join("keep.txt")).unwrap(), "same\n");
         let r = Repository::open(&slot).unwrap();
-        assert_eq!(r.head().unwrap().shorthand().ok(), Some("drover/abc-later"));
-        assert_eq!(r.head().unwrap().target().unwrap().to_string(), new);
+        assert_eq!(r.head().unwrap().shorthand().ok(), Some("drover/later"));
+        assert_eq!(r.head().unwrap().target().unwrap().to_string(), task.base);
         let mut so = git2::StatusOptions::new();
         so.include_untracked(true);
         assert!(r.statuses(Some(&mut so)).unwrap().is_empty(), "clean");
@@ -251,9 +228,10 @@ mod tests {
         // At the same base, adopting only makes the branch.
         let same = tmp.path().join("same");
         fs::create_dir(&same).unwrap();
-        prepare(&user, &same, &new).unwrap();
-        adopt(&user, &same, &new, "drover/abc-same").unwrap();
-        assert!(branch_exists(&same, "drover/abc-same"));
+        prepare(&user, &same, &task.base).unwrap();
+        let other = testrepo::task(tmp.path(), &user, "same");
+        adopt(&other, &same).unwrap();
+        assert!(branch_exists(&same, "drover/same"));
         assert!(
             Repository::open(&same)
                 .unwrap()

@@ -1,16 +1,17 @@
-//! Base commit → workspace diff, untracked files included, with per-file stats.
+//! Base commit → workspace diff, with per-file stats.
 //!
-//! Computed on the host with libgit2 (no external diff drivers or filters run). Compares
-//! the base tree with the work tree directly, so an agent's index games do not hide
-//! changes. Renames are detected; binary files are summarised with their sizes, never
-//! rendered. Blocking: call from `spawn_blocking`.
-
-use std::path::Path;
+//! The workspace side is a snapshot (`snapshot`): a tree in drover's own repository made
+//! from the files beneath the workspace root. The diff is tree to tree in that
+//! repository, so nothing the agent wrote into the workspace's `.git` (config, attributes,
+//! excludes, a moved work tree) takes part. Renames are detected; binary files are
+//! summarised with their sizes, never rendered. Blocking: call from `spawn_blocking`.
 
 use git2::{Delta, DiffFindOptions, DiffFormat, DiffOptions, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use super::WorkspaceError;
+use super::record::TaskGit;
+use super::snapshot::{self, Ignored, SnapshotOptions, Unrecorded};
 
 /// Files larger than this are treated as binary (not read line by line).
 const MAX_TEXT_BYTES: i64 = 8 << 20;
@@ -20,6 +21,15 @@ pub struct DiffSummary {
     pub files: Vec<FileStat>,
     pub insertions: u64,
     pub deletions: u64,
+    /// The snapshot's tree in drover's repository (what approval would commit).
+    #[serde(default)]
+    pub tree: Option<String>,
+    /// Ignored files the workspace has beyond the base (measured when verifying).
+    #[serde(default)]
+    pub ignored: Vec<Ignored>,
+    /// What the snapshot could not record, and why.
+    #[serde(default)]
+    pub unrecorded: Vec<Unrecorded>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,32 +79,48 @@ fn status_name(d: Delta) -> &'static str {
     }
 }
 
-pub fn diff(workspace: &Path, base: &str) -> Result<WorkspaceDiff, WorkspaceError> {
-    let broken = |message: String| WorkspaceError::Broken {
-        path: workspace.to_path_buf(),
-        message,
-    };
-    let repo = Repository::open(workspace)
-        .map_err(|e| broken(format!("not a git repository any more ({})", e.message())))?;
-    let oid = Oid::from_str(base).map_err(|e| broken(e.message().to_string()))?;
-    let tree = repo
-        .find_commit(oid)
-        .and_then(|c| c.tree())
-        .map_err(|e| broken(format!("base commit {base} unreadable ({})", e.message())))?;
+/// Snapshots the task's workspace and diffs it against the base.
+pub fn diff(git: &TaskGit, opts: SnapshotOptions) -> Result<WorkspaceDiff, WorkspaceError> {
+    let snap = snapshot::snapshot(git, opts)?;
+    let store = git.open_store()?;
+    let base = store
+        .find_commit(git.base_oid()?)
+        .map(|c| c.tree_id())
+        .map_err(super::git("reading the base commit"))?;
+    let mut d = diff_trees(&store, base, snap.tree).map_err(|e| WorkspaceError::Broken {
+        path: git.workspace.clone(),
+        message: format!("computing diff: {}", e.message()),
+    })?;
+    d.summary.tree = Some(snap.tree.to_string());
+    d.summary.ignored = snap.ignored;
+    d.summary.unrecorded = snap.unrecorded;
+    Ok(d)
+}
 
+/// The paths that differ between two trees of `store` (both sides of a rename).
+pub fn changed_paths(store: &Repository, old: Oid, new: Oid) -> Result<Vec<String>, git2::Error> {
+    let (a, b) = (store.find_tree(old)?, store.find_tree(new)?);
+    let diff = store.diff_tree_to_tree(Some(&a), Some(&b), None)?;
+    let mut out: Vec<String> = diff
+        .deltas()
+        .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+        .flatten()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The diff between two trees of `store`: summary and patch.
+pub fn diff_trees(store: &Repository, old: Oid, new: Oid) -> Result<WorkspaceDiff, git2::Error> {
+    let (old, new) = (store.find_tree(old)?, store.find_tree(new)?);
     let mut opts = DiffOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .show_untracked_content(true)
-        .include_typechange(true)
-        .max_size(MAX_TEXT_BYTES);
-    let mut diff = repo
-        .diff_tree_to_workdir(Some(&tree), Some(&mut opts))
-        .map_err(|e| broken(format!("computing diff: {}", e.message())))?;
+    opts.include_typechange(true).max_size(MAX_TEXT_BYTES);
+    let mut diff = store.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))?;
     let mut find = DiffFindOptions::new();
-    find.renames(true).for_untracked(true);
-    diff.find_similar(Some(&mut find))
-        .map_err(|e| broken(format!("finding renames: {}", e.message())))?;
+    find.renames(true);
+    diff.find_similar(Some(&mut find))?;
 
     let mut summary = DiffSummary::default();
     for (idx, delta) in diff.deltas().enumerate() {
@@ -112,14 +138,11 @@ pub fn diff(workspace: &Path, base: &str) -> Result<WorkspaceDiff, WorkspaceErro
                     .map(|p| p.to_string_lossy().into_owned())
             })
             .flatten();
-        let patch = git2::Patch::from_diff(&diff, idx)
-            .map_err(|e| broken(format!("diffing {path}: {}", e.message())))?;
+        let patch = git2::Patch::from_diff(&diff, idx)?;
         let binary = delta.flags().is_binary() || patch.is_none();
         let (insertions, deletions) = match (&patch, binary) {
             (Some(p), false) => {
-                let (_, a, d) = p
-                    .line_stats()
-                    .map_err(|e| broken(e.message().to_string()))?;
+                let (_, a, d) = p.line_stats()?;
                 (a as u64, d as u64)
             }
             _ => (0, 0),
@@ -148,18 +171,17 @@ pub fn diff(workspace: &Path, base: &str) -> Result<WorkspaceDiff, WorkspaceErro
         }
         patch.push_str(&content);
         true
-    })
-    .map_err(|e| broken(format!("rendering diff: {}", e.message())))?;
+    })?;
     Ok(WorkspaceDiff { summary, patch })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{create, resolve_head, testrepo};
+    use super::super::{create, testrepo};
     use super::*;
     use std::fs;
 
-    fn setup() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    fn setup() -> (tempfile::TempDir, std::path::PathBuf, TaskGit) {
         let tmp = tempfile::tempdir().unwrap();
         let user = tmp.path().join("user");
         fs::create_dir(&user).unwrap();
@@ -171,16 +193,15 @@ mod tests {
                 ("gone.txt", "bye\n"),
             ],
         );
-        let head = resolve_head(&user).unwrap();
-        let ws = tmp.path().join("ws");
-        create(&user, &ws, &head.commit, "drover/x-y").unwrap();
-        (tmp, ws, head.commit)
+        let task = testrepo::task(tmp.path(), &user, "x");
+        create(&task).unwrap();
+        (tmp, task.workspace.clone(), task)
     }
 
     #[test]
     fn clean_workspace_has_empty_diff() {
-        let (_t, ws, base) = setup();
-        let d = diff(&ws, &base).unwrap();
+        let (_t, _ws, task) = setup();
+        let d = diff(&task, SnapshotOptions::default()).unwrap();
         assert!(d.summary.files.is_empty());
         assert_eq!(d.patch, "");
         assert_eq!(
@@ -191,7 +212,7 @@ mod tests {
 
     #[test]
     fn edits_untracked_renames_deletes_and_binaries() {
-        let (_t, ws, base) = setup();
+        let (_t, ws, task) = setup();
         fs::write(ws.join("calc.py"), "def add(a, b):\n    return a + b\n").unwrap();
         fs::create_dir_all(ws.join("notes/deep")).unwrap();
         fs::write(ws.join("notes/deep/NEW.md"), "hello\n").unwrap();
@@ -199,7 +220,7 @@ mod tests {
         fs::remove_file(ws.join("gone.txt")).unwrap();
         fs::write(ws.join("logo.png"), b"\x89PNG\r\n\x1a\n\x00\x00\x00binary").unwrap();
 
-        let d = diff(&ws, &base).unwrap();
+        let d = diff(&task, SnapshotOptions::default()).unwrap();
         let by_path = |p: &str| {
             d.summary
                 .files
@@ -234,10 +255,21 @@ mod tests {
     }
 
     #[test]
-    fn deleted_dot_git_is_a_clear_error() {
-        let (_t, ws, base) = setup();
+    fn the_agents_own_git_directory_plays_no_part() {
+        let (_t, ws, task) = setup();
+        fs::write(ws.join("calc.py"), "changed\n").unwrap();
         fs::remove_dir_all(ws.join(".git")).unwrap();
-        let e = diff(&ws, &base).unwrap_err().to_string();
-        assert!(e.contains("not a git repository any more"), "{e}");
+        let d = diff(&task, SnapshotOptions::default()).unwrap();
+        assert_eq!(d.summary.files.len(), 1, "{:?}", d.summary.files);
+        assert_eq!(d.summary.files[0].path, "calc.py");
+    }
+
+    #[test]
+    fn a_workspace_removed_from_outside_is_named() {
+        let (_t, ws, task) = setup();
+        fs::remove_dir_all(&ws).unwrap();
+        let e = diff(&task, SnapshotOptions::default()).unwrap_err();
+        assert!(matches!(e, WorkspaceError::Gone(_)), "{e}");
+        assert!(e.to_string().contains("removed from outside drover"), "{e}");
     }
 }

@@ -3,16 +3,23 @@
 //! A workspace is a self-contained repository whose object database borrows the user's
 //! objects through `objects/info/alternates` (like `git clone --shared`): creating one
 //! costs a checkout, not a copy of history. The container mounts the user's `objects/`
-//! read-only at the same absolute path so the alternate resolves there too. The user's
-//! repository is only ever read. libgit2 runs no hooks, pagers or filters, so nothing an
-//! agent writes into the workspace's `.git` runs on the host.
+//! read-only at the same absolute path so the alternate resolves there too.
+//!
+//! Once a container has run in it, everything in a workspace is the agent's and
+//! untrusted: drover reads its files through `beneath` (no link followed, nothing outside
+//! it read) into its own git state (`record`, `snapshot`), and never opens the
+//! workspace's `.git` again. The user's repository is only read, except that approval
+//! adds objects and one branch ref to it (`commit`).
 
+pub mod beneath;
 mod commit;
 mod create;
 mod diff;
 pub mod overlap;
 pub mod owner;
 mod push;
+pub mod record;
+pub mod snapshot;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -20,10 +27,14 @@ use std::path::{Path, PathBuf};
 
 use git2::{BranchType, Repository};
 
-pub use commit::{author, commit_all, message as commit_message, publish};
+pub use commit::{
+    PublishError, author, check_publish, commit_tree, message as commit_message, publish,
+};
 pub use create::{adopt, create, detached_at, prepare};
-pub use diff::{DiffSummary, FileStat, WorkspaceDiff, diff};
+pub use diff::{DiffSummary, FileStat, WorkspaceDiff, changed_paths, diff, diff_trees};
 pub use push::{MergeCheck, PushError, Pushed, merge_check, outgoing_lines, push};
+pub use record::TaskGit;
+pub use snapshot::{Ignored, Snapshot, SnapshotOptions, Unrecorded, snapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -37,6 +48,8 @@ pub enum WorkspaceError {
     MissingBase { repo: PathBuf, commit: String },
     #[error("workspace {path}: {message}")]
     Broken { path: PathBuf, message: String },
+    #[error("the workspace {0} was removed from outside drover")]
+    Gone(PathBuf),
     #[error("{context}: {source}")]
     Git {
         context: String,
@@ -158,13 +171,17 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// An existing workspace (for a retry that continues in place).
-    pub fn open(dir: &Path, user_repo: &Path) -> Result<Workspace, WorkspaceError> {
-        Repository::open(dir).map_err(|e| WorkspaceError::Broken {
-            path: dir.to_path_buf(),
-            message: e.message().to_string(),
-        })?;
-        let meta = fs::metadata(dir).map_err(io(format!("reading {}", dir.display())))?;
+    /// An existing workspace (a retry that continues in place, a resumed attempt): its
+    /// directory and owner only; nothing in it is opened.
+    pub fn existing(dir: &Path, user_repo: &Path) -> Result<Workspace, WorkspaceError> {
+        let meta = match fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => m,
+            Ok(_) => return Err(WorkspaceError::Gone(dir.to_path_buf())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(WorkspaceError::Gone(dir.to_path_buf()));
+            }
+            Err(e) => return Err(io(format!("reading {}", dir.display()))(e)),
+        };
         Ok(Workspace {
             dir: dir.to_path_buf(),
             objects: user_objects_dir(user_repo)?,
@@ -174,9 +191,10 @@ impl Workspace {
     }
 }
 
-/// Whether `branch` exists in the workspace at `dir` (a fact, not the agent's claim).
-pub fn branch_exists(dir: &Path, branch: &str) -> bool {
-    Repository::open(dir)
+/// Whether `branch` exists in the repository at `repo` (the user's or drover's own: a
+/// fact, not the agent's claim).
+pub fn branch_exists(repo: &Path, branch: &str) -> bool {
+    Repository::open(repo)
         .and_then(|r| r.find_branch(branch, BranchType::Local).map(|_| ()))
         .is_ok()
 }
@@ -208,6 +226,20 @@ pub(crate) mod testrepo {
             std::fs::write(p, content).unwrap();
         }
         commit(dir, "init");
+    }
+
+    /// A task of the repository at `user` (based on its HEAD), with drover's state and
+    /// its workspace under `tmp`.
+    pub fn task(tmp: &Path, user: &Path, id: &str) -> super::TaskGit {
+        let base = super::resolve_head(user).unwrap().commit;
+        super::TaskGit {
+            user_repo: user.to_path_buf(),
+            store: tmp.join("data/git/repo.git"),
+            index: tmp.join(format!("data/tasks/{id}/index")),
+            workspace: tmp.join(format!("data/workspaces/{id}")),
+            base,
+            branch: format!("drover/{id}"),
+        }
     }
 
     /// Commits everything in the work tree, deletions included.

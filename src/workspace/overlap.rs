@@ -3,12 +3,13 @@
 //! work tree, index or ref.
 //!
 //! A task's side is its approved commit, or for a task still in review the tree of its
-//! workspace as it is now. Pairs that share no file cannot conflict and are never merged;
-//! trees and merge results are cached, so after one task's diff changes only its own pairs
-//! are merged again. Which tasks to compare and when is the engine's business.
+//! latest snapshot (`snapshot`): the radar reads drover's own repository only, never a
+//! workspace. Pairs that share no file cannot conflict and are never merged; trees and
+//! merge results are cached, so after one task's diff changes only its own pairs are
+//! merged again. Which tasks to compare and when is the engine's business.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use git2::{Oid, Repository};
 
@@ -19,11 +20,12 @@ use super::WorkspaceError;
 pub struct Side {
     pub id: String,
     pub title: String,
-    pub workspace: PathBuf,
     /// The commit the task started from.
     pub base: String,
-    /// The approved commit, when there is one; else the workspace's files are the change.
+    /// The approved commit, when there is one; else `tree` is the change.
     pub commit: Option<String>,
+    /// The tree of the task's latest snapshot (in drover's repository).
+    pub tree: Option<String>,
     /// Files the task changes (from its diff).
     pub files: Vec<String>,
     /// Changes whenever the workspace may have changed (attempt, diff size, commit).
@@ -57,56 +59,22 @@ pub fn conflict_paths(index: &git2::Index) -> Result<Vec<String>, git2::Error> {
     Ok(files)
 }
 
-/// The tree a workspace would commit now: its base tree with the changed `files` as they
-/// are on disk (blobs written into the workspace's own object store). Only those files
-/// are read and only the trees above them rebuilt, so the cost follows the change, not
-/// the size of the repository. No index or ref is touched.
-fn workspace_tree(ws: &Path, base: &str, files: &[String]) -> Result<Oid, git2::Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let repo = Repository::open(ws)?;
-    let base = repo.find_commit(Oid::from_str(base)?)?.tree()?;
-    let mut update = git2::build::TreeUpdateBuilder::new();
-    for f in files {
-        let path = ws.join(f);
-        match path.symlink_metadata() {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = std::fs::read_link(&path).map_err(io_err)?;
-                let blob = repo.blob(target.as_os_str().as_encoded_bytes())?;
-                update.upsert(f.as_str(), blob, git2::FileMode::Link);
-            }
-            Ok(m) if m.is_file() => {
-                let blob = repo.blob_path(&path)?;
-                let mode = if m.permissions().mode() & 0o111 != 0 {
-                    git2::FileMode::BlobExecutable
-                } else {
-                    git2::FileMode::Blob
-                };
-                update.upsert(f.as_str(), blob, mode);
-            }
-            // Gone (or now a directory, whose files the diff lists themselves).
-            _ => {
-                if base.get_path(Path::new(f)).is_ok() {
-                    update.remove(f.as_str());
-                }
-            }
-        }
-    }
-    update.create_updated(&repo, &base)
-}
-
-fn io_err(e: std::io::Error) -> git2::Error {
-    git2::Error::from_str(&e.to_string())
-}
-
-fn tree_of(side: &Side) -> Result<Oid, String> {
-    let err = |e: git2::Error| format!("{}: {}", side.workspace.display(), e.message());
-    match &side.commit {
-        Some(c) => {
-            let repo = Repository::open(&side.workspace).map_err(err)?;
+fn tree_of(repo: &Repository, side: &Side) -> Result<Oid, String> {
+    let err = |e: git2::Error| format!("task {}: {}", side.id, e.message());
+    match (&side.commit, &side.tree) {
+        (Some(c), _) => {
             let oid = Oid::from_str(c).map_err(err)?;
             Ok(repo.find_commit(oid).map_err(err)?.tree_id())
         }
-        None => workspace_tree(&side.workspace, &side.base, &side.files).map_err(err),
+        (None, Some(t)) => {
+            let oid = Oid::from_str(t).map_err(err)?;
+            repo.find_tree(oid).map_err(err)?;
+            Ok(oid)
+        }
+        (None, None) => Err(format!(
+            "task {}: no snapshot of its workspace yet",
+            side.id
+        )),
     }
 }
 
@@ -188,10 +156,12 @@ pub struct Radar {
 }
 
 impl Radar {
-    /// Overlaps of every side with the others (sides of one repository). Tasks with none
-    /// are present with an empty list.
+    /// Overlaps of every side with the others (sides of one repository, whose objects
+    /// are in drover's repository `store`). Tasks with none are present with an empty
+    /// list.
     pub fn scan(
         &mut self,
+        store: &Path,
         user_repo: &Path,
         sides: &[Side],
     ) -> Result<HashMap<String, Vec<Overlap>>, WorkspaceError> {
@@ -216,19 +186,7 @@ impl Radar {
         if pairs.is_empty() {
             return Ok(out);
         }
-        let repo = Repository::open(user_repo)
-            .map_err(|_| WorkspaceError::NotARepo(user_repo.to_path_buf()))?;
-        // Each workspace keeps its own new objects: let this handle read them all.
-        let odb = repo.odb().map_err(super::git("opening the object store"))?;
-        let mut involved: Vec<usize> = pairs.iter().flat_map(|(i, j, _)| [*i, *j]).collect();
-        involved.sort_unstable();
-        involved.dedup();
-        for &i in &involved {
-            let objects = sides[i].workspace.join(".git").join("objects");
-            if objects.is_dir() {
-                let _ = odb.add_disk_alternate(&objects.to_string_lossy());
-            }
-        }
+        let repo = super::record::open_store(store, user_repo)?;
         for (i, j, shared) in pairs {
             let (a, b) = (&sides[i], &sides[j]);
             let result = self.merge(&repo, a, b);
@@ -249,13 +207,13 @@ impl Radar {
         Ok(out)
     }
 
-    fn tree(&mut self, side: &Side) -> Result<Oid, String> {
+    fn tree(&mut self, repo: &Repository, side: &Side) -> Result<Oid, String> {
         if let Some((v, t)) = self.trees.get(&side.id)
             && *v == side.version
         {
             return t.clone();
         }
-        let t = tree_of(side);
+        let t = tree_of(repo, side);
         self.trees
             .insert(side.id.clone(), (side.version.clone(), t.clone()));
         t
@@ -263,8 +221,8 @@ impl Radar {
 
     /// Conflicting files when both sides are merged onto the merge base of their bases.
     fn merge(&mut self, repo: &Repository, a: &Side, b: &Side) -> Result<Vec<String>, String> {
-        let ta = self.tree(a)?;
-        let tb = self.tree(b)?;
+        let ta = self.tree(repo, a)?;
+        let tb = self.tree(repo, b)?;
         let err = |e: git2::Error| e.message().to_string();
         let base_a = Oid::from_str(&a.base).map_err(err)?;
         let base_b = Oid::from_str(&b.base).map_err(err)?;
@@ -304,28 +262,39 @@ mod tests {
     use super::*;
     use crate::workspace::testrepo;
 
+    /// A task whose workspace has `edits`, snapshotted (as the engine's differ does).
     fn side(user: &Path, dir: &Path, id: &str, edits: &[(&str, &str)]) -> Side {
-        let base = Repository::open(user)
-            .unwrap()
-            .head()
-            .unwrap()
-            .target()
-            .unwrap()
-            .to_string();
-        let ws =
-            crate::workspace::create(user, &dir.join(id), &base, &format!("drover/{id}")).unwrap();
+        let task = testrepo::task(dir, user, id);
+        crate::workspace::create(&task).unwrap();
         for (f, content) in edits {
-            std::fs::write(ws.dir.join(f), content).unwrap();
+            std::fs::write(task.workspace.join(f), content).unwrap();
         }
+        side_of(
+            &task,
+            id,
+            edits.iter().map(|(f, _)| f.to_string()).collect(),
+        )
+    }
+
+    fn side_of(task: &crate::workspace::TaskGit, id: &str, files: Vec<String>) -> Side {
+        let opts = crate::workspace::SnapshotOptions {
+            persist: true,
+            ..Default::default()
+        };
+        let snap = crate::workspace::snapshot(task, opts).unwrap();
         Side {
             id: id.into(),
             title: format!("task {id}"),
-            workspace: ws.dir.clone(),
-            base,
+            base: task.base.clone(),
             commit: None,
-            files: edits.iter().map(|(f, _)| f.to_string()).collect(),
+            tree: Some(snap.tree.to_string()),
+            files,
             version: "1".into(),
         }
+    }
+
+    fn store(dir: &Path) -> std::path::PathBuf {
+        dir.join("data/git/repo.git")
     }
 
     #[test]
@@ -344,7 +313,7 @@ mod tests {
             side(u, w, "four", &[("README", "hello\n")]),
         ];
         let mut radar = Radar::default();
-        let out = radar.scan(u, &sides).unwrap();
+        let out = radar.scan(&store(w), u, &sides).unwrap();
         let with = |id: &str| {
             let mut v: Vec<(String, Vec<String>)> = out[id]
                 .iter()
@@ -366,7 +335,7 @@ mod tests {
         assert_eq!(radar.merges.len(), 3, "one merge per overlapping pair");
         // The user's index and the workspaces' index files are untouched by a scan.
         for s in &sides {
-            let repo = Repository::open(&s.workspace).unwrap();
+            let repo = Repository::open(w.join("data/workspaces").join(&s.id)).unwrap();
             assert_eq!(
                 repo.statuses(None).unwrap().len(),
                 1,
@@ -374,7 +343,7 @@ mod tests {
             );
         }
         // A second scan with nothing changed merges nothing new.
-        radar.scan(u, &sides).unwrap();
+        radar.scan(&store(w), u, &sides).unwrap();
         assert_eq!(radar.merges.len(), 3);
     }
 
@@ -384,12 +353,10 @@ mod tests {
         testrepo::init(user.path(), &[("README", "hi\n")]);
         let wss = tempfile::tempdir().unwrap();
         let (u, w) = (user.path(), wss.path());
-        let gone = side(u, w, "gone", &[]);
-        std::fs::remove_file(gone.workspace.join("README")).unwrap();
-        let gone = Side {
-            files: vec!["README".into()],
-            ..gone
-        };
+        let task = testrepo::task(w, u, "gone");
+        crate::workspace::create(&task).unwrap();
+        std::fs::remove_file(task.workspace.join("README")).unwrap();
+        let gone = side_of(&task, "gone", vec!["README".into()]);
         let sides = vec![
             gone,
             side(u, w, "edit", &[("README", "hello\n")]),
@@ -397,7 +364,7 @@ mod tests {
             side(u, w, "new1", &[("NEW", "one\n")]),
             side(u, w, "new2", &[("NEW", "two\n")]),
         ];
-        let out = Radar::default().scan(u, &sides).unwrap();
+        let out = Radar::default().scan(&store(w), u, &sides).unwrap();
         let conflicts = |id: &str, other: &str| {
             out[id]
                 .iter()

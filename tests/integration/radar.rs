@@ -102,6 +102,7 @@ async fn tasks_editing_the_same_lines_are_flagged_both_ways() {
         .request(Command::Approve {
             id: id("one"),
             force: true,
+            branch: None,
         })
         .await
         .unwrap();

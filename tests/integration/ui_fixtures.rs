@@ -141,6 +141,7 @@ pub fn diff_summary() -> DiffSummary {
         ],
         insertions: 31,
         deletions: 1,
+        ..Default::default()
     }
 }
 
@@ -184,6 +185,8 @@ pub fn report(passed: bool) -> TestReport {
         duration_ms: 140,
         timed_out: false,
         note: None,
+        tree: None,
+        changed: Vec::new(),
     }
 }
 

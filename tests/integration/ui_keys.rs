@@ -46,7 +46,8 @@ fn list_keys_send_commands_for_the_selected_task() {
         press(&mut a, KeyCode::Char('a')),
         send(Command::Approve {
             id: k.clone(),
-            force: false
+            force: false,
+            branch: None,
         })
     );
     assert_eq!(
@@ -289,7 +290,8 @@ fn panes_focus_and_scrolling() {
         press(&mut a, KeyCode::Char('a')),
         send(Command::Approve {
             id: id("k3j9x2ab1c"),
-            force: false
+            force: false,
+            branch: None,
         })
     );
     press(&mut a, KeyCode::Esc);
@@ -402,7 +404,8 @@ fn approving_failing_tests_asks_first() {
         press(&mut a, KeyCode::Char('y')),
         send(Command::Approve {
             id: id("a1b2c3d4e5"),
-            force: true
+            force: true,
+            branch: None,
         })
     );
 }

@@ -1,0 +1,185 @@
+//! Approval: the workspace's files as they are now become a commit on the task branch,
+//! which is brought into the user's repository.
+//!
+//! In order, so that a refusal changes nothing: the user's repository is checked first
+//! (a branch of that name drover did not make, or one checked out in a worktree, is
+//! refused); the workspace is read whole (a snapshot that cannot be made blocks, it
+//! never commits "no changes"); the test verdict counts only for the very tree it was
+//! given on; then drover commits in its own repository and publishes. The git side is
+//! `workspace::commit`; this module decides and records.
+
+use super::EngineCtx;
+use super::ids::TaskId;
+use super::protocol::EventBody;
+use super::state::{self, Transition};
+use crate::verify::Verdict;
+use crate::workspace::{self, SnapshotOptions};
+
+/// Approves a task in review. Failing (or not applicable) tests need `force`, which is
+/// recorded in the commit. `branch` renames the task branch first.
+pub async fn approve(
+    ctx: &EngineCtx,
+    id: &TaskId,
+    force: bool,
+    branch: Option<String>,
+) -> Result<String, String> {
+    let mut task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
+    let to = state::next(&task.state, Transition::Approve).map_err(|e| e.to_string())?;
+    let n = task.attempt;
+    let attempt = ctx.store.attempt(&task.id, n).map_err(|e| e.to_string())?;
+    let old_branch = task.branch.clone();
+    if let Some(name) = branch.filter(|b| *b != task.branch) {
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{name}")) {
+            return Err(format!("--branch {name}: not a valid branch name"));
+        }
+        task.branch = name;
+    }
+    // Commits drover made for this task: the branch may be moved from one of those.
+    let ours: Vec<String> = (1..=n)
+        .filter_map(|k| ctx.store.attempt(&task.id, k).ok()?.approved_commit)
+        .collect();
+    let git = task.git(&ctx.data);
+
+    let (g, o) = (git.clone(), ours.clone());
+    blocking(move || workspace::check_publish(&g.user_repo, &g.branch, &o))
+        .await?
+        .map_err(|e| e.to_string())?;
+
+    let g = git.clone();
+    let opts = SnapshotOptions {
+        rehash: true,
+        persist: true,
+        list_ignored: false,
+    };
+    let snap = blocking(move || workspace::snapshot(&g, opts))
+        .await?
+        .map_err(|e| format!("cannot approve: {e}; nothing was committed"))?;
+
+    let verdict = attempt.tests.as_ref().map(|t| t.verdict);
+    let tested = attempt.tests.as_ref().and_then(|t| t.tree.clone());
+    let same_tree = tested.as_deref() == Some(snap.tree.to_string().as_str());
+    let passed = verdict == Some(Verdict::Passed) && same_tree;
+    if !passed && !force {
+        let why = if verdict == Some(Verdict::Passed) {
+            let changed = match tested {
+                Some(t) => changed_since(&git, &t, snap.tree).await,
+                None => "unknown files".into(),
+            };
+            format!("the workspace changed after the tests passed ({changed})")
+        } else {
+            let what = verdict.map_or("were not run", |v| v.label());
+            format!(
+                "the tests {}{what}",
+                if verdict.is_some() { "result is: " } else { "" }
+            )
+        };
+        return Err(format!(
+            "{why}: to approve anyway, confirm in the TUI or run `drover approve --force {}`",
+            task.id
+        ));
+    }
+
+    let msg = workspace::commit_message(
+        &task.title,
+        attempt.summary.as_deref(),
+        task.id.as_str(),
+        !passed,
+    );
+    if task.branch != old_branch {
+        let (g, old) = (git.clone(), old_branch.clone());
+        blocking(move || rename_in_store(&g, &old)).await??;
+        ctx.store
+            .set_branch(&task.id, &task.branch)
+            .map_err(|e| e.to_string())?;
+    }
+    let g = git.clone();
+    let commit = blocking(move || -> Result<String, String> {
+        let author = workspace::author(&g.user_repo).map_err(|e| e.to_string())?;
+        let oid =
+            workspace::commit_tree(&g, snap.tree, &msg, &author).map_err(|e| e.to_string())?;
+        crate::crash::point("after_commit");
+        workspace::publish(&g, &g.branch, &oid, &ours).map_err(|e| e.to_string())?;
+        Ok(oid)
+    })
+    .await??;
+    let rec = ctx
+        .store
+        .update_attempt(&task.id, n, |a| {
+            a.approved_commit = Some(commit.clone());
+            a.tests_overridden = !passed;
+        })
+        .map_err(|e| e.to_string())?;
+    ctx.bus.emit(
+        Some(&task.id),
+        n,
+        EventBody::AttemptUpdated {
+            attempt: Box::new(rec),
+        },
+    );
+    ctx.store
+        .set_state(&task.id, n, &task.state, &to)
+        .map_err(|e| e.to_string())?;
+    ctx.bus.emit(
+        Some(&task.id),
+        n,
+        EventBody::StateChanged {
+            from: task.state.clone(),
+            to,
+        },
+    );
+    let done = format!(
+        "approved: {} is at {} in your repository (git log {})",
+        task.branch,
+        &commit[..12],
+        task.branch
+    );
+    ctx.bus.emit(
+        Some(&task.id),
+        n,
+        EventBody::Notice {
+            message: done.clone(),
+        },
+    );
+    Ok(done)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The files that differ between the tested tree and `now`, for the refusal.
+async fn changed_since(git: &workspace::TaskGit, tested: &str, now: git2::Oid) -> String {
+    let (g, t) = (git.clone(), tested.to_string());
+    let files = blocking(move || -> Result<Vec<String>, String> {
+        let store = g.open_store().map_err(|e| e.to_string())?;
+        let t = git2::Oid::from_str(&t).map_err(|e| e.to_string())?;
+        workspace::changed_paths(&store, t, now).map_err(|e| e.to_string())
+    })
+    .await
+    .and_then(|r| r);
+    match files {
+        Ok(f) if !f.is_empty() => crate::text::inert(&f.join(", ")),
+        Ok(_) => "no file".into(),
+        Err(e) => e,
+    }
+}
+
+/// Moves the task branch in drover's repository to its new name.
+fn rename_in_store(git: &workspace::TaskGit, old: &str) -> Result<(), String> {
+    let store = git.open_store().map_err(|e| e.to_string())?;
+    match store.find_reference(&format!("refs/heads/{old}")) {
+        Ok(mut r) => r
+            .rename(&git.refname(), false, "drover: approve under another name")
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "renaming the task branch to {}: {}",
+                    git.branch,
+                    e.message()
+                )
+            }),
+        Err(_) => git.reset_branch().map_err(|e| e.to_string()),
+    }
+}

@@ -1,0 +1,793 @@
+//! A workspace's files as a git tree in drover's own repository: what diff, verification,
+//! approval and the conflict radar all look at.
+//!
+//! The files are read through `beneath` (never following a link, never leaving the
+//! workspace); the workspace's own `.git` is skipped, never opened. What is ignored comes
+//! from the `.gitignore` files of the base commit and drover's defaults only: nothing the
+//! agent writes (`.git/info/exclude`, git config, a new `.gitignore`) can hide a file.
+//! Attributes and filters play no part: files are recorded byte for byte, as checked out.
+//! Symlinks become link blobs; FIFOs, sockets and devices, `.git` directories below the
+//! root, writes inside a submodule and files too big to record are listed, never silently
+//! dropped. A file that cannot be read fails the snapshot with its name.
+//!
+//! The task's index file caches (path, stat) → blob, so only files whose stat changed are
+//! read again; a file changed within the last second is read again next time too (a
+//! second change in the same timestamp tick would leave its stat alone). ctime cannot be
+//! set from inside a container, so a stat that matches is a file that did not change.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use git2::{Index, IndexEntry, IndexTime, ObjectType, Oid, Repository};
+use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::beneath::{self, Beneath, Kind, Stat, Step, Visit};
+use super::record::TaskGit;
+use super::{WorkspaceError, git, io};
+
+/// Files bigger than this are listed, not recorded (GitHub refuses files over 100 MB).
+pub const MAX_RECORDED: u64 = 1 << 30;
+/// Read into memory up to this size; bigger files are streamed into the object store.
+const IN_MEMORY: u64 = 64 << 20;
+/// How recent a change must be for a file to be read again next time.
+const RACY: Duration = Duration::from_secs(1);
+
+const MODE_FILE: u32 = 0o100644;
+const MODE_EXEC: u32 = 0o100755;
+const MODE_LINK: u32 = 0o120000;
+const MODE_GITLINK: u32 = 0o160000;
+
+/// What drover ignores in every repository (on top of the base commit's `.gitignore`s):
+/// caches that test runs leave behind and nobody commits.
+pub const DEFAULT_IGNORES: &[&str] = &[
+    "__pycache__/",
+    "*.py[cod]",
+    ".pytest_cache/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    "node_modules/",
+];
+
+/// How to take a snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SnapshotOptions {
+    /// Read every file again, trusting no cached stat (verification, approval).
+    pub rehash: bool,
+    /// Save the stat cache for next time (only the engine, one snapshot at a time).
+    pub persist: bool,
+    /// Measure ignored files and directories (walks them: only when it is shown).
+    pub list_ignored: bool,
+}
+
+/// An ignored file or directory the workspace has that the base commit does not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ignored {
+    pub path: String,
+    pub bytes: u64,
+    /// 1 for a file; the files inside for a directory.
+    pub files: u64,
+    pub dir: bool,
+}
+
+/// Something in the workspace the snapshot does not record, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrecorded {
+    pub path: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub tree: Oid,
+    pub ignored: Vec<Ignored>,
+    pub unrecorded: Vec<Unrecorded>,
+}
+
+/// What the base commit says about paths: which are tracked, which are submodules, and
+/// its ignore rules. Computed once per base tree.
+struct BaseInfo {
+    files: HashSet<Vec<u8>>,
+    dirs: HashSet<Vec<u8>>,
+    gitlinks: HashSet<Vec<u8>>,
+    /// Directory → the rules of its `.gitignore`.
+    ignores: HashMap<Vec<u8>, Gitignore>,
+    defaults: Gitignore,
+}
+
+fn virtual_path(rel: &[u8]) -> std::path::PathBuf {
+    Path::new("/").join(OsStr::from_bytes(rel))
+}
+
+impl BaseInfo {
+    fn load(store: &Repository, tree: &git2::Tree<'_>) -> Result<BaseInfo, git2::Error> {
+        let mut index = Index::new()?;
+        index.read_tree(tree)?;
+        let mut info = BaseInfo {
+            files: HashSet::new(),
+            dirs: HashSet::new(),
+            gitlinks: HashSet::new(),
+            ignores: HashMap::new(),
+            defaults: defaults(),
+        };
+        for e in index.iter() {
+            let mut p = e.path.as_slice();
+            while let Some(cut) = p.iter().rposition(|&b| b == b'/') {
+                p = &p[..cut];
+                if !info.dirs.insert(p.to_vec()) {
+                    break;
+                }
+            }
+            if e.mode == MODE_GITLINK {
+                info.gitlinks.insert(e.path.clone());
+                continue;
+            }
+            let (dir, name) = match e.path.iter().rposition(|&b| b == b'/') {
+                Some(cut) => (&e.path[..cut], &e.path[cut + 1..]),
+                None => (&e.path[..0], e.path.as_slice()),
+            };
+            if name == b".gitignore"
+                && e.mode != MODE_LINK
+                && let Ok(blob) = store.find_blob(e.id)
+            {
+                let mut b = GitignoreBuilder::new(virtual_path(dir));
+                for line in String::from_utf8_lossy(blob.content()).lines() {
+                    let _ = b.add_line(None, line);
+                }
+                if let Ok(gi) = b.build() {
+                    info.ignores.insert(dir.to_vec(), gi);
+                }
+            }
+            info.files.insert(e.path);
+        }
+        Ok(info)
+    }
+
+    /// Whether an untracked path is ignored: the deepest `.gitignore` with an opinion
+    /// decides, then drover's defaults.
+    fn ignored(&self, rel: &[u8], is_dir: bool) -> bool {
+        let path = virtual_path(rel);
+        let mut dir = rel;
+        loop {
+            dir = match dir.iter().rposition(|&b| b == b'/') {
+                Some(cut) => &dir[..cut],
+                None if dir.is_empty() => break,
+                None => &dir[..0],
+            };
+            if let Some(gi) = self.ignores.get(dir) {
+                match gi.matched(&path, is_dir) {
+                    Match::Ignore(_) => return true,
+                    Match::Whitelist(_) => return false,
+                    Match::None => {}
+                }
+            }
+            if dir.is_empty() {
+                break;
+            }
+        }
+        self.defaults.matched(&path, is_dir).is_ignore()
+    }
+}
+
+fn defaults() -> Gitignore {
+    let mut b = GitignoreBuilder::new("/");
+    for line in DEFAULT_IGNORES {
+        let _ = b.add_line(None, line);
+    }
+    b.build().unwrap_or_else(|_| Gitignore::empty())
+}
+
+/// The base info for `tree`, cached (bases are few and immutable).
+fn base_info(store: &Repository, tree: &git2::Tree<'_>) -> Result<Arc<BaseInfo>, git2::Error> {
+    static CACHE: OnceLock<Mutex<HashMap<Oid, Arc<BaseInfo>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(i) = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&tree.id())
+    {
+        return Ok(i.clone());
+    }
+    let info = Arc::new(BaseInfo::load(store, tree)?);
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if c.len() >= 32 {
+        c.clear();
+    }
+    c.insert(tree.id(), info.clone());
+    Ok(info)
+}
+
+/// Names git will not record or that would be git metadata on another machine.
+fn git_reserved(name: &[u8], kind: Kind) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    let trimmed = lower
+        .iter()
+        .rposition(|&b| b != b'.' && b != b' ')
+        .map_or(&lower[..0], |end| &lower[..=end]);
+    if trimmed == b".git" || trimmed == b"git~1" {
+        return Some("a .git entry: git never records one (it would be repository metadata)");
+    }
+    let special = [
+        &b".gitmodules"[..],
+        b".gitattributes",
+        b".gitignore",
+        b".mailmap",
+    ];
+    if kind == Kind::Symlink && special.contains(&trimmed) {
+        return Some("a symlinked git control file: git refuses it");
+    }
+    None
+}
+
+fn stat_entry(path: &[u8], id: Oid, mode: u32, s: &Stat, started: SystemTime) -> IndexEntry {
+    let secs = started
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let newest = s.ctime.0.max(s.mtime.0);
+    // Changed within the last tick or so: do not vouch for this stat next time.
+    let racy = newest >= secs - RACY.as_secs() as i64;
+    let time = |t: (i64, i64)| {
+        if racy {
+            IndexTime::new(0, 0)
+        } else {
+            IndexTime::new(t.0 as i32, t.1 as u32)
+        }
+    };
+    IndexEntry {
+        ctime: time(s.ctime),
+        mtime: time(s.mtime),
+        dev: s.dev as u32,
+        ino: if racy { 0 } else { s.ino as u32 },
+        mode,
+        uid: s.uid,
+        gid: s.gid,
+        file_size: s.size as u32,
+        id,
+        flags: 0,
+        flags_extended: 0,
+        path: path.to_vec(),
+    }
+}
+
+/// Whether the cached entry describes this very file (same inode, size, times, mode).
+fn unchanged(e: &IndexEntry, mode: u32, s: &Stat) -> bool {
+    e.mode == mode
+        && e.ctime.seconds() != 0
+        && e.ino == s.ino as u32
+        && e.file_size == s.size as u32
+        && (e.ctime.seconds(), e.ctime.nanoseconds()) == (s.ctime.0 as i32, s.ctime.1 as u32)
+        && (e.mtime.seconds(), e.mtime.nanoseconds()) == (s.mtime.0 as i32, s.mtime.1 as u32)
+}
+
+fn file_mode(s: &Stat) -> u32 {
+    if s.executable() { MODE_EXEC } else { MODE_FILE }
+}
+
+/// Hashes an open file into the store: `size` bytes exactly (it changed if not).
+fn hash_file(store: &Repository, mut file: cap_std::fs::File, size: u64) -> std::io::Result<Oid> {
+    let changed = || std::io::Error::other("it changed while drover read it");
+    if size <= IN_MEMORY {
+        let mut bytes = Vec::with_capacity(size as usize);
+        (&mut file).take(IN_MEMORY + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > IN_MEMORY {
+            return Err(changed());
+        }
+        return store.blob(&bytes).map_err(std::io::Error::other);
+    }
+    let odb = store.odb().map_err(std::io::Error::other)?;
+    let mut w = odb
+        .writer(size as usize, ObjectType::Blob)
+        .map_err(std::io::Error::other)?;
+    let copied = std::io::copy(&mut (&mut file).take(size), &mut w)?;
+    if copied != size {
+        return Err(changed());
+    }
+    w.flush()?;
+    w.finalize().map_err(std::io::Error::other)
+}
+
+/// The task's index: the cached one when there is a usable one, else the base tree's.
+fn load_index(task: &TaskGit, base: &git2::Tree<'_>) -> Result<Index, WorkspaceError> {
+    if task.index.is_file()
+        && let Ok(i) = Index::open(&task.index)
+        && !i.is_empty()
+    {
+        return Ok(i);
+    }
+    // Missing or unreadable (a crash mid-write): start over from the base, all unverified.
+    let _ = std::fs::remove_file(&task.index);
+    if let Some(parent) = task.index.parent() {
+        crate::paths::create_private_dir(parent)
+            .map_err(io(format!("creating {}", parent.display())))?;
+    }
+    let mut i = Index::open(&task.index).map_err(git("opening the task's index"))?;
+    i.read_tree(base).map_err(git("reading the base tree"))?;
+    Ok(i)
+}
+
+/// Takes a snapshot of the task's workspace (blocking).
+pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, WorkspaceError> {
+    let broken = |message: String| WorkspaceError::Broken {
+        path: task.workspace.clone(),
+        message,
+    };
+    let ws = match Beneath::open(&task.workspace) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(WorkspaceError::Gone(task.workspace.clone()));
+        }
+        Err(e) => return Err(broken(format!("cannot open it: {e}"))),
+    };
+    let store = task.open_store()?;
+    let base = store
+        .find_commit(task.base_oid()?)
+        .and_then(|c| c.tree())
+        .map_err(|_| WorkspaceError::MissingBase {
+            repo: task.user_repo.clone(),
+            commit: task.base.clone(),
+        })?;
+    let info = base_info(&store, &base).map_err(git("reading the base commit"))?;
+    let mut index = load_index(task, &base)?;
+    let started = SystemTime::now();
+
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut updates: Vec<IndexEntry> = Vec::new();
+    let mut ignored = Vec::new();
+    let mut unrecorded = Vec::new();
+    let note = |list: &mut Vec<Unrecorded>, path: &[u8], why: String| {
+        list.push(Unrecorded {
+            path: String::from_utf8_lossy(path).into_owned(),
+            why,
+        })
+    };
+    ws.walk(&mut |v: &Visit<'_>| {
+        let name = v.name.as_bytes();
+        if v.depth == 0 && name == b".git" {
+            // The agent's own repository: its business, never drover's input.
+            return Ok(Step::Skip);
+        }
+        if let Some(why) = git_reserved(name, v.kind) {
+            note(&mut unrecorded, v.path, why.into());
+            return Ok(Step::Skip);
+        }
+        let tracked = info.files.contains(v.path);
+        match v.kind {
+            Kind::Special(what) => {
+                note(&mut unrecorded, v.path, format!("a {what}: only files and links are recorded"));
+                Ok(Step::Skip)
+            }
+            Kind::Dir if info.gitlinks.contains(v.path) => {
+                seen.insert(v.path.to_vec());
+                let inside = v.open_dir()?.entries()?.count();
+                if inside > 0 {
+                    note(&mut unrecorded, v.path, format!("{inside} entries inside a submodule: drover records the submodule's commit, not its files"));
+                }
+                Ok(Step::Skip)
+            }
+            Kind::Dir => {
+                if v.depth + 2 >= beneath::MAX_DEPTH {
+                    note(&mut unrecorded, v.path, format!("nested deeper than {} directories", beneath::MAX_DEPTH));
+                    return Ok(Step::Skip);
+                }
+                if !info.dirs.contains(v.path) && info.ignored(v.path, true) {
+                    if opts.list_ignored {
+                        let u = beneath::usage_of(&v.open_dir()?)?;
+                        ignored.push(Ignored {
+                            path: String::from_utf8_lossy(v.path).into_owned(),
+                            bytes: u.bytes,
+                            files: u.files,
+                            dir: true,
+                        });
+                    }
+                    return Ok(Step::Skip);
+                }
+                Ok(Step::Descend)
+            }
+            Kind::File | Kind::Symlink => {
+                if !tracked && info.ignored(v.path, false) {
+                    if opts.list_ignored {
+                        let bytes = v.metadata().map(|m| m.len()).unwrap_or(0);
+                        ignored.push(Ignored {
+                            path: String::from_utf8_lossy(v.path).into_owned(),
+                            bytes,
+                            files: 1,
+                            dir: false,
+                        });
+                    }
+                    return Ok(Step::Skip);
+                }
+                match record(&store, &index, v, opts.rehash, started) {
+                    Ok(Recorded::Same) => {
+                        seen.insert(v.path.to_vec());
+                    }
+                    Ok(Recorded::New(e)) => {
+                        seen.insert(v.path.to_vec());
+                        updates.push(e);
+                    }
+                    Ok(Recorded::TooBig(size)) => {
+                        let kept = index.get_path(Path::new(OsStr::from_bytes(v.path)), 0).is_some();
+                        if kept {
+                            seen.insert(v.path.to_vec());
+                        }
+                        note(&mut unrecorded, v.path, format!(
+                            "{} bytes, over the {} MiB drover records{}",
+                            size,
+                            MAX_RECORDED >> 20,
+                            if kept { ": kept as it was" } else { "" }
+                        ));
+                    }
+                    Ok(Recorded::Vanished) => {}
+                    Err(e) => {
+                        return Err(std::io::Error::other(format!(
+                            "cannot read {}: {e}",
+                            String::from_utf8_lossy(v.path)
+                        )));
+                    }
+                }
+                Ok(Step::Skip)
+            }
+        }
+    })
+    .map_err(|e| broken(e.to_string()))?;
+
+    let stale: Vec<Vec<u8>> = index
+        .iter()
+        .filter(|e| !seen.contains(&e.path))
+        .map(|e| e.path)
+        .collect();
+    for p in stale {
+        index
+            .remove_path(Path::new(OsStr::from_bytes(&p)))
+            .map_err(git("updating the task's index"))?;
+    }
+    for e in updates {
+        if let Err(err) = index.add(&e) {
+            // A name libgit2 refuses to record (it validates like git): say so.
+            note(
+                &mut unrecorded,
+                &e.path,
+                format!("git cannot record this name ({})", err.message()),
+            );
+        }
+    }
+    let tree = index
+        .write_tree_to(&store)
+        .map_err(git("writing the snapshot's tree"))?;
+    if opts.persist {
+        save_index(task, &mut index)?;
+    }
+    ignored.sort_by(|a, b| a.path.cmp(&b.path));
+    unrecorded.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Snapshot {
+        tree,
+        ignored,
+        unrecorded,
+    })
+}
+
+/// Writes the index (0600, like everything of a task's); a lock left by a crash is
+/// removed (the engine is its only writer).
+fn save_index(task: &TaskGit, index: &mut Index) -> Result<(), WorkspaceError> {
+    match index.write() {
+        Err(e) if e.code() == git2::ErrorCode::Locked => {
+            let _ = std::fs::remove_file(task.index.with_extension("lock"));
+            index.write().map_err(git("saving the task's index"))?;
+        }
+        r => r.map_err(git("saving the task's index"))?,
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&task.index, std::fs::Permissions::from_mode(0o600))
+        .map_err(io(format!("protecting {}", task.index.display())))
+}
+
+enum Recorded {
+    Same,
+    New(IndexEntry),
+    TooBig(u64),
+    Vanished,
+}
+
+fn record(
+    store: &Repository,
+    index: &Index,
+    v: &Visit<'_>,
+    rehash: bool,
+    started: SystemTime,
+) -> std::io::Result<Recorded> {
+    let vanished = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let meta = match v.metadata() {
+        Ok(m) => m,
+        Err(e) if vanished(&e) => return Ok(Recorded::Vanished),
+        Err(e) => return Err(e),
+    };
+    let stat = Stat::of(&meta);
+    let cached = index.get_path(Path::new(OsStr::from_bytes(v.path)), 0);
+    if v.kind == Kind::Symlink {
+        if !rehash
+            && cached
+                .as_ref()
+                .is_some_and(|e| unchanged(e, MODE_LINK, &stat))
+        {
+            return Ok(Recorded::Same);
+        }
+        let target = match v.link_target() {
+            Ok(t) => t,
+            Err(e) if vanished(&e) => return Ok(Recorded::Vanished),
+            Err(e) => return Err(e),
+        };
+        let id = store.blob(&target).map_err(std::io::Error::other)?;
+        return Ok(Recorded::New(stat_entry(
+            v.path, id, MODE_LINK, &stat, started,
+        )));
+    }
+    if !rehash
+        && cached
+            .as_ref()
+            .is_some_and(|e| unchanged(e, file_mode(&stat), &stat))
+    {
+        return Ok(Recorded::Same);
+    }
+    if stat.size > MAX_RECORDED {
+        return Ok(Recorded::TooBig(stat.size));
+    }
+    let (file, meta) = match v.open() {
+        Ok(f) => f,
+        Err(e) if vanished(&e) => return Ok(Recorded::Vanished),
+        // Replaced by a link or a FIFO since it was listed: not ours to follow.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Ok(Recorded::Vanished);
+        }
+        Err(e) => return Err(e),
+    };
+    let stat = Stat::of(&meta);
+    if stat.size > MAX_RECORDED {
+        return Ok(Recorded::TooBig(stat.size));
+    }
+    let id = hash_file(store, file, stat.size)?;
+    // Also when the content is the same: the fresh stat spares the next snapshot a read.
+    Ok(Recorded::New(stat_entry(
+        v.path,
+        id,
+        file_mode(&stat),
+        &stat,
+        started,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{create, diff, testrepo};
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    /// A task over a small repository with a `.gitignore`, its workspace made, and a
+    /// directory outside it holding a marker that must never be read.
+    fn setup() -> (tempfile::TempDir, TaskGit, std::path::PathBuf, String) {
+        let tmp = tempfile::tempdir().unwrap();
+        let user = tmp.path().join("user");
+        fs::create_dir(&user).unwrap();
+        testrepo::init(
+            &user,
+            &[
+                ("util.py", "def f():\n    return 1\n"),
+                ("pkg/mod.py", "x = 1\n"),
+                (".gitignore", "*.log\nbuild/\n"),
+            ],
+        );
+        let task = testrepo::task(tmp.path(), &user, "t");
+        create(&task).unwrap();
+        let host = tmp.path().join("host");
+        fs::create_dir(&host).unwrap();
+        let marker = format!("HOST-MARKER-{}", std::process::id());
+        fs::write(host.join("secret.txt"), &marker).unwrap();
+        (tmp, task, host, marker)
+    }
+
+    fn patch(task: &TaskGit) -> diff::WorkspaceDiff {
+        let opts = SnapshotOptions {
+            persist: true,
+            list_ignored: true,
+            ..Default::default()
+        };
+        diff::diff(task, opts).unwrap()
+    }
+
+    fn paths(d: &diff::WorkspaceDiff) -> Vec<String> {
+        d.summary.files.iter().map(|f| f.path.clone()).collect()
+    }
+
+    fn git_config(ws: &Path, key: &str, value: &str) {
+        let repo = Repository::open(ws).unwrap();
+        repo.config().unwrap().set_str(key, value).unwrap();
+    }
+
+    #[test]
+    fn htb_01_the_workspaces_git_state_cannot_redirect_the_snapshot() {
+        let (_t, task, host, marker) = setup();
+        let ws = &task.workspace;
+        // Positive control: a real edit is seen.
+        fs::write(ws.join("util.py"), "def f():\n    return 2\n").unwrap();
+        git_config(ws, "core.worktree", host.to_str().unwrap());
+        git_config(
+            ws,
+            "include.path",
+            host.join("secret.txt").to_str().unwrap(),
+        );
+        git_config(
+            ws,
+            "core.excludesFile",
+            host.join("secret.txt").to_str().unwrap(),
+        );
+        git_config(
+            ws,
+            "core.attributesFile",
+            host.join("secret.txt").to_str().unwrap(),
+        );
+        fs::write(
+            ws.join(".git/objects/info/alternates"),
+            host.to_str().unwrap(),
+        )
+        .unwrap();
+        fs::write(ws.join(".git/commondir"), host.to_str().unwrap()).unwrap();
+        let d = patch(&task);
+        assert_eq!(paths(&d), ["util.py"]);
+        assert!(d.patch.contains("+    return 2"), "{}", d.patch);
+        assert!(!d.patch.contains(&marker));
+        // `.git` as a file pointing elsewhere, or as a link: the same.
+        fs::remove_dir_all(ws.join(".git")).unwrap();
+        fs::write(ws.join(".git"), format!("gitdir: {}\n", host.display())).unwrap();
+        assert_eq!(paths(&patch(&task)), ["util.py"]);
+        fs::remove_file(ws.join(".git")).unwrap();
+        symlink(&host, ws.join(".git")).unwrap();
+        let d = patch(&task);
+        assert_eq!(paths(&d), ["util.py"]);
+        assert!(!d.patch.contains(&marker));
+    }
+
+    #[test]
+    fn htb_02_links_are_recorded_as_links_never_followed() {
+        let (_t, task, host, marker) = setup();
+        let ws = &task.workspace;
+        git_config(ws, "core.symlinks", "false");
+        symlink(host.join("secret.txt"), ws.join("to_file")).unwrap();
+        symlink(&host, ws.join("to_dir")).unwrap();
+        symlink("../../../../host/secret.txt", ws.join("pkg/up")).unwrap();
+        symlink("to_file", ws.join("link_to_link")).unwrap();
+        // A link replacing a directory of the base tree.
+        fs::remove_dir_all(ws.join("pkg")).unwrap();
+        symlink(&host, ws.join("pkg")).unwrap();
+        // Positive control: a real file next to them is recorded.
+        fs::write(ws.join("real.txt"), "real\n").unwrap();
+        let d = patch(&task);
+        assert!(!d.patch.contains(&marker), "{}", d.patch);
+        let mut got = paths(&d);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "link_to_link",
+                "pkg",
+                "pkg/mod.py",
+                "real.txt",
+                "to_dir",
+                "to_file"
+            ]
+        );
+        let store = task.open_store().unwrap();
+        let tree = store
+            .find_tree(Oid::from_str(d.summary.tree.as_deref().unwrap()).unwrap())
+            .unwrap();
+        let e = tree.get_path(Path::new("to_file")).unwrap();
+        assert_eq!(e.filemode(), MODE_LINK as i32);
+        let target = store.find_blob(e.id()).unwrap();
+        assert_eq!(
+            target.content(),
+            host.join("secret.txt").as_os_str().as_bytes()
+        );
+    }
+
+    #[test]
+    fn htb_04_planted_ignore_and_attribute_rules_change_nothing() {
+        let (_t, task, _host, _marker) = setup();
+        let ws = &task.workspace;
+        fs::create_dir_all(ws.join(".git/info")).unwrap();
+        fs::write(ws.join(".git/info/exclude"), "unittest/\n*.py\n").unwrap();
+        fs::write(ws.join(".git/info/attributes"), "util.py -diff\n").unwrap();
+        git_config(ws, "core.excludesFile", "/dev/null");
+        fs::create_dir(ws.join("unittest")).unwrap();
+        fs::write(ws.join("unittest/__init__.py"), "print('OK')\n").unwrap();
+        fs::write(ws.join("util.py"), "def f():\n    return 3\n").unwrap();
+        // A .gitignore the agent adds does not hide anything either.
+        fs::write(ws.join("pkg/.gitignore"), "*\n").unwrap();
+        fs::write(ws.join("pkg/hidden.py"), "evil = 1\n").unwrap();
+        // Rules of the base commit do apply, and what they hide is listed with sizes.
+        fs::write(ws.join("debug.log"), "0123456789").unwrap();
+        fs::create_dir(ws.join("build")).unwrap();
+        fs::write(ws.join("build/out.bin"), [0u8; 100]).unwrap();
+        let d = patch(&task);
+        let mut got = paths(&d);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "pkg/.gitignore",
+                "pkg/hidden.py",
+                "unittest/__init__.py",
+                "util.py"
+            ]
+        );
+        assert!(
+            d.patch.contains("+    return 3"),
+            "a text diff: {}",
+            d.patch
+        );
+        let ignored: Vec<(String, u64, u64)> = d
+            .summary
+            .ignored
+            .iter()
+            .map(|i| (i.path.clone(), i.bytes, i.files))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                ("build".to_string(), 100, 1),
+                ("debug.log".to_string(), 10, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn special_files_git_dirs_and_submodule_writes_are_listed_not_dropped() {
+        let (_t, task, _host, _marker) = setup();
+        let ws = &task.workspace;
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            ws.join("pipe"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        fs::create_dir_all(ws.join("pkg/.git")).unwrap();
+        fs::write(ws.join("pkg/.git/config"), "[core]\n").unwrap();
+        fs::create_dir(ws.join(".GIT")).unwrap();
+        fs::write(ws.join(".GIT/config"), "[core]\n").unwrap();
+        symlink("/etc/passwd", ws.join(".gitmodules")).unwrap();
+        let d = patch(&task);
+        assert!(d.summary.files.is_empty(), "{:?}", d.summary.files);
+        let listed: Vec<&str> = d
+            .summary
+            .unrecorded
+            .iter()
+            .map(|u| u.path.as_str())
+            .collect();
+        assert_eq!(listed, [".GIT", ".gitmodules", "pipe", "pkg/.git"]);
+    }
+
+    #[test]
+    fn a_change_in_the_same_second_is_seen_and_unchanged_files_are_not_read() {
+        let (_t, task, _host, _marker) = setup();
+        let ws = &task.workspace;
+        assert!(patch(&task).summary.files.is_empty());
+        fs::write(ws.join("util.py"), "AAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        let first = patch(&task);
+        // Same size, same second: only a stat the cache does not vouch for catches it.
+        fs::write(ws.join("util.py"), "BBBBBBBBBBBBBBBBBBBBBBBB").unwrap();
+        let second = patch(&task);
+        assert_ne!(first.summary.tree, second.summary.tree);
+        assert!(second.patch.contains("+BBBB"), "{}", second.patch);
+        // A file the cache knows is not opened again: make it unreadable to prove it
+        // (root reads anyway, so only where the permission holds).
+        if rustix::process::geteuid().as_raw() != 0 {
+            fs::set_permissions(ws.join("pkg/mod.py"), fs::Permissions::from_mode(0o000)).unwrap();
+            assert_eq!(patch(&task).summary.tree, second.summary.tree);
+        }
+    }
+}
