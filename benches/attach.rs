@@ -54,7 +54,7 @@ fn fixture(n: usize) -> (tempfile::TempDir, std::path::PathBuf, DataDir) {
             },
             origin: None,
         };
-        let (t, _) = drover::engine::ops::add(&store, new).expect("add");
+        let (t, _) = drover::engine::ops::add(&store, data.root(), new).expect("add");
         store
             .set_state(&t.id, 1, &TaskState::Queued, &TaskState::Review)
             .expect("state");

@@ -6,6 +6,7 @@
 //! `agent`, `verify`, `store`. Nothing here knows about terminals.
 
 pub mod agent;
+pub mod beneath;
 pub mod cli;
 pub mod config;
 pub mod crash;

@@ -18,18 +18,7 @@ pub struct DataDir {
 impl DataDir {
     /// `DROVER_HOME`, else `$XDG_DATA_HOME/drover` (usually `~/.local/share/drover`).
     pub fn from_env() -> io::Result<Self> {
-        let root = match std::env::var_os("DROVER_HOME").filter(|v| !v.is_empty()) {
-            Some(p) => PathBuf::from(p),
-            None => directories::ProjectDirs::from("", "", "drover")
-                .map(|d| d.data_dir().to_path_buf())
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "cannot find a home directory for drover's data: set DROVER_HOME",
-                    )
-                })?,
-        };
-        Self::at(root)
+        Self::at(data_root_from_env()?)
     }
 
     pub fn at(root: impl Into<PathBuf>) -> io::Result<Self> {
@@ -107,6 +96,22 @@ impl DataDir {
     }
 }
 
+/// Where the data dir is (`DROVER_HOME`, else the XDG data dir), without making it.
+pub fn data_root_from_env() -> io::Result<PathBuf> {
+    match std::env::var_os("DROVER_HOME").filter(|v| !v.is_empty()) {
+        Some(p) if Path::new(&p).is_absolute() => Ok(PathBuf::from(p)),
+        Some(p) => Ok(std::env::current_dir()?.join(p)),
+        None => directories::ProjectDirs::from("", "", "drover")
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "cannot find a home directory for drover's data: set DROVER_HOME",
+                )
+            }),
+    }
+}
+
 /// `mkdir -p` with 0700 on every directory it creates, and on `dir` itself.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new()
@@ -130,7 +135,12 @@ pub fn open_private_append(path: &Path) -> io::Result<fs::File> {
 
 /// Writes `path` whole (0600), via a temp file and rename so readers never see half.
 pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // A name of its own, so two writers (threads or processes) never rename each other's.
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
     {
         let mut f = fs::OpenOptions::new()
             .create(true)
@@ -149,7 +159,9 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
-/// Bytes of the files under `path` (symlinks not followed; unreadable parts skipped).
+/// Bytes of the files under `path` (links counted as themselves, never followed;
+/// unreadable parts skipped). The walk is `workspace::beneath`'s: a workspace is the
+/// agent's, and swapping a directory for a link must not lead the count elsewhere.
 pub fn disk_usage(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
@@ -157,9 +169,9 @@ pub fn disk_usage(path: &Path) -> u64 {
     if !meta.is_dir() {
         return meta.len();
     }
-    std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
-        .unwrap_or(0)
+    crate::beneath::Beneath::open(path)
+        .and_then(|b| b.usage())
+        .map_or(0, |u| u.bytes)
 }
 
 #[cfg(test)]

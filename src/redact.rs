@@ -1,9 +1,10 @@
 //! Secrets out of everything drover writes: known values from the environment (API keys,
 //! tokens) and high-confidence token patterns become `[REDACTED:<kind>]`.
 //!
-//! Applied at write time to transcript entries, test logs and agent summaries, so a secret
-//! an agent prints never reaches disk or the UI. Live output chunks are redacted chunk by
-//! chunk (a secret split across two chunks can slip through there, never into storage).
+//! Command output is redacted as a stream (`RedactStream`), before anything keeps head and
+//! tail of it: a secret split across two chunks, or across the cut of a long output, is
+//! held back until it is whole, so no part of it survives. Transcript entries, test logs,
+//! summaries, titles, prompts and scripts are redacted again before they are stored.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -69,6 +70,20 @@ impl Redactor {
         R.get_or_init(|| Redactor::new(std::env::vars()))
     }
 
+    /// Where the first secret in `s` starts, and its kind (not its value, so it cannot
+    /// leak into a message).
+    pub fn find_at(&self, s: &str) -> Option<(usize, String)> {
+        let by_value = self
+            .values
+            .iter()
+            .filter_map(|(v, kind)| s.find(v.as_str()).map(|i| (i, kind.clone())));
+        let by_pattern = self
+            .patterns
+            .iter()
+            .filter_map(|(re, kind)| re.find(s).map(|m| (m.start(), kind.to_string())));
+        by_value.chain(by_pattern).min_by_key(|(i, _)| *i)
+    }
+
     /// The kind of the first secret in `s` (its value is not returned, so it cannot leak
     /// into a message).
     pub fn find(&self, s: &str) -> Option<String> {
@@ -105,9 +120,127 @@ pub fn redact(s: &str) -> Cow<'_, str> {
     Redactor::global().redact(s)
 }
 
+impl Redactor {
+    /// The byte ranges of every secret in `s` (they may overlap).
+    fn ranges(&self, s: &str) -> Vec<std::ops::Range<usize>> {
+        let mut out: Vec<std::ops::Range<usize>> = self
+            .values
+            .iter()
+            .flat_map(|(v, _)| s.match_indices(v.as_str()).map(|(i, m)| i..i + m.len()))
+            .collect();
+        for (re, _) in &self.patterns {
+            out.extend(re.find_iter(s).map(|m| m.range()));
+        }
+        out
+    }
+
+    /// How much of a stream's end may be the start of a secret still arriving.
+    fn hold(&self) -> usize {
+        let longest = self.values.iter().map(|(v, _)| v.len()).max().unwrap_or(0);
+        (longest + 1).max(256)
+    }
+}
+
+/// Where an unfinished private key block starts in `s`, if one does.
+fn open_key_block(s: &str) -> Option<usize> {
+    static BEGIN: OnceLock<Option<Regex>> = OnceLock::new();
+    let begin = BEGIN
+        .get_or_init(|| Regex::new(r"-----BEGIN [A-Z ]*PRIVATE KEY-----").ok())
+        .as_ref()?;
+    let last = begin.find_iter(s).last()?;
+    (!s[last.end()..].contains("PRIVATE KEY-----")).then_some(last.start())
+}
+
+/// A private key block longer than this is redacted from its start without its end.
+const KEY_BLOCK_MAX: usize = 64 << 10;
+
+/// Redacts a text stream that arrives in pieces. What `push` returns never holds a part
+/// of a secret whose rest is still to come: the stream's last bytes (as long as the
+/// longest secret), any match reaching into them, and an unfinished private key block
+/// wait for more text, or for `finish`.
+#[derive(Debug, Default)]
+pub struct RedactStream {
+    pending: String,
+}
+
+impl RedactStream {
+    pub fn push(&mut self, text: &str) -> String {
+        self.pending.push_str(text);
+        let r = Redactor::global();
+        let mut cut = floor_char(&self.pending, self.pending.len().saturating_sub(r.hold()));
+        if let Some(begin) = open_key_block(&self.pending) {
+            if self.pending.len() - begin <= KEY_BLOCK_MAX {
+                cut = cut.min(begin);
+            } else {
+                // Too long to be a key: whatever it is, it goes out redacted from there.
+                let head = r.redact(&self.pending[..begin]).into_owned();
+                self.pending.clear();
+                return format!("{head}[REDACTED:private-key]");
+            }
+        }
+        let ranges = r.ranges(&self.pending);
+        while let Some(start) = ranges
+            .iter()
+            .filter(|m| m.start < cut && m.end > cut)
+            .map(|m| m.start)
+            .min()
+        {
+            cut = start;
+        }
+        let out = r.redact(&self.pending[..cut]).into_owned();
+        self.pending.drain(..cut);
+        out
+    }
+
+    /// The rest, redacted: the stream ended.
+    pub fn finish(&mut self) -> String {
+        let out = Redactor::global().redact(&self.pending).into_owned();
+        self.pending.clear();
+        out
+    }
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn htb_09_a_secret_split_across_chunks_is_never_emitted_in_parts() {
+        let secret = format!("ghp_{}", "Q7".repeat(18));
+        let text = format!(
+            "{}before {secret} after{}",
+            "x".repeat(1000),
+            "y".repeat(1000)
+        );
+        for cut in (0..text.len()).step_by(7) {
+            let mut s = RedactStream::default();
+            let mut out = s.push(&text[..cut]);
+            out += &s.push(&text[cut..]);
+            out += &s.finish();
+            assert!(
+                out.contains("before [REDACTED:github-token] after"),
+                "cut {cut}"
+            );
+            // No fragment of the secret's body survives anywhere.
+            assert!(!out.contains("Q7Q7Q7"), "cut {cut}: {out}");
+        }
+        // Byte by byte too, and a private key block across many chunks.
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nAAAA\nBBBB\n-----END RSA PRIVATE KEY-----\n";
+        let mut s = RedactStream::default();
+        let mut out = String::new();
+        for ch in format!("{pem}{secret}\ndone").chars() {
+            out += &s.push(&ch.to_string());
+        }
+        out += &s.finish();
+        assert_eq!(out, "[REDACTED:private-key]\n[REDACTED:github-token]\ndone");
+    }
 
     #[test]
     fn env_values_and_patterns_are_redacted() {

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
+use crate::beneath::Beneath;
 use crate::workspace::TaskGit;
-use crate::workspace::beneath::Beneath;
 
 const TREE_MAX: usize = 200;
 const DOC_MAX: usize = 6000;

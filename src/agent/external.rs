@@ -179,6 +179,7 @@ impl ExternalAgent {
             merge_output: false,
             head_cap: 4 << 20,
             tail_cap: 0,
+            raw: true,
         };
         let r = self
             .container

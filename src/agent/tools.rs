@@ -304,6 +304,7 @@ impl ContainerTools {
             merge_output: false,
             head_cap: 64 << 10,
             tail_cap: 0,
+            raw: false,
         }
     }
 
@@ -357,6 +358,8 @@ impl ContainerTools {
         }
         let mut spec = self.spec(vec!["cat".into(), "--".into(), abs.clone()]);
         spec.head_cap = EDIT_MAX_BYTES;
+        // The file's own bytes: they are written back (redacting them would corrupt it).
+        spec.raw = true;
         let r = self.run(spec, &mut |_| {}).await?;
         if !r.success() {
             return Err(ToolError::Invalid(format!(

@@ -83,13 +83,18 @@ pub async fn add(
                 agent: spec,
                 origin: None,
             };
-            ops::add(&store, new).map_err(Failure::usage)?
+            ops::add(&store, data.root(), new).map_err(Failure::usage)?
         }
-        What::Issue { reference, notes } => {
-            crate::engine::import::import_issue(&store, &repo, &reference, notes.as_deref(), spec)
-                .await
-                .map_err(Failure::failed)?
-        }
+        What::Issue { reference, notes } => crate::engine::import::import_issue(
+            &store,
+            data.root(),
+            &repo,
+            &reference,
+            notes.as_deref(),
+            spec,
+        )
+        .await
+        .map_err(Failure::failed)?,
     };
     if let Some(o) = &task.origin {
         eprintln!("imported {}: {}", o.reference, task.title);

@@ -119,7 +119,7 @@ pub async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> CliResult
             },
             origin: None,
         };
-        ops::add(&store, new).map_err(Failure::failed)?;
+        ops::add(&store, data.root(), new).map_err(Failure::failed)?;
     }
     drop(store);
     eprintln!(

@@ -24,6 +24,7 @@ mod gc;
 mod inspect;
 mod print;
 mod run;
+mod trust;
 pub mod upgrade;
 
 use std::path::PathBuf;
@@ -196,6 +197,15 @@ pub enum Cmd {
         #[arg(long, default_value = ".")]
         repo: PathBuf,
     },
+    /// Trust the repository's own drover.toml as it is now: its keys that could send a
+    /// credential elsewhere or widen the sandbox apply from then on (read it first).
+    Trust {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Stop trusting it.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -350,6 +360,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             command: ImageCmd::Build { repo, force },
         } => doctor::image_build(repo, force).await,
         Cmd::Doctor { repo } => doctor::doctor(repo).await,
+        Cmd::Trust { repo, revoke } => trust::trust(repo, revoke),
         Cmd::Gc {
             older_than,
             dry_run,

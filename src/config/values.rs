@@ -20,7 +20,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if n.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !n.is_finite() {
         return Err(format!("size `{s}` must be positive"));
     }
-    Ok((n * mult as f64) as u64)
+    let bytes = n * mult as f64;
+    // 2^64 itself is not representable; anything from there on would wrap or saturate.
+    if bytes >= 18_446_744_073_709_551_616.0 {
+        return Err(format!("size `{s}` is too large"));
+    }
+    if bytes < 1.0 {
+        return Err(format!("size `{s}` rounds to zero bytes"));
+    }
+    Ok(bytes as u64)
 }
 
 /// "90s", "10m", "1h", "1h30m" or a plain number of seconds.
@@ -73,6 +81,12 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("-1g").is_err());
         assert!(parse_size("0").is_err());
+        assert!(parse_size("0.0001").unwrap_err().contains("rounds to zero"));
+        assert!(
+            parse_size("99999999999t")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]

@@ -17,13 +17,14 @@ use crate::workspace::{self, RepoHead};
 /// the user's own words, added after the issue.
 pub async fn import_issue(
     store: &Store,
+    data: &Path,
     repo: &Path,
     reference: &str,
     notes: Option<&str>,
     agent: AgentSpec,
 ) -> Result<(TaskRecord, RepoHead), String> {
     let head = workspace::resolve_head(repo).map_err(|e| e.to_string())?;
-    let config = Config::load(Some(&head.root)).map_err(|e| e.to_string())?;
+    let config = Config::load_in(Some(&head.root), data).map_err(|e| e.to_string())?;
     let remote_url = git2::Repository::open(&head.root)
         .ok()
         .and_then(|r| Some(r.find_remote(&config.remote).ok()?.url().ok()?.to_string()))
@@ -53,6 +54,6 @@ pub async fn import_issue(
         agent,
         origin: Some(origin),
     };
-    let (task, _) = ops::add(store, new).map_err(|e| e.to_string())?;
+    let (task, _) = ops::add(store, data, new).map_err(|e| e.to_string())?;
     Ok((task, head))
 }

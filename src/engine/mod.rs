@@ -375,7 +375,8 @@ impl Engine {
         let Ok(tasks) = self.ctx.store.tasks(self.opts.repo.as_deref()) else {
             return;
         };
-        let mut configs = Configs::default();
+        let ctx = self.ctx.clone();
+        let mut configs = Configs(HashMap::new(), ctx.data.root());
         self.schedule(&tasks, &mut configs);
         self.keep_warm(&rt, &tasks, &mut configs).await;
     }
@@ -387,7 +388,7 @@ impl Engine {
         &mut self,
         rt: &crate::runtime::Runtime,
         tasks: &[task::TaskRecord],
-        configs: &mut Configs,
+        configs: &mut Configs<'_>,
     ) {
         if !self.swept {
             pool::sweep(rt, &self.ctx.data).await;
@@ -441,7 +442,7 @@ impl Engine {
     }
 
     /// Starts queued tasks, oldest first, while slots are free.
-    fn schedule(&mut self, tasks: &[task::TaskRecord], configs: &mut Configs) {
+    fn schedule(&mut self, tasks: &[task::TaskRecord], configs: &mut Configs<'_>) {
         for t in tasks {
             if self.running.len() >= self.opts.max_parallel {
                 break;
@@ -496,6 +497,7 @@ impl Engine {
                 tokio::spawn(async move {
                     let r = import::import_issue(
                         &ctx.store,
+                        ctx.data.root(),
                         &repo,
                         &reference,
                         notes.as_deref(),
@@ -549,7 +551,8 @@ impl Engine {
     async fn handle(&mut self, cmd: Command) -> Result<String, String> {
         match cmd {
             Command::Queue { task } => {
-                let (record, _) = ops::add(&self.ctx.store, task).map_err(|e| e.to_string())?;
+                let (record, _) = ops::add(&self.ctx.store, self.ctx.data.root(), task)
+                    .map_err(|e| e.to_string())?;
                 let msg = format!("queued task {}", record.id);
                 self.announce_new();
                 Ok(msg)
@@ -642,15 +645,19 @@ impl Engine {
     }
 }
 
-/// Repositories' configs, each read once per engine step (`None`: it does not load).
-#[derive(Default)]
-struct Configs(HashMap<PathBuf, Option<crate::config::Config>>);
+/// Repositories' configs, each read once per engine step (`None`: it does not load),
+/// trusting what the engine's data dir records.
+struct Configs<'a>(
+    HashMap<PathBuf, Option<crate::config::Config>>,
+    &'a std::path::Path,
+);
 
-impl Configs {
+impl Configs<'_> {
     fn get(&mut self, repo: &std::path::Path) -> Option<&crate::config::Config> {
+        let data = self.1;
         self.0
             .entry(repo.to_path_buf())
-            .or_insert_with(|| crate::config::Config::load(Some(repo)).ok())
+            .or_insert_with(|| crate::config::Config::load_in(Some(repo), data).ok())
             .as_ref()
     }
 }

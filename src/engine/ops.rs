@@ -8,7 +8,7 @@ use super::clock::now_rfc3339;
 use super::ids::{TaskId, slug};
 use super::protocol::EventBody;
 use super::state::{self, TaskState, Transition};
-use super::task::{NewTask, TaskRecord};
+use super::task::{AgentSpec, NewTask, TaskRecord};
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 use crate::workspace::{self, RepoHead};
@@ -26,10 +26,26 @@ pub enum AddError {
 }
 
 /// Records a new task based on the current HEAD of its repository.
-pub fn add(store: &Store, new: NewTask) -> Result<(TaskRecord, RepoHead), AddError> {
+/// `data` is the data dir's root (whose trust records count for the branch prefix).
+pub fn add(
+    store: &Store,
+    data: &std::path::Path,
+    new: NewTask,
+) -> Result<(TaskRecord, RepoHead), AddError> {
     let head = workspace::resolve_head(&new.repo)?;
-    let config = Config::load(Some(&head.root))?;
-    let title = new.title.trim();
+    let config = Config::load_in(Some(&head.root), data)?;
+    // A secret pasted into a task never reaches the store (nor the branch name).
+    let redact = |s: &str| crate::redact::redact(s).into_owned();
+    let title = redact(new.title.trim());
+    let title = title.as_str();
+    let prompt = redact(&new.prompt);
+    let agent = match &new.agent {
+        AgentSpec::Scripted { script, source } => AgentSpec::Scripted {
+            script: redact(script),
+            source: redact(source),
+        },
+        other => other.clone(),
+    };
     if title.is_empty() {
         return Err(AddError::Invalid("a task needs a title".into()));
     }
@@ -47,8 +63,8 @@ pub fn add(store: &Store, new: NewTask) -> Result<(TaskRecord, RepoHead), AddErr
             repo_hash: workspace::repo_hash(&head.root),
             repo: head.root.clone(),
             title: title.to_string(),
-            prompt: new.prompt.clone(),
-            agent: new.agent.clone(),
+            prompt: prompt.clone(),
+            agent: agent.clone(),
             base_commit: head.commit.clone(),
             base_ref: head.branch.clone(),
             branch,
@@ -81,6 +97,7 @@ pub fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> Result<S
     } else {
         "from scratch"
     };
+    let feedback = feedback.map(|f| crate::redact::redact(&f).into_owned());
     ctx.store
         .begin_attempt(&task.id, n, &task.state, feedback)
         .map_err(|e| e.to_string())?;
@@ -207,7 +224,7 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
     let n = task.attempt;
     let to = state::next(&task.state, Transition::Push).map_err(|e| e.to_string())?;
-    let config = Config::load(Some(&task.repo)).map_err(|e| e.to_string())?;
+    let config = Config::load_in(Some(&task.repo), ctx.data.root()).map_err(|e| e.to_string())?;
     // One lookup for the push and the pull request (it may ask the gh CLI: off the loop).
     let token_env = config.forge.token_env.clone();
     let token = tokio::task::spawn_blocking(move || crate::forge::token(token_env.as_deref()))
@@ -225,17 +242,16 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         task.branch.clone(),
         task.base_commit.clone(),
     );
-    let lines = tokio::task::spawn_blocking(move || workspace::outgoing_lines(&r2, &base, &b2))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let redactor = crate::redact::Redactor::global();
-    let hit = lines
-        .iter()
-        .find_map(|(file, line, text)| redactor.find(text).map(|kind| (file, line, kind)));
-    if let Some((file, line, kind)) = hit {
+    let hit = tokio::task::spawn_blocking(move || {
+        workspace::scan_outgoing(&r2, &base, &b2, crate::redact::Redactor::global())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    if let Some(hit) = hit {
         let reason = format!(
-            "secret detected in {file}:{line} ({kind}, value not shown); nothing was pushed"
+            "secret detected in {} ({}, value not shown); nothing was pushed",
+            hit.place, hit.kind
         );
         let blocked = state::next(&task.state, Transition::Block(reason.clone()))
             .map_err(|e| e.to_string())?;

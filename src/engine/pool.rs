@@ -160,7 +160,7 @@ impl WarmPool {
     async fn fill(self, rt: Runtime, data: DataDir, repo: PathBuf) {
         let mut failed = false;
         loop {
-            let fit = match fit_for(&rt, &repo).await {
+            let fit = match fit_for(&rt, &data, &repo).await {
                 Ok(fit) => fit,
                 Err(e) => {
                     tracing::warn!("warm pool for {}: {e}", repo.display());
@@ -310,8 +310,8 @@ pub(crate) async fn sweep(rt: &Runtime, data: &DataDir) {
 }
 
 /// What a container for `repo` needs now, from its configuration and image.
-async fn fit_for(rt: &Runtime, repo: &Path) -> Result<Fit, String> {
-    let config = Config::load(Some(repo)).map_err(|e| e.to_string())?;
+async fn fit_for(rt: &Runtime, data: &DataDir, repo: &Path) -> Result<Fit, String> {
+    let config = Config::load_in(Some(repo), data.root()).map_err(|e| e.to_string())?;
     let image = image::task_image(&config, Some(repo)).map_err(|e| e.to_string())?;
     let id = rt.image_id(&image).await.map_err(|e| e.to_string())?;
     Ok(Fit::of(&config, &image, &id))

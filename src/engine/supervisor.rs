@@ -179,7 +179,8 @@ async fn attempt(
 ) -> Result<(), Stop> {
     let task = mover.task.clone();
     let n = task.attempt;
-    let config = Config::load(Some(&task.repo)).map_err(|e| Stop::Fail(format!("config: {e}")))?;
+    let config = Config::load_in(Some(&task.repo), ctx.data.root())
+        .map_err(|e| Stop::Fail(format!("config: {e}")))?;
     let record = ctx
         .store
         .attempt(&task.id, n)
@@ -304,7 +305,7 @@ async fn attempt(
 
     let ws = session.workspace.clone();
     let empty = tokio::task::spawn_blocking(move || {
-        crate::workspace::beneath::Beneath::open(&ws)
+        crate::beneath::Beneath::open(&ws)
             .and_then(|b| b.list(std::path::Path::new("")))
             .is_ok_and(|entries| entries.is_empty())
     })

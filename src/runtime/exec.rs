@@ -2,9 +2,11 @@
 //!
 //! Commands run under coreutils `timeout`, which puts them in their own process group
 //! and kills the whole group when time is up (background children included); a host-side
-//! deadline backs it up. Output is captured head + tail (bounded memory whatever the
-//! command prints) and the head is also handed to a callback as it arrives. Stdin is
-//! closed unless given, so nothing waits for a prompt.
+//! deadline backs it up. Output is decoded, redacted as a stream (so no cut can split a
+//! secret into parts that survive), then captured head + tail (bounded memory whatever
+//! the command prints); the head is also handed to a callback as it arrives. Reads of
+//! file contents ask for `raw` bytes instead. Stdin is closed unless given, so nothing
+//! waits for a prompt.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,8 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::{Runtime, RuntimeError};
-use crate::text::Capture;
+use crate::redact::RedactStream;
+use crate::text::{Capture, Utf8Stream};
 
 /// Extra time the host waits beyond the in-container timeout before giving up.
 const HOST_GRACE: Duration = Duration::from_secs(15);
@@ -28,6 +31,8 @@ pub struct ExecSpec {
     pub merge_output: bool,
     pub head_cap: usize,
     pub tail_cap: usize,
+    /// The bytes as they are (a file's content to edit), not redacted or decoded.
+    pub raw: bool,
 }
 
 impl ExecSpec {
@@ -40,7 +45,48 @@ impl ExecSpec {
             merge_output: true,
             head_cap: 32 << 10,
             tail_cap: 32 << 10,
+            raw: false,
         }
+    }
+}
+
+/// One output stream on its way into a `Capture`: as raw bytes, or decoded and redacted
+/// first.
+struct Sink {
+    capture: Capture,
+    text: Option<(Utf8Stream, RedactStream)>,
+}
+
+impl Sink {
+    fn new(spec: &ExecSpec) -> Self {
+        Sink {
+            capture: Capture::new(spec.head_cap, spec.tail_cap),
+            text: (!spec.raw).then(Default::default),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8], on_output: &mut (dyn FnMut(&[u8]) + Send)) {
+        let kept = match &mut self.text {
+            None => return keep(&mut self.capture, bytes, on_output),
+            Some((decode, redact)) => redact.push(&decode.push(bytes)),
+        };
+        keep(&mut self.capture, kept.as_bytes(), on_output);
+    }
+
+    fn finish(mut self, on_output: &mut (dyn FnMut(&[u8]) + Send)) -> Capture {
+        if let Some((mut decode, mut redact)) = self.text.take() {
+            let mut rest = redact.push(&decode.finish());
+            rest.push_str(&redact.finish());
+            keep(&mut self.capture, rest.as_bytes(), on_output);
+        }
+        self.capture
+    }
+}
+
+fn keep(capture: &mut Capture, bytes: &[u8], on_output: &mut (dyn FnMut(&[u8]) + Send)) {
+    let head = capture.push(bytes);
+    if !head.is_empty() {
+        on_output(head);
     }
 }
 
@@ -125,8 +171,8 @@ impl Runtime {
             drop(input);
         }
 
-        let mut stdout = Capture::new(spec.head_cap, spec.tail_cap);
-        let mut stderr = Capture::new(spec.head_cap, spec.tail_cap);
+        let mut stdout = Sink::new(spec);
+        let mut stderr = Sink::new(spec);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs) + HOST_GRACE;
         let mut host_timeout = false;
         loop {
@@ -149,11 +195,10 @@ impl Runtime {
             } else {
                 &mut stdout
             };
-            let head = target.push(&bytes);
-            if !head.is_empty() {
-                on_output(head);
-            }
+            target.push(&bytes, on_output);
         }
+        let stdout = stdout.finish(on_output);
+        let stderr = stderr.finish(&mut |_| {});
         let duration = started.elapsed();
         let exit_code = if host_timeout {
             None
@@ -197,6 +242,7 @@ echo "$n""#;
             merge_output: false,
             head_cap: 1 << 10,
             tail_cap: 0,
+            raw: false,
         };
         let r = self.exec(container, &spec, &mut |_| {}).await?;
         Ok(r.stdout.render().trim().parse().unwrap_or(0))

@@ -7,7 +7,7 @@
 //! of the recipe, so a build happens only when the recipe changes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::io::ReaderStream;
 
 use super::{Runtime, RuntimeError};
+use crate::beneath::{Beneath, Kind};
 use crate::config::Config;
 use crate::paths::DataDir;
 
@@ -50,10 +51,13 @@ pub fn worker_tag(config: &Config) -> String {
     )
 }
 
-/// The repository's own Dockerfile, if it has one.
-pub fn repo_dockerfile(repo: &Path) -> Option<PathBuf> {
-    let p = repo.join(".drover").join("Dockerfile");
-    p.is_file().then_some(p)
+/// The repository's own Dockerfile (`.drover/Dockerfile`), if it has one, read as a
+/// cloned repository's files are: beneath its root, no link followed.
+pub fn repo_dockerfile(repo: &Path) -> Option<Vec<u8>> {
+    Beneath::open(repo)
+        .ok()?
+        .read(Path::new(".drover/Dockerfile"), 1 << 20)
+        .ok()?
 }
 
 /// The image a task in `repo` runs in: `image` from config, else the repository's
@@ -63,11 +67,7 @@ pub fn task_image(config: &Config, repo: Option<&Path>) -> Result<String, Runtim
         return Ok(img.clone());
     }
     let worker = worker_tag(config);
-    if let Some(df) = repo.and_then(repo_dockerfile) {
-        let content = std::fs::read(&df).map_err(|e| RuntimeError::Api {
-            context: format!("reading {}", df.display()),
-            detail: e.to_string(),
-        })?;
+    if let Some(content) = repo.and_then(repo_dockerfile) {
         let repo_hash = crate::workspace::repo_hash(repo.unwrap_or(Path::new("")));
         return Ok(format!(
             "drover-repo-{repo_hash}:{}",
@@ -132,24 +132,12 @@ pub async fn build(
     } else {
         progress(&format!("worker image {worker} is up to date"));
     }
-    if let Some(df) = repo.and_then(repo_dockerfile)
+    if let Some(repo) = repo
+        && let Some(content) = repo_dockerfile(repo)
         && (force || !rt.image_exists(&target).await?)
     {
-        let content = std::fs::read(&df).map_err(|e| RuntimeError::Api {
-            context: format!("reading {}", df.display()),
-            detail: e.to_string(),
-        })?;
         let args = HashMap::from([("DROVER_BASE".to_string(), worker.clone())]);
-        let context = df.parent().map(Path::to_path_buf).unwrap_or_default();
-        docker_build(
-            rt,
-            &content,
-            &target,
-            &args,
-            &context_files(&context),
-            progress,
-        )
-        .await?;
+        docker_build(rt, &content, &target, &args, &context_files(repo), progress).await?;
         built.push(target.clone());
     }
     Ok(BuildReport {
@@ -159,18 +147,26 @@ pub async fn build(
     })
 }
 
-/// Regular files next to a repository Dockerfile (its build context), small ones only.
-fn context_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+/// Regular files next to a repository's Dockerfile (its build context), small ones
+/// only; links and anything else are left out, never followed.
+fn context_files(repo: &Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(root) = Beneath::open(repo) else {
         return Vec::new();
     };
-    rd.flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_string();
-            let meta = e.metadata().ok()?;
-            (meta.is_file() && name != "Dockerfile" && meta.len() < 16 << 20)
-                .then(|| std::fs::read(e.path()).ok().map(|c| (name, c)))
-                .flatten()
+    let dir = Path::new(".drover");
+    let Ok(entries) = root.list(dir) else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter(|(_, kind)| *kind == Kind::File)
+        .filter_map(|(name, _)| {
+            let name = name.to_str()?.to_string();
+            if name == "Dockerfile" {
+                return None;
+            }
+            let content = root.read(&dir.join(&name), 16 << 20).ok()??;
+            Some((name, content))
         })
         .collect()
 }

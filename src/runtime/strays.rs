@@ -93,6 +93,7 @@ impl Runtime {
             merge_output: false,
             head_cap: 1 << 10,
             tail_cap: 0,
+            raw: false,
         };
         let swept = match self.exec(container, &spec, &mut |_| {}).await {
             Ok(r) if r.success() => parse(&r.stdout.render()),

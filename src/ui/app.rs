@@ -51,7 +51,7 @@ pub const KEEP_UNSELECTED: usize = 200;
 
 pub struct Confirm {
     pub text: String,
-    pub on_yes: Command,
+    pub on_yes: Effect,
 }
 
 pub enum Overlay {
@@ -102,7 +102,7 @@ pub enum Msg {
     Paste(String),
     /// The keymap or config file changed: the new keymap, or why it was refused.
     Keymap(Result<Keymap, String>),
-    Config(Result<Notify, String>),
+    Config(Result<(Notify, Vec<String>), String>),
     Tick,
 }
 
@@ -120,6 +120,8 @@ pub enum Effect {
     Notify(String),
     /// The user chose what quitting does to running tasks: remember it.
     RememberQuitPolicy(OnQuit),
+    /// The user trusts the repository's drover.toml as it is now.
+    Trust,
     Quit,
 }
 
@@ -145,6 +147,8 @@ pub struct App {
     pub default_script: Option<String>,
     /// What quitting does to running tasks (`None`: ask when it matters).
     pub quit_policy: Option<OnQuit>,
+    /// Keys of the repository's drover.toml ignored until the user trusts it.
+    pub untrusted: Vec<String>,
 }
 
 impl App {
@@ -169,7 +173,20 @@ impl App {
             geometry: Geometry::default(),
             default_script: None,
             quit_policy: None,
+            untrusted: Vec::new(),
         }
+    }
+
+    /// Says that the repository's config is held back, and how to trust it.
+    pub fn say_untrusted(&mut self) {
+        let key = self.keymap.keys(Context::List, Action::Trust);
+        self.set_status(
+            format!(
+                "this repository's drover.toml sets {} that drover ignores until you trust it: read the file, then press {key} (or run drover trust)",
+                self.untrusted.join(", ")
+            ),
+            true,
+        );
     }
 
     /// Tasks shown in the list (the filter applied), in queue order.
@@ -235,9 +252,14 @@ impl App {
                 );
                 Vec::new()
             }
-            Msg::Config(Ok(n)) => {
+            Msg::Config(Ok((n, untrusted))) => {
                 self.notify = n;
-                self.set_status("config reloaded", false);
+                self.untrusted = untrusted;
+                if self.untrusted.is_empty() {
+                    self.set_status("config reloaded", false);
+                } else {
+                    self.say_untrusted();
+                }
                 Vec::new()
             }
             Msg::Config(Err(e)) => {
@@ -474,7 +496,7 @@ impl App {
                 vec![Effect::RememberQuitPolicy(policy), Effect::Quit]
             }
             Overlay::Confirm(c) => match k.and_then(|k| self.keymap.action(Context::Confirm, k)) {
-                Some(Action::Yes) => vec![Effect::Send(c.on_yes)],
+                Some(Action::Yes) => vec![c.on_yes],
                 Some(Action::No) => Vec::new(),
                 _ => {
                     self.overlay = Some(Overlay::Confirm(c));
@@ -547,6 +569,18 @@ impl App {
                     self.default_script.as_deref(),
                 ))))
             }
+            Action::Trust if self.untrusted.is_empty() => {
+                self.set_status("nothing to trust: this repository's config asks for nothing that needs trust", false)
+            }
+            Action::Trust => {
+                self.overlay = Some(Overlay::Confirm(Box::new(Confirm {
+                    text: format!(
+                        "Trust this repository's drover.toml as it is now? These keys would apply: {}. They can send your API key or token to another address, or widen the sandbox: trust only a file you have read. Any change to it asks again.",
+                        self.untrusted.join(", ")
+                    ),
+                    on_yes: Effect::Trust,
+                })))
+            }
             Action::Down if in_pane => self.scroll_by(1),
             Action::Up if in_pane => self.scroll_by(-1),
             Action::PageDown if in_pane => self.scroll_by(page),
@@ -600,11 +634,11 @@ impl App {
                         "The tests {}{what}. Approve anyway? The override is recorded in the commit.",
                         if verdict.is_some() { "result is: " } else { "" }
                     ),
-                    on_yes: Command::Approve {
+                    on_yes: Effect::Send(Command::Approve {
                         id,
                         force: true,
                         branch: None,
-                    },
+                    }),
                 })));
             }
             Action::Push | Action::Cancel | Action::RetryScratch => {
@@ -648,7 +682,7 @@ impl App {
                         text: format!(
                             "Discard \"{title}\"? Its container and workspace are removed; the transcript stays."
                         ),
-                        on_yes: Command::Discard { id },
+                        on_yes: Effect::Send(Command::Discard { id }),
                     })))
                 }
             },

@@ -54,7 +54,8 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         Err(e) => return Err(Failure::usage(e)),
     };
     let root = head.as_ref().map(|h| h.root.clone());
-    let config = Config::load(root.as_deref()).map_err(Failure::usage)?;
+    // A bad config is said before anything else (trust is settled below, with the data dir).
+    Config::load(root.as_deref()).map_err(Failure::usage)?;
     let keymap_path = Keymap::user_path();
     let keymap = Keymap::load(keymap_path.as_deref())
         .map_err(|e| Failure::usage(format!("{e}\ndrover refuses to start with a bad keymap")))?;
@@ -70,6 +71,9 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         }
         None => open_data()?,
     };
+    let front_data = data.clone();
+    // Trust as this data dir records it (the demo's own, say).
+    let config = Config::load_in(root.as_deref(), data.root()).map_err(Failure::usage)?;
     let store = Arc::new(store);
     let scope = if opts.all { None } else { root.clone() };
     let mut runtime_error = None;
@@ -123,8 +127,11 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     app.notify = config.notify;
     app.default_script = opts.default_script;
     app.quit_policy = quit_policy;
+    app.untrusted = config.untrusted.clone();
     if let Some(e) = runtime_error {
         app.set_status(e, true);
+    } else if !app.untrusted.is_empty() {
+        app.say_untrusted();
     } else if let Some(w) = config.warnings.first() {
         app.set_status(format!("warning: {w}"), true);
     } else if let Some(e) = agent_error {
@@ -180,7 +187,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                         effects.extend(on_update(&mut app, up));
                     }
                 }
-                Some(what) = reload_rx.recv() => effects = app.update(reload(what, root.as_deref(), keymap_path.as_deref())),
+                Some(what) = reload_rx.recv() => effects = app.update(reload(what, root.as_deref(), keymap_path.as_deref(), front_data.root())),
                 _ = tick => effects = app.update(Msg::Tick),
                 sig = stop.recv() => {
                     stopped_by = Some(sig);
@@ -192,6 +199,25 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                 match fx {
                     Effect::Send(cmd) => front.send(cmd),
                     Effect::Quit => return Ok(()),
+                    Effect::Trust => {
+                        let trusted = root.as_deref().map(|r| {
+                            crate::config::repo::trust(
+                                &crate::config::repo::trust_file(front_data.root()),
+                                r,
+                            )
+                        });
+                        let msg = match trusted {
+                            Some(Ok(Some(f))) => {
+                                app.untrusted.clear();
+                                format!("trusted {} as it is now: its keys apply", f.path.display())
+                            }
+                            Some(Ok(None)) => "this repository has no drover.toml".to_string(),
+                            Some(Err(e)) => format!("not trusted: {e}"),
+                            None => "no repository to trust".to_string(),
+                        };
+                        let error = msg.starts_with("not trusted");
+                        app.set_status(msg, error);
+                    }
                     Effect::RememberQuitPolicy(p) => {
                         if let Err(e) = store.remember_quit_policy(p) {
                             app.set_status(format!("cannot remember the quit policy: {e}"), true);
@@ -360,12 +386,12 @@ enum Changed {
     Config,
 }
 
-fn reload(what: Changed, repo: Option<&Path>, keymap: Option<&Path>) -> Msg {
+fn reload(what: Changed, repo: Option<&Path>, keymap: Option<&Path>, data: &Path) -> Msg {
     match what {
         Changed::Keymap => Msg::Keymap(Keymap::load(keymap).map_err(|e| e.to_string())),
         Changed::Config => Msg::Config(
-            Config::load(repo)
-                .map(|c| c.notify)
+            Config::load_in(repo, data)
+                .map(|c| (c.notify, c.untrusted))
                 .map_err(|e| e.to_string()),
         ),
     }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::workspace::beneath::{Beneath, Kind};
+use crate::beneath::{Beneath, Kind};
 
 /// Reads `name` under `root` if it is a regular file under 1 MiB.
 fn read_small(root: &Beneath, name: &str) -> Option<String> {

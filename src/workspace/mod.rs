@@ -6,12 +6,11 @@
 //! read-only at the same absolute path so the alternate resolves there too.
 //!
 //! Once a container has run in it, everything in a workspace is the agent's and
-//! untrusted: drover reads its files through `beneath` (no link followed, nothing outside
+//! untrusted: drover reads its files through `crate::beneath` (no link followed, nothing outside
 //! it read) into its own git state (`record`, `snapshot`), and never opens the
 //! workspace's `.git` again. The user's repository is only read, except that approval
 //! adds objects and one branch ref to it (`commit`).
 
-pub mod beneath;
 mod commit;
 mod create;
 mod diff;
@@ -32,7 +31,7 @@ pub use commit::{
 };
 pub use create::{adopt, create, detached_at, prepare};
 pub use diff::{DiffSummary, FileStat, WorkspaceDiff, changed_paths, diff, diff_trees};
-pub use push::{MergeCheck, PushError, Pushed, merge_check, outgoing_lines, push};
+pub use push::{MergeCheck, PushError, Pushed, SecretHit, merge_check, push, scan_outgoing};
 pub use record::TaskGit;
 pub use snapshot::{Ignored, Snapshot, SnapshotOptions, Unrecorded, snapshot};
 

@@ -30,22 +30,40 @@ pub fn user_for(owner: (u32, u32)) -> (u32, u32) {
 }
 
 /// Gives every file under `dir` (itself included; links not followed) to `owner`, where
-/// it is not theirs already. Blocking.
+/// it is not theirs already. Walks through `beneath`: a directory the agent swapped for
+/// a link is never entered, and each change is made relative to its parent's handle
+/// (`fchownat` without following), so nothing outside `dir` changes owner. Blocking.
 pub fn hand_to(dir: &Path, owner: (u32, u32)) -> io::Result<usize> {
+    let uid = rustix::fs::Uid::from_raw(owner.0);
+    let gid = rustix::fs::Gid::from_raw(owner.1);
     let mut changed = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&p)?;
-        if (meta.uid(), meta.gid()) != owner {
-            std::os::unix::fs::lchown(&p, Some(owner.0), Some(owner.1))?;
+    let meta = std::fs::symlink_metadata(dir)?;
+    if (meta.uid(), meta.gid()) != owner {
+        std::os::unix::fs::lchown(dir, Some(owner.0), Some(owner.1))?;
+        changed += 1;
+    }
+    if !meta.is_dir() {
+        return Ok(changed);
+    }
+    crate::beneath::Beneath::open(dir)?.walk(&mut |v| {
+        let m = match v.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(crate::beneath::Step::Skip),
+            Err(e) => return Err(e),
+        };
+        use cap_fs_ext::OsMetadataExt;
+        if (m.uid(), m.gid()) != owner {
+            rustix::fs::chownat(
+                v.parent,
+                v.name,
+                Some(uid),
+                Some(gid),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )?;
             changed += 1;
         }
-        if meta.is_dir() {
-            for e in std::fs::read_dir(&p)? {
-                stack.push(e?.path());
-            }
-        }
-    }
+        Ok(crate::beneath::Step::Descend)
+    })?;
     Ok(changed)
 }
 

@@ -184,13 +184,23 @@ fn explain_rejection(status: &str, remote_said: &str) -> String {
     msg
 }
 
-/// What a push would publish, line by line: `(file, line, text)` for every added line
-/// between `base` and the branch tip, and `("commit message", n, text)` for each message.
-pub fn outgoing_lines(
+/// A secret a push would publish: where, and what kind (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretHit {
+    /// `file:line` for text, `file (binary, byte N)`, `file name a/b`, `commit message:N`.
+    pub place: String,
+    pub kind: String,
+}
+
+/// Scans what pushing `branch` would publish beyond `base`: every added or changed
+/// blob's raw bytes (binary ones too, whole, not a diff's lines), every path, and every
+/// commit message. The first secret found, if any.
+pub fn scan_outgoing(
     user_repo: &Path,
     base: &str,
     branch: &str,
-) -> Result<Vec<(String, usize, String)>, PushError> {
+    redactor: &crate::redact::Redactor,
+) -> Result<Option<SecretHit>, PushError> {
     let repo = Repository::open(user_repo).map_err(git)?;
     let tip = repo
         .refname_to_id(&format!("refs/heads/{branch}"))
@@ -201,34 +211,48 @@ pub fn outgoing_lines(
     let diff = repo
         .diff_tree_to_tree(Some(&old), Some(&new), None)
         .map_err(git)?;
-    let mut out = Vec::new();
-    diff.print(git2::DiffFormat::Patch, |delta, _, line| {
-        if line.origin() == '+' {
-            let path = delta
-                .new_file()
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            let text = String::from_utf8_lossy(line.content()).into_owned();
-            out.push((path, line.new_lineno().unwrap_or(0) as usize, text));
+    let hit = |place: String, kind: String| Ok(Some(SecretHit { place, kind }));
+    for delta in diff.deltas() {
+        if delta.status() == git2::Delta::Deleted {
+            continue;
         }
-        true
-    })
-    .map_err(git)?;
+        let file = delta.new_file();
+        let path = file
+            .path_bytes()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default();
+        if let Some((_, kind)) = redactor.find_at(&path) {
+            return hit(format!("file name {}", crate::text::inert(&path)), kind);
+        }
+        // A submodule's commit has no blob here.
+        let Ok(blob) = repo.find_blob(file.id()) else {
+            continue;
+        };
+        let bytes = blob.content();
+        let text = String::from_utf8_lossy(bytes);
+        if let Some((at, kind)) = redactor.find_at(&text) {
+            let place = if blob.is_binary() {
+                format!("{} (binary, near byte {at})", crate::text::inert(&path))
+            } else {
+                let line = text[..at].matches('\n').count() + 1;
+                format!("{}:{line}", crate::text::inert(&path))
+            };
+            return hit(place, kind);
+        }
+    }
     let mut walk = repo.revwalk().map_err(git)?;
     walk.push(tip).map_err(git)?;
     walk.hide(base).map_err(git)?;
     for oid in walk.flatten() {
         if let Ok(c) = repo.find_commit(oid) {
-            for (i, l) in String::from_utf8_lossy(c.message_bytes())
-                .lines()
-                .enumerate()
-            {
-                out.push(("commit message".into(), i + 1, l.to_string()));
+            let message = String::from_utf8_lossy(c.message_bytes());
+            if let Some((at, kind)) = redactor.find_at(&message) {
+                let line = message[..at].matches('\n').count() + 1;
+                return hit(format!("commit message:{line}"), kind);
             }
         }
     }
-    Ok(out)
+    Ok(None)
 }
 
 /// Whether the task branch merges cleanly onto the remote's current `base`.

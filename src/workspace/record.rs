@@ -107,10 +107,16 @@ impl TaskGit {
 
 /// Opens (making it if needed) drover's bare repository at `store` for `user_repo`.
 pub fn open_store(store: &Path, user_repo: &Path) -> Result<Repository, WorkspaceError> {
-    // Tasks of one repository start together: one of them makes it, the others wait.
+    // Tasks of one repository start together: one of them makes or updates it at a time
+    // (another process doing the same only rewrites the same content).
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let objects = user_objects_dir(user_repo)?;
-    if !store.join("HEAD").is_file() {
+    let info = store.join("objects").join("info");
+    let alternates = info.join("alternates");
+    let want = format!("{}\n", objects.display());
+    let ready = store.join("HEAD").is_file()
+        && fs::read_to_string(&alternates).ok().as_deref() == Some(want.as_str());
+    if !ready {
         let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
         if !store.join("HEAD").is_file() {
             if let Some(parent) = store.parent() {
@@ -128,14 +134,11 @@ pub fn open_store(store: &Path, user_repo: &Path) -> Result<Repository, Workspac
                 }
             }
         }
-    }
-    let info = store.join("objects").join("info");
-    let alternates = info.join("alternates");
-    let want = format!("{}\n", objects.display());
-    if fs::read_to_string(&alternates).ok().as_deref() != Some(want.as_str()) {
-        fs::create_dir_all(&info).map_err(io(format!("creating {}", info.display())))?;
-        crate::paths::write_private(&alternates, want.as_bytes())
-            .map_err(io("writing objects/info/alternates"))?;
+        if fs::read_to_string(&alternates).ok().as_deref() != Some(want.as_str()) {
+            fs::create_dir_all(&info).map_err(io(format!("creating {}", info.display())))?;
+            crate::paths::write_private(&alternates, want.as_bytes())
+                .map_err(io("writing objects/info/alternates"))?;
+        }
     }
     sync_shallow(store, user_repo)?;
     Repository::open_bare(store).map_err(git(format!("opening {}", store.display())))

@@ -28,9 +28,9 @@ use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::beneath::{self, Beneath, Kind, Stat, Step, Visit};
 use super::record::TaskGit;
 use super::{WorkspaceError, git, io};
+use crate::beneath::{self, Beneath, Kind, Stat, Step, Visit};
 
 /// Files bigger than this are listed, not recorded (GitHub refuses files over 100 MB).
 pub const MAX_RECORDED: u64 = 1 << 30;

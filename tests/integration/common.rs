@@ -201,7 +201,20 @@ impl Env {
         serde_json::from_slice(&out.stdout).expect("show --json")
     }
 
+    /// Commits `toml` as the repository's drover.toml and trusts it (as its owner would).
     pub fn write_config(&self, toml: &str) {
+        self.write_untrusted_config(toml);
+        self.trust();
+    }
+
+    /// `drover trust` of the repository's config as it is now.
+    pub fn trust(&self) {
+        let out = self.drover(&["trust"]);
+        assert!(out.status.success(), "trust failed: {}", text(&out.stderr));
+    }
+
+    /// Commits `toml` as the repository's drover.toml, trusting nothing.
+    pub fn write_untrusted_config(&self, toml: &str) {
         std::fs::write(self.repo.join("drover.toml"), toml).expect("config");
         git(&self.repo, &["add", "drover.toml"]);
         git(

@@ -195,6 +195,7 @@ fn git_03_branches_outside_the_prefix_are_refused_before_any_network_call() {
         "branch_prefix = \"agents/\"\n",
     )
     .unwrap();
+    env.trust();
     let out = env.drover(&["push", &id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -248,6 +249,7 @@ mod pull_requests {
             format!("[forge]\nrepo = \"ana/shop\"\napi_url = \"{url}\"\n"),
         )
         .unwrap();
+        env.trust();
         let out = drover(&env, &["push", &id]).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(
@@ -319,6 +321,7 @@ mod pull_requests {
             format!("[forge]\nrepo = \"ana/shop\"\napi_url = \"{url}\"\n"),
         )
         .unwrap();
+        env.trust();
         let out = drover(&env, &["push", &id]).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(env.show(&id)["pr"]["number"], 5);
@@ -357,6 +360,7 @@ mod pull_requests {
             format!("[forge]\nrepo = \"ana/shop\"\napi_url = \"{url}\"\n"),
         )
         .unwrap();
+        env.trust();
         let crash_at = |point: &'static str| {
             let mut cmd = env.command(&["push", &id]);
             cmd.env("GITHUB_TOKEN", "ghp_test_token_for_the_fake")

@@ -138,7 +138,14 @@ fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
     } else {
         // Help and quit first: the line is cut at the terminal's edge.
         let mut hints = app.keymap.hints(crate::keymap::Context::Global);
-        hints.extend(app.keymap.hints(app.context()));
+        // Trusting is offered only when the repository's config asks for it.
+        let trust = crate::keymap::Action::Trust.label();
+        hints.extend(
+            app.keymap
+                .hints(app.context())
+                .into_iter()
+                .filter(|(_, label)| !app.untrusted.is_empty() || *label != trust),
+        );
         let mut spans = Vec::new();
         for (keys, label) in hints {
             spans.push(Span::styled(keys, theme::key_style()));
