@@ -155,7 +155,8 @@ pub fn ellipsize(s: &str, max: usize) -> String {
 
 /// Text safe to print to a terminal: control characters (ESC, BEL, C1…) become visible
 /// symbols, so agent output can never move the cursor, retitle the window or write the
-/// clipboard. Newlines and tabs stay.
+/// clipboard; bidi overrides and zero-width characters become U+FFFD, so text cannot
+/// read in another order than it is, or hide characters. Newlines and tabs stay.
 pub fn inert(s: &str) -> String {
     s.chars()
         .map(|c| match c {
@@ -165,9 +166,28 @@ pub fn inert(s: &str) -> String {
             c if (c as u32) < 0x20 => char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'),
             '\u{7f}' => '␡',
             c if ('\u{80}'..='\u{9f}').contains(&c) => '\u{fffd}',
+            c if hidden(c) => '\u{fffd}',
             c => c,
         })
         .collect()
+}
+
+/// Zero-width, joiner, word-joiner, BOM, soft hyphen, invisible operators, tag
+/// characters and the bidi marks, embeddings, overrides and isolates that reorder what
+/// is displayed: characters that change how text reads or hide in it.
+pub fn hidden(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{061C}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{206A}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 #[cfg(test)]
@@ -236,6 +256,13 @@ mod tests {
         let s = inert("a\x1b[2Jb\x1b]52;c;cHduZWQ=\x07c\r\n\td\u{9b}");
         assert_eq!(s, "a␛[2Jb␛]52;c;cHduZWQ=␇c␍\n\td\u{fffd}");
         assert!(!s.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+    }
+
+    #[test]
+    fn bidi_and_zero_width_characters_are_made_visible() {
+        let s = inert("ad\u{202e}txt.exe\u{200b} ok\u{2066}x\u{2069}");
+        assert_eq!(s, "ad\u{fffd}txt.exe\u{fffd} ok\u{fffd}x\u{fffd}");
+        assert_eq!(inert("ümlaut 中文 é"), "ümlaut 中文 é");
     }
 
     #[test]

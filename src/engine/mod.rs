@@ -24,6 +24,7 @@ pub mod state;
 mod supervisor;
 pub mod task;
 pub mod transcript;
+mod watchdog;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

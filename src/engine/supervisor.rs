@@ -20,6 +20,7 @@ use super::session::Session;
 use super::state::{self, Transition};
 use super::task::{AgentSpec, AttemptRecord, TaskRecord};
 use super::transcript::EntryKind;
+use super::watchdog::{Trip, Tripped, Watch};
 use crate::agent::external::ExternalAgent;
 use crate::agent::llm_agent::LlmAgent;
 use crate::agent::scripted::{Script, ScriptedAgent};
@@ -102,9 +103,23 @@ pub async fn run_attempt(
         return;
     }
     let started = Instant::now();
+    let data = ctx.data.root().to_path_buf();
+    // Room kept to record why, should the disk fill up during the attempt.
+    let _ = tokio::task::spawn_blocking(move || super::watchdog::ensure_ballast(&data)).await;
     let mut container = None;
-    let outcome = attempt(&ctx, &mut mover, &cancel, &mut container, journal).await;
-    if matches!(outcome, Err(Stop::Cancelled)) && quit.keeps_running() {
+    // The watchdog stops this attempt alone (a child of the task's token), saying why.
+    let (watched, tripped) = (cancel.child_token(), Tripped::default());
+    let outcome = attempt(
+        &ctx,
+        &mut mover,
+        &watched,
+        &mut container,
+        journal,
+        &tripped,
+    )
+    .await;
+    let trip = tripped.take();
+    if trip.is_none() && matches!(outcome, Err(Stop::Cancelled)) && quit.keeps_running() {
         // The container goes on; the next engine finds the task active and resumes it.
         let message = format!(
             "drover quit; task {id} keeps its container and resumes when drover starts again"
@@ -119,7 +134,20 @@ pub async fn run_attempt(
         ctx.runtime
             .lost("it stopped answering during a task", &ctx.bus);
     }
+    let outside = match (&outcome, &container) {
+        (Err(Stop::Fail(_)), Some(c)) if !docker_lost => stopped_from_outside(&ctx, c).await,
+        _ => None,
+    };
     let end = match outcome {
+        _ if trip.is_some() => match trip {
+            Some(Trip::Fail(reason)) => Transition::Fail(reason),
+            Some(Trip::Interrupt(reason)) => Transition::Interrupt(reason),
+            None => Transition::Cancel,
+        },
+        Err(Stop::Fail(reason)) if outside.is_some() => Transition::Interrupt(format!(
+            "{} ({reason}); resume (c) continues in a new container",
+            outside.unwrap_or_default()
+        )),
         Ok(()) => Transition::Verified,
         Err(Stop::Cancelled) if quit.token.is_cancelled() => {
             Transition::Interrupt("drover quit while the task was running".into())
@@ -163,6 +191,17 @@ pub async fn run_attempt(
 /// tasks when Docker is back.
 pub const DOCKER_GONE: &str = "docker became unavailable";
 
+/// Why the attempt's container is not there or not running any more, when drover did
+/// not stop it: someone else did (`docker kill`, `docker rm`), or everything in it ended.
+async fn stopped_from_outside(ctx: &EngineCtx, container: &str) -> Option<String> {
+    let rt = ctx.runtime.get()?;
+    match rt.find(container).await {
+        Ok(None) => Some("container removed from outside drover".into()),
+        Ok(Some(f)) if !f.running => Some("container stopped from outside drover".into()),
+        _ => None,
+    }
+}
+
 async fn docker_answers(ctx: &EngineCtx) -> bool {
     let Some(rt) = ctx.runtime.get() else {
         return false;
@@ -176,6 +215,7 @@ async fn attempt(
     cancel: &CancellationToken,
     container_out: &mut Option<String>,
     journal: Journal,
+    tripped: &Tripped,
 ) -> Result<(), Stop> {
     let task = mover.task.clone();
     let n = task.attempt;
@@ -200,6 +240,20 @@ async fn attempt(
         )
         .await?
     };
+    // Until the attempt ends: its workspace's size, and the disk under drover's data.
+    let watching = CancellationToken::new();
+    let _stop_watching = watching.clone().drop_guard();
+    let watch = Watch {
+        workspace: session.workspace.clone(),
+        data: ctx.data.root().to_path_buf(),
+        disk_limit: config.limits.disk_bytes,
+    };
+    tokio::spawn(super::watchdog::watch(
+        watch,
+        cancel.clone(),
+        watching,
+        tripped.clone(),
+    ));
     for cmd in &config.setup {
         session.info(format!("setup: {cmd}")).await;
         let call = ToolCall::Bash {
@@ -304,14 +358,21 @@ async fn attempt(
     }
 
     let ws = session.workspace.clone();
-    let empty = tokio::task::spawn_blocking(move || {
-        crate::beneath::Beneath::open(&ws)
-            .and_then(|b| b.list(std::path::Path::new("")))
-            .is_ok_and(|entries| entries.is_empty())
+    let listed = tokio::task::spawn_blocking(move || {
+        crate::beneath::Beneath::open(&ws).and_then(|b| b.list(std::path::Path::new("")))
     })
     .await
-    .unwrap_or(false);
-    if empty {
+    .map_err(|e| Stop::Fail(e.to_string()))?;
+    if listed
+        .as_ref()
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return Err(Stop::Fail(format!(
+            "the workspace {} was removed from outside drover; retry from scratch (R) to start again from the base",
+            session.workspace.display()
+        )));
+    }
+    if listed.is_ok_and(|entries| entries.is_empty()) {
         return Err(Stop::Fail(
             "worktree empty: everything in the workspace was deleted (its .git too); retry from scratch (R) to start again from the base"
                 .into(),

@@ -49,22 +49,6 @@ impl fmt::Display for Removed {
     }
 }
 
-/// Zero-width, joiner, word-joiner, BOM, soft hyphen, invisible operators, tag characters
-/// and the bidi embeddings, overrides and isolates that reorder what is displayed.
-fn invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}'
-        | '\u{180E}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{2069}'
-        | '\u{206A}'..='\u{206F}'
-        | '\u{FEFF}'
-        | '\u{E0000}'..='\u{E007F}'
-    )
-}
-
 /// The visible text, and what was removed. An unterminated `<!--` hides the rest of the
 /// text on GitHub, so it is removed to the end too.
 pub fn strip(text: &str) -> (String, Removed) {
@@ -81,7 +65,10 @@ pub fn strip(text: &str) -> (String, Removed) {
     }
     visible.push_str(rest);
     let before = visible.chars().count();
-    let cleaned: String = visible.chars().filter(|c| !invisible(*c)).collect();
+    let cleaned: String = visible
+        .chars()
+        .filter(|c| !crate::text::hidden(*c))
+        .collect();
     removed.invisible = before - cleaned.chars().count();
     (cleaned, removed)
 }

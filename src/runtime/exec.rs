@@ -21,6 +21,9 @@ use crate::text::{Capture, Utf8Stream};
 
 /// Extra time the host waits beyond the in-container timeout before giving up.
 const HOST_GRACE: Duration = Duration::from_secs(15);
+/// Output held back for redaction goes out when the command is quiet this long: a secret
+/// arrives in one write, and a pause is no place to cut one.
+const IDLE_FLUSH: Duration = Duration::from_millis(150);
 
 #[derive(Debug, Clone)]
 pub struct ExecSpec {
@@ -71,6 +74,16 @@ impl Sink {
             Some((decode, redact)) => redact.push(&decode.push(bytes)),
         };
         keep(&mut self.capture, kept.as_bytes(), on_output);
+    }
+
+    /// Lets out what redaction held back (the stream paused).
+    fn flush(&mut self, on_output: &mut (dyn FnMut(&[u8]) + Send)) {
+        if let Some((_, redact)) = &mut self.text {
+            let rest = redact.finish();
+            if !rest.is_empty() {
+                keep(&mut self.capture, rest.as_bytes(), on_output);
+            }
+        }
     }
 
     fn finish(mut self, on_output: &mut (dyn FnMut(&[u8]) + Send)) -> Capture {
@@ -176,8 +189,15 @@ impl Runtime {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs) + HOST_GRACE;
         let mut host_timeout = false;
         loop {
-            let next = tokio::time::timeout_at(deadline, output.next()).await;
+            // A command that pauses has its held-back text shown (and kept) meanwhile.
+            let wait = deadline.min(tokio::time::Instant::now() + IDLE_FLUSH);
+            let next = tokio::time::timeout_at(wait, output.next()).await;
             let frame = match next {
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    stdout.flush(on_output);
+                    stderr.flush(&mut |_| {});
+                    continue;
+                }
                 Err(_) => {
                     host_timeout = true;
                     break;

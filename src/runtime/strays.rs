@@ -101,6 +101,14 @@ impl Runtime {
         };
         match swept {
             Some(n) => Ok(Swept::Killed(n)),
+            // A container someone else stopped or removed is not brought back behind
+            // their back: that is the caller's to see.
+            None if !self.find(container).await?.is_some_and(|f| f.running) => {
+                Err(RuntimeError::Api {
+                    context: format!("container {}", super::short_id(container)),
+                    detail: "it is not running (stopped or removed from outside drover)".into(),
+                })
+            }
             None => {
                 self.restart(container).await?;
                 Ok(Swept::Restarted)

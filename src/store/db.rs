@@ -31,6 +31,41 @@ pub enum StoreError {
     },
     #[error("corrupt record for task {id}: {detail}")]
     Corrupt { id: String, detail: String },
+    #[error(
+        "the database {path} is {what}, but {tasks} task folder(s) in tasks/ and {workspaces} workspace(s) in workspaces/ are there: drover's record of them is lost, so it starts nothing (no container is removed, no workspace offered to gc). Restore the database (with its -wal file) from a backup, or move tasks/ and workspaces/ aside to start afresh"
+    )]
+    Lost {
+        path: String,
+        what: &'static str,
+        tasks: usize,
+        workspaces: usize,
+    },
+}
+
+/// A database that is missing or empty beside the files of tasks it recorded is lost,
+/// not new: opening it would make an empty store that forgets those tasks.
+fn check_not_lost(path: &Path) -> Result<(), StoreError> {
+    let what = match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 => "empty",
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing",
+        Err(_) => return Ok(()), // unreadable: opening it says why
+    };
+    let count = |dir: &str| {
+        path.parent()
+            .and_then(|d| std::fs::read_dir(d.join(dir)).ok())
+            .map_or(0, |rd| rd.count())
+    };
+    let (tasks, workspaces) = (count("tasks"), count("workspaces"));
+    if tasks + workspaces == 0 {
+        return Ok(());
+    }
+    Err(StoreError::Lost {
+        path: path.display().to_string(),
+        what,
+        tasks,
+        workspaces,
+    })
 }
 
 /// Brings a database made by an older drover up to this schema (columns are only added).
@@ -110,6 +145,7 @@ impl Store {
             path: path.display().to_string(),
             source,
         };
+        check_not_lost(path)?;
         let existed = path.exists();
         let conn = Connection::open(path).map_err(sql)?;
         if !existed {
@@ -725,6 +761,34 @@ mod tests {
         assert_eq!(
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
+        );
+    }
+
+    #[test]
+    fn htb_12_a_lost_database_beside_task_files_is_refused_unchanged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("drover.db");
+        // Positive control: a fresh data dir makes its database.
+        Store::open(&db).unwrap();
+        std::fs::remove_file(&db).unwrap();
+        std::fs::create_dir_all(tmp.path().join("tasks/abc/1")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("workspaces/abc")).unwrap();
+        let e = Store::open(&db).unwrap_err().to_string();
+        assert!(
+            e.contains("is missing") && e.contains("1 task folder"),
+            "{e}"
+        );
+        assert!(!db.exists(), "nothing was created");
+        std::fs::write(&db, b"").unwrap();
+        let e = Store::open(&db).unwrap_err().to_string();
+        assert!(
+            e.contains("is empty") && e.contains("Restore the database"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::metadata(&db).unwrap().len(),
+            0,
+            "nothing was written"
         );
     }
 }

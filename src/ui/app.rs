@@ -182,7 +182,7 @@ impl App {
         let key = self.keymap.keys(Context::List, Action::Trust);
         self.set_status(
             format!(
-                "this repository's drover.toml sets {} that drover ignores until you trust it: read the file, then press {key} (or run drover trust)",
+                "drover.toml sets {}: ignored until you trust this repository ({key} after reading it)",
                 self.untrusted.join(", ")
             ),
             true,

@@ -122,7 +122,7 @@ impl TestReport {
         let shown: Vec<&str> = changed.iter().take(10).map(String::as_str).collect();
         let more = changed.len().saturating_sub(shown.len());
         let mut note = format!(
-            "the workspace changed while the tests ran ({}{}): the result is not about the files drover would commit",
+            "changed while the tests ran: {}{}",
             shown.join(", "),
             if more > 0 {
                 format!(" and {more} more")
@@ -139,17 +139,23 @@ impl TestReport {
         self
     }
 
-    /// `passed (3 passed, 0 failed)` and the like.
+    /// `passed (3 passed, 0 failed)` and the like, with the note.
     pub fn summary(&self) -> String {
+        let mut s = self.counted();
+        if let Some(n) = &self.note {
+            s.push_str(&format!(": {n}"));
+        }
+        s
+    }
+
+    /// `passed (3 passed, 0 failed)`: the verdict and the counts, no note.
+    pub fn counted(&self) -> String {
         let mut s = self.verdict.label().to_string();
         match (self.passed, self.failed) {
             (Some(p), Some(f)) => s.push_str(&format!(" ({p} passed, {f} failed)")),
             (Some(p), None) => s.push_str(&format!(" ({p} passed)")),
             (None, Some(f)) => s.push_str(&format!(" ({f} failed)")),
             (None, None) => {}
-        }
-        if let Some(n) = &self.note {
-            s.push_str(&format!(": {n}"));
         }
         s
     }

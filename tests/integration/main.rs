@@ -19,6 +19,7 @@ mod reattach;
 mod reliability;
 mod task_flow;
 mod tui_e2e;
+mod ui_boundary;
 mod ui_fixtures;
 mod ui_keys;
 mod ui_screens;

@@ -103,6 +103,23 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
             a.finished_at.clone().unwrap_or_else(|| "—".into()),
         ),
     ];
+    if let Some(d) = &a.diff {
+        let warn = |key: &str, text: String| {
+            Line::from(vec![
+                Span::styled(format!("{key:<11}"), theme::dim()),
+                Span::styled(
+                    crate::text::inert(&text),
+                    Style::default().fg(Color::Yellow),
+                ),
+            ])
+        };
+        if let Some(i) = super::util::ignored_summary(d, 12) {
+            lines.push(warn("ignored", format!("{i} (not in the diff)")));
+        }
+        if let Some(u) = super::util::unrecorded_summary(d, 12) {
+            lines.push(warn("unrecorded", u));
+        }
+    }
     if let Some(s) = elapsed(a.started_at.as_deref(), a.finished_at.as_deref(), app.now) {
         lines.push(row("elapsed", duration(s)));
     }

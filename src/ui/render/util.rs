@@ -109,3 +109,50 @@ mod tests {
         assert_eq!(duration(3720), "1h02m");
     }
 }
+
+/// "build/ (12 files, 3.4 MiB), debug.log (10 B)": what the diff leaves out because an
+/// ignore rule of the base commit (or drover's) matches, at most `max` named.
+pub fn ignored_summary(d: &crate::workspace::DiffSummary, max: usize) -> Option<String> {
+    if d.ignored.is_empty() {
+        return None;
+    }
+    let size = |b: u64| {
+        if b < 1 << 10 {
+            format!("{b} B")
+        } else if b < 1 << 20 {
+            format!("{:.1} KiB", b as f64 / 1024.0)
+        } else {
+            crate::paths::mib(b)
+        }
+    };
+    let mut parts: Vec<String> = d
+        .ignored
+        .iter()
+        .take(max)
+        .map(|i| match i.dir {
+            true => format!("{}/ ({} files, {})", i.path, i.files, size(i.bytes)),
+            false => format!("{} ({})", i.path, size(i.bytes)),
+        })
+        .collect();
+    if d.ignored.len() > max {
+        parts.push(format!("{} more", d.ignored.len() - max));
+    }
+    Some(parts.join(", "))
+}
+
+/// "pipe: a fifo…; sub/.git: a .git entry…": what drover could not record, and why.
+pub fn unrecorded_summary(d: &crate::workspace::DiffSummary, max: usize) -> Option<String> {
+    if d.unrecorded.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<String> = d
+        .unrecorded
+        .iter()
+        .take(max)
+        .map(|u| format!("{}: {}", u.path, u.why))
+        .collect();
+    if d.unrecorded.len() > max {
+        parts.push(format!("{} more", d.unrecorded.len() - max));
+    }
+    Some(parts.join("; "))
+}

@@ -1,0 +1,140 @@
+//! Watches a running attempt for what its container's limits do not cover: its
+//! workspace (a bind mount of drover's disk) growing past `limits.disk`, and the disk that
+//! holds drover's data filling up. Either ends the attempt with the reason, before the
+//! disk is so full that drover could not even record it.
+//!
+//! Free space is asked of the kernel often (a `statvfs`, cheap); the workspace is measured
+//! less often (a walk through `beneath`, which costs in proportion to its files). A small
+//! ballast file in the data dir is given up when the disk fills, so the state change that
+//! says why can still be written; it is made again once there is room.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::paths::mib;
+
+/// How an attempt the watchdog stopped ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trip {
+    /// The attempt broke a limit: it fails.
+    Fail(String),
+    /// Nothing wrong with the attempt: it can resume when the cause is gone.
+    Interrupt(String),
+}
+
+/// Where the watchdog leaves its reason for the supervisor.
+#[derive(Debug, Clone, Default)]
+pub struct Tripped(Arc<Mutex<Option<Trip>>>);
+
+impl Tripped {
+    pub fn take(&self) -> Option<Trip> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn set(&self, t: Trip) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+    }
+}
+
+const FREE_EVERY: Duration = Duration::from_millis(250);
+const WALK_EVERY: Duration = Duration::from_secs(2);
+const BALLAST_BYTES: u64 = 1 << 20;
+
+/// What is watched.
+pub struct Watch {
+    pub workspace: PathBuf,
+    pub data: PathBuf,
+    pub disk_limit: u64,
+}
+
+/// Free bytes and size of the file system holding `path`.
+fn space(path: &Path) -> Option<(u64, u64)> {
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize))
+}
+
+/// Below this much free space the disk counts as full: a sixteenth of it, at most 256 MiB
+/// (enough for drover to record what happened, whatever the disk's size).
+fn reserve(total: u64) -> u64 {
+    (total / 16).min(256 << 20)
+}
+
+/// Watches until `until` (or `stop`) is cancelled; on a trip, records why and cancels
+/// `stop`.
+pub async fn watch(w: Watch, stop: CancellationToken, until: CancellationToken, tripped: Tripped) {
+    let mut next_walk = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FREE_EVERY) => {}
+            _ = stop.cancelled() => return,
+            _ = until.cancelled() => return,
+        }
+        if let Some((free, total)) = space(&w.data)
+            && free < reserve(total)
+        {
+            release_ballast(&w.data);
+            tripped.set(Trip::Interrupt(format!(
+                "the disk holding drover's data ({}) is full ({} free): free some space, then resume the task (c)",
+                w.data.display(),
+                mib(free)
+            )));
+            stop.cancel();
+            return;
+        }
+        if Instant::now() < next_walk {
+            continue;
+        }
+        let (ws, started) = (w.workspace.clone(), Instant::now());
+        let used = tokio::task::spawn_blocking(move || {
+            crate::beneath::Beneath::open(&ws).and_then(|b| b.usage())
+        })
+        .await;
+        // A walk of a big tree is not repeated more than a tenth of the time.
+        next_walk = Instant::now() + WALK_EVERY.max(started.elapsed() * 10);
+        if let Ok(Ok(u)) = used
+            && u.disk > w.disk_limit
+        {
+            tripped.set(Trip::Fail(format!(
+                "stopped: disk limit (used {} of {})",
+                mib(u.disk),
+                mib(w.disk_limit)
+            )));
+            stop.cancel();
+            return;
+        }
+    }
+}
+
+fn ballast(data: &Path) -> PathBuf {
+    data.join("ballast")
+}
+
+/// Makes the ballast file when there is room for it (blocking; cheap when it exists).
+pub fn ensure_ballast(data: &Path) {
+    let path = ballast(data);
+    if path.exists() {
+        return;
+    }
+    if space(data).is_some_and(|(free, total)| free > reserve(total) + 4 * BALLAST_BYTES) {
+        // Written, not sparse: it must hold real blocks to give back.
+        let _ = crate::paths::write_private(&path, &vec![0u8; BALLAST_BYTES as usize]);
+    }
+}
+
+fn release_ballast(data: &Path) {
+    let _ = std::fs::remove_file(ballast(data));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reserve_scales_with_the_disk() {
+        assert_eq!(reserve(64 << 20), 4 << 20);
+        assert_eq!(reserve(1 << 40), 256 << 20);
+    }
+}
