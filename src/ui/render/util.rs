@@ -82,34 +82,6 @@ pub fn elapsed(from: Option<&str>, to: Option<&str>, now: OffsetDateTime) -> Opt
     Some((b - a).whole_seconds())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ansi_colours_survive_other_escapes_do_not() {
-        let lines = ansi_lines("\x1b[31mred\x1b[0m plain \x1b]52;c;cHduZWQ=\x07 \x1b[2J\x07end");
-        let text: String = lines[0]
-            .spans
-            .iter()
-            .map(|s| s.content.to_string())
-            .collect();
-        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
-        assert!(text.starts_with("red plain"), "{text:?}");
-        assert_eq!(lines[0].spans[0].style.fg, Some(ratatui::style::Color::Red));
-    }
-
-    #[test]
-    fn wrap_and_durations() {
-        assert_eq!(wrap("aaa bbb ccc", 7), vec!["aaa bbb", "ccc"]);
-        assert_eq!(wrap("abcdefghijkl", 8), vec!["abcdefgh", "ijkl"]);
-        assert_eq!(wrap("", 10), vec![""]);
-        assert_eq!(duration(5), "5s");
-        assert_eq!(duration(185), "3m05s");
-        assert_eq!(duration(3720), "1h02m");
-    }
-}
-
 /// "build/ (12 files, 3.4 MiB), debug.log (10 B)": what the diff leaves out because an
 /// ignore rule of the base commit (or drover's) matches, at most `max` named.
 pub fn ignored_summary(d: &crate::workspace::DiffSummary, max: usize) -> Option<String> {
@@ -155,4 +127,32 @@ pub fn unrecorded_summary(d: &crate::workspace::DiffSummary, max: usize) -> Opti
         parts.push(format!("{} more", d.unrecorded.len() - max));
     }
     Some(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansi_colours_survive_other_escapes_do_not() {
+        let lines = ansi_lines("\x1b[31mred\x1b[0m plain \x1b]52;c;cHduZWQ=\x07 \x1b[2J\x07end");
+        let text: String = lines[0]
+            .spans
+            .iter()
+            .map(|s| s.content.to_string())
+            .collect();
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+        assert!(text.starts_with("red plain"), "{text:?}");
+        assert_eq!(lines[0].spans[0].style.fg, Some(ratatui::style::Color::Red));
+    }
+
+    #[test]
+    fn wrap_and_durations() {
+        assert_eq!(wrap("aaa bbb ccc", 7), vec!["aaa bbb", "ccc"]);
+        assert_eq!(wrap("abcdefghijkl", 8), vec!["abcdefgh", "ijkl"]);
+        assert_eq!(wrap("", 10), vec![""]);
+        assert_eq!(duration(5), "5s");
+        assert_eq!(duration(185), "3m05s");
+        assert_eq!(duration(3720), "1h02m");
+    }
 }
