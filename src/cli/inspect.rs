@@ -120,6 +120,8 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
             "insertions": d.insertions,
             "deletions": d.deletions,
             "changes": d.files,
+            "ignored": d.ignored,
+            "unrecorded": d.unrecorded,
         })),
         "tests": a.tests.as_ref().map(|r| json!({
             "command": r.command,
@@ -129,6 +131,8 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
             "verdict": r.verdict,
             "duration_ms": r.duration_ms,
             "note": r.note,
+            "tree": r.tree,
+            "changed": r.changed,
         })),
         "summary": a.summary,
         "feedback": a.feedback,
@@ -188,6 +192,13 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
     }
     if let Some(d) = &a.diff {
         outln!("diff      {}", d.stat_line());
+        for i in &d.ignored {
+            let what = if i.dir { format!("{} files, ", i.files) } else { String::new() };
+            outln!("ignored   {} ({what}{} bytes; not in the diff)", inert(&i.path), i.bytes);
+        }
+        for u in &d.unrecorded {
+            outln!("unrecorded {}: {}", inert(&u.path), inert(&u.why));
+        }
     }
     if let Some(r) = &a.tests {
         outln!(

@@ -25,7 +25,9 @@ pub struct Differ {
     pub bus: Arc<EventBus>,
     pub store: Arc<Store>,
     pub git: TaskGit,
-    lock: tokio::sync::Mutex<()>,
+    /// One snapshot at a time; holds the ignored files last measured, which a live diff
+    /// (that does not measure them) carries on.
+    lock: tokio::sync::Mutex<Vec<workspace::Ignored>>,
     scheduled: AtomicBool,
 }
 
@@ -43,7 +45,7 @@ impl Differ {
             bus,
             store,
             git,
-            lock: tokio::sync::Mutex::new(()),
+            lock: tokio::sync::Mutex::new(Vec::new()),
             scheduled: AtomicBool::new(false),
         }
     }
@@ -70,6 +72,16 @@ impl Differ {
         self.take(opts).await.ok()
     }
 
+    /// The diff now with ignored files measured: the one the attempt rests with.
+    pub async fn settled(&self) -> Option<WorkspaceDiff> {
+        let opts = SnapshotOptions {
+            persist: true,
+            list_ignored: true,
+            ..Default::default()
+        };
+        self.take(opts).await.ok()
+    }
+
     /// The diff now, every file read again and ignored files measured (what verification
     /// and approval rely on); stored and emitted like any other. An error is said and
     /// returned.
@@ -83,11 +95,16 @@ impl Differ {
     }
 
     async fn take(&self, opts: SnapshotOptions) -> Result<WorkspaceDiff, String> {
-        let _one_at_a_time = self.lock.lock().await;
+        let mut ignored = self.lock.lock().await;
         let git = self.git.clone();
         let emit = |body| self.bus.emit(Some(&self.task), self.attempt, body);
         match tokio::task::spawn_blocking(move || workspace::diff(&git, opts)).await {
-            Ok(Ok(d)) => {
+            Ok(Ok(mut d)) => {
+                if opts.list_ignored {
+                    *ignored = d.summary.ignored.clone();
+                } else {
+                    d.summary.ignored = ignored.clone();
+                }
                 let summary = d.summary.clone();
                 if let Err(e) = self
                     .store

@@ -117,9 +117,10 @@ impl Session {
         self.record(EntryKind::Info { text: text.into() }).await;
     }
 
-    /// The diff now (waits for it): used when the attempt ends.
+    /// The diff now, ignored files measured (waits for it): after the tests and when the
+    /// attempt ends.
     pub async fn refresh_diff(&self) -> Option<workspace::WorkspaceDiff> {
-        self.differ.refresh().await
+        self.differ.settled().await
     }
 
     /// Where the attempt's git state lives.

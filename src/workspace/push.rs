@@ -222,8 +222,9 @@ pub fn scan_outgoing(
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .unwrap_or_default();
         if let Some((_, kind)) = redactor.find_at(&path) {
-            return hit(format!("file name {}", crate::text::inert(&path)), kind);
+            return hit(format!("the file name {}", shown(&path)), kind);
         }
+        let path = shown(&path);
         // A submodule's commit has no blob here.
         let Ok(blob) = repo.find_blob(file.id()) else {
             continue;
@@ -232,10 +233,10 @@ pub fn scan_outgoing(
         let text = String::from_utf8_lossy(bytes);
         if let Some((at, kind)) = redactor.find_at(&text) {
             let place = if blob.is_binary() {
-                format!("{} (binary, near byte {at})", crate::text::inert(&path))
+                format!("{path} (binary, near byte {at})")
             } else {
                 let line = text[..at].matches('\n').count() + 1;
-                format!("{}:{line}", crate::text::inert(&path))
+                format!("{path}:{line}")
             };
             return hit(place, kind);
         }
@@ -253,6 +254,11 @@ pub fn scan_outgoing(
         }
     }
     Ok(None)
+}
+
+/// A path as a message may show it: secrets in it redacted, control characters inert.
+fn shown(path: &str) -> String {
+    crate::text::inert(&crate::redact::redact(path))
 }
 
 /// Whether the task branch merges cleanly onto the remote's current `base`.

@@ -387,3 +387,58 @@ impl Env {
         assert_eq!(ok, "ok");
     }
 }
+
+/// A value no one else has, different every run (not derived from a secret pattern, so a
+/// leak would show as itself and not be hidden by redaction).
+pub fn canary(tag: &str) -> String {
+    let seed = format!(
+        "{tag}{}{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    let hex = format!("{:x}", Sha256::digest(seed.as_bytes()));
+    format!("cnry{}", &hex[..20])
+}
+
+/// `git ARGS` in `dir`, its standard output (it must succeed).
+pub fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// A directory of the host outside every workspace, holding a root-only file with a
+/// marker: what a hostile workspace tries to make drover read or write.
+pub struct HostMarker {
+    dir: tempfile::TempDir,
+    pub marker: String,
+}
+
+impl HostMarker {
+    pub fn new() -> HostMarker {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = canary("host");
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, format!("{marker}\n")).expect("write");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        HostMarker { dir, marker }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn secret(&self) -> PathBuf {
+        self.dir.path().join("secret.txt")
+    }
+
+    /// Every file under it, hashed (to show nothing was created or changed).
+    pub fn state(&self) -> BTreeMap<String, String> {
+        tree_hash(self.dir.path())
+    }
+}

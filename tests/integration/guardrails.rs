@@ -7,19 +7,6 @@ use std::process::Command;
 
 use crate::common::*;
 
-/// A value no one else has, different every run (not derived from a secret pattern, so a
-/// leak would show as itself and not be hidden by redaction).
-fn canary(tag: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let seed = format!(
-        "{tag}{}{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-    );
-    let hex = format!("{:x}", Sha256::digest(seed.as_bytes()));
-    format!("cnry{}", &hex[..20])
-}
-
 fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().unwrap();
     assert!(
