@@ -179,6 +179,7 @@ impl RedactStream {
             }
         }
         let ranges = r.ranges(&self.pending);
+        let window = cut;
         while let Some(start) = ranges
             .iter()
             .filter(|m| m.start < cut && m.end > cut)
@@ -186,6 +187,11 @@ impl RedactStream {
             .min()
         {
             cut = start;
+        }
+        // A "secret" that goes on for ever is no secret: hold it only so long, so that
+        // memory stays bounded (what goes out is redacted as far as it matched).
+        if window - cut > KEY_BLOCK_MAX {
+            cut = window;
         }
         let out = r.redact(&self.pending[..cut]).into_owned();
         self.pending.drain(..cut);
@@ -210,6 +216,19 @@ fn floor_char(s: &str, mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_token_shaped_stream_is_held_only_so_long() {
+        let mut s = RedactStream::default();
+        s.push("ghp_");
+        let chunk = "A".repeat(8 << 10);
+        let mut out = 0;
+        for _ in 0..64 {
+            out += s.push(&chunk).len();
+        }
+        assert!(s.pending.len() < KEY_BLOCK_MAX + (16 << 10), "bounded");
+        assert!(out > 0, "it went out, redacted as far as it matched");
+    }
 
     #[test]
     fn htb_09_a_secret_split_across_chunks_is_never_emitted_in_parts() {

@@ -193,8 +193,16 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
     if let Some(d) = &a.diff {
         outln!("diff      {}", d.stat_line());
         for i in &d.ignored {
-            let what = if i.dir { format!("{} files, ", i.files) } else { String::new() };
-            outln!("ignored   {} ({what}{} bytes; not in the diff)", inert(&i.path), i.bytes);
+            let what = if i.dir {
+                format!("{} files, ", i.files)
+            } else {
+                String::new()
+            };
+            outln!(
+                "ignored   {} ({what}{} bytes; not in the diff)",
+                inert(&i.path),
+                i.bytes
+            );
         }
         for u in &d.unrecorded {
             outln!("unrecorded {}: {}", inert(&u.path), inert(&u.why));

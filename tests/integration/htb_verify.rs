@@ -110,7 +110,10 @@ run = "echo after-$(ps -eo args= | grep -c '^sleep 100')"
     let logs = text(&env.drover(&["logs", &id]).stdout);
     assert!(logs.contains("before-2"), "they ran: {logs}");
     assert!(logs.contains("timed out"), "{logs}");
-    assert!(logs.contains("after-0"), "none outlived the timeout: {logs}");
+    assert!(
+        logs.contains("after-0"),
+        "none outlived the timeout: {logs}"
+    );
 }
 
 #[test]

@@ -27,20 +27,31 @@ fn found(env: &Env, id: &str, branch: &str, marker: &str) -> Vec<String> {
     for (path, _) in tree_hash(&env.data()) {
         if !path.contains("/objects/") && !path.starts_with("workspaces/") {
             let bytes = std::fs::read(env.data().join(&path)).unwrap_or_default();
-            places.push(("data", format!("{path}: {}", String::from_utf8_lossy(&bytes))));
+            places.push((
+                "data",
+                format!("{path}: {}", String::from_utf8_lossy(&bytes)),
+            ));
         }
     }
     places
         .into_iter()
         .filter(|(_, t)| t.contains(marker))
-        .map(|(w, t)| format!("{w}: {}", t.lines().find(|l| l.contains(marker)).unwrap_or("")))
+        .map(|(w, t)| {
+            format!(
+                "{w}: {}",
+                t.lines().find(|l| l.contains(marker)).unwrap_or("")
+            )
+        })
         .collect()
 }
 
 fn approve(env: &Env, id: &str) -> String {
     let out = env.drover(&["approve", "--force", id]);
     assert!(out.status.success(), "approve: {}", text(&out.stderr));
-    env.show(id)["branch"].as_str().unwrap_or_default().to_string()
+    env.show(id)["branch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn changed_paths(env: &Env, id: &str) -> Vec<String> {
@@ -77,11 +88,17 @@ run = "git config core.worktree {h} && git config include.path {h}/secret.txt &&
     );
     let id = env.add("Redirect git", &script);
     let logs = run_with_control(&env, &id);
-    assert!(logs.contains(&format!("set-{h}")), "the settings took: {logs}");
+    assert!(
+        logs.contains(&format!("set-{h}")),
+        "the settings took: {logs}"
+    );
     assert_eq!(changed_paths(&env, &id), ["calc.py"]);
     let branch = approve(&env, &id);
     assert!(git_out(&env.repo, &["show", &format!("{branch}:calc.py")]).contains("# changed"));
-    assert_eq!(found(&env, &id, &branch, &host.marker), Vec::<String>::new());
+    assert_eq!(
+        found(&env, &id, &branch, &host.marker),
+        Vec::<String>::new()
+    );
     assert_eq!(host.state(), before, "no host file created or changed");
 }
 
@@ -97,7 +114,10 @@ fn htb_01_a_dot_git_file_or_link_pointing_out_changes_nothing() {
     let before = host.state();
     let h = host.dir().display();
     for (title, swap) in [
-        ("Git file", format!("rm -rf .git && echo 'gitdir: {h}' > .git")),
+        (
+            "Git file",
+            format!("rm -rf .git && echo 'gitdir: {h}' > .git"),
+        ),
         ("Git link", format!("rm -rf .git && ln -s {h} .git")),
     ] {
         let script = format!(
@@ -108,7 +128,11 @@ fn htb_01_a_dot_git_file_or_link_pointing_out_changes_nothing() {
         assert!(logs.contains(".git"), "{logs}");
         assert_eq!(changed_paths(&env, &id), ["calc.py"], "{title}");
         let branch = approve(&env, &id);
-        assert_eq!(found(&env, &id, &branch, &host.marker), Vec::<String>::new(), "{title}");
+        assert_eq!(
+            found(&env, &id, &branch, &host.marker),
+            Vec::<String>::new(),
+            "{title}"
+        );
     }
     assert_eq!(host.state(), before);
 }
@@ -158,7 +182,10 @@ run = "echo control-$((6*7)); echo '# real' >> calc.py; git config core.symlinks
     }
     let target = git_out(&env.repo, &["cat-file", "-p", &format!("{branch}:to_file")]);
     assert_eq!(target, s.to_string(), "the link's target, not the file");
-    assert_eq!(found(&env, &id, &branch, &host.marker), Vec::<String>::new());
+    assert_eq!(
+        found(&env, &id, &branch, &host.marker),
+        Vec::<String>::new()
+    );
     assert_eq!(host.state(), before);
 }
 
@@ -180,7 +207,10 @@ run = "echo control-$((6*7)); b=$(git symbolic-ref --short HEAD); mkdir -p .git/
     );
     let id = env.add("Links under git", &script);
     let logs = run_with_control(&env, &id);
-    assert!(logs.contains(&format!("{h}/packed")), "the links were made: {logs}");
+    assert!(
+        logs.contains(&format!("{h}/packed")),
+        "the links were made: {logs}"
+    );
     let branch = approve(&env, &id);
     assert!(git_out(&env.repo, &["show", &format!("{branch}:calc.py")]).contains("# changed"));
     assert_eq!(host.state(), before, "nothing written through the links");
@@ -216,5 +246,8 @@ run = "echo control-$((6*7)); mkdir -p .git/info unittest; printf 'unittest/\\n*
     assert_eq!(ignored[0]["path"], "debug.log", "{shown}");
     assert_eq!(ignored[0]["bytes"], 11);
     let show = text(&env.drover(&["show", &id]).stdout);
-    assert!(show.contains("ignored   debug.log (11 bytes; not in the diff)"), "{show}");
+    assert!(
+        show.contains("ignored   debug.log (11 bytes; not in the diff)"),
+        "{show}"
+    );
 }

@@ -8,6 +8,8 @@ mod fake_llm;
 mod git_http;
 mod git_server;
 mod guardrails;
+mod htb_repo;
+mod htb_secrets;
 mod htb_verify;
 mod htb_workspace;
 mod isolation;
