@@ -134,8 +134,14 @@ pub async fn run_attempt(
         ctx.runtime
             .lost("it stopped answering during a task", &ctx.bus);
     }
+    // What failed because the workspace went away failed for that reason, whatever
+    // broke first (a command, the container that mounts it).
+    let ws_gone = matches!(outcome, Err(Stop::Fail(_)))
+        && std::fs::symlink_metadata(ctx.data.workspace(&id)).is_err();
     let outside = match (&outcome, &container) {
-        (Err(Stop::Fail(_)), Some(c)) if !docker_lost => stopped_from_outside(&ctx, c).await,
+        (Err(Stop::Fail(_)), Some(c)) if !docker_lost && !ws_gone => {
+            stopped_from_outside(&ctx, c).await
+        }
         _ => None,
     };
     let end = match outcome {
@@ -144,6 +150,10 @@ pub async fn run_attempt(
             Some(Trip::Interrupt(reason)) => Transition::Interrupt(reason),
             None => Transition::Cancel,
         },
+        Err(Stop::Fail(_)) if ws_gone => Transition::Fail(format!(
+            "the workspace {} was removed from outside drover; retry from scratch (R) to start again from the base",
+            ctx.data.workspace(&id).display()
+        )),
         Err(Stop::Fail(reason)) if outside.is_some() => Transition::Interrupt(format!(
             "{} ({reason}); resume (c) continues in a new container",
             outside.unwrap_or_default()

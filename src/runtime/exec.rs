@@ -96,6 +96,53 @@ impl Sink {
     }
 }
 
+/// Both streams of one command and where their head goes live. Dropped unfinished (the
+/// caller gave up: a cancel, a quit), it lets out what redaction held back, so a call
+/// cut short still shows all it printed.
+struct Streams<'a> {
+    stdout: Option<Sink>,
+    stderr: Option<Sink>,
+    on_output: &'a mut (dyn FnMut(&[u8]) + Send),
+}
+
+impl Streams<'_> {
+    fn push(&mut self, is_err: bool, bytes: &[u8]) {
+        let sink = if is_err {
+            &mut self.stderr
+        } else {
+            &mut self.stdout
+        };
+        if let Some(s) = sink {
+            s.push(bytes, &mut *self.on_output);
+        }
+    }
+
+    fn flush(&mut self) {
+        for s in [&mut self.stdout, &mut self.stderr].into_iter().flatten() {
+            s.flush(&mut *self.on_output);
+        }
+    }
+
+    fn finish(mut self) -> (Capture, Capture) {
+        let empty = || Capture::new(0, 0);
+        let out = self
+            .stdout
+            .take()
+            .map_or_else(empty, |s| s.finish(&mut *self.on_output));
+        let err = self
+            .stderr
+            .take()
+            .map_or_else(empty, |s| s.finish(&mut *self.on_output));
+        (out, err)
+    }
+}
+
+impl Drop for Streams<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 fn keep(capture: &mut Capture, bytes: &[u8], on_output: &mut (dyn FnMut(&[u8]) + Send)) {
     let head = capture.push(bytes);
     if !head.is_empty() {
@@ -184,8 +231,11 @@ impl Runtime {
             drop(input);
         }
 
-        let mut stdout = Sink::new(spec);
-        let mut stderr = Sink::new(spec);
+        let mut streams = Streams {
+            stdout: Some(Sink::new(spec)),
+            stderr: Some(Sink::new(spec)),
+            on_output,
+        };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs) + HOST_GRACE;
         let mut host_timeout = false;
         loop {
@@ -194,8 +244,7 @@ impl Runtime {
             let next = tokio::time::timeout_at(wait, output.next()).await;
             let frame = match next {
                 Err(_) if tokio::time::Instant::now() < deadline => {
-                    stdout.flush(on_output);
-                    stderr.flush(&mut |_| {});
+                    streams.flush();
                     continue;
                 }
                 Err(_) => {
@@ -210,21 +259,26 @@ impl Runtime {
                 LogOutput::StdOut { message } | LogOutput::Console { message } => (false, message),
                 LogOutput::StdIn { .. } => continue,
             };
-            let target = if is_err && !spec.merge_output {
-                &mut stderr
-            } else {
-                &mut stdout
-            };
-            target.push(&bytes, on_output);
+            streams.push(is_err && !spec.merge_output, &bytes);
         }
-        let stdout = stdout.finish(on_output);
-        let stderr = stderr.finish(&mut |_| {});
+        let (stdout, stderr) = streams.finish();
         let duration = started.elapsed();
         let exit_code = if host_timeout {
             None
         } else {
             self.exit_code_of(&created.id).await?
         };
+        // Killed with its container (docker kill, docker rm): that is no result of the
+        // command's, and what runs next would find no container.
+        if matches!(exit_code, None | Some(137) | Some(143))
+            && !self.still_running(container).await?
+        {
+            return Err(RuntimeError::Api {
+                context: format!("container {}", super::short_id(container)),
+                detail: "it stopped while the command ran (stopped or removed from outside drover)"
+                    .into(),
+            });
+        }
         // `timeout` exits 124 (TERM worked) or 137 (it had to KILL) when time ran out.
         let timed_out = host_timeout
             || (matches!(exit_code, Some(124) | Some(137))
@@ -306,6 +360,18 @@ echo "$n""#;
                 "starting a background command in the container",
             ))?;
         Ok(())
+    }
+
+    /// Whether `container` runs, given a moment to notice a kill that just happened (its
+    /// commands die before Docker records that it stopped).
+    async fn still_running(&self, container: &str) -> Result<bool, RuntimeError> {
+        for _ in 0..5 {
+            if !self.find(container).await?.is_some_and(|f| f.running) {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(true)
     }
 
     /// The exit code; Docker may report the exec as running for a moment after its

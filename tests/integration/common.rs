@@ -80,6 +80,8 @@ pub struct Env {
     pub home: tempfile::TempDir,
     pub repo: PathBuf,
     _repo_dir: tempfile::TempDir,
+    /// The repository `repo` was cloned from, if it was.
+    _source: Option<Box<Env>>,
 }
 
 impl Env {
@@ -109,24 +111,41 @@ impl Env {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(path, c).expect("write");
         }
-        git(&repo, &["add", "-A"]);
-        git(
-            &repo,
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "init",
-            ],
-        );
+        commit_all(&repo, "init");
         std::fs::create_dir_all(home.path().join("config")).expect("mkdir");
         Env {
             home,
             repo,
             _repo_dir: repo_dir,
+            _source: None,
+        }
+    }
+
+    /// A user repository cloned (`git clone CLONE_ARGS`) from one like `python_bug`
+    /// with a second commit, so a shallow clone really is shallow.
+    pub fn cloned(clone_args: &[&str]) -> Env {
+        let source = Env::python_bug();
+        std::fs::write(source.repo.join("README.md"), "second\n").expect("write");
+        commit_all(&source.repo, "second");
+        git(&source.repo, &["config", "uploadpack.allowFilter", "true"]);
+        let home = tempfile::tempdir().expect("tempdir");
+        let repo_dir = tempfile::tempdir().expect("tempdir");
+        let repo = repo_dir
+            .path()
+            .canonicalize()
+            .expect("canonical")
+            .join("user repo ä");
+        let url = format!("file://{}", source.repo.display());
+        let mut args = vec!["clone", "-q"];
+        args.extend_from_slice(clone_args);
+        args.extend_from_slice(&[url.as_str(), repo.to_str().expect("utf8")]);
+        git(repo_dir.path(), &args);
+        std::fs::create_dir_all(home.path().join("config")).expect("mkdir");
+        Env {
+            home,
+            repo,
+            _repo_dir: repo_dir,
+            _source: Some(Box::new(source)),
         }
     }
 
@@ -217,18 +236,7 @@ impl Env {
     pub fn write_untrusted_config(&self, toml: &str) {
         std::fs::write(self.repo.join("drover.toml"), toml).expect("config");
         git(&self.repo, &["add", "drover.toml"]);
-        git(
-            &self.repo,
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "config",
-            ],
-        );
+        commit_staged(&self.repo, "config");
     }
 
     /// The pid of this environment's daemon, as `drover daemon status` reports it
@@ -303,6 +311,28 @@ pub fn git(dir: &Path, args: &[&str]) {
         .output()
         .expect("git");
     assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// Commits everything in `dir`'s work tree (deletions included).
+pub fn commit_all(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    commit_staged(dir, message);
+}
+
+/// Commits what is staged in `dir`.
+pub fn commit_staged(dir: &Path, message: &str) {
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            message,
+        ],
+    );
 }
 
 pub fn text(b: &[u8]) -> String {
