@@ -64,6 +64,8 @@ pub struct Stat {
     pub gid: u32,
     pub mtime: (i64, i64),
     pub ctime: (i64, i64),
+    /// 512-byte blocks it occupies.
+    pub blocks: u64,
 }
 
 impl Stat {
@@ -77,6 +79,21 @@ impl Stat {
             gid: meta.gid(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
+            blocks: meta.blocks(),
+        }
+    }
+
+    fn of_raw(s: &rustix::fs::Stat) -> Stat {
+        Stat {
+            size: s.st_size as u64,
+            mode: s.st_mode,
+            ino: s.st_ino,
+            dev: s.st_dev,
+            uid: s.st_uid,
+            gid: s.st_gid,
+            mtime: (s.st_mtime, s.st_mtime_nsec as i64),
+            ctime: (s.st_ctime, s.st_ctime_nsec as i64),
+            blocks: s.st_blocks as u64,
         }
     }
 
@@ -107,6 +124,18 @@ impl Visit<'_> {
     /// Its metadata, not following a link.
     pub fn metadata(&self) -> io::Result<Metadata> {
         self.parent.symlink_metadata(self.name)
+    }
+
+    /// Its stat, not following a link: one `fstatat` on its directory's handle with its
+    /// own name (a single component read from that directory: nothing to resolve).
+    pub fn stat(&self) -> io::Result<Stat> {
+        rustix::fs::statat(
+            self.parent,
+            self.name,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map(|s| Stat::of_raw(&s))
+        .map_err(io::Error::from)
     }
 
     /// Opens it as a regular file (see `open_file`).
@@ -282,9 +311,9 @@ pub struct Usage {
 }
 
 impl Usage {
-    fn add(&mut self, meta: &Metadata) {
-        self.bytes += meta.len();
-        self.disk += meta.blocks() * 512;
+    fn add(&mut self, s: &Stat) {
+        self.bytes += s.size;
+        self.disk += s.blocks * 512;
         self.files += 1;
     }
 }
@@ -292,18 +321,19 @@ impl Usage {
 impl Beneath {
     /// Everything under the root, links counted as themselves.
     pub fn usage(&self) -> io::Result<Usage> {
-        usage_of(&self.root)
+        usage_of(&self.root, 0)
     }
 }
 
-/// Everything under `dir` (entries that vanish meanwhile are skipped).
-pub fn usage_of(dir: &Dir) -> io::Result<Usage> {
+/// Everything under `dir`, which is `depth` levels below a walk's root (the walk goes no
+/// deeper than `MAX_DEPTH` in all); entries that vanish meanwhile are skipped.
+pub fn usage_of(dir: &Dir, depth: usize) -> io::Result<Usage> {
     let mut total = Usage::default();
     let mut path = Vec::new();
-    walk_dir(dir, &mut path, 0, &mut |v| {
-        match v.metadata() {
-            Ok(m) if v.kind != Kind::Dir => total.add(&m),
-            Ok(m) => total.disk += m.blocks() * 512,
+    walk_dir(dir, &mut path, depth, &mut |v| {
+        match v.stat() {
+            Ok(s) if v.kind != Kind::Dir => total.add(&s),
+            Ok(s) => total.disk += s.blocks * 512,
             Err(e) if gone(&e) => {}
             Err(e) => return Err(e),
         }
@@ -340,18 +370,21 @@ fn walk_dir(
     depth: usize,
     visit: &mut dyn FnMut(&Visit<'_>) -> io::Result<Step>,
 ) -> io::Result<()> {
+    // Listed whole first, so each level below holds one handle (its directory's), not two.
+    let mut listed = Vec::new();
     for e in dir.entries()? {
         let e = match e {
             Ok(e) => e,
             Err(e) if gone(&e) => continue,
             Err(e) => return Err(e),
         };
-        let name = e.file_name();
-        let kind = match entry_kind(dir, &e) {
-            Ok(k) => k,
+        match entry_kind(dir, &e) {
+            Ok(k) => listed.push((e.file_name(), k)),
             Err(e) if gone(&e) => continue,
             Err(e) => return Err(e),
-        };
+        }
+    }
+    for (name, kind) in listed {
         let len = path.len();
         if len > 0 {
             path.push(b'/');

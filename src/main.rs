@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_guard = init_logging();
     drover::workspace::owner::allow_sandbox_owned_repositories();
+    raise_open_files();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -27,6 +28,23 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "drover: {}", f.message);
             ExitCode::from(f.code.clamp(0, 255) as u8)
         }
+    }
+}
+
+/// Several tasks' snapshots walk deep trees at once, each level holding a handle: the
+/// soft limit on open files (often 1024) goes up to the hard one (at most 65536).
+fn raise_open_files() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    let want = now.maximum.map_or(65536, |m| m.min(65536));
+    if now.current.is_some_and(|c| c < want) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(want),
+                maximum: now.maximum,
+            },
+        );
     }
 }
 

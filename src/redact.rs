@@ -161,11 +161,24 @@ const KEY_BLOCK_MAX: usize = 64 << 10;
 #[derive(Debug, Default)]
 pub struct RedactStream {
     pending: String,
+    /// Scan again once this much is pending: a stream arriving a byte at a time is not
+    /// rescanned per byte (the held part grows, so the work stays in proportion to it).
+    next_scan: usize,
 }
 
 impl RedactStream {
     pub fn push(&mut self, text: &str) -> String {
         self.pending.push_str(text);
+        if self.pending.len() < self.next_scan {
+            return String::new();
+        }
+        let out = self.scan();
+        let r = Redactor::global();
+        self.next_scan = self.pending.len() + r.hold().max(self.pending.len() / 2);
+        out
+    }
+
+    fn scan(&mut self) -> String {
         let r = Redactor::global();
         let mut cut = floor_char(&self.pending, self.pending.len().saturating_sub(r.hold()));
         if let Some(begin) = open_key_block(&self.pending) {
@@ -198,12 +211,39 @@ impl RedactStream {
         out
     }
 
-    /// The rest, redacted: the stream ended.
+    /// What is held back, as it is (not redacted): the caller redacts it with what
+    /// follows.
+    pub fn take_pending(&mut self) -> String {
+        self.next_scan = 0;
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The rest, redacted: the stream ended (or paused).
     pub fn finish(&mut self) -> String {
         let out = Redactor::global().redact(&self.pending).into_owned();
         self.pending.clear();
+        self.next_scan = 0;
         out
     }
+}
+
+/// The last `keep` bytes of `text` (or a little more), redacted, where `text` starts at
+/// a cut (what came before it is gone): the part kept starts where no secret spans it,
+/// so none is kept in part. `text` must reach back far enough before the last `keep`
+/// bytes to see whole a secret that crosses that point.
+pub fn redact_tail(text: &str, keep: usize) -> String {
+    let r = Redactor::global();
+    let mut cut = floor_char(text, text.len().saturating_sub(keep));
+    let ranges = r.ranges(text);
+    while let Some(start) = ranges
+        .iter()
+        .filter(|m| m.start < cut && m.end > cut)
+        .map(|m| m.start)
+        .min()
+    {
+        cut = start;
+    }
+    r.redact(&text[cut..]).into_owned()
 }
 
 fn floor_char(s: &str, mut i: usize) -> usize {

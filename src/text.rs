@@ -52,6 +52,18 @@ impl Capture {
         self.total
     }
 
+    /// Whether the head holds all it may.
+    pub fn head_full(&self) -> bool {
+        self.head.len() >= self.head_cap
+    }
+
+    /// `bytes` more were seen but are not kept, and what the tail held so far goes too
+    /// (a gap: what comes next is not adjacent to it).
+    pub fn skip(&mut self, bytes: u64) {
+        self.total += bytes;
+        self.tail.clear();
+    }
+
     /// Bytes seen but not kept.
     pub fn truncated(&self) -> u64 {
         self.total - (self.head.len() + self.tail.len()) as u64

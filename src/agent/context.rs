@@ -30,31 +30,18 @@ fn read_doc(root: &Beneath, name: &str, max: usize) -> Option<String> {
 
 /// The workspace's files as drover last recorded them, at most `TREE_MAX`.
 fn file_tree(git: &TaskGit) -> Vec<String> {
-    let from_index = git2::Index::open(&git.index).ok().filter(|i| !i.is_empty());
-    let index = match from_index {
-        Some(i) => i,
-        None => {
-            let Ok(store) = git.open_store() else {
-                return Vec::new();
-            };
-            let tree = git
-                .base_oid()
-                .ok()
-                .and_then(|b| store.find_commit(b).ok())
-                .and_then(|c| c.tree().ok());
-            let mut i = match git2::Index::new() {
-                Ok(i) => i,
-                Err(_) => return Vec::new(),
-            };
-            if tree.is_none_or(|t| i.read_tree(&t).is_err()) {
-                return Vec::new();
-            }
-            i
-        }
+    let recorded = crate::workspace::StatCache::load(&git.index).or_else(|| {
+        let store = git.open_store().ok()?;
+        let base = store.find_commit(git.base_oid().ok()?).ok()?;
+        crate::workspace::StatCache::from_tree(&base.tree().ok()?).ok()
+    });
+    let Some(recorded) = recorded else {
+        return Vec::new();
     };
-    let mut files: Vec<String> = index
-        .iter()
-        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+    let mut files: Vec<String> = recorded
+        .entries
+        .keys()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect();
     files.sort();
     let total = files.len();

@@ -180,6 +180,7 @@ impl ExternalAgent {
             head_cap: 4 << 20,
             tail_cap: 0,
             raw: true,
+            env: Vec::new(),
         };
         let r = self
             .container

@@ -305,6 +305,7 @@ impl ContainerTools {
             head_cap: 64 << 10,
             tail_cap: 0,
             raw: false,
+            env: Vec::new(),
         }
     }
 

@@ -148,6 +148,9 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Keys of the repository's file ignored because it is not trusted (`drover trust`).
     pub untrusted: Vec<String>,
+    /// The task image comes from an untrusted repository (its `image`, `base_image` or
+    /// `.drover/Dockerfile`): it may run code as soon as a container starts.
+    pub repo_image: bool,
 }
 
 /// Lines of a config file holding a token (a known secret value or a token pattern): the
@@ -196,6 +199,7 @@ impl Default for Config {
             files: Vec::new(),
             warnings: Vec::new(),
             untrusted: Vec::new(),
+            repo_image: false,
         }
     }
 }
@@ -304,11 +308,18 @@ impl Config {
             let src = std::fs::read_to_string(&user).map_err(|e| ConfigError::io(&user, &e))?;
             config.apply_str(&user, &src)?;
         }
+        let mut trusted = false;
         if let Some(repo) = repo
             && let Some(file) = repo::find(repo)?
         {
-            let trusted = repo::is_trusted(&repo::trust_file(data), repo, &file);
+            trusted = repo::is_trusted(&repo::trust_file(data), repo, &file);
             config.apply_repo(&file, trusted)?;
+        }
+        if let Some(repo) = repo
+            && !trusted
+            && repo::has_dockerfile(repo)
+        {
+            config.repo_image = true;
         }
         Ok(config)
     }
@@ -319,6 +330,7 @@ impl Config {
         self.apply_str(&file.path, &file.src)?;
         if !trusted {
             self.untrusted = repo::restrain(self, &before, file);
+            self.repo_image = self.image != before.image || self.base_image != before.base_image;
         }
         Ok(())
     }

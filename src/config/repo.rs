@@ -79,6 +79,11 @@ pub fn find(repo: &Path) -> Result<Option<RepoFile>, ConfigError> {
     }))
 }
 
+/// Whether the repository brings its own image recipe (`.drover/Dockerfile`).
+pub fn has_dockerfile(repo: &Path) -> bool {
+    Beneath::open(repo).is_ok_and(|r| r.kind(Path::new(".drover/Dockerfile")).is_some())
+}
+
 /// What trusting pins: the file's place and its exact content.
 fn fingerprint(file: &RepoFile) -> String {
     let mut h = Sha256::new();
@@ -212,6 +217,10 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
     at_most!(limits.tmp_bytes, "limits.tmp_size");
     at_most!(limits.disk_bytes, "limits.disk");
     at_most!(warm_pool, "warm_pool");
+    // Raising the engine's parallelism, or leaving agents running unwatched on quit, is
+    // the user's call.
+    at_most!(max_parallel, "max_parallel");
+    keep!(on_quit, "on_quit");
 
     let repo = file
         .path

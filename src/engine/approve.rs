@@ -55,6 +55,16 @@ pub async fn approve(
         .await?
         .map_err(|e| format!("cannot approve: {e}; nothing was committed"))?;
 
+    // What is committed is what the user saw: if the files changed since the diff was
+    // taken, the new diff is shown instead and nothing is approved.
+    let seen = attempt.diff.as_ref().and_then(|d| d.tree.clone());
+    if let Some(seen) = seen.filter(|t| *t != snap.tree.to_string()) {
+        let changed = changed_since(&git, &seen, snap.tree).await;
+        show_new_diff(ctx, &task, &git, snap).await;
+        return Err(format!(
+            "the workspace changed since its diff was taken ({changed}): the diff now shows it; look again, then approve"
+        ));
+    }
     let verdict = attempt.tests.as_ref().map(|t| t.verdict);
     let tested = attempt.tests.as_ref().and_then(|t| t.tree.clone());
     let same_tree = tested.as_deref() == Some(snap.tree.to_string().as_str());
@@ -163,6 +173,44 @@ async fn changed_since(git: &workspace::TaskGit, tested: &str, now: git2::Oid) -
         Ok(f) if !f.is_empty() => crate::text::inert(&f.join(", ")),
         Ok(_) => "no file".into(),
         Err(e) => e,
+    }
+}
+
+/// Records and announces the diff of `snap` (approval found the files changed).
+async fn show_new_diff(
+    ctx: &EngineCtx,
+    task: &super::task::TaskRecord,
+    git: &workspace::TaskGit,
+    snap: workspace::Snapshot,
+) {
+    let g = git.clone();
+    let d = blocking(move || -> Result<workspace::WorkspaceDiff, String> {
+        let store = g.open_store().map_err(|e| e.to_string())?;
+        let base = store
+            .find_commit(g.base_oid().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?
+            .tree_id();
+        let mut d = workspace::diff_trees(&store, base, snap.tree).map_err(|e| e.to_string())?;
+        d.summary.tree = Some(snap.tree.to_string());
+        d.summary.ignored = snap.ignored;
+        d.summary.unrecorded = snap.unrecorded;
+        Ok(d)
+    })
+    .await
+    .and_then(|r| r);
+    let Ok(d) = d else { return };
+    let n = task.attempt;
+    let summary = d.summary.clone();
+    if ctx
+        .store
+        .update_attempt(&task.id, n, |a| a.diff = Some(summary))
+        .is_ok()
+    {
+        let event = EventBody::DiffUpdated {
+            diff: d.summary,
+            patch: d.patch,
+        };
+        ctx.bus.emit(Some(&task.id), n, event);
     }
 }
 

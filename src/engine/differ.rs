@@ -19,16 +19,27 @@ use crate::workspace::{self, SnapshotOptions, TaskGit, WorkspaceDiff};
 
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
+/// What snapshots keep between them: the stat cache, and the ignored files last
+/// measured (a live diff, which does not measure them, carries them on).
+#[derive(Default)]
+struct Kept {
+    cache: Option<workspace::StatCache>,
+    ignored: Vec<workspace::Ignored>,
+}
+
 pub struct Differ {
     pub task: TaskId,
     pub attempt: u32,
     pub bus: Arc<EventBus>,
     pub store: Arc<Store>,
     pub git: TaskGit,
-    /// One snapshot at a time; holds the ignored files last measured, which a live diff
-    /// (that does not measure them) carries on.
-    lock: tokio::sync::Mutex<Vec<workspace::Ignored>>,
+    /// One snapshot at a time, and what they keep between them.
+    lock: tokio::sync::Mutex<Kept>,
     scheduled: AtomicBool,
+    closed: AtomicBool,
+    /// What this attempt's snapshots added to drover's repository (the watchdog counts
+    /// it against the disk limit).
+    pub stored: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Differ {
@@ -45,9 +56,16 @@ impl Differ {
             bus,
             store,
             git,
-            lock: tokio::sync::Mutex::new(Vec::new()),
+            lock: tokio::sync::Mutex::new(Kept::default()),
             scheduled: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            stored: Arc::default(),
         }
+    }
+
+    /// A diff scheduled from now on is not taken (the attempt ended).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
     }
 
     /// A diff soon; calls while one is pending join it.
@@ -59,20 +77,20 @@ impl Differ {
         tokio::spawn(async move {
             tokio::time::sleep(DEBOUNCE).await;
             me.scheduled.store(false, Ordering::SeqCst);
-            me.refresh().await;
+            if !me.closed.load(Ordering::SeqCst) {
+                me.refresh().await;
+            }
         });
     }
 
     /// Diffs the workspace against the base now, stores the stat and emits it.
     pub async fn refresh(&self) -> Option<WorkspaceDiff> {
-        let opts = SnapshotOptions {
-            persist: true,
-            ..Default::default()
-        };
+        // The cache stays in memory; it is saved by the settling snapshots.
+        let opts = SnapshotOptions::default();
         self.take(opts).await.ok()
     }
 
-    /// The diff now with ignored files measured: the one the attempt rests with.
+    /// The diff now with ignored files measured (after the tests).
     pub async fn settled(&self) -> Option<WorkspaceDiff> {
         let opts = SnapshotOptions {
             persist: true,
@@ -95,15 +113,36 @@ impl Differ {
     }
 
     async fn take(&self, opts: SnapshotOptions) -> Result<WorkspaceDiff, String> {
-        let mut ignored = self.lock.lock().await;
+        let mut kept = self.lock.lock().await;
         let git = self.git.clone();
         let emit = |body| self.bus.emit(Some(&self.task), self.attempt, body);
-        match tokio::task::spawn_blocking(move || workspace::diff(&git, opts)).await {
+        // The cache lives here between snapshots: one read of it from disk per attempt.
+        let mut cache = match kept.cache.take() {
+            Some(c) => Some(c),
+            None => {
+                let path = git.index.clone();
+                tokio::task::spawn_blocking(move || workspace::StatCache::load(&path))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        };
+        let taken = tokio::task::spawn_blocking(move || {
+            let d = workspace::diff_with(&git, opts, &mut cache);
+            (d, cache)
+        })
+        .await
+        .map(|(d, cache)| {
+            kept.cache = cache;
+            d
+        });
+        match taken {
             Ok(Ok(mut d)) => {
+                self.stored.fetch_add(d.written, Ordering::Relaxed);
                 if opts.list_ignored {
-                    *ignored = d.summary.ignored.clone();
+                    kept.ignored = d.summary.ignored.clone();
                 } else {
-                    d.summary.ignored = ignored.clone();
+                    d.summary.ignored = kept.ignored.clone();
                 }
                 let summary = d.summary.clone();
                 if let Err(e) = self

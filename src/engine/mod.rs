@@ -413,7 +413,11 @@ impl Engine {
         let wanted: HashMap<PathBuf, usize> = repos
             .into_iter()
             .filter_map(|r| {
-                let n = configs.get(&r).map_or(0, |c| c.warm_pool);
+                // A repository's own image may run code in a waiting container before
+                // its task claims it, while the host still prepares the slot: no pool.
+                let n = configs
+                    .get(&r)
+                    .map_or(0, |c| if c.repo_image { 0 } else { c.warm_pool });
                 (n > 0).then_some((r, n))
             })
             .collect();

@@ -123,6 +123,11 @@ impl Session {
         self.differ.settled().await
     }
 
+    /// Bytes the attempt's snapshots added to drover's repository so far.
+    pub fn stored(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.differ.stored.clone()
+    }
+
     /// Where the attempt's git state lives.
     pub fn git(&self) -> &workspace::TaskGit {
         &self.differ.git
@@ -131,6 +136,13 @@ impl Session {
     /// A full snapshot and its diff (waits for it): what verification judges.
     pub async fn thorough_diff(&self) -> Result<workspace::WorkspaceDiff, String> {
         self.differ.thorough().await
+    }
+}
+
+impl Drop for Session {
+    /// No more live diffs once the attempt is over (its last one is taken separately).
+    fn drop(&mut self) {
+        self.differ.close();
     }
 }
 

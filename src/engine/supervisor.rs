@@ -173,6 +173,17 @@ pub async fn run_attempt(
     {
         tracing::warn!(task = %id, "stopping container: {e}");
     }
+    if matches!(end, Transition::Interrupt(_)) {
+        // Stopped for a full disk (or anything else that it may take part in): give
+        // the ballast's room to what must be written now, the reason first.
+        super::watchdog::release_ballast(ctx.data.root());
+    }
+    // The diff a review looks at reads every file (nothing runs any more); an attempt
+    // that ends otherwise keeps its live one (reading a workspace past its disk limit
+    // whole would only grow drover's own repository).
+    if matches!(end, Transition::Verified) {
+        final_diff(&ctx, &mover.task).await;
+    }
     let ws = ctx.data.workspace(&id);
     let disk = tokio::task::spawn_blocking(move || {
         // On a root host the sandbox user had it; the user gets it back.
@@ -257,6 +268,7 @@ async fn attempt(
         workspace: session.workspace.clone(),
         data: ctx.data.root().to_path_buf(),
         disk_limit: config.limits.disk_bytes,
+        stored: session.stored(),
     };
     tokio::spawn(super::watchdog::watch(
         watch,
@@ -388,13 +400,51 @@ async fn attempt(
                 .into(),
         ));
     }
-    if let Some(d) = session.refresh_diff().await {
-        let path = dir.join("diff.patch");
-        if let Err(e) = crate::paths::write_private(&path, d.patch.as_bytes()) {
-            tracing::warn!("saving {}: {e}", path.display());
-        }
-    }
     Ok(())
+}
+
+/// The diff the attempt rests with, taken once its container is stopped (nothing can
+/// change the files any more, not even a write through a memory mapping that leaves
+/// their times alone): every file read again, recorded and shown, and saved as the
+/// attempt's `diff.patch`.
+async fn final_diff(ctx: &EngineCtx, task: &TaskRecord) {
+    let git = task.git(&ctx.data);
+    if std::fs::symlink_metadata(&git.workspace).is_err() {
+        return;
+    }
+    let opts = crate::workspace::SnapshotOptions {
+        rehash: true,
+        persist: true,
+        list_ignored: true,
+    };
+    let n = task.attempt;
+    let taken = tokio::task::spawn_blocking(move || crate::workspace::diff(&git, opts)).await;
+    let d = match taken {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            let message = format!("diff: {e}");
+            ctx.bus
+                .emit(Some(&task.id), n, EventBody::Error { message });
+            return;
+        }
+        Err(_) => return,
+    };
+    let path = ctx.data.attempt_dir(&task.id, n).join("diff.patch");
+    if let Err(e) = crate::paths::write_private(&path, d.patch.as_bytes()) {
+        tracing::warn!("saving {}: {e}", path.display());
+    }
+    let summary = d.summary.clone();
+    if let Err(e) = ctx
+        .store
+        .update_attempt(&task.id, n, |a| a.diff = Some(summary.clone()))
+    {
+        tracing::error!(task = %task.id, "saving diff: {e}");
+    }
+    let event = EventBody::DiffUpdated {
+        diff: d.summary,
+        patch: d.patch,
+    };
+    ctx.bus.emit(Some(&task.id), n, event);
 }
 
 /// Updates the attempt's record in the store and tells front ends the whole record.
@@ -524,20 +574,28 @@ async fn verify_in(
     config: &Config,
     log_path: &std::path::Path,
 ) -> Result<(TestReport, String), Stop> {
-    let Some(command) = command.map(String::from) else {
-        return Ok((TestReport::no_tests(), String::new()));
-    };
     sweep(session, "before the tests").await?;
     let before = session
         .thorough_diff()
         .await
         .map_err(|e| Stop::Fail(format!("cannot read the workspace before the tests: {e}")))?;
+    let Some(command) = command.map(String::from) else {
+        let mut report = TestReport::no_tests();
+        report.tree = before.summary.tree.clone();
+        return Ok((report, String::new()));
+    };
     session.emit(EventBody::TestStarted {
         command: command.clone(),
     });
     let mut spec = ExecSpec::shell(&command, config.limits.command_timeout);
     spec.head_cap = 64 << 10;
     spec.tail_cap = 64 << 10;
+    // Python reads no bytecode the agent may have planted beside the sources (ignored,
+    // so out of the diff): a cache directory nobody could guess, and nothing written.
+    spec.env = vec![format!(
+        "PYTHONPYCACHEPREFIX=/tmp/.drover-pycache-{}",
+        crate::engine::ids::TaskId::random()
+    )];
     let mut decoder = Utf8Stream::default();
     let mut on_output = |bytes: &[u8]| {
         let chunk = decoder.push(bytes);

@@ -6,7 +6,8 @@
 //! Free space is asked of the kernel often (a `statvfs`, cheap); the workspace is measured
 //! less often (a walk through `beneath`, which costs in proportion to its files). A small
 //! ballast file in the data dir is given up when the disk fills, so the state change that
-//! says why can still be written; it is made again once there is room.
+//! says why can still be written once the attempt's container is stopped; it is made
+//! again once there is room.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,8 @@ impl Tripped {
 }
 
 const FREE_EVERY: Duration = Duration::from_millis(250);
+/// More files than this in one workspace stop its task (each costs every snapshot).
+pub const MAX_FILES: u64 = 1_000_000;
 const WALK_EVERY: Duration = Duration::from_secs(2);
 const BALLAST_BYTES: u64 = 1 << 20;
 
@@ -48,12 +51,17 @@ pub struct Watch {
     pub workspace: PathBuf,
     pub data: PathBuf,
     pub disk_limit: u64,
+    /// Bytes the attempt's snapshots added to drover's own repository: the agent's
+    /// doing, so counted against its limit too.
+    pub stored: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// Free bytes and size of the file system holding `path`.
-fn space(path: &Path) -> Option<(u64, u64)> {
+/// Free bytes and size of the file system holding `path`, and whether it is out of
+/// inodes (a file system without inode counts never is).
+fn space(path: &Path) -> Option<(u64, u64, bool)> {
     let s = rustix::fs::statvfs(path).ok()?;
-    Some((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize))
+    let no_inodes = s.f_files > 0 && s.f_favail < (s.f_files / 1000).max(64);
+    Some((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize, no_inodes))
 }
 
 /// Below this much free space the disk counts as full: a sixteenth of it, at most 256 MiB
@@ -72,14 +80,17 @@ pub async fn watch(w: Watch, stop: CancellationToken, until: CancellationToken, 
             _ = stop.cancelled() => return,
             _ = until.cancelled() => return,
         }
-        if let Some((free, total)) = space(&w.data)
-            && free < reserve(total)
+        if let Some((free, total, no_inodes)) = space(&w.data)
+            && (free < reserve(total) || no_inodes)
         {
-            release_ballast(&w.data);
+            let what = if no_inodes {
+                "out of inodes (files)".to_string()
+            } else {
+                format!("full ({} free)", mib(free))
+            };
             tripped.set(Trip::Interrupt(format!(
-                "the disk holding drover's data ({}) is full ({} free): free some space, then resume the task (c)",
+                "the disk holding drover's data ({}) is {what}: free some space, then resume the task (c)",
                 w.data.display(),
-                mib(free)
             )));
             stop.cancel();
             return;
@@ -94,14 +105,25 @@ pub async fn watch(w: Watch, stop: CancellationToken, until: CancellationToken, 
         .await;
         // A walk of a big tree is not repeated more than a tenth of the time.
         next_walk = Instant::now() + WALK_EVERY.max(started.elapsed() * 10);
-        if let Ok(Ok(u)) = used
-            && u.disk > w.disk_limit
-        {
-            tripped.set(Trip::Fail(format!(
+        let Ok(Ok(u)) = used else { continue };
+        // Sparse files count at their size: reading them costs as if they were full.
+        let used = u.disk.max(u.bytes) + w.stored.load(std::sync::atomic::Ordering::Relaxed);
+        let trip = if used > w.disk_limit {
+            Some(format!(
                 "stopped: disk limit (used {} of {})",
-                mib(u.disk),
+                mib(used),
                 mib(w.disk_limit)
-            )));
+            ))
+        } else if u.files > MAX_FILES {
+            Some(format!(
+                "stopped: too many files in the workspace ({} of at most {MAX_FILES})",
+                u.files
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = trip {
+            tripped.set(Trip::Fail(why));
             stop.cancel();
             return;
         }
@@ -118,13 +140,15 @@ pub fn ensure_ballast(data: &Path) {
     if path.exists() {
         return;
     }
-    if space(data).is_some_and(|(free, total)| free > reserve(total) + 4 * BALLAST_BYTES) {
+    if space(data).is_some_and(|(free, total, _)| free > reserve(total) + 4 * BALLAST_BYTES) {
         // Written, not sparse: it must hold real blocks to give back.
         let _ = crate::paths::write_private(&path, &vec![0u8; BALLAST_BYTES as usize]);
     }
 }
 
-fn release_ballast(data: &Path) {
+/// Gives the ballast's room back (the disk is full: what happened must still be
+/// recorded). Call once whatever filled the disk is stopped.
+pub fn release_ballast(data: &Path) {
     let _ = std::fs::remove_file(ballast(data));
 }
 

@@ -118,6 +118,13 @@ impl ContainerSpec {
         let memory = i64::try_from(self.limits.memory_bytes).unwrap_or(i64::MAX);
         ContainerCreateBody {
             image: Some(self.image.clone()),
+            // Only drover's idle command runs: not the image's entrypoint, not its
+            // health check (an image from a repository is untrusted).
+            entrypoint: Some(vec![String::new()]),
+            healthcheck: Some(bollard::models::HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            }),
             cmd: Some(vec!["sleep".into(), "infinity".into()]),
             user: Some(format!("{}:{}", self.uid, self.gid)),
             working_dir: Some("/workspace".into()),

@@ -36,6 +36,8 @@ pub struct ExecSpec {
     pub tail_cap: usize,
     /// The bytes as they are (a file's content to edit), not redacted or decoded.
     pub raw: bool,
+    /// `NAME=value` pairs for this command alone.
+    pub env: Vec<String>,
 }
 
 impl ExecSpec {
@@ -49,37 +51,82 @@ impl ExecSpec {
             head_cap: 32 << 10,
             tail_cap: 32 << 10,
             raw: false,
+            env: Vec::new(),
         }
     }
 }
 
-/// One output stream on its way into a `Capture`: as raw bytes, or decoded and redacted
-/// first.
+/// Raw bytes read through the redactor past the head's cap, and kept before the tail:
+/// more than any secret is long (a private key block included), so one that crosses
+/// either cut is seen whole.
+const LOOKAHEAD: usize = 80 << 10;
+
+/// One output stream on its way into a `Capture`: as raw bytes, or redacted. Redacted,
+/// only what is kept is read: the stream's start (the head, shown live) goes through the
+/// redactor as it arrives, reading on past the head's cap to see a secret that crosses
+/// it; after that, the last bytes are kept raw and redacted when the stream ends. What
+/// falls between is counted, never scanned, so a flood costs no more than a copy.
 struct Sink {
     capture: Capture,
-    text: Option<(Utf8Stream, RedactStream)>,
+    text: Option<Redacting>,
+}
+
+struct Redacting {
+    decode: Utf8Stream,
+    redact: RedactStream,
+    /// Raw bytes still to read through the redactor.
+    through: usize,
+    /// After those, the last raw bytes (the tail and its look-behind).
+    after: std::collections::VecDeque<u8>,
+    /// Raw bytes after the redactor's part, all told.
+    after_total: u64,
+    tail_cap: usize,
 }
 
 impl Sink {
     fn new(spec: &ExecSpec) -> Self {
         Sink {
             capture: Capture::new(spec.head_cap, spec.tail_cap),
-            text: (!spec.raw).then(Default::default),
+            text: (!spec.raw).then(|| Redacting {
+                decode: Utf8Stream::default(),
+                redact: RedactStream::default(),
+                through: spec.head_cap + LOOKAHEAD,
+                after: Default::default(),
+                after_total: 0,
+                tail_cap: spec.tail_cap,
+            }),
         }
     }
 
     fn push(&mut self, bytes: &[u8], on_output: &mut (dyn FnMut(&[u8]) + Send)) {
-        let kept = match &mut self.text {
-            None => return keep(&mut self.capture, bytes, on_output),
-            Some((decode, redact)) => redact.push(&decode.push(bytes)),
+        let Some(t) = &mut self.text else {
+            return keep(&mut self.capture, bytes, on_output);
         };
-        keep(&mut self.capture, kept.as_bytes(), on_output);
+        // A head that redaction shrank has room for more: keep reading it through.
+        if t.through == 0 && t.after_total == 0 && !self.capture.head_full() {
+            t.through = LOOKAHEAD;
+        }
+        let n = t.through.min(bytes.len());
+        if n > 0 {
+            t.through -= n;
+            let kept = t.redact.push(&t.decode.push(&bytes[..n]));
+            keep(&mut self.capture, kept.as_bytes(), on_output);
+        }
+        let rest = &bytes[n..];
+        if !rest.is_empty() {
+            t.after_total += rest.len() as u64;
+            t.after.extend(rest);
+            let over = t.after.len().saturating_sub(t.tail_cap + LOOKAHEAD);
+            t.after.drain(..over);
+        }
     }
 
     /// Lets out what redaction held back (the stream paused).
     fn flush(&mut self, on_output: &mut (dyn FnMut(&[u8]) + Send)) {
-        if let Some((_, redact)) = &mut self.text {
-            let rest = redact.finish();
+        if let Some(t) = &mut self.text
+            && t.after_total == 0
+        {
+            let rest = t.redact.finish();
             if !rest.is_empty() {
                 keep(&mut self.capture, rest.as_bytes(), on_output);
             }
@@ -87,10 +134,29 @@ impl Sink {
     }
 
     fn finish(mut self, on_output: &mut (dyn FnMut(&[u8]) + Send)) -> Capture {
-        if let Some((mut decode, mut redact)) = self.text.take() {
-            let mut rest = redact.push(&decode.finish());
-            rest.push_str(&redact.finish());
-            keep(&mut self.capture, rest.as_bytes(), on_output);
+        let Some(mut t) = self.text.take() else {
+            return self.capture;
+        };
+        // What the redactor still holds, then what came after it, as one text.
+        let pending = t.redact.take_pending();
+        let after: Vec<u8> = t.after.iter().copied().collect();
+        if t.after_total > after.len() as u64 {
+            // The start of `after` is a cut: keep its end, with no part of a secret.
+            let start = after
+                .iter()
+                .position(|b| (b & 0xC0) != 0x80)
+                .unwrap_or(after.len());
+            let text = crate::text::decode_lossy(&after[start..]);
+            let tail = crate::redact::redact_tail(&text, t.tail_cap);
+            let dropped = t.after_total.saturating_sub(tail.len() as u64) + pending.len() as u64;
+            self.capture.skip(dropped);
+            keep(&mut self.capture, tail.as_bytes(), on_output);
+        } else {
+            let mut text = pending;
+            text.push_str(&t.decode.push(&after));
+            text.push_str(&t.decode.finish());
+            let text = crate::redact::redact(&text);
+            keep(&mut self.capture, text.as_bytes(), on_output);
         }
         self.capture
     }
@@ -190,6 +256,7 @@ impl Runtime {
                 container,
                 CreateExecOptions {
                     cmd: Some(cmd),
+                    env: (!spec.env.is_empty()).then(|| spec.env.clone()),
                     attach_stdin: Some(spec.stdin.is_some()),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
@@ -317,6 +384,7 @@ echo "$n""#;
             head_cap: 1 << 10,
             tail_cap: 0,
             raw: false,
+            env: Vec::new(),
         };
         let r = self.exec(container, &spec, &mut |_| {}).await?;
         Ok(r.stdout.render().trim().parse().unwrap_or(0))
@@ -389,5 +457,50 @@ echo "$n""#;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(chunks: &[&[u8]], head: usize, tail: usize) -> (String, String) {
+        let mut spec = ExecSpec::shell("", Duration::from_secs(1));
+        (spec.head_cap, spec.tail_cap) = (head, tail);
+        let mut sink = Sink::new(&spec);
+        let mut live = Vec::new();
+        for c in chunks {
+            sink.push(c, &mut |b| live.extend_from_slice(b));
+        }
+        let capture = sink.finish(&mut |b| live.extend_from_slice(b));
+        (
+            capture.render(),
+            String::from_utf8_lossy(&live).into_owned(),
+        )
+    }
+
+    #[test]
+    fn htb_09_secrets_across_the_head_and_tail_cuts_are_redacted_whole() {
+        let token = format!("gh{}_{}", "p", "Q7".repeat(18));
+        let middle = "m".repeat(300 << 10);
+        let text = format!(
+            "{}{token} {middle}{token}\n{}",
+            "a".repeat(995),
+            "z".repeat(990)
+        );
+        // In one piece and in small pieces alike.
+        for size in [text.len(), 4096, 37] {
+            let chunks: Vec<&[u8]> = text.as_bytes().chunks(size).collect();
+            let (stored, live) = kept(&chunks, 1000, 1000);
+            // Both secrets redacted (the markers themselves may be cut by the caps).
+            assert!(
+                stored.contains("[REDA") && stored.contains("-token]"),
+                "{size}"
+            );
+            assert!(!stored.contains("Q7Q7"), "{size}: no part kept");
+            assert!(!live.contains("Q7Q7"), "{size}: none shown");
+            assert!(stored.contains("bytes truncated"), "{size}");
+            assert!(stored.ends_with(&format!("{}", "z".repeat(990))), "{size}");
+        }
     }
 }

@@ -17,24 +17,34 @@ use bollard::query_parameters::RestartContainerOptionsBuilder;
 use super::{ExecSpec, Runtime, RuntimeError};
 
 /// The idle process is init's child that started first; the script never touches it,
-/// init, its own parent (the exec's `timeout`) or itself. `read`, `set`, `kill` and
-/// arithmetic are builtins: nothing here forks.
+/// init, its own parent (the exec's `timeout`) or itself, and asks for a restart when the
+/// idle process no longer runs the idle program (something took its place). `read`,
+/// `set`, `kill`, `hash`, `test` and arithmetic are builtins: nothing here forks. A
+/// process whose `stat` cannot be read is gone; a name with a newline or `) ` in it does
+/// not shift the fields read after it.
 const SCRIPT: &str = r#"me=$$; parent=$PPID; main=; first=
+hash sleep 2>/dev/null; idle=${BASH_CMDS[sleep]}
+# stat DIR: sets `f` to the fields after the command name (which may hold anything,
+# newlines and ") " included: the last ") " ends it); fails if the process is gone.
+stat() { f=; read -r -d '' f < "$1/stat" 2>/dev/null; [ -n "$f" ] || return 1; f=${f##*") "}; }
 for d in /proc/[0-9]*; do
-  read -r line < "$d/stat" 2>/dev/null || continue
-  set -- ${line##*") "}
+  stat "$d" || continue
+  set -- $f
   [ "$2" = 1 ] || continue
   if [ -z "$first" ] || [ "${20}" -lt "$first" ]; then first=${20}; main=${d#/proc/}; fi
 done
+# The idle process must still be the idle program (not something that took its place).
+changed=0
+[ -n "$main" ] && [ -n "$idle" ] && ! [ "/proc/$main/exe" -ef "$idle" ] && changed=1
 spare() { case "$1" in 1|"$me"|"$parent"|"$main") return 0;; esac; return 1; }
 round=0
 while [ $round -lt 200 ]; do
   round=$((round+1)); running=0
   for d in /proc/[0-9]*; do
     p=${d#/proc/}; spare "$p" && continue
-    read -r line < "$d/stat" 2>/dev/null || continue
-    set -- ${line##*") "}
-    case "$1" in Z|T|t|X) continue;; esac
+    stat "$d" || continue
+    set -- $f
+    case "$1" in Z|X|T|t) continue;; esac
     kill -STOP "$p" 2>/dev/null && running=$((running+1))
   done
   [ $running = 0 ] && break
@@ -42,8 +52,8 @@ done
 killed=0
 for d in /proc/[0-9]*; do
   p=${d#/proc/}; spare "$p" && continue
-  read -r line < "$d/stat" 2>/dev/null || continue
-  set -- ${line##*") "}
+  stat "$d" || continue
+  set -- $f
   case "$1" in Z|X) continue;; esac
   kill -KILL "$p" 2>/dev/null && killed=$((killed+1))
 done
@@ -52,13 +62,13 @@ while [ $tries -lt 500 ]; do
   left=0; tries=$((tries+1))
   for d in /proc/[0-9]*; do
     p=${d#/proc/}; spare "$p" && continue
-    read -r line < "$d/stat" 2>/dev/null || continue
-    set -- ${line##*") "}
+    stat "$d" || continue
+    set -- $f
     case "$1" in Z|X) ;; *) left=$((left+1));; esac
   done
   [ $left = 0 ] && break
 done
-echo "killed=$killed left=$left""#;
+echo "killed=$killed left=$((left+changed))""#;
 
 /// How the leftovers ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +104,7 @@ impl Runtime {
             head_cap: 1 << 10,
             tail_cap: 0,
             raw: false,
+            env: Vec::new(),
         };
         let swept = match self.exec(container, &spec, &mut |_| {}).await {
             Ok(r) if r.success() => parse(&r.stdout.render()),

@@ -85,8 +85,13 @@ pub fn commit_tree(
 }
 
 /// Checks that the user's repository can take `branch` at a new commit: it is absent, or
-/// at one of `ours` (commits drover made for this task), and checked out nowhere.
-pub fn check_publish(user_repo: &Path, branch: &str, ours: &[String]) -> Result<(), PublishError> {
+/// at one of `ours` (commits drover made for this task), and checked out (or being
+/// rebased or bisected) nowhere. Returns where it is now (`None`: absent).
+pub fn check_publish(
+    user_repo: &Path,
+    branch: &str,
+    ours: &[String],
+) -> Result<Option<Oid>, PublishError> {
     let g = |e: git2::Error| PublishError::Git(e.message().to_string());
     let repo = Repository::open(user_repo).map_err(g)?;
     let refname = format!("refs/heads/{branch}");
@@ -101,22 +106,27 @@ pub fn check_publish(user_repo: &Path, branch: &str, ours: &[String]) -> Result<
             branch: branch.into(),
             at: at.to_string(),
         }),
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(()),
+        Ok(at) => Ok(Some(at)),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
         Err(e) => Err(g(e)),
     }
 }
 
-/// The worktree (main or linked) whose HEAD is on `refname`, read from the HEAD files of
-/// the user's repository (theirs, so trusted).
+/// The worktree (main or linked) whose HEAD is on `refname`, or that is rebasing or
+/// bisecting it (git itself will not move such a branch), read from the git directories
+/// of the user's repository (theirs, so trusted).
 fn checked_out_in(repo: &Repository, refname: &str) -> Option<String> {
-    let on = |head: &Path| {
-        std::fs::read_to_string(head)
-            .ok()
-            .is_some_and(|s| s.trim().strip_prefix("ref: ") == Some(refname))
+    let short = refname.strip_prefix("refs/heads/").unwrap_or(refname);
+    let on = |gitdir: &Path| {
+        let read = |f: &str| std::fs::read_to_string(gitdir.join(f)).ok();
+        read("HEAD").is_some_and(|s| s.trim().strip_prefix("ref: ") == Some(refname))
+            || ["rebase-merge/head-name", "rebase-apply/head-name"]
+                .iter()
+                .any(|f| read(f).is_some_and(|s| s.trim() == refname))
+            || read("BISECT_START").is_some_and(|s| s.trim() == short)
     };
     let common = repo.commondir();
-    if on(&common.join("HEAD")) {
+    if on(common) {
         let main = common
             .parent()
             .filter(|_| !repo.is_bare())
@@ -125,7 +135,7 @@ fn checked_out_in(repo: &Repository, refname: &str) -> Option<String> {
     }
     let linked = std::fs::read_dir(common.join("worktrees")).ok()?;
     for wt in linked.flatten() {
-        if on(&wt.path().join("HEAD")) {
+        if on(&wt.path()) {
             let at = std::fs::read_to_string(wt.path().join("gitdir"))
                 .ok()
                 .and_then(|g| {
@@ -157,18 +167,20 @@ pub fn publish(
     let user = Repository::open(&task.user_repo).map_err(g)?;
     let oid = Oid::from_str(commit).map_err(g)?;
     let copied = copy_objects(&store, &user, oid).map_err(g)?;
+    // Copying took time: the user may have moved or checked out the branch meanwhile.
+    // Look again, and move it only from where it was seen now (compare and swap).
+    let seen = check_publish(&task.user_repo, branch, ours)?;
     let refname = format!("refs/heads/{branch}");
     let log = format!("drover: approve task branch {branch}");
-    match user.refname_to_id(&refname) {
-        Ok(at) if at == oid => {}
-        Ok(at) => {
+    match seen {
+        Some(at) if at == oid => {}
+        Some(at) => {
             user.reference_matching(&refname, oid, true, at, &log)
                 .map_err(g)?;
         }
-        Err(e) if e.code() == git2::ErrorCode::NotFound => {
+        None => {
             user.reference(&refname, oid, false, &log).map_err(g)?;
         }
-        Err(e) => return Err(g(e)),
     }
     Ok(copied)
 }

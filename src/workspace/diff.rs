@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 use super::WorkspaceError;
 use super::record::TaskGit;
 use super::snapshot::{self, Ignored, SnapshotOptions, Unrecorded};
+use super::statcache::StatCache;
 
 /// Files larger than this are treated as binary (not read line by line).
 const MAX_TEXT_BYTES: i64 = 8 << 20;
+/// The patch text kept for showing; the file list and stats are always whole.
+const MAX_PATCH_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffSummary {
@@ -51,6 +54,8 @@ pub struct WorkspaceDiff {
     pub summary: DiffSummary,
     /// Unified diff text (`git diff` format; binary files as one summary line).
     pub patch: String,
+    /// Bytes of file content the snapshot added to drover's repository.
+    pub written: u64,
 }
 
 impl DiffSummary {
@@ -79,10 +84,27 @@ fn status_name(d: Delta) -> &'static str {
     }
 }
 
-/// Snapshots the task's workspace and diffs it against the base.
+/// Snapshots the task's workspace and diffs it against the base, with the stat cache
+/// saved on disk (saved again after when `opts.persist`).
 pub fn diff(git: &TaskGit, opts: SnapshotOptions) -> Result<WorkspaceDiff, WorkspaceError> {
-    let snap = snapshot::snapshot(git, opts)?;
+    let mut cache = StatCache::load(&git.index);
+    diff_with(git, opts, &mut cache)
+}
+
+/// `diff` with a stat cache the caller keeps between snapshots.
+pub fn diff_with(
+    git: &TaskGit,
+    opts: SnapshotOptions,
+    cache: &mut Option<StatCache>,
+) -> Result<WorkspaceDiff, WorkspaceError> {
     let store = git.open_store()?;
+    let snap = snapshot::snapshot_in(&store, git, opts, cache)?;
+    if opts.persist
+        && let Some(c) = cache
+    {
+        c.save(&git.index)
+            .map_err(super::io(format!("saving {}", git.index.display())))?;
+    }
     let base = store
         .find_commit(git.base_oid()?)
         .map(|c| c.tree_id())
@@ -94,6 +116,7 @@ pub fn diff(git: &TaskGit, opts: SnapshotOptions) -> Result<WorkspaceDiff, Works
     d.summary.tree = Some(snap.tree.to_string());
     d.summary.ignored = snap.ignored;
     d.summary.unrecorded = snap.unrecorded;
+    d.written = snap.written;
     Ok(d)
 }
 
@@ -162,7 +185,12 @@ pub fn diff_trees(store: &Repository, old: Oid, new: Oid) -> Result<WorkspaceDif
     }
 
     let mut patch = String::new();
+    let mut cut = 0usize;
     diff.print(DiffFormat::Patch, |_, _, line| {
+        if patch.len() >= MAX_PATCH_BYTES {
+            cut += line.content().len();
+            return true;
+        }
         let content = String::from_utf8_lossy(line.content());
         match line.origin() {
             '+' | '-' | ' ' => patch.push(line.origin()),
@@ -172,7 +200,16 @@ pub fn diff_trees(store: &Repository, old: Oid, new: Oid) -> Result<WorkspaceDif
         patch.push_str(&content);
         true
     })?;
-    Ok(WorkspaceDiff { summary, patch })
+    if cut > 0 {
+        patch.push_str(&format!(
+            "\n…{cut} more bytes of patch not shown (the file list above is whole)…\n"
+        ));
+    }
+    Ok(WorkspaceDiff {
+        summary,
+        patch,
+        written: 0,
+    })
 }
 
 #[cfg(test)]

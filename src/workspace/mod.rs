@@ -19,6 +19,7 @@ pub mod owner;
 mod push;
 pub mod record;
 pub mod snapshot;
+pub mod statcache;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -30,10 +31,11 @@ pub use commit::{
     PublishError, author, check_publish, commit_tree, message as commit_message, publish,
 };
 pub use create::{adopt, create, detached_at, prepare};
-pub use diff::{DiffSummary, FileStat, WorkspaceDiff, changed_paths, diff, diff_trees};
+pub use diff::{DiffSummary, FileStat, WorkspaceDiff, changed_paths, diff, diff_trees, diff_with};
 pub use push::{MergeCheck, PushError, Pushed, SecretHit, merge_check, push, scan_outgoing};
 pub use record::TaskGit;
-pub use snapshot::{Ignored, Snapshot, SnapshotOptions, Unrecorded, snapshot};
+pub use snapshot::{Ignored, Snapshot, SnapshotOptions, Unrecorded, snapshot, snapshot_with};
+pub use statcache::StatCache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -151,12 +153,38 @@ pub fn repo_hash(root: &Path) -> String {
 
 /// The user's object directory (shared by worktrees), canonical.
 pub fn user_objects_dir(user_repo: &Path) -> Result<PathBuf, WorkspaceError> {
+    Ok(user_git_dirs(user_repo)?.1)
+}
+
+/// The user's common git directory and objects directory (canonical). Remembered per
+/// repository path: a snapshot asks for them each time, and opening the repository
+/// (its config files and all) costs more than the rest of a small snapshot.
+pub fn user_git_dirs(user_repo: &Path) -> Result<(PathBuf, PathBuf), WorkspaceError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static KNOWN: OnceLock<Mutex<HashMap<PathBuf, (PathBuf, PathBuf)>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(d) = known
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(user_repo)
+        .filter(|(_, objects)| objects.is_dir())
+    {
+        return Ok(d.clone());
+    }
     let repo = Repository::open(user_repo)
         .map_err(|_| WorkspaceError::NotARepo(user_repo.to_path_buf()))?;
-    let objects = repo.commondir().join("objects");
-    objects
+    let common = repo.commondir().to_path_buf();
+    let objects = common.join("objects");
+    let objects = objects
         .canonicalize()
-        .map_err(io(format!("resolving {}", objects.display())))
+        .map_err(io(format!("resolving {}", objects.display())))?;
+    let dirs = (common, objects);
+    known
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(user_repo.to_path_buf(), dirs.clone());
+    Ok(dirs)
 }
 
 /// A created workspace.

@@ -46,13 +46,12 @@ pub fn hand_to(dir: &Path, owner: (u32, u32)) -> io::Result<usize> {
         return Ok(changed);
     }
     crate::beneath::Beneath::open(dir)?.walk(&mut |v| {
-        let m = match v.metadata() {
+        let m = match v.stat() {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(crate::beneath::Step::Skip),
             Err(e) => return Err(e),
         };
-        use cap_fs_ext::OsMetadataExt;
-        if (m.uid(), m.gid()) != owner {
+        if (m.uid, m.gid) != owner {
             rustix::fs::chownat(
                 v.parent,
                 v.name,

@@ -192,8 +192,9 @@ pub struct SecretHit {
     pub kind: String,
 }
 
-/// Scans what pushing `branch` would publish beyond `base`: every added or changed
-/// blob's raw bytes (binary ones too, whole, not a diff's lines), every path, and every
+/// Scans what pushing `branch` would publish beyond `base`: every commit's added or
+/// changed blobs, raw bytes (binary ones too, whole, not a diff's lines; read in
+/// overlapping pieces, so a huge blob costs bounded memory), every path, and every
 /// commit message. The first secret found, if any.
 pub fn scan_outgoing(
     user_repo: &Path,
@@ -206,54 +207,82 @@ pub fn scan_outgoing(
         .refname_to_id(&format!("refs/heads/{branch}"))
         .map_err(git)?;
     let base = Oid::from_str(base).map_err(git)?;
-    let old = repo.find_commit(base).and_then(|c| c.tree()).map_err(git)?;
-    let new = repo.find_commit(tip).and_then(|c| c.tree()).map_err(git)?;
-    let diff = repo
-        .diff_tree_to_tree(Some(&old), Some(&new), None)
-        .map_err(git)?;
-    let hit = |place: String, kind: String| Ok(Some(SecretHit { place, kind }));
-    for delta in diff.deltas() {
-        if delta.status() == git2::Delta::Deleted {
-            continue;
-        }
-        let file = delta.new_file();
-        let path = file
-            .path_bytes()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .unwrap_or_default();
-        if let Some((_, kind)) = redactor.find_at(&path) {
-            return hit(format!("the file name {}", shown(&path)), kind);
-        }
-        let path = shown(&path);
-        // A submodule's commit has no blob here.
-        let Ok(blob) = repo.find_blob(file.id()) else {
-            continue;
-        };
-        let bytes = blob.content();
-        let text = String::from_utf8_lossy(bytes);
-        if let Some((at, kind)) = redactor.find_at(&text) {
-            let place = if blob.is_binary() {
-                format!("{path} (binary, near byte {at})")
-            } else {
-                let line = text[..at].matches('\n').count() + 1;
-                format!("{path}:{line}")
-            };
-            return hit(place, kind);
-        }
-    }
     let mut walk = repo.revwalk().map_err(git)?;
     walk.push(tip).map_err(git)?;
     walk.hide(base).map_err(git)?;
-    for oid in walk.flatten() {
-        if let Ok(c) = repo.find_commit(oid) {
-            let message = String::from_utf8_lossy(c.message_bytes());
-            if let Some((at, kind)) = redactor.find_at(&message) {
-                let line = message[..at].matches('\n').count() + 1;
-                return hit(format!("commit message:{line}"), kind);
+    let mut scanned = std::collections::HashSet::new();
+    for oid in walk {
+        let commit = repo.find_commit(oid.map_err(git)?).map_err(git)?;
+        let message = String::from_utf8_lossy(commit.message_bytes());
+        if let Some((at, kind)) = redactor.find_at(&message) {
+            let line = message[..at].matches('\n').count() + 1;
+            return Ok(Some(SecretHit {
+                place: format!("commit message:{line}"),
+                kind,
+            }));
+        }
+        // Against its first parent: an earlier attempt's blobs are scanned too.
+        let old = commit.parent(0).and_then(|p| p.tree()).ok();
+        let new = commit.tree().map_err(git)?;
+        let diff = repo
+            .diff_tree_to_tree(old.as_ref(), Some(&new), None)
+            .map_err(git)?;
+        for delta in diff.deltas() {
+            if delta.status() == git2::Delta::Deleted {
+                continue;
+            }
+            let file = delta.new_file();
+            let path = file
+                .path_bytes()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .unwrap_or_default();
+            if let Some((_, kind)) = redactor.find_at(&path) {
+                let place = format!("the file name {}", shown(&path));
+                return Ok(Some(SecretHit { place, kind }));
+            }
+            if !scanned.insert(file.id()) {
+                continue;
+            }
+            // A submodule's commit has no blob here.
+            let Ok(blob) = repo.find_blob(file.id()) else {
+                continue;
+            };
+            if let Some((at, line, kind)) = scan_bytes(blob.content(), redactor) {
+                let path = shown(&path);
+                let place = match blob.is_binary() {
+                    true => format!("{path} (binary, near byte {at})"),
+                    false => format!("{path}:{line}"),
+                };
+                return Ok(Some(SecretHit { place, kind }));
             }
         }
     }
     Ok(None)
+}
+
+/// The first secret in `bytes`: its byte offset, line and kind. Read in 1 MiB pieces
+/// that overlap by more than any secret is long (a private key block included).
+fn scan_bytes(bytes: &[u8], redactor: &crate::redact::Redactor) -> Option<(usize, usize, String)> {
+    const PIECE: usize = 1 << 20;
+    const OVERLAP: usize = 16 << 10;
+    let mut start = 0;
+    let mut lines_before = 0;
+    loop {
+        let end = (start + PIECE).min(bytes.len());
+        let piece = &bytes[start..end];
+        let text = String::from_utf8_lossy(piece);
+        if let Some((at, kind)) = redactor.find_at(&text) {
+            // Offsets of the lossy text track the bytes closely enough to point at it.
+            let line = lines_before + text[..at].matches('\n').count() + 1;
+            return Some((start + at.min(piece.len()), line, kind));
+        }
+        if end == bytes.len() {
+            return None;
+        }
+        let next = end - OVERLAP;
+        lines_before += bytes[start..next].iter().filter(|&&b| b == b'\n').count();
+        start = next;
+    }
 }
 
 /// A path as a message may show it: secrets in it redacted, control characters inert.

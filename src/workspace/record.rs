@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
-use super::{WorkspaceError, git, io, user_objects_dir};
+use super::{WorkspaceError, git, io};
 
 /// Where a task's git state lives, and the workspace it describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,13 +84,15 @@ impl TaskGit {
     /// while drover is its only writer (no container has run in it yet): its entries
     /// describe files drover wrote itself. Without it, the first snapshot reads every file.
     pub fn seed_index(&self, checkout_index: &Path) -> Result<(), WorkspaceError> {
-        if let Some(parent) = self.index.parent() {
-            crate::paths::create_private_dir(parent)
-                .map_err(io(format!("creating {}", parent.display())))?;
-        }
-        let bytes = fs::read(checkout_index)
-            .map_err(io(format!("reading {}", checkout_index.display())))?;
-        crate::paths::write_private(&self.index, &bytes)
+        let store = self.open_store()?;
+        let tree = store
+            .find_commit(self.base_oid()?)
+            .map(|c| c.tree_id())
+            .map_err(git("reading the base commit"))?;
+        let cache = super::StatCache::from_checkout(checkout_index, tree)
+            .map_err(git(format!("reading {}", checkout_index.display())))?;
+        cache
+            .save(&self.index)
             .map_err(io(format!("writing {}", self.index.display())))
     }
 
@@ -110,7 +112,7 @@ pub fn open_store(store: &Path, user_repo: &Path) -> Result<Repository, Workspac
     // Tasks of one repository start together: one of them makes or updates it at a time
     // (another process doing the same only rewrites the same content).
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let objects = user_objects_dir(user_repo)?;
+    let (common, objects) = super::user_git_dirs(user_repo)?;
     let info = store.join("objects").join("info");
     let alternates = info.join("alternates");
     let want = format!("{}\n", objects.display());
@@ -140,15 +142,14 @@ pub fn open_store(store: &Path, user_repo: &Path) -> Result<Repository, Workspac
                 .map_err(io("writing objects/info/alternates"))?;
         }
     }
-    sync_shallow(store, user_repo)?;
+    sync_shallow(store, &common)?;
     Repository::open_bare(store).map_err(git(format!("opening {}", store.display())))
 }
 
-/// Copies the user's `shallow` file (or removes ours when theirs is gone).
-fn sync_shallow(store: &Path, user_repo: &Path) -> Result<(), WorkspaceError> {
-    let user = Repository::open(user_repo)
-        .map_err(|_| WorkspaceError::NotARepo(user_repo.to_path_buf()))?;
-    let theirs = fs::read(user.commondir().join("shallow")).ok();
+/// Copies the user's `shallow` file (or removes ours when theirs is gone); `common` is
+/// the user's common git directory.
+fn sync_shallow(store: &Path, common: &Path) -> Result<(), WorkspaceError> {
+    let theirs = fs::read(common.join("shallow")).ok();
     let ours_path = store.join("shallow");
     let ours = fs::read(&ours_path).ok();
     match (theirs, ours) {

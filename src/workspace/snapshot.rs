@@ -10,10 +10,13 @@
 //! root, writes inside a submodule and files too big to record are listed, never silently
 //! dropped. A file that cannot be read fails the snapshot with its name.
 //!
-//! The task's index file caches (path, stat) → blob, so only files whose stat changed are
-//! read again; a file changed within the last second is read again next time too (a
-//! second change in the same timestamp tick would leave its stat alone). ctime cannot be
-//! set from inside a container, so a stat that matches is a file that did not change.
+//! The task's `StatCache` remembers (path, stat) → blob and the tree they make, so only
+//! files whose stat changed are read again and only the trees above them rebuilt; a file
+//! changed within the last second is read again next time too (a second change in the
+//! same timestamp tick would leave its stat alone). ctime cannot be set from inside a
+//! container, so a stat that matches is a file whose content did not change through a
+//! write call; a write through a shared memory mapping can leave both times alone,
+//! which is why verification, approval and the attempt's last diff read every file.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -23,12 +26,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use git2::{Index, IndexEntry, IndexTime, ObjectType, Oid, Repository};
+use git2::{Index, ObjectType, Oid, Repository};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::record::TaskGit;
+use super::statcache::{Cached, Key, StatCache};
 use super::{WorkspaceError, git, io};
 use crate::beneath::{self, Beneath, Kind, Stat, Step, Visit};
 
@@ -88,6 +92,8 @@ pub struct Snapshot {
     pub tree: Oid,
     pub ignored: Vec<Ignored>,
     pub unrecorded: Vec<Unrecorded>,
+    /// Bytes of file content this snapshot added to drover's repository.
+    pub written: u64,
 }
 
 /// What the base commit says about paths: which are tracked, which are submodules, and
@@ -205,6 +211,11 @@ fn base_info(store: &Repository, tree: &git2::Tree<'_>) -> Result<Arc<BaseInfo>,
 
 /// Names git will not record or that would be git metadata on another machine.
 fn git_reserved(name: &[u8], kind: Kind) -> Option<&'static str> {
+    // Most names cannot be one of these: no need to look closer (this runs per file).
+    let first = name.first().map(u8::to_ascii_lowercase);
+    if name.len() > 16 || !matches!(first, Some(b'.' | b'g')) {
+        return None;
+    }
     let lower = name.to_ascii_lowercase();
     let trimmed = lower
         .iter()
@@ -225,52 +236,38 @@ fn git_reserved(name: &[u8], kind: Kind) -> Option<&'static str> {
     None
 }
 
-fn stat_entry(path: &[u8], id: Oid, mode: u32, s: &Stat, started: SystemTime) -> IndexEntry {
+/// The cache entry for a file just read: its stat vouched for only when it last changed
+/// more than a tick ago (a change in the same tick would leave the stat as it is).
+fn cached(id: Oid, mode: u32, s: &Stat, started: SystemTime) -> Cached {
     let secs = started
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let newest = s.ctime.0.max(s.mtime.0);
-    // Changed within the last tick or so: do not vouch for this stat next time.
-    let racy = newest >= secs - RACY.as_secs() as i64;
-    let time = |t: (i64, i64)| {
-        if racy {
-            IndexTime::new(0, 0)
-        } else {
-            IndexTime::new(t.0 as i32, t.1 as u32)
-        }
-    };
-    IndexEntry {
-        ctime: time(s.ctime),
-        mtime: time(s.mtime),
-        dev: s.dev as u32,
-        ino: if racy { 0 } else { s.ino as u32 },
-        mode,
-        uid: s.uid,
-        gid: s.gid,
-        file_size: s.size as u32,
+    let racy = s.ctime.0.max(s.mtime.0) >= secs - RACY.as_secs() as i64;
+    Cached {
         id,
-        flags: 0,
-        flags_extended: 0,
-        path: path.to_vec(),
+        mode,
+        key: (!racy).then(|| Key::of(s)),
+        seen: false,
     }
 }
 
 /// Whether the cached entry describes this very file (same inode, size, times, mode).
-fn unchanged(e: &IndexEntry, mode: u32, s: &Stat) -> bool {
-    e.mode == mode
-        && e.ctime.seconds() != 0
-        && e.ino == s.ino as u32
-        && e.file_size == s.size as u32
-        && (e.ctime.seconds(), e.ctime.nanoseconds()) == (s.ctime.0 as i32, s.ctime.1 as u32)
-        && (e.mtime.seconds(), e.mtime.nanoseconds()) == (s.mtime.0 as i32, s.mtime.1 as u32)
+fn unchanged(c: &Cached, mode: u32, s: &Stat) -> bool {
+    c.mode == mode && c.key == Some(Key::of(s))
 }
 
 fn file_mode(s: &Stat) -> u32 {
     if s.executable() { MODE_EXEC } else { MODE_FILE }
 }
 
-/// Hashes an open file into the store: `size` bytes exactly (it changed if not).
-fn hash_file(store: &Repository, mut file: cap_std::fs::File, size: u64) -> std::io::Result<Oid> {
+/// Hashes an open file into the store: `size` bytes exactly (it changed if not). Adds
+/// to `written` what the store did not have.
+fn hash_file(
+    store: &Repository,
+    mut file: cap_std::fs::File,
+    size: u64,
+    written: &mut u64,
+) -> std::io::Result<Oid> {
     let changed = || std::io::Error::other("it changed while drover read it");
     if size <= IN_MEMORY {
         let mut bytes = Vec::with_capacity(size as usize);
@@ -278,8 +275,17 @@ fn hash_file(store: &Repository, mut file: cap_std::fs::File, size: u64) -> std:
         if bytes.len() as u64 > IN_MEMORY {
             return Err(changed());
         }
+        // Most files are the base's: hash first, and write (which would also touch the
+        // user's object files to "freshen" them) only what is new.
+        let id = Oid::hash_object(ObjectType::Blob, &bytes).map_err(std::io::Error::other)?;
+        let odb = store.odb().map_err(std::io::Error::other)?;
+        if odb.exists(id) {
+            return Ok(id);
+        }
+        *written += size;
         return store.blob(&bytes).map_err(std::io::Error::other);
     }
+    *written += size;
     let odb = store.odb().map_err(std::io::Error::other)?;
     let mut w = odb
         .writer(size as usize, ObjectType::Blob)
@@ -292,27 +298,37 @@ fn hash_file(store: &Repository, mut file: cap_std::fs::File, size: u64) -> std:
     w.finalize().map_err(std::io::Error::other)
 }
 
-/// The task's index: the cached one when there is a usable one, else the base tree's.
-fn load_index(task: &TaskGit, base: &git2::Tree<'_>) -> Result<Index, WorkspaceError> {
-    if task.index.is_file()
-        && let Ok(i) = Index::open(&task.index)
-        && !i.is_empty()
+/// Takes a snapshot of the task's workspace with the stat cache saved on disk (loaded
+/// first, saved after when `persist`). Blocking.
+pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, WorkspaceError> {
+    let mut cache = StatCache::load(&task.index);
+    let snap = snapshot_with(task, opts, &mut cache)?;
+    if opts.persist
+        && let Some(c) = &cache
     {
-        return Ok(i);
+        c.save(&task.index)
+            .map_err(io(format!("saving {}", task.index.display())))?;
     }
-    // Missing or unreadable (a crash mid-write): start over from the base, all unverified.
-    let _ = std::fs::remove_file(&task.index);
-    if let Some(parent) = task.index.parent() {
-        crate::paths::create_private_dir(parent)
-            .map_err(io(format!("creating {}", parent.display())))?;
-    }
-    let mut i = Index::open(&task.index).map_err(git("opening the task's index"))?;
-    i.read_tree(base).map_err(git("reading the base tree"))?;
-    Ok(i)
+    Ok(snap)
 }
 
-/// Takes a snapshot of the task's workspace (blocking).
-pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, WorkspaceError> {
+/// Takes a snapshot with a stat cache the caller keeps (`None`: none yet, made from the
+/// base). Blocking.
+pub fn snapshot_with(
+    task: &TaskGit,
+    opts: SnapshotOptions,
+    cache: &mut Option<StatCache>,
+) -> Result<Snapshot, WorkspaceError> {
+    snapshot_in(&task.open_store()?, task, opts, cache)
+}
+
+/// `snapshot_with` in drover's repository `store`, already open.
+pub fn snapshot_in(
+    store: &Repository,
+    task: &TaskGit,
+    opts: SnapshotOptions,
+    cache: &mut Option<StatCache>,
+) -> Result<Snapshot, WorkspaceError> {
     let broken = |message: String| WorkspaceError::Broken {
         path: task.workspace.clone(),
         message,
@@ -324,7 +340,6 @@ pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, Works
         }
         Err(e) => return Err(broken(format!("cannot open it: {e}"))),
     };
-    let store = task.open_store()?;
     let base = store
         .find_commit(task.base_oid()?)
         .and_then(|c| c.tree())
@@ -332,14 +347,19 @@ pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, Works
             repo: task.user_repo.clone(),
             commit: task.base.clone(),
         })?;
-    let info = base_info(&store, &base).map_err(git("reading the base commit"))?;
-    let mut index = load_index(task, &base)?;
+    let info = base_info(store, &base).map_err(git("reading the base commit"))?;
+    if cache.is_none() {
+        *cache = Some(StatCache::from_tree(&base).map_err(git("reading the base tree"))?);
+    }
+    let Some(cache) = cache.as_mut() else {
+        return Err(broken("no stat cache".into()));
+    };
     let started = SystemTime::now();
 
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut updates: Vec<IndexEntry> = Vec::new();
+    let mut updates: Vec<(Vec<u8>, Cached)> = Vec::new();
     let mut ignored = Vec::new();
     let mut unrecorded = Vec::new();
+    let mut written = 0u64;
     let note = |list: &mut Vec<Unrecorded>, path: &[u8], why: String| {
         list.push(Unrecorded {
             path: String::from_utf8_lossy(path).into_owned(),
@@ -356,14 +376,15 @@ pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, Works
             note(&mut unrecorded, v.path, why.into());
             return Ok(Step::Skip);
         }
-        let tracked = info.files.contains(v.path);
         match v.kind {
             Kind::Special(what) => {
                 note(&mut unrecorded, v.path, format!("a {what}: only files and links are recorded"));
                 Ok(Step::Skip)
             }
             Kind::Dir if info.gitlinks.contains(v.path) => {
-                seen.insert(v.path.to_vec());
+                if let Some(c) = cache.entries.get_mut(v.path) {
+                    c.seen = true;
+                }
                 let inside = v.open_dir()?.entries()?.count();
                 if inside > 0 {
                     note(&mut unrecorded, v.path, format!("{inside} entries inside a submodule: drover records the submodule's commit, not its files"));
@@ -377,7 +398,7 @@ pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, Works
                 }
                 if !info.dirs.contains(v.path) && info.ignored(v.path, true) {
                     if opts.list_ignored {
-                        let u = beneath::usage_of(&v.open_dir()?)?;
+                        let u = beneath::usage_of(&v.open_dir()?, v.depth + 1)?;
                         ignored.push(Ignored {
                             path: String::from_utf8_lossy(v.path).into_owned(),
                             bytes: u.bytes,
@@ -390,9 +411,15 @@ pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, Works
                 Ok(Step::Descend)
             }
             Kind::File | Kind::Symlink => {
-                if !tracked && info.ignored(v.path, false) {
+                // A path recorded before is tracked or was not ignored then (the rules
+                // do not change): only new ones are matched against them.
+                let was = cache.entries.get_mut(v.path);
+                if was.is_none()
+                    && !info.files.contains(v.path)
+                    && info.ignored(v.path, false)
+                {
                     if opts.list_ignored {
-                        let bytes = v.metadata().map(|m| m.len()).unwrap_or(0);
+                        let bytes = v.stat().map(|s| s.size).unwrap_or(0);
                         ignored.push(Ignored {
                             path: String::from_utf8_lossy(v.path).into_owned(),
                             bytes,
@@ -402,19 +429,15 @@ pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, Works
                     }
                     return Ok(Step::Skip);
                 }
-                match record(&store, &index, v, opts.rehash, started) {
-                    Ok(Recorded::Same) => {
-                        seen.insert(v.path.to_vec());
-                    }
-                    Ok(Recorded::New(e)) => {
-                        seen.insert(v.path.to_vec());
-                        updates.push(e);
-                    }
+                let recorded = record(store, was.as_deref(), v, opts.rehash, started, &mut written);
+                let kept = was.is_some();
+                if let Some(c) = was {
+                    c.seen = !matches!(recorded, Ok(Recorded::Vanished));
+                }
+                match recorded {
+                    Ok(Recorded::Same) => {}
+                    Ok(Recorded::New(e)) => updates.push((v.path.to_vec(), e)),
                     Ok(Recorded::TooBig(size)) => {
-                        let kept = index.get_path(Path::new(OsStr::from_bytes(v.path)), 0).is_some();
-                        if kept {
-                            seen.insert(v.path.to_vec());
-                        }
                         note(&mut unrecorded, v.path, format!(
                             "{} bytes, over the {} MiB drover records{}",
                             size,
@@ -436,84 +459,129 @@ pub fn snapshot(task: &TaskGit, opts: SnapshotOptions) -> Result<Snapshot, Works
     })
     .map_err(|e| broken(e.to_string()))?;
 
-    let stale: Vec<Vec<u8>> = index
-        .iter()
-        .filter(|e| !seen.contains(&e.path))
-        .map(|e| e.path)
+    // What changed since the cache's tree: gone paths, and new blobs or modes.
+    let gone: Vec<Vec<u8>> = cache
+        .entries
+        .iter_mut()
+        .filter_map(|(p, c)| (!std::mem::replace(&mut c.seen, false)).then(|| p.clone()))
         .collect();
-    for p in stale {
-        index
-            .remove_path(Path::new(OsStr::from_bytes(&p)))
-            .map_err(git("updating the task's index"))?;
+    let mut changes: Vec<Change> = Vec::new();
+    for p in gone {
+        cache.entries.remove(&p);
+        changes.push((p, None));
     }
-    for e in updates {
-        if let Err(err) = index.add(&e) {
-            // A name libgit2 refuses to record (it validates like git): say so.
-            note(
-                &mut unrecorded,
-                &e.path,
-                format!("git cannot record this name ({})", err.message()),
-            );
+    for (p, c) in updates {
+        if cache
+            .entries
+            .get(&p)
+            .is_none_or(|was| (was.id, was.mode) != (c.id, c.mode))
+        {
+            changes.push((p.clone(), Some((c.id, c.mode))));
         }
+        cache.entries.insert(p, c);
     }
-    let tree = index
-        .write_tree_to(&store)
-        .map_err(git("writing the snapshot's tree"))?;
-    if opts.persist {
-        save_index(task, &mut index)?;
-    }
+    let tree = match cache.tree {
+        Some(t) if changes.is_empty() => t,
+        Some(t) => match update_tree(store, t, &changes) {
+            Ok(t) => t,
+            // A name git will not take fails the update: build afresh, naming it.
+            Err(_) => rebuild(store, cache, &mut unrecorded)?,
+        },
+        None => rebuild(store, cache, &mut unrecorded)?,
+    };
+    cache.tree = Some(tree);
     ignored.sort_by(|a, b| a.path.cmp(&b.path));
     unrecorded.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Snapshot {
         tree,
         ignored,
         unrecorded,
+        written,
     })
 }
 
-/// Writes the index (0600, like everything of a task's); a lock left by a crash is
-/// removed (the engine is its only writer).
-fn save_index(task: &TaskGit, index: &mut Index) -> Result<(), WorkspaceError> {
-    match index.write() {
-        Err(e) if e.code() == git2::ErrorCode::Locked => {
-            let _ = std::fs::remove_file(task.index.with_extension("lock"));
-            index.write().map_err(git("saving the task's index"))?;
-        }
-        r => r.map_err(git("saving the task's index"))?,
+/// A path gone (`None`), or its new blob and mode.
+type Change = (Vec<u8>, Option<(Oid, u32)>);
+
+/// The tree of every cached entry, built afresh; entries git refuses are dropped and
+/// listed as not recorded.
+fn rebuild(
+    store: &Repository,
+    cache: &mut StatCache,
+    unrecorded: &mut Vec<Unrecorded>,
+) -> Result<Oid, WorkspaceError> {
+    let (tree, refused) = cache
+        .build_tree(store)
+        .map_err(git("writing the snapshot's tree"))?;
+    for (p, why) in refused {
+        unrecorded.push(Unrecorded {
+            path: String::from_utf8_lossy(&p).into_owned(),
+            why: format!("git cannot record this name ({why})"),
+        });
     }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&task.index, std::fs::Permissions::from_mode(0o600))
-        .map_err(io(format!("protecting {}", task.index.display())))
+    Ok(tree)
+}
+
+/// `tree` with `changes` applied: removals first, then additions (so a file that became
+/// a directory, or the other way round, never meets itself), rebuilding only the trees
+/// above what changed.
+fn update_tree(store: &Repository, tree: Oid, changes: &[Change]) -> Result<Oid, git2::Error> {
+    let mode = |m: u32| match m {
+        MODE_EXEC => git2::FileMode::BlobExecutable,
+        MODE_LINK => git2::FileMode::Link,
+        MODE_GITLINK => git2::FileMode::Commit,
+        _ => git2::FileMode::Blob,
+    };
+    let mut at = store.find_tree(tree)?;
+    let removed: Vec<&Vec<u8>> = changes
+        .iter()
+        .filter(|(_, c)| c.is_none())
+        .map(|(p, _)| p)
+        .collect();
+    if !removed.is_empty() {
+        let mut b = git2::build::TreeUpdateBuilder::new();
+        for p in removed {
+            b.remove(p.as_slice());
+        }
+        at = store.find_tree(b.create_updated(store, &at)?)?;
+    }
+    let mut b = git2::build::TreeUpdateBuilder::new();
+    let mut any = false;
+    for (p, c) in changes {
+        if let Some((id, m)) = c {
+            b.upsert(p.as_slice(), *id, mode(*m));
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(at.id());
+    }
+    b.create_updated(store, &at)
 }
 
 enum Recorded {
     Same,
-    New(IndexEntry),
+    New(Cached),
     TooBig(u64),
     Vanished,
 }
 
 fn record(
     store: &Repository,
-    index: &Index,
+    was: Option<&Cached>,
     v: &Visit<'_>,
     rehash: bool,
     started: SystemTime,
+    written: &mut u64,
 ) -> std::io::Result<Recorded> {
     let vanished = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
-    let meta = match v.metadata() {
-        Ok(m) => m,
+    let stat = match v.stat() {
+        Ok(s) => s,
         Err(e) if vanished(&e) => return Ok(Recorded::Vanished),
         Err(e) => return Err(e),
     };
-    let stat = Stat::of(&meta);
-    let cached = index.get_path(Path::new(OsStr::from_bytes(v.path)), 0);
     if v.kind == Kind::Symlink {
-        if !rehash
-            && cached
-                .as_ref()
-                .is_some_and(|e| unchanged(e, MODE_LINK, &stat))
-        {
+        if !rehash && was.is_some_and(|c| unchanged(c, MODE_LINK, &stat)) {
             return Ok(Recorded::Same);
         }
         let target = match v.link_target() {
@@ -522,15 +590,9 @@ fn record(
             Err(e) => return Err(e),
         };
         let id = store.blob(&target).map_err(std::io::Error::other)?;
-        return Ok(Recorded::New(stat_entry(
-            v.path, id, MODE_LINK, &stat, started,
-        )));
+        return Ok(Recorded::New(cached(id, MODE_LINK, &stat, started)));
     }
-    if !rehash
-        && cached
-            .as_ref()
-            .is_some_and(|e| unchanged(e, file_mode(&stat), &stat))
-    {
+    if !rehash && was.is_some_and(|c| unchanged(c, file_mode(&stat), &stat)) {
         return Ok(Recorded::Same);
     }
     if stat.size > MAX_RECORDED {
@@ -549,15 +611,9 @@ fn record(
     if stat.size > MAX_RECORDED {
         return Ok(Recorded::TooBig(stat.size));
     }
-    let id = hash_file(store, file, stat.size)?;
+    let id = hash_file(store, file, stat.size, written)?;
     // Also when the content is the same: the fresh stat spares the next snapshot a read.
-    Ok(Recorded::New(stat_entry(
-        v.path,
-        id,
-        file_mode(&stat),
-        &stat,
-        started,
-    )))
+    Ok(Recorded::New(cached(id, file_mode(&stat), &stat, started)))
 }
 
 #[cfg(test)]

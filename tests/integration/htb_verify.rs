@@ -79,6 +79,16 @@ fn htb_05_a_workspace_changed_after_the_tests_passed_is_not_approved_as_passed()
     // Positive control: the workspace really changes after the verdict.
     let ws = env.data().join("workspaces").join(&id);
     std::fs::write(ws.join("extra.py"), "print('after')\n").unwrap();
+    // What the user saw is what is committed: the new diff is shown first.
+    let out = env.drover(&["approve", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("changed since its diff was taken (extra.py)"),
+        "{err}"
+    );
+    assert!(text(&env.drover(&["diff", "--stat", &id]).stdout).contains("extra.py"));
+    // Seen now, but the pass was for other files.
     let out = env.drover(&["approve", &id]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -87,6 +97,26 @@ fn htb_05_a_workspace_changed_after_the_tests_passed_is_not_approved_as_passed()
         "{err}"
     );
     assert_eq!(env.show(&id)["state"], "review", "nothing approved");
+}
+
+#[test]
+fn htb_05_a_process_with_a_crafted_name_is_stopped_too() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    // The tests pass only if nothing the agent started still runs.
+    env.write_config("test = \"test $(ps -eo args= | grep -c ' 1005$') = 0\"\n");
+    // A program named "x) Z<newline>q": its /proc stat line reads like a zombie's.
+    let script = r#"[[step]]
+run = "echo control-$((6*7)); p=$(printf '/tmp/x) Z\\nq'); cp /bin/sleep \"$p\"; setsid \"$p\" 1005 > /dev/null 2>&1 < /dev/null & sleep 0.3; echo before-$(ps -eo args= | grep -c ' 1005$')"
+"#;
+    let id = env.add("Hide a process", script);
+    env.drover(&["run"]);
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(logs.contains("before-1"), "it ran: {logs}");
+    assert_eq!(env.show(&id)["tests"]["verdict"], "passed", "{logs}");
 }
 
 #[test]
