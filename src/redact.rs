@@ -191,16 +191,8 @@ impl RedactStream {
                 return format!("{head}[REDACTED:private-key]");
             }
         }
-        let ranges = r.ranges(&self.pending);
         let window = cut;
-        while let Some(start) = ranges
-            .iter()
-            .filter(|m| m.start < cut && m.end > cut)
-            .map(|m| m.start)
-            .min()
-        {
-            cut = start;
-        }
+        cut = clear_of_secrets(&r.ranges(&self.pending), cut);
         // A "secret" that goes on for ever is no secret: hold it only so long, so that
         // memory stays bounded (what goes out is redacted as far as it matched).
         if window - cut > KEY_BLOCK_MAX {
@@ -233,8 +225,13 @@ impl RedactStream {
 /// bytes to see whole a secret that crosses that point.
 pub fn redact_tail(text: &str, keep: usize) -> String {
     let r = Redactor::global();
-    let mut cut = floor_char(text, text.len().saturating_sub(keep));
-    let ranges = r.ranges(text);
+    let cut = floor_char(text, text.len().saturating_sub(keep));
+    let cut = clear_of_secrets(&r.ranges(text), cut);
+    r.redact(&text[cut..]).into_owned()
+}
+
+/// `cut` moved back to where no secret in `ranges` spans it (a secret's start).
+fn clear_of_secrets(ranges: &[std::ops::Range<usize>], mut cut: usize) -> usize {
     while let Some(start) = ranges
         .iter()
         .filter(|m| m.start < cut && m.end > cut)
@@ -243,7 +240,7 @@ pub fn redact_tail(text: &str, keep: usize) -> String {
     {
         cut = start;
     }
-    r.redact(&text[cut..]).into_owned()
+    cut
 }
 
 fn floor_char(s: &str, mut i: usize) -> usize {

@@ -97,13 +97,7 @@ impl Env {
     }
 
     pub fn with_files(files: &[(&str, &str)]) -> Env {
-        let home = tempfile::tempdir().expect("tempdir");
-        let repo_dir = tempfile::tempdir().expect("tempdir");
-        let repo = repo_dir
-            .path()
-            .canonicalize()
-            .expect("canonical")
-            .join("user repo ä");
+        let (home, repo_dir, repo) = Env::dirs();
         std::fs::create_dir(&repo).expect("mkdir");
         git(&repo, &["init", "-q", "-b", "main"]);
         for (p, c) in files {
@@ -112,13 +106,26 @@ impl Env {
             std::fs::write(path, c).expect("write");
         }
         commit_all(&repo, "init");
-        std::fs::create_dir_all(home.path().join("config")).expect("mkdir");
         Env {
             home,
             repo,
             _repo_dir: repo_dir,
             _source: None,
         }
+    }
+
+    /// A home (with its config dir) and where the user repository goes: a path with a
+    /// space and a non-ASCII letter, as users have.
+    fn dirs() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
+        let home = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(home.path().join("config")).expect("mkdir");
+        let repo_dir = tempfile::tempdir().expect("tempdir");
+        let repo = repo_dir
+            .path()
+            .canonicalize()
+            .expect("canonical")
+            .join("user repo ä");
+        (home, repo_dir, repo)
     }
 
     /// A user repository cloned (`git clone CLONE_ARGS`) from one like `python_bug`
@@ -128,19 +135,12 @@ impl Env {
         std::fs::write(source.repo.join("README.md"), "second\n").expect("write");
         commit_all(&source.repo, "second");
         git(&source.repo, &["config", "uploadpack.allowFilter", "true"]);
-        let home = tempfile::tempdir().expect("tempdir");
-        let repo_dir = tempfile::tempdir().expect("tempdir");
-        let repo = repo_dir
-            .path()
-            .canonicalize()
-            .expect("canonical")
-            .join("user repo ä");
+        let (home, repo_dir, repo) = Env::dirs();
         let url = format!("file://{}", source.repo.display());
         let mut args = vec!["clone", "-q"];
         args.extend_from_slice(clone_args);
         args.extend_from_slice(&[url.as_str(), repo.to_str().expect("utf8")]);
         git(repo_dir.path(), &args);
-        std::fs::create_dir_all(home.path().join("config")).expect("mkdir");
         Env {
             home,
             repo,
@@ -311,6 +311,23 @@ pub fn git(dir: &Path, args: &[&str]) {
         .output()
         .expect("git");
     assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// A bare repository (`origin.git` in the returned directory) as `origin` of `env`, with
+/// `main` pushed to it.
+pub fn bare_origin(env: &Env) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bare = dir.path().join("origin.git");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", "origin.git"],
+    );
+    git(
+        &env.repo,
+        &["remote", "add", "origin", bare.to_str().expect("utf8")],
+    );
+    git(&env.repo, &["push", "-q", "origin", "main"]);
+    dir
 }
 
 /// Commits everything in `dir`'s work tree (deletions included).

@@ -16,24 +16,6 @@ fn token() -> String {
 /// The shell expression that prints `token()` inside the container.
 const TOKEN_IN_SHELL: &str = "gh$(echo p)_$(printf 'Z9%.0s' $(seq 18))";
 
-/// A bare repository as `origin` of `env`.
-fn remote(env: &Env) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("origin.git");
-    let out = Command::new("git")
-        .args(["init", "-q", "--bare", "-b", "main"])
-        .arg(&bare)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    git(
-        &env.repo,
-        &["remote", "add", "origin", bare.to_str().unwrap()],
-    );
-    git(&env.repo, &["push", "-q", "origin", "main"]);
-    dir
-}
-
 fn blocked_push(env: &Env, title: &str, step: &str) -> String {
     let id = env.add(
         title,
@@ -64,7 +46,7 @@ fn htb_08_the_push_scan_reads_binaries_and_file_names() {
     ensure_image();
     let env = Env::python_bug();
     env.write_config("test = \"true\"\n");
-    let origin = remote(&env);
+    let origin = bare_origin(&env);
     let err = blocked_push(
         &env,
         "Binary secret",

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Env, docker_available, ensure_image, git, text};
+use crate::common::{Env, bare_origin, docker_available, ensure_image, git, text};
 
 struct Remote {
     dir: tempfile::TempDir,
@@ -14,25 +14,11 @@ struct Remote {
 impl Remote {
     /// A bare repository that records every ref update in its reflog, as `origin` of `env`.
     fn attach(env: &Env) -> Remote {
-        let dir = tempfile::tempdir().unwrap();
-        let bare = dir.path().join("origin.git");
-        let out = Command::new("git")
-            .args(["init", "-q", "--bare", "-b", "main"])
-            .arg(&bare)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let out = Command::new("git")
-            .args(["config", "core.logAllRefUpdates", "always"])
-            .current_dir(&bare)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        let dir = bare_origin(env);
         git(
-            &env.repo,
-            &["remote", "add", "origin", bare.to_str().unwrap()],
+            &dir.path().join("origin.git"),
+            &["config", "core.logAllRefUpdates", "always"],
         );
-        git(&env.repo, &["push", "-q", "origin", "main"]);
         Remote { dir }
     }
 
