@@ -232,10 +232,15 @@ pub enum ImageCmd {
     },
 }
 
+/// Writes command output. All of it goes through `text::inert` (what the TUI shows goes
+/// through too): whatever a field holds — a title, an image name, a path an agent
+/// chose — no escape sequence, bidi override or zero-width character reaches the
+/// terminal as such.
 pub fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    let text = crate::text::inert(&args.to_string());
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|_| out.flush())
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush())
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {
         std::process::exit(0);

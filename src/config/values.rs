@@ -40,6 +40,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     let mut total = 0u64;
     let mut num = String::new();
+    let too_long = || format!("duration `{s}` is too long");
     for c in t.chars() {
         if c.is_ascii_digit() {
             num.push(c);
@@ -47,12 +48,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let n: u64 = num.parse().map_err(|_| bad())?;
         num.clear();
-        total += n * match c {
+        let unit = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             _ => return Err(bad()),
         };
+        total = n
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(too_long)?;
     }
     if !num.is_empty() {
         return Err(bad());
@@ -60,9 +65,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     positive(Duration::from_secs(total), s)
 }
 
+/// Longest a configured duration may be (timers beyond it would overflow the clock).
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 fn positive(d: Duration, s: &str) -> Result<Duration, String> {
     if d.is_zero() {
         Err(format!("duration `{s}` must be longer than zero"))
+    } else if d > MAX_DURATION {
+        Err(format!("duration `{s}` is longer than 30 days"))
     } else {
         Ok(d)
     }
@@ -99,5 +109,13 @@ mod tests {
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(
+            parse_duration("9999999999999999h")
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(parse_duration("31d").is_err());
+        assert!(parse_duration("800h").unwrap_err().contains("30 days"));
     }
 }

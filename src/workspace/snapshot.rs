@@ -763,6 +763,8 @@ mod tests {
         // A .gitignore the agent adds does not hide anything either.
         fs::write(ws.join("pkg/.gitignore"), "*\n").unwrap();
         fs::write(ws.join("pkg/hidden.py"), "evil = 1\n").unwrap();
+        // Nor does a root .gitattributes that would make every change "binary".
+        fs::write(ws.join(".gitattributes"), "* -diff binary\n").unwrap();
         // Rules of the base commit do apply, and what they hide is listed with sizes.
         fs::write(ws.join("debug.log"), "0123456789").unwrap();
         fs::create_dir(ws.join("build")).unwrap();
@@ -773,6 +775,7 @@ mod tests {
         assert_eq!(
             got,
             [
+                ".gitattributes",
                 "pkg/.gitignore",
                 "pkg/hidden.py",
                 "unittest/__init__.py",
@@ -797,6 +800,20 @@ mod tests {
                 ("debug.log".to_string(), 10, 1)
             ]
         );
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_are_two_files() {
+        let (_t, task, _host, _marker) = setup();
+        let ws = &task.workspace;
+        fs::write(ws.join("Util.py"), "planted = 1\n").unwrap();
+        fs::write(ws.join("PKG"), "a file beside pkg/\n").unwrap();
+        let d = patch(&task);
+        let mut got = paths(&d);
+        got.sort();
+        assert_eq!(got, ["PKG", "Util.py"]);
+        assert!(d.patch.contains("+planted = 1"), "{}", d.patch);
+        assert!(!d.patch.contains("util.py"), "the original is untouched");
     }
 
     #[test]

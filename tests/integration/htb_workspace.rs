@@ -228,14 +228,19 @@ fn htb_04_planted_ignore_and_attribute_rules_hide_nothing() {
     ]);
     env.write_config("test = \"python3 -m unittest\"\n");
     let script = r#"[[step]]
-run = "echo control-$((6*7)); mkdir -p .git/info unittest; printf 'unittest/\\n*.py\\n' > .git/info/exclude; printf 'calc.py -diff\\n' > .git/info/attributes; git config core.excludesFile .git/info/exclude; printf 'print(\"OK\")\\n' > unittest/__main__.py; touch unittest/__init__.py; echo '# planted' >> calc.py; echo 0123456789 > debug.log; git status --short | wc -l"
+run = "echo control-$((6*7)); mkdir -p .git/info unittest; printf 'unittest/\\n*.py\\n' > .git/info/exclude; printf 'calc.py -diff\\n' > .git/info/attributes; printf '* -diff\\n' > .gitattributes; git config core.excludesFile .git/info/exclude; printf 'print(\"OK\")\\n' > unittest/__main__.py; touch unittest/__init__.py; echo '# planted' >> calc.py; echo 0123456789 > debug.log; git status --short | wc -l"
 "#;
     let id = env.add("Hide a package", script);
     run_with_control(&env, &id);
     // The planted package hijacks the test run, and the reviewer sees it in the diff.
     assert_eq!(
         changed_paths(&env, &id),
-        ["calc.py", "unittest/__init__.py", "unittest/__main__.py"]
+        [
+            ".gitattributes",
+            "calc.py",
+            "unittest/__init__.py",
+            "unittest/__main__.py"
+        ]
     );
     let patch = text(&env.drover(&["diff", &id]).stdout);
     assert!(patch.contains("+# planted"), "a text diff: {patch}");

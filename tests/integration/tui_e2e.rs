@@ -572,3 +572,49 @@ fn a_daemon_of_another_version_is_restarted_once_no_tool_call_is_cut_off() {
     t.keys(&["q"]);
     wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
 }
+
+/// HTB-07 in the real terminal: a cloned repository's drover.toml that points the agent
+/// elsewhere is held back with a warning naming the key and the way to trust it; `T`,
+/// read, `y` trusts the file as it is, and the next start says nothing.
+#[test]
+fn htb_07_an_untrusted_config_is_named_and_trusted_from_the_tui() {
+    if !tmux_available() {
+        return;
+    }
+    let env = Env::python_bug();
+    env.write_untrusted_config("[agent]\nbase_url = \"http://127.0.0.1:9/v1\"\n");
+    let cmd = tui_in(&env);
+    let t = Tmux::in_env(&env, &cmd, false);
+    t.wait_for(
+        "drover.toml sets agent.base_url: ignored until you trust",
+        20,
+    );
+    assert!(
+        !env.data().join("trusted.json").exists(),
+        "nothing trusted yet"
+    );
+
+    t.keys(&["T"]);
+    let s = t.wait_for("Trust this repository's drover.toml", 10);
+    assert!(
+        s.contains("agent.base_url"),
+        "the question names the key:\n{s}"
+    );
+    assert!(s.contains("y yes"), "the answer keys show:\n{s}");
+    t.keys(&["y"]);
+    t.wait_for("as it is now: its keys apply", 10);
+    t.keys(&["q"]);
+    wait_for(20, "drover to exit", || (!t.alive()).then_some(()));
+
+    let out = env.drover(&["trust"]);
+    assert!(
+        text(&out.stdout).contains("it sets nothing that needed trust"),
+        "the TUI's trust holds: {}",
+        text(&out.stdout)
+    );
+    let t = Tmux::in_env(&env, &cmd, false);
+    let s = t.wait_for("Tasks", 20);
+    std::thread::sleep(Duration::from_millis(500));
+    let s = t.screen() + &s;
+    assert!(!s.contains("ignored until you trust"), "{s}");
+}

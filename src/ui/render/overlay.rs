@@ -28,8 +28,6 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         None => {}
         Some(Overlay::Help) => help(app, f, area),
         Some(Overlay::Confirm(c)) => {
-            let r = centered(area, 60, 7);
-            f.render_widget(Clear, r);
             let yes = app
                 .keymap
                 .keys(Context::Confirm, crate::keymap::Action::Yes);
@@ -48,10 +46,13 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                 .borders(Borders::ALL)
                 .border_style(Style::default().fg(Color::Yellow))
                 .title(" Confirm ");
-            f.render_widget(
-                Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
-                r,
-            );
+            let p = Paragraph::new(text).wrap(Wrap { trim: true }).block(block);
+            // As tall as the wrapped question, so the keys that answer it always show.
+            let w = 60u16.min(area.width);
+            let h = p.line_count(w.saturating_sub(2)).max(5);
+            let r = centered(area, w, u16::try_from(h).unwrap_or(u16::MAX));
+            f.render_widget(Clear, r);
+            f.render_widget(p, r);
         }
         Some(Overlay::Editor(e)) => editor(app, e, f, area),
         Some(Overlay::QuitPolicy { running }) => quit_policy(app, *running, f, area),
