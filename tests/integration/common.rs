@@ -44,6 +44,18 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("helper thread"))
 }
 
+/// For a Docker test: the worker image built and `Env::python_bug` with `config` as its
+/// trusted drover.toml. `None` (the test returns) only off CI without Docker.
+pub fn docker_python(config: &str) -> Option<Env> {
+    if !docker_available() {
+        return None;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config(config);
+    Some(env)
+}
+
 /// Builds the worker image if missing, once for all test processes (file lock).
 pub fn ensure_image() -> String {
     static TAG: OnceLock<String> = OnceLock::new();

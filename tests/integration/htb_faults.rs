@@ -26,12 +26,9 @@ fn reason(env: &Env, id: &str) -> String {
 
 #[test]
 fn htb_11_a_workspace_past_its_disk_limit_stops_its_task() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n[limits]\ndisk = \"20m\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n[limits]\ndisk = \"20m\"\n");
+    };
     let script = "[[step]]\nrun = \"echo control-$((6*7)); dd if=/dev/urandom of=big bs=1M count=40 2>&1 | tail -n 1; sleep 20\"\n";
     let id = env.add("Fill the workspace", script);
     env.drover(&["run"]);
@@ -106,12 +103,9 @@ fn htb_11_a_full_data_disk_interrupts_the_task_and_drover_still_answers() {
 
 #[test]
 fn htb_12_a_lost_store_beside_task_files_starts_nothing_and_removes_nothing() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let id = env.add("In review", "[[step]]\nrun = \"echo control-$((6*7))\"\n");
     env.drover(&["run"]);
     assert_eq!(env.show(&id)["state"], "review");
@@ -142,12 +136,9 @@ fn htb_12_a_lost_store_beside_task_files_starts_nothing_and_removes_nothing() {
 
 #[test]
 fn htb_13_a_container_stopped_from_outside_leaves_the_task_resumable() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let script = "[[step]]\nrun = \"echo control-$((6*7)); sleep 300\"\n[[step]]\nrun = \"echo resumed-$((6*7))\"\n";
     let id = env.add("Sleep", script);
     let mut child = spawn_run(&env);
@@ -175,12 +166,9 @@ fn htb_13_a_container_stopped_from_outside_leaves_the_task_resumable() {
 
 #[test]
 fn htb_13_a_container_removed_from_outside_is_named_too() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let id = env.add("Sleep", "[[step]]\nrun = \"sleep 300\"\n");
     let mut child = spawn_run(&env);
     wait_for(60, "the long command", || {
@@ -204,12 +192,9 @@ fn htb_13_a_container_removed_from_outside_is_named_too() {
 
 #[test]
 fn htb_13_a_workspace_removed_from_outside_is_said_not_blamed_on_the_agent() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let id = env.add(
         "Sleep",
         "[[step]]\nrun = \"sleep 2; echo control-$((6*7))\"\n",

@@ -40,12 +40,9 @@ fn blocked_push(env: &Env, title: &str, step: &str) -> String {
 
 #[test]
 fn htb_08_the_push_scan_reads_binaries_and_file_names() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let origin = bare_origin(&env);
     let err = blocked_push(
         &env,
@@ -76,12 +73,9 @@ fn htb_08_the_push_scan_reads_binaries_and_file_names() {
 
 #[test]
 fn htb_09_a_secret_across_the_cut_of_a_long_output_is_not_kept_in_parts() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     // The token straddles the 16 KiB head a stored output keeps, then a long tail.
     let script = format!(
         "[[step]]\nrun = \"echo control-$((6*7)); head -c 16370 /dev/zero | tr '\\\\0' a; printf '%s ' {TOKEN_IN_SHELL}; head -c 200000 /dev/zero | tr '\\\\0' b; echo; echo {TOKEN_IN_SHELL}-end\"\n"

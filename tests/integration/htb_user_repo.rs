@@ -34,12 +34,9 @@ fn fsck_clean(env: &Env) {
 
 #[test]
 fn htb_10_approve_refuses_to_move_a_branch_the_user_has_elsewhere() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"python3 -m unittest\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"python3 -m unittest\"\n");
+    };
     let (id, branch) = reviewed(&env, "Fix add", FIX);
     // The user makes a branch of that very name, with a commit of theirs on it.
     git(&env.repo, &["branch", &branch]);
@@ -74,12 +71,9 @@ fn htb_10_approve_refuses_to_move_a_branch_the_user_has_elsewhere() {
 
 #[test]
 fn htb_10_approve_refuses_a_branch_checked_out_in_a_worktree() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"python3 -m unittest\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"python3 -m unittest\"\n");
+    };
     let (id, branch) = reviewed(&env, "Fix add", FIX);
     // The user has a branch of that name checked out in a worktree of theirs.
     let wt = env.home.path().join("wt");

@@ -9,12 +9,9 @@ const FIX: &str = "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new =
 
 #[test]
 fn htb_05_what_the_agent_left_running_is_stopped_before_the_tests() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"sleep 3; python3 -m unittest\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"sleep 3; python3 -m unittest\"\n");
+    };
     let script = format!(
         "{FIX}[[step]]\nrun = \"echo control-$((6*7)); setsid sh -c 'sleep 1; echo LATE-WRITE >> calc.py' > /dev/null 2>&1 < /dev/null & sleep 0.2; echo waiting-$(ps -eo args | grep -c '[s]leep 1$')\"\n"
     );
@@ -35,14 +32,11 @@ fn htb_05_what_the_agent_left_running_is_stopped_before_the_tests() {
 
 #[test]
 fn htb_05_a_tree_that_changes_while_the_tests_run_is_stale() {
-    if !docker_available() {
-        return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config(
+    let Some(env) = docker_python(
         "test = \"python3 -m unittest && (sleep 0.5; echo '# after' >> calc.py) & python3 -m unittest; wait\"\n",
-    );
+    ) else {
+        return;
+    };
     let script = format!("{FIX}[[step]]\nrun = \"echo control-$((6*7))\"\n");
     let id = env.add("Tests that write", &script);
     env.drover(&["run"]);
@@ -67,12 +61,9 @@ fn htb_05_a_tree_that_changes_while_the_tests_run_is_stale() {
 
 #[test]
 fn htb_05_a_workspace_changed_after_the_tests_passed_is_not_approved_as_passed() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"python3 -m unittest\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"python3 -m unittest\"\n");
+    };
     let id = env.add("Fix add", FIX);
     env.drover(&["run"]);
     assert_eq!(env.show(&id)["tests"]["verdict"], "passed");
@@ -121,12 +112,9 @@ run = "echo control-$((6*7)); p=$(printf '/tmp/x) Z\\nq'); cp /bin/sleep \"$p\";
 
 #[test]
 fn htb_06_a_timeout_ends_everything_the_command_started() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let script = r#"[[step]]
 run = "echo control-$((6*7)); setsid sleep 1001 > /dev/null 2>&1 < /dev/null & (sleep 1002 > /dev/null 2>&1 &); sleep 0.3; echo before-$(ps -eo args= | grep -c '^sleep 100')"
 [[step]]
@@ -148,12 +136,9 @@ run = "echo after-$(ps -eo args= | grep -c '^sleep 100')"
 
 #[test]
 fn htb_06_after_a_fork_bomb_the_next_call_works() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n[limits]\npids = 64\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n[limits]\npids = 64\n");
+    };
     let script = r#"[[step]]
 run = "echo control-$((6*7)); bomb() { bomb | bomb & }; bomb; sleep 100"
 timeout = 3

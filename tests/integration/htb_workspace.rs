@@ -70,12 +70,9 @@ fn changed_paths(env: &Env, id: &str) -> Vec<String> {
 
 #[test]
 fn htb_01_the_agents_git_settings_never_lead_drover_to_host_files() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let host = HostMarker::new();
     let before = host.state();
     let h = host.dir().display();
@@ -104,12 +101,9 @@ run = "git config core.worktree {h} && git config include.path {h}/secret.txt &&
 
 #[test]
 fn htb_01_a_dot_git_file_or_link_pointing_out_changes_nothing() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let host = HostMarker::new();
     let before = host.state();
     let h = host.dir().display();
@@ -191,12 +185,9 @@ run = "echo control-$((6*7)); echo '# real' >> calc.py; git config core.symlinks
 
 #[test]
 fn htb_03_links_under_dot_git_make_the_host_write_nothing() {
-    if !docker_available() {
+    let Some(env) = docker_python("test = \"true\"\n") else {
         return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    env.write_config("test = \"true\"\n");
+    };
     let host = HostMarker::new();
     let before = host.state();
     let h = host.dir().display();
