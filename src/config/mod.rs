@@ -669,6 +669,14 @@ tmp_size = "256m"
             e.starts_with("drover.toml:2:10: limits.memory must be at least 64m"),
             "{e}"
         );
+        let e = apply("[limits]\ndisk = \"99999999999t\"").unwrap_err();
+        assert!(e.starts_with("drover.toml:2:8: "), "{e}");
+        assert!(e.contains("too large"), "{e}");
+        let e = apply("[limits]\ndisk = \"0.0000001k\"").unwrap_err();
+        assert!(e.starts_with("drover.toml:2:8: "), "{e}");
+        assert!(e.contains("rounds to zero"), "{e}");
+        let e = apply("[limits]\ncommand_timeout = \"9999999999999999999h\"").unwrap_err();
+        assert!(e.starts_with("drover.toml:2:19: "), "{e}");
     }
 
     #[test]
