@@ -15,14 +15,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover::daemon::client::Client;
-use drover::daemon::wire::ServerMsg;
 use drover::engine::bus::EventBus;
-use drover::engine::protocol::EventBody;
-use drover::engine::state::TaskState;
-use drover::engine::task::{AgentSpec, NewTask};
 use drover::engine::{self, EngineCtx, EngineOptions};
 use drover::keymap::Keymap;
 use drover::paths::DataDir;
+use drover::protocol::EventBody;
+use drover::protocol::ServerMsg;
+use drover::protocol::TaskState;
+use drover::protocol::{AgentSpec, NewTask};
 use drover::store::Store;
 use drover::ui::app::{App, Header, Msg};
 use ratatui::Terminal;

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use common::{app, ev, percentile};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use drover::engine::protocol::EventBody;
+use drover::protocol::EventBody;
+use drover::protocol::{DiffSummary, FileStat};
 use drover::ui::app::{App, Msg};
-use drover::workspace::{DiffSummary, FileStat};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

@@ -9,9 +9,10 @@ mod common;
 
 use common::{app, ev};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use drover::agent::tools::{ToolCall, ToolOutput};
-use drover::engine::protocol::EventBody;
-use drover::engine::transcript::{Entry, EntryKind};
+use drover::agent::tools::ToolOutput;
+use drover::protocol::EventBody;
+use drover::protocol::ToolCall;
+use drover::protocol::{Entry, EntryKind};
 use drover::ui::app::Msg;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use drover::config::Config;
 use drover::engine::bus::EventBus;
-use drover::engine::protocol::{Command, EventBody};
-use drover::engine::task::{AgentSpec, NewTask};
-use drover::engine::transcript::EntryKind;
 use drover::engine::{self, EngineCtx, EngineOptions};
 use drover::paths::DataDir;
+use drover::protocol::EntryKind;
+use drover::protocol::{AgentSpec, NewTask};
+use drover::protocol::{Command, EventBody};
 use drover::runtime::{Runtime, image};
 use drover::store::Store;
 

@@ -7,9 +7,9 @@
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
-use drover::agent::tools::ToolCall;
-use drover::engine::protocol::EventBody;
-use drover::engine::transcript::{Entry, EntryKind};
+use drover::protocol::EventBody;
+use drover::protocol::ToolCall;
+use drover::protocol::{Entry, EntryKind};
 use drover::ui::app::{App, Msg};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -267,7 +267,7 @@ fn idle() {
         .output();
     let label = format!(
         "label=drover.repo={}",
-        drover::workspace::repo_hash(&repo.canonicalize().unwrap_or(repo.clone()))
+        drover::paths::repo_hash(&repo.canonicalize().unwrap_or(repo.clone()))
     );
     let ids = Proc::new("docker")
         .args(["ps", "-aq", "--filter", &label])

@@ -16,6 +16,7 @@ pub mod forge;
 pub mod keymap;
 pub mod llm;
 pub mod paths;
+pub mod protocol;
 pub mod redact;
 pub mod runtime;
 pub mod signals;

@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::engine::ids::TaskId;
+use crate::protocol::TaskId;
 
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -38,7 +38,7 @@ impl DataDir {
 
     /// A short stable name for this store, the `drover.data` container label.
     pub fn hash(&self) -> String {
-        crate::workspace::repo_hash(&self.root)
+        repo_hash(&self.root)
     }
 
     pub fn db(&self) -> PathBuf {
@@ -172,6 +172,13 @@ pub fn disk_usage(path: &Path) -> u64 {
     crate::beneath::Beneath::open(path)
         .and_then(|b| b.usage())
         .map_or(0, |u| u.bytes)
+}
+
+/// Short stable hash of a repository path (the `drover.repo` label).
+pub fn repo_hash(root: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..6])
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use drover::engine::ids::TaskId;
-use drover::engine::protocol::{Event, EventBody};
-use drover::engine::state::TaskState;
-use drover::engine::task::{AgentSpec, AttemptRecord, TaskRecord};
 use drover::keymap::Keymap;
+use drover::protocol::TaskId;
+use drover::protocol::TaskState;
+use drover::protocol::{AgentSpec, AttemptRecord, TaskRecord};
+use drover::protocol::{Event, EventBody};
 use drover::ui::app::{App, Header, Msg};
 
 pub fn id(i: usize) -> TaskId {

@@ -13,10 +13,11 @@ use async_trait::async_trait;
 
 use super::conversation::Conversation;
 use super::schema;
-use super::tools::{ToolCall, ToolError};
+use super::tools::ToolError;
 use super::{Agent, AgentError, AgentOutcome, Tools, UsageRecord};
 use crate::llm::retry::{RetryPolicy, with_retry};
 use crate::llm::{Block, Message, Provider, Request, Role, StopReason, ToolSpec};
+use crate::protocol::ToolCall;
 use crate::text::Capture;
 
 /// Bytes of one tool output the model sees (head + tail).

@@ -16,7 +16,8 @@ pub mod tools;
 
 use async_trait::async_trait;
 
-use tools::{ToolCall, ToolError, ToolOutput};
+use crate::protocol::{ToolCall, UsageRecord};
+use tools::{ToolError, ToolOutput};
 
 /// What an agent can do; implemented by the engine's session (records, streams, diffs).
 #[async_trait]
@@ -41,16 +42,6 @@ pub trait Tools: Send + Sync {
     }
     /// An agent restored its own state up to call `calls`: the calls before are done.
     fn fast_forward(&self, _calls: u32) {}
-}
-
-/// Token usage and cost of an attempt, as recorded and shown.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct UsageRecord {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    /// In US dollars, when prices are configured.
-    pub cost_usd: Option<f64>,
-    pub turns: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

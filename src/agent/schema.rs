@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::tools::ToolCall;
 use crate::llm::ToolSpec;
+use crate::protocol::ToolCall;
 
 pub fn specs() -> Vec<ToolSpec> {
     let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});

@@ -26,9 +26,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::tools::{ToolCall, ToolError};
+use super::tools::ToolError;
 use super::{Agent, AgentError, AgentOutcome, Tools};
 use crate::config::ConfigError;
+use crate::protocol::ToolCall;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -226,6 +227,21 @@ impl Agent for ScriptedAgent {
             }
         }
         Ok(AgentOutcome::default())
+    }
+}
+
+impl crate::protocol::AgentSpec {
+    /// The scripted agent for a steps file: read and checked now (errors name
+    /// file:line:col), stored whole so the file may go away.
+    pub fn scripted_from_file(path: &std::path::Path) -> Result<Self, String> {
+        let script =
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Script::parse(path, &script).map_err(|e| e.to_string())?;
+        let source = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok(Self::Scripted { script, source })
     }
 }
 

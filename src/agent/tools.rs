@@ -1,15 +1,14 @@
 //! The tools every agent uses, executed in the task's container.
 //!
-//! `ToolCall` is the serialisable request (it is also what the transcript records);
-//! `ContainerTools` carries one out through `docker exec`. File tools run `cat`/`rg` in
+//! A `ToolCall` (`crate::protocol`, as the transcript records it) is carried out by
+//! `ContainerTools` through `docker exec`. File tools run `cat`/`rg` in
 //! the container rather than touching the bind mount from the host, so a symlink an agent
 //! planted can only point inside its own sandbox. Paths must stay under /workspace.
 
 use std::path::{Component, Path};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+use crate::protocol::ToolCall;
 use crate::runtime::{ExecResult, ExecSpec, Runtime, RuntimeError};
 
 pub const WORKSPACE: &str = "/workspace";
@@ -18,93 +17,6 @@ pub const WORKSPACE: &str = "/workspace";
 const EDIT_MAX_BYTES: usize = 8 << 20;
 /// Largest part of a file `read_file` returns.
 const READ_MAX_BYTES: usize = 256 << 10;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "tool", rename_all = "snake_case")]
-pub enum ToolCall {
-    Bash {
-        command: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timeout_secs: Option<u64>,
-    },
-    ReadFile {
-        path: String,
-    },
-    WriteFile {
-        path: String,
-        content: String,
-    },
-    EditFile {
-        path: String,
-        old: String,
-        new: String,
-    },
-    ListFiles {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        path: Option<String>,
-    },
-    Search {
-        pattern: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        path: Option<String>,
-    },
-    Finish {
-        summary: String,
-    },
-}
-
-impl ToolCall {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ToolCall::Bash { .. } => "bash",
-            ToolCall::ReadFile { .. } => "read_file",
-            ToolCall::WriteFile { .. } => "write_file",
-            ToolCall::EditFile { .. } => "edit_file",
-            ToolCall::ListFiles { .. } => "list_files",
-            ToolCall::Search { .. } => "search",
-            ToolCall::Finish { .. } => "finish",
-        }
-    }
-
-    /// One line saying what the call does (for logs and the CLI).
-    pub fn headline(&self) -> String {
-        match self {
-            ToolCall::Bash { command, .. } => format!("$ {command}"),
-            ToolCall::ReadFile { path } => format!("read {path}"),
-            ToolCall::WriteFile { path, content } => {
-                format!("write {path} ({} bytes)", content.len())
-            }
-            ToolCall::EditFile { path, .. } => format!("edit {path}"),
-            ToolCall::ListFiles { path } => format!("list {}", path.as_deref().unwrap_or(".")),
-            ToolCall::Search { pattern, path } => {
-                format!("search {pattern:?} in {}", path.as_deref().unwrap_or("."))
-            }
-            ToolCall::Finish { summary } => format!("finish: {summary}"),
-        }
-    }
-
-    /// What the call acts on, without the tool's name ("$ make", "calc.py").
-    pub fn detail(&self) -> String {
-        match self {
-            ToolCall::Bash { command, .. } => format!("$ {command}"),
-            ToolCall::ReadFile { path } | ToolCall::EditFile { path, .. } => path.clone(),
-            ToolCall::WriteFile { path, content } => format!("{path} ({} bytes)", content.len()),
-            ToolCall::ListFiles { path } => path.clone().unwrap_or_else(|| ".".into()),
-            ToolCall::Search { pattern, path } => {
-                format!("{pattern:?} in {}", path.as_deref().unwrap_or("."))
-            }
-            ToolCall::Finish { summary } => summary.clone(),
-        }
-    }
-
-    /// Whether the call can change files (worth a fresh diff afterwards).
-    pub fn may_write(&self) -> bool {
-        matches!(
-            self,
-            ToolCall::Bash { .. } | ToolCall::WriteFile { .. } | ToolCall::EditFile { .. }
-        )
-    }
-}
 
 /// What a tool call produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,6 +334,47 @@ fn file_result(r: &ExecResult) -> ToolOutput {
         truncated,
         timed_out: r.timed_out,
         duration: r.duration,
+    }
+}
+
+impl crate::protocol::EntryKind {
+    /// The transcript entry for call `call`'s result.
+    pub fn tool_result(call: u32, out: &ToolOutput) -> Self {
+        Self::ToolResult {
+            call,
+            ok: out.ok,
+            exit_code: out.exit_code,
+            output: out.output.clone(),
+            truncated: out.truncated,
+            duration_ms: out.duration.as_millis() as u64,
+            timed_out: out.timed_out,
+        }
+    }
+
+    /// A stored result as the tool returned it: its call number and output.
+    pub fn as_tool_result(&self) -> Option<(u32, ToolOutput)> {
+        match self {
+            Self::ToolResult {
+                call,
+                ok,
+                exit_code,
+                output,
+                truncated,
+                duration_ms,
+                timed_out,
+            } => Some((
+                *call,
+                ToolOutput {
+                    ok: *ok,
+                    exit_code: *exit_code,
+                    output: output.clone(),
+                    truncated: *truncated,
+                    timed_out: *timed_out,
+                    duration: std::time::Duration::from_millis(*duration_ms),
+                },
+            )),
+            _ => None,
+        }
     }
 }
 

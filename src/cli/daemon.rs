@@ -13,10 +13,10 @@ use super::{CliResult, Failure, open_data};
 use crate::config::Config;
 use crate::daemon::client::{Client, ClientError};
 use crate::daemon::spawn::StartError;
-use crate::daemon::wire::PROTOCOL;
 use crate::daemon::{server, socket_path, spawn, upgrade};
 use crate::engine::bus::EventBus;
 use crate::engine::{self, EngineCtx, EngineOptions};
+use crate::protocol::PROTOCOL;
 use crate::runtime::Runtime;
 use crate::store::EngineLock;
 

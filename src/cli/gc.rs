@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{CliResult, Failure, open_data};
-use crate::engine::ids::TaskId;
-use crate::engine::state::TaskState;
 use crate::paths::{disk_usage, mib};
+use crate::protocol::TaskId;
+use crate::protocol::TaskState;
 use crate::runtime::Runtime;
 
 pub async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::print::{entry_text, json_line};
 use super::{CliResult, Failure, open_data};
-use crate::engine::state::TaskState;
-use crate::engine::task::{AttemptRecord, TaskRecord};
+use crate::protocol::TaskState;
+use crate::protocol::{AttemptRecord, TaskRecord};
 use crate::store::read_transcript;
 use crate::text::{ellipsize, inert};
 use crate::workspace;

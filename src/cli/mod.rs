@@ -320,40 +320,31 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Cmd::Logs { id, attempt, json } => inspect::logs(&id, attempt, json),
         Cmd::Diff { id, stat } => inspect::diff(&id, stat),
         Cmd::Approve { id, force, branch } => {
-            control::control(daemon, &id, move |id| {
-                crate::engine::protocol::Command::Approve { id, force, branch }
+            control::control(daemon, &id, move |id| crate::protocol::Command::Approve {
+                id,
+                force,
+                branch,
             })
             .await
         }
         Cmd::Push { id } => {
-            control::control(daemon, &id, |id| crate::engine::protocol::Command::Push {
-                id,
-            })
-            .await
+            control::control(daemon, &id, |id| crate::protocol::Command::Push { id }).await
         }
         Cmd::Cancel { id } => {
-            control::control(daemon, &id, |id| crate::engine::protocol::Command::Cancel {
-                id,
-            })
-            .await
+            control::control(daemon, &id, |id| crate::protocol::Command::Cancel { id }).await
         }
         Cmd::Discard { id } => {
-            control::control(daemon, &id, |id| {
-                crate::engine::protocol::Command::Discard { id }
-            })
-            .await
+            control::control(daemon, &id, |id| crate::protocol::Command::Discard { id }).await
         }
         Cmd::Retry { id, feedback } => {
-            control::control(daemon, &id, move |id| {
-                crate::engine::protocol::Command::Retry { id, feedback }
+            control::control(daemon, &id, move |id| crate::protocol::Command::Retry {
+                id,
+                feedback,
             })
             .await
         }
         Cmd::Resume { id } => {
-            control::control(daemon, &id, |id| crate::engine::protocol::Command::Resume {
-                id,
-            })
-            .await
+            control::control(daemon, &id, |id| crate::protocol::Command::Resume { id }).await
         }
         Cmd::Daemon { command } => match command.unwrap_or(DaemonCmd::Run) {
             DaemonCmd::Run => daemon::run().await,

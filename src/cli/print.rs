@@ -3,8 +3,8 @@
 //! Everything from an agent goes through `text::inert` first: escape sequences in agent
 //! output must never reach the user's terminal.
 
-use crate::engine::protocol::{Event, EventBody};
-use crate::engine::transcript::{Entry, EntryKind};
+use crate::protocol::{Entry, EntryKind};
+use crate::protocol::{Event, EventBody};
 use crate::text::inert;
 
 /// Output lines shown per tool result before eliding (full text: `drover logs`).

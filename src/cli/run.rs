@@ -17,13 +17,13 @@ use crate::daemon::attach::{Link, Update};
 use crate::daemon::front::Front;
 use crate::daemon::spawn;
 use crate::engine::bus::EventBus;
-use crate::engine::ids::TaskId;
-use crate::engine::protocol::{Event, EventBody};
-use crate::engine::state::TaskState;
 use crate::engine::{self, EngineCtx, EngineOptions};
+use crate::protocol::TaskId;
+use crate::protocol::TaskState;
+use crate::protocol::Verdict;
+use crate::protocol::{Event, EventBody};
 use crate::runtime::{Runtime, image};
 use crate::store::{EngineLock, Store};
-use crate::verify::Verdict;
 use crate::workspace;
 
 pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
@@ -145,7 +145,7 @@ struct Follow {
 
 impl Follow {
     /// Takes the tasks as they stand; those not resting are this run's to wait for.
-    fn seed(&mut self, tasks: Vec<crate::engine::task::TaskRecord>) {
+    fn seed(&mut self, tasks: Vec<crate::protocol::TaskRecord>) {
         for t in tasks {
             if t.state == TaskState::Queued || t.state.is_active() {
                 self.ran.insert(t.id.clone());

@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 
 use super::client::{Client, ClientError};
 use super::spawn::{StartError, connect_or_start};
-use super::wire::ServerMsg;
-use crate::engine::protocol::{Command, Event, TaskSnapshot};
 use crate::paths::DataDir;
+use crate::protocol::ServerMsg;
+use crate::protocol::{Command, Event, TaskSnapshot};
 
 /// What the connection passes on, in order.
 #[derive(Debug)]

@@ -9,8 +9,9 @@ use tokio::io::BufReader;
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::wire::{self, ClientMsg, PROTOCOL, ServerMsg, WireError};
-use crate::engine::protocol::Command;
+use super::wire::{self, WireError};
+use crate::protocol::Command;
+use crate::protocol::{ClientMsg, PROTOCOL, ServerMsg};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::attach::{Link, Update};
 use crate::config::OnQuit;
 use crate::engine::EngineHandle;
-use crate::engine::protocol::{Command, Event};
+use crate::protocol::{Command, Event};
 use crate::store::EngineLock;
 
 pub enum Front {

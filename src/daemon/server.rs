@@ -17,12 +17,13 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{self, ClientMsg, ServerMsg, TaskSnapshot};
+use super::wire;
 use crate::config::OnQuit;
 use crate::engine::bus::EventBus;
-use crate::engine::ids::TaskId;
-use crate::engine::protocol::{Event, EventBody};
 use crate::engine::{Commander, EngineHandle};
+use crate::protocol::TaskId;
+use crate::protocol::{ClientMsg, ServerMsg, TaskSnapshot};
+use crate::protocol::{Event, EventBody};
 use crate::store::Store;
 
 /// Events kept for clients that reconnect.
@@ -49,6 +50,15 @@ struct Shared {
     uid: u32,
 }
 
+/// The protocol a daemon speaks: `PROTOCOL`, unless `DROVER_DAEMON_PROTOCOL` says
+/// otherwise (how the tests play a daemon of another drover version).
+fn spoken() -> u32 {
+    std::env::var("DROVER_DAEMON_PROTOCOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(crate::protocol::PROTOCOL)
+}
+
 /// Serves `socket` until a client asks the daemon to stop (or `stop` is cancelled); the
 /// engine then quits keeping running tasks' containers for the next daemon.
 pub async fn serve(
@@ -71,7 +81,7 @@ pub async fn serve(
     let mut events = bus.subscribe();
     let shared = Arc::new(Shared {
         instance: TaskId::random().to_string(),
-        protocol: wire::spoken(),
+        protocol: spoken(),
         docker: Mutex::default(),
         store,
         bus,

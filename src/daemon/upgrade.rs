@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::socket_path;
 use crate::engine::journal::Journal;
-use crate::engine::protocol::TaskSnapshot;
 use crate::paths::DataDir;
+use crate::protocol::TaskSnapshot;
 use crate::store::{EngineLock, Store};
 
 /// Tasks whose agent is waiting on a command or edit right now: stopping the daemon

@@ -9,10 +9,10 @@
 //! `workspace::commit`; this module decides and records.
 
 use super::EngineCtx;
-use super::ids::TaskId;
-use super::protocol::EventBody;
-use super::state::{self, Transition};
-use crate::verify::Verdict;
+use crate::protocol::EventBody;
+use crate::protocol::TaskId;
+use crate::protocol::Transition;
+use crate::protocol::Verdict;
 use crate::workspace::{self, SnapshotOptions};
 
 /// Approves a task in review. Failing (or not applicable) tests need `force`, which is
@@ -24,7 +24,8 @@ pub async fn approve(
     branch: Option<String>,
 ) -> Result<String, String> {
     let mut task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
-    let to = state::next(&task.state, Transition::Approve).map_err(|e| e.to_string())?;
+    let to = crate::protocol::state::next(&task.state, Transition::Approve)
+        .map_err(|e| e.to_string())?;
     let n = task.attempt;
     let attempt = ctx.store.attempt(&task.id, n).map_err(|e| e.to_string())?;
     let old_branch = task.branch.clone();
@@ -179,7 +180,7 @@ async fn changed_since(git: &workspace::TaskGit, tested: &str, now: git2::Oid) -
 /// Records and announces the diff of `snap` (approval found the files changed).
 async fn show_new_diff(
     ctx: &EngineCtx,
-    task: &super::task::TaskRecord,
+    task: &crate::protocol::TaskRecord,
     git: &workspace::TaskGit,
     snap: workspace::Snapshot,
 ) {

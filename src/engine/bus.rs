@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
-use super::clock::now_rfc3339;
-use super::ids::TaskId;
-use super::protocol::{Event, EventBody};
+use crate::protocol::TaskId;
+use crate::protocol::clock::now_rfc3339;
+use crate::protocol::{Event, EventBody};
 
 #[derive(Debug, Default)]
 pub struct EventBus {

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::bus::EventBus;
-use super::ids::TaskId;
-use super::protocol::EventBody;
+use crate::protocol::EventBody;
+use crate::protocol::TaskId;
 use crate::store::Store;
 use crate::workspace::{self, SnapshotOptions, TaskGit, WorkspaceDiff};
 
@@ -24,7 +24,7 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 #[derive(Default)]
 struct Kept {
     cache: Option<workspace::StatCache>,
-    ignored: Vec<workspace::Ignored>,
+    ignored: Vec<crate::protocol::Ignored>,
 }
 
 pub struct Differ {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::EventBody;
 use super::{EngineCtx, Msg};
+use crate::protocol::EventBody;
 use crate::runtime::Runtime;
 
 /// How often the daemon is asked whether it is still there.

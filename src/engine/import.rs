@@ -7,9 +7,10 @@
 use std::path::Path;
 
 use super::ops;
-use super::task::{AgentSpec, NewTask, TaskRecord};
 use crate::config::Config;
-use crate::forge::{GitHub, IssueRef};
+use crate::forge::GitHub;
+use crate::protocol::IssueRef;
+use crate::protocol::{AgentSpec, NewTask, TaskRecord};
 use crate::store::Store;
 use crate::workspace::{self, RepoHead};
 

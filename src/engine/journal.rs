@@ -10,8 +10,9 @@
 
 use std::collections::VecDeque;
 
-use super::transcript::{Entry, EntryKind};
-use crate::agent::tools::{ToolCall, ToolOutput};
+use crate::agent::tools::ToolOutput;
+use crate::protocol::ToolCall;
+use crate::protocol::{Entry, EntryKind};
 
 /// What the transcript says about one call.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,24 +6,18 @@
 
 pub mod approve;
 pub mod bus;
-pub mod clock;
 mod differ;
 pub mod docker_watch;
-pub mod ids;
 pub mod import;
 pub(crate) mod journal;
 pub mod ops;
 mod pool;
-pub mod protocol;
 mod provision;
 mod pull_request;
 mod radar;
 mod recovery;
 mod session;
-pub mod state;
 mod supervisor;
-pub mod task;
-pub mod transcript;
 mod watchdog;
 
 use std::collections::{HashMap, HashSet};
@@ -35,10 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::protocol::{Command, Event, EventBody, TaskId, TaskRecord, TaskState, Transition};
 use bus::EventBus;
-use ids::TaskId;
-use protocol::{Command, Event, EventBody};
-use state::{TaskState, Transition};
 
 use crate::config::OnQuit;
 use crate::paths::DataDir;
@@ -388,7 +380,7 @@ impl Engine {
     async fn keep_warm(
         &mut self,
         rt: &crate::runtime::Runtime,
-        tasks: &[task::TaskRecord],
+        tasks: &[TaskRecord],
         configs: &mut Configs<'_>,
     ) {
         if !self.swept {
@@ -424,7 +416,7 @@ impl Engine {
         self.ctx.pool.want(rt, &self.ctx.data, &wanted);
     }
 
-    fn in_scope(&self, t: &task::TaskRecord) -> bool {
+    fn in_scope(&self, t: &TaskRecord) -> bool {
         self.opts.repo.as_ref().is_none_or(|r| &t.repo == r)
     }
 
@@ -447,7 +439,7 @@ impl Engine {
     }
 
     /// Starts queued tasks, oldest first, while slots are free.
-    fn schedule(&mut self, tasks: &[task::TaskRecord], configs: &mut Configs<'_>) {
+    fn schedule(&mut self, tasks: &[TaskRecord], configs: &mut Configs<'_>) {
         for t in tasks {
             if self.running.len() >= self.opts.max_parallel {
                 break;
@@ -609,7 +601,7 @@ impl Engine {
             // Stopping the container ends whatever runs in it right now; it can take
             // seconds, so the loop does not wait for it.
             if let Some(rt) = self.ctx.runtime.get() {
-                let name = task::container_name(&t.id);
+                let name = crate::runtime::container_name(&t.id);
                 tokio::spawn(async move {
                     if let Err(e) = rt.stop(&name).await {
                         tracing::warn!("stopping {name}: {e}");

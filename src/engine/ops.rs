@@ -4,12 +4,12 @@
 //! the engine that owns the data dir picks it up).
 
 use super::EngineCtx;
-use super::clock::now_rfc3339;
-use super::ids::{TaskId, slug};
-use super::protocol::EventBody;
-use super::state::{self, TaskState, Transition};
-use super::task::{AgentSpec, NewTask, TaskRecord};
 use crate::config::Config;
+use crate::protocol::EventBody;
+use crate::protocol::TaskId;
+use crate::protocol::clock::now_rfc3339;
+use crate::protocol::{AgentSpec, NewTask, TaskRecord};
+use crate::protocol::{TaskState, Transition};
 use crate::store::{Store, StoreError};
 use crate::workspace::{self, RepoHead};
 
@@ -60,7 +60,7 @@ pub fn add(
         let now = now_rfc3339();
         let record = TaskRecord {
             id,
-            repo_hash: workspace::repo_hash(&head.root),
+            repo_hash: crate::paths::repo_hash(&head.root),
             repo: head.root.clone(),
             title: title.to_string(),
             prompt: prompt.clone(),
@@ -90,7 +90,7 @@ pub fn add(
 /// Re-queues a resting task as a new attempt.
 pub fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> Result<String, String> {
     let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
-    state::next(&task.state, Transition::Retry).map_err(|e| e.to_string())?;
+    crate::protocol::state::next(&task.state, Transition::Retry).map_err(|e| e.to_string())?;
     let n = task.attempt + 1;
     let kind = if feedback.is_some() {
         "with feedback"
@@ -136,7 +136,8 @@ pub fn resume(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
 /// Removes a resting task's containers and workspace; its history stays.
 pub async fn discard(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
-    let to = state::next(&task.state, Transition::Discard).map_err(|e| e.to_string())?;
+    let to = crate::protocol::state::next(&task.state, Transition::Discard)
+        .map_err(|e| e.to_string())?;
     match &ctx.runtime.get() {
         Some(rt) => {
             rt.remove_task_containers(task.id.as_str())
@@ -223,7 +224,8 @@ fn recorded_patch(ctx: &EngineCtx, task: &TaskRecord, tree: &str) -> Result<Stri
 pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
     let task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
     let n = task.attempt;
-    let to = state::next(&task.state, Transition::Push).map_err(|e| e.to_string())?;
+    let to =
+        crate::protocol::state::next(&task.state, Transition::Push).map_err(|e| e.to_string())?;
     let config = Config::load_in(Some(&task.repo), ctx.data.root()).map_err(|e| e.to_string())?;
     // One lookup for the push and the pull request (it may ask the gh CLI: off the loop).
     let token_env = config.forge.token_env.clone();
@@ -253,7 +255,7 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
             "secret detected in {} ({}, value not shown); nothing was pushed",
             hit.place, hit.kind
         );
-        let blocked = state::next(&task.state, Transition::Block(reason.clone()))
+        let blocked = crate::protocol::state::next(&task.state, Transition::Block(reason.clone()))
             .map_err(|e| e.to_string())?;
         ctx.store
             .set_state(&task.id, n, &task.state, &blocked)
@@ -344,8 +346,9 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
         }
         Err(e @ workspace::PushError::RemoteMoved { .. }) => {
             let reason = e.to_string();
-            let blocked = state::next(&task.state, Transition::Block(reason.clone()))
-                .map_err(|e| e.to_string())?;
+            let blocked =
+                crate::protocol::state::next(&task.state, Transition::Block(reason.clone()))
+                    .map_err(|e| e.to_string())?;
             ctx.store
                 .set_state(&task.id, n, &task.state, &blocked)
                 .map_err(|e| e.to_string())?;
@@ -356,5 +359,38 @@ pub async fn push(ctx: &EngineCtx, id: &TaskId) -> Result<String, String> {
             Err(reason)
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A branch-safe slug of a title: lowercase ascii words joined by '-', at most 40 chars.
+pub fn slug(title: &str) -> String {
+    let mut out = String::new();
+    for word in title
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_ascii_lowercase();
+        if out.len() + word.len() + 1 > 40 {
+            break;
+        }
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(&word);
+    }
+    if out.is_empty() { "task".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_branch_safe() {
+        assert_eq!(slug("Fix add() in calc.py!"), "fix-add-in-calc-py");
+        assert_eq!(slug("   "), "task");
+        assert_eq!(slug("Ünïcode only ✓"), "n-code-only");
+        let long = slug(&"word ".repeat(30));
+        assert!(long.len() <= 40, "{long}");
     }
 }

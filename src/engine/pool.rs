@@ -337,7 +337,7 @@ async fn make(rt: &Runtime, data: &DataDir, repo: &Path, fit: Fit) -> Result<War
         image: fit.image.clone(),
         task: String::new(),
         pool: Some(slot_name),
-        repo_hash: workspace::repo_hash(repo),
+        repo_hash: crate::paths::repo_hash(repo),
         data_hash: data.hash(),
         workspace: slot.clone(),
         objects: objects.clone(),

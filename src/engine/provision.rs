@@ -11,12 +11,13 @@ use tokio_util::sync::CancellationToken;
 use super::EngineCtx;
 use super::journal::Journal;
 use super::pool::Fit;
-use super::protocol::EventBody;
 use super::session::Session;
 use super::supervisor::{Stop, check, record_attempt};
-use super::task::{TaskRecord, container_name};
 use crate::agent::tools::ContainerTools;
 use crate::config::Config;
+use crate::protocol::EventBody;
+use crate::protocol::TaskRecord;
+use crate::runtime::container_name;
 use crate::runtime::{Adopted, ContainerSpec, Runtime, image};
 use crate::store::TranscriptLog;
 use crate::workspace::{self, Workspace, owner};
@@ -250,7 +251,7 @@ fn record_container(
         a.network = Some(config.network.docker_mode().to_string());
         a.limits = Some(config.limits.describe());
         if started || a.started_at.is_none() {
-            a.started_at = Some(super::clock::now_rfc3339());
+            a.started_at = Some(crate::protocol::clock::now_rfc3339());
         }
     });
     let event = EventBody::ContainerStarted {

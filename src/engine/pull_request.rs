@@ -4,9 +4,9 @@
 //! Pushing the branch is `ops::push`; the HTTP calls are `forge::GitHub`.
 
 use super::EngineCtx;
-use super::protocol::EventBody;
-use super::task::{AttemptRecord, TaskRecord};
 use crate::config::Config;
+use crate::protocol::EventBody;
+use crate::protocol::{AttemptRecord, TaskRecord};
 
 /// `owner/name` on GitHub: configured, else parsed from the remote URL.
 pub fn github_repo(config: &Config, remote_url: &str) -> Option<(String, String)> {
@@ -126,10 +126,10 @@ fn body(task: &TaskRecord, a: &AttemptRecord, owner: &str, repo: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ids::TaskId;
-    use crate::engine::state::TaskState;
-    use crate::engine::task::AgentSpec;
-    use crate::forge::{IssueOrigin, IssueRef};
+    use crate::protocol::AgentSpec;
+    use crate::protocol::TaskId;
+    use crate::protocol::TaskState;
+    use crate::protocol::{IssueOrigin, IssueRef};
 
     fn task(origin: Option<IssueOrigin>) -> TaskRecord {
         TaskRecord {

@@ -13,10 +13,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::EngineCtx;
-use super::ids::TaskId;
-use super::protocol::EventBody;
-use super::state::TaskState;
-use crate::workspace::overlap::{Overlap, Radar, Side};
+use crate::protocol::EventBody;
+use crate::protocol::Overlap;
+use crate::protocol::TaskId;
+use crate::protocol::TaskState;
+use crate::workspace::overlap::{Radar, Side};
 
 /// State changes come in bursts (approve, a batch finishing): look once they settle.
 const SETTLE: Duration = Duration::from_millis(200);

@@ -3,7 +3,9 @@
 //! there), tasks Docker's absence interrupted, and containers whose task is gone.
 //! Never starts an attempt itself: it moves tasks, and the scheduler does the rest.
 
-use super::{Engine, EventBody, TaskState, Transition, ids, supervisor, task};
+use super::{Engine, EventBody, TaskState, Transition, supervisor};
+use crate::protocol::{TaskId, TaskRecord};
+use crate::runtime::container_name;
 
 impl Engine {
     /// Containers of this store whose task is unknown or discarded (left by a crash
@@ -25,7 +27,7 @@ impl Engine {
             let task = c
                 .task
                 .as_deref()
-                .and_then(ids::TaskId::parse)
+                .and_then(TaskId::parse)
                 .and_then(|id| self.ctx.store.task(&id).ok().flatten());
             if c.pool.is_some() && c.task.is_none() {
                 continue; // waiting in the warm pool, which keeps it
@@ -67,7 +69,7 @@ impl Engine {
             .into_iter()
             .filter(|t| t.state.is_active() && !self.running.contains_key(&t.id))
         {
-            let found = rt.find(&task::container_name(&t.id)).await;
+            let found = rt.find(&container_name(&t.id)).await;
             let ours = |f: &crate::runtime::Found| f.task.as_deref() == Some(t.id.as_str());
             let (transition, message) = match found {
                 Ok(Some(f)) if ours(&f) => (
@@ -121,7 +123,7 @@ impl Engine {
     }
 
     /// Moves a task the engine found left behind, and says why (or why it could not).
-    fn move_saying(&self, t: task::TaskRecord, transition: Transition, message: String) {
+    fn move_saying(&self, t: TaskRecord, transition: Transition, message: String) {
         let id = t.id.clone();
         let mut m = supervisor::Mover::new(&self.ctx, t);
         match m.go(transition) {

@@ -15,12 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::EventBus;
 use super::differ::Differ;
-use super::ids::TaskId;
 use super::journal::{self, Journal, Replay};
-use super::protocol::EventBody;
-use super::transcript::{Entry, EntryKind};
 use crate::agent::Tools;
-use crate::agent::tools::{ContainerTools, ToolCall, ToolError, ToolOutput};
+use crate::agent::tools::{ContainerTools, ToolError, ToolOutput};
+use crate::protocol::EventBody;
+use crate::protocol::TaskId;
+use crate::protocol::ToolCall;
+use crate::protocol::{Entry, EntryKind};
 use crate::store::{Store, TranscriptLog};
 use crate::text::Utf8Stream;
 use crate::workspace;
@@ -193,7 +194,7 @@ impl Tools for Session {
         Session::announce(self, text).await;
     }
 
-    async fn usage(&self, usage: crate::agent::UsageRecord) {
+    async fn usage(&self, usage: crate::protocol::UsageRecord) {
         let store = &self.differ.store;
         match store.update_attempt(&self.task, self.attempt, |a| a.usage = Some(usage)) {
             Ok(rec) => self.emit(EventBody::AttemptUpdated {

@@ -12,24 +12,26 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::EngineCtx;
-use super::ids::TaskId;
 use super::journal::Journal;
-use super::protocol::EventBody;
 use super::provision;
 use super::session::Session;
-use super::state::{self, Transition};
-use super::task::{AgentSpec, AttemptRecord, TaskRecord};
-use super::transcript::EntryKind;
 use super::watchdog::{Trip, Tripped, Watch};
 use crate::agent::external::ExternalAgent;
 use crate::agent::llm_agent::LlmAgent;
 use crate::agent::scripted::{Script, ScriptedAgent};
-use crate::agent::tools::{ContainerTools, ToolCall, ToolError};
+use crate::agent::tools::{ContainerTools, ToolError};
 use crate::agent::{Agent, AgentError, Tools};
 use crate::config::Config;
+use crate::protocol::EntryKind;
+use crate::protocol::EventBody;
+use crate::protocol::TaskId;
+use crate::protocol::ToolCall;
+use crate::protocol::Transition;
+use crate::protocol::{AgentSpec, AttemptRecord, TaskRecord};
+use crate::protocol::{TestReport, Verdict};
 use crate::runtime::ExecSpec;
 use crate::text::Utf8Stream;
-use crate::verify::{self, TestReport, Verdict};
+use crate::verify;
 
 /// Why an attempt stopped early.
 pub(super) enum Stop {
@@ -60,7 +62,7 @@ impl<'a> Mover<'a> {
     }
 
     pub fn go(&mut self, t: Transition) -> Result<(), String> {
-        let to = state::next(&self.task.state, t).map_err(|e| e.to_string())?;
+        let to = crate::protocol::state::next(&self.task.state, t).map_err(|e| e.to_string())?;
         self.ctx
             .store
             .set_state(&self.task.id, self.task.attempt, &self.task.state, &to)
@@ -195,7 +197,7 @@ pub async fn run_attempt(
     .await
     .ok();
     record_attempt(&ctx, &id, mover.task.attempt, |a| {
-        a.finished_at = Some(super::clock::now_rfc3339());
+        a.finished_at = Some(crate::protocol::clock::now_rfc3339());
         a.workspace_bytes = disk;
     });
     if let Err(e) = mover.go(end) {
@@ -594,7 +596,7 @@ async fn verify_in(
     // so out of the diff): a cache directory nobody could guess, and nothing written.
     spec.env = vec![format!(
         "PYTHONPYCACHEPREFIX=/tmp/.drover-pycache-{}",
-        crate::engine::ids::TaskId::random()
+        crate::protocol::TaskId::random()
     )];
     let mut decoder = Utf8Stream::default();
     let mut on_output = |bytes: &[u8]| {

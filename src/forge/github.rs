@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::issue::{Issue, IssueRef};
+use super::issue::Issue;
+use crate::protocol::IssueRef;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {

@@ -5,49 +5,7 @@
 //! It does not judge what stays visible: a plainly written bad instruction is the
 //! reviewer's to catch.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-/// What was taken out of a text.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Removed {
-    pub comments: usize,
-    pub invisible: usize,
-}
-
-impl Removed {
-    pub fn is_empty(&self) -> bool {
-        self.comments == 0 && self.invisible == 0
-    }
-
-    pub fn add(&mut self, other: Removed) {
-        self.comments += other.comments;
-        self.invisible += other.invisible;
-    }
-}
-
-impl fmt::Display for Removed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        let mut parts = Vec::new();
-        if self.comments > 0 {
-            parts.push(plural(self.comments, "HTML comment", "HTML comments"));
-        }
-        if self.invisible > 0 {
-            parts.push(plural(
-                self.invisible,
-                "invisible character",
-                "invisible characters",
-            ));
-        }
-        if parts.is_empty() {
-            return f.write_str("nothing");
-        }
-        f.write_str(&parts.join(" and "))
-    }
-}
+use crate::protocol::Removed;
 
 /// The visible text, and what was removed. An unterminated `<!--` hides the rest of the
 /// text on GitHub, so it is removed to the end too.

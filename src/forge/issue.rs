@@ -3,25 +3,8 @@
 //!
 //! Fetching is `GitHub::issue`; recording the task is the engine's.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-use super::hidden::{self, Removed};
-
-/// `owner/repo#12`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssueRef {
-    pub owner: String,
-    pub repo: String,
-    pub number: u64,
-}
-
-impl fmt::Display for IssueRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}#{}", self.owner, self.repo, self.number)
-    }
-}
+use super::hidden;
+use crate::protocol::{IssueOrigin, IssueRef, Removed};
 
 impl IssueRef {
     /// Parses `owner/repo#12`, `#12` or `12` (with `default` = the repository's own
@@ -98,17 +81,6 @@ pub struct Issue {
     pub body: String,
     pub labels: Vec<String>,
     pub url: String,
-}
-
-/// Where an imported task came from, kept with the task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssueOrigin {
-    #[serde(flatten)]
-    pub reference: IssueRef,
-    pub url: String,
-    /// What hidden content was stripped before the agent saw it.
-    #[serde(default)]
-    pub removed: Removed,
 }
 
 /// The task an issue becomes: its title and the prompt the agent reads, with hidden

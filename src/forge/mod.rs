@@ -10,7 +10,7 @@ pub mod hidden;
 pub mod issue;
 
 pub use github::{ForgeError, GitHub, NewPullRequest, PullRequest};
-pub use issue::{Issue, IssueOrigin, IssueRef};
+pub use issue::Issue;
 
 /// `(owner, repo)` from a GitHub-style remote URL, if it is one.
 pub fn owner_repo(url: &str) -> Option<(String, String)> {

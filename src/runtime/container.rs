@@ -46,6 +46,11 @@ fn task_of(labels: &HashMap<String, String>, name: &str) -> Option<String> {
 }
 
 /// The name of a warm-pool container of data dir `data_hash` waiting in `slot`.
+/// The name of a task's container (one per task; a new attempt replaces it).
+pub fn container_name(id: &crate::protocol::TaskId) -> String {
+    format!("{NAME_PREFIX}{id}")
+}
+
 pub fn pool_name(data_hash: &str, slot: &str) -> String {
     format!("{POOL_PREFIX}{data_hash}-{slot}")
 }

@@ -68,7 +68,7 @@ pub fn task_image(config: &Config, repo: Option<&Path>) -> Result<String, Runtim
     }
     let worker = worker_tag(config);
     if let Some(content) = repo.and_then(repo_dockerfile) {
-        let repo_hash = crate::workspace::repo_hash(repo.unwrap_or(Path::new("")));
+        let repo_hash = crate::paths::repo_hash(repo.unwrap_or(Path::new("")));
         return Ok(format!(
             "drover-repo-{repo_hash}:{}",
             hash12(&[&content, worker.as_bytes()])

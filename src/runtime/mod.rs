@@ -16,7 +16,7 @@ use bollard::Docker;
 
 pub use container::{
     Adopted, ContainerSpec, Found, LABEL_MANAGED, LABEL_POOL, LABEL_REPO, LABEL_TASK,
-    ManagedContainer, NAME_PREFIX, pool_name, shell_command, short as short_id,
+    ManagedContainer, NAME_PREFIX, container_name, pool_name, shell_command, short as short_id,
 };
 pub use exec::{ExecResult, ExecSpec};
 pub use strays::Swept;

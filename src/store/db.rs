@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::engine::clock::now_rfc3339;
-use crate::engine::ids::TaskId;
-use crate::engine::state::TaskState;
-use crate::engine::task::{AgentSpec, AttemptRecord, TaskRecord};
+use crate::protocol::TaskId;
+use crate::protocol::TaskState;
+use crate::protocol::clock::now_rfc3339;
+use crate::protocol::{AgentSpec, AttemptRecord, TaskRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -640,14 +640,14 @@ mod tests {
         drop(old);
         let s = Store::open(&path).unwrap();
         let mut t = record("aaaaaaaaaa");
-        t.origin = Some(crate::forge::IssueOrigin {
-            reference: crate::forge::IssueRef {
+        t.origin = Some(crate::protocol::IssueOrigin {
+            reference: crate::protocol::IssueRef {
                 owner: "ana".into(),
                 repo: "shop".into(),
                 number: 12,
             },
             url: "https://github.com/ana/shop/issues/12".into(),
-            removed: crate::forge::hidden::Removed {
+            removed: crate::protocol::Removed {
                 comments: 1,
                 invisible: 0,
             },
@@ -715,7 +715,7 @@ mod tests {
             Some("try harder")
         );
 
-        let cmd = crate::engine::protocol::Command::Cancel { id: id.clone() };
+        let cmd = crate::protocol::Command::Cancel { id: id.clone() };
         let n = s.push_command(&cmd).unwrap();
         let pending = s.pending_commands(0).unwrap();
         assert_eq!(pending.len(), 1);

@@ -4,8 +4,8 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::db::{Store, StoreError};
-use crate::engine::clock::now_rfc3339;
-use crate::engine::protocol::Command;
+use crate::protocol::Command;
+use crate::protocol::clock::now_rfc3339;
 
 #[derive(Debug, Clone)]
 pub struct InboxItem {

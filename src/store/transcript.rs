@@ -7,8 +7,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use crate::engine::transcript::Entry;
 use crate::paths::open_private_append;
+use crate::protocol::Entry;
 
 #[derive(Debug)]
 pub struct TranscriptLog {
@@ -87,7 +87,7 @@ pub fn read_transcript(path: &Path) -> std::io::Result<(Vec<Entry>, Vec<String>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::transcript::EntryKind;
+    use crate::protocol::EntryKind;
 
     #[test]
     fn dur_08_torn_tail_loads_everything_before_it() {

@@ -13,10 +13,10 @@ use super::editor::Editor;
 use super::input::key_of;
 use super::model::TaskView;
 use crate::config::{Notify, OnQuit};
-use crate::engine::ids::TaskId;
-use crate::engine::protocol::{Command, Event, EventBody, TaskSnapshot};
-use crate::engine::state::{self, TaskState, Transition};
 use crate::keymap::{Action, Context, Keymap};
+use crate::protocol::TaskId;
+use crate::protocol::{Command, Event, EventBody, TaskSnapshot};
+use crate::protocol::{TaskState, Transition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -621,7 +621,7 @@ impl App {
                 };
                 let id = t.task.id.clone();
                 let verdict = t.attempt.tests.as_ref().map(|r| r.verdict);
-                if verdict == Some(crate::verify::Verdict::Passed) {
+                if verdict == Some(crate::protocol::Verdict::Passed) {
                     return vec![Effect::Send(Command::Approve {
                         id,
                         force: false,
@@ -668,7 +668,7 @@ impl App {
             },
             Action::RetryFeedback => match task {
                 None => need_task(self),
-                Some((id, title, st, _)) => match state::next(&st, Transition::Retry) {
+                Some((id, title, st, _)) => match crate::protocol::state::next(&st, Transition::Retry) {
                     Ok(_) => {
                         self.overlay = Some(Overlay::Editor(Box::new(Editor::feedback(id, title))))
                     }

@@ -6,7 +6,7 @@
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui_textarea::{TextArea, WrapMode};
 
-use crate::engine::ids::TaskId;
+use crate::protocol::TaskId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditorKind {

@@ -5,12 +5,12 @@
 
 use std::collections::HashSet;
 
-use crate::engine::ids::TaskId;
-use crate::engine::protocol::{Event, EventBody};
-use crate::engine::state::TaskState;
-use crate::engine::task::{AttemptRecord, TaskRecord};
-use crate::engine::transcript::{Entry, EntryKind};
-use crate::workspace::overlap::Overlap;
+use crate::protocol::Overlap;
+use crate::protocol::TaskId;
+use crate::protocol::TaskState;
+use crate::protocol::{AttemptRecord, TaskRecord};
+use crate::protocol::{Entry, EntryKind};
+use crate::protocol::{Event, EventBody};
 
 /// Live output kept per running tool call, and test output kept per attempt.
 const LIVE_CAP: usize = 64 << 10;

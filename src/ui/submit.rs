@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use super::app::App;
 use super::editor::{Editor, EditorKind};
-use crate::engine::protocol::Command;
-use crate::engine::task::{AgentSpec, NewTask};
+use crate::protocol::Command;
+use crate::protocol::{AgentSpec, NewTask};
 
 const NO_REPO: &str =
     "no repository to queue it in: select a task of one, or open drover inside one";

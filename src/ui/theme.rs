@@ -2,8 +2,8 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::engine::state::TaskState;
-use crate::verify::Verdict;
+use crate::protocol::TaskState;
+use crate::protocol::Verdict;
 
 pub fn state_symbol(s: &TaskState) -> &'static str {
     match s {

@@ -7,56 +7,11 @@
 pub mod counts;
 mod detect;
 
-use serde::{Deserialize, Serialize};
+use crate::protocol::{TestReport, Verdict};
 
 pub use detect::detect;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Passed,
-    Failed,
-    /// No test command configured or found: not a pass.
-    NoTests,
-    /// The test command could not run (not found, timed out…).
-    Error,
-    /// The tests ran, but the workspace changed while they did: the verdict would not be
-    /// about the tree drover commits.
-    Stale,
-}
-
-impl Verdict {
-    pub fn label(self) -> &'static str {
-        match self {
-            Verdict::Passed => "passed",
-            Verdict::Failed => "failed",
-            Verdict::NoTests => "no tests",
-            Verdict::Error => "error",
-            Verdict::Stale => "stale",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TestReport {
-    pub command: Option<String>,
-    pub exit_code: Option<i64>,
-    pub passed: Option<u64>,
-    pub failed: Option<u64>,
-    pub verdict: Verdict,
-    pub duration_ms: u64,
-    pub timed_out: bool,
-    /// Why the verdict is what it is, in words.
-    pub note: Option<String>,
-    /// The snapshot tree the tests ran on (in drover's repository): approval counts the
-    /// verdict only for this very tree.
-    #[serde(default)]
-    pub tree: Option<String>,
-    /// Files that changed while the tests ran (a `Stale` verdict names them).
-    #[serde(default)]
-    pub changed: Vec<String>,
-}
-
+/// How a run of the tests is judged (the report itself is `crate::protocol`'s).
 impl TestReport {
     pub fn no_tests() -> Self {
         TestReport {

@@ -7,47 +7,17 @@
 //! summarised with their sizes, never rendered. Blocking: call from `spawn_blocking`.
 
 use git2::{Delta, DiffFindOptions, DiffFormat, DiffOptions, Oid, Repository};
-use serde::{Deserialize, Serialize};
 
 use super::WorkspaceError;
 use super::record::TaskGit;
-use super::snapshot::{self, Ignored, SnapshotOptions, Unrecorded};
+use super::snapshot::{self, SnapshotOptions};
 use super::statcache::StatCache;
+use crate::protocol::{DiffSummary, FileStat};
 
 /// Files larger than this are treated as binary (not read line by line).
 const MAX_TEXT_BYTES: i64 = 8 << 20;
 /// The patch text kept for showing; the file list and stats are always whole.
 const MAX_PATCH_BYTES: usize = 16 << 20;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiffSummary {
-    pub files: Vec<FileStat>,
-    pub insertions: u64,
-    pub deletions: u64,
-    /// The snapshot's tree in drover's repository (what approval would commit).
-    #[serde(default)]
-    pub tree: Option<String>,
-    /// Ignored files the workspace has beyond the base (measured when verifying).
-    #[serde(default)]
-    pub ignored: Vec<Ignored>,
-    /// What the snapshot could not record, and why.
-    #[serde(default)]
-    pub unrecorded: Vec<Unrecorded>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStat {
-    pub path: String,
-    /// Set for renames and copies.
-    pub old_path: Option<String>,
-    /// added, modified, deleted, renamed, copied, typechange
-    pub status: String,
-    pub insertions: u64,
-    pub deletions: u64,
-    pub binary: bool,
-    pub old_size: u64,
-    pub new_size: u64,
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkspaceDiff {
@@ -56,21 +26,6 @@ pub struct WorkspaceDiff {
     pub patch: String,
     /// Bytes of file content the snapshot added to drover's repository.
     pub written: u64,
-}
-
-impl DiffSummary {
-    /// `3 files changed, 10 insertions(+), 2 deletions(-)`
-    pub fn stat_line(&self) -> String {
-        let n = self.files.len();
-        format!(
-            "{n} file{} changed, {} insertion{}(+), {} deletion{}(-)",
-            if n == 1 { "" } else { "s" },
-            self.insertions,
-            if self.insertions == 1 { "" } else { "s" },
-            self.deletions,
-            if self.deletions == 1 { "" } else { "s" },
-        )
-    }
 }
 
 fn status_name(d: Delta) -> &'static str {

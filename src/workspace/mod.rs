@@ -31,10 +31,10 @@ pub use commit::{
     PublishError, author, check_publish, commit_tree, message as commit_message, publish,
 };
 pub use create::{adopt, create, detached_at, prepare};
-pub use diff::{DiffSummary, FileStat, WorkspaceDiff, changed_paths, diff, diff_trees, diff_with};
+pub use diff::{WorkspaceDiff, changed_paths, diff, diff_trees, diff_with};
 pub use push::{MergeCheck, PushError, Pushed, SecretHit, merge_check, push, scan_outgoing};
 pub use record::TaskGit;
-pub use snapshot::{Ignored, Snapshot, SnapshotOptions, Unrecorded, snapshot, snapshot_with};
+pub use snapshot::{Snapshot, SnapshotOptions, snapshot, snapshot_with};
 pub use statcache::StatCache;
 
 #[derive(Debug, thiserror::Error)]
@@ -142,13 +142,6 @@ pub fn head_commit(user_repo: &Path) -> Result<String, WorkspaceError> {
         .and_then(|h| h.peel_to_commit())
         .map_err(|_| WorkspaceError::NoCommits(user_repo.to_path_buf()))?;
     Ok(commit.id().to_string())
-}
-
-/// Short stable hash of a repository path (the `drover.repo` label).
-pub fn repo_hash(root: &Path) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
-    hex::encode(&digest[..6])
 }
 
 /// The user's object directory (shared by worktrees), canonical.

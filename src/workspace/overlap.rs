@@ -14,6 +14,7 @@ use std::path::Path;
 use git2::{Oid, Repository};
 
 use super::WorkspaceError;
+use crate::protocol::Overlap;
 
 /// One task as the radar sees it.
 #[derive(Debug, Clone)]
@@ -30,20 +31,6 @@ pub struct Side {
     pub files: Vec<String>,
     /// Changes whenever the workspace may have changed (attempt, diff size, commit).
     pub version: String,
-}
-
-/// Another task touching the same files.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Overlap {
-    pub id: String,
-    pub title: String,
-    /// Files both change.
-    pub files: Vec<String>,
-    /// Files that conflict when both are merged (empty: they merge cleanly).
-    pub conflicts: Vec<String>,
-    /// Why the merge could not be tried, if it could not.
-    #[serde(default)]
-    pub error: Option<String>,
 }
 
 /// The paths with conflicts in a merge result.

@@ -31,6 +31,20 @@ pub struct TaskGit {
     pub branch: String,
 }
 
+impl crate::protocol::TaskRecord {
+    /// Where drover keeps this task's git state, and its workspace.
+    pub fn git(&self, data: &crate::paths::DataDir) -> TaskGit {
+        TaskGit {
+            user_repo: self.repo.clone(),
+            store: data.git_store(&self.repo_hash),
+            index: data.task_index(&self.id),
+            workspace: data.workspace(&self.id),
+            base: self.base_commit.clone(),
+            branch: self.branch.clone(),
+        }
+    }
+}
+
 impl TaskGit {
     /// drover's repository, made on first use. Its alternates name the user's objects
     /// (refreshed on every open: the user may have moved or repacked nothing, or cloned

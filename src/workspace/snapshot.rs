@@ -29,12 +29,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use git2::{Index, ObjectType, Oid, Repository};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use serde::{Deserialize, Serialize};
 
 use super::record::TaskGit;
 use super::statcache::{Cached, Key, StatCache};
 use super::{WorkspaceError, git, io};
 use crate::beneath::{self, Beneath, Kind, Stat, Step, Visit};
+use crate::protocol::{Ignored, Unrecorded};
 
 /// Files bigger than this are listed, not recorded (GitHub refuses files over 100 MB).
 pub const MAX_RECORDED: u64 = 1 << 30;
@@ -68,23 +68,6 @@ pub struct SnapshotOptions {
     pub persist: bool,
     /// Measure ignored files and directories (walks them: only when it is shown).
     pub list_ignored: bool,
-}
-
-/// An ignored file or directory the workspace has that the base commit does not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ignored {
-    pub path: String,
-    pub bytes: u64,
-    /// 1 for a file; the files inside for a directory.
-    pub files: u64,
-    pub dir: bool,
-}
-
-/// Something in the workspace the snapshot does not record, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unrecorded {
-    pub path: String,
-    pub why: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -195,7 +195,7 @@ impl Env {
         let path = self
             .home
             .path()
-            .join(format!("{}.toml", drover::engine::ids::slug(title)));
+            .join(format!("{}.toml", drover::engine::ops::slug(title)));
         std::fs::write(&path, script).expect("script");
         let out = self.drover(&[
             "add",
@@ -266,7 +266,7 @@ impl Env {
     }
 
     pub fn repo_label(&self) -> String {
-        format!("drover.repo={}", drover::workspace::repo_hash(&self.repo))
+        format!("drover.repo={}", drover::paths::repo_hash(&self.repo))
     }
 
     /// Containers of this environment's repository (`docker ps` filters).
@@ -417,7 +417,7 @@ impl Env {
         max_parallel: usize,
     ) -> (
         drover::engine::EngineHandle,
-        tokio::sync::mpsc::UnboundedReceiver<drover::engine::protocol::Event>,
+        tokio::sync::mpsc::UnboundedReceiver<drover::protocol::Event>,
     ) {
         let data = drover::paths::DataDir::at(self.data()).expect("data dir");
         let bus = std::sync::Arc::new(drover::engine::bus::EventBus::default());

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use drover::daemon::client::{Client, ClientError};
-use drover::daemon::wire::ServerMsg;
-use drover::engine::protocol::{Command, Event, EventBody};
-use drover::engine::state::TaskState;
-use drover::engine::task::{AgentSpec, NewTask};
+use drover::protocol::ServerMsg;
+use drover::protocol::TaskState;
+use drover::protocol::{AgentSpec, NewTask};
+use drover::protocol::{Command, Event, EventBody};
 
 use crate::common::*;
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover::engine::docker_watch::RuntimeSlot;
-use drover::engine::protocol::{Command, Event, EventBody};
-use drover::engine::state::TaskState;
-use drover::engine::task::{AgentSpec, NewTask};
+use drover::protocol::TaskState;
+use drover::protocol::{AgentSpec, NewTask};
+use drover::protocol::{Command, Event, EventBody};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
@@ -174,7 +174,7 @@ async fn dur_09_tasks_queued_while_docker_is_down_start_in_order_when_it_returns
     let id = titles.iter().find(|(_, t)| **t == "first").unwrap().0;
     let answer = handle
         .request(Command::Load {
-            id: drover::engine::ids::TaskId::parse(id).unwrap(),
+            id: drover::protocol::TaskId::parse(id).unwrap(),
         })
         .await;
     assert!(answer.is_ok(), "{answer:?}");

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use drover::engine::protocol::{Command, Event, EventBody};
-use drover::engine::state::TaskState;
-use drover::engine::task::{AgentSpec, NewTask};
 use drover::paths::DataDir;
+use drover::protocol::Overlap;
+use drover::protocol::TaskState;
+use drover::protocol::{AgentSpec, NewTask};
+use drover::protocol::{Command, Event, EventBody};
 use drover::runtime::Runtime;
 use drover::store::Store;
-use drover::workspace::overlap::Overlap;
 
 use crate::common::*;
 
@@ -97,7 +97,7 @@ async fn tasks_editing_the_same_lines_are_flagged_both_ways() {
     .await;
 
     // Approving keeps the picture (the commit has the same tree)...
-    let id = |t: &str| drover::engine::ids::TaskId::parse(&ids[t]).unwrap();
+    let id = |t: &str| drover::protocol::TaskId::parse(&ids[t]).unwrap();
     handle
         .request(Command::Approve {
             id: id("one"),

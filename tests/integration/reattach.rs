@@ -101,7 +101,7 @@ fn dur_01_kill_9_with_five_running_tasks_reattaches_all_and_reruns_nothing() {
     // Each task went back to the queue once (resume) and then on: never two engines.
     let store = drover::store::Store::open(&env.data().join("drover.db")).unwrap();
     for id in &ids {
-        let id = drover::engine::ids::TaskId::parse(id).unwrap();
+        let id = drover::protocol::TaskId::parse(id).unwrap();
         let moves: Vec<String> = store
             .transitions(&id)
             .unwrap()

@@ -263,7 +263,7 @@ async fn dur_03_orphans_of_this_store_are_reaped_and_nothing_else() {
     let said = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let ev = rx.recv().await.unwrap();
-            if let drover::engine::protocol::EventBody::Notice { message } = ev.body
+            if let drover::protocol::EventBody::Notice { message } = ev.body
                 && message.contains("orphan")
             {
                 return message;

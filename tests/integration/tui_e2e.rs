@@ -146,7 +146,7 @@ fn tui_in(env: &Env) -> String {
 }
 
 fn remove_containers_of(repo: &Path) {
-    let label = format!("label=drover.repo={}", drover::workspace::repo_hash(repo));
+    let label = format!("label=drover.repo={}", drover::paths::repo_hash(repo));
     let out = Command::new("docker")
         .args(["ps", "-aq", "--filter", &label])
         .output()

@@ -3,9 +3,9 @@
 //! held back until the user trusts it.
 
 use crossterm::event::KeyCode;
-use drover::engine::state::TaskState;
+use drover::protocol::TaskState;
+use drover::protocol::{Ignored, Unrecorded};
 use drover::ui::app::Effect;
-use drover::workspace::{Ignored, Unrecorded};
 use insta::assert_snapshot;
 
 use crate::ui_fixtures::*;

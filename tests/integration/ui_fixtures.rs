@@ -1,14 +1,14 @@
 //! Realistic engine events for UI tests: fixed ids and times, so screens are deterministic.
 
-use drover::engine::ids::TaskId;
-use drover::engine::protocol::{Event, EventBody};
-use drover::engine::state::TaskState;
-use drover::engine::task::{AgentSpec, AttemptRecord, TaskRecord};
-use drover::engine::transcript::{Entry, EntryKind};
 use drover::keymap::Keymap;
+use drover::protocol::TaskId;
+use drover::protocol::TaskState;
+use drover::protocol::{AgentSpec, AttemptRecord, TaskRecord};
+use drover::protocol::{DiffSummary, FileStat};
+use drover::protocol::{Entry, EntryKind};
+use drover::protocol::{Event, EventBody};
+use drover::protocol::{TestReport, Verdict};
 use drover::ui::app::{App, Header, Msg};
-use drover::verify::{TestReport, Verdict};
-use drover::workspace::{DiffSummary, FileStat};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -31,7 +31,7 @@ pub fn record(tid: &str, title: &str, state: TaskState) -> TaskRecord {
         },
         base_commit: "9708b1bddd5e0000000000000000000000000000".into(),
         base_ref: Some("main".into()),
-        branch: format!("drover/{tid}-{}", drover::engine::ids::slug(title)),
+        branch: format!("drover/{tid}-{}", drover::engine::ops::slug(title)),
         state,
         attempt: 1,
         created_at: T0.into(),
@@ -108,7 +108,7 @@ pub fn reviewed(passed: bool) -> AttemptRecord {
         limits: Some(
             "4.0 GiB memory · 2 CPUs · 1024 processes · 600s per command · 1024 MiB /tmp".into(),
         ),
-        usage: Some(drover::agent::UsageRecord {
+        usage: Some(drover::protocol::UsageRecord {
             input_tokens: 41_200,
             output_tokens: 2_350,
             cost_usd: Some(0.16),
@@ -201,7 +201,7 @@ pub fn entry(kind: EntryKind) -> EventBody {
 
 /// A transcript with every kind of entry, a long coloured output and a failure.
 pub fn transcript(app: &mut App, tid: &str) {
-    use drover::agent::tools::ToolCall;
+    use drover::protocol::ToolCall;
     let long: String = (1..=40)
         .map(|i| format!("\x1b[32mok\x1b[0m line {i}\n"))
         .collect();

@@ -2,8 +2,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use drover::config::OnQuit;
-use drover::engine::protocol::{Command, EventBody};
-use drover::engine::state::TaskState;
+use drover::protocol::TaskState;
+use drover::protocol::{Command, EventBody};
 use drover::ui::app::{App, Effect, Focus, Msg, Overlay, Pane};
 
 use crate::ui_fixtures::*;
@@ -252,7 +252,7 @@ fn i_imports_an_issue_with_notes() {
             repo: a.header.repo.clone(),
             reference: "#12".into(),
             notes: Some("Keep it small.".into()),
-            agent: drover::engine::task::AgentSpec::Builtin { provider: None },
+            agent: drover::protocol::AgentSpec::Builtin { provider: None },
         })
     );
     assert!(a.overlay.is_none());

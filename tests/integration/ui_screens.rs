@@ -1,9 +1,9 @@
 //! Every screen and state of the TUI as an insta snapshot (ratatui TestBackend).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use drover::engine::protocol::EventBody;
-use drover::engine::state::TaskState;
-use drover::engine::task::AttemptRecord;
+use drover::protocol::AttemptRecord;
+use drover::protocol::EventBody;
+use drover::protocol::TaskState;
 use drover::ui::app::{App, Msg};
 use insta::assert_snapshot;
 
@@ -164,11 +164,11 @@ fn info_pane() {
 fn running_task_streams_live_output() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('j'));
-    use drover::agent::tools::ToolCall;
+    use drover::protocol::ToolCall;
     a.update(Msg::Engine(ev(
         Some("m2n4p6q8r0"),
         1,
-        entry(drover::engine::transcript::EntryKind::ToolCall {
+        entry(drover::protocol::EntryKind::ToolCall {
             call: 1,
             tool: ToolCall::Bash {
                 command: "cargo build".into(),
@@ -218,14 +218,14 @@ fn imported_task_names_its_issue_and_what_was_hidden() {
     let mut task = record("g1b2c3d4e5", "Cart total is wrong", TaskState::Review);
     task.prompt =
         "GitHub issue ana/shop#12: Cart total is wrong\nLabels: bug\n\nadd() subtracts.\n".into();
-    task.origin = Some(drover::forge::IssueOrigin {
-        reference: drover::forge::IssueRef {
+    task.origin = Some(drover::protocol::IssueOrigin {
+        reference: drover::protocol::IssueRef {
             owner: "ana".into(),
             repo: "shop".into(),
             number: 12,
         },
         url: "https://github.com/ana/shop/issues/12".into(),
-        removed: drover::forge::hidden::Removed {
+        removed: drover::protocol::Removed {
             comments: 1,
             invisible: 2,
         },
@@ -373,7 +373,7 @@ fn blocked_task_shows_why() {
 
 #[test]
 fn conflicting_tasks_wear_a_badge_and_name_each_other() {
-    use drover::workspace::overlap::Overlap;
+    use drover::protocol::Overlap;
     let mut a = app();
     add(
         &mut a,
@@ -428,7 +428,7 @@ fn conflicting_tasks_wear_a_badge_and_name_each_other() {
 /// each row names its repository, and the header says every repository is shown.
 #[test]
 fn all_repositories_from_a_daemon_snapshot() {
-    use drover::engine::protocol::TaskSnapshot;
+    use drover::protocol::TaskSnapshot;
     let mut a = app();
     a.header.all = true;
     let mut other = record("z9y8x7w6v5", "Bump the HTTP client", TaskState::Running);
@@ -451,7 +451,7 @@ fn all_repositories_from_a_daemon_snapshot() {
     assert_eq!(
         fx,
         vec![drover::ui::app::Effect::Send(
-            drover::engine::protocol::Command::Load {
+            drover::protocol::Command::Load {
                 id: id("k3j9x2ab1c")
             }
         )],
@@ -483,7 +483,7 @@ fn all_repositories_from_a_daemon_snapshot() {
 /// A repository with a one-letter name still gets its column.
 #[test]
 fn all_repositories_name_short_repositories_too() {
-    use drover::engine::protocol::TaskSnapshot;
+    use drover::protocol::TaskSnapshot;
     let mut a = app();
     a.header.all = true;
     let mut t = record("k3j9x2ab1c", "Tidy up", TaskState::Review);

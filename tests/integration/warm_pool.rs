@@ -5,9 +5,9 @@
 use std::process::{Command, Stdio};
 
 use drover::engine::docker_watch::RuntimeSlot;
-use drover::engine::protocol::{Command as EngineCommand, EventBody};
-use drover::engine::state::TaskState;
-use drover::engine::task::{AgentSpec, NewTask};
+use drover::protocol::TaskState;
+use drover::protocol::{AgentSpec, NewTask};
+use drover::protocol::{Command as EngineCommand, EventBody};
 
 use super::common::*;
 

@@ -11,7 +11,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::engine::ids::TaskId;
+use crate::protocol::TaskId;
 use crate::ui::app::App;
 use crate::ui::highlight;
 use crate::ui::model::TaskView;

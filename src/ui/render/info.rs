@@ -47,7 +47,7 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
         ),
         row(
             "pushed",
-            if t.state == crate::engine::state::TaskState::Pushed {
+            if t.state == crate::protocol::TaskState::Pushed {
                 format!("yes: {}", t.branch)
             } else {
                 "no".into()

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::util::{duration, elapsed};
-use crate::engine::state::TaskState;
+use crate::protocol::TaskState;
 use crate::ui::app::{App, Focus};
 use crate::ui::model::TaskView;
 use crate::ui::theme;

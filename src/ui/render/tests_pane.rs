@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::util::ansi_lines;
-use crate::engine::state::TaskState;
+use crate::protocol::TaskState;
 use crate::ui::app::App;
 use crate::ui::model::TaskView;
 use crate::ui::theme;

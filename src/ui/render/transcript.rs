@@ -12,9 +12,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use super::util::{ansi_lines, wrap};
-use crate::agent::tools::ToolCall;
-use crate::engine::ids::TaskId;
-use crate::engine::transcript::EntryKind;
+use crate::protocol::EntryKind;
+use crate::protocol::TaskId;
+use crate::protocol::ToolCall;
 use crate::ui::app::App;
 use crate::ui::model::TaskView;
 use crate::ui::theme;

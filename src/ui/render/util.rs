@@ -84,7 +84,7 @@ pub fn elapsed(from: Option<&str>, to: Option<&str>, now: OffsetDateTime) -> Opt
 
 /// "build/ (12 files, 3.4 MiB), debug.log (10 B)": what the diff leaves out because an
 /// ignore rule of the base commit (or drover's) matches, at most `max` named.
-pub fn ignored_summary(d: &crate::workspace::DiffSummary, max: usize) -> Option<String> {
+pub fn ignored_summary(d: &crate::protocol::DiffSummary, max: usize) -> Option<String> {
     if d.ignored.is_empty() {
         return None;
     }
@@ -113,7 +113,7 @@ pub fn ignored_summary(d: &crate::workspace::DiffSummary, max: usize) -> Option<
 }
 
 /// "pipe: a fifo…; sub/.git: a .git entry…": what drover could not record, and why.
-pub fn unrecorded_summary(d: &crate::workspace::DiffSummary, max: usize) -> Option<String> {
+pub fn unrecorded_summary(d: &crate::protocol::DiffSummary, max: usize) -> Option<String> {
     if d.unrecorded.is_empty() {
         return None;
     }

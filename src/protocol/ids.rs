@@ -45,25 +45,6 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// A branch-safe slug of a title: lowercase ascii words joined by '-', at most 40 chars.
-pub fn slug(title: &str) -> String {
-    let mut out = String::new();
-    for word in title
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        let word = word.to_ascii_lowercase();
-        if out.len() + word.len() + 1 > 40 {
-            break;
-        }
-        if !out.is_empty() {
-            out.push('-');
-        }
-        out.push_str(&word);
-    }
-    if out.is_empty() { "task".into() } else { out }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,14 +64,5 @@ mod tests {
         assert!(TaskId::parse("../etc").is_none());
         assert!(TaskId::parse("abcdefghjkm").is_none(), "too long");
         assert_eq!(TaskId::parse("AB12").unwrap().as_str(), "ab12");
-    }
-
-    #[test]
-    fn slugs_are_branch_safe() {
-        assert_eq!(slug("Fix add() in calc.py!"), "fix-add-in-calc-py");
-        assert_eq!(slug("   "), "task");
-        assert_eq!(slug("Ünïcode only ✓"), "n-code-only");
-        let long = slug(&"word ".repeat(30));
-        assert!(long.len() <= 40, "{long}");
     }
 }

@@ -1,17 +1,18 @@
 //! What a task is: its record, its attempts, and the agent that works on it.
 //!
 //! Plain data shared by the engine, the store and every front end. Behaviour lives in the
-//! state machine (`state.rs`) and the supervisor, not here.
+//! state machine (`state.rs`) and the engine, not here; where a record meets the disk
+//! (`TaskGit`) or Docker (container names) is said by those modules.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::diff::DiffSummary;
 use super::ids::TaskId;
+use super::origin::IssueOrigin;
+use super::report::TestReport;
 use super::state::TaskState;
-use crate::forge::IssueOrigin;
-use crate::verify::TestReport;
-use crate::workspace::DiffSummary;
 
 /// Which agent works on a task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,19 +26,6 @@ pub enum AgentSpec {
 }
 
 impl AgentSpec {
-    /// The scripted agent for a steps file: read and checked now (errors name
-    /// file:line:col), stored whole so the file may go away.
-    pub fn scripted_from_file(path: &std::path::Path) -> Result<AgentSpec, String> {
-        let script =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        crate::agent::scripted::Script::parse(path, &script).map_err(|e| e.to_string())?;
-        let source = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        Ok(AgentSpec::Scripted { script, source })
-    }
-
     pub fn label(&self) -> String {
         match self {
             AgentSpec::Scripted { source, .. } => format!("scripted ({source})"),
@@ -105,7 +93,7 @@ pub struct AttemptRecord {
     pub limits: Option<String>,
     /// Tokens, cost and turns of the LLM agent.
     #[serde(default)]
-    pub usage: Option<crate::agent::UsageRecord>,
+    pub usage: Option<UsageRecord>,
     /// The model that worked on it ("anthropic claude-sonnet-4-5").
     #[serde(default)]
     pub model: Option<String>,
@@ -128,23 +116,14 @@ pub struct AttemptRecord {
     pub workspace_bytes: Option<u64>,
 }
 
-impl TaskRecord {
-    /// Where drover keeps this task's git state, and its workspace.
-    pub fn git(&self, data: &crate::paths::DataDir) -> crate::workspace::TaskGit {
-        crate::workspace::TaskGit {
-            user_repo: self.repo.clone(),
-            store: data.git_store(&self.repo_hash),
-            index: data.task_index(&self.id),
-            workspace: data.workspace(&self.id),
-            base: self.base_commit.clone(),
-            branch: self.branch.clone(),
-        }
-    }
-}
-
-/// The name of a task's container (one per task; a new attempt replaces it).
-pub fn container_name(id: &TaskId) -> String {
-    format!("{}{id}", crate::runtime::NAME_PREFIX)
+/// Token usage and cost of an attempt, as recorded and shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// In US dollars, when prices are configured.
+    pub cost_usd: Option<f64>,
+    pub turns: u32,
 }
 
 #[cfg(test)]

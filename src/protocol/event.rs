@@ -1,70 +1,17 @@
-//! The engine's whole interface: `Command`s in, `Event`s out.
+//! What the engine says: `Event`s, numbered in one sequence across tasks, and the
+//! snapshot of a task a subscriber starts from.
 //!
-//! Both are serde enums so the same types can cross a socket later (daemon). Every event
-//! carries its payload, so a front end never calls back into the engine to fetch a result;
-//! `seq` orders events across tasks.
+//! Every event carries its payload, so a front end never calls back into the engine to
+//! fetch a result.
 
 use serde::{Deserialize, Serialize};
 
+use super::diff::{DiffSummary, Overlap};
 use super::ids::TaskId;
+use super::report::TestReport;
 use super::state::TaskState;
-use super::task::{AttemptRecord, NewTask, TaskRecord};
+use super::task::{AttemptRecord, TaskRecord};
 use super::transcript::Entry;
-use crate::verify::TestReport;
-use crate::workspace::DiffSummary;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-pub enum Command {
-    Queue {
-        task: NewTask,
-    },
-    Cancel {
-        id: TaskId,
-    },
-    Discard {
-        id: TaskId,
-    },
-    /// A new attempt: with feedback it continues in the same workspace; without, from
-    /// scratch.
-    Retry {
-        id: TaskId,
-        feedback: Option<String>,
-    },
-    /// An interrupted task goes on where it stopped (same attempt, workspace and
-    /// transcript; tool calls that ran are not run again).
-    Resume {
-        id: TaskId,
-    },
-    /// Commit the workspace on the task branch and bring the branch into the user's
-    /// repository. `force` approves even when the tests did not pass (recorded).
-    Approve {
-        id: TaskId,
-        #[serde(default)]
-        force: bool,
-        /// Use this branch name instead of the task's (when the user has one by that name).
-        #[serde(default)]
-        branch: Option<String>,
-    },
-    Push {
-        id: TaskId,
-    },
-    /// Fetch a GitHub issue (`owner/repo#12`, `#12`, URL) and queue it as a task of `repo`.
-    Import {
-        repo: std::path::PathBuf,
-        reference: String,
-        /// The user's own words, added after the issue.
-        #[serde(default)]
-        notes: Option<String>,
-        agent: super::task::AgentSpec,
-    },
-    /// Asks for a task's stored history (answered by `EventBody::History`).
-    Load {
-        id: TaskId,
-    },
-    /// Stop accepting work; running tasks are cancelled (their containers stopped).
-    Shutdown,
-}
 
 /// A task as it stands: what a front end that attaches is given before live events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,7 +99,7 @@ pub enum EventBody {
     /// Other tasks in review or approved that change the same files as this one, and
     /// whether they merge together (replaces the previous list; empty clears it).
     Overlaps {
-        overlaps: Vec<crate::workspace::overlap::Overlap>,
+        overlaps: Vec<Overlap>,
     },
     /// Something the user asked for that this build cannot do, or a hint.
     Notice {

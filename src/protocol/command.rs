@@ -1,0 +1,61 @@
+//! What a front end asks of the engine.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::TaskId;
+use super::task::{AgentSpec, NewTask};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Queue {
+        task: NewTask,
+    },
+    Cancel {
+        id: TaskId,
+    },
+    Discard {
+        id: TaskId,
+    },
+    /// A new attempt: with feedback it continues in the same workspace; without, from
+    /// scratch.
+    Retry {
+        id: TaskId,
+        feedback: Option<String>,
+    },
+    /// An interrupted task goes on where it stopped (same attempt, workspace and
+    /// transcript; tool calls that ran are not run again).
+    Resume {
+        id: TaskId,
+    },
+    /// Commit the workspace on the task branch and bring the branch into the user's
+    /// repository. `force` approves even when the tests did not pass (recorded).
+    Approve {
+        id: TaskId,
+        #[serde(default)]
+        force: bool,
+        /// Use this branch name instead of the task's (when the user has one by that name).
+        #[serde(default)]
+        branch: Option<String>,
+    },
+    Push {
+        id: TaskId,
+    },
+    /// Fetch a GitHub issue (`owner/repo#12`, `#12`, URL) and queue it as a task of `repo`.
+    Import {
+        repo: PathBuf,
+        reference: String,
+        /// The user's own words, added after the issue.
+        #[serde(default)]
+        notes: Option<String>,
+        agent: AgentSpec,
+    },
+    /// Asks for a task's stored history (answered by `EventBody::History`).
+    Load {
+        id: TaskId,
+    },
+    /// Stop accepting work; running tasks are cancelled (their containers stopped).
+    Shutdown,
+}

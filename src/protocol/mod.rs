@@ -1,0 +1,31 @@
+//! Every type that crosses a process boundary or is stored: task ids, records and
+//! states, transcript entries, test reports, diff summaries, commands, events and the
+//! messages on an engine host's socket.
+//!
+//! It depends on nothing else of drover (a test checks it), so front ends, the store and
+//! the engine share one vocabulary and a change of shape is seen in one place: the golden
+//! JSON in `golden.rs` fails until `PROTOCOL` is bumped. Behaviour that needs the disk,
+//! git or Docker is added where those live (`impl TaskRecord` in `workspace`, say).
+
+pub mod clock;
+mod command;
+mod diff;
+mod event;
+mod ids;
+mod origin;
+mod report;
+pub mod state;
+mod task;
+mod transcript;
+mod wire;
+
+pub use command::Command;
+pub use diff::{DiffSummary, FileStat, Ignored, Overlap, Unrecorded};
+pub use event::{Event, EventBody, TaskSnapshot};
+pub use ids::{ID_LEN, TaskId};
+pub use origin::{IssueOrigin, IssueRef, Removed};
+pub use report::{TestReport, Verdict};
+pub use state::{IllegalTransition, TaskState, Transition};
+pub use task::{AgentSpec, AttemptRecord, NewTask, TaskRecord, UsageRecord};
+pub use transcript::{Entry, EntryKind, ToolCall};
+pub use wire::{ClientMsg, MAX_LINE, PROTOCOL, ServerMsg};
