@@ -2,8 +2,8 @@
 //!
 //! - daemon: connect to a running daemon (the real binary), say hello, subscribe, receive
 //!   the snapshot, fold it into the real `App` and render it to a 200×50 TestBackend;
-//! - in-process (`--no-daemon`): start an engine on the store, take its announcements of
-//!   every task, fold and render the same way;
+//! - in-process (`--no-daemon`): start an engine host on the store, connect to it over
+//!   channels, receive its snapshot, fold and render the same way;
 //! - the process: `drover --version`, what starting the binary costs on top.
 //!
 //! Run: `cargo bench --bench attach`. Prints a table of medians and spreads. Needs no
@@ -11,18 +11,16 @@
 
 use std::path::Path;
 use std::process::Command as Proc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drover::daemon::client::Client;
-use drover::engine::bus::EventBus;
-use drover::engine::{self, EngineCtx, EngineOptions};
+use drover::client::Connection;
+use drover::config::OnQuit;
+use drover::host::{Host, HostOptions, socket_path};
 use drover::keymap::Keymap;
 use drover::paths::DataDir;
-use drover::protocol::EventBody;
-use drover::protocol::ServerMsg;
-use drover::protocol::TaskState;
-use drover::protocol::{AgentSpec, NewTask};
+use drover::protocol::{
+    AgentSpec, HostKind, NewTask, PROTOCOL, ServerMsg, TaskSnapshot, TaskState,
+};
 use drover::store::Store;
 use drover::ui::app::{App, Header, Msg};
 use ratatui::Terminal;
@@ -54,7 +52,7 @@ fn fixture(n: usize) -> (tempfile::TempDir, std::path::PathBuf, DataDir) {
             },
             origin: None,
         };
-        let (t, _) = drover::engine::ops::add(&store, data.root(), new).expect("add");
+        let (t, _) = drover::engine::add(&store, data.root(), new).expect("add");
         store
             .set_state(&t.id, 1, &TaskState::Queued, &TaskState::Review)
             .expect("state");
@@ -86,48 +84,53 @@ fn first_frame(app: &App) {
     t.draw(|f| drover::ui::render::draw(app, f)).expect("draw");
 }
 
-async fn via_daemon(data: &DataDir, repo: &Path, n: usize) -> Duration {
-    let socket = drover::daemon::socket_path(data);
-    let start = Instant::now();
-    let mut c = Client::connect(&socket).await.expect("connect");
-    c.subscribe(Some(repo), None).await.expect("subscribe");
-    let tasks = loop {
-        if let ServerMsg::Snapshot { tasks, .. } = c.next().await.expect("next") {
-            break tasks;
+/// Subscribes `c` to `repo` and folds its whole snapshot into a new `App`, drawn once.
+async fn snapshot_to_frame(mut c: Connection, repo: &Path, n: usize) {
+    c.subscribe(Some(repo), None).expect("subscribe");
+    let mut tasks: Vec<TaskSnapshot> = Vec::new();
+    loop {
+        if let ServerMsg::Snapshot {
+            tasks: part, more, ..
+        } = c.next().await.expect("next")
+        {
+            tasks.extend(part);
+            if !more {
+                break;
+            }
         }
-    };
+    }
     assert_eq!(tasks.len(), n);
     let mut a = app(repo);
     a.update(Msg::Snapshot(tasks));
     first_frame(&a);
+}
+
+async fn via_daemon(data: &DataDir, repo: &Path, n: usize) -> Duration {
+    let socket = socket_path(data);
+    let start = Instant::now();
+    let c = Connection::connect(&socket).await.expect("connect");
+    snapshot_to_frame(c, repo, n).await;
     start.elapsed()
 }
 
 async fn in_process(data: &DataDir, repo: &Path, n: usize) -> Duration {
     let start = Instant::now();
-    let store = Arc::new(Store::open(&data.db()).expect("store"));
-    let bus = Arc::new(EventBus::default());
-    let mut rx = bus.subscribe();
-    let ctx = EngineCtx::new(store, bus, None.into(), data.clone());
-    let opts = EngineOptions {
-        max_parallel: 4,
-        repo: Some(repo.to_path_buf()),
+    let mut host = Host::start(HostOptions {
+        data: data.clone(),
+        kind: HostKind::InProcess,
+        scope: Some(repo.to_path_buf()),
         run_queue: true,
-        poll: Duration::from_millis(500),
-    };
-    let handle = engine::start(ctx, opts);
-    let mut a = app(repo);
-    let mut seen = 0;
-    while seen < n {
-        let ev = rx.recv().await.expect("event");
-        if matches!(ev.body, EventBody::TaskAdded { .. }) {
-            seen += 1;
-        }
-        a.update(Msg::Engine(ev));
-    }
-    first_frame(&a);
+        max_parallel: 4,
+        runtime: Some(None.into()),
+    })
+    .await
+    .expect("host");
+    let c = Connection::over(host.pipe(), PROTOCOL)
+        .await
+        .expect("connect");
+    snapshot_to_frame(c, repo, n).await;
     let took = start.elapsed();
-    handle.shutdown().await;
+    host.quit(OnQuit::Stop).await;
     took
 }
 
@@ -156,8 +159,8 @@ async fn main() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("daemon");
-        let socket = drover::daemon::socket_path(&data);
-        drover::daemon::client::wait_until_up(&socket, Duration::from_secs(20))
+        let socket = socket_path(&data);
+        drover::client::connection::wait_until_up(&socket, Duration::from_secs(20))
             .await
             .expect("the daemon answers");
         let mut attach = Vec::new();
@@ -165,8 +168,8 @@ async fn main() {
         for _ in 0..ROUNDS {
             attach.push(via_daemon(&data, &repo, n).await);
         }
-        if let Ok(mut c) = Client::connect(&socket).await {
-            let _ = c.stop().await;
+        if let Ok(c) = Connection::connect(&socket).await {
+            let _ = c.stop();
         }
         let _ = daemon.wait();
         for _ in 0..ROUNDS {

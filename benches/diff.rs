@@ -67,6 +67,7 @@ fn main() {
     for round in 0..9 {
         let (diff, patch) = patch(round);
         lines = patch.lines().count();
+        let patch = drover::protocol::Page::of(&patch, 0);
         app.update(Msg::Engine(ev(0, EventBody::DiffUpdated { diff, patch })));
         let t = Instant::now();
         term.draw(|f| drover::ui::render::draw(&app, f))

@@ -91,8 +91,9 @@ fn main() {
             EventBody::History {
                 attempt: Box::default(),
                 entries: entries(t),
+                earlier: 0,
                 test_output: String::new(),
-                patch: String::new(),
+                patch: drover::protocol::Page::default(),
                 warnings: Vec::new(),
             },
         )));

@@ -10,18 +10,16 @@
 
 use std::path::Path;
 use std::process::Command as Proc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drover::config::Config;
-use drover::engine::bus::EventBus;
-use drover::engine::{self, EngineCtx, EngineOptions};
+use drover::client::Connection;
+use drover::config::{Config, OnQuit};
+use drover::host::{Host, HostOptions};
 use drover::paths::DataDir;
-use drover::protocol::EntryKind;
-use drover::protocol::{AgentSpec, NewTask};
-use drover::protocol::{Command, EventBody};
+use drover::protocol::{
+    AgentSpec, Command, EntryKind, EventBody, HostKind, NewTask, PROTOCOL, ServerMsg,
+};
 use drover::runtime::{Runtime, image};
-use drover::store::Store;
 
 mod common;
 use common::{commit_all, git, source_files};
@@ -154,24 +152,27 @@ async fn drover_tasks(
     let repo = repo.canonicalize().expect("canonical");
     let data = DataDir::at(tmp.path().join("data")).expect("data");
     let data_hash = data.hash();
-    let store = Store::open(&data.db()).expect("store");
-    let bus = Arc::new(EventBus::default());
-    let mut rx = bus.subscribe();
-    let ctx = EngineCtx::new(Arc::new(store), bus, Some(rt.clone()).into(), data);
-    let opts = EngineOptions {
-        max_parallel: n,
-        repo: Some(repo.clone()),
+    let mut host = Host::start(HostOptions {
+        data,
+        kind: HostKind::InProcess,
+        scope: Some(repo.clone()),
         run_queue: true,
-        poll: Duration::from_millis(50),
-    };
-    let handle = engine::start(ctx, opts);
+        max_parallel: n,
+        runtime: Some(Some(rt.clone()).into()),
+    })
+    .await
+    .expect("host");
+    let mut conn = Connection::over(host.pipe(), PROTOCOL)
+        .await
+        .expect("connect");
+    conn.subscribe(Some(&repo), None).expect("subscribe");
     if warm {
         pool_ready(rt, &data_hash, n).await;
     }
     let script = "[[step]]\nrun = \"true\"\n".to_string();
     let start = Instant::now();
     for i in 0..n {
-        handle.send(Command::Queue {
+        conn.command(Command::Queue {
             task: NewTask {
                 repo: repo.clone(),
                 title: format!("bench {i}"),
@@ -182,18 +183,23 @@ async fn drover_tasks(
                 },
                 origin: None,
             },
-        });
+        })
+        .expect("queue");
     }
     let mut times = Vec::new();
     while times.len() < n {
-        let Some(ev) = rx.recv().await else { break };
+        let Ok(msg) = conn.next().await else { break };
+        let ServerMsg::Event { event: ev } = msg else {
+            continue;
+        };
         if let EventBody::Transcript { entry } = &ev.body
             && matches!(entry.kind, EntryKind::ToolResult { .. })
         {
             times.push(start.elapsed());
         }
     }
-    handle.shutdown().await;
+    drop(conn);
+    host.quit(OnQuit::Stop).await;
     let _ = rt_cleanup(rt, &data_hash).await;
     kept.push(tmp);
     times

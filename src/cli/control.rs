@@ -1,23 +1,15 @@
-//! `drover add` and the commands that act on a task (cancel, discard, retry).
-//!
-//! Acting on a task goes through an engine: the daemon (started when none runs), or with
-//! `--no-daemon` the engine that holds the data dir (via the store's inbox) or, when none
-//! runs, a short-lived one in this process that starts no queued work. A new task is
-//! written to the store here and the daemon, started when needed, picks it up.
+//! `drover add` and the commands that act on a task (approve, push, cancel, discard,
+//! retry, resume): each is one command to the engine, through whichever host serves the
+//! data dir (the daemon, started when none runs; with `--no-daemon`, an engine started
+//! here for this one command when none runs, which starts no queued work).
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::{CliResult, Failure, open_data};
+use crate::client::{OpenOptions, Opened};
 use crate::config::Config;
-use crate::daemon::spawn::{self, StartError};
-use crate::engine::{self, EngineCtx, EngineOptions, bus::EventBus, ops};
-use crate::protocol::Command;
-use crate::protocol::TaskId;
-use crate::protocol::{AgentSpec, NewTask};
-use crate::runtime::Runtime;
-use crate::store::{EngineLock, LockHeld};
+use crate::config::OnQuit;
+use crate::protocol::{AgentSpec, Command, NewTask, Reply, TaskId};
 use crate::text::ellipsize;
 
 /// What a new task asks for.
@@ -47,6 +39,7 @@ pub async fn add(
             "the prompt is empty: say what the agent should do",
         ));
     }
+    let head = crate::workspace::resolve_head(&repo).map_err(Failure::usage)?;
     let spec = match (script, agent.as_deref()) {
         (Some(path), None | Some("script")) => {
             AgentSpec::scripted_from_file(&path).map_err(Failure::usage)?
@@ -57,54 +50,69 @@ pub async fn add(
             )));
         }
         (None, Some("script")) => return Err(Failure::usage("--agent script needs --script FILE")),
-        (None, provider) => {
-            // Say now, not when the task runs, if no model can be reached.
-            let root = crate::workspace::resolve_head(&repo)
-                .map_err(Failure::usage)?
-                .root;
-            let config = Config::load(Some(&root)).map_err(Failure::usage)?;
-            crate::agent::resolve::describe(&config.agent, config.network, provider)
-                .await
-                .map_err(Failure::usage)?;
-            AgentSpec::Builtin {
-                provider: provider.map(String::from),
-            }
-        }
+        (None, provider) => AgentSpec::Builtin {
+            provider: provider.map(String::from),
+        },
     };
-    let (data, store) = open_data()?;
-    let (task, head) = match what {
+    let mut opened = open(daemon).await?;
+    // Said now, not when the task runs, if no model can be reached (as the engine that
+    // would run it sees its environment).
+    if let AgentSpec::Builtin { provider } = &spec {
+        let asked = Command::WhichAgent {
+            repo: head.root.clone(),
+            provider: provider.clone(),
+        };
+        if let Err(e) = request(&mut opened, asked).await? {
+            close(opened).await;
+            return Err(Failure::usage(e));
+        }
+    }
+    let cmd = match what {
         What::Prompt { title, prompt } => {
             let title =
                 title.unwrap_or_else(|| ellipsize(prompt.lines().next().unwrap_or("").trim(), 72));
-            let new = NewTask {
-                repo,
-                title,
-                prompt,
-                agent: spec,
-                origin: None,
-            };
-            ops::add(&store, data.root(), new).map_err(Failure::usage)?
+            Command::Queue {
+                task: NewTask {
+                    repo: head.root.clone(),
+                    title,
+                    prompt,
+                    agent: spec,
+                    origin: None,
+                },
+            }
         }
-        What::Issue { reference, notes } => crate::engine::import::import_issue(
-            &store,
-            data.root(),
-            &repo,
-            &reference,
-            notes.as_deref(),
-            spec,
-        )
-        .await
-        .map_err(Failure::failed)?,
+        What::Issue { reference, notes } => Command::Import {
+            repo: head.root.clone(),
+            reference,
+            notes,
+            agent: spec,
+        },
     };
-    if let Some(o) = &task.origin {
-        eprintln!("imported {}: {}", o.reference, task.title);
-        if !o.removed.is_empty() {
-            eprintln!(
-                "note: hidden content removed from the issue before the agent sees it: {}",
-                o.removed
-            );
+    let importing = matches!(cmd, Command::Import { .. });
+    let result = request(&mut opened, cmd).await;
+    close(opened).await;
+    let id = match result? {
+        Ok(Reply::Queued { id }) => id,
+        Ok(Reply::Imported {
+            id,
+            reference,
+            title,
+            removed,
+        }) => {
+            eprintln!("imported {reference}: {title}");
+            if !removed.is_empty() {
+                eprintln!(
+                    "note: hidden content removed from the issue before the agent sees it: {removed}"
+                );
+            }
+            id
         }
-    }
+        Ok(other) => return Err(Failure::failed(format!("unexpected answer: {other}"))),
+        // The issue could not be had (GitHub said no): the command failed. A task that
+        // cannot be recorded (no repository, a bad config) is a usage error.
+        Err(e) if importing => return Err(Failure::failed(e)),
+        Err(e) => return Err(Failure::usage(e)),
+    };
     if head.dirty {
         eprintln!(
             "note: your uncommitted changes are not included (the task starts from {} at {})",
@@ -112,96 +120,59 @@ pub async fn add(
             &head.commit[..12]
         );
     }
-    if daemon {
-        // The task is in the store: the daemon runs it now, and on after this terminal.
-        match spawn::connect_or_start(&data).await {
-            Ok(_) => {}
-            // An in-process engine of this data dir takes it instead.
-            Err(StartError::InProcess { .. }) => {}
-            Err(e) => eprintln!(
-                "warning: the task is queued, but the daemon that would run it is not up: {e}"
-            ),
-        }
-    }
-    outln!("{}", task.id);
+    outln!("{id}");
     Ok(0)
 }
 
-/// Sends `make(id)` to the daemon, or (`--no-daemon`) to the engine that owns the data
-/// dir, or runs it in-process.
+/// Sends `make(id)` for the task `prefix` names and prints the answer.
 pub async fn control(
     daemon: bool,
     prefix: &str,
     make: impl FnOnce(TaskId) -> Command,
 ) -> CliResult {
-    let (data, store) = open_data()?;
+    let (_, store) = open_data()?;
     let task = store.find(prefix).map_err(Failure::usage)?;
-    let cmd = make(task.id.clone());
-    if daemon {
-        match spawn::connect_or_start(&data).await {
-            Ok(mut c) => {
-                let pid = c.pid;
-                let result = c.request(cmd).await.map_err(|e| {
-                    Failure::failed(format!("the daemon (pid {pid}) did not answer: {e}"))
-                })?;
-                return report(result);
-            }
-            // A `--no-daemon` front end's engine holds the data dir: ask it instead.
-            Err(StartError::InProcess { .. }) => {}
-            Err(e) => return Err(Failure::failed(e)),
-        }
-    }
-    match EngineLock::acquire(&data.lock()) {
-        Err(LockHeld::Held { pid, .. }) => via_inbox(&store, &cmd, &pid).await,
-        Err(e) => Err(Failure::usage(e)),
-        Ok(_lock) => {
-            let runtime = Runtime::connect().await.ok();
-            let ctx = EngineCtx::new(
-                Arc::new(store),
-                Arc::new(EventBus::default()),
-                runtime.into(),
-                data,
-            );
-            let opts = EngineOptions {
-                max_parallel: Config::default().max_parallel,
-                repo: None,
-                run_queue: false,
-                poll: Duration::from_secs(3600),
-            };
-            let handle = engine::start(ctx, opts);
-            let result = handle.request(cmd).await;
-            handle.shutdown().await;
-            report(result)
-        }
-    }
-}
-
-async fn via_inbox(store: &crate::store::Store, cmd: &Command, pid: &str) -> CliResult {
-    let n = store.push_command(cmd).map_err(Failure::failed)?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Some(result) = store.command_result(n).map_err(Failure::failed)? {
-            return report(match result.strip_prefix("ok: ") {
-                Some(m) => Ok(m.to_string()),
-                None => Err(result
-                    .strip_prefix("error: ")
-                    .unwrap_or(&result)
-                    .to_string()),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(Failure::failed(format!(
-        "the running drover engine (pid {pid}) did not answer within 30s"
-    )))
-}
-
-fn report(result: Result<String, String>) -> CliResult {
-    match result {
-        Ok(m) => {
-            outln!("{m}");
+    drop(store);
+    let mut opened = open(daemon).await?;
+    let result = request(&mut opened, make(task.id)).await;
+    close(opened).await;
+    match result? {
+        Ok(reply) => {
+            outln!("{reply}");
             Ok(0)
         }
         Err(e) => Err(Failure::failed(e)),
+    }
+}
+
+/// The engine for one command: the daemon's, another front end's, or (`--no-daemon`,
+/// nothing running) one started here that starts no queued work.
+async fn open(daemon: bool) -> Result<Opened, Failure> {
+    let (data, _) = open_data()?;
+    let opts = OpenOptions {
+        data,
+        daemon,
+        scope: None,
+        run_queue: false,
+        max_parallel: Config::default().max_parallel,
+    };
+    crate::client::open(opts).await.map_err(Failure::failed)
+}
+
+async fn request(
+    opened: &mut Opened,
+    cmd: Command,
+) -> Result<crate::protocol::CommandResult, Failure> {
+    let who = opened.connection.welcome.who();
+    opened
+        .connection
+        .request(cmd)
+        .await
+        .map_err(|e| Failure::failed(format!("{who} did not answer: {e}")))
+}
+
+async fn close(opened: Opened) {
+    if let Some(host) = opened.host {
+        host.quit(OnQuit::Stop).await;
     }
 }

@@ -4,73 +4,59 @@
 //! `logs/daemon.log`). `stop` asks it to stop; running tasks keep their containers and the
 //! next daemon reattaches them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::{CliResult, Failure, open_data};
-use crate::config::Config;
-use crate::daemon::client::{Client, ClientError};
-use crate::daemon::spawn::StartError;
-use crate::daemon::{server, socket_path, spawn, upgrade};
-use crate::engine::bus::EventBus;
-use crate::engine::{self, EngineCtx, EngineOptions};
-use crate::protocol::PROTOCOL;
-use crate::runtime::Runtime;
-use crate::store::EngineLock;
+use crate::client::connection::{ClientError, Connection};
+use crate::client::spawn::{self, StartError};
+use crate::client::upgrade;
+use crate::config::{Config, OnQuit};
+use crate::host::{Host, HostOptions, socket_path};
+use crate::paths::DataDir;
+use crate::protocol::{HostKind, PROTOCOL};
 
-/// Serves until `drover daemon stop` or a signal.
+/// Serves until `drover daemon stop` or a signal; running tasks then keep their
+/// containers for the next daemon.
 pub async fn run() -> CliResult {
     let config = Config::load(None).map_err(Failure::usage)?;
-    let (data, store) = open_data()?;
-    let _lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
-    let socket = socket_path(&data);
-    let runtime = Runtime::connect().await;
-    if let Err(e) = &runtime {
+    let data = DataDir::from_env().map_err(|e| Failure::usage(format!("data dir: {e}")))?;
+    let host = Host::start(HostOptions {
+        data: data.clone(),
+        kind: HostKind::Daemon,
+        scope: None,
+        run_queue: true,
+        max_parallel: config.max_parallel,
+        runtime: None,
+    })
+    .await
+    .map_err(Failure::usage)?;
+    if let Some(e) = host.runtime_error() {
         tracing::warn!("{e}; tasks wait until Docker is back");
     }
-    let bus = Arc::new(EventBus::default());
-    let store = Arc::new(store);
-    let ctx = EngineCtx::new(store.clone(), bus.clone(), runtime.ok().into(), data);
-    let engine = engine::start(
-        ctx,
-        EngineOptions {
-            max_parallel: config.max_parallel,
-            repo: None,
-            run_queue: true,
-            poll: Duration::from_millis(500),
-        },
-    );
-    let stop = CancellationToken::new();
     let mut signals = crate::signals::Terminate::new().map_err(Failure::failed)?;
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        let sig = signals.recv().await;
-        tracing::info!(
-            "{}: the daemon stops; running tasks keep their containers",
-            sig.name()
-        );
-        on_signal.cancel();
-    });
     eprintln!(
         "drover daemon {} (pid {}) starting on {}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
-        socket.display()
+        socket_path(&data).display()
     );
-    server::serve(socket, store, bus, engine, stop)
-        .await
-        .map_err(|e| Failure::failed(format!("daemon socket: {e}")))?;
+    tokio::select! {
+        sig = signals.recv() => tracing::info!(
+            "{}: the daemon stops; running tasks keep their containers",
+            sig.name()
+        ),
+        _ = host.stop_asked() => tracing::info!("asked to stop; running tasks keep their containers"),
+    }
+    host.quit(OnQuit::Keep).await;
     Ok(0)
 }
 
 /// Starts the daemon in the background unless one answers already.
 pub async fn start() -> CliResult {
     let (data, _) = open_data()?;
-    match Client::connect(&socket_path(&data)).await {
+    match Connection::connect(&socket_path(&data)).await {
         Ok(c) => {
-            outln!("drover daemon already running (pid {})", c.pid);
+            outln!("drover daemon already running (pid {})", c.pid());
             return Ok(0);
         }
         Err(ClientError::Version { pid, theirs, .. }) => {
@@ -80,7 +66,7 @@ pub async fn start() -> CliResult {
         Err(_) => {}
     }
     match spawn::connect_or_start(&data).await {
-        Ok(c) => outln!("drover daemon started (pid {})", c.pid),
+        Ok(c) => outln!("drover daemon started (pid {})", c.pid()),
         // Started, by a drover binary of another version (or told to speak another).
         Err(StartError::Client(ClientError::Version { pid, theirs, .. })) => {
             outln!("drover daemon started (pid {pid}) speaking protocol {theirs}")
@@ -96,10 +82,18 @@ fn other_version(pid: u32, theirs: u32) -> String {
     )
 }
 
+/// What holds the data dir instead of a daemon.
+fn in_process(c: &Connection) -> String {
+    format!(
+        "{} holds the data dir and ends when it quits",
+        c.welcome.who()
+    )
+}
+
 pub async fn stop() -> CliResult {
     let (data, _) = open_data()?;
     let socket = socket_path(&data);
-    let mut c = match Client::connect(&socket).await {
+    let c = match Connection::connect(&socket).await {
         Ok(c) => c,
         Err(ClientError::NotRunning(_)) => {
             outln!("no drover daemon is running");
@@ -115,11 +109,15 @@ pub async fn stop() -> CliResult {
         }
         Err(e) => return Err(Failure::failed(e)),
     };
-    let pid = c.pid;
-    c.stop().await.map_err(Failure::failed)?;
+    if c.welcome.host == HostKind::InProcess {
+        outln!("no drover daemon is running; {}", in_process(&c));
+        return Ok(0);
+    }
+    let pid = c.pid();
+    c.stop().map_err(Failure::failed)?;
     // Gone when the socket no longer answers.
     for _ in 0..200 {
-        if Client::connect(&socket).await.is_err() {
+        if Connection::connect(&socket).await.is_err() {
             outln!("drover daemon (pid {pid}) stopped; running tasks keep their containers");
             return Ok(0);
         }
@@ -133,12 +131,16 @@ pub async fn stop() -> CliResult {
 pub async fn status() -> CliResult {
     let (data, _) = open_data()?;
     let socket = socket_path(&data);
-    match Client::connect(&socket).await {
+    match Connection::connect(&socket).await {
+        Ok(c) if c.welcome.host == HostKind::InProcess => {
+            outln!("no drover daemon is running; {}", in_process(&c));
+            Ok(3)
+        }
         Ok(c) => {
             outln!(
                 "drover daemon {} running (pid {}) on {}",
-                c.version,
-                c.pid,
+                c.welcome.version,
+                c.pid(),
                 socket.display()
             );
             Ok(0)

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::{CliResult, Failure};
 use crate::agent::scripted::Script;
-use crate::config::Config;
-use crate::engine::ops;
+use crate::client::OpenOptions;
+use crate::config::{Config, OnQuit};
 use crate::paths::DataDir;
-use crate::protocol::{AgentSpec, NewTask};
+use crate::protocol::{AgentSpec, Command, NewTask};
 use crate::runtime::{Runtime, image};
-use crate::store::Store;
 use crate::ui::terminal::{self, TuiOptions};
 
 const PROJECT: &[(&str, &str)] = &[
@@ -105,10 +104,21 @@ pub async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> CliResult
         }
     }
 
-    let store = Store::open(&data.db()).map_err(Failure::usage)?;
+    for (file, script, ..) in TASKS {
+        Script::parse(&scripts.join(file), script).map_err(Failure::failed)?;
+    }
+    // Queued through the demo's own engine (its daemon, or one here for this alone).
+    let mut opened = crate::client::open(OpenOptions {
+        data: data.clone(),
+        daemon,
+        scope: None,
+        run_queue: false,
+        max_parallel: Config::default().max_parallel,
+    })
+    .await
+    .map_err(Failure::failed)?;
+    let mut queued = Ok(());
     for (file, script, title, prompt) in TASKS {
-        let path = scripts.join(file);
-        Script::parse(&path, script).map_err(Failure::failed)?;
         let new = NewTask {
             repo: repo.clone(),
             title: title.to_string(),
@@ -119,9 +129,23 @@ pub async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> CliResult
             },
             origin: None,
         };
-        ops::add(&store, data.root(), new).map_err(Failure::failed)?;
+        let answer = opened
+            .connection
+            .request(Command::Queue { task: new })
+            .await;
+        match answer {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => queued = Err(e.to_string()),
+            Err(e) => queued = Err(e.to_string()),
+        }
+        if queued.is_err() {
+            break;
+        }
     }
-    drop(store);
+    if let Some(host) = opened.host {
+        host.quit(OnQuit::Stop).await;
+    }
+    queued.map_err(Failure::failed)?;
     eprintln!(
         "demo repository: {}\ndata: {}",
         repo.display(),

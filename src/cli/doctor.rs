@@ -92,12 +92,16 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
                     crate::paths::mib(crate::paths::disk_usage(&dir))
                 ),
             );
-            use crate::daemon::client::{Client, ClientError};
-            match Client::connect(&crate::daemon::socket_path(&d)).await {
+            use crate::client::{ClientError, Connection};
+            match Connection::connect(&crate::host::socket_path(&d)).await {
                 Ok(c) => line(
                     true,
                     "daemon",
-                    format!("drover {} running (pid {})", c.version, c.pid),
+                    format!(
+                        "drover {}: {} serves the data dir",
+                        c.welcome.version,
+                        c.welcome.who()
+                    ),
                 ),
                 Err(ClientError::NotRunning(_)) => line(
                     true,

@@ -25,7 +25,6 @@ mod inspect;
 mod print;
 mod run;
 mod trust;
-pub mod upgrade;
 
 use std::path::PathBuf;
 
@@ -271,6 +270,15 @@ impl Failure {
 
 pub type CliResult = Result<i32, Failure>;
 
+impl From<crate::ui::terminal::TuiError> for Failure {
+    fn from(e: crate::ui::terminal::TuiError) -> Self {
+        match e {
+            crate::ui::terminal::TuiError::Usage(m) => Failure::usage(m),
+            crate::ui::terminal::TuiError::Failed(m) => Failure::failed(m),
+        }
+    }
+}
+
 pub fn open_data() -> Result<(DataDir, Store), Failure> {
     let data = DataDir::from_env().map_err(|e| Failure::usage(format!("data dir: {e}")))?;
     let store = Store::open(&data.db()).map_err(Failure::usage)?;
@@ -286,7 +294,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             all,
             ..Default::default()
         };
-        crate::ui::terminal::run(repo, opts)
+        async move { Ok(crate::ui::terminal::run(repo, opts).await?) }
     };
     let Some(command) = cli.command else {
         return tui(PathBuf::from("."), cli.all).await;

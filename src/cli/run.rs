@@ -7,23 +7,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use super::print::{event_line, json_line};
 use super::{CliResult, Failure, open_data};
+use crate::client::{Attachment, OpenOptions, Update};
 use crate::config::{Config, OnQuit};
-use crate::daemon::attach::{Link, Update};
-use crate::daemon::front::Front;
-use crate::daemon::spawn;
-use crate::engine::bus::EventBus;
-use crate::engine::{self, EngineCtx, EngineOptions};
-use crate::protocol::TaskId;
-use crate::protocol::TaskState;
-use crate::protocol::Verdict;
-use crate::protocol::{Event, EventBody};
+use crate::protocol::{Event, EventBody, HostKind, TaskId, TaskState, Verdict};
 use crate::runtime::{Runtime, image};
-use crate::store::{EngineLock, Store};
+use crate::store::Store;
 use crate::workspace;
 
 pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
@@ -48,31 +39,33 @@ pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
     rt.require_image(&img).await.map_err(Failure::usage)?;
 
     let on_signal = store.quit_policy(&config).unwrap_or(OnQuit::Stop);
-    let store = Arc::new(store);
-    let mut front = if daemon {
-        let client = spawn::connect_or_start(&data)
-            .await
-            .map_err(Failure::usage)?;
-        if !json {
-            eprintln!("following the daemon (pid {})", client.pid);
+    drop(rt);
+    let opened = crate::client::open(OpenOptions {
+        data: data.clone(),
+        daemon,
+        scope: Some(head.root.clone()),
+        run_queue: true,
+        max_parallel: config.max_parallel,
+    })
+    .await
+    .map_err(Failure::usage)?;
+    let welcome = opened.connection.welcome.clone();
+    if !welcome.runs(&head.root) {
+        if let Some(host) = opened.host {
+            host.quit(OnQuit::Stop).await;
         }
-        Front::Daemon(Link::attach(data, Some(head.root.clone()), client))
-    } else {
-        let lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
-        let ctx = EngineCtx::new(
-            store.clone(),
-            Arc::new(EventBus::default()),
-            Some(rt).into(),
-            data,
-        );
-        let opts = EngineOptions {
-            max_parallel: config.max_parallel,
-            repo: Some(head.root.clone()),
-            run_queue: true,
-            poll: Duration::from_millis(500),
-        };
-        Front::local(engine::start(ctx, opts), lock)
-    };
+        return Err(Failure::usage(format!(
+            "{} holds the data dir and does not run the tasks of {}: quit it, or run there",
+            welcome.who(),
+            head.root.display()
+        )));
+    }
+    if !json && opened.host.is_none() {
+        eprintln!("following {}", welcome.who());
+    }
+    let host = opened.host;
+    let reconnect = (welcome.host == HostKind::Daemon).then(|| data.clone());
+    let mut front = Attachment::attach(opened.connection, Some(head.root.clone()), reconnect);
     let mut stop = crate::signals::Terminate::new().map_err(Failure::failed)?;
 
     let mut interrupted = None;
@@ -93,7 +86,8 @@ pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
                     Some(Update::Snapshot(tasks)) => {
                         follow.seed(tasks.into_iter().map(|t| t.task).collect());
                     }
-                    Some(Update::Failed(e)) => eprintln!("drover: {e}"),
+                    Some(Update::Reply { result: Err(e), .. }) => eprintln!("drover: {e}"),
+                    Some(Update::Reply { result: Ok(_), .. }) => {}
                     Some(Update::Lost(why)) => eprintln!("drover: {why}; reconnecting…"),
                     Some(Update::Back(pid)) => eprintln!("drover: following the daemon again (pid {pid})"),
                     Some(Update::Fatal(why)) => {
@@ -106,8 +100,8 @@ pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
                 }
             }
             sig = stop.recv() => {
-                match (&front, on_signal) {
-                    (Front::Daemon(link), _) => eprintln!("{}: the daemon (pid {}) goes on with the tasks; `drover run` or `drover` follows them again", sig.name(), link.pid),
+                match (&host, on_signal) {
+                    (None, _) => eprintln!("{}: {} goes on with the tasks; `drover run` or `drover` follows them again", sig.name(), welcome.who()),
                     (_, OnQuit::Stop) => eprintln!("{}: interrupting running tasks (`drover resume ID` goes on with one)…", sig.name()),
                     (_, OnQuit::Keep) => eprintln!("{}: leaving running tasks in their containers (on_quit = \"keep\"); the next `drover run` resumes them", sig.name()),
                 }
@@ -116,13 +110,15 @@ pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
             }
         }
     }
-    front
-        .close(if interrupted.is_some() {
+    drop(front);
+    if let Some(host) = host {
+        host.quit(if interrupted.is_some() {
             on_signal
         } else {
             OnQuit::Stop
         })
         .await;
+    }
     if let Some(why) = fatal {
         return Err(Failure::failed(why));
     }

@@ -9,10 +9,9 @@
 //! `workspace::commit`; this module decides and records.
 
 use super::EngineCtx;
-use crate::protocol::EventBody;
-use crate::protocol::TaskId;
-use crate::protocol::Transition;
-use crate::protocol::Verdict;
+use crate::protocol::{
+    CommandError, CommandResult, EventBody, Page, Reply, TaskId, Transition, Verdict,
+};
 use crate::workspace::{self, SnapshotOptions};
 
 /// Approves a task in review. Failing (or not applicable) tests need `force`, which is
@@ -22,16 +21,18 @@ pub async fn approve(
     id: &TaskId,
     force: bool,
     branch: Option<String>,
-) -> Result<String, String> {
-    let mut task = ctx.store.find(id.as_str()).map_err(|e| e.to_string())?;
-    let to = crate::protocol::state::next(&task.state, Transition::Approve)
-        .map_err(|e| e.to_string())?;
+) -> CommandResult {
+    let mut task = ctx.find(id.as_str())?;
+    // Refused now, before any git work, when the task is not in review.
+    crate::protocol::state::next(&task.state, Transition::Approve)?;
     let n = task.attempt;
-    let attempt = ctx.store.attempt(&task.id, n).map_err(|e| e.to_string())?;
+    let attempt = ctx.store.attempt(&task.id, n)?;
     let old_branch = task.branch.clone();
     if let Some(name) = branch.filter(|b| *b != task.branch) {
         if !git2::Reference::is_valid_name(&format!("refs/heads/{name}")) {
-            return Err(format!("--branch {name}: not a valid branch name"));
+            return Err(CommandError::failed(format!(
+                "--branch {name}: not a valid branch name"
+            )));
         }
         task.branch = name;
     }
@@ -44,7 +45,7 @@ pub async fn approve(
     let (g, o) = (git.clone(), ours.clone());
     blocking(move || workspace::check_publish(&g.user_repo, &g.branch, &o))
         .await?
-        .map_err(|e| e.to_string())?;
+        .map_err(CommandError::failed)?;
 
     let g = git.clone();
     let opts = SnapshotOptions {
@@ -54,7 +55,7 @@ pub async fn approve(
     };
     let snap = blocking(move || workspace::snapshot(&g, opts))
         .await?
-        .map_err(|e| format!("cannot approve: {e}; nothing was committed"))?;
+        .map_err(|e| CommandError::failed(format!("cannot approve: {e}; nothing was committed")))?;
 
     // What is committed is what the user saw: if the files changed since the diff was
     // taken, the new diff is shown instead and nothing is approved.
@@ -62,9 +63,10 @@ pub async fn approve(
     if let Some(seen) = seen.filter(|t| *t != snap.tree.to_string()) {
         let changed = changed_since(&git, &seen, snap.tree).await;
         show_new_diff(ctx, &task, &git, snap).await;
-        return Err(format!(
-            "the workspace changed since its diff was taken ({changed}): the diff now shows it; look again, then approve"
-        ));
+        return Err(CommandError::ChangedSinceDiff {
+            id: task.id,
+            changed,
+        });
     }
     let verdict = attempt.tests.as_ref().map(|t| t.verdict);
     let tested = attempt.tests.as_ref().and_then(|t| t.tree.clone());
@@ -84,10 +86,11 @@ pub async fn approve(
                 if verdict.is_some() { "result is: " } else { "" }
             )
         };
-        return Err(format!(
-            "{why}: to approve anyway, confirm in the TUI or run `drover approve --force {}`",
-            task.id
-        ));
+        return Err(CommandError::TestsNotPassed {
+            id: task.id,
+            verdict,
+            why,
+        });
     }
 
     let msg = workspace::commit_message(
@@ -98,10 +101,10 @@ pub async fn approve(
     );
     if task.branch != old_branch {
         let (g, old) = (git.clone(), old_branch.clone());
-        blocking(move || rename_in_store(&g, &old)).await??;
-        ctx.store
-            .set_branch(&task.id, &task.branch)
-            .map_err(|e| e.to_string())?;
+        blocking(move || rename_in_store(&g, &old))
+            .await?
+            .map_err(CommandError::failed)?;
+        ctx.store.set_branch(&task.id, &task.branch)?;
     }
     let g = git.clone();
     let commit = blocking(move || -> Result<String, String> {
@@ -112,52 +115,28 @@ pub async fn approve(
         workspace::publish(&g, &g.branch, &oid, &ours).map_err(|e| e.to_string())?;
         Ok(oid)
     })
-    .await??;
-    let rec = ctx
-        .store
-        .update_attempt(&task.id, n, |a| {
-            a.approved_commit = Some(commit.clone());
-            a.tests_overridden = !passed;
-        })
-        .map_err(|e| e.to_string())?;
-    ctx.bus.emit(
-        Some(&task.id),
-        n,
-        EventBody::AttemptUpdated {
-            attempt: Box::new(rec),
-        },
-    );
-    ctx.store
-        .set_state(&task.id, n, &task.state, &to)
-        .map_err(|e| e.to_string())?;
-    ctx.bus.emit(
-        Some(&task.id),
-        n,
-        EventBody::StateChanged {
-            from: task.state.clone(),
-            to,
-        },
-    );
-    let done = format!(
-        "approved: {} is at {} in your repository (git log {})",
-        task.branch,
-        &commit[..12],
-        task.branch
-    );
-    ctx.bus.emit(
-        Some(&task.id),
-        n,
-        EventBody::Notice {
-            message: done.clone(),
-        },
-    );
-    Ok(done)
+    .await?
+    .map_err(CommandError::failed)?;
+    ctx.update_attempt(&task.id, n, |a| {
+        a.approved_commit = Some(commit.clone());
+        a.tests_overridden = !passed;
+    })?;
+    ctx.transition(&mut task, Transition::Approve)?;
+    let reply = Reply::Approved {
+        id: task.id.clone(),
+        branch: task.branch.clone(),
+        commit,
+    };
+    ctx.notice(Some(&task.id), n, reply.to_string());
+    Ok(reply)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CommandError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(CommandError::failed)
 }
 
 /// The files that differ between the tested tree and `now`, for the refusal.
@@ -169,6 +148,7 @@ async fn changed_since(git: &workspace::TaskGit, tested: &str, now: git2::Oid) -
         workspace::changed_paths(&store, t, now).map_err(|e| e.to_string())
     })
     .await
+    .map_err(|e| e.to_string())
     .and_then(|r| r);
     match files {
         Ok(f) if !f.is_empty() => crate::text::inert(&f.join(", ")),
@@ -192,24 +172,22 @@ async fn show_new_diff(
             .map_err(|e| e.to_string())?
             .tree_id();
         let mut d = workspace::diff_trees(&store, base, snap.tree).map_err(|e| e.to_string())?;
-        d.summary.tree = Some(snap.tree.to_string());
-        d.summary.ignored = snap.ignored;
-        d.summary.unrecorded = snap.unrecorded;
+        d.take(snap);
         Ok(d)
     })
     .await
+    .map_err(|e| e.to_string())
     .and_then(|r| r);
     let Ok(d) = d else { return };
     let n = task.attempt;
     let summary = d.summary.clone();
     if ctx
-        .store
         .update_attempt(&task.id, n, |a| a.diff = Some(summary))
         .is_ok()
     {
         let event = EventBody::DiffUpdated {
             diff: d.summary,
-            patch: d.patch,
+            patch: Page::of(&d.patch, 0),
         };
         ctx.bus.emit(Some(&task.id), n, event);
     }

@@ -153,7 +153,7 @@ impl Differ {
                 }
                 emit(EventBody::DiffUpdated {
                     diff: summary,
-                    patch: d.patch.clone(),
+                    patch: crate::protocol::Page::of(&d.patch, 0),
                 });
                 Ok(d)
             }

@@ -1,12 +1,11 @@
 //! A GitHub issue becomes a task: find the issue a reference names, fetch it, strip what
 //! a reader cannot see, record the task with where it came from.
 //!
-//! Used by `drover add --issue` and by the engine for the TUI's import. Parsing and
-//! stripping are `forge::issue`; recording is `ops::add`.
+//! The engine's `Import` command. Parsing and stripping are `forge::issue`; recording
+//! is `add`.
 
 use std::path::Path;
 
-use super::ops;
 use crate::config::Config;
 use crate::forge::GitHub;
 use crate::protocol::IssueRef;
@@ -55,6 +54,6 @@ pub async fn import_issue(
         agent,
         origin: Some(origin),
     };
-    let (task, _) = ops::add(store, data, new).map_err(|e| e.to_string())?;
+    let (task, _) = super::add(store, data, new).map_err(|e| e.to_string())?;
     Ok((task, head))
 }

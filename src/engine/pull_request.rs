@@ -1,7 +1,7 @@
 //! The pull request for a pushed task: find or open it on GitHub, with a description
 //! made from the task, the agent's summary, the files, the tests and the cost.
 //!
-//! Pushing the branch is `ops::push`; the HTTP calls are `forge::GitHub`.
+//! Pushing the branch is `push`; the HTTP calls are `forge::GitHub`.
 
 use super::EngineCtx;
 use crate::config::Config;

@@ -64,6 +64,19 @@ pub async fn run(ctx: Arc<EngineCtx>, repo: Option<PathBuf>, stop: CancellationT
     }
 }
 
+/// Every path a task's recorded tree changes from its base (both sides of a rename).
+fn every_changed_file(
+    ctx: &EngineCtx,
+    t: &crate::protocol::TaskRecord,
+    d: &crate::protocol::DiffSummary,
+) -> Option<Vec<String>> {
+    let git = t.git(&ctx.data);
+    let store = git.open_store().ok()?;
+    let base = store.find_commit(git.base_oid().ok()?).ok()?.tree_id();
+    let tree = git2::Oid::from_str(d.tree.as_deref()?).ok()?;
+    crate::workspace::changed_paths(&store, base, tree).ok()
+}
+
 /// Overlaps for every task in review or approved (per repository).
 fn scan(
     ctx: &EngineCtx,
@@ -78,16 +91,16 @@ fn scan(
         let Ok(a) = ctx.store.attempt(&t.id, t.attempt) else {
             continue;
         };
-        let files: Vec<String> = a
-            .diff
-            .as_ref()
-            .map(|d| {
-                d.files
-                    .iter()
-                    .flat_map(|f| std::iter::once(f.path.clone()).chain(f.old_path.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let files: Vec<String> = match &a.diff {
+            // The summary lists only so many files: the trees say which the rest are.
+            Some(d) if d.omitted.files > 0 => every_changed_file(ctx, &t, d).unwrap_or_default(),
+            Some(d) => d
+                .files
+                .iter()
+                .flat_map(|f| std::iter::once(f.path.clone()).chain(f.old_path.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
         let version = format!(
             "{}:{:?}:{:?}",
             t.attempt,

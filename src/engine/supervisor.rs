@@ -26,8 +26,8 @@ use crate::protocol::EntryKind;
 use crate::protocol::EventBody;
 use crate::protocol::TaskId;
 use crate::protocol::ToolCall;
-use crate::protocol::Transition;
 use crate::protocol::{AgentSpec, AttemptRecord, TaskRecord};
+use crate::protocol::{Cause, Transition};
 use crate::protocol::{TestReport, Verdict};
 use crate::runtime::ExecSpec;
 use crate::text::Utf8Stream;
@@ -50,31 +50,8 @@ impl From<AgentError> for Stop {
     }
 }
 
-/// Moves one task through the state machine, persisting and announcing each step.
-pub struct Mover<'a> {
-    ctx: &'a EngineCtx,
-    pub task: TaskRecord,
-}
-
-impl<'a> Mover<'a> {
-    pub fn new(ctx: &'a EngineCtx, task: TaskRecord) -> Self {
-        Mover { ctx, task }
-    }
-
-    pub fn go(&mut self, t: Transition) -> Result<(), String> {
-        let to = crate::protocol::state::next(&self.task.state, t).map_err(|e| e.to_string())?;
-        self.ctx
-            .store
-            .set_state(&self.task.id, self.task.attempt, &self.task.state, &to)
-            .map_err(|e| e.to_string())?;
-        let from = std::mem::replace(&mut self.task.state, to.clone());
-        self.ctx.bus.emit(
-            Some(&self.task.id),
-            self.task.attempt,
-            EventBody::StateChanged { from, to },
-        );
-        Ok(())
-    }
+fn stop(e: crate::protocol::CommandError) -> Stop {
+    Stop::Fail(e.to_string())
 }
 
 /// Runs the task's current attempt to a resting state. Never panics on task errors: they
@@ -83,7 +60,7 @@ pub async fn run_attempt(
     ctx: Arc<EngineCtx>,
     task: TaskRecord,
     cancel: CancellationToken,
-    quit: super::Quit,
+    ending: super::Ending,
 ) {
     let id = task.id.clone();
     // What this attempt already did: a resumed attempt replays it, a fresh one has none.
@@ -95,13 +72,9 @@ pub async fn run_attempt(
             Journal::default()
         }
     };
-    let mut mover = Mover::new(&ctx, task);
-    if let Err(e) = mover.go(Transition::Start) {
-        ctx.bus.emit(
-            Some(&id),
-            mover.task.attempt,
-            EventBody::Error { message: e },
-        );
+    let mut task = task;
+    if let Err(e) = ctx.transition(&mut task, Transition::Start) {
+        ctx.error(Some(&id), task.attempt, e.to_string());
         return;
     }
     let started = Instant::now();
@@ -111,23 +84,14 @@ pub async fn run_attempt(
     let mut container = None;
     // The watchdog stops this attempt alone (a child of the task's token), saying why.
     let (watched, tripped) = (cancel.child_token(), Tripped::default());
-    let outcome = attempt(
-        &ctx,
-        &mut mover,
-        &watched,
-        &mut container,
-        journal,
-        &tripped,
-    )
-    .await;
+    let outcome = attempt(&ctx, &mut task, &watched, &mut container, journal, &tripped).await;
     let trip = tripped.take();
-    if trip.is_none() && matches!(outcome, Err(Stop::Cancelled)) && quit.keeps_running() {
+    if trip.is_none() && matches!(outcome, Err(Stop::Cancelled)) && ending.keeps_running() {
         // The container goes on; the next engine finds the task active and resumes it.
         let message = format!(
             "drover quit; task {id} keeps its container and resumes when drover starts again"
         );
-        ctx.bus
-            .emit(Some(&id), mover.task.attempt, EventBody::Notice { message });
+        ctx.notice(Some(&id), task.attempt, message);
         return;
     }
     // A failure while Docker is away is Docker's, not the task's: it goes on later.
@@ -149,25 +113,30 @@ pub async fn run_attempt(
     let end = match outcome {
         _ if trip.is_some() => match trip {
             Some(Trip::Fail(reason)) => Transition::Fail(reason),
-            Some(Trip::Interrupt(reason)) => Transition::Interrupt(reason),
+            Some(Trip::Interrupt(reason)) => Transition::Interrupt(reason, Cause::Other),
             None => Transition::Cancel,
         },
         Err(Stop::Fail(_)) if ws_gone => Transition::Fail(format!(
             "the workspace {} was removed from outside drover; retry from scratch (R) to start again from the base",
             ctx.data.workspace(&id).display()
         )),
-        Err(Stop::Fail(reason)) if outside.is_some() => Transition::Interrupt(format!(
-            "{} ({reason}); resume (c) continues in a new container",
-            outside.unwrap_or_default()
-        )),
+        Err(Stop::Fail(reason)) if outside.is_some() => Transition::Interrupt(
+            format!(
+                "{} ({reason}); resume (c) continues in a new container",
+                outside.unwrap_or_default()
+            ),
+            Cause::Other,
+        ),
         Ok(()) => Transition::Verified,
-        Err(Stop::Cancelled) if quit.token.is_cancelled() => {
-            Transition::Interrupt("drover quit while the task was running".into())
-        }
+        Err(Stop::Cancelled) if ending.token.is_cancelled() => Transition::Interrupt(
+            "drover quit while the task was running".into(),
+            Cause::Other,
+        ),
         Err(Stop::Cancelled) => Transition::Cancel,
-        Err(Stop::Fail(reason)) if docker_lost => Transition::Interrupt(format!(
-            "{DOCKER_GONE} ({reason}); it resumes when Docker is back"
-        )),
+        Err(Stop::Fail(reason)) if docker_lost => Transition::Interrupt(
+            format!("docker became unavailable ({reason}); it resumes when Docker is back"),
+            Cause::DockerLost,
+        ),
         Err(Stop::Fail(reason)) => Transition::Fail(reason),
     };
     if let (Some(rt), Some(c)) = (&ctx.runtime.get(), &container)
@@ -175,7 +144,7 @@ pub async fn run_attempt(
     {
         tracing::warn!(task = %id, "stopping container: {e}");
     }
-    if matches!(end, Transition::Interrupt(_)) {
+    if matches!(end, Transition::Interrupt(..)) {
         // Stopped for a full disk (or anything else that it may take part in): give
         // the ballast's room to what must be written now, the reason first.
         super::watchdog::release_ballast(ctx.data.root());
@@ -184,7 +153,7 @@ pub async fn run_attempt(
     // that ends otherwise keeps its live one (reading a workspace past its disk limit
     // whole would only grow drover's own repository).
     if matches!(end, Transition::Verified) {
-        final_diff(&ctx, &mover.task).await;
+        final_diff(&ctx, &task).await;
     }
     let ws = ctx.data.workspace(&id);
     let disk = tokio::task::spawn_blocking(move || {
@@ -196,23 +165,15 @@ pub async fn run_attempt(
     })
     .await
     .ok();
-    record_attempt(&ctx, &id, mover.task.attempt, |a| {
+    record_attempt(&ctx, &id, task.attempt, |a| {
         a.finished_at = Some(crate::protocol::clock::now_rfc3339());
         a.workspace_bytes = disk;
     });
-    if let Err(e) = mover.go(end) {
-        ctx.bus.emit(
-            Some(&id),
-            mover.task.attempt,
-            EventBody::Error { message: e },
-        );
+    if let Err(e) = ctx.transition(&mut task, end) {
+        ctx.error(Some(&id), task.attempt, e.to_string());
     }
-    tracing::info!(task = %id, state = %mover.task.state, secs = started.elapsed().as_secs_f64(), "attempt ended");
+    tracing::info!(task = %id, state = %task.state, secs = started.elapsed().as_secs_f64(), "attempt ended");
 }
-
-/// How an attempt that Docker's absence ended is interrupted; the engine resumes such
-/// tasks when Docker is back.
-pub const DOCKER_GONE: &str = "docker became unavailable";
 
 /// Why the attempt's container is not there or not running any more, when drover did
 /// not stop it: someone else did (`docker kill`, `docker rm`), or everything in it ended.
@@ -234,13 +195,13 @@ async fn docker_answers(ctx: &EngineCtx) -> bool {
 
 async fn attempt(
     ctx: &EngineCtx,
-    mover: &mut Mover<'_>,
+    current: &mut TaskRecord,
     cancel: &CancellationToken,
     container_out: &mut Option<String>,
     journal: Journal,
     tripped: &Tripped,
 ) -> Result<(), Stop> {
-    let task = mover.task.clone();
+    let task = current.clone();
     let n = task.attempt;
     let config = Config::load_in(Some(&task.repo), ctx.data.root())
         .map_err(|e| Stop::Fail(format!("config: {e}")))?;
@@ -296,7 +257,8 @@ async fn attempt(
         }
     }
     check(cancel)?;
-    mover.go(Transition::Provisioned).map_err(Stop::Fail)?;
+    ctx.transition(current, Transition::Provisioned)
+        .map_err(stop)?;
 
     if let Some(f) = &feedback {
         session
@@ -351,7 +313,8 @@ async fn attempt(
             let summary = crate::redact::redact(&summary).into_owned();
             record_attempt(ctx, &task.id, n, |a| a.summary = Some(summary));
         }
-        mover.go(Transition::AgentDone).map_err(Stop::Fail)?;
+        ctx.transition(current, Transition::AgentDone)
+            .map_err(stop)?;
 
         let (report, output) = verify_in(
             &session,
@@ -360,9 +323,7 @@ async fn attempt(
             &dir.join("test.log"),
         )
         .await?;
-        let _ = ctx
-            .store
-            .update_attempt(&task.id, n, |a| a.tests = Some(report.clone()));
+        record_attempt(ctx, &task.id, n, |a| a.tests = Some(report.clone()));
         session.info(format!("tests: {}", report.summary())).await;
         session.emit(EventBody::TestFinished {
             report: report.clone(),
@@ -374,7 +335,7 @@ async fn attempt(
             session
                 .info(format!("tests failed: the failure goes back to the agent (iteration {iteration} of {max})"))
                 .await;
-            mover.go(Transition::Iterate).map_err(Stop::Fail)?;
+            ctx.transition(current, Transition::Iterate).map_err(stop)?;
             next_feedback = Some(failure_feedback(&report, &output));
             continue;
         }
@@ -436,35 +397,24 @@ async fn final_diff(ctx: &EngineCtx, task: &TaskRecord) {
         tracing::warn!("saving {}: {e}", path.display());
     }
     let summary = d.summary.clone();
-    if let Err(e) = ctx
-        .store
-        .update_attempt(&task.id, n, |a| a.diff = Some(summary.clone()))
-    {
-        tracing::error!(task = %task.id, "saving diff: {e}");
-    }
+    record_attempt(ctx, &task.id, n, |a| a.diff = Some(summary));
     let event = EventBody::DiffUpdated {
         diff: d.summary,
-        patch: d.patch,
+        patch: crate::protocol::Page::of(&d.patch, 0),
     };
     ctx.bus.emit(Some(&task.id), n, event);
 }
 
-/// Updates the attempt's record in the store and tells front ends the whole record.
+/// Updates the attempt's record (front ends are told the whole record); a failure to
+/// record is logged, as the attempt goes on.
 pub(super) fn record_attempt(
     ctx: &EngineCtx,
     id: &TaskId,
     n: u32,
     f: impl FnOnce(&mut AttemptRecord),
 ) {
-    match ctx.store.update_attempt(id, n, f) {
-        Ok(rec) => ctx.bus.emit(
-            Some(id),
-            n,
-            EventBody::AttemptUpdated {
-                attempt: Box::new(rec),
-            },
-        ),
-        Err(e) => tracing::error!(task = %id, "recording attempt {n}: {e}"),
+    if let Err(e) = ctx.update_attempt(id, n, f) {
+        tracing::error!(task = %id, "recording attempt {n}: {e}");
     }
 }
 

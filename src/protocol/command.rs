@@ -56,6 +56,28 @@ pub enum Command {
     Load {
         id: TaskId,
     },
+    /// Asks for more of a long text of the task's current attempt, from byte `from`
+    /// (answered by `Reply::Page`).
+    Page {
+        id: TaskId,
+        text: LongText,
+        from: u64,
+    },
+    /// Which agent would work on a new task of `repo` (`provider` as `drover add
+    /// --agent` names one), as the engine's own environment and config decide.
+    WhichAgent {
+        repo: PathBuf,
+        #[serde(default)]
+        provider: Option<String>,
+    },
     /// Stop accepting work; running tasks are cancelled (their containers stopped).
     Shutdown,
+}
+
+/// The texts of an attempt too long for one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LongText {
+    Patch,
+    TestOutput,
 }

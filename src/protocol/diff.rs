@@ -18,7 +18,23 @@ pub struct DiffSummary {
     /// What the snapshot could not record, and why.
     #[serde(default)]
     pub unrecorded: Vec<Unrecorded>,
+    /// Entries left out of the lists above to keep the summary small.
+    #[serde(default)]
+    pub omitted: Omitted,
 }
+
+/// How many entries `DiffSummary` leaves out of each list (the stats count them all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Omitted {
+    pub files: u64,
+    pub ignored: u64,
+    pub unrecorded: u64,
+}
+
+/// The most files a summary lists (the stats count all of them).
+pub const LISTED_FILES: usize = 10_000;
+/// The most ignored or unrecorded entries a summary lists.
+pub const LISTED_OTHERS: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStat {
@@ -35,9 +51,32 @@ pub struct FileStat {
 }
 
 impl DiffSummary {
+    /// Files changed, listed or not.
+    pub fn files_changed(&self) -> u64 {
+        self.files.len() as u64 + self.omitted.files
+    }
+
+    /// Keeps each list within its limit, counting what it leaves out.
+    pub fn cap(&mut self) {
+        self.cap_to(LISTED_FILES, LISTED_OTHERS);
+    }
+
+    /// Keeps at most `files` files and `others` entries of the other lists.
+    pub fn cap_to(&mut self, files: usize, others: usize) {
+        fn cut<T>(v: &mut Vec<T>, max: usize, out: &mut u64) {
+            if v.len() > max {
+                *out += (v.len() - max) as u64;
+                v.truncate(max);
+            }
+        }
+        cut(&mut self.files, files, &mut self.omitted.files);
+        cut(&mut self.ignored, others, &mut self.omitted.ignored);
+        cut(&mut self.unrecorded, others, &mut self.omitted.unrecorded);
+    }
+
     /// `3 files changed, 10 insertions(+), 2 deletions(-)`
     pub fn stat_line(&self) -> String {
-        let n = self.files.len();
+        let n = self.files_changed();
         format!(
             "{n} file{} changed, {} insertion{}(+), {} deletion{}(-)",
             if n == 1 { "" } else { "s" },
@@ -71,8 +110,10 @@ pub struct Unrecorded {
 pub struct Overlap {
     pub id: String,
     pub title: String,
-    /// Files both change.
+    /// Files both change (at most `LISTED_OTHERS`; `omitted_files` more).
     pub files: Vec<String>,
+    #[serde(default)]
+    pub omitted_files: u64,
     /// Files that conflict when both are merged (empty: they merge cleanly).
     pub conflicts: Vec<String>,
     /// Why the merge could not be tried, if it could not.

@@ -13,6 +13,56 @@ use super::state::TaskState;
 use super::task::{AttemptRecord, TaskRecord};
 use super::transcript::Entry;
 
+/// The most one message carries of one text: a page of a patch, the end of a test log,
+/// a transcript entry's longest field. Messages stay small however big a task's work is.
+pub const PAGE: usize = 1 << 20;
+/// The most one history carries of a transcript (its newest entries).
+pub const HISTORY_ENTRIES_BYTES: usize = 4 << 20;
+
+/// A piece of a long text: bytes `from .. from + text.len()` of `total`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    pub from: u64,
+    pub total: u64,
+    pub text: String,
+}
+
+impl Page {
+    /// At most `PAGE` bytes of `s` from byte `from` (both ends moved back to a char
+    /// boundary).
+    pub fn of(s: &str, from: usize) -> Page {
+        let start = floor_char(s, from.min(s.len()));
+        let end = floor_char(s, start.saturating_add(PAGE).min(s.len()));
+        Page {
+            from: start as u64,
+            total: s.len() as u64,
+            text: s[start..end].to_string(),
+        }
+    }
+
+    /// Bytes after this page.
+    pub fn rest(&self) -> u64 {
+        self.total
+            .saturating_sub(self.from + self.text.len() as u64)
+    }
+}
+
+/// The end of `s`, at most `max` bytes, starting on a char boundary.
+pub fn tail(s: &str, max: usize) -> &str {
+    let mut cut = s.len().saturating_sub(max);
+    while !s.is_char_boundary(cut) {
+        cut += 1;
+    }
+    &s[cut..]
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// A task as it stands: what a front end that attaches is given before live events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSnapshot {
@@ -42,13 +92,17 @@ pub enum EventBody {
         #[serde(rename = "attempt_record")]
         attempt: Box<AttemptRecord>,
     },
-    /// The stored history of a task's current attempt, answering `Command::Load`.
+    /// The stored history of a task's current attempt, answering `Command::Load`: its
+    /// latest entries (each capped; `earlier` more are in `drover logs`), the end of its
+    /// test output and the first page of its patch.
     History {
         #[serde(rename = "attempt_record")]
         attempt: Box<AttemptRecord>,
         entries: Vec<Entry>,
+        #[serde(default)]
+        earlier: u64,
         test_output: String,
-        patch: String,
+        patch: Page,
         warnings: Vec<String>,
     },
     /// The current attempt's record changed (workspace, container, limits, summary,
@@ -83,9 +137,11 @@ pub enum EventBody {
         container: String,
         image: String,
     },
+    /// The diff changed: its summary, and the first page of its patch (`Command::Page`
+    /// asks for more).
     DiffUpdated {
         diff: DiffSummary,
-        patch: String,
+        patch: Page,
     },
     TestStarted {
         command: String,
@@ -111,48 +167,37 @@ pub enum EventBody {
     },
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Events cross the daemon's socket as JSON: each must read back as it was sent.
-    #[test]
-    fn events_round_trip_through_json() {
-        let task = TaskRecord::sample(TaskState::Queued);
-        let bodies = vec![
-            EventBody::TaskAdded {
-                task: Box::new(task.clone()),
-                attempt: Box::default(),
-            },
-            EventBody::AttemptUpdated {
-                attempt: Box::default(),
-            },
+impl EventBody {
+    /// About how many bytes the event holds (to bound what is kept of past events).
+    pub fn weight(&self) -> usize {
+        let entries = |e: &[Entry]| e.iter().map(Entry::weight).sum::<usize>();
+        64 + match self {
+            EventBody::TaskAdded { task, .. } => task.prompt.len() + task.title.len() + 512,
             EventBody::History {
-                attempt: Box::default(),
-                entries: Vec::new(),
-                test_output: String::new(),
-                patch: String::new(),
-                warnings: Vec::new(),
-            },
-            EventBody::StateChanged {
-                from: TaskState::Queued,
-                to: TaskState::Provisioning,
-            },
-            EventBody::Notice {
-                message: "m".into(),
-            },
-        ];
-        for body in bodies {
-            let ev = Event {
-                seq: 7,
-                task: Some(task.id.clone()),
-                attempt: 1,
-                at: "2026-11-22T10:00:00Z".into(),
-                body,
-            };
-            let json = serde_json::to_string(&ev).unwrap();
-            let back: Event = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
-            assert_eq!(back, ev);
+                entries: e,
+                test_output,
+                patch,
+                ..
+            } => entries(e) + test_output.len() + patch.text.len() + 512,
+            EventBody::AttemptUpdated { attempt } => {
+                512 + attempt.diff.as_ref().map_or(0, |d| d.files.len() * 96)
+            }
+            EventBody::Transcript { entry } => entry.weight(),
+            EventBody::AssistantDelta { text }
+            | EventBody::TestOutput { chunk: text }
+            | EventBody::ToolOutput { chunk: text, .. }
+            | EventBody::Notice { message: text }
+            | EventBody::Error { message: text }
+            | EventBody::TestStarted { command: text } => text.len(),
+            EventBody::DiffUpdated { diff, patch } => diff.files.len() * 96 + patch.text.len(),
+            EventBody::Overlaps { overlaps } => overlaps
+                .iter()
+                .map(|o| 64 + o.files.len() * 48 + o.conflicts.len() * 48)
+                .sum(),
+            EventBody::Docker { .. }
+            | EventBody::StateChanged { .. }
+            | EventBody::ContainerStarted { .. }
+            | EventBody::TestFinished { .. } => 256,
         }
     }
 }

@@ -11,21 +11,27 @@ pub mod clock;
 mod command;
 mod diff;
 mod event;
+#[cfg(test)]
+mod golden;
 mod ids;
 mod origin;
+mod reply;
 mod report;
 pub mod state;
 mod task;
 mod transcript;
 mod wire;
 
-pub use command::Command;
-pub use diff::{DiffSummary, FileStat, Ignored, Overlap, Unrecorded};
-pub use event::{Event, EventBody, TaskSnapshot};
+pub use command::{Command, LongText};
+pub use diff::{
+    DiffSummary, FileStat, Ignored, LISTED_FILES, LISTED_OTHERS, Omitted, Overlap, Unrecorded,
+};
+pub use event::{Event, EventBody, HISTORY_ENTRIES_BYTES, PAGE, Page, TaskSnapshot, tail};
 pub use ids::{ID_LEN, TaskId};
 pub use origin::{IssueOrigin, IssueRef, Removed};
+pub use reply::{CommandError, CommandResult, PullRequestRef, Reply};
 pub use report::{TestReport, Verdict};
-pub use state::{IllegalTransition, TaskState, Transition};
+pub use state::{Cause, IllegalTransition, TaskState, Transition};
 pub use task::{AgentSpec, AttemptRecord, NewTask, TaskRecord, UsageRecord};
 pub use transcript::{Entry, EntryKind, ToolCall};
-pub use wire::{ClientMsg, MAX_LINE, PROTOCOL, ServerMsg};
+pub use wire::{ClientMsg, HostKind, MAX_LINE, PROTOCOL, SNAPSHOT_PART, ServerMsg};

@@ -27,10 +27,30 @@ pub enum TaskState {
         reason: String,
     },
     Cancelled,
+    /// Stopped by something other than its work: it can resume where it stopped.
     Interrupted {
         reason: String,
+        /// Why, as the engine acts on it (a Docker outage resumes by itself).
+        #[serde(default, skip_serializing_if = "Cause::is_other")]
+        cause: Cause,
     },
     Discarded,
+}
+
+/// What interrupted a task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Docker went away: the task resumes once it is back.
+    DockerLost,
+    #[default]
+    Other,
+}
+
+impl Cause {
+    pub fn is_other(&self) -> bool {
+        *self == Cause::Other
+    }
 }
 
 /// What happened to a task; `next` turns it into the new state or refuses.
@@ -48,12 +68,18 @@ pub enum Transition {
     Verified,
     Fail(String),
     Cancel,
-    Interrupt(String),
-    /// A new attempt: back to the queue.
-    Retry,
-    /// The same attempt goes on where it stopped (drover stopped mid-run): back to the
-    /// queue, keeping its workspace, container and transcript.
+    Interrupt(String, Cause),
+    /// A new attempt: back to the queue. With feedback it continues in the same
+    /// workspace; without, from scratch.
+    Retry {
+        feedback: Option<String>,
+    },
+    /// An interrupted attempt goes on where it stopped: back to the queue, keeping its
+    /// workspace and transcript.
     Resume,
+    /// drover stopped while the task was active and its container is still there: back
+    /// to the queue to carry on in that container.
+    Reattach,
     Approve,
     Push,
     /// The push found something it must not override.
@@ -61,12 +87,27 @@ pub enum Transition {
     Discard,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot {transition} a task that is {from}")]
+/// A transition the state machine refuses, with what to do instead when there is
+/// something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IllegalTransition {
     pub from: String,
     pub transition: String,
+    #[serde(default)]
+    pub hint: Option<String>,
 }
+
+impl fmt::Display for IllegalTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {} a task that is {}", self.transition, self.from)?;
+        match &self.hint {
+            Some(h) => write!(f, ": {h}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for IllegalTransition {}
 
 impl TaskState {
     /// Occupies a worker slot (and a running container).
@@ -102,7 +143,7 @@ impl TaskState {
     pub fn reason(&self) -> Option<&str> {
         match self {
             TaskState::Failed { reason }
-            | TaskState::Interrupted { reason }
+            | TaskState::Interrupted { reason, .. }
             | TaskState::Blocked { reason } => Some(reason),
             _ => None,
         }
@@ -128,9 +169,10 @@ impl Transition {
             Transition::Verified => "review",
             Transition::Fail(_) => "fail",
             Transition::Cancel => "cancel",
-            Transition::Interrupt(_) => "interrupt",
-            Transition::Retry => "retry",
+            Transition::Interrupt(..) => "interrupt",
+            Transition::Retry { .. } => "retry",
             Transition::Resume => "resume",
+            Transition::Reattach => "reattach",
             Transition::Approve => "approve",
             Transition::Push => "push",
             Transition::Block(_) => "block",
@@ -152,15 +194,17 @@ pub fn next(from: &TaskState, t: Transition) -> Result<TaskState, IllegalTransit
         (s, T::Fail(reason)) if s.is_active() => S::Failed {
             reason: reason.clone(),
         },
-        (s, T::Interrupt(reason)) if s.is_active() => S::Interrupted {
+        (s, T::Interrupt(reason, cause)) if s.is_active() => S::Interrupted {
             reason: reason.clone(),
+            cause: *cause,
         },
         (s, T::Cancel) if s.is_active() || *s == S::Queued => S::Cancelled,
         (
             S::Review | S::Failed { .. } | S::Cancelled | S::Interrupted { .. } | S::Blocked { .. },
-            T::Retry,
+            T::Retry { .. },
         ) => S::Queued,
-        (s, T::Resume) if s.is_active() || matches!(s, S::Interrupted { .. }) => S::Queued,
+        (S::Interrupted { .. }, T::Resume) => S::Queued,
+        (s, T::Reattach) if s.is_active() => S::Queued,
         (S::Review, T::Approve) => S::Approved,
         (S::Approved | S::Blocked { .. }, T::Push) => S::Pushed,
         (S::Approved | S::Blocked { .. }, T::Block(reason)) => S::Blocked {
@@ -168,9 +212,16 @@ pub fn next(from: &TaskState, t: Transition) -> Result<TaskState, IllegalTransit
         },
         (s, T::Discard) if !s.is_active() && *s != S::Discarded => S::Discarded,
         _ => {
+            let hint = match t {
+                T::Resume => {
+                    Some("only an interrupted task can resume (retry starts a new attempt)")
+                }
+                _ => None,
+            };
             return Err(IllegalTransition {
                 from: from.name().into(),
                 transition: t.verb().into(),
+                hint: hint.map(String::from),
             });
         }
     };
@@ -193,7 +244,10 @@ mod tests {
             TaskState::Pushed,
             TaskState::Failed { reason: "x".into() },
             TaskState::Cancelled,
-            TaskState::Interrupted { reason: "y".into() },
+            TaskState::Interrupted {
+                reason: "y".into(),
+                cause: Cause::Other,
+            },
             TaskState::Discarded,
         ]
     }
@@ -207,9 +261,10 @@ mod tests {
             Transition::Verified,
             Transition::Fail("boom".into()),
             Transition::Cancel,
-            Transition::Interrupt("gone".into()),
-            Transition::Retry,
+            Transition::Interrupt("gone".into(), Cause::Other),
+            Transition::Retry { feedback: None },
             Transition::Resume,
+            Transition::Reattach,
             Transition::Approve,
             Transition::Push,
             Transition::Block("moved".into()),
@@ -241,18 +296,18 @@ provisioning run the agent of -> running
 provisioning fail             -> failed: boom
 provisioning cancel           -> cancelled
 provisioning interrupt        -> interrupted: gone
-provisioning resume           -> queued
+provisioning reattach         -> queued
 running      verify           -> verifying
 running      fail             -> failed: boom
 running      cancel           -> cancelled
 running      interrupt        -> interrupted: gone
-running      resume           -> queued
+running      reattach         -> queued
 verifying    iterate on       -> running
 verifying    review           -> review
 verifying    fail             -> failed: boom
 verifying    cancel           -> cancelled
 verifying    interrupt        -> interrupted: gone
-verifying    resume           -> queued
+verifying    reattach         -> queued
 review       retry            -> queued
 review       approve          -> approved
 review       discard          -> discarded
@@ -281,6 +336,11 @@ interrupted  discard          -> discarded
         assert_eq!(err.to_string(), "cannot start a task that is pushed");
         let err = next(&TaskState::Running, Transition::Discard).unwrap_err();
         assert_eq!(err.to_string(), "cannot discard a task that is running");
+        let err = next(&TaskState::Review, Transition::Resume).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot resume a task that is review: only an interrupted task can resume (retry starts a new attempt)"
+        );
     }
 
     #[test]

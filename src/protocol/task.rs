@@ -116,6 +116,19 @@ pub struct AttemptRecord {
     pub workspace_bytes: Option<u64>,
 }
 
+/// Entries of each list an attempt carries in a snapshot (its history has them all).
+pub const BRIEF_LISTS: usize = 50;
+
+impl AttemptRecord {
+    /// The record with its diff's lists cut short: what a snapshot of many tasks sends.
+    pub fn brief(mut self) -> AttemptRecord {
+        if let Some(d) = &mut self.diff {
+            d.cap_to(BRIEF_LISTS, BRIEF_LISTS);
+        }
+        self
+    }
+}
+
 /// Token usage and cost of an attempt, as recorded and shown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageRecord {

@@ -57,6 +57,71 @@ impl Entry {
             kind,
         }
     }
+
+    /// About how many bytes the entry holds.
+    pub fn weight(&self) -> usize {
+        64 + match &self.kind {
+            EntryKind::Assistant { text }
+            | EntryKind::Output { text }
+            | EntryKind::Info { text }
+            | EntryKind::Error { text } => text.len(),
+            EntryKind::ToolResult { output, .. } => output.len(),
+            EntryKind::ToolCall { tool, .. } => tool.weight(),
+        }
+    }
+
+    /// The entry with every text longer than `max` bytes cut, saying how much was cut
+    /// (for messages; the stored transcript keeps it whole).
+    pub fn capped(&self, max: usize) -> Entry {
+        if self.weight() <= max {
+            return self.clone();
+        }
+        let cut = |s: &str| -> String {
+            if s.len() <= max {
+                return s.to_string();
+            }
+            let mut end = max;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!(
+                "{}\n… {} more bytes (drover logs has them all)",
+                &s[..end],
+                s.len() - end
+            )
+        };
+        let kind = match &self.kind {
+            EntryKind::Assistant { text } => EntryKind::Assistant { text: cut(text) },
+            EntryKind::Output { text } => EntryKind::Output { text: cut(text) },
+            EntryKind::Info { text } => EntryKind::Info { text: cut(text) },
+            EntryKind::Error { text } => EntryKind::Error { text: cut(text) },
+            EntryKind::ToolResult {
+                call,
+                ok,
+                exit_code,
+                output,
+                truncated,
+                duration_ms,
+                timed_out,
+            } => EntryKind::ToolResult {
+                call: *call,
+                ok: *ok,
+                exit_code: *exit_code,
+                output: cut(output),
+                truncated: *truncated + output.len().saturating_sub(max) as u64,
+                duration_ms: *duration_ms,
+                timed_out: *timed_out,
+            },
+            EntryKind::ToolCall { call, tool } => EntryKind::ToolCall {
+                call: *call,
+                tool: tool.capped(&cut),
+            },
+        };
+        Entry {
+            at: self.at.clone(),
+            kind,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,5 +208,46 @@ impl ToolCall {
             self,
             ToolCall::Bash { .. } | ToolCall::WriteFile { .. } | ToolCall::EditFile { .. }
         )
+    }
+}
+
+impl ToolCall {
+    fn weight(&self) -> usize {
+        match self {
+            ToolCall::Bash { command, .. } => command.len(),
+            ToolCall::ReadFile { path } | ToolCall::ListFiles { path: Some(path) } => path.len(),
+            ToolCall::ListFiles { path: None } => 0,
+            ToolCall::WriteFile { path, content } => path.len() + content.len(),
+            ToolCall::EditFile { path, old, new } => path.len() + old.len() + new.len(),
+            ToolCall::Search { pattern, path } => {
+                pattern.len() + path.as_ref().map_or(0, String::len)
+            }
+            ToolCall::Finish { summary } => summary.len(),
+        }
+    }
+
+    fn capped(&self, cut: &dyn Fn(&str) -> String) -> ToolCall {
+        match self {
+            ToolCall::Bash {
+                command,
+                timeout_secs,
+            } => ToolCall::Bash {
+                command: cut(command),
+                timeout_secs: *timeout_secs,
+            },
+            ToolCall::WriteFile { path, content } => ToolCall::WriteFile {
+                path: path.clone(),
+                content: cut(content),
+            },
+            ToolCall::EditFile { path, old, new } => ToolCall::EditFile {
+                path: path.clone(),
+                old: cut(old),
+                new: cut(new),
+            },
+            ToolCall::Finish { summary } => ToolCall::Finish {
+                summary: cut(summary),
+            },
+            other => other.clone(),
+        }
     }
 }

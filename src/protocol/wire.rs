@@ -13,10 +13,23 @@ use super::command::Command;
 use super::event::{Event, TaskSnapshot};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
-/// The longest line either side accepts (a whole task history fits easily).
+/// The longest line either side accepts. Every message is bounded well below it (texts
+/// are paged, lists capped, snapshots sent in parts); this only stops a broken peer.
 pub const MAX_LINE: usize = 16 << 20;
+/// Tasks per part of a snapshot.
+pub const SNAPSHOT_PART: usize = 200;
+
+/// What kind of engine host answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostKind {
+    /// The per-user daemon: every repository, outlives terminals.
+    Daemon,
+    /// An engine inside a front end run with `--no-daemon`: it ends with it.
+    InProcess,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -35,7 +48,7 @@ pub enum ClientMsg {
         id: u64,
         command: Command,
     },
-    /// Stop the daemon; running tasks keep their containers for the next one.
+    /// Stop the host; running tasks keep their containers for the next one.
     Stop,
 }
 
@@ -46,12 +59,16 @@ pub enum ServerMsg {
         protocol: u32,
         pid: u32,
         version: String,
-        /// Differs between two runs of the daemon: sequence numbers count from 1 in each,
+        /// Differs between two runs of a host: sequence numbers count from 1 in each,
         /// so a client reconnecting to another instance needs a snapshot.
-        #[serde(default)]
         instance: String,
+        host: HostKind,
+        /// The repository whose tasks it runs (all when `None`).
+        scope: Option<PathBuf>,
+        /// Whether it starts queued tasks (a host for one command does not).
+        runs_queue: bool,
     },
-    /// `protocol` is the daemon's own when it refused a client speaking another (the
+    /// `protocol` is the host's own when it refused a client speaking another (the
     /// handshake's shape never changes, so any two versions understand this much).
     Refused {
         reason: String,
@@ -60,20 +77,22 @@ pub enum ServerMsg {
         #[serde(default)]
         pid: Option<u32>,
     },
-    /// Every task in scope as of event `seq`; events after it follow.
+    /// Every task in scope as of event `seq`, in parts of at most `SNAPSHOT_PART` tasks
+    /// (`more` until the last); events after `seq` follow.
     Snapshot {
         seq: u64,
         tasks: Vec<TaskSnapshot>,
+        more: bool,
     },
     Event {
         event: Event,
     },
     Reply {
         id: u64,
-        result: Result<String, String>,
+        result: super::reply::CommandResult,
     },
-    /// The daemon is stopping on purpose (`drover daemon stop`, a signal, an upgrade):
-    /// a client should not start it again by itself.
+    /// The host is stopping on purpose (`drover daemon stop`, a signal, an upgrade, the
+    /// end of a `--no-daemon` front end): a client should not start it again by itself.
     Closing {
         reason: String,
     },

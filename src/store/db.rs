@@ -1,4 +1,5 @@
-//! The SQLite database: tasks, attempts, the transition log and the command inbox.
+//! The SQLite database: tasks, attempts, the transition log and settings, with its
+//! schema versioned (`PRAGMA user_version`) and migrated forward on open.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -31,6 +32,8 @@ pub enum StoreError {
     },
     #[error("corrupt record for task {id}: {detail}")]
     Corrupt { id: String, detail: String },
+    #[error("the database {path} cannot be opened: {detail}")]
+    Schema { path: String, detail: String },
     #[error(
         "the database {path} is {what}, but {tasks} task folder(s) in tasks/ and {workspaces} workspace(s) in workspaces/ are there: drover's record of them is lost, so it starts nothing (no container is removed, no workspace offered to gc). Restore the database (with its -wal file) from a backup, or move tasks/ and workspaces/ aside to start afresh"
     )]
@@ -68,18 +71,63 @@ fn check_not_lost(path: &Path) -> Result<(), StoreError> {
     })
 }
 
-/// Brings a database made by an older drover up to this schema (columns are only added).
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_origin = conn
-        .prepare("SELECT 1 FROM pragma_table_info('tasks') WHERE name = 'origin'")?
-        .exists([])?;
-    if !has_origin {
-        conn.execute_batch("ALTER TABLE tasks ADD COLUMN origin TEXT")?;
+/// The schema this drover writes: `PRAGMA user_version` of a database it made.
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// Brings a database up to `SCHEMA_VERSION`, one step at a time, in one transaction: a
+/// step that fails leaves the database as it was. A database of a newer drover is
+/// refused, never changed.
+fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    let mut version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(MigrateError::Newer(version));
     }
+    let tx = conn.transaction()?;
+    while version < SCHEMA_VERSION {
+        match version {
+            // Before versions (drover 0.1): the tables, made if missing, with the
+            // `origin` column older databases lack.
+            0 => {
+                tx.execute_batch(SCHEMA_V1)?;
+                let has_origin = tx
+                    .prepare("SELECT 1 FROM pragma_table_info('tasks') WHERE name = 'origin'")?
+                    .exists([])?;
+                if !has_origin {
+                    tx.execute_batch("ALTER TABLE tasks ADD COLUMN origin TEXT")?;
+                }
+            }
+            // Commands no longer wait in the store (every engine serves its socket), and
+            // an interruption says its cause: a Docker outage was only in its words.
+            1 => {
+                tx.execute_batch("DROP TABLE IF EXISTS inbox")?;
+                tx.execute(
+                    "UPDATE tasks SET state = json_set(state, '$.cause', 'docker_lost')
+                     WHERE json_extract(state, '$.state') = 'interrupted'
+                       AND json_extract(state, '$.reason') LIKE 'docker became unavailable%'",
+                    [],
+                )?;
+            }
+            _ => unreachable!("versions below SCHEMA_VERSION each have a step"),
+        }
+        version += 1;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
     Ok(())
 }
 
-const SCHEMA: &str = "
+#[derive(Debug, thiserror::Error)]
+enum MigrateError {
+    #[error(
+        "it was written by a newer drover (schema {0}, this one knows up to {SCHEMA_VERSION}): use that drover, or a copy of the data dir"
+    )]
+    Newer(i32),
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The tables as drover 0.1 made them.
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY,
     queue_order INTEGER NOT NULL,
@@ -116,13 +164,6 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    command TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    done_at TEXT,
-    result TEXT
-);
 ";
 
 #[derive(Debug)]
@@ -147,7 +188,7 @@ impl Store {
         };
         check_not_lost(path)?;
         let existed = path.exists();
-        let conn = Connection::open(path).map_err(sql)?;
+        let mut conn = Connection::open(path).map_err(sql)?;
         if !existed {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
@@ -157,8 +198,13 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
-        migrate(&conn).map_err(sql)?;
+        migrate(&mut conn).map_err(|e| match e {
+            MigrateError::Sql(e) => sql(e),
+            newer => StoreError::Schema {
+                path: path.display().to_string(),
+                detail: newer.to_string(),
+            },
+        })?;
         Ok(Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -297,15 +343,6 @@ impl Store {
             }
         };
         rows.into_iter().map(RawTask::into_record).collect()
-    }
-
-    /// Changes whenever a task is added or re-queued (a cheap "anything new?" check).
-    pub fn queue_mark(&self) -> Result<i64, StoreError> {
-        self.conn()
-            .query_row("SELECT COALESCE(MAX(queue_order), 0) FROM tasks", [], |r| {
-                r.get(0)
-            })
-            .map_err(self.sql())
     }
 
     /// Moves task `id` from `from` to `to` if it is still in `from`, logging the transition.
@@ -630,12 +667,108 @@ mod tests {
         );
     }
 
+    /// A store drover 0.1 wrote (before schema versions) opens, migrated, with every
+    /// task, attempt and transition; opening it again changes nothing more.
+    #[test]
+    fn a_store_of_drover_0_1_opens_with_every_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drover.db");
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/store-0.1/drover.db");
+        std::fs::copy(&fixture, &path).unwrap();
+        for _ in 0..2 {
+            let s = Store::open(&path).unwrap();
+            let tasks = s.tasks(None).unwrap();
+            let seen: Vec<(&str, &str, TaskState, u32)> = tasks
+                .iter()
+                .map(|t| (t.id.as_str(), t.title.as_str(), t.state.clone(), t.attempt))
+                .collect();
+            assert_eq!(
+                seen,
+                [
+                    ("q2wqba4gax", "Fix add()", TaskState::Queued, 1),
+                    ("8w0eyyz9mp", "Document calc", TaskState::Cancelled, 1),
+                    ("k273gkabph", "Add median()", TaskState::Queued, 2),
+                ]
+            );
+            let retried = TaskId::parse("k273gkabph").unwrap();
+            assert_eq!(
+                s.attempt(&retried, 2).unwrap().feedback.as_deref(),
+                Some("smaller please")
+            );
+            assert_eq!(s.transitions(&retried).unwrap().len(), 2);
+            let c = s.conn();
+            let version: i32 = c
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, SCHEMA_VERSION);
+            let inbox = c
+                .prepare("SELECT 1 FROM sqlite_master WHERE name = 'inbox'")
+                .unwrap()
+                .exists([])
+                .unwrap();
+            assert!(!inbox, "the command inbox is gone");
+        }
+    }
+
+    #[test]
+    fn an_interruption_by_docker_becomes_one_that_resumes_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drover.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(SCHEMA_V1).unwrap();
+        drop(old);
+        let s = Store::open(&path).unwrap();
+        for (id, reason) in [
+            (
+                "aaaaaaaaaa",
+                "docker became unavailable (gone); it resumes when Docker is back",
+            ),
+            ("bbbbbbbbbb", "drover quit while the task was running"),
+        ] {
+            s.insert_task(&record(id)).unwrap();
+            let to = TaskState::Interrupted {
+                reason: reason.into(),
+                cause: crate::protocol::Cause::Other,
+            };
+            let id = TaskId::parse(id).unwrap();
+            s.set_state(&id, 1, &TaskState::Queued, &to).unwrap();
+        }
+        s.conn().pragma_update(None, "user_version", 1).unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        let cause = |id: &str| match s.task(&TaskId::parse(id).unwrap()).unwrap().unwrap().state {
+            TaskState::Interrupted { cause, .. } => cause,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(cause("aaaaaaaaaa"), crate::protocol::Cause::DockerLost);
+        assert_eq!(cause("bbbbbbbbbb"), crate::protocol::Cause::Other);
+    }
+
+    #[test]
+    fn a_store_of_a_newer_drover_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drover.db");
+        drop(Store::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(c);
+        let e = Store::open(&path).unwrap_err().to_string();
+        assert!(e.contains("written by a newer drover"), "{e}");
+        let c = Connection::open(&path).unwrap();
+        let v: i32 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION + 1);
+    }
+
     #[test]
     fn a_database_from_before_issue_import_gains_the_origin_column() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let old = Connection::open(&path).unwrap();
-        old.execute_batch(&SCHEMA.replace(",\n    origin TEXT", ""))
+        old.execute_batch(&SCHEMA_V1.replace(",\n    origin TEXT", ""))
             .unwrap();
         drop(old);
         let s = Store::open(&path).unwrap();
@@ -697,7 +830,7 @@ mod tests {
     }
 
     #[test]
-    fn attempts_and_inbox() {
+    fn attempts_and_retries() {
         let (_t, s) = store();
         let id = TaskId::parse("aaa").unwrap();
         s.insert_task(&record("aaa")).unwrap();
@@ -714,15 +847,6 @@ mod tests {
             s.attempt(&id, 2).unwrap().feedback.as_deref(),
             Some("try harder")
         );
-
-        let cmd = crate::protocol::Command::Cancel { id: id.clone() };
-        let n = s.push_command(&cmd).unwrap();
-        let pending = s.pending_commands(0).unwrap();
-        assert_eq!(pending.len(), 1);
-        assert!(s.command_result(n).unwrap().is_none());
-        s.finish_command(n, "ok").unwrap();
-        assert_eq!(s.command_result(n).unwrap().as_deref(), Some("ok"));
-        assert!(s.pending_commands(0).unwrap().is_empty());
     }
 
     #[test]

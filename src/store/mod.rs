@@ -1,4 +1,4 @@
-//! Durable state: SQLite (WAL) for tasks, attempts, transitions and the command inbox;
+//! Durable state: SQLite (WAL) for tasks, attempts, transitions and settings;
 //! append-only JSON Lines for transcripts; a lock file for "one engine per data dir".
 //!
 //! Every state change goes through `set_state`, a compare-and-set that also appends to
@@ -6,12 +6,10 @@
 //! it does not decide transitions (the engine's state machine does).
 
 mod db;
-mod inbox;
 mod lock;
 mod settings;
 mod transcript;
 
-pub use db::{Store, StoreError, Transition as TransitionRow};
-pub use inbox::InboxItem;
+pub use db::{SCHEMA_VERSION, Store, StoreError, Transition as TransitionRow};
 pub use lock::{EngineLock, LockHeld};
 pub use transcript::{TranscriptLog, read_transcript};

@@ -15,7 +15,7 @@ use super::model::TaskView;
 use crate::config::{Notify, OnQuit};
 use crate::keymap::{Action, Context, Keymap};
 use crate::protocol::TaskId;
-use crate::protocol::{Command, Event, EventBody, TaskSnapshot};
+use crate::protocol::{Command, CommandResult, Event, EventBody, TaskSnapshot};
 use crate::protocol::{TaskState, Transition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +103,8 @@ pub enum Msg {
     /// The keymap or config file changed: the new keymap, or why it was refused.
     Keymap(Result<Keymap, String>),
     Config(Result<(Notify, Vec<String>), String>),
+    /// The engine's answer to a command this front end sent.
+    Reply(Command, CommandResult),
     Tick,
 }
 
@@ -269,6 +271,7 @@ impl App {
                 );
                 Vec::new()
             }
+            Msg::Reply(command, result) => self.on_reply(command, result),
             Msg::Tick => Vec::new(),
         }
     }
@@ -550,7 +553,11 @@ impl App {
         let need_task = |fx: &mut Self| fx.set_status("no task selected", true);
         match action {
             Action::Quit => {
-                let running = self.tasks.iter().filter(|t| t.task.state.is_active()).count();
+                let running = self
+                    .tasks
+                    .iter()
+                    .filter(|t| t.task.state.is_active())
+                    .count();
                 if running > 0 && self.quit_policy.is_none() {
                     self.overlay = Some(Overlay::QuitPolicy { running });
                     return Vec::new();
@@ -569,9 +576,10 @@ impl App {
                     self.default_script.as_deref(),
                 ))))
             }
-            Action::Trust if self.untrusted.is_empty() => {
-                self.set_status("nothing to trust: this repository's config asks for nothing that needs trust", false)
-            }
+            Action::Trust if self.untrusted.is_empty() => self.set_status(
+                "nothing to trust: this repository's config asks for nothing that needs trust",
+                false,
+            ),
             Action::Trust => {
                 self.overlay = Some(Overlay::Confirm(Box::new(Confirm {
                     text: format!(
@@ -619,27 +627,12 @@ impl App {
                     need_task(self);
                     return Vec::new();
                 };
-                let id = t.task.id.clone();
-                let verdict = t.attempt.tests.as_ref().map(|r| r.verdict);
-                if verdict == Some(crate::protocol::Verdict::Passed) {
-                    return vec![Effect::Send(Command::Approve {
-                        id,
-                        force: false,
-                        branch: None,
-                    })];
-                }
-                let what = verdict.map_or("were not run", |v| v.label());
-                self.overlay = Some(Overlay::Confirm(Box::new(Confirm {
-                    text: format!(
-                        "The tests {}{what}. Approve anyway? The override is recorded in the commit.",
-                        if verdict.is_some() { "result is: " } else { "" }
-                    ),
-                    on_yes: Effect::Send(Command::Approve {
-                        id,
-                        force: true,
-                        branch: None,
-                    }),
-                })));
+                // The engine judges the tests; a refusal offers to force it (`on_reply`).
+                return vec![Effect::Send(Command::Approve {
+                    id: t.task.id.clone(),
+                    force: false,
+                    branch: None,
+                })];
             }
             Action::Push | Action::Cancel | Action::RetryScratch => {
                 let Some((id, ..)) = task else {
@@ -655,25 +648,19 @@ impl App {
             }
             Action::Resume => match task {
                 None => need_task(self),
-                Some((id, _, TaskState::Interrupted { .. }, _)) => {
-                    return vec![Effect::Send(Command::Resume { id })];
-                }
-                Some((_, _, st, _)) => self.set_status(
-                    format!(
-                        "only an interrupted task can resume; this one is {} (r/R start a new attempt)",
-                        st.name()
-                    ),
-                    true,
-                ),
+                Some((id, ..)) => return vec![Effect::Send(Command::Resume { id })],
             },
             Action::RetryFeedback => match task {
                 None => need_task(self),
-                Some((id, title, st, _)) => match crate::protocol::state::next(&st, Transition::Retry) {
-                    Ok(_) => {
-                        self.overlay = Some(Overlay::Editor(Box::new(Editor::feedback(id, title))))
+                Some((id, title, st, _)) => {
+                    match crate::protocol::state::next(&st, Transition::Retry { feedback: None }) {
+                        Ok(_) => {
+                            self.overlay =
+                                Some(Overlay::Editor(Box::new(Editor::feedback(id, title))))
+                        }
+                        Err(e) => self.set_status(e.to_string(), true),
                     }
-                    Err(e) => self.set_status(e.to_string(), true),
-                },
+                }
             },
             Action::Discard => match task {
                 None => need_task(self),
@@ -710,11 +697,7 @@ impl App {
                     ),
                 }
             }
-            Action::Submit
-            | Action::Yes
-            | Action::No
-            | Action::StopTasks
-            | Action::KeepTasks => {}
+            Action::Submit | Action::Yes | Action::No | Action::StopTasks | Action::KeepTasks => {}
         }
         Vec::new()
     }

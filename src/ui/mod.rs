@@ -12,6 +12,7 @@ pub mod highlight;
 pub mod input;
 pub mod model;
 pub mod render;
+mod replies;
 mod submit;
 pub mod terminal;
 pub mod theme;

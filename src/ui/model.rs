@@ -10,7 +10,7 @@ use crate::protocol::TaskId;
 use crate::protocol::TaskState;
 use crate::protocol::{AttemptRecord, TaskRecord};
 use crate::protocol::{Entry, EntryKind};
-use crate::protocol::{Event, EventBody};
+use crate::protocol::{Event, EventBody, Page};
 
 /// Live output kept per running tool call, and test output kept per attempt.
 const LIVE_CAP: usize = 64 << 10;
@@ -27,7 +27,10 @@ pub struct TaskView {
     pub live_text: String,
     pub test_command: Option<String>,
     pub test_output: String,
+    /// The patch as far as it is loaded (pages come as the diff pane needs them).
     pub patch: String,
+    /// The whole patch's size in bytes (more than `patch` holds while pages remain).
+    pub patch_total: u64,
     /// The stored history has been asked for (or everything was seen live).
     pub loaded: bool,
     /// Older entries let go to bound memory (they are in the transcript file).
@@ -57,6 +60,7 @@ impl TaskView {
             test_command: None,
             test_output: String::new(),
             patch: String::new(),
+            patch_total: 0,
             loaded,
             forgotten: 0,
             notices: Vec::new(),
@@ -89,6 +93,28 @@ impl TaskView {
         }
     }
 
+    /// Takes the first page of a (new) patch.
+    fn set_patch(&mut self, page: &Page) {
+        self.patch = page.text.clone();
+        self.patch_total = page.total;
+        self.patch_version += 1;
+    }
+
+    /// Bytes of the patch not loaded yet.
+    pub fn patch_rest(&self) -> u64 {
+        self.patch_total.saturating_sub(self.patch.len() as u64)
+    }
+
+    /// A further page of the patch: taken when it continues what is loaded (a page of a
+    /// patch that changed meanwhile is dropped; the new one comes by itself).
+    pub fn add_patch_page(&mut self, page: Page) {
+        if page.from == self.patch.len() as u64 && page.total == self.patch_total {
+            self.patch.push_str(&page.text);
+            self.patch_version += 1;
+            self.version += 1;
+        }
+    }
+
     /// Whether merging this task with another in review would conflict.
     pub fn conflicted(&self) -> bool {
         self.overlaps.iter().any(|o| !o.conflicts.is_empty())
@@ -105,6 +131,7 @@ impl TaskView {
             EventBody::History {
                 attempt,
                 entries,
+                earlier,
                 test_output,
                 patch,
                 warnings,
@@ -121,14 +148,13 @@ impl TaskView {
                 let mut merged = entries.clone();
                 merged.extend(self.entries.drain(overlap..));
                 self.entries = merged;
-                self.forgotten = 0;
+                self.forgotten = usize::try_from(*earlier).unwrap_or(usize::MAX);
                 if self.test_output.is_empty() {
                     self.test_output = test_output.clone();
                     cap_front(&mut self.test_output, TEST_CAP);
                 }
                 if self.patch.is_empty() {
-                    self.patch = patch.clone();
-                    self.patch_version += 1;
+                    self.set_patch(patch);
                 }
                 self.test_command = self.attempt.tests.as_ref().and_then(|t| t.command.clone());
                 self.notices.extend(warnings.iter().cloned());
@@ -148,6 +174,7 @@ impl TaskView {
                     self.test_output.clear();
                     self.test_command = None;
                     self.patch.clear();
+                    self.patch_total = 0;
                     self.patch_version += 1;
                     self.loaded = true;
                 }
@@ -199,9 +226,9 @@ impl TaskView {
             }
             EventBody::DiffUpdated { diff, patch } => {
                 self.attempt.diff = Some(diff.clone());
-                if self.patch != *patch {
-                    self.patch = patch.clone();
-                    self.patch_version += 1;
+                // The first page of the new patch; the rest is asked for when read.
+                if self.patch != patch.text || self.patch_total != patch.total {
+                    self.set_patch(patch);
                 }
             }
             EventBody::TestStarted { command } => {
@@ -283,8 +310,9 @@ mod tests {
         event(EventBody::History {
             attempt: Box::default(),
             entries,
+            earlier: 0,
             test_output: String::new(),
-            patch: String::new(),
+            patch: Page::default(),
             warnings: Vec::new(),
         })
     }

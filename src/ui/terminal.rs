@@ -1,13 +1,13 @@
-//! The terminal loop: set the terminal up, attach to the daemon (or, with `--no-daemon`,
-//! run an engine here), turn terminal input, engine updates and file changes into
-//! messages, draw when something changed, carry out effects.
+//! The terminal loop: set the terminal up, open the engine (`client::open`: the daemon,
+//! or with `--no-daemon` an engine here), turn terminal input, engine updates and file
+//! changes into messages, draw when something changed, carry out effects.
 //!
 //! Rendering is event-driven: engine events are drained in batches before a draw, and a
 //! one-second tick runs only while a task is active (its clock moves). Idle costs nothing.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use crossterm::event::{
@@ -19,18 +19,24 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::app::{App, Effect, Header, Msg};
-use crate::cli::{CliResult, Failure, open_data};
+use crate::client::{Attachment, OpenOptions, Update};
 use crate::config::{Config, Notify, OnQuit};
-use crate::daemon::attach::{Link, Update};
-use crate::daemon::client::ClientError;
-use crate::daemon::front::Front;
-use crate::daemon::spawn::{self, StartError};
-use crate::engine::bus::EventBus;
-use crate::engine::{self, EngineCtx, EngineOptions};
 use crate::keymap::Keymap;
-use crate::runtime::Runtime;
-use crate::store::EngineLock;
+use crate::protocol::{Command, HostKind};
 use crate::workspace;
+
+/// Why the TUI did not run: bad input or environment (nothing ran), or a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn usage(e: impl std::fmt::Display) -> TuiError {
+    TuiError::Usage(e.to_string())
+}
 
 /// Options for opening the TUI.
 #[derive(Debug, Clone, Default)]
@@ -45,82 +51,83 @@ pub struct TuiOptions {
     pub all: bool,
 }
 
-pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
+pub async fn run(repo: PathBuf, opts: TuiOptions) -> Result<i32, TuiError> {
     // Bad input first: these errors are worth seeing even without a terminal.
     let head = match workspace::resolve_head(&repo) {
         Ok(h) => Some(h),
         // Every repository's tasks can be watched from anywhere.
         Err(_) if opts.all => None,
-        Err(e) => return Err(Failure::usage(e)),
+        Err(e) => return Err(usage(e)),
     };
     let root = head.as_ref().map(|h| h.root.clone());
     // A bad config is said before anything else (trust is settled below, with the data dir).
-    Config::load(root.as_deref()).map_err(Failure::usage)?;
+    Config::load(root.as_deref()).map_err(usage)?;
     let keymap_path = Keymap::user_path();
     let keymap = Keymap::load(keymap_path.as_deref())
-        .map_err(|e| Failure::usage(format!("{e}\ndrover refuses to start with a bad keymap")))?;
+        .map_err(|e| usage(format!("{e}\ndrover refuses to start with a bad keymap")))?;
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        return Err(Failure::usage(
+        return Err(usage(
             "drover requires an interactive terminal (for scripts, use `drover run`)",
         ));
     }
-    let (data, store) = match opts.data {
-        Some(d) => {
-            let store = crate::store::Store::open(&d.db()).map_err(Failure::usage)?;
-            (d, store)
-        }
-        None => open_data()?,
+    let data = match opts.data {
+        Some(d) => d,
+        None => crate::paths::DataDir::from_env().map_err(|e| usage(format!("data dir: {e}")))?,
     };
-    let front_data = data.clone();
+    // The user's settings (the quit policy) live beside the tasks.
+    let store = crate::store::Store::open(&data.db()).map_err(usage)?;
     // Trust as this data dir records it (the demo's own, say).
-    let config = Config::load_in(root.as_deref(), data.root()).map_err(Failure::usage)?;
-    let store = Arc::new(store);
+    let config = Config::load_in(root.as_deref(), data.root()).map_err(usage)?;
     let scope = if opts.all { None } else { root.clone() };
-    let mut runtime_error = None;
-    let mut front = if opts.daemon {
-        let client = match spawn::connect_or_start(&data).await {
-            Ok(c) => c,
-            Err(StartError::Client(ClientError::Version { pid, reason, .. })) => {
-                crate::cli::upgrade::offer(&data, &store, pid, &reason).await?
-            }
-            Err(e) => return Err(Failure::usage(e)),
-        };
-        Front::Daemon(Link::attach(data.clone(), scope, client))
-    } else {
-        let lock = EngineLock::acquire(&data.lock()).map_err(Failure::usage)?;
-        let runtime = Runtime::connect().await;
-        runtime_error = runtime.as_ref().err().map(|e| e.to_string());
-        let ctx = EngineCtx::new(
-            store.clone(),
-            Arc::new(EventBus::default()),
-            runtime.ok().into(),
-            data,
-        );
-        let opts = EngineOptions {
-            max_parallel: config.max_parallel,
-            repo: scope,
-            run_queue: true,
-            poll: Duration::from_millis(500),
-        };
-        Front::local(engine::start(ctx, opts), lock)
+    let opened = match crate::client::open(OpenOptions {
+        data: data.clone(),
+        daemon: opts.daemon,
+        scope: scope.clone(),
+        run_queue: true,
+        max_parallel: config.max_parallel,
+    })
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => match e.other_version() {
+            Some((pid, reason)) => crate::client::Opened {
+                connection: crate::client::offer::offer(&data, &store, pid, reason)
+                    .await
+                    .map_err(usage)?,
+                host: None,
+            },
+            None => return Err(usage(e)),
+        },
     };
-    // The daemon goes on with running tasks whatever happens here: nothing to ask.
-    let quit_policy = match &front {
-        Front::Daemon(_) => Some(OnQuit::Keep),
-        Front::Local { .. } => store.quit_policy(&config),
+    let welcome = opened.connection.welcome.clone();
+    let host = opened.host;
+    let runtime_error = host
+        .as_ref()
+        .and_then(|h| h.runtime_error().map(String::from));
+    let reconnect = (welcome.host == HostKind::Daemon).then(|| data.clone());
+    let mut front = Attachment::attach(opened.connection, scope, reconnect);
+    // Only an engine of this process stops with it: then the quit policy is asked.
+    let quit_policy = match &host {
+        Some(_) => store.quit_policy(&config),
+        None => Some(OnQuit::Keep),
     };
-
-    let (agent, agent_error) =
-        match crate::agent::resolve::describe(&config.agent, config.network, None).await {
-            Ok(label) => (label, None),
-            Err(e) => ("scripted only".to_string(), Some(e)),
-        };
+    // Which agent would run, as the engine that runs tasks sees it.
+    if let Some(r) = &root {
+        front.send(Command::WhichAgent {
+            repo: r.clone(),
+            provider: None,
+        });
+    }
     let header = Header {
         repo: root.clone().unwrap_or_default(),
         branch: head.as_ref().and_then(|h| h.branch.clone()),
         commit: head.as_ref().map(|h| h.commit.clone()).unwrap_or_default(),
         docker: None,
-        agent,
+        agent: if root.is_some() {
+            "…".into()
+        } else {
+            "scripted only".into()
+        },
         all: opts.all,
     };
     let mut app = App::new(header, keymap);
@@ -134,8 +141,6 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         app.say_untrusted();
     } else if let Some(w) = config.warnings.first() {
         app.set_status(format!("warning: {w}"), true);
-    } else if let Some(e) = agent_error {
-        app.set_status(e, false);
     } else if head.as_ref().is_some_and(|h| h.dirty) {
         app.set_status(
             "note: your uncommitted changes are not part of new tasks (they start from HEAD)",
@@ -149,7 +154,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
     // Closing the terminal (SIGHUP), `kill` (SIGTERM) or `kill -INT` quit like `q` does:
     // the terminal restored; running tasks go on in the daemon, or, in-process, are
     // stopped or kept as the quit policy says.
-    let mut stop = crate::signals::Terminate::new().map_err(Failure::failed)?;
+    let mut stop = crate::signals::Terminate::new().map_err(|e| TuiError::Failed(e.to_string()))?;
     let mut stopped_by = None;
     let mut terminal = enter();
     // `None` while a shell owns the terminal: nothing else may read keys then.
@@ -187,7 +192,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                         effects.extend(on_update(&mut app, up));
                     }
                 }
-                Some(what) = reload_rx.recv() => effects = app.update(reload(what, root.as_deref(), keymap_path.as_deref(), front_data.root())),
+                Some(what) = reload_rx.recv() => effects = app.update(reload(what, root.as_deref(), keymap_path.as_deref(), data.root())),
                 _ = tick => effects = app.update(Msg::Tick),
                 sig = stop.recv() => {
                     stopped_by = Some(sig);
@@ -202,7 +207,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
                     Effect::Trust => {
                         let trusted = root.as_deref().map(|r| {
                             crate::config::repo::trust(
-                                &crate::config::repo::trust_file(front_data.root()),
+                                &crate::config::repo::trust_file(data.root()),
                                 r,
                             )
                         });
@@ -261,15 +266,17 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> CliResult {
         .iter()
         .filter(|t| t.task.state.is_active())
         .count();
-    let daemon = front.daemon_pid();
-    front.close(policy).await;
-    result.map_err(|e| Failure::failed(format!("terminal: {e}")))?;
+    drop(front);
+    let elsewhere = host.is_none().then(|| welcome.who());
+    if let Some(host) = host {
+        host.quit(policy).await;
+    }
+    result.map_err(|e| TuiError::Failed(format!("terminal: {e}")))?;
     // Not eprintln!: the terminal may be gone, and that must not be a panic.
     let in_daemon;
-    let what = match (daemon, policy) {
-        (Some(pid), _) => {
-            in_daemon =
-                format!("keep running in the daemon (pid {pid}); `drover` shows them again");
+    let what = match (elsewhere, policy) {
+        (Some(who), _) => {
+            in_daemon = format!("keep running in {who}; `drover` shows them again");
             in_daemon.as_str()
         }
         (None, OnQuit::Keep) => {
@@ -302,7 +309,7 @@ fn on_update(app: &mut App, up: Update) -> Vec<Effect> {
     match up {
         Update::Event(ev) => return app.update(Msg::Engine(ev)),
         Update::Snapshot(tasks) => return app.update(Msg::Snapshot(tasks)),
-        Update::Failed(e) => app.set_status(e, true),
+        Update::Reply { command, result } => return app.update(Msg::Reply(command, result)),
         Update::Lost(why) => app.set_status(format!("{why}; reconnecting…"), true),
         Update::Back(pid) => {
             app.set_status(format!("attached to the daemon again (pid {pid})"), false)

@@ -28,6 +28,17 @@ pub struct WorkspaceDiff {
     pub written: u64,
 }
 
+impl WorkspaceDiff {
+    /// Takes what the snapshot says beside the diff: its tree, and what it ignored or
+    /// could not record (the lists capped).
+    pub fn take(&mut self, snap: super::Snapshot) {
+        self.summary.tree = Some(snap.tree.to_string());
+        self.summary.ignored = snap.ignored;
+        self.summary.unrecorded = snap.unrecorded;
+        self.summary.cap();
+    }
+}
+
 fn status_name(d: Delta) -> &'static str {
     match d {
         Delta::Added | Delta::Untracked => "added",
@@ -68,10 +79,8 @@ pub fn diff_with(
         path: git.workspace.clone(),
         message: format!("computing diff: {}", e.message()),
     })?;
-    d.summary.tree = Some(snap.tree.to_string());
-    d.summary.ignored = snap.ignored;
-    d.summary.unrecorded = snap.unrecorded;
     d.written = snap.written;
+    d.take(snap);
     Ok(d)
 }
 
@@ -157,9 +166,10 @@ pub fn diff_trees(store: &Repository, old: Oid, new: Oid) -> Result<WorkspaceDif
     })?;
     if cut > 0 {
         patch.push_str(&format!(
-            "\n…{cut} more bytes of patch not shown (the file list above is whole)…\n"
+            "\n…{cut} more bytes of patch not shown (the counts above cover every file)…\n"
         ));
     }
+    summary.cap();
     Ok(WorkspaceDiff {
         summary,
         patch,

@@ -181,11 +181,14 @@ impl Radar {
                 Ok(c) => (c, None),
                 Err(e) => (Vec::new(), Some(e)),
             };
+            let listed = shared.len().min(crate::protocol::LISTED_OTHERS);
+            let omitted_files = (shared.len() - listed) as u64;
             for (me, other) in [(a, b), (b, a)] {
                 out.entry(me.id.clone()).or_default().push(Overlap {
                     id: other.id.clone(),
                     title: other.title.clone(),
-                    files: shared.clone(),
+                    files: shared[..listed].to_vec(),
+                    omitted_files,
                     conflicts: conflicts.clone(),
                     error: error.clone(),
                 });

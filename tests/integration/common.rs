@@ -195,7 +195,7 @@ impl Env {
         let path = self
             .home
             .path()
-            .join(format!("{}.toml", drover::engine::ops::slug(title)));
+            .join(format!("{}.toml", drover::engine::slug(title)));
         std::fs::write(&path, script).expect("script");
         let out = self.drover(&[
             "add",
@@ -407,34 +407,90 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
     }
 }
 
+/// An engine host in this process on an environment's data dir, asked through the
+/// protocol like any front end asks one.
+pub struct TestEngine {
+    host: drover::host::Host,
+    ask: drover::client::Connection,
+}
+
+impl TestEngine {
+    /// Sends a command and waits for its typed answer.
+    pub async fn request(
+        &mut self,
+        cmd: drover::protocol::Command,
+    ) -> drover::protocol::CommandResult {
+        self.ask.request(cmd).await.expect("the engine answers")
+    }
+
+    /// Queues `task`; its id.
+    pub async fn queue(&mut self, task: drover::protocol::NewTask) -> drover::protocol::TaskId {
+        let reply = self
+            .request(drover::protocol::Command::Queue { task })
+            .await
+            .expect("queued");
+        reply.task().expect("a task").clone()
+    }
+
+    /// Says a front end is open in `repo` (as a subscription to it does).
+    pub async fn open_in(&mut self, repo: &Path) -> drover::client::Connection {
+        let c = drover::client::Connection::over(self.host.pipe(), drover::protocol::PROTOCOL)
+            .await
+            .expect("connect");
+        c.subscribe(Some(repo), None).expect("subscribe");
+        c
+    }
+
+    /// Ends the engine, interrupting running tasks.
+    pub async fn shutdown(self) {
+        drop(self.ask);
+        self.host.quit(drover::config::OnQuit::Stop).await;
+    }
+}
+
 impl Env {
-    /// An engine in this process on this environment's store, running its queue; with
-    /// its event stream (subscribed before it starts, so nothing is missed). Call from a
-    /// tokio runtime.
-    pub fn start_engine(
+    /// An engine host in this process on this environment's data dir, running its
+    /// queue with `runtime`; with every event from its start. Call from a tokio runtime.
+    pub async fn start_engine(
         &self,
         runtime: drover::engine::docker_watch::RuntimeSlot,
         max_parallel: usize,
     ) -> (
-        drover::engine::EngineHandle,
+        TestEngine,
         tokio::sync::mpsc::UnboundedReceiver<drover::protocol::Event>,
     ) {
+        use drover::protocol::{PROTOCOL, ServerMsg};
         let data = drover::paths::DataDir::at(self.data()).expect("data dir");
-        let bus = std::sync::Arc::new(drover::engine::bus::EventBus::default());
-        let rx = bus.subscribe();
-        let ctx = drover::engine::EngineCtx::new(
-            std::sync::Arc::new(drover::store::Store::open(&data.db()).expect("store")),
-            bus,
-            runtime,
+        let mut host = drover::host::Host::start(drover::host::HostOptions {
             data,
-        );
-        let opts = drover::engine::EngineOptions {
-            max_parallel,
-            repo: None,
+            kind: drover::protocol::HostKind::InProcess,
+            scope: None,
             run_queue: true,
-            poll: std::time::Duration::from_millis(100),
-        };
-        (drover::engine::start(ctx, opts), rx)
+            max_parallel,
+            runtime: Some(runtime),
+        })
+        .await
+        .expect("host");
+        let mut watch = drover::client::Connection::over(host.pipe(), PROTOCOL)
+            .await
+            .expect("connect");
+        // From the very first event: nothing has happened before a subscription made
+        // now, except what the backlog holds, which it replays from 0.
+        watch.subscribe(None, Some(0)).expect("subscribe");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(msg) = watch.next().await {
+                if let ServerMsg::Event { event } = msg
+                    && tx.send(event).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let ask = drover::client::Connection::over(host.pipe(), PROTOCOL)
+            .await
+            .expect("connect");
+        (TestEngine { host, ask }, rx)
     }
 
     /// `PRAGMA integrity_check` of the store says ok.

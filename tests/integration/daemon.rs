@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use drover::daemon::client::{Client, ClientError};
+use drover::client::{ClientError, Connection as Client};
 use drover::protocol::ServerMsg;
 use drover::protocol::TaskState;
 use drover::protocol::{AgentSpec, NewTask};
@@ -101,13 +101,13 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     let status = env.drover(&["daemon", "status"]);
     assert_eq!(status.status.code(), Some(0));
     let mut probe = Client::connect(&socket(&env)).await.unwrap();
-    assert!(text(&status.stdout).contains(&format!("(pid {})", probe.pid)));
+    assert!(text(&status.stdout).contains(&format!("(pid {})", probe.pid())));
 
     // A second daemon on the same data dir refuses, naming the first.
     let second = env.drover(&["daemon", "run"]);
     assert_eq!(second.status.code(), Some(2));
     assert!(
-        text(&second.stderr).contains(&format!("another drover engine (pid {})", probe.pid)),
+        text(&second.stderr).contains(&format!("another drover engine (pid {})", probe.pid())),
         "{}",
         text(&second.stderr)
     );
@@ -115,9 +115,10 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     // Another protocol version gets a reason naming both.
     match Client::connect_as(&socket(&env), 999).await {
         Err(ClientError::Version { theirs, reason, .. }) => {
-            assert_eq!(theirs, 1);
+            assert_eq!(theirs, drover::protocol::PROTOCOL);
             assert!(
-                reason.contains("protocol 1") && reason.contains("protocol 999"),
+                reason.contains(&format!("protocol {}", drover::protocol::PROTOCOL))
+                    && reason.contains("protocol 999"),
                 "{reason}"
             );
             assert!(reason.contains("drover daemon stop"), "{reason}");
@@ -129,16 +130,18 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     // Two clients watch; one queues a task; both see the same events.
     let mut a = Client::connect(&socket(&env)).await.unwrap();
     let mut b = Client::connect(&socket(&env)).await.unwrap();
-    a.subscribe(Some(&env.repo), None).await.unwrap();
-    b.subscribe(Some(&env.repo), None).await.unwrap();
+    a.subscribe(Some(&env.repo), None).unwrap();
+    b.subscribe(Some(&env.repo), None).unwrap();
     let reply = probe
         .request(Command::Queue {
             task: task(&env.repo),
         })
         .await
         .unwrap();
-    let queued = reply.unwrap();
-    assert!(queued.starts_with("queued task "), "{queued}");
+    let Ok(drover::protocol::Reply::Queued { id }) = reply else {
+        panic!("{reply:?}")
+    };
+    let id = id.to_string();
     let (snap_a, seen_a) = events_until(&mut a, "review (a)", reached_review).await;
     let (snap_b, seen_b) = events_until(&mut b, "review (b)", reached_review).await;
     let after = snap_a.unwrap().max(snap_b.unwrap());
@@ -150,14 +153,13 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     };
     assert!(tail(&seen_a).len() > 5, "{seen_a:?}");
     assert_eq!(tail(&seen_a), tail(&seen_b), "identical streams");
-    let id = queued.trim_start_matches("queued task ").trim().to_string();
     let marks = env.workspace_file(&id, "marks.txt");
     assert_eq!(marks, "via-daemon\n");
 
     // A client that left after some event gets exactly what followed, no snapshot.
     let cut = seen_a[seen_a.len() / 2].seq;
     let mut c = Client::connect(&socket(&env)).await.unwrap();
-    c.subscribe(Some(&env.repo), Some(cut)).await.unwrap();
+    c.subscribe(Some(&env.repo), Some(cut)).unwrap();
     let expected: Vec<u64> = seen_a.iter().map(|e| e.seq).filter(|s| *s > cut).collect();
     let (snap_c, seen_c) = events_until(&mut c, "the missed events", reached_review).await;
     assert_eq!(snap_c, None, "caught up from the backlog");
@@ -165,7 +167,7 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
 
     // A new client's snapshot has the task in review; another repository's scope has none.
     let mut d = Client::connect(&socket(&env)).await.unwrap();
-    d.subscribe(Some(&env.repo), None).await.unwrap();
+    d.subscribe(Some(&env.repo), None).unwrap();
     match d.next().await.unwrap() {
         ServerMsg::Snapshot { tasks, .. } => {
             assert_eq!(tasks.len(), 1);
@@ -174,9 +176,7 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
         other => panic!("{other:?}"),
     }
     let mut e = Client::connect(&socket(&env)).await.unwrap();
-    e.subscribe(Some(Path::new("/elsewhere")), None)
-        .await
-        .unwrap();
+    e.subscribe(Some(Path::new("/elsewhere")), None).unwrap();
     match e.next().await.unwrap() {
         ServerMsg::Snapshot { tasks, .. } => assert!(tasks.is_empty()),
         other => panic!("{other:?}"),
@@ -262,7 +262,7 @@ fn kill_9_of_the_daemon_mid_task_is_survived_by_the_client_following_it() {
 }
 
 /// The link's next update, within 20 s.
-async fn next(link: &mut drover::daemon::attach::Link) -> drover::daemon::attach::Update {
+async fn next(link: &mut drover::client::Attachment) -> drover::client::Update {
     tokio::time::timeout(Duration::from_secs(20), link.recv())
         .await
         .expect("an update within 20 s")
@@ -274,14 +274,14 @@ async fn next(link: &mut drover::daemon::attach::Link) -> drover::daemon::attach
 /// of the daemon, get a fresh snapshot rather than sequence numbers of the old one.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_stopped_on_purpose_is_waited_for_not_restarted() {
-    use drover::daemon::attach::{Link, Update};
+    use drover::client::{Attachment, Update};
     let env = Env::python_bug();
     let _running = Running(&env);
     assert!(env.drover(&["daemon", "start"]).status.success());
     let data = drover::paths::DataDir::at(env.data()).unwrap();
     let client = Client::connect(&socket(&env)).await.unwrap();
-    let first = client.pid;
-    let mut link = Link::attach(data, None, client);
+    let first = client.pid();
+    let mut link = Attachment::attach(client, None, Some(data));
     assert!(matches!(next(&mut link).await, Update::Snapshot(_)));
 
     let stopped = env.drover(&["daemon", "stop"]);

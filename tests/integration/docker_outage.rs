@@ -90,28 +90,27 @@ async fn dur_09_tasks_queued_while_docker_is_down_start_in_order_when_it_returns
     ensure_image();
     let env = Env::python_bug();
     let socket = env.data().with_file_name("docker.sock");
-    let (handle, mut rx) = env.start_engine(
-        RuntimeSlot::new(format!("unix://{}", socket.display()), None),
-        1,
-    );
+    let (mut handle, mut rx) = env
+        .start_engine(
+            RuntimeSlot::new(format!("unix://{}", socket.display()), None),
+            1,
+        )
+        .await;
     let mut titles = HashMap::new();
     for title in ["first", "second"] {
-        let msg = handle
-            .request(Command::Queue {
-                task: NewTask {
-                    repo: env.repo.clone(),
-                    title: title.into(),
-                    prompt: title.into(),
-                    agent: AgentSpec::Scripted {
-                        script: "[[step]]\nrun = \"true\"\n".into(),
-                        source: "t.toml".into(),
-                    },
-                    origin: None,
+        let id = handle
+            .queue(NewTask {
+                repo: env.repo.clone(),
+                title: title.into(),
+                prompt: title.into(),
+                agent: AgentSpec::Scripted {
+                    script: "[[step]]\nrun = \"true\"\n".into(),
+                    source: "t.toml".into(),
                 },
+                origin: None,
             })
-            .await
-            .unwrap();
-        titles.insert(msg.rsplit(' ').next().unwrap().to_string(), title);
+            .await;
+        titles.insert(id.to_string(), title);
     }
     next_until(&mut rx, 10, "docker reported unavailable", |ev| {
         matches!(&ev.body, EventBody::Docker { error: Some(_), .. })
@@ -194,26 +193,25 @@ async fn dur_07_a_task_cut_off_by_a_docker_outage_resumes_when_docker_is_back() 
     env.write_config("test = \"true\"\n");
     let socket = env.data().with_file_name("docker.sock");
     let relay = Relay::start(&socket);
-    let (handle, mut rx) = env.start_engine(
-        RuntimeSlot::new(format!("unix://{}", socket.display()), None),
-        1,
-    );
-    let msg = handle
-        .request(Command::Queue {
-            task: NewTask {
-                repo: env.repo.clone(),
-                title: "cut".into(),
-                prompt: "cut".into(),
-                agent: AgentSpec::Scripted {
-                    script: "[[step]]\nrun = \"echo one >> marks.txt\"\n[[step]]\nrun = \"sleep 20\"\n[[step]]\nrun = \"echo two >> marks.txt\"\n".into(),
-                    source: "t.toml".into(),
-                },
-                origin: None,
+    let (mut handle, mut rx) = env
+        .start_engine(
+            RuntimeSlot::new(format!("unix://{}", socket.display()), None),
+            1,
+        )
+        .await;
+    let id = handle
+        .queue(NewTask {
+            repo: env.repo.clone(),
+            title: "cut".into(),
+            prompt: "cut".into(),
+            agent: AgentSpec::Scripted {
+                script: "[[step]]\nrun = \"echo one >> marks.txt\"\n[[step]]\nrun = \"sleep 20\"\n[[step]]\nrun = \"echo two >> marks.txt\"\n".into(),
+                source: "t.toml".into(),
             },
+            origin: None,
         })
         .await
-        .unwrap();
-    let id = msg.rsplit(' ').next().unwrap().to_string();
+        .to_string();
     next_until(&mut rx, 60, "the long command", |ev| {
         matches!(&ev.body, EventBody::Transcript { entry } if serde_json::to_string(entry).unwrap().contains("sleep 20"))
     })
@@ -223,10 +221,11 @@ async fn dur_07_a_task_cut_off_by_a_docker_outage_resumes_when_docker_is_back() 
     let mut reason = String::new();
     next_until(&mut rx, 15, "the task interrupted", |ev| {
         if let EventBody::StateChanged {
-            to: TaskState::Interrupted { reason: r },
+            to: TaskState::Interrupted { reason: r, cause },
             ..
         } = &ev.body
         {
+            assert_eq!(*cause, drover::protocol::Cause::DockerLost);
             reason = r.clone();
             return true;
         }

@@ -56,7 +56,9 @@ async fn tasks_editing_the_same_lines_are_flagged_both_ways() {
     ensure_image();
     let lines: String = (1..=12).map(|i| format!("x{i} = {i}\n")).collect();
     let env = Env::with_files(&[("calc.py", &lines)]);
-    let (handle, mut rx) = env.start_engine(Some(Runtime::connect().await.unwrap()).into(), 3);
+    let (mut handle, mut rx) = env
+        .start_engine(Some(Runtime::connect().await.unwrap()).into(), 3)
+        .await;
     let edit = |old: &str, new: &str| AgentSpec::Scripted {
         script: format!(
             "[[step]]\nedit = {{ path = \"calc.py\", old = \"{old}\", new = \"{new}\" }}\n[[step]]\nfinish = \"done\"\n"
@@ -70,19 +72,16 @@ async fn tasks_editing_the_same_lines_are_flagged_both_ways() {
         ("two", edit("x2 = 2", "x2 = 200")),
         ("three", edit("x11 = 11", "x11 = 110")),
     ] {
-        let msg = handle
-            .request(Command::Queue {
-                task: NewTask {
-                    repo: env.repo.clone(),
-                    title: title.into(),
-                    prompt: title.into(),
-                    agent,
-                    origin: None,
-                },
+        let id = handle
+            .queue(NewTask {
+                repo: env.repo.clone(),
+                title: title.into(),
+                prompt: title.into(),
+                agent,
+                origin: None,
             })
             .await
-            .unwrap();
-        let id = msg.rsplit(' ').next().unwrap().to_string();
+            .to_string();
         titles.insert(id.clone(), title.to_string());
         ids.insert(title, id);
     }

@@ -70,8 +70,11 @@ fn out_05_sigterm_stops_drover_run_and_interrupts_its_tasks() {
     );
 }
 
+/// DUR-06: one engine per data dir. A second front end started without the daemon does
+/// not start a second engine: it follows the one that holds the data dir, naming its
+/// pid, and sees what that one's quitting does to the tasks.
 #[test]
-fn dur_06_a_second_engine_names_the_pid_that_holds_the_data_dir() {
+fn dur_06_a_second_front_end_follows_the_engine_that_holds_the_data_dir() {
     if !docker_available() {
         return;
     }
@@ -82,21 +85,47 @@ fn dur_06_a_second_engine_names_the_pid_that_holds_the_data_dir() {
     wait_for(60, "the task to run", || {
         (env.show(&id)["state"] == "running").then_some(())
     });
-    let started = std::time::Instant::now();
-    let second = env.drover(&["run"]);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "refused at once"
-    );
-    assert_eq!(second.status.code(), Some(2));
-    assert!(
-        text(&second.stderr).contains(&format!("another drover engine (pid {})", first.id())),
-        "{}",
-        text(&second.stderr)
+    let pid = first.id();
+    let mut second = spawn_run(&env);
+    let mut stdout = second.stdout.take().expect("stdout");
+    let seen = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut all);
+        all
+    });
+    // Its stderr line by line: once it says whom it follows, the first one quits.
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stderr = second.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let following = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the second says whom it follows");
+    assert_eq!(
+        following,
+        format!("following the drover of pid {pid} (--no-daemon)")
     );
     signal(&first, "-INT");
     let out = first.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
+    let code = second.wait().unwrap().code();
+    let err: Vec<String> = lines.try_iter().collect();
+    let err = err.join("\n");
+    assert_eq!(code, Some(1), "{err}");
+    // It followed to the end: the task rests (interrupted by the first one's quit).
+    assert!(
+        err.contains("1 task(s) ran, 0 reached review with passing tests"),
+        "{err}"
+    );
+    let seen = seen.join().unwrap();
+    assert!(
+        seen.contains("interrupted"),
+        "it saw the task's end: {seen}"
+    );
+    env.assert_store_sound();
 }
 
 #[test]
@@ -256,10 +285,12 @@ async fn dur_03_orphans_of_this_store_are_reaped_and_nothing_else() {
     // drover.managed.
     run(&decoy, std::slice::from_ref(&repo_label));
 
-    let (handle, mut rx) = env.start_engine(
-        Some(drover::runtime::Runtime::connect().await.unwrap()).into(),
-        1,
-    );
+    let (handle, mut rx) = env
+        .start_engine(
+            Some(drover::runtime::Runtime::connect().await.unwrap()).into(),
+            1,
+        )
+        .await;
     let said = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let ev = rx.recv().await.unwrap();

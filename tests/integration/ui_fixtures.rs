@@ -31,7 +31,7 @@ pub fn record(tid: &str, title: &str, state: TaskState) -> TaskRecord {
         },
         base_commit: "9708b1bddd5e0000000000000000000000000000".into(),
         base_ref: Some("main".into()),
-        branch: format!("drover/{tid}-{}", drover::engine::ops::slug(title)),
+        branch: format!("drover/{tid}-{}", drover::engine::slug(title)),
         state,
         attempt: 1,
         created_at: T0.into(),

@@ -126,6 +126,7 @@ fn c_resumes_an_interrupted_task_and_says_why_not_otherwise() {
         "Fix add()",
         TaskState::Interrupted {
             reason: "drover stopped".into(),
+            cause: drover::protocol::Cause::Other,
         },
         started(10),
     );
@@ -135,8 +136,19 @@ fn c_resumes_an_interrupted_task_and_says_why_not_otherwise() {
             id: id("k3j9x2ab1c")
         })
     );
+    // The engine decides whether a task can resume; the UI says its answer.
     let mut b = two_tasks();
-    assert!(press(&mut b, KeyCode::Char('c')).is_empty());
+    let sent = press(&mut b, KeyCode::Char('c'));
+    let [Effect::Send(cmd)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    let state = b.selected_task().unwrap().task.state.clone();
+    let refused =
+        drover::protocol::state::next(&state, drover::protocol::Transition::Resume).unwrap_err();
+    b.update(Msg::Reply(
+        cmd.clone(),
+        Err(drover::protocol::CommandError::Illegal(refused)),
+    ));
     let status = b.status.clone().unwrap();
     assert!(status.error);
     assert!(
@@ -384,6 +396,7 @@ fn a_new_attempt_starts_a_fresh_view() {
     assert_eq!(t.task.attempt, 2);
 }
 
+/// The engine judges the tests; when it refuses for them, the UI asks before forcing.
 #[test]
 fn approving_failing_tests_asks_first() {
     let mut a = app();
@@ -394,12 +407,28 @@ fn approving_failing_tests_asks_first() {
         TaskState::Review,
         reviewed(false),
     );
-    assert_eq!(
-        press(&mut a, KeyCode::Char('a')),
-        vec![],
-        "a confirmation, not a command"
+    let plain = Command::Approve {
+        id: id("a1b2c3d4e5"),
+        force: false,
+        branch: None,
+    };
+    assert_eq!(press(&mut a, KeyCode::Char('a')), send(plain.clone()));
+    assert!(
+        a.overlay.is_none(),
+        "nothing asked before the engine answers"
     );
-    assert!(matches!(a.overlay, Some(Overlay::Confirm(_))));
+    a.update(Msg::Reply(
+        plain,
+        Err(drover::protocol::CommandError::TestsNotPassed {
+            id: id("a1b2c3d4e5"),
+            verdict: Some(drover::protocol::Verdict::Failed),
+            why: "the tests result is: failed".into(),
+        }),
+    ));
+    let Some(Overlay::Confirm(c)) = &a.overlay else {
+        panic!("a confirmation")
+    };
+    assert!(c.text.contains("The tests result is: failed"), "{}", c.text);
     assert_eq!(
         press(&mut a, KeyCode::Char('y')),
         send(Command::Approve {

@@ -83,6 +83,7 @@ fn every_state() -> App {
         "Migrate the settings page",
         TaskState::Interrupted {
             reason: "drover quit while the task was running".into(),
+            cause: drover::protocol::Cause::Other,
         },
         started(30),
     );
@@ -101,7 +102,7 @@ fn every_state() -> App {
         1,
         EventBody::DiffUpdated {
             diff: diff_summary(),
-            patch: PATCH.into(),
+            patch: drover::protocol::Page::of(PATCH, 0),
         },
     )));
     a.update(Msg::Engine(ev(
@@ -400,6 +401,7 @@ fn conflicting_tasks_wear_a_badge_and_name_each_other() {
         id: id.into(),
         title: title.into(),
         files: vec!["calc.py".into()],
+        omitted_files: 0,
         conflicts: conflicts.iter().map(|c| c.to_string()).collect(),
         error: None,
     };

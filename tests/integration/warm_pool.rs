@@ -5,9 +5,9 @@
 use std::process::{Command, Stdio};
 
 use drover::engine::docker_watch::RuntimeSlot;
+use drover::protocol::EventBody;
 use drover::protocol::TaskState;
 use drover::protocol::{AgentSpec, NewTask};
-use drover::protocol::{Command as EngineCommand, EventBody};
 
 use super::common::*;
 
@@ -66,9 +66,9 @@ async fn a_task_starts_in_a_waiting_container_which_is_refilled_and_removed_at_t
     let env = Env::python_bug();
     env.write_config("warm_pool = 1\ntest = \"true\"\n");
     let rt = drover::runtime::Runtime::connect().await.expect("docker");
-    let (handle, mut rx) = env.start_engine(RuntimeSlot::from(Some(rt)), 2);
+    let (mut handle, mut rx) = env.start_engine(RuntimeSlot::from(Some(rt)), 2).await;
     // A front end open in the repository: its pool fills before any task exists.
-    let open = handle.commander().open_in(env.repo.clone());
+    let open = handle.open_in(&env.repo).await;
     let first = wait_for(60, "a waiting container", || {
         let w = ready(&env);
         (w.len() == 1).then(|| w[0].clone())
@@ -76,22 +76,19 @@ async fn a_task_starts_in_a_waiting_container_which_is_refilled_and_removed_at_t
     assert_eq!(slots(&env), 1, "one slot per waiting container");
 
     let script = "[[step]]\nrun = \"echo made in the pool > made.txt && echo '# touched' >> calc.py && id -u && pwd\"\n[[step]]\nfinish = \"done\"\n";
-    let reply = handle
-        .request(EngineCommand::Queue {
-            task: NewTask {
-                repo: env.repo.clone(),
-                title: "warm".into(),
-                prompt: "warm".into(),
-                agent: AgentSpec::Scripted {
-                    script: script.into(),
-                    source: "warm.toml".into(),
-                },
-                origin: None,
+    let id = handle
+        .queue(NewTask {
+            repo: env.repo.clone(),
+            title: "warm".into(),
+            prompt: "warm".into(),
+            agent: AgentSpec::Scripted {
+                script: script.into(),
+                source: "warm.toml".into(),
             },
+            origin: None,
         })
         .await
-        .expect("queued");
-    let id = reply.rsplit(' ').next().expect("id").to_string();
+        .to_string();
     loop {
         let ev = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
             .await

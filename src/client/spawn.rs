@@ -1,13 +1,14 @@
-//! Reaching the daemon on demand: connect when one answers, else start one detached
-//! from this terminal (its output to `logs/daemon.log`) and connect to it.
+//! Reaching the daemon on demand: connect to whichever engine host answers on the data
+//! dir's socket (the daemon, or a `--no-daemon` front end's engine), else start the
+//! daemon detached from this terminal (its output to `logs/daemon.log`) and connect.
 //!
-//! It does not decide whether a front end should use the daemon at all (the CLI's
-//! `--no-daemon` does), and it never stops one.
+//! It does not decide whether a front end should use the daemon at all (`open` does),
+//! and it never stops one.
 
 use std::time::Duration;
 
-use super::client::{Client, ClientError, wait_until_up, wait_while};
-use super::socket_path;
+use super::connection::{ClientError, Connection, wait_until_up, wait_while};
+use crate::host::socket_path;
 use crate::paths::DataDir;
 use crate::store::{EngineLock, LockHeld};
 
@@ -20,9 +21,9 @@ pub enum StartError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error(
-        "another drover engine (pid {pid}) holds {data} without serving the daemon's socket: a `--no-daemon` TUI or `drover run --no-daemon`; quit it, or pass --no-daemon here too"
+        "another drover engine (pid {pid}) holds {data} and does not answer on its socket: a drover of an older version? Quit it"
     )]
-    InProcess { pid: String, data: String },
+    Silent { pid: String, data: String },
     #[error("{0}")]
     Spawn(String),
     #[error("the daemon stopped at once ({status}):\n{said}\n(from {log})")]
@@ -32,7 +33,7 @@ pub enum StartError {
         log: String,
     },
     #[error("the daemon (pid {pid}) did not answer within {secs} s ({why}); see {log}")]
-    Silent {
+    NoAnswer {
         pid: u32,
         secs: u64,
         why: String,
@@ -40,10 +41,10 @@ pub enum StartError {
     },
 }
 
-/// The daemon of `data`, started first when none answers.
-pub async fn connect_or_start(data: &DataDir) -> Result<Client, StartError> {
+/// The engine host of `data`, the daemon started first when none answers.
+pub async fn connect_or_start(data: &DataDir) -> Result<Connection, StartError> {
     let socket = socket_path(data);
-    match Client::connect(&socket).await {
+    match Connection::connect(&socket).await {
         Ok(c) => return Ok(c),
         Err(ClientError::NotRunning(_)) => {}
         Err(e) => return Err(e.into()),
@@ -51,12 +52,11 @@ pub async fn connect_or_start(data: &DataDir) -> Result<Client, StartError> {
     match EngineLock::acquire(&data.lock()) {
         // Free: nobody serves this data dir. Released before the daemon takes it.
         Ok(lock) => drop(lock),
-        // Held: a daemon starting this very moment (another client started it), or an
-        // engine of a front end running without the daemon.
+        // Held: a host starting this very moment (another client started it).
         Err(LockHeld::Held { pid, .. }) => {
-            return match wait_until_up(&socket, Duration::from_secs(2)).await {
+            return match wait_until_up(&socket, Duration::from_secs(5)).await {
                 Ok(c) => Ok(c),
-                Err(ClientError::NotRunning(_)) => Err(StartError::InProcess {
+                Err(ClientError::NotRunning(_)) => Err(StartError::Silent {
                     pid,
                     data: data.root().display().to_string(),
                 }),
@@ -85,7 +85,7 @@ pub async fn connect_or_start(data: &DataDir) -> Result<Client, StartError> {
                     }
                 }
             }
-            _ => Err(StartError::Silent {
+            _ => Err(StartError::NoAnswer {
                 pid,
                 secs: STARTUP.as_secs(),
                 why,

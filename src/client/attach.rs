@@ -1,63 +1,70 @@
-//! A front end's lasting connection to the daemon: it subscribes, passes on the snapshot
-//! and the events, and sends commands; when the daemon goes away it reconnects and
-//! catches up, so the front end misses nothing.
+//! A front end's lasting connection to its engine host: it subscribes, passes on the
+//! snapshot, the events and the replies to its commands, and sends commands; when the
+//! daemon goes away it reconnects and catches up, so the front end misses nothing.
 //!
 //! A daemon that vanished (killed, crashed) is started again, as any front end would on
 //! demand. One that said it was closing (`drover daemon stop`) is only waited for: it
-//! was stopped on purpose. A daemon of another version is reported, never fought. It
-//! holds no engine state: the front end folds what it passes on.
+//! was stopped on purpose. A daemon of another version is reported, never fought. An
+//! engine in this process is never reconnected to: when it goes, the front end is told
+//! for good. It holds no engine state: the front end folds what it passes on.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::client::{Client, ClientError};
+use super::connection::{ClientError, Connection};
 use super::spawn::{StartError, connect_or_start};
 use crate::paths::DataDir;
-use crate::protocol::ServerMsg;
-use crate::protocol::{Command, Event, TaskSnapshot};
+use crate::protocol::{Command, CommandResult, Event, ServerMsg, TaskSnapshot};
 
 /// What the connection passes on, in order.
 #[derive(Debug)]
 pub enum Update {
     /// Every task in scope, replacing what the front end knew (a first attach, or a
-    /// daemon that restarted and counts events anew).
+    /// host that restarted and counts events anew).
     Snapshot(Vec<TaskSnapshot>),
     Event(Event),
-    /// A command the daemon refused or failed: its answer.
-    Failed(String),
+    /// The engine's answer to a command this front end sent.
+    Reply {
+        command: Command,
+        result: CommandResult,
+    },
     /// The connection is gone, and why; reconnecting unless `Fatal` follows.
     Lost(String),
     /// Connected again, to the daemon with this pid.
     Back(u32),
-    /// It cannot go on (a daemon of another version took over): why.
+    /// It cannot go on (the engine ended, or a daemon of another version took over): why.
     Fatal(String),
 }
 
 /// The front end's side: commands in, updates out. Dropping it ends the connection.
-pub struct Link {
+pub struct Attachment {
     commands: mpsc::UnboundedSender<Command>,
     updates: mpsc::UnboundedReceiver<Update>,
-    /// The daemon's pid when attached.
+    /// The host's pid when attached.
     pub pid: u32,
 }
 
-impl Link {
-    /// Keeps `client` subscribed to `repo` (every repository when `None`).
-    pub fn attach(data: DataDir, repo: Option<PathBuf>, client: Client) -> Link {
+impl Attachment {
+    /// Keeps `conn` subscribed to `repo` (every repository when `None`). With a data dir,
+    /// a lost daemon is reconnected to (started again when it vanished); without one
+    /// (an engine in this process), a lost connection is the end.
+    pub fn attach(conn: Connection, repo: Option<PathBuf>, reconnect: Option<DataDir>) -> Self {
         let (commands, cmd_rx) = mpsc::unbounded_channel();
         let (tx, updates) = mpsc::unbounded_channel();
-        let pid = client.pid;
-        tokio::spawn(keep(data, repo, client, cmd_rx, tx));
-        Link {
+        let pid = conn.pid();
+        tokio::spawn(keep(conn, repo, reconnect, cmd_rx, tx));
+        Attachment {
             commands,
             updates,
             pid,
         }
     }
 
-    /// Sends a command (held while reconnecting, sent once connected again).
+    /// Sends a command (held while reconnecting, sent once connected again); its reply
+    /// comes as `Update::Reply`.
     pub fn send(&self, cmd: Command) {
         let _ = self.commands.send(cmd);
     }
@@ -77,75 +84,92 @@ impl Link {
 enum Ended {
     /// The front end let go.
     Dropped,
-    /// The daemon said it was stopping.
+    /// The host said it was stopping.
     Closing(String),
     Broken(String),
 }
 
 async fn keep(
-    data: DataDir,
+    mut conn: Connection,
     repo: Option<PathBuf>,
-    mut client: Client,
+    reconnect: Option<DataDir>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     tx: mpsc::UnboundedSender<Update>,
 ) {
     let mut last: Option<u64> = None;
     loop {
-        let ended = serve(&mut client, repo.as_ref(), &mut last, &mut commands, &tx).await;
+        let ended = follow(&mut conn, repo.as_ref(), &mut last, &mut commands, &tx).await;
         let (why, restart) = match ended {
             Ended::Dropped => return,
             Ended::Closing(why) => (why, false),
             Ended::Broken(why) => (format!("lost the daemon ({why})"), true),
         };
+        let Some(data) = &reconnect else {
+            let _ = tx.send(Update::Fatal(why));
+            return;
+        };
         if tx.send(Update::Lost(why)).is_err() {
             return;
         }
-        let instance = client.instance.clone();
-        client = match reconnect(&data, restart, &tx).await {
+        let instance = conn.welcome.instance.clone();
+        conn = match again(data, restart, &tx).await {
             Some(c) => c,
             None => return,
         };
-        // Sequence numbers count anew in another run of the daemon.
-        if client.instance != instance {
+        // Sequence numbers count anew in another run of the host.
+        if conn.welcome.instance != instance {
             last = None;
         }
-        if tx.send(Update::Back(client.pid)).is_err() {
+        if tx.send(Update::Back(conn.pid())).is_err() {
             return;
         }
     }
 }
 
 /// Subscribes and relays until the connection ends.
-async fn serve(
-    client: &mut Client,
+async fn follow(
+    conn: &mut Connection,
     repo: Option<&PathBuf>,
     last: &mut Option<u64>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     tx: &mpsc::UnboundedSender<Update>,
 ) -> Ended {
-    if let Err(e) = client.subscribe(repo.map(PathBuf::as_path), *last).await {
+    if let Err(e) = conn.subscribe(repo.map(PathBuf::as_path), *last) {
         return Ended::Broken(e.to_string());
     }
+    let mut parts: Vec<TaskSnapshot> = Vec::new();
+    // Commands sent on this connection, by id, until answered.
+    let mut pending: HashMap<u64, Command> = HashMap::new();
     loop {
         let update = tokio::select! {
-            msg = client.next() => match msg {
-                Ok(ServerMsg::Snapshot { seq, tasks }) => {
+            msg = conn.next() => match msg {
+                Ok(ServerMsg::Snapshot { seq, tasks, more }) => {
+                    parts.extend(tasks);
+                    if more {
+                        continue;
+                    }
                     *last = Some(seq);
-                    Update::Snapshot(tasks)
+                    Update::Snapshot(std::mem::take(&mut parts))
                 }
                 Ok(ServerMsg::Event { event }) => {
                     *last = Some(last.map_or(event.seq, |l| l.max(event.seq)));
                     Update::Event(event)
                 }
-                Ok(ServerMsg::Reply { result: Err(e), .. }) => Update::Failed(e),
+                Ok(ServerMsg::Reply { id, result }) => match pending.remove(&id) {
+                    Some(command) => Update::Reply { command, result },
+                    None => continue,
+                },
                 Ok(ServerMsg::Closing { reason }) => return Ended::Closing(reason),
                 Ok(_) => continue,
                 Err(e) => return Ended::Broken(e.to_string()),
             },
             cmd = commands.recv() => match cmd {
                 None => return Ended::Dropped,
-                Some(cmd) => match client.command(cmd).await {
-                    Ok(_) => continue,
+                Some(cmd) => match conn.command(cmd.clone()) {
+                    Ok(id) => {
+                        pending.insert(id, cmd);
+                        continue;
+                    }
                     Err(e) => return Ended::Broken(e.to_string()),
                 },
             },
@@ -159,12 +183,12 @@ async fn serve(
 
 /// Connects again: starting the daemon when `restart`, else waiting for someone to.
 /// `None` when the front end let go or another version's daemon answers.
-async fn reconnect(
+async fn again(
     data: &DataDir,
     restart: bool,
     tx: &mpsc::UnboundedSender<Update>,
-) -> Option<Client> {
-    let socket = super::socket_path(data);
+) -> Option<Connection> {
+    let socket = crate::host::socket_path(data);
     let mut wait = Duration::from_millis(50);
     let mut said = String::new();
     loop {
@@ -175,7 +199,7 @@ async fn reconnect(
         let attempt = if restart {
             connect_or_start(data).await
         } else {
-            Client::connect(&socket).await.map_err(StartError::from)
+            Connection::connect(&socket).await.map_err(StartError::from)
         };
         match attempt {
             Ok(c) => return Some(c),

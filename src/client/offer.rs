@@ -6,25 +6,22 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::Failure;
-use crate::daemon::client::Client;
-use crate::daemon::spawn::connect_or_start;
-use crate::daemon::upgrade::{mid_tool_call, stop_old};
+use super::connection::Connection;
+use super::spawn::connect_or_start;
+use super::upgrade::{mid_tool_call, stop_old};
 use crate::paths::DataDir;
 use crate::store::Store;
 
-/// Asks whether to restart the daemon `pid`; the new daemon's client when yes.
+/// Asks whether to restart the daemon `pid`; a connection to the new daemon when yes,
+/// else why not.
 pub async fn offer(
     data: &DataDir,
     store: &Store,
     pid: u32,
     reason: &str,
-) -> Result<Client, Failure> {
-    let refused = || {
-        Failure::usage(format!(
-            "{reason}\nthe daemon was left running; `drover daemon stop` stops it"
-        ))
-    };
+) -> Result<Connection, String> {
+    let refused =
+        || format!("{reason}\nthe daemon was left running; `drover daemon stop` stops it");
     let mut err = std::io::stderr();
     let _ = writeln!(err, "drover: {reason}");
     let running = store
@@ -66,13 +63,13 @@ pub async fn offer(
         std::io::stdin().read_line(&mut line).map(|_| line)
     })
     .await
-    .map_err(|e| Failure::failed(format!("reading the answer: {e}")))?
-    .map_err(|e| Failure::failed(format!("reading the answer: {e}")))?;
+    .map_err(|e| format!("reading the answer: {e}"))?
+    .map_err(|e| format!("reading the answer: {e}"))?;
     if !matches!(answer.trim(), "y" | "Y" | "yes") {
         return Err(refused());
     }
-    stop_old(data, pid).await.map_err(Failure::failed)?;
-    let c = connect_or_start(data).await.map_err(Failure::failed)?;
-    let _ = writeln!(err, "drover: the daemon restarted (pid {})", c.pid);
+    stop_old(data, pid).await?;
+    let c = connect_or_start(data).await.map_err(|e| e.to_string())?;
+    let _ = writeln!(err, "drover: the daemon restarted (pid {})", c.pid());
     Ok(c)
 }

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use super::socket_path;
 use crate::engine::journal::Journal;
+use crate::host::socket_path;
 use crate::paths::DataDir;
 use crate::protocol::TaskSnapshot;
 use crate::store::{EngineLock, Store};

@@ -1,0 +1,273 @@
+//! One handler per command, each answering with a typed `CommandResult`.
+//!
+//! What only touches the store (queue, cancel, retry, resume) is answered on the loop, at
+//! once. What takes seconds (approve, push, discard, import, loading a history, asking
+//! which agent would run) runs beside it, so scheduling and other commands never wait
+//! on git, Docker or the network; a task has at most one approve, push or discard under
+//! way.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::core::{Engine, lock};
+use super::{EngineCtx, Msg};
+use crate::config::Config;
+use crate::protocol::{
+    AgentSpec, Command, CommandError, CommandResult, EventBody, LongText, NewTask, Reply, TaskId,
+    Transition,
+};
+
+pub(super) async fn dispatch(
+    engine: &mut Engine,
+    cmd: Command,
+    reply: oneshot::Sender<CommandResult>,
+) {
+    match cmd {
+        Command::Queue { task } => send(reply, queue(&engine.ctx, task)),
+        Command::Cancel { id } => send(reply, cancel(engine, &id, false)),
+        Command::Retry { id, feedback } => send(reply, retry(&engine.ctx, &id, feedback)),
+        Command::Resume { id } => send(reply, resume(&engine.ctx, &id)),
+        Command::Discard { id } => match engine.ctx.find(id.as_str()) {
+            Ok(t) if engine.running.contains_key(&t.id) => send(reply, cancel(engine, &t.id, true)),
+            Ok(t) => exclusive(engine, t.id, reply, |ctx, id| async move {
+                discard_now(&ctx, &id).await
+            }),
+            Err(e) => send(reply, Err(e)),
+        },
+        Command::Approve { id, force, branch } => match engine.ctx.find(id.as_str()) {
+            Ok(t) => exclusive(engine, t.id, reply, move |ctx, id| async move {
+                super::approve::approve(&ctx, &id, force, branch).await
+            }),
+            Err(e) => send(reply, Err(e)),
+        },
+        Command::Push { id } => match engine.ctx.find(id.as_str()) {
+            Ok(t) => exclusive(engine, t.id, reply, |ctx, id| async move {
+                super::push::push(&ctx, &id).await
+            }),
+            Err(e) => send(reply, Err(e)),
+        },
+        Command::Import {
+            repo,
+            reference,
+            notes,
+            agent,
+        } => {
+            let (ctx, me) = (engine.ctx.clone(), engine.me.clone());
+            tokio::spawn(async move {
+                let r = import(&ctx, repo, reference, notes, agent).await;
+                if r.is_ok()
+                    && let Some(me) = me.upgrade()
+                {
+                    let _ = me.send(Msg::Wake);
+                }
+                let _ = reply.send(r);
+            });
+        }
+        Command::Load { id } => {
+            let ctx = engine.ctx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = reply.send(load(&ctx, &id));
+            });
+        }
+        Command::Page { id, text, from } => {
+            let ctx = engine.ctx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = reply.send(page(&ctx, &id, text, from));
+            });
+        }
+        Command::WhichAgent { repo, provider } => {
+            let data = engine.ctx.data.root().to_path_buf();
+            tokio::spawn(async move {
+                let _ = reply.send(which_agent(&data, &repo, provider.as_deref()).await);
+            });
+        }
+        Command::Shutdown => send(reply, Ok(Reply::ShuttingDown)),
+    }
+}
+
+fn send(reply: oneshot::Sender<CommandResult>, r: CommandResult) {
+    let _ = reply.send(r);
+}
+
+/// Runs `work` beside the loop unless the task has another such command under way.
+fn exclusive<F, Fut>(engine: &Engine, id: TaskId, reply: oneshot::Sender<CommandResult>, work: F)
+where
+    F: FnOnce(Arc<EngineCtx>, TaskId) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = CommandResult> + Send + 'static,
+{
+    if !lock(&engine.busy).insert(id.clone()) {
+        let _ = reply.send(Err(CommandError::Busy { id }));
+        return;
+    }
+    let (ctx, busy) = (engine.ctx.clone(), engine.busy.clone());
+    tokio::spawn(async move {
+        let r = work(ctx, id.clone()).await;
+        lock(&busy).remove(&id);
+        let _ = reply.send(r);
+    });
+}
+
+fn queue(ctx: &EngineCtx, new: NewTask) -> CommandResult {
+    let (task, _) = super::add(&ctx.store, ctx.data.root(), new)
+        .map_err(|e| CommandError::failed(e.to_string()))?;
+    let id = task.id.clone();
+    announce(ctx, task);
+    Ok(Reply::Queued { id })
+}
+
+/// Tells front ends about a task just recorded.
+fn announce(ctx: &EngineCtx, task: crate::protocol::TaskRecord) {
+    let (id, n) = (task.id.clone(), task.attempt);
+    let attempt = ctx.store.attempt(&id, n).unwrap_or_default();
+    let body = EventBody::TaskAdded {
+        task: Box::new(task),
+        attempt: Box::new(attempt),
+    };
+    ctx.bus.emit(Some(&id), n, body);
+}
+
+async fn import(
+    ctx: &EngineCtx,
+    repo: PathBuf,
+    reference: String,
+    notes: Option<String>,
+    agent: AgentSpec,
+) -> CommandResult {
+    let (task, _) = super::import::import_issue(
+        &ctx.store,
+        ctx.data.root(),
+        &repo,
+        &reference,
+        notes.as_deref(),
+        agent,
+    )
+    .await
+    .map_err(CommandError::failed)?;
+    let (id, title) = (task.id.clone(), task.title.clone());
+    let (reference, removed) = match &task.origin {
+        Some(o) => (
+            o.reference.to_string(),
+            if o.removed.is_empty() {
+                String::new()
+            } else {
+                o.removed.to_string()
+            },
+        ),
+        None => (reference, String::new()),
+    };
+    announce(ctx, task);
+    let reply = Reply::Imported {
+        id: id.clone(),
+        reference,
+        title,
+        removed,
+    };
+    ctx.notice(Some(&id), 1, reply.to_string());
+    Ok(reply)
+}
+
+fn cancel(engine: &mut Engine, id: &TaskId, then_discard: bool) -> CommandResult {
+    let mut t = engine.ctx.find(id.as_str())?;
+    if let Some(r) = engine.running.get_mut(&t.id) {
+        r.cancel.cancel();
+        r.discard_after |= then_discard;
+        // Stopping the container ends whatever runs in it right now; it can take
+        // seconds, so the loop does not wait for it.
+        if let Some(rt) = engine.ctx.runtime.get() {
+            let name = crate::runtime::container_name(&t.id);
+            tokio::spawn(async move {
+                if let Err(e) = rt.stop(&name).await {
+                    tracing::warn!("stopping {name}: {e}");
+                }
+            });
+        }
+        return Ok(Reply::Cancelling {
+            id: t.id,
+            then_discard,
+        });
+    }
+    engine.ctx.transition(&mut t, Transition::Cancel)?;
+    Ok(Reply::Cancelled { id: t.id })
+}
+
+fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> CommandResult {
+    let mut t = ctx.find(id.as_str())?;
+    let with_feedback = feedback.is_some();
+    ctx.transition(&mut t, Transition::Retry { feedback })?;
+    Ok(Reply::Retrying {
+        id: t.id,
+        attempt: t.attempt,
+        with_feedback,
+    })
+}
+
+fn resume(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
+    let mut t = ctx.find(id.as_str())?;
+    ctx.transition(&mut t, Transition::Resume)?;
+    Ok(Reply::Resuming {
+        id: t.id,
+        attempt: t.attempt,
+    })
+}
+
+/// Removes a resting task's containers and workspace; its history stays.
+pub(super) async fn discard_now(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
+    let mut t = ctx.find(id.as_str())?;
+    // Refused now, before anything is removed, when the task is not one to discard.
+    crate::protocol::state::next(&t.state, Transition::Discard)?;
+    let Some(rt) = ctx.runtime.get() else {
+        return Err(CommandError::DockerUnavailable {
+            what: "cannot remove the task's container".into(),
+        });
+    };
+    rt.remove_task_containers(t.id.as_str())
+        .await
+        .map_err(|e| CommandError::failed(e.to_string()))?;
+    let dir = ctx.data.workspace(&t.id);
+    if dir.exists() {
+        let d = dir.clone();
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(d))
+            .await
+            .map_err(|e| CommandError::failed(e.to_string()))?
+            .map_err(|e| CommandError::failed(format!("removing {}: {e}", dir.display())))?;
+    }
+    ctx.transition(&mut t, Transition::Discard)?;
+    Ok(Reply::Discarded { id: t.id })
+}
+
+fn load(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
+    let t = ctx.find(id.as_str())?;
+    let body = super::history::history(ctx, &t);
+    ctx.bus.emit(Some(&t.id), t.attempt, body);
+    Ok(Reply::Loading { id: t.id })
+}
+
+fn page(ctx: &EngineCtx, id: &TaskId, text: LongText, from: u64) -> CommandResult {
+    let t = ctx.find(id.as_str())?;
+    let page = super::history::page(ctx, &t, text, from)?;
+    Ok(Reply::Page {
+        id: t.id,
+        text,
+        page,
+    })
+}
+
+/// What would work on a new task of `repo`, as this engine's environment and config
+/// (the repository's, trusted as this data dir records) decide.
+async fn which_agent(
+    data: &std::path::Path,
+    repo: &std::path::Path,
+    provider: Option<&str>,
+) -> CommandResult {
+    let root = crate::workspace::resolve_head(repo)
+        .map_err(|e| CommandError::failed(e.to_string()))?
+        .root;
+    let config =
+        Config::load_in(Some(&root), data).map_err(|e| CommandError::failed(e.to_string()))?;
+    let label = crate::agent::resolve::describe(&config.agent, config.network, provider)
+        .await
+        .map_err(CommandError::failed)?;
+    Ok(Reply::Agent { label })
+}

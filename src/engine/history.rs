@@ -1,0 +1,143 @@
+//! What a front end that selects a task is given of its past: the stored history of its
+//! current attempt, bounded (the newest entries, the end of the test log, the first page
+//! of the patch), and further pages of the long texts on request.
+//!
+//! Blocking (file and git reads): call from `spawn_blocking`. The patch is the one of the
+//! attempt's latest recorded snapshot, from drover's own repository: no workspace is
+//! read here.
+
+use super::EngineCtx;
+use crate::protocol::{
+    CommandError, Entry, EventBody, HISTORY_ENTRIES_BYTES, LongText, PAGE, Page, TaskRecord,
+};
+
+/// Entries' fields are cut to this in a history (the transcript file keeps them whole).
+const ENTRY_FIELD: usize = 64 << 10;
+
+pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
+    let n = task.attempt;
+    let attempt = ctx.store.attempt(&task.id, n).unwrap_or_default();
+    let (entries, mut warnings) =
+        match crate::store::read_transcript(&ctx.data.transcript(&task.id, n)) {
+            Ok(r) => r,
+            Err(e) => (Vec::new(), vec![format!("transcript: {e}")]),
+        };
+    let (entries, earlier) = newest(entries, HISTORY_ENTRIES_BYTES);
+    let test_log = read_text(ctx, task, LongText::TestOutput).unwrap_or_default();
+    let test_output = crate::protocol::tail(&test_log, PAGE).to_string();
+    let patch = match read_text(ctx, task, LongText::Patch) {
+        Ok(p) => Page::of(&p, 0),
+        Err(e) => {
+            warnings.push(format!("diff: {e}"));
+            Page::default()
+        }
+    };
+    EventBody::History {
+        attempt: Box::new(attempt),
+        entries,
+        earlier,
+        test_output,
+        patch,
+        warnings,
+    }
+}
+
+/// A page of one of the attempt's long texts, from byte `from`.
+pub fn page(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    text: LongText,
+    from: u64,
+) -> Result<Page, CommandError> {
+    let whole = read_text(ctx, task, text).map_err(CommandError::failed)?;
+    Ok(Page::of(
+        &whole,
+        usize::try_from(from).unwrap_or(usize::MAX),
+    ))
+}
+
+/// The newest entries that fit in `budget` bytes (each capped), and how many older
+/// ones were left out.
+fn newest(entries: Vec<Entry>, budget: usize) -> (Vec<Entry>, u64) {
+    let mut kept = Vec::new();
+    let mut used = 0usize;
+    let total = entries.len();
+    for e in entries.into_iter().rev() {
+        let e = e.capped(ENTRY_FIELD);
+        used += e.weight();
+        if used > budget && !kept.is_empty() {
+            break;
+        }
+        kept.push(e);
+    }
+    kept.reverse();
+    let earlier = (total - kept.len()) as u64;
+    (kept, earlier)
+}
+
+/// The whole of a long text of the task's current attempt.
+fn read_text(ctx: &EngineCtx, task: &TaskRecord, text: LongText) -> Result<String, String> {
+    let dir = ctx.data.attempt_dir(&task.id, task.attempt);
+    match text {
+        LongText::TestOutput => {
+            Ok(std::fs::read_to_string(dir.join("test.log")).unwrap_or_default())
+        }
+        LongText::Patch => {
+            let attempt = ctx
+                .store
+                .attempt(&task.id, task.attempt)
+                .map_err(|e| e.to_string())?;
+            match attempt.diff.as_ref().and_then(|d| d.tree.clone()) {
+                Some(tree) => recorded_patch(ctx, task, &tree),
+                None => Ok(std::fs::read_to_string(dir.join("diff.patch")).unwrap_or_default()),
+            }
+        }
+    }
+}
+
+/// The patch from the task's base to a snapshot tree it recorded.
+fn recorded_patch(ctx: &EngineCtx, task: &TaskRecord, tree: &str) -> Result<String, String> {
+    let git = task.git(&ctx.data);
+    let store = git.open_store().map_err(|e| e.to_string())?;
+    let err = |e: git2::Error| e.message().to_string();
+    let base = store
+        .find_commit(git.base_oid().map_err(|e| e.to_string())?)
+        .map_err(err)?
+        .tree_id();
+    let tree = git2::Oid::from_str(tree).map_err(err)?;
+    crate::workspace::diff_trees(&store, base, tree)
+        .map(|d| d.patch)
+        .map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::EntryKind;
+
+    fn said(text: &str) -> Entry {
+        Entry {
+            at: String::new(),
+            kind: EntryKind::Assistant { text: text.into() },
+        }
+    }
+
+    #[test]
+    fn a_history_keeps_the_newest_entries_that_fit() {
+        let entries: Vec<Entry> = (0..100).map(|i| said(&format!("{i:0>100}"))).collect();
+        let one = entries[0].weight();
+        let (kept, earlier) = newest(entries.clone(), one * 10);
+        assert_eq!(kept.len(), 10);
+        assert_eq!(earlier, 90);
+        assert_eq!(kept.last(), entries.last());
+        let (all, none) = newest(entries, usize::MAX);
+        assert_eq!((all.len(), none), (100, 0));
+    }
+
+    #[test]
+    fn a_huge_entry_is_cut_not_dropped() {
+        let (kept, earlier) = newest(vec![said(&"x".repeat(10 << 20))], 1024);
+        assert_eq!(earlier, 0);
+        assert!(kept[0].weight() < ENTRY_FIELD + 1024);
+    }
+}

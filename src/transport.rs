@@ -1,0 +1,188 @@
+//! How the protocol's messages travel between a front end and an engine host: as JSON
+//! lines over a Unix socket between processes, or as the messages themselves over
+//! channels within one. Either way one side of a conversation is a `Pipe` (what it
+//! sends, what it receives), so the host and its clients have one code path for both.
+//!
+//! Lines are capped at `MAX_LINE`, so a broken or hostile peer cannot make either side
+//! buffer without bound; an unreadable or oversized line ends the conversation.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+use crate::protocol::MAX_LINE;
+
+/// One side of a conversation: `tx` sends `Out`, `rx` receives `In`; `rx` ends when the
+/// other side is gone.
+pub struct Pipe<In, Out> {
+    pub tx: mpsc::UnboundedSender<Out>,
+    pub rx: mpsc::UnboundedReceiver<In>,
+}
+
+/// Both sides of a conversation within one process.
+pub fn pair<A, B>() -> (Pipe<A, B>, Pipe<B, A>) {
+    let (a_tx, a_rx) = mpsc::unbounded_channel();
+    let (b_tx, b_rx) = mpsc::unbounded_channel();
+    (Pipe { tx: a_tx, rx: b_rx }, Pipe { tx: b_tx, rx: a_rx })
+}
+
+/// One side of a conversation over a socket: a task reads lines into `rx`, another
+/// writes what `tx` is given (dropping `tx` closes the socket for writing).
+pub fn over_socket<In, Out>(sock: UnixStream) -> Pipe<In, Out>
+where
+    In: DeserializeOwned + Send + 'static,
+    Out: Serialize + Send + Sync + 'static,
+{
+    let (r, mut w) = sock.into_split();
+    let (in_tx, in_rx) = mpsc::unbounded_channel();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
+    tokio::spawn(async move {
+        let mut r = BufReader::new(r);
+        let mut buf = Vec::new();
+        loop {
+            match recv::<In>(&mut r, &mut buf).await {
+                Ok(msg) => {
+                    if in_tx.send(msg).is_err() {
+                        break;
+                    }
+                }
+                Err(WireError::Closed) => break,
+                Err(e) => {
+                    tracing::debug!("connection: {e}");
+                    break;
+                }
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            if let Err(e) = send(&mut w, &msg).await {
+                tracing::debug!("connection: {e}");
+                break;
+            }
+        }
+        let _ = w.shutdown().await;
+    });
+    Pipe {
+        tx: out_tx,
+        rx: in_rx,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("the connection closed")]
+    Closed,
+    #[error("a message longer than {MAX_LINE} bytes")]
+    TooLong,
+    #[error("unreadable message: {0}")]
+    Bad(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes one message as a line.
+pub async fn send<T: Serialize>(
+    w: &mut (impl AsyncWrite + Unpin),
+    msg: &T,
+) -> Result<(), WireError> {
+    let mut line = serde_json::to_vec(msg).map_err(|e| WireError::Bad(e.to_string()))?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads one message; `Closed` at the end of the stream.
+pub async fn recv<T: DeserializeOwned>(
+    r: &mut (impl AsyncBufRead + Unpin),
+    buf: &mut Vec<u8>,
+) -> Result<T, WireError> {
+    buf.clear();
+    loop {
+        let chunk = r.fill_buf().await?;
+        if chunk.is_empty() {
+            return Err(WireError::Closed);
+        }
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                buf.extend_from_slice(&chunk[..i]);
+                r.consume(i + 1);
+                break;
+            }
+            None => {
+                let n = chunk.len();
+                buf.extend_from_slice(chunk);
+                r.consume(n);
+            }
+        }
+        if buf.len() > MAX_LINE {
+            return Err(WireError::TooLong);
+        }
+    }
+    serde_json::from_slice(buf).map_err(|e| WireError::Bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ClientMsg, PROTOCOL};
+
+    #[tokio::test]
+    async fn messages_round_trip_one_per_line() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (_, mut w) = tokio::io::split(a);
+        let (r, _) = tokio::io::split(b);
+        let mut r = tokio::io::BufReader::new(r);
+        let hello = ClientMsg::Hello {
+            protocol: PROTOCOL,
+            client: "test".into(),
+        };
+        send(&mut w, &hello).await.unwrap();
+        send(&mut w, &ClientMsg::Stop).await.unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(recv::<ClientMsg>(&mut r, &mut buf).await.unwrap(), hello);
+        assert_eq!(
+            recv::<ClientMsg>(&mut r, &mut buf).await.unwrap(),
+            ClientMsg::Stop
+        );
+        drop(w);
+        assert!(matches!(
+            recv::<ClientMsg>(&mut r, &mut buf).await,
+            Err(WireError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn garbage_is_an_error_not_a_panic() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (_, mut w) = tokio::io::split(a);
+        let (r, _) = tokio::io::split(b);
+        let mut r = tokio::io::BufReader::new(r);
+        w.write_all(b"{not json\n").await.unwrap();
+        let mut buf = Vec::new();
+        assert!(matches!(
+            recv::<ClientMsg>(&mut r, &mut buf).await,
+            Err(WireError::Bad(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_is_refused_without_reading_it_all() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (_, mut w) = tokio::io::split(a);
+        let (r, _) = tokio::io::split(b);
+        let mut r = tokio::io::BufReader::new(r);
+        tokio::spawn(async move {
+            let chunk = vec![b'x'; 1 << 16];
+            while w.write_all(&chunk).await.is_ok() {}
+        });
+        let mut buf = Vec::new();
+        assert!(matches!(
+            recv::<ClientMsg>(&mut r, &mut buf).await,
+            Err(WireError::TooLong)
+        ));
+    }
+}

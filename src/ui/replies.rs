@@ -1,0 +1,53 @@
+//! What the UI does with the engine's answers to its commands: a refused approval offers
+//! to approve anyway, a page of a long text joins the task's view, the agent that would
+//! run goes in the header, and any other refusal is said in the status line. The rules
+//! themselves are the engine's: the UI only reacts to the typed answer.
+
+use super::app::{App, Confirm, Effect, Overlay};
+use crate::protocol::{Command, CommandError, CommandResult, LongText, Reply};
+
+impl App {
+    pub(super) fn on_reply(&mut self, command: Command, result: CommandResult) -> Vec<Effect> {
+        match (command, result) {
+            (_, Ok(Reply::Agent { label })) => self.header.agent = label,
+            (Command::WhichAgent { .. }, Err(e)) => {
+                self.header.agent = "scripted only".into();
+                if self.status.is_none() {
+                    self.set_status(e.to_string(), false);
+                }
+            }
+            (
+                _,
+                Ok(Reply::Page {
+                    id,
+                    text: LongText::Patch,
+                    page,
+                }),
+            ) => {
+                if let Some(t) = self.tasks.iter_mut().find(|t| t.task.id == id) {
+                    t.add_patch_page(page);
+                }
+            }
+            (
+                Command::Approve { branch, .. },
+                Err(CommandError::TestsNotPassed { id, verdict, .. }),
+            ) => {
+                let what = verdict.map_or("were not run", |v| v.label());
+                self.overlay = Some(Overlay::Confirm(Box::new(Confirm {
+                    text: format!(
+                        "The tests {}{what}. Approve anyway? The override is recorded in the commit.",
+                        if verdict.is_some() { "result is: " } else { "" }
+                    ),
+                    on_yes: Effect::Send(Command::Approve {
+                        id,
+                        force: true,
+                        branch,
+                    }),
+                })));
+            }
+            (_, Err(e)) => self.set_status(e.to_string(), true),
+            (_, Ok(_)) => {}
+        }
+        Vec::new()
+    }
+}
