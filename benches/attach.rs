@@ -23,8 +23,6 @@ use drover::protocol::{
 };
 use drover::store::Store;
 use drover::ui::app::{App, Header, Msg};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 mod common;
 use common::{commit_all, git, spread};
@@ -79,9 +77,8 @@ fn app(repo: &Path) -> App {
     App::new(header, Keymap::builtin())
 }
 
-fn first_frame(app: &App) {
-    let mut t = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
-    t.draw(|f| drover::ui::render::draw(app, f)).expect("draw");
+fn first_frame(app: &mut App) {
+    common::Screen::new(200, 50).draw(app);
 }
 
 /// Subscribes `c` to `repo` and folds its whole snapshot into a new `App`, drawn once.
@@ -102,7 +99,7 @@ async fn snapshot_to_frame(mut c: Connection, repo: &Path, n: usize) {
     assert_eq!(tasks.len(), n);
     let mut a = app(repo);
     a.update(Msg::Snapshot(tasks));
-    first_frame(&a);
+    first_frame(&mut a);
 }
 
 async fn via_daemon(data: &DataDir, repo: &Path, n: usize) -> Duration {

@@ -7,13 +7,11 @@ mod common;
 
 use std::time::Instant;
 
-use common::{app, ev, percentile};
+use common::{Screen, app, ev, percentile};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use drover::protocol::EventBody;
 use drover::protocol::{DiffSummary, FileStat};
 use drover::ui::app::{App, Msg};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 const FILES: usize = 250;
 /// Lines per file's hunk: 250 files × (200 + headers) ≈ 50k lines.
@@ -60,7 +58,7 @@ fn key(app: &mut App, c: KeyCode) {
 
 fn main() {
     let mut app = app(1);
-    let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
+    let mut term = Screen::new(200, 50);
     key(&mut app, KeyCode::Char('2'));
     let mut first = Vec::new();
     let mut lines = 0;
@@ -70,8 +68,7 @@ fn main() {
         let patch = drover::protocol::Page::of(&patch, 0);
         app.update(Msg::Engine(ev(0, EventBody::DiffUpdated { diff, patch })));
         let t = Instant::now();
-        term.draw(|f| drover::ui::render::draw(&app, f))
-            .expect("draw");
+        term.draw(&mut app);
         first.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     key(&mut app, KeyCode::Enter);
@@ -79,16 +76,14 @@ fn main() {
     for _ in 0..1000 {
         let t = Instant::now();
         key(&mut app, KeyCode::Char('j'));
-        term.draw(|f| drover::ui::render::draw(&app, f))
-            .expect("draw");
+        term.draw(&mut app);
         step.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let mut page = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
         key(&mut app, KeyCode::PageDown);
-        term.draw(|f| drover::ui::render::draw(&app, f))
-            .expect("draw");
+        term.draw(&mut app);
         page.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     println!("| figure | median (min – max) or p50 / p99 |\n|---|---|");

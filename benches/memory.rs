@@ -7,15 +7,13 @@
 
 mod common;
 
-use common::{app, ev};
+use common::{Screen, app, ev};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use drover::agent::tools::ToolOutput;
 use drover::protocol::EventBody;
 use drover::protocol::ToolCall;
 use drover::protocol::{Entry, EntryKind};
 use drover::ui::app::Msg;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 const TASKS: usize = 32;
 const CALLS: usize = 1_000;
@@ -71,7 +69,7 @@ fn entries(task: usize) -> Vec<Entry> {
 fn main() {
     let (base, _) = rss();
     let mut app = app(TASKS);
-    let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
+    let mut term = Screen::new(200, 50);
     let mut lines = 0usize;
     for t in 0..TASKS {
         for entry in entries(t) {
@@ -80,8 +78,7 @@ fn main() {
             }
             app.update(Msg::Engine(ev(t, EventBody::Transcript { entry })));
         }
-        term.draw(|f| drover::ui::render::draw(&app, f))
-            .expect("draw");
+        term.draw(&mut app);
     }
     let (fed, _) = rss();
     // Every task selected in turn: its history read back whole, drawn, then let go.
@@ -97,8 +94,7 @@ fn main() {
                 warnings: Vec::new(),
             },
         )));
-        term.draw(|f| drover::ui::render::draw(&app, f))
-            .expect("draw");
+        term.draw(&mut app);
         app.update(Msg::Key(KeyEvent::new(
             KeyCode::Char('j'),
             KeyModifiers::NONE,

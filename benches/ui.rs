@@ -11,11 +11,9 @@ use drover::protocol::EventBody;
 use drover::protocol::ToolCall;
 use drover::protocol::{Entry, EntryKind};
 use drover::ui::app::{App, Msg};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 mod common;
-use common::{app, commit_all, ev, git, percentile};
+use common::{Screen, app, commit_all, ev, git, percentile};
 
 const TASKS: usize = 32;
 
@@ -72,7 +70,7 @@ fn round(app: &mut App, r: usize, lines: usize) -> usize {
 
 fn streaming() {
     let mut app = app(TASKS);
-    let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
+    let mut term = Screen::new(200, 50);
     let (mut frames, mut ingest) = (Vec::new(), Duration::ZERO);
     let mut lines = 0;
     let started = Instant::now();
@@ -81,8 +79,7 @@ fn streaming() {
         lines += round(&mut app, r, 20);
         ingest += t.elapsed();
         let t = Instant::now();
-        term.draw(|f| drover::ui::render::draw(&app, f))
-            .expect("draw");
+        term.draw(&mut app);
         frames.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let total = started.elapsed();

@@ -144,3 +144,29 @@ pub fn median_ratio(a: &[Duration], b: &[Duration]) -> f64 {
     };
     median(a) / median(b)
 }
+
+/// A terminal the size of a real one, with what drawing keeps between frames; each
+/// frame's layout goes back to the app, as the real loop does.
+pub struct Screen {
+    term: ratatui::Terminal<ratatui::backend::TestBackend>,
+    cache: drover::ui::render::Cache,
+}
+
+impl Screen {
+    pub fn new(w: u16, h: u16) -> Screen {
+        Screen {
+            term: ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h))
+                .expect("terminal"),
+            cache: drover::ui::render::Cache::default(),
+        }
+    }
+
+    pub fn draw(&mut self, app: &mut App) {
+        let mut layout = drover::ui::render::Layout::default();
+        let cache = &mut self.cache;
+        self.term
+            .draw(|f| layout = drover::ui::render::draw(app, cache, f))
+            .expect("draw");
+        app.drawn(layout);
+    }
+}

@@ -30,15 +30,18 @@ pub enum Context {
     Pane,
     Editor,
     Confirm,
+    /// A one-line prompt: the filter and the search.
+    Input,
 }
 
 impl Context {
-    pub const ALL: [Context; 5] = [
+    pub const ALL: [Context; 6] = [
         Context::Global,
         Context::List,
         Context::Pane,
         Context::Editor,
         Context::Confirm,
+        Context::Input,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Context {
             Context::Pane => "pane",
             Context::Editor => "editor",
             Context::Confirm => "confirm",
+            Context::Input => "input",
         }
     }
 
@@ -95,6 +99,8 @@ pub enum Action {
     No,
     StopTasks,
     KeepTasks,
+    Accept,
+    Erase,
 }
 
 use Action as A;
@@ -155,7 +161,9 @@ const ACTIONS: &[(Action, &str, &str, &[Context])] = &[
     (A::Expand, "expand", "expand output", &[C::Pane]),
     (A::Search, "search", "search", &[C::Pane]),
     (A::Submit, "submit", "queue / send", &[C::Editor]),
-    (A::Cancel, "cancel", "cancel", &[C::Editor]),
+    (A::Cancel, "cancel", "cancel", &[C::Editor, C::Input]),
+    (A::Accept, "accept", "keep", &[C::Input]),
+    (A::Erase, "erase", "delete a character", &[C::Input]),
     (A::Yes, "yes", "yes", &[C::Confirm]),
     (A::No, "no", "no", &[C::Confirm]),
     (
@@ -338,6 +346,7 @@ impl Keymap {
             other => std::slice::from_ref(match other {
                 Context::Editor => &Context::Editor,
                 Context::Confirm => &Context::Confirm,
+                Context::Input => &Context::Input,
                 _ => &Context::Global,
             }),
         };
@@ -373,6 +382,18 @@ impl Keymap {
             .iter()
             .filter(|(a, _, _, ctxs)| ctxs.contains(&ctx) && m.contains_key(a))
             .map(|(a, _, label, _)| (self.keys(ctx, *a), *label))
+            .collect()
+    }
+
+    /// The global hints that still apply in `ctx`: a global action whose keys all mean
+    /// something else there (`/` searches a pane) is not offered.
+    pub fn global_hints_in(&self, ctx: Context) -> Vec<(String, &'static str)> {
+        let Some(m) = self.bindings.get(&Context::Global) else {
+            return Vec::new();
+        };
+        m.iter()
+            .filter(|(a, b)| b.keys.iter().any(|k| self.action(ctx, *k) == Some(**a)))
+            .map(|(a, _)| (self.keys(Context::Global, *a), a.label()))
             .collect()
     }
 }

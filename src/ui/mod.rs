@@ -10,6 +10,7 @@ pub mod app;
 pub mod editor;
 pub mod highlight;
 pub mod input;
+mod keys;
 pub mod model;
 pub mod render;
 mod replies;

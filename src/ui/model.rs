@@ -3,8 +3,6 @@
 //! Nothing here does I/O or asks the engine anything; `apply` folds one event in. Live
 //! output is capped so a flood cannot grow memory without bound.
 
-use std::collections::HashSet;
-
 use crate::protocol::Overlap;
 use crate::protocol::TaskId;
 use crate::protocol::TaskState;
@@ -31,6 +29,8 @@ pub struct TaskView {
     pub patch: String,
     /// The whole patch's size in bytes (more than `patch` holds while pages remain).
     pub patch_total: u64,
+    /// Where the page last asked for starts (asked once).
+    pub patch_asked: Option<u64>,
     /// The stored history has been asked for (or everything was seen live).
     pub loaded: bool,
     /// Older entries let go to bound memory (they are in the transcript file).
@@ -38,11 +38,13 @@ pub struct TaskView {
     pub notices: Vec<String>,
     /// Tasks in review or approved changing the same files (the conflict radar).
     pub overlaps: Vec<Overlap>,
-    /// Tool calls whose output is shown whole.
-    pub expanded: HashSet<u32>,
+    /// Tool outputs are shown whole, not cut to head and tail.
     pub expand_all: bool,
     /// Bumped on every change, so renderers can cache by it.
     pub version: u64,
+    /// Bumped when `entries` change other than by growing at the end (a new attempt, a
+    /// history read back, older entries let go): what was built from them is stale.
+    pub entries_epoch: u64,
     /// Bumped only when `patch` changes (the diff pane parses once per patch).
     pub patch_version: u64,
 }
@@ -61,13 +63,14 @@ impl TaskView {
             test_output: String::new(),
             patch: String::new(),
             patch_total: 0,
+            patch_asked: None,
             loaded,
             forgotten: 0,
             notices: Vec::new(),
             overlaps: Vec::new(),
-            expanded: HashSet::new(),
             expand_all: false,
             version: 0,
+            entries_epoch: 0,
             patch_version: 0,
         }
     }
@@ -87,6 +90,7 @@ impl TaskView {
         if self.entries.len() > keep {
             let n = self.entries.len() - keep;
             self.entries.drain(..n);
+            self.entries_epoch += 1;
             self.forgotten += n;
             self.loaded = false;
             self.version += 1;
@@ -148,6 +152,7 @@ impl TaskView {
                 let mut merged = entries.clone();
                 merged.extend(self.entries.drain(overlap..));
                 self.entries = merged;
+                self.entries_epoch += 1;
                 self.forgotten = usize::try_from(*earlier).unwrap_or(usize::MAX);
                 if self.test_output.is_empty() {
                     self.test_output = test_output.clone();
@@ -169,6 +174,7 @@ impl TaskView {
                         ..Default::default()
                     };
                     self.entries.clear();
+                    self.entries_epoch += 1;
                     self.forgotten = 0;
                     self.live = None;
                     self.test_output.clear();

@@ -3,7 +3,7 @@
 //! run goes in the header, and any other refusal is said in the status line. The rules
 //! themselves are the engine's: the UI only reacts to the typed answer.
 
-use super::app::{App, Confirm, Effect, Overlay};
+use super::app::{App, Confirm, Effect, Mode, Overlay};
 use crate::protocol::{Command, CommandError, CommandResult, LongText, Reply};
 
 impl App {
@@ -33,7 +33,7 @@ impl App {
                 Err(CommandError::TestsNotPassed { id, verdict, .. }),
             ) => {
                 let what = verdict.map_or("were not run", |v| v.label());
-                self.overlay = Some(Overlay::Confirm(Box::new(Confirm {
+                self.mode = Mode::Overlay(Overlay::Confirm(Box::new(Confirm {
                     text: format!(
                         "The tests {}{what}. Approve anyway? The override is recorded in the commit.",
                         if verdict.is_some() { "result is: " } else { "" }

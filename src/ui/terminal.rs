@@ -160,12 +160,16 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> Result<i32, TuiError> {
     // `None` while a shell owns the terminal: nothing else may read keys then.
     let mut events = Some(EventStream::new());
     let mut dirty = true;
+    let mut cache = super::render::Cache::default();
     let result: std::io::Result<()> = async {
         loop {
-            if dirty {
+            while dirty {
                 app.now = time::OffsetDateTime::now_utc();
-                terminal.draw(|f| super::render::draw(&app, f))?;
-                dirty = false;
+                let mut layout = super::render::Layout::default();
+                terminal.draw(|f| layout = super::render::draw(&app, &mut cache, f))?;
+                // What the frame drew goes back to the app; a search that found nothing
+                // says so, on another frame.
+                dirty = app.drawn(layout);
                 crate::crash::panic_point("tui_panic");
             }
             let tick = async {

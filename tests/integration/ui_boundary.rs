@@ -53,9 +53,9 @@ fn stale() -> drover::ui::app::App {
 fn htb_05_a_stale_verdict_names_the_files_and_ignored_files_show_with_sizes() {
     let mut a = stale();
     press(&mut a, KeyCode::Char('3'));
-    assert_snapshot!("tests_pane_stale", screen(&a, 120, 16));
+    assert_snapshot!("tests_pane_stale", screen(&mut a, 120, 16));
     press(&mut a, KeyCode::Char('4'));
-    assert_snapshot!("info_pane_ignored_and_unrecorded", screen(&a, 120, 32));
+    assert_snapshot!("info_pane_ignored_and_unrecorded", screen(&mut a, 120, 32));
 }
 
 #[test]
@@ -63,12 +63,12 @@ fn htb_07_an_untrusted_config_is_said_and_trusting_it_asks_first() {
     let mut a = stale();
     a.untrusted = vec!["network".into(), "agent.base_url".into()];
     a.say_untrusted();
-    assert_snapshot!("untrusted_config_status", screen(&a, 120, 12));
+    assert_snapshot!("untrusted_config_status", screen(&mut a, 120, 12));
     press(&mut a, KeyCode::Char('T'));
-    assert_snapshot!("trust_confirmation", screen(&a, 120, 16));
+    assert_snapshot!("trust_confirmation", screen(&mut a, 120, 16));
     assert_eq!(press(&mut a, KeyCode::Char('y')), vec![Effect::Trust]);
     // Nothing to trust: said, nothing asked.
     a.untrusted.clear();
     assert!(press(&mut a, KeyCode::Char('T')).is_empty());
-    assert!(a.overlay.is_none());
+    assert!(a.overlay().is_none());
 }

@@ -223,9 +223,14 @@ pub fn transcript(app: &mut App, tid: &str) {
     }
 }
 
-pub fn screen(app: &App, w: u16, h: u16) -> String {
+/// The screen `app` draws at `w`×`h`; what it drew goes back to the app, as in the loop.
+pub fn screen(app: &mut App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| drover::ui::render::draw(app, f)).unwrap();
+    let mut cache = drover::ui::render::Cache::default();
+    let mut layout = drover::ui::render::Layout::default();
+    t.draw(|f| layout = drover::ui::render::draw(app, &mut cache, f))
+        .unwrap();
+    app.drawn(layout);
     t.backend().to_string()
 }
 

@@ -81,16 +81,16 @@ fn quitting_with_running_tasks_asks_once_what_to_do_with_them() {
     let mut a = two_tasks();
     assert!(press(&mut a, KeyCode::Char('q')).is_empty());
     assert!(matches!(
-        a.overlay,
+        a.overlay(),
         Some(Overlay::QuitPolicy { running: 1 })
     ));
     assert!(
         press(&mut a, KeyCode::Char('z')).is_empty(),
         "other keys wait"
     );
-    assert!(a.overlay.is_some());
+    assert!(a.overlay().is_some());
     assert!(press(&mut a, KeyCode::Esc).is_empty(), "esc: don't quit");
-    assert!(a.overlay.is_none());
+    assert!(a.overlay().is_none());
     press(&mut a, KeyCode::Char('q'));
     assert_eq!(
         press(&mut a, KeyCode::Char('k')),
@@ -185,14 +185,14 @@ fn selection_moves_and_loads_history_once() {
 fn discard_needs_confirmation() {
     let mut a = two_tasks();
     assert_eq!(press(&mut a, KeyCode::Char('D')), vec![]);
-    assert!(matches!(a.overlay, Some(Overlay::Confirm(_))));
+    assert!(matches!(a.overlay(), Some(Overlay::Confirm(_))));
     assert_eq!(
         press(&mut a, KeyCode::Char('z')),
         vec![],
         "other keys keep asking"
     );
     assert_eq!(press(&mut a, KeyCode::Esc), vec![], "esc says no");
-    assert!(a.overlay.is_none());
+    assert!(a.overlay().is_none());
     press(&mut a, KeyCode::Char('D'));
     assert_eq!(
         press(&mut a, KeyCode::Char('y')),
@@ -206,7 +206,7 @@ fn discard_needs_confirmation() {
 fn retry_with_feedback_goes_through_the_editor() {
     let mut a = two_tasks();
     press(&mut a, KeyCode::Char('r'));
-    assert!(matches!(a.overlay, Some(Overlay::Editor(_))));
+    assert!(matches!(a.overlay(), Some(Overlay::Editor(_))));
     assert_eq!(ctrl(&mut a, 's'), vec![], "empty feedback is refused");
     typed(&mut a, "handle empty lists");
     assert_eq!(
@@ -216,11 +216,11 @@ fn retry_with_feedback_goes_through_the_editor() {
             feedback: Some("handle empty lists".into())
         })
     );
-    assert!(a.overlay.is_none());
+    assert!(a.overlay().is_none());
     // A running task cannot be retried: the editor does not open.
     press(&mut a, KeyCode::Char('j'));
     press(&mut a, KeyCode::Char('r'));
-    assert!(a.overlay.is_none());
+    assert!(a.overlay().is_none());
     assert_eq!(
         a.status.as_ref().map(|s| s.text.as_str()),
         Some("cannot retry a task that is running")
@@ -267,7 +267,7 @@ fn i_imports_an_issue_with_notes() {
             agent: drover::protocol::AgentSpec::Builtin { provider: None },
         })
     );
-    assert!(a.overlay.is_none());
+    assert!(a.overlay().is_none());
 }
 
 #[test]
@@ -276,12 +276,12 @@ fn editor_escape_asks_before_losing_text() {
     press(&mut a, KeyCode::Char('n'));
     typed(&mut a, "half a thought");
     press(&mut a, KeyCode::Esc);
-    assert!(a.overlay.is_some(), "the first esc warns");
+    assert!(a.overlay().is_some(), "the first esc warns");
     press(&mut a, KeyCode::Esc);
-    assert!(a.overlay.is_none(), "the second esc discards");
+    assert!(a.overlay().is_none(), "the second esc discards");
     press(&mut a, KeyCode::Char('n'));
     press(&mut a, KeyCode::Esc);
-    assert!(a.overlay.is_none(), "an empty editor closes at once");
+    assert!(a.overlay().is_none(), "an empty editor closes at once");
 }
 
 #[test]
@@ -318,7 +318,7 @@ fn filter_narrows_the_list_and_keeps_a_visible_selection() {
     assert_eq!(a.visible().len(), 1);
     assert_eq!(a.selected, Some(id("m2n4p6q8r0")));
     press(&mut a, KeyCode::Enter);
-    assert!(!a.filtering);
+    assert!(matches!(a.mode, drover::ui::app::Mode::Browse));
     assert_eq!(a.visible().len(), 1, "enter keeps the filter");
     press(&mut a, KeyCode::Char('/'));
     press(&mut a, KeyCode::Esc);
@@ -353,7 +353,7 @@ fn review_notifies_and_errors_reach_the_status_line() {
 #[test]
 fn mouse_click_selects_and_wheel_scrolls() {
     let mut a = two_tasks();
-    screen(&a, 120, 20); // lays the screen out
+    screen(&mut a, 120, 20); // lays the screen out
     let click = MouseEvent {
         kind: MouseEventKind::Down(MouseButton::Left),
         column: 5,
@@ -414,7 +414,7 @@ fn approving_failing_tests_asks_first() {
     };
     assert_eq!(press(&mut a, KeyCode::Char('a')), send(plain.clone()));
     assert!(
-        a.overlay.is_none(),
+        a.overlay().is_none(),
         "nothing asked before the engine answers"
     );
     a.update(Msg::Reply(
@@ -425,7 +425,7 @@ fn approving_failing_tests_asks_first() {
             why: "the tests result is: failed".into(),
         }),
     ));
-    let Some(Overlay::Confirm(c)) = &a.overlay else {
+    let Some(Overlay::Confirm(c)) = &a.overlay() else {
         panic!("a confirmation")
     };
     assert!(c.text.contains("The tests result is: failed"), "{}", c.text);
@@ -473,4 +473,146 @@ fn o_opens_and_y_copies_the_pull_request() {
         a.status.as_ref().map(|s| s.text.as_str()),
         Some("this task has no pull request yet (approve, then push)")
     );
+}
+
+/// A search with no match says so (the frame that looked is followed by one that says).
+#[test]
+fn a_search_without_a_match_says_so_and_keeps_the_place() {
+    let mut a = two_tasks();
+    transcript(&mut a, "k3j9x2ab1c");
+    screen(&mut a, 120, 20);
+    press(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "zebra");
+    press(&mut a, KeyCode::Enter);
+    assert_eq!(a.seek, Some(0), "the next frame looks");
+    screen(&mut a, 120, 20);
+    assert_eq!(a.seek, None);
+    let status = a.status.clone().unwrap();
+    assert!(
+        status.error && status.text.contains("no match for \"zebra\""),
+        "{status:?}"
+    );
+    // A match scrolls to its line.
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "AssertionError");
+    press(&mut a, KeyCode::Enter);
+    screen(&mut a, 120, 8);
+    assert!(a.scroll > 0, "scrolled to the match");
+    assert!(screen(&mut a, 120, 8).contains("AssertionError"));
+}
+
+/// The transcript's lines are built as entries come, and come out the same as lines
+/// built at once, through a new attempt and entries let go.
+#[test]
+fn the_transcript_built_entry_by_entry_matches_one_built_at_once() {
+    use drover::ui::render::{Cache, Layout, draw};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    let frame = |a: &App, cache: &mut Cache| {
+        let mut t = Terminal::new(TestBackend::new(100, 40)).unwrap();
+        let mut layout = Layout::default();
+        t.draw(|f| layout = draw(a, cache, f)).unwrap();
+        (t.backend().to_string(), layout.pane_len)
+    };
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Enter);
+    let mut kept = Cache::default();
+    for round in 0..3 {
+        transcript(&mut a, "k3j9x2ab1c");
+        assert_eq!(
+            frame(&a, &mut kept),
+            frame(&a, &mut Cache::default()),
+            "round {round}"
+        );
+    }
+    a.selected_task()
+        .map(|t| t.entries.len())
+        .filter(|n| *n > 20)
+        .unwrap();
+    // Older entries let go, and a new attempt: what was built is not reused.
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        2,
+        EventBody::StateChanged {
+            from: TaskState::Review,
+            to: TaskState::Queued,
+        },
+    )));
+    assert_eq!(frame(&a, &mut kept), frame(&a, &mut Cache::default()));
+    transcript(&mut a, "k3j9x2ab1c");
+    assert_eq!(frame(&a, &mut kept), frame(&a, &mut Cache::default()));
+}
+
+/// A patch longer than what came is asked for, page by page, as the reader scrolls to
+/// where it ends; a page that continues it joins it.
+#[test]
+fn the_rest_of_a_long_patch_is_asked_for_as_it_is_read() {
+    use drover::protocol::{LongText, Page, Reply};
+    let mut a = two_tasks();
+    let patch: String = (0..2_000_000 / 40)
+        .map(|i| format!("+line {i:>30} of the patch\n"))
+        .collect();
+    let first = Page::of(&patch, 0);
+    assert!(first.rest() > 0);
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::DiffUpdated {
+            diff: diff_summary(),
+            patch: first.clone(),
+        },
+    )));
+    press(&mut a, KeyCode::Char('2'));
+    press(&mut a, KeyCode::Enter);
+    screen(&mut a, 120, 40);
+    assert!(
+        press(&mut a, KeyCode::PageDown).is_empty(),
+        "far from the end"
+    );
+    let asked = press(&mut a, KeyCode::Char('G'));
+    let shown = screen(&mut a, 120, 40);
+    assert!(
+        shown.contains("more of the patch: loading as you scroll"),
+        "{shown}"
+    );
+    let mut asked = asked;
+    let mut pages = 1;
+    loop {
+        let from = a.selected_task().unwrap().patch.len() as u64;
+        assert_eq!(
+            asked,
+            [Effect::Send(Command::Page {
+                id: id("k3j9x2ab1c"),
+                text: LongText::Patch,
+                from,
+            })]
+        );
+        assert!(press(&mut a, KeyCode::PageDown).is_empty(), "asked once");
+        let Effect::Send(cmd) = asked[0].clone() else {
+            unreachable!()
+        };
+        a.update(Msg::Reply(
+            cmd,
+            Ok(Reply::Page {
+                id: id("k3j9x2ab1c"),
+                text: LongText::Patch,
+                page: Page::of(&patch, from as usize),
+            }),
+        ));
+        pages += 1;
+        if a.selected_task().unwrap().patch_rest() == 0 {
+            break;
+        }
+        screen(&mut a, 120, 40);
+        asked = press(&mut a, KeyCode::Char('G'));
+    }
+    assert_eq!(pages, 3, "2.5 MB in pages of 1 MiB");
+    let t = a.selected_task().unwrap();
+    assert_eq!(t.patch, patch);
+    assert!(
+        press(&mut a, KeyCode::Char('G')).is_empty(),
+        "nothing more to ask"
+    );
+    assert!(!screen(&mut a, 120, 40).contains("more of the patch"));
 }

@@ -123,12 +123,12 @@ fn every_state() -> App {
 
 #[test]
 fn empty_state() {
-    assert_snapshot!(screen(&app(), 100, 16));
+    assert_snapshot!(screen(&mut app(), 100, 16));
 }
 
 #[test]
 fn list_with_every_state_and_transcript() {
-    assert_snapshot!(screen(&every_state(), 140, 36));
+    assert_snapshot!(screen(&mut every_state(), 140, 36));
 }
 
 #[test]
@@ -137,28 +137,28 @@ fn transcript_expanded() {
     press(&mut a, KeyCode::Enter);
     press(&mut a, KeyCode::Char('e'));
     press(&mut a, KeyCode::Char('g'));
-    assert_snapshot!(screen(&a, 120, 30));
+    assert_snapshot!(screen(&mut a, 120, 30));
 }
 
 #[test]
 fn diff_pane() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('2'));
-    assert_snapshot!(screen(&a, 120, 34));
+    assert_snapshot!(screen(&mut a, 120, 34));
 }
 
 #[test]
 fn tests_pane() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('3'));
-    assert_snapshot!(screen(&a, 120, 20));
+    assert_snapshot!(screen(&mut a, 120, 20));
 }
 
 #[test]
 fn info_pane() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('4'));
-    assert_snapshot!(screen(&a, 120, 30));
+    assert_snapshot!(screen(&mut a, 120, 30));
 }
 
 #[test]
@@ -185,14 +185,14 @@ fn running_task_streams_live_output() {
             chunk: "   Compiling serde v1.0\n   Compiling drover v0.1.0\n".into(),
         },
     )));
-    assert_snapshot!(screen(&a, 110, 16));
+    assert_snapshot!(screen(&mut a, 110, 16));
 }
 
 #[test]
 fn help_overlay() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('?'));
-    assert_snapshot!(screen(&a, 120, 36));
+    assert_snapshot!(screen(&mut a, 120, 36));
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn new_task_editor() {
     typed(&mut a, "Add a CSV export");
     press(&mut a, KeyCode::Tab);
     typed(&mut a, "Export orders as CSV from the admin page.");
-    assert_snapshot!(screen(&a, 110, 28));
+    assert_snapshot!(screen(&mut a, 110, 28));
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn import_issue_editor() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('i'));
     typed(&mut a, "ana/shop#12");
-    assert_snapshot!(screen(&a, 110, 24));
+    assert_snapshot!(screen(&mut a, 110, 24));
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn imported_task_names_its_issue_and_what_was_hidden() {
     };
     a.update(Msg::Engine(ev(Some("g1b2c3d4e5"), 1, body)));
     press(&mut a, KeyCode::Char('4'));
-    assert_snapshot!(screen(&a, 120, 34));
+    assert_snapshot!(screen(&mut a, 120, 34));
 }
 
 #[test]
@@ -248,7 +248,7 @@ fn editor_refuses_an_empty_title() {
         KeyCode::Char('s'),
         KeyModifiers::CONTROL,
     )));
-    assert_snapshot!(screen(&a, 110, 28));
+    assert_snapshot!(screen(&mut a, 110, 28));
 }
 
 #[test]
@@ -256,21 +256,21 @@ fn feedback_editor() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('r'));
     typed(&mut a, "The empty list case should raise ValueError.");
-    assert_snapshot!(screen(&a, 110, 24));
+    assert_snapshot!(screen(&mut a, 110, 24));
 }
 
 #[test]
 fn discard_confirmation() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('D'));
-    assert_snapshot!(screen(&a, 110, 20));
+    assert_snapshot!(screen(&mut a, 110, 20));
 }
 
 #[test]
 fn quit_asks_what_to_do_with_running_tasks() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('q'));
-    assert_snapshot!(screen(&a, 110, 20));
+    assert_snapshot!(screen(&mut a, 110, 20));
 }
 
 #[test]
@@ -278,18 +278,18 @@ fn filter_active() {
     let mut a = every_state();
     press(&mut a, KeyCode::Char('/'));
     typed(&mut a, "fix");
-    assert_snapshot!(screen(&a, 120, 14));
+    assert_snapshot!(screen(&mut a, 120, 14));
 }
 
 #[test]
 fn search_in_transcript() {
     let mut a = every_state();
-    screen(&a, 120, 30);
+    screen(&mut a, 120, 30);
     press(&mut a, KeyCode::Enter);
     press(&mut a, KeyCode::Char('/'));
     typed(&mut a, "assertion");
     press(&mut a, KeyCode::Enter);
-    assert_snapshot!(screen(&a, 120, 30));
+    assert_snapshot!(screen(&mut a, 120, 30));
 }
 
 #[test]
@@ -297,7 +297,7 @@ fn keymap_reload_error_keeps_the_old_keymap() {
     let mut a = every_state();
     let err = "/home/ana/.config/drover/keymap.toml:3:1: unknown action `aprove` in [list] (did you mean `approve`?)";
     a.update(Msg::Keymap(Err(err.into())));
-    assert_snapshot!(screen(&a, 140, 12));
+    assert_snapshot!(screen(&mut a, 140, 12));
 }
 
 #[test]
@@ -311,7 +311,7 @@ fn docker_unavailable() {
             error: Some("cannot connect".into()),
         },
     )));
-    assert_snapshot!(screen(&a, 120, 8));
+    assert_snapshot!(screen(&mut a, 120, 8));
 }
 
 #[test]
@@ -324,23 +324,23 @@ fn notice_from_the_engine() {
             message: "approve and push are not available in this build yet".into(),
         },
     )));
-    assert_snapshot!(screen(&a, 120, 8));
+    assert_snapshot!(screen(&mut a, 120, 8));
 }
 
 #[test]
 fn narrow_terminal_shows_one_column() {
     let mut a = every_state();
-    assert_snapshot!("narrow_list", screen(&a, 60, 16));
+    assert_snapshot!("narrow_list", screen(&mut a, 60, 16));
     press(&mut a, KeyCode::Enter);
-    assert_snapshot!("narrow_pane", screen(&a, 60, 16));
+    assert_snapshot!("narrow_pane", screen(&mut a, 60, 16));
 }
 
 #[test]
 fn out_06_tiny_and_huge_terminals_do_not_panic() {
-    let a = every_state();
-    assert_snapshot!("tiny", screen(&a, 20, 5));
+    let mut a = every_state();
+    assert_snapshot!("tiny", screen(&mut a, 20, 5));
     for (w, h) in [(1, 1), (5, 2), (20, 3), (300, 100), (400, 10)] {
-        screen(&a, w, h);
+        screen(&mut a, w, h);
     }
 }
 
@@ -359,7 +359,7 @@ fn pushed_task_with_its_pull_request() {
         attempt,
     );
     press(&mut a, KeyCode::Char('4'));
-    assert_snapshot!(screen(&a, 120, 34));
+    assert_snapshot!(screen(&mut a, 120, 34));
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn blocked_task_shows_why() {
         press(&mut a, KeyCode::Char('j'));
     }
     press(&mut a, KeyCode::Char('4'));
-    assert_snapshot!(screen(&a, 130, 16));
+    assert_snapshot!(screen(&mut a, 130, 16));
 }
 
 #[test]
@@ -423,7 +423,7 @@ fn conflicting_tasks_wear_a_badge_and_name_each_other() {
         a.update(Msg::Engine(ev(Some(tid), 0, overlaps(list))));
     }
     press(&mut a, KeyCode::Char('4'));
-    assert_snapshot!(screen(&a, 130, 34));
+    assert_snapshot!(screen(&mut a, 130, 34));
 }
 
 /// `drover --all`, attached to the daemon: its snapshot holds tasks of two repositories,
@@ -459,7 +459,7 @@ fn all_repositories_from_a_daemon_snapshot() {
         )],
         "the first task is selected and its history asked for"
     );
-    assert_snapshot!(screen(&a, 160, 8));
+    assert_snapshot!(screen(&mut a, 160, 8));
 
     // A later snapshot (the daemon restarted) replaces the list, keeping the selection.
     press(&mut a, KeyCode::Char('j'));
@@ -494,6 +494,6 @@ fn all_repositories_name_short_repositories_too() {
         task: t,
         attempt: reviewed(true),
     }]));
-    let s = screen(&a, 160, 5);
+    let s = screen(&mut a, 160, 5);
     assert!(s.contains("│◆ r Tidy up"), "{s}");
 }

@@ -1,12 +1,11 @@
 //! The Diff pane: the files changed with their stats, then the patch with syntax
 //! highlighting. The patch is split into lines once per version; only the visible lines
-//! are highlighted, so scrolling a 50k-line diff costs what the screen shows.
-
-use std::cell::RefCell;
-use std::rc::Rc;
+//! are highlighted, so scrolling a 50k-line diff costs what the screen shows. A patch
+//! longer than what is loaded ends with a line saying how much more there is (the app
+//! asks for it as the reader gets there).
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout as Split, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -37,7 +36,7 @@ pub struct DiffDoc {
     kinds: Vec<Kind>,
     file_of: Vec<u32>,
     paths: Vec<String>,
-    highlighted: RefCell<std::collections::HashMap<usize, Line<'static>>>,
+    highlighted: std::collections::HashMap<usize, Line<'static>>,
 }
 
 impl DiffDoc {
@@ -47,7 +46,7 @@ impl DiffDoc {
             kinds: Vec::new(),
             file_of: Vec::new(),
             paths: Vec::new(),
-            highlighted: RefCell::default(),
+            highlighted: Default::default(),
         };
         let mut in_hunk = false;
         for raw in patch.lines() {
@@ -81,13 +80,19 @@ impl DiffDoc {
     }
 
     /// Renders lines `from..to` (highlighted).
-    pub fn render(&self, from: usize, to: usize) -> Vec<Line<'static>> {
-        let mut cache = self.highlighted.borrow_mut();
-        if cache.len() > HIGHLIGHTED_MAX {
-            cache.clear();
+    pub fn render(&mut self, from: usize, to: usize) -> Vec<Line<'static>> {
+        if self.highlighted.len() > HIGHLIGHTED_MAX {
+            self.highlighted.clear();
         }
         (from..to.min(self.lines.len()))
-            .map(|i| cache.entry(i).or_insert_with(|| self.line(i)).clone())
+            .map(|i| {
+                if let Some(l) = self.highlighted.get(&i) {
+                    return l.clone();
+                }
+                let l = self.line(i);
+                self.highlighted.insert(i, l.clone());
+                l
+            })
             .collect()
     }
 
@@ -133,31 +138,32 @@ impl DiffDoc {
     }
 }
 
-/// The parsed patch of one task version.
-type Cached = Option<((TaskId, u64), Rc<DiffDoc>)>;
+/// The parsed patch of the task shown, for as long as its patch stays the same.
+#[derive(Default)]
+pub struct Parsed(Option<((TaskId, u64), DiffDoc)>);
 
-thread_local! {
-    static CACHE: RefCell<Cached> = const { RefCell::new(None) };
-}
-
-fn doc(task: &TaskView) -> Rc<DiffDoc> {
-    let key = (task.task.id.clone(), task.patch_version);
-    if let Some(d) = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, d)| d.clone())
-    }) {
-        return d;
+impl Parsed {
+    fn of(&mut self, task: &TaskView) -> &mut DiffDoc {
+        let key = (task.task.id.clone(), task.patch_version);
+        if self.0.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.0 = Some((key.clone(), DiffDoc::parse(&task.patch)));
+        }
+        match &mut self.0 {
+            Some((_, doc)) => doc,
+            None => unreachable!("set just above"),
+        }
     }
-    let d = Rc::new(DiffDoc::parse(&task.patch));
-    CACHE.with(|c| *c.borrow_mut() = Some((key, d.clone())));
-    d
 }
 
-pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
+pub fn draw(
+    app: &App,
+    task: &TaskView,
+    parsed: &mut Parsed,
+    f: &mut Frame,
+    area: Rect,
+    out: &mut super::Layout,
+) {
     let Some(summary) = &task.attempt.diff else {
-        app.geometry.pane_len.set(0);
         f.render_widget(
             Paragraph::new(Span::styled("no changes yet", theme::dim())),
             area,
@@ -165,7 +171,6 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
         return;
     };
     if summary.files.is_empty() {
-        app.geometry.pane_len.set(0);
         f.render_widget(
             Paragraph::new(Span::styled(
                 "no changes: the workspace matches the base commit",
@@ -177,7 +182,7 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
     }
     let list_h = (summary.files.len() as u16 + 1).min(area.height / 3).max(2);
     let [files_area, patch_area] =
-        Layout::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(area);
+        Split::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(area);
     let mut files: Vec<Line> = summary
         .files
         .iter()
@@ -214,7 +219,11 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
     if summary.files.len() + 1 > files_area.height as usize {
         files.pop();
         files.push(Line::styled(
-            format!("… {} files, {}", summary.files.len(), summary.stat_line()),
+            format!(
+                "… {} files, {}",
+                summary.files_changed(),
+                summary.stat_line()
+            ),
             theme::dim(),
         ));
     } else {
@@ -222,13 +231,22 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
     }
     f.render_widget(Paragraph::new(files), files_area);
 
-    let doc = doc(task);
+    let doc = parsed.of(task);
     let height = patch_area.height as usize;
-    let max = doc.line_count().saturating_sub(height);
-    let top = app.scroll.min(max);
-    app.geometry.pane_len.set(doc.line_count());
-    app.geometry.pane_height.set(height);
-    f.render_widget(Paragraph::new(doc.render(top, top + height)), patch_area);
+    let rest = task.patch_rest();
+    let len = doc.line_count() + usize::from(rest > 0);
+    let top = super::top(app, len, height, false, out);
+    let mut lines = doc.render(top, top + height);
+    if rest > 0 && top + height > doc.line_count() {
+        lines.push(Line::styled(
+            format!(
+                "… {} more of the patch: loading as you scroll",
+                crate::paths::mib(rest)
+            ),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    f.render_widget(Paragraph::new(lines), patch_area);
 }
 
 #[cfg(test)]

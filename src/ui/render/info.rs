@@ -10,7 +10,7 @@ use crate::ui::app::App;
 use crate::ui::model::TaskView;
 use crate::ui::theme;
 
-pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
+pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &mut super::Layout) {
     let t = &task.task;
     let a = &task.attempt;
     let row = |k: &str, v: String| {
@@ -215,5 +215,5 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
             ));
         }
     }
-    super::scrolled(app, f, area, &lines, false);
+    super::scrolled(app, f, area, &lines, out);
 }

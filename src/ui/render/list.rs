@@ -14,7 +14,7 @@ use crate::ui::app::{App, Focus};
 use crate::ui::model::TaskView;
 use crate::ui::theme;
 
-pub fn draw(app: &App, f: &mut Frame, area: Rect) {
+pub fn draw(app: &App, f: &mut Frame, area: Rect, out: &mut super::Layout) {
     let visible = app.visible();
     let title = if app.filter.is_empty() {
         format!(" Tasks ({}) ", visible.len())
@@ -32,7 +32,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         .title(title);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    app.geometry.list.set(area);
+    out.list = area;
     if visible.is_empty() {
         let msg = if app.tasks.is_empty() {
             let key = app
@@ -45,7 +45,6 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             "No task matches the filter.".to_string()
         };
         f.render_widget(Paragraph::new(msg).style(theme::dim()), inner);
-        app.geometry.list_offset.set(0);
         return;
     }
     let height = inner.height as usize;
@@ -56,7 +55,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         .unwrap_or(0);
     // Keep the selection in view.
     let offset = sel.saturating_sub(height.saturating_sub(1));
-    app.geometry.list_offset.set(offset);
+    out.list_offset = offset;
     // Showing every repository: which one each task is of, in a column of its own.
     // The title keeps at least two thirds of what the right-hand columns leave.
     let repo_w = if app.header.all {

@@ -1,8 +1,12 @@
 //! Drawing the app: header, task list, the selected task's pane, footer, overlays.
 //!
-//! Pure functions of `App` (plus caches of derived lines keyed by task version), so every
-//! screen can be snapshot-tested on a `TestBackend`. Sizes down to 20×5 degrade instead of
-//! panicking: panes are dropped before the list, the list before the header.
+//! `draw` reads the `App` and never changes it: what the frame drew (where the list and
+//! the pane are, how long the pane's content is, where a search landed) comes back as a
+//! `Layout`, which the loop hands to `App::drawn`. What is kept between frames so a frame
+//! costs what the screen shows (the transcript's lines, built entry by entry as entries
+//! come; the parsed patch) lives in a `Cache` the caller owns. Every screen can be
+//! snapshot-tested on a `TestBackend`. Sizes down to 20×5 degrade instead of panicking:
+//! panes are dropped before the list, the list before the header.
 
 mod diff;
 mod info;
@@ -13,20 +17,45 @@ pub mod transcript;
 mod util;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout as Split, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::app::{App, Focus, Pane};
+use super::app::{App, Focus, Mode, Pane};
 use super::model::counts;
 use super::theme;
 
 pub use util::ansi_lines;
 
-pub fn draw(app: &App, f: &mut Frame) {
+/// What a frame drew, for the app to answer the mouse and to page (`App::drawn`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub list: Rect,
+    /// The first task shown in the list.
+    pub list_offset: usize,
+    pub pane: Rect,
+    /// Which task's pane `pane_len` measures (paging acts only on what was measured).
+    pub shown: Option<(crate::protocol::TaskId, Pane)>,
+    /// Lines the shown pane's content has, and how many fit.
+    pub pane_len: usize,
+    pub pane_height: usize,
+    /// Where the search the app asked for (`App::seek`) landed: `None` when nothing
+    /// matched (or nothing was asked).
+    pub found: Option<usize>,
+}
+
+/// What drawing keeps between frames (owned by whoever draws, never by the app).
+#[derive(Default)]
+pub struct Cache {
+    transcript: transcript::Lines,
+    diff: diff::Parsed,
+}
+
+pub fn draw(app: &App, cache: &mut Cache, f: &mut Frame) -> Layout {
+    let mut out = Layout::default();
     let area = f.area();
-    let [header, body, footer] = Layout::vertical([
+    let [header, body, footer] = Split::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
         Constraint::Length(1),
@@ -44,18 +73,17 @@ pub fn draw(app: &App, f: &mut Frame) {
                 (body.width * 36 / 100).clamp(30, 56)
             };
             let [l, p] =
-                Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(body);
-            list::draw(app, f, l);
-            draw_pane(app, f, p);
+                Split::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(body);
+            list::draw(app, f, l, &mut out);
+            draw_pane(app, cache, f, p, &mut out);
         } else if app.focus == Focus::Pane {
-            app.geometry.list.set(Rect::default());
-            draw_pane(app, f, body);
+            draw_pane(app, cache, f, body, &mut out);
         } else {
-            app.geometry.pane.set(Rect::default());
-            list::draw(app, f, body);
+            list::draw(app, f, body, &mut out);
         }
     }
     overlay::draw(app, f, area);
+    out
 }
 
 fn draw_header(app: &App, f: &mut Frame, area: Rect) {
@@ -116,17 +144,25 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
-    let line = if let Some(q) = &app.searching {
+    let input = |what: &str| {
+        let key = |a| app.keymap.keys(crate::keymap::Context::Input, a);
+        format!(
+            "▏  {} {what} · {} clear",
+            key(crate::keymap::Action::Accept),
+            key(crate::keymap::Action::Cancel)
+        )
+    };
+    let line = if let Mode::Search(q) = &app.mode {
         Line::from(vec![
             Span::styled("search: ", theme::key_style()),
-            Span::raw(q.clone()),
-            Span::styled("▏", theme::dim()),
+            Span::raw(crate::text::inert(q)),
+            Span::styled(input("search"), theme::dim()),
         ])
-    } else if app.filtering {
+    } else if matches!(app.mode, Mode::Filter) {
         Line::from(vec![
             Span::styled("filter: ", theme::key_style()),
-            Span::raw(app.filter.clone()),
-            Span::styled("▏  enter keep · esc clear", theme::dim()),
+            Span::raw(crate::text::inert(&app.filter)),
+            Span::styled(input("keep"), theme::dim()),
         ])
     } else if let Some(s) = &app.status {
         let style = if s.error {
@@ -137,7 +173,7 @@ fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
         Line::from(Span::styled(crate::text::inert(&s.text), style))
     } else {
         // Help and quit first: the line is cut at the terminal's edge.
-        let mut hints = app.keymap.hints(crate::keymap::Context::Global);
+        let mut hints = app.keymap.global_hints_in(app.context());
         // Trusting is offered only when the repository's config asks for it.
         let trust = crate::keymap::Action::Trust.label();
         hints.extend(
@@ -156,7 +192,7 @@ fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(line), area);
 }
 
-fn draw_pane(app: &App, f: &mut Frame, area: Rect) {
+fn draw_pane(app: &App, cache: &mut Cache, f: &mut Frame, area: Rect, out: &mut Layout) {
     let focused = app.focus == Focus::Pane;
     let mut tabs = vec![Span::raw(" ")];
     for (i, p) in Pane::ALL.iter().enumerate() {
@@ -176,9 +212,8 @@ fn draw_pane(app: &App, f: &mut Frame, area: Rect) {
         .title(Line::from(tabs));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    app.geometry.pane.set(area);
+    out.pane = area;
     let Some(task) = app.selected_task() else {
-        app.geometry.pane_len.set(0);
         let hint = format!(
             "No task yet. Press {} to queue one.",
             app.keymap
@@ -187,26 +222,32 @@ fn draw_pane(app: &App, f: &mut Frame, area: Rect) {
         f.render_widget(Paragraph::new(Span::styled(hint, theme::dim())), inner);
         return;
     };
+    out.shown = Some((task.task.id.clone(), app.pane));
     match app.pane {
-        Pane::Transcript => transcript::draw(app, task, f, inner),
-        Pane::Diff => diff::draw(app, task, f, inner),
-        Pane::Tests => tests_pane::draw(app, task, f, inner),
-        Pane::Info => info::draw(app, task, f, inner),
+        Pane::Transcript => transcript::draw(app, task, &mut cache.transcript, f, inner, out),
+        Pane::Diff => diff::draw(app, task, &mut cache.diff, f, inner, out),
+        Pane::Tests => tests_pane::draw(app, task, f, inner, out),
+        Pane::Info => info::draw(app, task, f, inner, out),
     }
 }
 
-/// Shows `lines[top..top+height]` where `top` follows the app's scroll state, and
-/// records the geometry for paging. Cost is proportional to the viewport.
-fn scrolled(app: &App, f: &mut Frame, area: Rect, lines: &[Line<'static>], follow_allowed: bool) {
-    let height = area.height as usize;
-    let max = lines.len().saturating_sub(height);
-    let top = if app.follow && follow_allowed {
+/// The first line shown of `len` lines in `height` rows, as the app's scroll state
+/// says; recorded for paging.
+fn top(app: &App, len: usize, height: usize, follow_allowed: bool, out: &mut Layout) -> usize {
+    let max = len.saturating_sub(height);
+    out.pane_len = len;
+    out.pane_height = height;
+    if app.follow && follow_allowed {
         max
     } else {
         app.scroll.min(max)
-    };
-    app.geometry.pane_len.set(lines.len());
-    app.geometry.pane_height.set(height);
+    }
+}
+
+/// Shows `lines[top..top+height]` where `top` follows the app's scroll state.
+fn scrolled(app: &App, f: &mut Frame, area: Rect, lines: &[Line<'static>], out: &mut Layout) {
+    let height = area.height as usize;
+    let top = top(app, lines.len(), height, false, out);
     let visible: Vec<Line<'static>> = lines[top..(top + height).min(lines.len())].to_vec();
     f.render_widget(Paragraph::new(visible), area);
 }

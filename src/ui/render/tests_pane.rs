@@ -13,7 +13,7 @@ use crate::ui::app::App;
 use crate::ui::model::TaskView;
 use crate::ui::theme;
 
-pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
+pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &mut super::Layout) {
     let ignored = task
         .attempt
         .diff
@@ -81,5 +81,5 @@ pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
     }
     f.render_widget(Paragraph::new(lines), head);
     let lines = ansi_lines(&task.test_output);
-    super::scrolled(app, f, body, &lines, false);
+    super::scrolled(app, f, body, &lines, out);
 }

@@ -1,20 +1,22 @@
 //! The Transcript pane: what the agent said and did, entry by entry.
 //!
 //! Tool outputs longer than a screenful are collapsed to head and tail (`e` expands);
-//! ANSI colours are kept, every other escape made inert. Lines are built once per task
-//! version and width, then only the visible slice is drawn.
+//! ANSI colours are kept, every other escape made inert. Lines are built once per entry
+//! and kept (`Lines`): a new entry adds its own lines, so a streaming task costs its new
+//! output per frame, not its whole transcript. What streams in before it is an entry
+//! (assistant text, a running command's output, notices) is built each frame; only the
+//! visible slice is drawn.
 
-use std::cell::RefCell;
+use std::collections::HashSet;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
 
 use super::util::{ansi_lines, wrap};
-use crate::protocol::EntryKind;
-use crate::protocol::TaskId;
-use crate::protocol::ToolCall;
+use crate::protocol::{Entry, EntryKind, TaskId, ToolCall};
 use crate::ui::app::App;
 use crate::ui::model::TaskView;
 use crate::ui::theme;
@@ -24,78 +26,246 @@ const COLLAPSE_OVER: usize = 14;
 const HEAD: usize = 6;
 const TAIL: usize = 6;
 
-/// Task, version, width, expanded, expand key: everything the lines depend on.
-type Key = (TaskId, u64, u16, bool, String);
-
-thread_local! {
-    static CACHE: RefCell<Option<(Key, Vec<Line<'static>>)>> = const { RefCell::new(None) };
+/// What the built lines depend on besides the entries themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    task: TaskId,
+    attempt: u32,
+    epoch: u64,
+    width: u16,
+    expand_all: bool,
+    expand_key: String,
 }
 
-pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect) {
-    let lines = lines(task, area.width, expand_key(app));
-    let lines = match &app.search {
-        Some(q) if !q.is_empty() => highlight(lines, q),
-        _ => lines,
-    };
-    super::scrolled(app, f, area, &lines, true);
+/// The lines of the shown task's entries, built as entries come.
+#[derive(Default)]
+pub struct Lines {
+    key: Option<Key>,
+    /// Entries built so far.
+    built: usize,
+    lines: Vec<Line<'static>>,
+    /// Calls of `finish`: their echoed result is not shown again.
+    finished: HashSet<u32>,
 }
 
-/// The key named in the "(e expands)" hint.
-fn expand_key(app: &App) -> String {
-    app.keymap
-        .keys(crate::keymap::Context::Pane, crate::keymap::Action::Expand)
+impl Lines {
+    /// Brings the lines up to `task`'s entries: new entries only, unless what they were
+    /// built for changed.
+    fn update(&mut self, task: &TaskView, width: u16, expand_key: &str) {
+        let key = Key {
+            task: task.task.id.clone(),
+            attempt: task.task.attempt,
+            epoch: task.entries_epoch,
+            width,
+            expand_all: task.expand_all,
+            expand_key: expand_key.to_string(),
+        };
+        if self.key.as_ref() != Some(&key) || self.built > task.entries.len() {
+            *self = Lines {
+                key: Some(key),
+                ..Lines::default()
+            };
+        }
+        let text_w = (width as usize).saturating_sub(2);
+        for e in &task.entries[self.built..] {
+            entry_lines(
+                &mut self.lines,
+                &mut self.finished,
+                e,
+                text_w,
+                task.expand_all,
+                expand_key,
+            );
+        }
+        self.built = task.entries.len();
+    }
 }
 
-/// The transcript as plain text lines (for search), at the last drawn width.
-pub fn plain_lines(app: &App) -> Vec<String> {
-    let Some(task) = app.selected_task() else {
-        return Vec::new();
-    };
-    let width = app.geometry.pane.get().width.saturating_sub(2).max(20);
-    // The same lines as drawn, so the two share the cache entry.
-    lines(task, width, expand_key(app))
-        .iter()
-        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
-        .collect()
-}
-
-fn highlight(lines: Vec<Line<'static>>, q: &str) -> Vec<Line<'static>> {
-    let q = q.to_lowercase();
-    lines
-        .into_iter()
-        .map(|l| {
-            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
-            if text.to_lowercase().contains(&q) {
-                l.style(Style::default().bg(Color::Rgb(70, 60, 0)))
-            } else {
-                l
+pub fn draw(
+    app: &App,
+    task: &TaskView,
+    cache: &mut Lines,
+    f: &mut Frame,
+    area: Rect,
+    out: &mut super::Layout,
+) {
+    let expand_key = app
+        .keymap
+        .keys(crate::keymap::Context::Pane, crate::keymap::Action::Expand);
+    cache.update(task, area.width, &expand_key);
+    let tail = live_lines(task, (area.width as usize).saturating_sub(2), &expand_key);
+    let n = cache.lines.len();
+    let line = |i: usize| if i < n { &cache.lines[i] } else { &tail[i - n] };
+    let len = n + tail.len();
+    let query = app
+        .search
+        .as_deref()
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase);
+    let height = area.height as usize;
+    let mut top = super::top(app, len, height, true, out);
+    if let (Some(from), Some(q)) = (app.seek, &query) {
+        // The first match at or after `from`, else from the top.
+        let hit = |i: &usize| text_of(line(*i)).to_lowercase().contains(q.as_str());
+        out.found = (from.min(len)..len)
+            .find(hit)
+            .or_else(|| (0..len).find(hit));
+        if let Some(i) = out.found {
+            top = i.min(len.saturating_sub(height));
+        }
+    }
+    let visible: Vec<Line<'static>> = (top..(top + height).min(len))
+        .map(|i| {
+            let l = line(i).clone();
+            match &query {
+                Some(q) if text_of(&l).to_lowercase().contains(q.as_str()) => {
+                    l.style(Style::default().bg(Color::Rgb(70, 60, 0)))
+                }
+                _ => l,
             }
         })
-        .collect()
+        .collect();
+    f.render_widget(Paragraph::new(visible), area);
 }
 
-fn lines(task: &TaskView, width: u16, expand_key: String) -> Vec<Line<'static>> {
-    let key: Key = (
-        task.task.id.clone(),
-        task.version,
-        width,
-        task.expand_all,
-        expand_key.clone(),
-    );
-    if let Some(hit) = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, l)| l.clone())
-    }) {
-        return hit;
+fn text_of(l: &Line<'_>) -> String {
+    l.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
+/// The lines of one entry, appended to `out`.
+fn entry_lines(
+    out: &mut Vec<Line<'static>>,
+    finished: &mut HashSet<u32>,
+    e: &Entry,
+    text_w: usize,
+    expand_all: bool,
+    expand_key: &str,
+) {
+    match &e.kind {
+        EntryKind::Assistant { text } => {
+            for (i, l) in wrap(&crate::text::inert(text), text_w)
+                .into_iter()
+                .enumerate()
+            {
+                let marker = if i == 0 {
+                    Span::styled(
+                        "› ",
+                        Style::default()
+                            .fg(Color::Magenta)
+                            .add_modifier(Modifier::BOLD),
+                    )
+                } else {
+                    Span::raw("  ")
+                };
+                out.push(Line::from(vec![marker, Span::raw(l)]));
+            }
+        }
+        EntryKind::ToolCall {
+            tool: ToolCall::Finish { summary },
+            call,
+        } => {
+            finished.insert(*call);
+            for (i, l) in wrap(&crate::text::inert(summary), text_w)
+                .into_iter()
+                .enumerate()
+            {
+                let marker = if i == 0 { "✔ " } else { "  " };
+                out.push(Line::styled(
+                    format!("{marker}{l}"),
+                    Style::default()
+                        .fg(Color::Green)
+                        .add_modifier(Modifier::BOLD),
+                ));
+            }
+        }
+        EntryKind::ToolCall { tool, .. } => {
+            let detail = crate::text::inert(&tool.detail());
+            let detail = detail.lines().next().unwrap_or("").to_string();
+            out.push(Line::from(vec![
+                Span::styled("▶ ", Style::default().fg(Color::Cyan)),
+                Span::styled(
+                    tool.name().to_string(),
+                    Style::default()
+                        .fg(Color::Cyan)
+                        .add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(" "),
+                Span::raw(detail),
+            ]));
+        }
+        EntryKind::ToolResult { call, .. } if finished.contains(call) => {}
+        EntryKind::ToolResult {
+            call: _,
+            ok,
+            exit_code,
+            output,
+            truncated,
+            duration_ms,
+            timed_out,
+        } => {
+            let expanded = expand_all;
+            push_output(out, output, expanded, expand_key);
+            let (mark, color) = if *ok {
+                ("✓", Color::Green)
+            } else {
+                ("✗", Color::Red)
+            };
+            let status = match (timed_out, exit_code) {
+                (true, _) => "timed out".to_string(),
+                (_, Some(c)) => format!("exit {c}"),
+                (_, None) => {
+                    if *ok {
+                        "ok".into()
+                    } else {
+                        "failed".into()
+                    }
+                }
+            };
+            let mut spans = vec![
+                Span::styled("  └ ", theme::dim()),
+                Span::styled(format!("{mark} {status}"), Style::default().fg(color)),
+                Span::styled(
+                    format!(" · {:.1}s", *duration_ms as f64 / 1000.0),
+                    theme::dim(),
+                ),
+            ];
+            if *truncated > 0 {
+                spans.push(Span::styled(
+                    format!(" · {truncated} bytes truncated"),
+                    Style::default().fg(Color::Yellow),
+                ));
+            }
+            out.push(Line::from(spans));
+        }
+        EntryKind::Output { text } => push_output(out, text, expand_all, expand_key),
+        EntryKind::Info { text } => {
+            for (i, l) in wrap(&crate::text::inert(text), text_w)
+                .into_iter()
+                .enumerate()
+            {
+                out.push(Line::styled(
+                    format!("{}{l}", if i == 0 { "• " } else { "  " }),
+                    theme::dim(),
+                ));
+            }
+        }
+        EntryKind::Error { text } => {
+            for (i, l) in wrap(&crate::text::inert(text), text_w)
+                .into_iter()
+                .enumerate()
+            {
+                out.push(Line::styled(
+                    format!("{}{l}", if i == 0 { "! " } else { "  " }),
+                    Style::default().fg(Color::Red),
+                ));
+            }
+        }
     }
-    let built = build(task, width as usize, &expand_key);
-    CACHE.with(|c| *c.borrow_mut() = Some((key, built.clone())));
-    built
 }
 
-fn build(task: &TaskView, width: usize, expand_key: &str) -> Vec<Line<'static>> {
+/// What is not an entry yet: a placeholder while there is nothing, assistant text as it
+/// streams, the running command's output, notices.
+fn live_lines(task: &TaskView, text_w: usize, expand_key: &str) -> Vec<Line<'static>> {
     let mut out: Vec<Line<'static>> = Vec::new();
     if task.entries.is_empty() && task.live.is_none() {
         let msg = if task.task.state.is_resting() && !task.loaded {
@@ -104,131 +274,6 @@ fn build(task: &TaskView, width: usize, expand_key: &str) -> Vec<Line<'static>> 
             "waiting for the agent…"
         };
         out.push(Line::styled(msg, theme::dim()));
-    }
-    let text_w = width.saturating_sub(2);
-    // `finish` calls are shown as the summary line; their echo result is not repeated.
-    let mut finished = std::collections::HashSet::new();
-    for e in &task.entries {
-        match &e.kind {
-            EntryKind::Assistant { text } => {
-                for (i, l) in wrap(&crate::text::inert(text), text_w)
-                    .into_iter()
-                    .enumerate()
-                {
-                    let marker = if i == 0 {
-                        Span::styled(
-                            "› ",
-                            Style::default()
-                                .fg(Color::Magenta)
-                                .add_modifier(Modifier::BOLD),
-                        )
-                    } else {
-                        Span::raw("  ")
-                    };
-                    out.push(Line::from(vec![marker, Span::raw(l)]));
-                }
-            }
-            EntryKind::ToolCall {
-                tool: ToolCall::Finish { summary },
-                call,
-            } => {
-                finished.insert(*call);
-                for (i, l) in wrap(&crate::text::inert(summary), text_w)
-                    .into_iter()
-                    .enumerate()
-                {
-                    let marker = if i == 0 { "✔ " } else { "  " };
-                    out.push(Line::styled(
-                        format!("{marker}{l}"),
-                        Style::default()
-                            .fg(Color::Green)
-                            .add_modifier(Modifier::BOLD),
-                    ));
-                }
-            }
-            EntryKind::ToolCall { tool, .. } => {
-                let detail = crate::text::inert(&tool.detail());
-                let detail = detail.lines().next().unwrap_or("").to_string();
-                out.push(Line::from(vec![
-                    Span::styled("▶ ", Style::default().fg(Color::Cyan)),
-                    Span::styled(
-                        tool.name().to_string(),
-                        Style::default()
-                            .fg(Color::Cyan)
-                            .add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw(" "),
-                    Span::raw(detail),
-                ]));
-            }
-            EntryKind::ToolResult { call, .. } if finished.contains(call) => {}
-            EntryKind::ToolResult {
-                call,
-                ok,
-                exit_code,
-                output,
-                truncated,
-                duration_ms,
-                timed_out,
-            } => {
-                let expanded = task.expand_all || task.expanded.contains(call);
-                push_output(&mut out, output, expanded, expand_key);
-                let (mark, color) = if *ok {
-                    ("✓", Color::Green)
-                } else {
-                    ("✗", Color::Red)
-                };
-                let status = match (timed_out, exit_code) {
-                    (true, _) => "timed out".to_string(),
-                    (_, Some(c)) => format!("exit {c}"),
-                    (_, None) => {
-                        if *ok {
-                            "ok".into()
-                        } else {
-                            "failed".into()
-                        }
-                    }
-                };
-                let mut spans = vec![
-                    Span::styled("  └ ", theme::dim()),
-                    Span::styled(format!("{mark} {status}"), Style::default().fg(color)),
-                    Span::styled(
-                        format!(" · {:.1}s", *duration_ms as f64 / 1000.0),
-                        theme::dim(),
-                    ),
-                ];
-                if *truncated > 0 {
-                    spans.push(Span::styled(
-                        format!(" · {truncated} bytes truncated"),
-                        Style::default().fg(Color::Yellow),
-                    ));
-                }
-                out.push(Line::from(spans));
-            }
-            EntryKind::Output { text } => push_output(&mut out, text, task.expand_all, expand_key),
-            EntryKind::Info { text } => {
-                for (i, l) in wrap(&crate::text::inert(text), text_w)
-                    .into_iter()
-                    .enumerate()
-                {
-                    out.push(Line::styled(
-                        format!("{}{l}", if i == 0 { "• " } else { "  " }),
-                        theme::dim(),
-                    ));
-                }
-            }
-            EntryKind::Error { text } => {
-                for (i, l) in wrap(&crate::text::inert(text), text_w)
-                    .into_iter()
-                    .enumerate()
-                {
-                    out.push(Line::styled(
-                        format!("{}{l}", if i == 0 { "! " } else { "  " }),
-                        Style::default().fg(Color::Red),
-                    ));
-                }
-            }
-        }
     }
     if !task.live_text.is_empty() {
         for (i, l) in wrap(&crate::text::inert(&task.live_text), text_w)

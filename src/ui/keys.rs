@@ -1,0 +1,410 @@
+//! What keys and the mouse do: in each mode (browsing, the filter or search prompt, an
+//! overlay) a key is looked up in that mode's keymap context and becomes an action;
+//! actions change the app or become effects. No I/O, no drawing.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Position;
+
+use super::app::{App, Confirm, Effect, Focus, Mode, Overlay, Pane};
+use super::editor::Editor;
+use super::input::key_of;
+use crate::config::OnQuit;
+use crate::keymap::{Action, Context};
+use crate::protocol::{Command, LongText, TaskId, Transition};
+
+impl App {
+    pub(super) fn move_selection(&mut self, delta: isize) -> Vec<Effect> {
+        let ids: Vec<TaskId> = self.visible().iter().map(|t| t.task.id.clone()).collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let cur = self
+            .selected
+            .as_ref()
+            .and_then(|s| ids.iter().position(|i| i == s))
+            .unwrap_or(0);
+        let next = (cur as isize + delta).clamp(0, ids.len() as isize - 1) as usize;
+        self.select(Some(ids[next].clone()))
+    }
+
+    fn scroll_by(&mut self, delta: isize) {
+        let max = self.layout.pane_len.saturating_sub(self.layout.pane_height);
+        let cur = if self.follow {
+            max
+        } else {
+            self.scroll.min(max)
+        };
+        self.scroll = (cur as isize + delta).clamp(0, max as isize) as usize;
+        self.follow = self.scroll >= max && delta > 0;
+    }
+
+    pub(super) fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match std::mem::replace(&mut self.mode, Mode::Browse) {
+            Mode::Overlay(overlay) => self.on_overlay_key(overlay, key),
+            Mode::Filter => self.on_filter_key(key),
+            Mode::Search(q) => self.on_search_key(q, key),
+            Mode::Browse => {
+                let Some(k) = key_of(&key) else {
+                    return Vec::new();
+                };
+                match self.keymap.action(self.context(), k) {
+                    Some(a) => self.on_action(a),
+                    None => Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// What a key does to a one-line prompt: an action of the `input` keymap, or a
+    /// character typed. `None` when the prompt is done.
+    fn edit_prompt(&self, text: &mut String, key: KeyEvent) -> Option<Action> {
+        match key_of(&key).and_then(|k| self.keymap.action(Context::Input, k)) {
+            Some(Action::Erase) => {
+                text.pop();
+                None
+            }
+            Some(a @ (Action::Accept | Action::Cancel)) => Some(a),
+            _ => {
+                if let KeyCode::Char(c) = key.code
+                    && !key.modifiers.contains(KeyModifiers::CONTROL)
+                {
+                    text.push(c);
+                }
+                None
+            }
+        }
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let mut filter = std::mem::take(&mut self.filter);
+        match self.edit_prompt(&mut filter, key) {
+            Some(Action::Cancel) => filter.clear(),
+            Some(_) => {}
+            None => self.mode = Mode::Filter,
+        }
+        self.filter = filter;
+        // Keep the selection on a visible task.
+        let visible: Vec<TaskId> = self.visible().iter().map(|t| t.task.id.clone()).collect();
+        if !self.selected.as_ref().is_some_and(|s| visible.contains(s)) {
+            return self.select(visible.first().cloned());
+        }
+        Vec::new()
+    }
+
+    fn on_search_key(&mut self, mut q: String, key: KeyEvent) -> Vec<Effect> {
+        match self.edit_prompt(&mut q, key) {
+            Some(Action::Accept) => {
+                // An empty query repeats the last search from the next line.
+                let from = if !q.is_empty() {
+                    self.search = Some(q);
+                    self.scroll
+                } else {
+                    self.scroll + 1
+                };
+                if self.search.is_some() {
+                    self.follow = false;
+                    self.seek = Some(from);
+                }
+            }
+            Some(_) => {}
+            None => self.mode = Mode::Search(q),
+        }
+        Vec::new()
+    }
+
+    fn on_overlay_key(&mut self, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
+        let k = key_of(&key);
+        match overlay {
+            Overlay::Help => Vec::new(),
+            Overlay::QuitPolicy { running } => {
+                let policy = match k.and_then(|k| self.keymap.action(Context::Confirm, k)) {
+                    Some(Action::StopTasks) => OnQuit::Stop,
+                    Some(Action::KeepTasks) => OnQuit::Keep,
+                    Some(Action::No) => return Vec::new(),
+                    _ => {
+                        self.mode = Mode::Overlay(Overlay::QuitPolicy { running });
+                        return Vec::new();
+                    }
+                };
+                self.quit_policy = Some(policy);
+                vec![Effect::RememberQuitPolicy(policy), Effect::Quit]
+            }
+            Overlay::Confirm(c) => match k.and_then(|k| self.keymap.action(Context::Confirm, k)) {
+                Some(Action::Yes) => vec![c.on_yes],
+                Some(Action::No) => Vec::new(),
+                _ => {
+                    self.mode = Mode::Overlay(Overlay::Confirm(c));
+                    Vec::new()
+                }
+            },
+            Overlay::Editor(mut e) => {
+                match k.and_then(|k| self.keymap.action(Context::Editor, k)) {
+                    Some(Action::Submit) => match self.submit(&e) {
+                        Ok(cmd) => {
+                            if let Command::Import { reference, .. } = &cmd {
+                                // GitHub takes a moment: say what is happening meanwhile.
+                                self.set_status(format!("importing issue {reference}…"), false);
+                            }
+                            vec![Effect::Send(cmd)]
+                        }
+                        Err(msg) => {
+                            e.error = Some(msg);
+                            self.mode = Mode::Overlay(Overlay::Editor(e));
+                            Vec::new()
+                        }
+                    },
+                    Some(Action::Cancel) if e.has_text() && !e.confirm_discard => {
+                        e.confirm_discard = true;
+                        e.error = Some("press esc again to discard what you typed".into());
+                        self.mode = Mode::Overlay(Overlay::Editor(e));
+                        Vec::new()
+                    }
+                    Some(Action::Cancel) => Vec::new(),
+                    _ => {
+                        e.input(key);
+                        self.mode = Mode::Overlay(Overlay::Editor(e));
+                        Vec::new()
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_action(&mut self, action: Action) -> Vec<Effect> {
+        let page = self.layout.pane_height.max(1) as isize;
+        let in_pane = self.focus == Focus::Pane;
+        let task = self.selected_task().map(|t| {
+            (
+                t.task.id.clone(),
+                t.task.title.clone(),
+                t.task.state.clone(),
+                t.attempt.container.clone(),
+            )
+        });
+        let need_task = |fx: &mut Self| fx.set_status("no task selected", true);
+        match action {
+            Action::Quit => {
+                let running = self
+                    .tasks
+                    .iter()
+                    .filter(|t| t.task.state.is_active())
+                    .count();
+                if running > 0 && self.quit_policy.is_none() {
+                    self.mode = Mode::Overlay(Overlay::QuitPolicy { running });
+                    return Vec::new();
+                }
+                return vec![Effect::Quit];
+            }
+            Action::Help => self.mode = Mode::Overlay(Overlay::Help),
+            Action::Filter => self.mode = Mode::Filter,
+            Action::NewTask => {
+                self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::new_task(
+                    self.default_script.as_deref(),
+                ))))
+            }
+            Action::ImportIssue => {
+                self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::issue(
+                    self.default_script.as_deref(),
+                ))))
+            }
+            Action::Trust if self.untrusted.is_empty() => self.set_status(
+                "nothing to trust: this repository's config asks for nothing that needs trust",
+                false,
+            ),
+            Action::Trust => {
+                self.mode = Mode::Overlay(Overlay::Confirm(Box::new(Confirm {
+                    text: format!(
+                        "Trust this repository's drover.toml as it is now? These keys would apply: {}. They can send your API key or token to another address, or widen the sandbox: trust only a file you have read. Any change to it asks again.",
+                        self.untrusted.join(", ")
+                    ),
+                    on_yes: Effect::Trust,
+                })))
+            }
+            Action::Down if in_pane => self.scroll_by(1),
+            Action::Up if in_pane => self.scroll_by(-1),
+            Action::PageDown if in_pane => self.scroll_by(page),
+            Action::PageUp if in_pane => self.scroll_by(-page),
+            Action::Top if in_pane => {
+                self.scroll = 0;
+                self.follow = false;
+            }
+            // Only the transcript follows what arrives; other panes jump to their end.
+            Action::Bottom if in_pane && self.pane == Pane::Transcript => self.follow = true,
+            Action::Bottom if in_pane => {
+                self.scroll = self.layout.pane_len.saturating_sub(self.layout.pane_height);
+            }
+            Action::Down => return self.move_selection(1),
+            Action::Up => return self.move_selection(-1),
+            Action::PageDown => return self.move_selection(page),
+            Action::PageUp => return self.move_selection(-page),
+            Action::Top => return self.move_selection(isize::MIN / 2),
+            Action::Bottom => return self.move_selection(isize::MAX / 2),
+            Action::FocusPane => self.focus = Focus::Pane,
+            Action::Back => self.focus = Focus::List,
+            Action::NextPane | Action::PrevPane => {
+                let i = Pane::ALL.iter().position(|p| *p == self.pane).unwrap_or(0);
+                let step = if action == Action::NextPane { 1 } else { 3 };
+                self.switch_pane(Pane::ALL[(i + step) % 4]);
+            }
+            Action::PaneTranscript => self.switch_pane(Pane::Transcript),
+            Action::PaneDiff => self.switch_pane(Pane::Diff),
+            Action::PaneTests => self.switch_pane(Pane::Tests),
+            Action::PaneInfo => self.switch_pane(Pane::Info),
+            Action::Expand => {
+                if let Some(t) = self.selected_mut() {
+                    t.expand_all = !t.expand_all;
+                    t.version += 1;
+                }
+            }
+            Action::Search => self.mode = Mode::Search(String::new()),
+            Action::Approve => {
+                let Some(t) = self.selected_task() else {
+                    need_task(self);
+                    return Vec::new();
+                };
+                // The engine judges the tests; a refusal offers to force it (`on_reply`).
+                return vec![Effect::Send(Command::Approve {
+                    id: t.task.id.clone(),
+                    force: false,
+                    branch: None,
+                })];
+            }
+            Action::Push | Action::Cancel | Action::RetryScratch => {
+                let Some((id, ..)) = task else {
+                    need_task(self);
+                    return Vec::new();
+                };
+                let cmd = match action {
+                    Action::Push => Command::Push { id },
+                    Action::Cancel => Command::Cancel { id },
+                    _ => Command::Retry { id, feedback: None },
+                };
+                return vec![Effect::Send(cmd)];
+            }
+            Action::Resume => match task {
+                None => need_task(self),
+                Some((id, ..)) => return vec![Effect::Send(Command::Resume { id })],
+            },
+            Action::RetryFeedback => match task {
+                None => need_task(self),
+                Some((id, title, st, _)) => {
+                    match crate::protocol::state::next(&st, Transition::Retry { feedback: None }) {
+                        Ok(_) => {
+                            self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::feedback(
+                                id, title,
+                            ))))
+                        }
+                        Err(e) => self.set_status(e.to_string(), true),
+                    }
+                }
+            },
+            Action::Discard => match task {
+                None => need_task(self),
+                Some((id, title, _, _)) => {
+                    self.mode = Mode::Overlay(Overlay::Confirm(Box::new(Confirm {
+                        text: format!(
+                            "Discard \"{title}\"? Its container and workspace are removed; the transcript stays."
+                        ),
+                        on_yes: Effect::Send(Command::Discard { id }),
+                    })))
+                }
+            },
+            Action::Shell => match task {
+                None => need_task(self),
+                Some((_, _, st, Some(container))) => {
+                    return vec![Effect::Shell {
+                        container,
+                        stop_after: !st.is_active(),
+                    }];
+                }
+                Some(_) => self.set_status("this task has no container yet", true),
+            },
+            Action::OpenPr | Action::CopyPr => {
+                let url = self.selected_task().and_then(|t| t.attempt.pr_url.clone());
+                match url {
+                    Some(u) if action == Action::OpenPr => return vec![Effect::Open(u)],
+                    Some(u) => {
+                        self.set_status(format!("copied {u}"), false);
+                        return vec![Effect::Copy(u)];
+                    }
+                    None => self.set_status(
+                        "this task has no pull request yet (approve, then push)",
+                        true,
+                    ),
+                }
+            }
+            Action::Submit
+            | Action::Yes
+            | Action::No
+            | Action::StopTasks
+            | Action::KeepTasks
+            | Action::Accept
+            | Action::Erase => {}
+        }
+        self.more_patch()
+    }
+
+    /// Asks for the next page of the shown patch once the reader is within a screen of
+    /// where the loaded part ends (once per page).
+    fn more_patch(&mut self) -> Vec<Effect> {
+        if self.pane != Pane::Diff {
+            return Vec::new();
+        }
+        let near = self.scroll + 2 * self.layout.pane_height >= self.layout.pane_len;
+        let measured = self.layout.shown.clone();
+        let Some(t) = self.selected_mut() else {
+            return Vec::new();
+        };
+        if measured != Some((t.task.id.clone(), Pane::Diff)) {
+            return Vec::new();
+        }
+        let from = t.patch.len() as u64;
+        if !near || t.patch_rest() == 0 || t.patch_asked == Some(from) {
+            return Vec::new();
+        }
+        t.patch_asked = Some(from);
+        vec![Effect::Send(Command::Page {
+            id: t.task.id.clone(),
+            text: LongText::Patch,
+            from,
+        })]
+    }
+
+    fn switch_pane(&mut self, pane: Pane) {
+        if self.pane != pane {
+            self.pane = pane;
+            self.scroll = 0;
+            self.follow = pane == Pane::Transcript;
+        }
+    }
+
+    pub(super) fn on_mouse(&mut self, m: MouseEvent) -> Vec<Effect> {
+        if !matches!(self.mode, Mode::Browse) {
+            return Vec::new();
+        }
+        let at = Position {
+            x: m.column,
+            y: m.row,
+        };
+        let (list, pane) = (self.layout.list, self.layout.pane);
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) if list.contains(at) => {
+                self.focus = Focus::List;
+                let row = (at.y.saturating_sub(list.y + 1)) as usize + self.layout.list_offset;
+                let id = self.visible().get(row).map(|t| t.task.id.clone());
+                if id.is_some() {
+                    return self.select(id);
+                }
+            }
+            MouseEventKind::Down(MouseButton::Left) if pane.contains(at) => {
+                self.focus = Focus::Pane
+            }
+            MouseEventKind::ScrollDown if list.contains(at) => return self.move_selection(1),
+            MouseEventKind::ScrollUp if list.contains(at) => return self.move_selection(-1),
+            MouseEventKind::ScrollDown if pane.contains(at) => self.scroll_by(3),
+            MouseEventKind::ScrollUp if pane.contains(at) => self.scroll_by(-3),
+            _ => {}
+        }
+        self.more_patch()
+    }
+}
