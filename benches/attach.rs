@@ -9,6 +9,9 @@
 //! Run: `cargo bench --bench attach`. Prints a table of medians and spreads. Needs no
 //! Docker (the tasks rest in review; the daemon runs without it). Not a test.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};

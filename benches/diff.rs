@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench --bench diff`. Prints a table of medians and spreads. Not a test.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Instant;

@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench memory`. Prints a table. Not a test.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 mod common;
 
 use common::{Screen, app, ev};

@@ -6,6 +6,9 @@
 //! Run: `cargo bench --bench radar`. Prints a table of medians and spreads; nothing
 //! passes or fails on a number. Needs only git.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -8,6 +8,9 @@
 //! file changed; prints medians and spreads, nothing passes or fails on a number. Needs
 //! the git CLI for the reference.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 

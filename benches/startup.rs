@@ -8,6 +8,9 @@
 //! `drover image build`). Prints a table of medians and spreads. Not a test: nothing
 //! here passes or fails on a number.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};

@@ -4,6 +4,9 @@
 //! Run: `cargo bench --bench ui` (the idle part needs Docker, tmux and the worker image;
 //! it is skipped with a note otherwise). Prints a table; nothing passes or fails.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 

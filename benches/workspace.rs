@@ -7,6 +7,9 @@
 //! Run: `cargo bench --bench workspace`. Prints a table of medians and spreads; needs the
 //! git CLI for the reference clone. Not a test.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};

@@ -163,7 +163,7 @@ pub fn mib(bytes: u64) -> String {
 /// unreadable parts skipped). The walk is `workspace::beneath`'s: a workspace is the
 /// agent's, and swapping a directory for a link must not lead the count elsewhere.
 pub fn disk_usage(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
+    let Ok(meta) = fs::symlink_metadata(path) else {
         return 0;
     };
     if !meta.is_dir() {

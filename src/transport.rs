@@ -135,7 +135,7 @@ mod tests {
         let (a, b) = tokio::io::duplex(1 << 16);
         let (_, mut w) = tokio::io::split(a);
         let (r, _) = tokio::io::split(b);
-        let mut r = tokio::io::BufReader::new(r);
+        let mut r = BufReader::new(r);
         let hello = ClientMsg::Hello {
             protocol: PROTOCOL,
             client: "test".into(),
@@ -160,7 +160,7 @@ mod tests {
         let (a, b) = tokio::io::duplex(1 << 16);
         let (_, mut w) = tokio::io::split(a);
         let (r, _) = tokio::io::split(b);
-        let mut r = tokio::io::BufReader::new(r);
+        let mut r = BufReader::new(r);
         w.write_all(b"{not json\n").await.unwrap();
         let mut buf = Vec::new();
         assert!(matches!(
@@ -174,7 +174,7 @@ mod tests {
         let (a, b) = tokio::io::duplex(1 << 16);
         let (_, mut w) = tokio::io::split(a);
         let (r, _) = tokio::io::split(b);
-        let mut r = tokio::io::BufReader::new(r);
+        let mut r = BufReader::new(r);
         tokio::spawn(async move {
             let chunk = vec![b'x'; 1 << 16];
             while w.write_all(&chunk).await.is_ok() {}

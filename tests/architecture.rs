@@ -8,6 +8,9 @@
 //! - the TUI reaches the engine only through `client` (never `engine`, `host`, `cli`);
 //! - only `ui` touches the terminal (`ratatui`, `crossterm`).
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -1,8 +1,10 @@
 //! Agents: what decides the next tool call. The tools themselves run in the container.
 //!
 //! An agent sees only `Tools` (say something, call a tool), so the engine can record and
-//! stream every step and stop it on cancel. This issue ships the scripted agent; the LLM
-//! loop and external CLIs plug in behind the same trait.
+//! stream every step and stop it on cancel. Three agents sit behind the one trait: a
+//! scripted one (`scripted`), drover's own LLM loop (`llm_agent`), and a CLI agent run in
+//! the container (`external`); `resolve` picks one from the config. Agents never touch
+//! the store, the bus or Docker directly.
 
 pub mod context;
 pub mod conversation;

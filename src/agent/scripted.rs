@@ -233,7 +233,7 @@ impl Agent for ScriptedAgent {
 impl crate::protocol::AgentSpec {
     /// The scripted agent for a steps file: read and checked now (errors name
     /// file:line:col), stored whole so the file may go away.
-    pub fn scripted_from_file(path: &std::path::Path) -> Result<Self, String> {
+    pub fn scripted_from_file(path: &Path) -> Result<Self, String> {
         let script =
             std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Script::parse(path, &script).map_err(|e| e.to_string())?;

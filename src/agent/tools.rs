@@ -370,7 +370,7 @@ impl crate::protocol::EntryKind {
                     output: output.clone(),
                     truncated: *truncated,
                     timed_out: *timed_out,
-                    duration: std::time::Duration::from_millis(*duration_ms),
+                    duration: Duration::from_millis(*duration_ms),
                 },
             )),
             _ => None,

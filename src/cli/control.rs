@@ -13,7 +13,7 @@ use crate::protocol::{AgentSpec, Command, NewTask, Reply, TaskId};
 use crate::text::ellipsize;
 
 /// What a new task asks for.
-pub enum What {
+pub(super) enum What {
     Prompt {
         title: Option<String>,
         prompt: String,
@@ -25,7 +25,7 @@ pub enum What {
     },
 }
 
-pub async fn add(
+pub(super) async fn add(
     repo: PathBuf,
     what: What,
     script: Option<PathBuf>,
@@ -125,7 +125,7 @@ pub async fn add(
 }
 
 /// Sends `make(id)` for the task `prefix` names and prints the answer.
-pub async fn control(
+pub(super) async fn control(
     daemon: bool,
     prefix: &str,
     make: impl FnOnce(TaskId) -> Command,

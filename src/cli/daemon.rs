@@ -17,7 +17,7 @@ use crate::protocol::{HostKind, PROTOCOL};
 
 /// Serves until `drover daemon stop` or a signal; running tasks then keep their
 /// containers for the next daemon.
-pub async fn run() -> CliResult {
+pub(super) async fn run() -> CliResult {
     let config = Config::load(None).map_err(Failure::usage)?;
     let data = DataDir::from_env().map_err(|e| Failure::usage(format!("data dir: {e}")))?;
     let host = Host::start(HostOptions {
@@ -52,7 +52,7 @@ pub async fn run() -> CliResult {
 }
 
 /// Starts the daemon in the background unless one answers already.
-pub async fn start() -> CliResult {
+pub(super) async fn start() -> CliResult {
     let (data, _) = open_data()?;
     match Connection::connect(&socket_path(&data)).await {
         Ok(c) => {
@@ -90,7 +90,7 @@ fn in_process(c: &Connection) -> String {
     )
 }
 
-pub async fn stop() -> CliResult {
+pub(super) async fn stop() -> CliResult {
     let (data, _) = open_data()?;
     let socket = socket_path(&data);
     let c = match Connection::connect(&socket).await {
@@ -128,7 +128,7 @@ pub async fn stop() -> CliResult {
     )))
 }
 
-pub async fn status() -> CliResult {
+pub(super) async fn status() -> CliResult {
     let (data, _) = open_data()?;
     let socket = socket_path(&data);
     match Connection::connect(&socket).await {

@@ -57,7 +57,7 @@ const TASKS: &[(&str, &str, &str, &str)] = &[
 
 const YOUR_TASK: &str = include_str!("../../assets/demo/scripts/your-task.toml");
 
-pub async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> CliResult {
+pub(super) async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> CliResult {
     let root = match dir {
         Some(d) => d,
         None => tempfile::Builder::new()

@@ -8,7 +8,7 @@ use crate::paths::DataDir;
 use crate::runtime::{Runtime, image};
 use crate::workspace;
 
-pub async fn doctor(repo: PathBuf) -> CliResult {
+pub(super) async fn doctor(repo: PathBuf) -> CliResult {
     let mut problems = 0;
     let mut line = |ok: bool, what: &str, detail: String| {
         if !ok {
@@ -136,7 +136,7 @@ pub async fn doctor(repo: PathBuf) -> CliResult {
     Ok(if problems == 0 { 0 } else { 1 })
 }
 
-pub async fn image_build(repo: PathBuf, force: bool) -> CliResult {
+pub(super) async fn image_build(repo: PathBuf, force: bool) -> CliResult {
     let root = workspace::resolve_head(&repo).ok().map(|h| h.root);
     let config = Config::load(root.as_deref()).map_err(Failure::usage)?;
     let data = DataDir::from_env().map_err(|e| Failure::usage(format!("data dir: {e}")))?;

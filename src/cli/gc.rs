@@ -16,7 +16,7 @@ use crate::protocol::TaskId;
 use crate::protocol::TaskState;
 use crate::runtime::Runtime;
 
-pub async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
+pub(super) async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
     let (data, store) = open_data()?;
     let tasks = store.tasks(None).map_err(Failure::failed)?;
     let cutoff = OffsetDateTime::now_utc() - time::Duration::days(older_than_days as i64);

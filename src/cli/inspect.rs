@@ -16,7 +16,7 @@ use crate::store::read_transcript;
 use crate::text::{ellipsize, inert};
 use crate::workspace;
 
-pub fn list(json: bool, all: bool, repo: PathBuf) -> CliResult {
+pub(super) fn list(json: bool, all: bool, repo: PathBuf) -> CliResult {
     let (_, store) = open_data()?;
     // Inside a repository: its tasks; elsewhere (or --all): everyone's.
     let scope = if all {
@@ -89,7 +89,7 @@ fn summary_json(t: &TaskRecord, a: &AttemptRecord) -> serde_json::Value {
     })
 }
 
-pub fn show(prefix: &str, as_json: bool) -> CliResult {
+pub(super) fn show(prefix: &str, as_json: bool) -> CliResult {
     let (data, store) = open_data()?;
     let t = store.find(prefix).map_err(Failure::usage)?;
     let a = store.attempt(&t.id, t.attempt).map_err(Failure::failed)?;
@@ -230,7 +230,7 @@ pub fn show(prefix: &str, as_json: bool) -> CliResult {
     Ok(0)
 }
 
-pub fn logs(prefix: &str, attempt: Option<u32>, as_json: bool) -> CliResult {
+pub(super) fn logs(prefix: &str, attempt: Option<u32>, as_json: bool) -> CliResult {
     let (data, store) = open_data()?;
     let t = store.find(prefix).map_err(Failure::usage)?;
     let n = attempt.unwrap_or(t.attempt);
@@ -259,7 +259,7 @@ pub fn logs(prefix: &str, attempt: Option<u32>, as_json: bool) -> CliResult {
     Ok(0)
 }
 
-pub fn diff(prefix: &str, stat: bool) -> CliResult {
+pub(super) fn diff(prefix: &str, stat: bool) -> CliResult {
     let (data, store) = open_data()?;
     let t = store.find(prefix).map_err(Failure::usage)?;
     let git = t.git(&data);

@@ -1,8 +1,9 @@
-//! The headless command line: `drover add/run/list/show/logs/diff/cancel/discard/retry/
-//! image build/doctor`.
+//! The command line: argument parsing and the subcommands (`demo`, `tui`, `add`, `run`,
+//! `list`, `show`, `logs`, `diff`, `approve`, `push`, `cancel`, `discard`, `retry`,
+//! `resume`, `daemon`, `image`, `gc`, `doctor`, `trust`).
 //!
-//! Each subcommand is a thin layer over the engine, store and runtime; output formatting
-//! lives in `print`. Exit codes: 0 success, 1 a task or operation failed, 2 usage,
+//! Each subcommand that changes a task is a client of the engine host (`client`); the
+//! read-only ones read the store. Output formatting lives in `print`. Exit codes: 0 success, 1 a task or operation failed, 2 usage,
 //! configuration or environment errors (nothing ran).
 
 /// `println!` for command output: a closed pipe (`drover list | head -1`) ends the

@@ -10,7 +10,7 @@ use crate::text::inert;
 /// Output lines shown per tool result before eliding (full text: `drover logs`).
 const MAX_LINES: usize = 20;
 
-pub fn event_line(ev: &Event) -> Option<String> {
+pub(super) fn event_line(ev: &Event) -> Option<String> {
     let id = ev
         .task
         .as_ref()
@@ -74,7 +74,7 @@ fn indent(prefix: &str, text: &str) -> String {
 
 /// A transcript entry as one or more lines (no prefix); tool output elided after
 /// `max_lines` when given (live progress), whole otherwise (`drover logs`).
-pub fn entry_text(entry: &Entry, max_lines: Option<usize>) -> String {
+pub(super) fn entry_text(entry: &Entry, max_lines: Option<usize>) -> String {
     match &entry.kind {
         EntryKind::Assistant { text } => format!("› {}", inert(text)),
         EntryKind::ToolCall { tool, .. } => inert(&tool.headline()),
@@ -126,6 +126,6 @@ pub fn entry_text(entry: &Entry, max_lines: Option<usize>) -> String {
     }
 }
 
-pub fn json_line<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn json_line<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }

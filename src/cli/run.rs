@@ -17,7 +17,7 @@ use crate::runtime::{Runtime, image};
 use crate::store::Store;
 use crate::workspace;
 
-pub async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
+pub(super) async fn run(repo: PathBuf, json: bool, daemon: bool) -> CliResult {
     let head = workspace::resolve_head(&repo).map_err(Failure::usage)?;
     let config = Config::load(Some(&head.root)).map_err(Failure::usage)?;
     for w in &config.warnings {

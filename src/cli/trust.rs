@@ -9,7 +9,7 @@ use crate::config::{Config, repo};
 use crate::text::inert;
 use crate::workspace;
 
-pub fn trust(repo_dir: PathBuf, revoke: bool) -> CliResult {
+pub(super) fn trust(repo_dir: PathBuf, revoke: bool) -> CliResult {
     let root = workspace::resolve_head(&repo_dir)
         .map_err(Failure::usage)?
         .root;

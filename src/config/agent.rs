@@ -93,8 +93,8 @@ pub(super) struct AgentFile {
     env: Option<Vec<String>>,
 }
 
-pub const PRESETS: &[&str] = &["claude", "codex", "goose", "aider"];
-pub const FORMATS: &[&str] = &["claude", "codex", "goose", "text"];
+pub(super) const PRESETS: &[&str] = &["claude", "codex", "goose", "aider"];
+pub(super) const FORMATS: &[&str] = &["claude", "codex", "goose", "text"];
 
 type Err = (std::ops::Range<usize>, String);
 

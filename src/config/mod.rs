@@ -110,7 +110,7 @@ impl Limits {
 
 /// Durations in serialized config, as whole seconds.
 pub(crate) mod secs {
-    pub fn serialize<S: serde::Serializer>(
+    pub(crate) fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
     ) -> Result<S::Ok, S::Error> {

@@ -16,7 +16,7 @@ use crate::workspace::{self, SnapshotOptions};
 
 /// Approves a task in review. Failing (or not applicable) tests need `force`, which is
 /// recorded in the commit. `branch` renames the task branch first.
-pub async fn approve(
+pub(super) async fn approve(
     ctx: &EngineCtx,
     id: &TaskId,
     force: bool,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::core::{Engine, lock};
-use super::{EngineCtx, Msg};
+use super::{EngineCtx, Mail};
 use crate::config::Config;
 use crate::protocol::{
     AgentSpec, Command, CommandError, CommandResult, EventBody, LongText, NewTask, Reply, TaskId,
@@ -60,7 +60,7 @@ pub(super) async fn dispatch(
                 if r.is_ok()
                     && let Some(me) = me.upgrade()
                 {
-                    let _ = me.send(Msg::Wake);
+                    let _ = me.send(Mail::Wake);
                 }
                 let _ = reply.send(r);
             });
@@ -95,7 +95,7 @@ fn send(reply: oneshot::Sender<CommandResult>, r: CommandResult) {
 fn exclusive<F, Fut>(engine: &Engine, id: TaskId, reply: oneshot::Sender<CommandResult>, work: F)
 where
     F: FnOnce(Arc<EngineCtx>, TaskId) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = CommandResult> + Send + 'static,
+    Fut: Future<Output = CommandResult> + Send + 'static,
 {
     if !lock(&engine.busy).insert(id.clone()) {
         let _ = reply.send(Err(CommandError::Busy { id }));

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::scheduler::{self, Caps};
-use super::{Ending, EngineCtx, EngineOptions, Msg, commands, pool, recovery, supervisor};
+use super::{Ending, EngineCtx, EngineOptions, Mail, commands, pool, recovery, supervisor};
 use crate::config::{Config, OnQuit};
 use crate::protocol::{EventBody, TaskId, TaskRecord, TaskState};
 use crate::runtime::Runtime;
@@ -36,7 +36,7 @@ pub(super) struct Engine {
     /// Tasks with an approve, push or discard under way (one at a time per task).
     pub busy: Arc<Mutex<HashSet<TaskId>>>,
     /// To itself, weakly (the loop still ends when every handle is gone).
-    pub me: mpsc::WeakUnboundedSender<Msg>,
+    pub me: mpsc::WeakUnboundedSender<Mail>,
     /// Repositories front ends are open in, with how many.
     open_in: HashMap<PathBuf, usize>,
     /// What an earlier engine left was dealt with (it needs Docker).
@@ -46,10 +46,10 @@ pub(super) struct Engine {
 }
 
 impl Engine {
-    pub fn new(
+    pub(super) fn new(
         ctx: Arc<EngineCtx>,
         opts: EngineOptions,
-        me: mpsc::WeakUnboundedSender<Msg>,
+        me: mpsc::WeakUnboundedSender<Mail>,
     ) -> Engine {
         Engine {
             ctx,
@@ -68,7 +68,7 @@ impl Engine {
         }
     }
 
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Mail>) {
         self.say_docker();
         if self.opts.run_queue {
             tokio::spawn(super::radar::run(
@@ -87,21 +87,21 @@ impl Engine {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     None => break,
-                    Some(Msg::Quit(policy)) => {
+                    Some(Mail::Stop(policy)) => {
                         self.ending.keep.store(policy == OnQuit::Keep, std::sync::atomic::Ordering::SeqCst);
                         break;
                     }
-                    Some(Msg::Command(cmd, reply)) => commands::dispatch(&mut self, cmd, reply).await,
-                    Some(Msg::DockerBack) => {
+                    Some(Mail::Command(cmd, reply)) => commands::dispatch(&mut self, cmd, reply).await,
+                    Some(Mail::DockerBack) => {
                         self.recovered = false;
                         // Docker may have restarted under the waiting containers.
                         if let Some(rt) = self.ctx.runtime.get() {
                             self.ctx.pool.reset(&rt);
                         }
                     }
-                    Some(Msg::Wake) => {}
-                    Some(Msg::Open(repo)) => *self.open_in.entry(repo).or_default() += 1,
-                    Some(Msg::Closed(repo)) => {
+                    Some(Mail::Wake) => {}
+                    Some(Mail::Open(repo)) => *self.open_in.entry(repo).or_default() += 1,
+                    Some(Mail::Closed(repo)) => {
                         if let Some(n) = self.open_in.get_mut(&repo) {
                             *n -= 1;
                             if *n == 0 {
@@ -147,7 +147,7 @@ impl Engine {
         if r.discard_after {
             let (ctx, id) = (self.ctx.clone(), id.clone());
             tokio::spawn(async move {
-                if let Err(e) = super::commands::discard_now(&ctx, &id).await {
+                if let Err(e) = commands::discard_now(&ctx, &id).await {
                     ctx.error(Some(&id), 0, e.to_string());
                 }
             });

@@ -27,7 +27,7 @@ struct Kept {
     ignored: Vec<crate::protocol::Ignored>,
 }
 
-pub struct Differ {
+pub(super) struct Differ {
     pub task: TaskId,
     pub attempt: u32,
     pub bus: Arc<EventBus>,
@@ -43,7 +43,7 @@ pub struct Differ {
 }
 
 impl Differ {
-    pub fn new(
+    pub(super) fn new(
         task: TaskId,
         attempt: u32,
         bus: Arc<EventBus>,
@@ -64,12 +64,12 @@ impl Differ {
     }
 
     /// A diff scheduled from now on is not taken (the attempt ended).
-    pub fn close(&self) {
+    pub(super) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
     }
 
     /// A diff soon; calls while one is pending join it.
-    pub fn schedule(self: &Arc<Self>) {
+    pub(super) fn schedule(self: &Arc<Self>) {
         if self.scheduled.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -84,14 +84,14 @@ impl Differ {
     }
 
     /// Diffs the workspace against the base now, stores the stat and emits it.
-    pub async fn refresh(&self) -> Option<WorkspaceDiff> {
+    pub(super) async fn refresh(&self) -> Option<WorkspaceDiff> {
         // The cache stays in memory; it is saved by the settling snapshots.
         let opts = SnapshotOptions::default();
         self.take(opts).await.ok()
     }
 
     /// The diff now with ignored files measured (after the tests).
-    pub async fn settled(&self) -> Option<WorkspaceDiff> {
+    pub(super) async fn settled(&self) -> Option<WorkspaceDiff> {
         let opts = SnapshotOptions {
             persist: true,
             list_ignored: true,
@@ -103,7 +103,7 @@ impl Differ {
     /// The diff now, every file read again and ignored files measured (what verification
     /// and approval rely on); stored and emitted like any other. An error is said and
     /// returned.
-    pub async fn thorough(&self) -> Result<WorkspaceDiff, String> {
+    pub(super) async fn thorough(&self) -> Result<WorkspaceDiff, String> {
         let opts = SnapshotOptions {
             rehash: true,
             persist: true,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{EngineCtx, Msg};
+use super::{EngineCtx, Mail};
 use crate::protocol::EventBody;
 use crate::runtime::Runtime;
 
@@ -78,7 +78,7 @@ impl From<Option<Runtime>> for RuntimeSlot {
 }
 
 /// Why Docker does not answer a ping (within `PATIENCE`), or `None` when it does.
-pub(super) async fn silence(rt: &Runtime) -> Option<String> {
+pub(super) async fn ping_failure(rt: &Runtime) -> Option<String> {
     match tokio::time::timeout(PATIENCE, rt.docker().ping()).await {
         Ok(Ok(_)) => None,
         Ok(Err(e)) => Some(crate::text::ellipsize(&e.to_string(), 160)),
@@ -89,7 +89,7 @@ pub(super) async fn silence(rt: &Runtime) -> Option<String> {
 /// Watches until `stop`, telling the bus and waking the engine on every change.
 pub(super) async fn run(
     ctx: Arc<EngineCtx>,
-    engine: mpsc::WeakUnboundedSender<Msg>,
+    engine: mpsc::WeakUnboundedSender<Mail>,
     stop: CancellationToken,
 ) {
     loop {
@@ -100,7 +100,7 @@ pub(super) async fn run(
         let slot = &ctx.runtime;
         match slot.get() {
             Some(rt) => {
-                if let Some(reason) = silence(&rt).await {
+                if let Some(reason) = ping_failure(&rt).await {
                     slot.lost(&reason, &ctx.bus);
                 }
             }
@@ -122,7 +122,7 @@ pub(super) async fn run(
                     },
                 );
                 if let Some(engine) = engine.upgrade() {
-                    let _ = engine.send(Msg::DockerBack);
+                    let _ = engine.send(Mail::DockerBack);
                 }
             }
         }

@@ -14,7 +14,7 @@ use crate::protocol::{
 /// Entries' fields are cut to this in a history (the transcript file keeps them whole).
 const ENTRY_FIELD: usize = 64 << 10;
 
-pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
+pub(super) fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
     let n = task.attempt;
     let attempt = ctx.store.attempt(&task.id, n).unwrap_or_default();
     let (entries, mut warnings) =
@@ -43,7 +43,7 @@ pub fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
 }
 
 /// A page of one of the attempt's long texts, from byte `from`.
-pub fn page(
+pub(super) fn page(
     ctx: &EngineCtx,
     task: &TaskRecord,
     text: LongText,

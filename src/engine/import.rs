@@ -15,7 +15,7 @@ use crate::workspace::{self, RepoHead};
 
 /// Fetches the issue `reference` names and records it as a task of `repo`. `notes` are
 /// the user's own words, added after the issue.
-pub async fn import_issue(
+pub(super) async fn import_issue(
     store: &Store,
     data: &Path,
     repo: &Path,

@@ -24,7 +24,7 @@ struct Done {
 
 /// The answer for a call the agent makes while resuming.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Replay {
+pub(crate) enum Replay {
     /// It ran before: this is what it returned.
     Ran(ToolOutput),
     /// It was running when drover stopped: its result is lost, and it must not run again.
@@ -34,7 +34,7 @@ pub enum Replay {
 }
 
 #[derive(Debug, Default)]
-pub struct Journal {
+pub(crate) struct Journal {
     calls: VecDeque<Done>,
     /// Notes and assistant text written after the last call, in order.
     trailing: VecDeque<EntryKind>,
@@ -43,7 +43,7 @@ pub struct Journal {
 }
 
 impl Journal {
-    pub fn from_entries(entries: &[Entry]) -> Journal {
+    pub(crate) fn from_entries(entries: &[Entry]) -> Journal {
         let mut j = Journal::default();
         for e in entries {
             match &e.kind {
@@ -71,33 +71,33 @@ impl Journal {
     }
 
     /// Nothing to replay: a fresh attempt.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.calls.is_empty() && self.trailing.is_empty()
     }
 
     /// The last call has no recorded result: the agent was waiting on it.
-    pub fn in_flight(&self) -> bool {
+    pub(crate) fn in_flight(&self) -> bool {
         self.calls.back().is_some_and(|d| d.result.is_none())
     }
 
-    pub fn last_call(&self) -> u32 {
+    pub(crate) fn last_call(&self) -> u32 {
         self.last_call
     }
 
     /// Calls up to `n` were accounted for elsewhere (a restored conversation): drop them.
-    pub fn skip_through(&mut self, n: u32) {
+    pub(crate) fn skip_through(&mut self, n: u32) {
         while self.calls.front().is_some_and(|d| d.call <= n) {
             self.calls.pop_front();
         }
     }
 
     /// Calls the agent still has to replay.
-    pub fn replaying(&self) -> bool {
+    pub(crate) fn replaying(&self) -> bool {
         !self.calls.is_empty()
     }
 
     /// The agent asks for call number `n`, `tool`.
-    pub fn take(&mut self, n: u32, tool: &ToolCall) -> Replay {
+    pub(crate) fn take(&mut self, n: u32, tool: &ToolCall) -> Replay {
         match self.calls.front() {
             Some(d) if d.call == n && &d.tool == tool => {
                 let d = self.calls.pop_front().map(|d| d.result);
@@ -119,7 +119,7 @@ impl Journal {
     /// Whether `kind` is already in the transcript and must not be written again: notes
     /// made while calls are still being replayed, and the text that followed the last
     /// call (matched in order; the first difference ends the matching).
-    pub fn already_written(&mut self, kind: &EntryKind) -> bool {
+    pub(crate) fn already_written(&mut self, kind: &EntryKind) -> bool {
         if matches!(
             kind,
             EntryKind::ToolCall { .. } | EntryKind::ToolResult { .. }
@@ -144,7 +144,7 @@ impl Journal {
 }
 
 /// What the transcript says about a call that was running when drover stopped.
-pub const INTERRUPTED: &str = "[drover stopped while this was running: its output is lost and it was not run again; whatever it changed in /workspace is kept]";
+pub(crate) const INTERRUPTED: &str = "[drover stopped while this was running: its output is lost and it was not run again; whatever it changed in /workspace is kept]";
 
 #[cfg(test)]
 mod tests {

@@ -51,10 +51,12 @@ pub struct EngineOptions {
     pub run_queue: bool,
 }
 
-pub(crate) enum Msg {
+/// What reaches the engine loop: commands from the host, and wake-ups from its own
+/// watchers.
+pub(crate) enum Mail {
     Command(Command, oneshot::Sender<CommandResult>),
     /// Stop the engine; running tasks stop or keep their containers.
-    Quit(OnQuit),
+    Stop(OnQuit),
     /// Docker is reachable again: start what waits.
     DockerBack,
     /// Something changed off the loop (a task was imported): look again.
@@ -66,7 +68,7 @@ pub(crate) enum Msg {
 
 /// A running engine.
 pub struct EngineHandle {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::UnboundedSender<Mail>,
     join: JoinHandle<()>,
 }
 
@@ -81,7 +83,7 @@ impl EngineHandle {
     /// (containers stopped; they can be resumed), `Keep` leaves their containers running
     /// and the tasks active, for the next engine to reattach.
     pub async fn quit(self, policy: OnQuit) {
-        let _ = self.tx.send(Msg::Quit(policy));
+        let _ = self.tx.send(Mail::Stop(policy));
         let _ = self.join.await;
     }
 }
@@ -89,7 +91,7 @@ impl EngineHandle {
 /// Sends commands to a running engine; cloneable, for many front ends at once.
 #[derive(Clone)]
 pub struct Commander {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::UnboundedSender<Mail>,
 }
 
 impl Commander {
@@ -97,7 +99,7 @@ impl Commander {
     pub async fn request(&self, cmd: Command) -> CommandResult {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Msg::Command(cmd, tx))
+            .send(Mail::Command(cmd, tx))
             .map_err(|_| CommandError::EngineStopped)?;
         rx.await.map_err(|_| CommandError::EngineStopped)?
     }
@@ -105,7 +107,7 @@ impl Commander {
     /// Says a front end is open in `repo` until the guard drops: the engine keeps that
     /// repository's warm pool (`warm_pool`) ready meanwhile, for its first task too.
     pub fn open_in(&self, repo: PathBuf) -> OpenIn {
-        let _ = self.tx.send(Msg::Open(repo.clone()));
+        let _ = self.tx.send(Mail::Open(repo.clone()));
         OpenIn {
             tx: self.tx.clone(),
             repo,
@@ -115,13 +117,13 @@ impl Commander {
 
 /// A front end open in a repository; see `Commander::open_in`.
 pub struct OpenIn {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::UnboundedSender<Mail>,
     repo: PathBuf,
 }
 
 impl Drop for OpenIn {
     fn drop(&mut self) {
-        let _ = self.tx.send(Msg::Closed(std::mem::take(&mut self.repo)));
+        let _ = self.tx.send(Mail::Closed(std::mem::take(&mut self.repo)));
     }
 }
 
@@ -134,7 +136,7 @@ pub(crate) struct Ending {
 
 impl Ending {
     /// The engine quit keeping containers: the attempt leaves its task as it is.
-    pub fn keeps_running(&self) -> bool {
+    pub(crate) fn keeps_running(&self) -> bool {
         self.token.is_cancelled() && self.keep.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

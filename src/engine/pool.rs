@@ -37,7 +37,7 @@ pub(crate) struct Fit {
 }
 
 impl Fit {
-    pub fn of(config: &Config, image: &str, image_id: &str) -> Fit {
+    pub(crate) fn of(config: &Config, image: &str, image_id: &str) -> Fit {
         Fit {
             image: image.to_string(),
             image_id: image_id.to_string(),
@@ -99,7 +99,7 @@ impl WarmPool {
 
     /// How many containers each repository should have waiting; repositories not named
     /// lose theirs. Starts fillers where containers are missing.
-    pub fn want(&self, rt: &Runtime, data: &DataDir, wanted: &HashMap<PathBuf, usize>) {
+    pub(crate) fn want(&self, rt: &Runtime, data: &DataDir, wanted: &HashMap<PathBuf, usize>) {
         let mut gone = Vec::new();
         let mut st = self.lock();
         if st.closed {
@@ -220,7 +220,7 @@ impl WarmPool {
     /// checked out and moved to `workspace`, the container renamed to `name`. `None` when
     /// none waits or claiming failed (said in the log; the caller starts cold).
     #[allow(clippy::too_many_arguments)]
-    pub async fn claim(
+    pub(crate) async fn claim(
         &self,
         rt: &Runtime,
         data: &DataDir,
@@ -254,7 +254,7 @@ impl WarmPool {
 
     /// Removes every waiting container and slot and waits for fillers; the pool takes
     /// no more work.
-    pub async fn close(&self, rt: Option<&Runtime>) {
+    pub(crate) async fn close(&self, rt: Option<&Runtime>) {
         let (gone, fillers) = {
             let mut st = self.lock();
             st.closed = true;
@@ -276,7 +276,7 @@ impl WarmPool {
 
     /// Forgets and removes the waiting containers (Docker restarted under them); `want`
     /// makes new ones.
-    pub fn reset(&self, rt: &Runtime) {
+    pub(crate) fn reset(&self, rt: &Runtime) {
         let mut st = self.lock();
         let gone = st
             .repos

@@ -9,7 +9,7 @@ use crate::protocol::EventBody;
 use crate::protocol::{AttemptRecord, TaskRecord};
 
 /// `owner/name` on GitHub: configured, else parsed from the remote URL.
-pub fn github_repo(config: &Config, remote_url: &str) -> Option<(String, String)> {
+pub(super) fn github_repo(config: &Config, remote_url: &str) -> Option<(String, String)> {
     let configured = config
         .forge
         .repo
@@ -21,7 +21,7 @@ pub fn github_repo(config: &Config, remote_url: &str) -> Option<(String, String)
 
 /// Finds or opens the pull request for a pushed task. `None` when there is no GitHub
 /// repository or token to do it with (said as a notice).
-pub async fn open(
+pub(super) async fn open(
     ctx: &EngineCtx,
     task: &TaskRecord,
     config: &Config,

@@ -18,7 +18,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| CommandError::failed(e.to_string()))
 }
 
-pub async fn push(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
+pub(super) async fn push(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
     let mut task = ctx.find(id.as_str())?;
     // Refused now, before anything leaves, when the task is not one to push.
     crate::protocol::state::next(&task.state, Transition::Push)?;

@@ -27,7 +27,7 @@ fn compared(state: &TaskState) -> bool {
 }
 
 /// Runs until `stop`: a scan after every burst of state changes.
-pub async fn run(ctx: Arc<EngineCtx>, repo: Option<PathBuf>, stop: CancellationToken) {
+pub(super) async fn run(ctx: Arc<EngineCtx>, repo: Option<PathBuf>, stop: CancellationToken) {
     let mut radar = Radar::default();
     let mut shown: HashMap<TaskId, Vec<Overlap>> = HashMap::new();
     loop {

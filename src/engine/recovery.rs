@@ -14,7 +14,7 @@ use crate::runtime::{Runtime, container_name};
 /// Containers of this store whose task is unknown or discarded (left by a crash between
 /// creating a container and recording it, or a discard that failed) are removed.
 /// Containers of other stores, other drover versions or anyone else are never touched.
-pub async fn reap_orphans(ctx: &EngineCtx, rt: &Runtime) {
+pub(super) async fn reap_orphans(ctx: &EngineCtx, rt: &Runtime) {
     let Ok(list) = rt.list_managed(None).await else {
         return;
     };
@@ -53,7 +53,7 @@ pub async fn reap_orphans(ctx: &EngineCtx, rt: &Runtime) {
 /// queue to carry on in it (before new tasks, as it is older); one whose container is
 /// gone is interrupted, saying so. Whether it could tell for every task (Docker may
 /// answer a ping but not a lookup: then it is tried again later).
-pub async fn recover(
+pub(super) async fn recover(
     ctx: &EngineCtx,
     rt: &Runtime,
     tasks: &mut [TaskRecord],
@@ -98,7 +98,7 @@ pub async fn recover(
 
 /// Tasks that Docker's absence interrupted go back to the queue to resume, once it is
 /// here (the caller checked).
-pub fn resume_after_outage(ctx: &EngineCtx, tasks: &mut [TaskRecord]) {
+pub(super) fn resume_after_outage(ctx: &EngineCtx, tasks: &mut [TaskRecord]) {
     for t in tasks.iter_mut().filter(|t| {
         matches!(
             t.state,

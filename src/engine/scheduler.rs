@@ -13,7 +13,7 @@ use crate::protocol::{TaskId, TaskRecord, TaskState};
 /// How many attempts may run at once: in all, and per repository (a repository not
 /// listed is capped by `total` alone).
 #[derive(Debug, Clone, Default)]
-pub struct Caps {
+pub(super) struct Caps {
     pub total: usize,
     pub per_repo: HashMap<PathBuf, usize>,
 }
@@ -25,7 +25,7 @@ impl Caps {
 }
 
 /// The queued tasks to start now, in order. `running` is each running task's repository.
-pub fn pick<'a>(
+pub(super) fn pick<'a>(
     tasks: &'a [TaskRecord],
     running: &HashMap<TaskId, PathBuf>,
     caps: &Caps,

@@ -26,7 +26,7 @@ use crate::store::{Store, TranscriptLog};
 use crate::text::Utf8Stream;
 use crate::workspace;
 
-pub struct Session {
+pub(super) struct Session {
     pub task: TaskId,
     pub attempt: u32,
     pub bus: Arc<EventBus>,
@@ -42,7 +42,7 @@ pub struct Session {
 
 impl Session {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(super) fn new(
         task: TaskId,
         attempt: u32,
         bus: Arc<EventBus>,
@@ -76,19 +76,19 @@ impl Session {
 
     /// Resumes from what the attempt's transcript holds: calls that ran are answered from
     /// it, and what was already written is not written again.
-    pub fn replaying(self, journal: Journal) -> Self {
+    pub(super) fn replaying(self, journal: Journal) -> Self {
         *lock(&self.journal) = journal;
         self
     }
 
     /// Records a note even while replaying (it says something new: "reattached…").
-    pub async fn announce(&self, text: impl Into<String>) {
+    pub(super) async fn announce(&self, text: impl Into<String>) {
         self.write(EntryKind::Info { text: text.into() }).await;
     }
 
     /// Persists an entry, then tells subscribers (so nothing shown is ever lost). Secrets
     /// are redacted first.
-    pub async fn record(&self, kind: EntryKind) {
+    pub(super) async fn record(&self, kind: EntryKind) {
         if lock(&self.journal).already_written(&kind) {
             return;
         }
@@ -110,32 +110,32 @@ impl Session {
         self.emit(EventBody::Transcript { entry });
     }
 
-    pub fn emit(&self, body: EventBody) {
+    pub(super) fn emit(&self, body: EventBody) {
         self.bus.emit(Some(&self.task), self.attempt, body);
     }
 
-    pub async fn info(&self, text: impl Into<String>) {
+    pub(super) async fn info(&self, text: impl Into<String>) {
         self.record(EntryKind::Info { text: text.into() }).await;
     }
 
     /// The diff now, ignored files measured (waits for it): after the tests and when the
     /// attempt ends.
-    pub async fn refresh_diff(&self) -> Option<workspace::WorkspaceDiff> {
+    pub(super) async fn refresh_diff(&self) -> Option<workspace::WorkspaceDiff> {
         self.differ.settled().await
     }
 
     /// Bytes the attempt's snapshots added to drover's repository so far.
-    pub fn stored(&self) -> Arc<std::sync::atomic::AtomicU64> {
+    pub(super) fn stored(&self) -> Arc<std::sync::atomic::AtomicU64> {
         self.differ.stored.clone()
     }
 
     /// Where the attempt's git state lives.
-    pub fn git(&self) -> &workspace::TaskGit {
+    pub(super) fn git(&self) -> &workspace::TaskGit {
         &self.differ.git
     }
 
     /// A full snapshot and its diff (waits for it): what verification judges.
-    pub async fn thorough_diff(&self) -> Result<workspace::WorkspaceDiff, String> {
+    pub(super) async fn thorough_diff(&self) -> Result<workspace::WorkspaceDiff, String> {
         self.differ.thorough().await
     }
 }
@@ -254,7 +254,7 @@ impl Tools for Session {
         let bus = self.bus.clone();
         let (task, attempt) = (self.task.clone(), self.attempt);
         // What was seen so far, so a call cut short (cancel, quit) keeps its output.
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(crate::text::Capture::new(
+        let seen = Arc::new(std::sync::Mutex::new(crate::text::Capture::new(
             16 << 10,
             48 << 10,
         )));

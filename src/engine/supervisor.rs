@@ -56,7 +56,7 @@ fn stop(e: crate::protocol::CommandError) -> Stop {
 
 /// Runs the task's current attempt to a resting state. Never panics on task errors: they
 /// become the task's `Failed` reason.
-pub async fn run_attempt(
+pub(super) async fn run_attempt(
     ctx: Arc<EngineCtx>,
     task: TaskRecord,
     cancel: CancellationToken,
@@ -190,7 +190,7 @@ async fn docker_answers(ctx: &EngineCtx) -> bool {
     let Some(rt) = ctx.runtime.get() else {
         return false;
     };
-    super::docker_watch::silence(&rt).await.is_none()
+    super::docker_watch::ping_failure(&rt).await.is_none()
 }
 
 async fn attempt(
@@ -545,8 +545,8 @@ async fn verify_in(
     // Python reads no bytecode the agent may have planted beside the sources (ignored,
     // so out of the diff): a cache directory nobody could guess, and nothing written.
     spec.env = vec![format!(
-        "PYTHONPYCACHEPREFIX=/tmp/.drover-pycache-{}",
-        crate::protocol::TaskId::random()
+        "PYTHONPYCACHEPREFIX=/tmp/.drover-pycache-{:016x}",
+        rand::random::<u64>()
     )];
     let mut decoder = Utf8Stream::default();
     let mut on_output = |bytes: &[u8]| {

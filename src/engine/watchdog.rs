@@ -19,7 +19,7 @@ use crate::paths::mib;
 
 /// How an attempt the watchdog stopped ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trip {
+pub(super) enum Trip {
     /// The attempt broke a limit: it fails.
     Fail(String),
     /// Nothing wrong with the attempt: it can resume when the cause is gone.
@@ -28,10 +28,10 @@ pub enum Trip {
 
 /// Where the watchdog leaves its reason for the supervisor.
 #[derive(Debug, Clone, Default)]
-pub struct Tripped(Arc<Mutex<Option<Trip>>>);
+pub(super) struct Tripped(Arc<Mutex<Option<Trip>>>);
 
 impl Tripped {
-    pub fn take(&self) -> Option<Trip> {
+    pub(super) fn take(&self) -> Option<Trip> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
@@ -42,12 +42,12 @@ impl Tripped {
 
 const FREE_EVERY: Duration = Duration::from_millis(250);
 /// More files than this in one workspace stop its task (each costs every snapshot).
-pub const MAX_FILES: u64 = 1_000_000;
+pub(super) const MAX_FILES: u64 = 1_000_000;
 const WALK_EVERY: Duration = Duration::from_secs(2);
 const BALLAST_BYTES: u64 = 1 << 20;
 
 /// What is watched.
-pub struct Watch {
+pub(super) struct Watch {
     pub workspace: PathBuf,
     pub data: PathBuf,
     pub disk_limit: u64,
@@ -72,7 +72,12 @@ fn reserve(total: u64) -> u64 {
 
 /// Watches until `until` (or `stop`) is cancelled; on a trip, records why and cancels
 /// `stop`.
-pub async fn watch(w: Watch, stop: CancellationToken, until: CancellationToken, tripped: Tripped) {
+pub(super) async fn watch(
+    w: Watch,
+    stop: CancellationToken,
+    until: CancellationToken,
+    tripped: Tripped,
+) {
     let mut next_walk = Instant::now();
     loop {
         tokio::select! {
@@ -135,7 +140,7 @@ fn ballast(data: &Path) -> PathBuf {
 }
 
 /// Makes the ballast file when there is room for it (blocking; cheap when it exists).
-pub fn ensure_ballast(data: &Path) {
+pub(super) fn ensure_ballast(data: &Path) {
     let path = ballast(data);
     if path.exists() {
         return;
@@ -148,7 +153,7 @@ pub fn ensure_ballast(data: &Path) {
 
 /// Gives the ballast's room back (the disk is full: what happened must still be
 /// recorded). Call once whatever filled the disk is stopped.
-pub fn release_ballast(data: &Path) {
+pub(super) fn release_ballast(data: &Path) {
     let _ = std::fs::remove_file(ballast(data));
 }
 

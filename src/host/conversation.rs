@@ -21,7 +21,7 @@ use crate::transport::Pipe;
 type HostPipe = Pipe<ClientMsg, ServerMsg>;
 
 /// Tells a client it may not talk to this host, and ends.
-pub fn refuse(pipe: HostPipe, reason: String) {
+pub(super) fn refuse(pipe: HostPipe, reason: String) {
     let _ = pipe.tx.send(refused(reason, None));
 }
 
@@ -33,7 +33,7 @@ fn refused(reason: String, protocol: Option<u32>) -> ServerMsg {
     }
 }
 
-pub async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
+pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
     match pipe.rx.recv().await {
         Some(ClientMsg::Hello { protocol, .. }) if protocol == shared.protocol => {
             let _ = pipe.tx.send(ServerMsg::Welcome {

@@ -23,7 +23,7 @@ use crate::engine::bus::EventBus;
 use crate::engine::docker_watch::RuntimeSlot;
 use crate::engine::{self, EngineCtx, EngineHandle, EngineOptions};
 use crate::paths::DataDir;
-use crate::protocol::{HostKind, PROTOCOL, TaskId};
+use crate::protocol::{HostKind, PROTOCOL};
 use crate::runtime::Runtime;
 use crate::store::{EngineLock, LockHeld, Store};
 
@@ -138,7 +138,7 @@ impl Host {
             .map(|m| m.uid())
             .unwrap_or_else(|_| rustix::process::getuid().as_raw());
         let shared = Arc::new(Shared {
-            instance: TaskId::random().to_string(),
+            instance: format!("{:016x}", rand::random::<u64>()),
             protocol: spoken(),
             kind: opts.kind,
             scope: opts.scope,

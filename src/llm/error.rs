@@ -59,7 +59,7 @@ impl LlmError {
 
 /// The `message` of a JSON error body (`{"error": {"message": …}}` and friends), else a
 /// short, safe excerpt.
-pub fn body_message(body: &str) -> String {
+pub(super) fn body_message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
         let msg = v
             .pointer("/error/message")
@@ -80,7 +80,7 @@ pub fn body_message(body: &str) -> String {
 }
 
 /// Classifies a failed HTTP answer. `secret` (the API key) is removed from messages.
-pub fn classify(
+pub(super) fn classify(
     provider: &str,
     status: u16,
     retry_after: Option<&str>,

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 
 use super::LlmError;
 
-pub enum Flow {
+pub(super) enum Flow {
     Continue,
     /// The end marker arrived ([DONE], message_stop).
     Done,
@@ -16,7 +16,7 @@ pub enum Flow {
 
 /// Feeds every event (name, data) to `f` until it says `Done`; errors if the stream stops
 /// first.
-pub async fn for_each(
+pub(super) async fn for_each(
     resp: reqwest::Response,
     idle: Duration,
     provider: &str,

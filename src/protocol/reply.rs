@@ -242,7 +242,7 @@ pub enum CommandError {
 
 impl CommandError {
     /// Anything else that went wrong, in words.
-    pub fn failed(message: impl std::fmt::Display) -> Self {
+    pub fn failed(message: impl fmt::Display) -> Self {
         CommandError::Failed {
             message: message.to_string(),
         }

@@ -117,7 +117,7 @@ pub struct AttemptRecord {
 }
 
 /// Entries of each list an attempt carries in a snapshot (its history has them all).
-pub const BRIEF_LISTS: usize = 50;
+pub(super) const BRIEF_LISTS: usize = 50;
 
 impl AttemptRecord {
     /// The record with its diff's lists cut short: what a snapshot of many tasks sends.

@@ -24,7 +24,7 @@ pub const LABEL_TASK: &str = "drover.task";
 pub const LABEL_REPO: &str = "drover.repo";
 /// Which data dir (store) the container belongs to: only that store's engine may judge
 /// it an orphan.
-pub const LABEL_DATA: &str = "drover.data";
+pub(super) const LABEL_DATA: &str = "drover.data";
 /// A warm-pool container's slot (the data dir's `pool/<slot>` it mounts).
 pub const LABEL_POOL: &str = "drover.pool";
 /// Every drover container's name starts so: `drover-<task>` or `drover-pool-…`.
@@ -56,7 +56,7 @@ pub fn pool_name(data_hash: &str, slot: &str) -> String {
 }
 
 /// Environment every tool sees: no pagers, editors or prompts that would hang an exec.
-pub const CONTAINER_ENV: &[&str] = &[
+pub(super) const CONTAINER_ENV: &[&str] = &[
     "HOME=/tmp",
     "GIT_PAGER=cat",
     "PAGER=cat",

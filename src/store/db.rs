@@ -673,8 +673,8 @@ mod tests {
     fn a_store_of_drover_0_1_opens_with_every_task() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("drover.db");
-        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/store-0.1/drover.db");
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-0.1/drover.db");
         std::fs::copy(&fixture, &path).unwrap();
         for _ in 0..2 {
             let s = Store::open(&path).unwrap();

@@ -1,10 +1,11 @@
 //! The terminal UI: one screen to queue, watch and review many agents.
 //!
-//! `app` holds state and turns messages into effects, `render` draws it, `model` is the
+//! `app` holds state and turns messages into effects (`keys` per mode, `replies` for
+//! command results), `render` draws it and returns the `Layout` it drew, `model` is the
 //! read model built from engine events, `submit` turns a filled-in editor into a command,
-//! and `terminal` runs the loop (terminal setup,
-//! events, suspend for a shell, hot reload). The UI talks to the engine only through
-//! `Command` and `Event`.
+//! and `terminal` runs the loop (terminal setup, events, suspend for a shell, hot
+//! reload). The UI talks to the engine only through a `client::Attachment` (the
+//! protocol's `Command`, `Event`, `Reply`); it never opens the store or Docker itself.
 
 pub mod app;
 pub mod editor;

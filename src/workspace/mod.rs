@@ -238,7 +238,7 @@ pub(crate) mod testrepo {
     }
 
     /// A real repository made with the git CLI (the user's side; never a workspace).
-    pub fn init(dir: &Path, files: &[(&str, &str)]) {
+    pub(crate) fn init(dir: &Path, files: &[(&str, &str)]) {
         run(dir, &["init", "-q", "-b", "main"]);
         for (path, content) in files {
             let p = dir.join(path);
@@ -250,7 +250,7 @@ pub(crate) mod testrepo {
 
     /// A task of the repository at `user` (based on its HEAD), with drover's state and
     /// its workspace under `tmp`.
-    pub fn task(tmp: &Path, user: &Path, id: &str) -> super::TaskGit {
+    pub(crate) fn task(tmp: &Path, user: &Path, id: &str) -> super::TaskGit {
         let base = super::resolve_head(user).unwrap().commit;
         super::TaskGit {
             user_repo: user.to_path_buf(),
@@ -263,7 +263,7 @@ pub(crate) mod testrepo {
     }
 
     /// Commits everything in the work tree, deletions included.
-    pub fn commit(dir: &Path, message: &str) {
+    pub(crate) fn commit(dir: &Path, message: &str) {
         run(dir, &["add", "-A"]);
         let who = ["-c", "user.name=t", "-c", "user.email=t@t"];
         run(dir, &[&who[..], &["commit", "-qm", message]].concat());

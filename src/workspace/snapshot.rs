@@ -635,7 +635,7 @@ mod tests {
             list_ignored: true,
             ..Default::default()
         };
-        diff::diff(task, opts).unwrap()
+        diff(task, opts).unwrap()
     }
 
     fn paths(d: &diff::WorkspaceDiff) -> Vec<String> {

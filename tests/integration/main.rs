@@ -1,5 +1,8 @@
 //! Integration tests: the real `drover` binary, real Docker, real git.
 
+// Test and benchmark code: helpers are shared between modules and may unwrap.
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 mod bad_input;
 mod common;
 mod daemon;

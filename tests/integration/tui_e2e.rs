@@ -285,7 +285,7 @@ fn demo_review_panes_approve_add_and_quit() {
 
 #[test]
 fn a_bad_keymap_stops_drover_from_starting() {
-    let env = crate::common::Env::python_bug();
+    let env = Env::python_bug();
     let dir = env.home.path().join("config/drover");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("keymap.toml"), "[list]\nnew_task = \"a\"\n").unwrap();
@@ -304,7 +304,7 @@ fn a_bad_keymap_stops_drover_from_starting() {
 
 #[test]
 fn out_07_without_a_terminal_the_tui_refuses_with_exit_2() {
-    let env = crate::common::Env::python_bug();
+    let env = Env::python_bug();
     let out = env.command(&[]).stdout(Stdio::piped()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -31,7 +31,7 @@ enum Kind {
 const HIGHLIGHTED_MAX: usize = 4096;
 
 /// A patch split into classified lines, each knowing its file.
-pub struct DiffDoc {
+pub(super) struct DiffDoc {
     lines: Vec<String>,
     kinds: Vec<Kind>,
     file_of: Vec<u32>,
@@ -40,7 +40,7 @@ pub struct DiffDoc {
 }
 
 impl DiffDoc {
-    pub fn parse(patch: &str) -> DiffDoc {
+    pub(super) fn parse(patch: &str) -> DiffDoc {
         let mut doc = DiffDoc {
             lines: Vec::new(),
             kinds: Vec::new(),
@@ -75,12 +75,12 @@ impl DiffDoc {
         doc
     }
 
-    pub fn line_count(&self) -> usize {
+    pub(super) fn line_count(&self) -> usize {
         self.lines.len()
     }
 
     /// Renders lines `from..to` (highlighted).
-    pub fn render(&mut self, from: usize, to: usize) -> Vec<Line<'static>> {
+    pub(super) fn render(&mut self, from: usize, to: usize) -> Vec<Line<'static>> {
         if self.highlighted.len() > HIGHLIGHTED_MAX {
             self.highlighted.clear();
         }
@@ -140,7 +140,7 @@ impl DiffDoc {
 
 /// The parsed patch of the task shown, for as long as its patch stays the same.
 #[derive(Default)]
-pub struct Parsed(Option<((TaskId, u64), DiffDoc)>);
+pub(super) struct Parsed(Option<((TaskId, u64), DiffDoc)>);
 
 impl Parsed {
     fn of(&mut self, task: &TaskView) -> &mut DiffDoc {
@@ -155,7 +155,7 @@ impl Parsed {
     }
 }
 
-pub fn draw(
+pub(super) fn draw(
     app: &App,
     task: &TaskView,
     parsed: &mut Parsed,

@@ -10,7 +10,7 @@ use crate::ui::app::App;
 use crate::ui::model::TaskView;
 use crate::ui::theme;
 
-pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &mut super::Layout) {
+pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &mut super::Layout) {
     let t = &task.task;
     let a = &task.attempt;
     let row = |k: &str, v: String| {

@@ -14,7 +14,7 @@ use crate::ui::app::{App, Focus};
 use crate::ui::model::TaskView;
 use crate::ui::theme;
 
-pub fn draw(app: &App, f: &mut Frame, area: Rect, out: &mut super::Layout) {
+pub(super) fn draw(app: &App, f: &mut Frame, area: Rect, out: &mut super::Layout) {
     let visible = app.visible();
     let title = if app.filter.is_empty() {
         format!(" Tasks ({}) ", visible.len())

@@ -23,7 +23,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-pub fn draw(app: &App, f: &mut Frame, area: Rect) {
+pub(super) fn draw(app: &App, f: &mut Frame, area: Rect) {
     match app.overlay() {
         None => {}
         Some(Overlay::Help) => help(app, f, area),

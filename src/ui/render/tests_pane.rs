@@ -13,7 +13,7 @@ use crate::ui::app::App;
 use crate::ui::model::TaskView;
 use crate::ui::theme;
 
-pub fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &mut super::Layout) {
+pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &mut super::Layout) {
     let ignored = task
         .attempt
         .diff

@@ -32,7 +32,7 @@ pub fn ansi_lines(text: &str) -> Vec<Line<'static>> {
 }
 
 /// Greedy word wrap to `width` columns (long words are cut).
-pub fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(8);
     let mut out = Vec::new();
     for para in text.lines() {
@@ -65,7 +65,7 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// "12s", "3m05s", "1h02m".
-pub fn duration(secs: i64) -> String {
+pub(super) fn duration(secs: i64) -> String {
     let s = secs.max(0);
     match s {
         0..60 => format!("{s}s"),
@@ -75,7 +75,7 @@ pub fn duration(secs: i64) -> String {
 }
 
 /// Seconds from `from` to `to` (or to `now` while running).
-pub fn elapsed(from: Option<&str>, to: Option<&str>, now: OffsetDateTime) -> Option<i64> {
+pub(super) fn elapsed(from: Option<&str>, to: Option<&str>, now: OffsetDateTime) -> Option<i64> {
     let parse = |s: &str| OffsetDateTime::parse(s, &Rfc3339).ok();
     let a = parse(from?)?;
     let b = to.and_then(parse).unwrap_or(now);
@@ -84,7 +84,7 @@ pub fn elapsed(from: Option<&str>, to: Option<&str>, now: OffsetDateTime) -> Opt
 
 /// "build/ (12 files, 3.4 MiB), debug.log (10 B)": what the diff leaves out because an
 /// ignore rule of the base commit (or drover's) matches, at most `max` named.
-pub fn ignored_summary(d: &crate::protocol::DiffSummary, max: usize) -> Option<String> {
+pub(super) fn ignored_summary(d: &crate::protocol::DiffSummary, max: usize) -> Option<String> {
     if d.ignored.is_empty() {
         return None;
     }
@@ -113,7 +113,7 @@ pub fn ignored_summary(d: &crate::protocol::DiffSummary, max: usize) -> Option<S
 }
 
 /// "pipe: a fifo…; sub/.git: a .git entry…": what drover could not record, and why.
-pub fn unrecorded_summary(d: &crate::protocol::DiffSummary, max: usize) -> Option<String> {
+pub(super) fn unrecorded_summary(d: &crate::protocol::DiffSummary, max: usize) -> Option<String> {
     if d.unrecorded.is_empty() {
         return None;
     }
