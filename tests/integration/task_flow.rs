@@ -1,7 +1,6 @@
 //! The main path: queue → container → agent → tests → review, and the queue's limits.
 
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::Command;
 
 use crate::common::{Env, docker_available, ensure_image, text, tree_hash};
 
@@ -121,32 +120,58 @@ fn bud_05_max_parallel_bounds_running_containers() {
         .map(|i| env.add(&format!("Sleep {i}"), script))
         .collect();
 
-    let mut child = env
-        .command(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+    // Docker's event log is exact: every start and death of the repository's containers
+    // in order, replayed below, where sampling `docker ps` could miss a short overlap.
+    let since = Command::new("docker")
+        .args(["system", "info", "--format", "{{.SystemTime}}"])
+        .output()
         .unwrap();
-    let mut max_seen = 0;
-    let status = loop {
-        max_seen = max_seen.max(env.containers(&["--filter", "status=running"]).len());
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
+    let since = text(&since.stdout).trim().to_string();
+    let run = env.command(&["run"]).output().unwrap();
+    assert!(run.status.success(), "run failed: {}", text(&run.stderr));
+    let until = Command::new("docker")
+        .args(["system", "info", "--format", "{{.SystemTime}}"])
+        .output()
+        .unwrap();
+    let events = Command::new("docker")
+        .args([
+            "events",
+            "--since",
+            &since,
+            "--until",
+            text(&until.stdout).trim(),
+            "--filter",
+            "type=container",
+            "--filter",
+            &format!("label={}", env.repo_label()),
+            "--filter",
+            "event=start",
+            "--filter",
+            "event=die",
+            "--format",
+            "{{.Action}}",
+        ])
+        .output()
+        .unwrap();
+    let (mut running, mut max_seen, mut starts) = (0i32, 0, 0);
+    for action in text(&events.stdout).lines() {
+        match action {
+            "start" => {
+                running += 1;
+                starts += 1;
+            }
+            "die" => running -= 1,
+            other => panic!("unexpected event {other}"),
         }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        max_seen = max_seen.max(running);
+    }
     assert!(
-        status.success(),
-        "run failed: {:?}",
-        child.stderr.take().map(|mut e| {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut e, &mut s).ok();
-            s
-        })
+        starts >= 4,
+        "positive control: every task started a container"
     );
     assert!(
         max_seen <= 2,
-        "saw {max_seen} running containers with max_parallel = 2"
+        "{max_seen} containers ran at once with max_parallel = 2"
     );
     assert_eq!(max_seen, 2, "tasks should run two at a time");
     for id in &ids {
@@ -277,7 +302,7 @@ fn repo_dockerfile_and_setup_commands() {
     // The image tag follows the recipe: built once, reused.
     let again = text(&env.drover(&["image", "build"]).stdout);
     assert!(again.contains("is up to date"), "{again}");
-    let _ = std::process::Command::new("docker")
+    let _ = Command::new("docker")
         .args(["rmi", "-f", image.split_whitespace().next().unwrap()])
         .output();
 }
@@ -304,7 +329,7 @@ finish = "Fixed add()."
     );
     let id = env.add("Fix add", &script);
     let head_before = text(
-        &std::process::Command::new("git")
+        &Command::new("git")
             .args(["rev-parse", "HEAD"])
             .current_dir(&env.repo)
             .output()
@@ -329,7 +354,7 @@ finish = "Fixed add()."
 
     let git = |args: &[&str]| {
         text(
-            &std::process::Command::new("git")
+            &Command::new("git")
                 .args(args)
                 .current_dir(&env.repo)
                 .output()
@@ -389,7 +414,7 @@ fn approving_failing_tests_needs_force_and_is_recorded() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
     let msg = text(
-        &std::process::Command::new("git")
+        &Command::new("git")
             .args(["log", "-1", "--format=%B", &branch])
             .current_dir(&env.repo)
             .output()

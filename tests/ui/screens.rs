@@ -1,0 +1,499 @@
+//! Every screen and state of the TUI as an insta snapshot (ratatui TestBackend).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use drover::protocol::AttemptRecord;
+use drover::protocol::EventBody;
+use drover::protocol::TaskState;
+use drover::ui::app::{App, Msg};
+use insta::assert_snapshot;
+
+use crate::fixtures::*;
+
+/// One task of every state, the first one (review) selected.
+fn every_state() -> App {
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Fix add() so the test suite passes",
+        TaskState::Review,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "m2n4p6q8r0",
+        "Add median() to calc.py, with tests",
+        TaskState::Running,
+        started(95),
+    );
+    add(
+        &mut a,
+        "a1b2c3d4e5",
+        "Make slugify() fold accents",
+        TaskState::Failed {
+            reason: "edit_file failed: not found".into(),
+        },
+        reviewed(false),
+    );
+    add(
+        &mut a,
+        "b1b2c3d4e5",
+        "Document the HTTP API",
+        TaskState::Queued,
+        AttemptRecord::default(),
+    );
+    add(
+        &mut a,
+        "c1b2c3d4e5",
+        "Upgrade the parser",
+        TaskState::Provisioning,
+        started(2),
+    );
+    add(
+        &mut a,
+        "d1b2c3d4e5",
+        "Speed up the importer",
+        TaskState::Verifying,
+        started(61),
+    );
+    add(
+        &mut a,
+        "e1b2c3d4e5",
+        "Rename Order.total",
+        TaskState::Approved,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "f1b2c3d4e5",
+        "Fix the login redirect",
+        TaskState::Pushed,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "g1b2c3d4e5",
+        "Try a new cache",
+        TaskState::Cancelled,
+        AttemptRecord::default(),
+    );
+    add(
+        &mut a,
+        "h1b2c3d4e5",
+        "Migrate the settings page",
+        TaskState::Interrupted {
+            reason: "drover quit while the task was running".into(),
+            cause: drover::protocol::Cause::Other,
+        },
+        started(30),
+    );
+    add(
+        &mut a,
+        "j1b2c3d4e5",
+        "Bump the lockfile",
+        TaskState::Blocked {
+            reason: "remote moved: drover/j1b2c3d4e5-bump is at 1111111 on the remote, expected 2222222; nothing was pushed".into(),
+        },
+        reviewed(true),
+    );
+    transcript(&mut a, "k3j9x2ab1c");
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::DiffUpdated {
+            diff: diff_summary(),
+            patch: drover::protocol::Page::of(PATCH, 0),
+        },
+    )));
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::TestStarted {
+            command: "python3 -m unittest discover -v".into(),
+        },
+    )));
+    let out = "test_add (tests.test_calc.TestCalc.test_add) ... \x1b[32mok\x1b[0m\ntest_mean (tests.test_calc.TestCalc.test_mean) ... ok\n\n----------------------------------------------------------------------\nRan 6 tests in 0.016s\n\nOK\n";
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::TestOutput { chunk: out.into() },
+    )));
+    a
+}
+
+#[test]
+fn empty_state() {
+    assert_snapshot!(screen(&mut app(), 100, 16));
+}
+
+#[test]
+fn list_with_every_state_and_transcript() {
+    assert_snapshot!(screen(&mut every_state(), 140, 36));
+}
+
+#[test]
+fn transcript_expanded() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Char('e'));
+    press(&mut a, KeyCode::Char('g'));
+    assert_snapshot!(screen(&mut a, 120, 30));
+}
+
+#[test]
+fn diff_pane() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('2'));
+    assert_snapshot!(screen(&mut a, 120, 34));
+}
+
+#[test]
+fn tests_pane() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('3'));
+    assert_snapshot!(screen(&mut a, 120, 20));
+}
+
+#[test]
+fn info_pane() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&mut a, 120, 30));
+}
+
+#[test]
+fn running_task_streams_live_output() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('j'));
+    use drover::protocol::ToolCall;
+    a.update(Msg::Engine(ev(
+        Some("m2n4p6q8r0"),
+        1,
+        entry(drover::protocol::EntryKind::ToolCall {
+            call: 1,
+            tool: ToolCall::Bash {
+                command: "cargo build".into(),
+                timeout_secs: None,
+            },
+        }),
+    )));
+    a.update(Msg::Engine(ev(
+        Some("m2n4p6q8r0"),
+        1,
+        EventBody::ToolOutput {
+            call: 1,
+            chunk: "   Compiling serde v1.0\n   Compiling drover v0.1.0\n".into(),
+        },
+    )));
+    assert_snapshot!(screen(&mut a, 110, 16));
+}
+
+#[test]
+fn help_overlay() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('?'));
+    assert_snapshot!(screen(&mut a, 120, 36));
+}
+
+#[test]
+fn new_task_editor() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('n'));
+    typed(&mut a, "Add a CSV export");
+    press(&mut a, KeyCode::Tab);
+    typed(&mut a, "Export orders as CSV from the admin page.");
+    assert_snapshot!(screen(&mut a, 110, 28));
+}
+
+#[test]
+fn import_issue_editor() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('i'));
+    typed(&mut a, "ana/shop#12");
+    assert_snapshot!(screen(&mut a, 110, 24));
+}
+
+#[test]
+fn imported_task_names_its_issue_and_what_was_hidden() {
+    let mut a = app();
+    let mut task = record("g1b2c3d4e5", "Cart total is wrong", TaskState::Review);
+    task.prompt =
+        "GitHub issue ana/shop#12: Cart total is wrong\nLabels: bug\n\nadd() subtracts.\n".into();
+    task.origin = Some(drover::protocol::IssueOrigin {
+        reference: drover::protocol::IssueRef {
+            owner: "ana".into(),
+            repo: "shop".into(),
+            number: 12,
+        },
+        url: "https://github.com/ana/shop/issues/12".into(),
+        removed: drover::protocol::Removed {
+            comments: 1,
+            invisible: 2,
+        },
+    });
+    let body = EventBody::TaskAdded {
+        task: Box::new(task),
+        attempt: Box::new(reviewed(true)),
+    };
+    a.update(Msg::Engine(ev(Some("g1b2c3d4e5"), 1, body)));
+    press(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&mut a, 120, 34));
+}
+
+#[test]
+fn editor_refuses_an_empty_title() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('n'));
+    a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    assert_snapshot!(screen(&mut a, 110, 28));
+}
+
+#[test]
+fn feedback_editor() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('r'));
+    typed(&mut a, "The empty list case should raise ValueError.");
+    assert_snapshot!(screen(&mut a, 110, 24));
+}
+
+#[test]
+fn discard_confirmation() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('D'));
+    assert_snapshot!(screen(&mut a, 110, 20));
+}
+
+#[test]
+fn quit_asks_what_to_do_with_running_tasks() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('q'));
+    assert_snapshot!(screen(&mut a, 110, 20));
+}
+
+#[test]
+fn filter_active() {
+    let mut a = every_state();
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "fix");
+    assert_snapshot!(screen(&mut a, 120, 14));
+}
+
+#[test]
+fn search_in_transcript() {
+    let mut a = every_state();
+    screen(&mut a, 120, 30);
+    press(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "assertion");
+    press(&mut a, KeyCode::Enter);
+    assert_snapshot!(screen(&mut a, 120, 30));
+}
+
+#[test]
+fn keymap_reload_error_keeps_the_old_keymap() {
+    let mut a = every_state();
+    let err = "/home/ana/.config/drover/keymap.toml:3:1: unknown action `aprove` in [list] (did you mean `approve`?)";
+    a.update(Msg::Keymap(Err(err.into())));
+    assert_snapshot!(screen(&mut a, 140, 12));
+}
+
+#[test]
+fn docker_unavailable() {
+    let mut a = every_state();
+    a.update(Msg::Engine(ev(
+        None,
+        0,
+        EventBody::Docker {
+            version: None,
+            error: Some("cannot connect".into()),
+        },
+    )));
+    assert_snapshot!(screen(&mut a, 120, 8));
+}
+
+#[test]
+fn notice_from_the_engine() {
+    let mut a = every_state();
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::Notice {
+            message: "approve and push are not available in this build yet".into(),
+        },
+    )));
+    assert_snapshot!(screen(&mut a, 120, 8));
+}
+
+#[test]
+fn narrow_terminal_shows_one_column() {
+    let mut a = every_state();
+    assert_snapshot!("narrow_list", screen(&mut a, 60, 16));
+    press(&mut a, KeyCode::Enter);
+    assert_snapshot!("narrow_pane", screen(&mut a, 60, 16));
+}
+
+#[test]
+fn out_06_tiny_and_huge_terminals_do_not_panic() {
+    let mut a = every_state();
+    assert_snapshot!("tiny", screen(&mut a, 20, 5));
+    for (w, h) in [(1, 1), (5, 2), (20, 3), (300, 100), (400, 10)] {
+        screen(&mut a, w, h);
+    }
+}
+
+#[test]
+fn pushed_task_with_its_pull_request() {
+    let mut a = app();
+    let mut attempt = reviewed(true);
+    attempt.approved_commit = Some("e226d7639794aaaabbbbccccddddeeeeffff0000".into());
+    attempt.pr_number = Some(7);
+    attempt.pr_url = Some("https://github.com/ana/shop/pull/7".into());
+    add(
+        &mut a,
+        "f1b2c3d4e5",
+        "Fix the login redirect",
+        TaskState::Pushed,
+        attempt,
+    );
+    press(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&mut a, 120, 34));
+}
+
+#[test]
+fn blocked_task_shows_why() {
+    let mut a = every_state();
+    for _ in 0..10 {
+        press(&mut a, KeyCode::Char('j'));
+    }
+    press(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&mut a, 130, 16));
+}
+
+#[test]
+fn conflicting_tasks_wear_a_badge_and_name_each_other() {
+    use drover::protocol::Overlap;
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Fix add()",
+        TaskState::Review,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "m2n4p6q8r0",
+        "Rewrite add()",
+        TaskState::Approved,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "p1b2c3d4e5",
+        "Document calc",
+        TaskState::Review,
+        reviewed(true),
+    );
+    let overlap = |id: &str, title: &str, conflicts: &[&str]| Overlap {
+        id: id.into(),
+        title: title.into(),
+        files: vec!["calc.py".into()],
+        omitted_files: 0,
+        conflicts: conflicts.iter().map(|c| c.to_string()).collect(),
+        error: None,
+    };
+    let overlaps = |list: Vec<Overlap>| EventBody::Overlaps { overlaps: list };
+    for (tid, list) in [
+        (
+            "k3j9x2ab1c",
+            vec![
+                overlap("m2n4p6q8r0", "Rewrite add()", &["calc.py"]),
+                overlap("p1b2c3d4e5", "Document calc", &[]),
+            ],
+        ),
+        (
+            "m2n4p6q8r0",
+            vec![overlap("k3j9x2ab1c", "Fix add()", &["calc.py"])],
+        ),
+        ("p1b2c3d4e5", vec![overlap("k3j9x2ab1c", "Fix add()", &[])]),
+    ] {
+        a.update(Msg::Engine(ev(Some(tid), 0, overlaps(list))));
+    }
+    press(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&mut a, 130, 34));
+}
+
+/// `drover --all`, attached to the daemon: its snapshot holds tasks of two repositories,
+/// each row names its repository, and the header says every repository is shown.
+#[test]
+fn all_repositories_from_a_daemon_snapshot() {
+    use drover::protocol::TaskSnapshot;
+    let mut a = app();
+    a.header.all = true;
+    let mut other = record("z9y8x7w6v5", "Bump the HTTP client", TaskState::Running);
+    other.repo = "/home/ana/src/payments-service".into();
+    let tasks = vec![
+        TaskSnapshot {
+            task: record(
+                "k3j9x2ab1c",
+                "Fix add() so the test suite passes",
+                TaskState::Review,
+            ),
+            attempt: reviewed(true),
+        },
+        TaskSnapshot {
+            task: other,
+            attempt: started(40),
+        },
+    ];
+    let fx = a.update(Msg::Snapshot(tasks));
+    assert_eq!(
+        fx,
+        vec![drover::ui::app::Effect::Send(
+            drover::protocol::Command::Load {
+                id: id("k3j9x2ab1c")
+            }
+        )],
+        "the first task is selected and its history asked for"
+    );
+    assert_snapshot!(screen(&mut a, 160, 8));
+
+    // A later snapshot (the daemon restarted) replaces the list, keeping the selection.
+    press(&mut a, KeyCode::Char('j'));
+    let again = vec![TaskSnapshot {
+        task: {
+            let mut t = record("z9y8x7w6v5", "Bump the HTTP client", TaskState::Review);
+            t.repo = "/home/ana/src/payments-service".into();
+            t
+        },
+        attempt: reviewed(true),
+    }];
+    a.update(Msg::Snapshot(again));
+    assert_eq!(a.tasks.len(), 1);
+    assert_eq!(a.selected, Some(id("z9y8x7w6v5")));
+    // From outside a repository, a new task goes to the selected task's.
+    a.header.repo = Default::default();
+    assert_eq!(
+        a.new_task_repo(),
+        Some(std::path::PathBuf::from("/home/ana/src/payments-service"))
+    );
+}
+
+/// A repository with a one-letter name still gets its column.
+#[test]
+fn all_repositories_name_short_repositories_too() {
+    use drover::protocol::TaskSnapshot;
+    let mut a = app();
+    a.header.all = true;
+    let mut t = record("k3j9x2ab1c", "Tidy up", TaskState::Review);
+    t.repo = "/src/r".into();
+    a.update(Msg::Snapshot(vec![TaskSnapshot {
+        task: t,
+        attempt: reviewed(true),
+    }]));
+    let s = screen(&mut a, 160, 5);
+    assert!(s.contains("│◆ r Tidy up"), "{s}");
+}
