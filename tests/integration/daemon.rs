@@ -1,4 +1,4 @@
-//! The daemon (issue 8, first step): started in the background, reached over its socket
+//! The daemon: started in the background, reached over its socket
 //! by several clients at once, refusing other protocol versions, other users' and a
 //! second daemon; a reconnecting client gets exactly the events it missed.
 
@@ -312,5 +312,87 @@ async fn a_daemon_stopped_on_purpose_is_waited_for_not_restarted() {
     assert!(
         matches!(next(&mut link).await, Update::Snapshot(_)),
         "another run of the daemon: a snapshot"
+    );
+}
+
+/// A 150 MB diff: every message stays bounded (the patch comes in pages of at most
+/// `PAGE`, the rest on request), `drover run` following the daemon ends normally, and
+/// the daemon's peak memory stays under 200 MiB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_150_mb_diff_travels_in_pages_and_the_daemon_stays_small() {
+    use drover::protocol::{LongText, PAGE, Reply};
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n");
+    assert!(env.drover(&["daemon", "start"]).status.success());
+    let _running = Running(&env);
+    let pid = env.daemon_pid().expect("a daemon runs");
+    let mut c = Client::connect(&socket(&env)).await.unwrap();
+    c.subscribe(Some(&env.repo), None).unwrap();
+    // 150 files of 1 MB of text each.
+    let script = "[[step]]\nrun = \"python3 -c \\\"import os\\nos.makedirs('gen')\\nfor i in range(150):\\n    open(f'gen/f{i}.txt','w').write(''.join(f'line {j:>7} of file {i:>3} with padding to 48\\\\\\\\n' for j in range(21846)))\\\"\"\n";
+    let mut big = task(&env.repo);
+    big.title = "Write 150 MB".into();
+    big.agent = AgentSpec::Scripted {
+        script: script.into(),
+        source: "big.toml".into(),
+    };
+    let queued = c.request(Command::Queue { task: big }).await.unwrap();
+    let id = queued.expect("queued").task().expect("a task").clone();
+    let run = env.drover(&["run"]);
+    assert!(
+        run.status.success(),
+        "drover run ended: {}",
+        text(&run.stderr)
+    );
+
+    let (_, seen) = events_until(&mut c, "review", reached_review).await;
+    let diffs: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::DiffUpdated { diff, patch } => Some((diff, patch)),
+            _ => None,
+        })
+        .collect();
+    let (summary, patch) = diffs.last().expect("the diff was announced");
+    // Positive control: the whole diff was seen and counted.
+    assert_eq!(summary.files_changed(), 150, "{summary:?}");
+    assert_eq!(summary.insertions, 150 * 21846);
+    for (_, p) in &diffs {
+        assert!(p.text.len() <= PAGE, "a page of {} bytes", p.text.len());
+    }
+    assert!(
+        patch.total > 2 * PAGE as u64,
+        "the patch is longer than a page"
+    );
+    let from = patch.text.len() as u64;
+    let Ok(Reply::Page { page, .. }) = c
+        .request(Command::Page {
+            id: id.clone(),
+            text: LongText::Patch,
+            from,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("a page")
+    };
+    assert_eq!(page.from, from);
+    assert!(!page.text.is_empty() && page.text.len() <= PAGE);
+    assert!(page.text.contains("+line"), "it continues the patch");
+
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    assert!(
+        peak_kib < 200 * 1024,
+        "the daemon peaked at {} MiB",
+        peak_kib / 1024
     );
 }
