@@ -305,13 +305,21 @@ impl Runtime {
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs) + HOST_GRACE;
         let mut host_timeout = false;
+        // Output the redactor may still hold back: only then is there a reason to wake
+        // before the next frame (a quiet command must cost nothing while it waits).
+        let mut held = false;
         loop {
             // A command that pauses has its held-back text shown (and kept) meanwhile.
-            let wait = deadline.min(tokio::time::Instant::now() + IDLE_FLUSH);
+            let wait = if held {
+                deadline.min(tokio::time::Instant::now() + IDLE_FLUSH)
+            } else {
+                deadline
+            };
             let next = tokio::time::timeout_at(wait, output.next()).await;
             let frame = match next {
                 Err(_) if tokio::time::Instant::now() < deadline => {
                     streams.flush();
+                    held = false;
                     continue;
                 }
                 Err(_) => {
@@ -327,6 +335,7 @@ impl Runtime {
                 LogOutput::StdIn { .. } => continue,
             };
             streams.push(is_err && !spec.merge_output, &bytes);
+            held = true;
         }
         let (stdout, stderr) = streams.finish();
         let duration = started.elapsed();
