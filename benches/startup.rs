@@ -154,6 +154,9 @@ async fn drover_tasks(
     std::fs::write(repo.join("drover.toml"), config).expect("write");
     let repo = repo.canonicalize().expect("canonical");
     let data = DataDir::at(tmp.path().join("data")).expect("data");
+    // A repository's own config may only lower `warm_pool` until the user trusts it.
+    drover::config::repo::trust(&drover::config::repo::trust_file(data.root()), &repo)
+        .expect("trust the bench's config");
     let data_hash = data.hash();
     let mut host = Host::start(HostOptions {
         data,

@@ -1,5 +1,5 @@
-//! The SQLite database: tasks, attempts, the transition log and settings, with its
-//! schema versioned (`PRAGMA user_version`) and migrated forward on open.
+//! The SQLite database: tasks, attempts and the transition log, read and written. Its
+//! schema and migrations are `schema`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::schema::{MigrateError, migrate};
 use crate::protocol::TaskId;
 use crate::protocol::TaskState;
 use crate::protocol::clock::now_rfc3339;
@@ -70,101 +71,6 @@ fn check_not_lost(path: &Path) -> Result<(), StoreError> {
         workspaces,
     })
 }
-
-/// The schema this drover writes: `PRAGMA user_version` of a database it made.
-pub const SCHEMA_VERSION: i32 = 2;
-
-/// Brings a database up to `SCHEMA_VERSION`, one step at a time, in one transaction: a
-/// step that fails leaves the database as it was. A database of a newer drover is
-/// refused, never changed.
-fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
-    let mut version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(MigrateError::Newer(version));
-    }
-    let tx = conn.transaction()?;
-    while version < SCHEMA_VERSION {
-        match version {
-            // Before versions (drover 0.1): the tables, made if missing, with the
-            // `origin` column older databases lack.
-            0 => {
-                tx.execute_batch(SCHEMA_V1)?;
-                let has_origin = tx
-                    .prepare("SELECT 1 FROM pragma_table_info('tasks') WHERE name = 'origin'")?
-                    .exists([])?;
-                if !has_origin {
-                    tx.execute_batch("ALTER TABLE tasks ADD COLUMN origin TEXT")?;
-                }
-            }
-            // Commands no longer wait in the store (every engine serves its socket), and
-            // an interruption says its cause: a Docker outage was only in its words.
-            1 => {
-                tx.execute_batch("DROP TABLE IF EXISTS inbox")?;
-                tx.execute(
-                    "UPDATE tasks SET state = json_set(state, '$.cause', 'docker_lost')
-                     WHERE json_extract(state, '$.state') = 'interrupted'
-                       AND json_extract(state, '$.reason') LIKE 'docker became unavailable%'",
-                    [],
-                )?;
-            }
-            _ => unreachable!("versions below SCHEMA_VERSION each have a step"),
-        }
-        version += 1;
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
-}
-
-#[derive(Debug, thiserror::Error)]
-enum MigrateError {
-    #[error(
-        "it was written by a newer drover (schema {0}, this one knows up to {SCHEMA_VERSION}): use that drover, or a copy of the data dir"
-    )]
-    Newer(i32),
-    #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
-}
-
-/// The tables as drover 0.1 made them.
-const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
-    queue_order INTEGER NOT NULL,
-    repo TEXT NOT NULL,
-    repo_hash TEXT NOT NULL,
-    title TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    agent TEXT NOT NULL,
-    base_commit TEXT NOT NULL,
-    base_ref TEXT,
-    branch TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    origin TEXT
-);
-CREATE INDEX IF NOT EXISTS tasks_by_repo ON tasks(repo, queue_order);
-CREATE TABLE IF NOT EXISTS attempts (
-    task_id TEXT NOT NULL REFERENCES tasks(id),
-    n INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (task_id, n)
-);
-CREATE TABLE IF NOT EXISTS transitions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    task_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    from_state TEXT NOT NULL,
-    to_state TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS settings (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-";
 
 #[derive(Debug)]
 pub struct Store {
@@ -615,6 +521,7 @@ impl RawTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::schema::{SCHEMA_V1, SCHEMA_VERSION};
 
     fn record(id: &str) -> TaskRecord {
         TaskRecord {

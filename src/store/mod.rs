@@ -7,9 +7,11 @@
 
 mod db;
 mod lock;
+mod schema;
 mod settings;
 mod transcript;
 
-pub use db::{SCHEMA_VERSION, Store, StoreError, Transition as TransitionRow};
+pub use db::{Store, StoreError, Transition as TransitionRow};
 pub use lock::{EngineLock, LockHeld};
+pub use schema::SCHEMA_VERSION;
 pub use transcript::{TranscriptLog, read_transcript};
