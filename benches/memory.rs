@@ -75,11 +75,11 @@ fn main() {
     let mut term = Screen::new(200, 50);
     let mut lines = 0usize;
     for t in 0..TASKS {
-        for entry in entries(t) {
+        for (n, entry) in (0u64..).zip(entries(t)) {
             if let EntryKind::ToolResult { .. } = &entry.kind {
                 lines += LINES;
             }
-            app.update(Msg::Engine(ev(t, EventBody::Transcript { entry })));
+            app.update(Msg::Engine(ev(t, EventBody::Transcript { entry, n })));
         }
         term.draw(&mut app);
     }

@@ -198,7 +198,7 @@ async fn drover_tasks(
         let ServerMsg::Event { event: ev } = msg else {
             continue;
         };
-        if let EventBody::Transcript { entry } = &ev.body
+        if let EventBody::Transcript { entry, .. } = &ev.body
             && matches!(entry.kind, EntryKind::ToolResult { .. })
         {
             times.push(start.elapsed());

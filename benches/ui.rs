@@ -36,6 +36,7 @@ fn round(app: &mut App, r: usize, lines: usize) -> usize {
                     at: String::new(),
                     kind: EntryKind::ToolCall { call, tool },
                 },
+                n: 2 * u64::from(call),
             },
         )));
         let chunk: String = (0..lines)
@@ -64,6 +65,7 @@ fn round(app: &mut App, r: usize, lines: usize) -> usize {
                     at: String::new(),
                     kind: result,
                 },
+                n: 2 * u64::from(call) + 1,
             },
         )));
         n += lines;

@@ -58,9 +58,22 @@ where
     });
     tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
-            if let Err(e) = send(&mut w, &msg).await {
-                tracing::debug!("connection: {e}");
-                break;
+            // A peer that stops reading (a suspended TUI) is let go rather than have
+            // what it does not read pile up here; it catches up when it comes back.
+            match tokio::time::timeout(WRITE_PATIENCE, send(&mut w, &msg)).await {
+                Ok(Ok(())) => {}
+                // Never sent (the other side would refuse it); the connection goes on.
+                Ok(Err(WireError::TooLong)) => {
+                    tracing::warn!("dropped a message over {MAX_LINE} bytes")
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!("connection: {e}");
+                    break;
+                }
+                Err(_) => {
+                    tracing::info!("the peer read nothing for {WRITE_PATIENCE:?}: disconnected");
+                    break;
+                }
             }
         }
         let _ = w.shutdown().await;
@@ -70,6 +83,9 @@ where
         rx: in_rx,
     }
 }
+
+/// How long a write may wait for the peer to read.
+const WRITE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -89,6 +105,9 @@ pub async fn send<T: Serialize>(
     msg: &T,
 ) -> Result<(), WireError> {
     let mut line = serde_json::to_vec(msg).map_err(|e| WireError::Bad(e.to_string()))?;
+    if line.len() > MAX_LINE {
+        return Err(WireError::TooLong);
+    }
     line.push(b'\n');
     w.write_all(&line).await?;
     w.flush().await?;
@@ -153,6 +172,22 @@ mod tests {
             recv::<ClientMsg>(&mut r, &mut buf).await,
             Err(WireError::Closed)
         ));
+    }
+
+    /// A message over the limit is never written (the peer would drop the connection
+    /// on it); what follows it still arrives.
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_skipped_and_the_connection_goes_on() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let out: Pipe<ClientMsg, ClientMsg> = over_socket(a);
+        let mut back: Pipe<ClientMsg, ClientMsg> = over_socket(b);
+        let huge = ClientMsg::Hello {
+            protocol: PROTOCOL,
+            client: "x".repeat(MAX_LINE + 1),
+        };
+        out.tx.send(huge).unwrap();
+        out.tx.send(ClientMsg::Stop).unwrap();
+        assert_eq!(back.rx.recv().await, Some(ClientMsg::Stop));
     }
 
     #[tokio::test]

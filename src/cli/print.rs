@@ -29,7 +29,7 @@ pub(super) fn event_line(ev: &Event) -> Option<String> {
         EventBody::StateChanged { from, to } => {
             format!("{} → {}", from.name(), inert(&to.to_string()))
         }
-        EventBody::Transcript { entry } => {
+        EventBody::Transcript { entry, .. } => {
             return Some(indent(&prefix, &entry_text(entry, Some(MAX_LINES))));
         }
         EventBody::ToolOutput { .. }

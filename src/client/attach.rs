@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::connection::{ClientError, Connection};
 use super::spawn::{StartError, connect_or_start};
 use crate::paths::DataDir;
-use crate::protocol::{Command, CommandResult, Event, ServerMsg, TaskSnapshot};
+use crate::protocol::{Command, CommandError, CommandResult, Event, ServerMsg, TaskSnapshot};
 
 /// What the connection passes on, in order.
 #[derive(Debug)]
@@ -140,7 +140,7 @@ async fn follow(
     let mut parts: Vec<TaskSnapshot> = Vec::new();
     // Commands sent on this connection, by id, until answered.
     let mut pending: HashMap<u64, Command> = HashMap::new();
-    loop {
+    let ended = loop {
         let update = tokio::select! {
             msg = conn.next() => match msg {
                 Ok(ServerMsg::Snapshot { seq, tasks, more }) => {
@@ -159,26 +159,43 @@ async fn follow(
                     Some(command) => Update::Reply { command, result },
                     None => continue,
                 },
-                Ok(ServerMsg::Closing { reason }) => return Ended::Closing(reason),
+                Ok(ServerMsg::Closing { reason }) => break Ended::Closing(reason),
                 Ok(_) => continue,
-                Err(e) => return Ended::Broken(e.to_string()),
+                Err(e) => break Ended::Broken(e.to_string()),
             },
             cmd = commands.recv() => match cmd {
-                None => return Ended::Dropped,
+                None => break Ended::Dropped,
                 Some(cmd) => match conn.command(cmd.clone()) {
                     Ok(id) => {
                         pending.insert(id, cmd);
                         continue;
                     }
-                    Err(e) => return Ended::Broken(e.to_string()),
+                    Err(e @ ClientError::TooLong(_)) => Update::Reply {
+                        command: cmd,
+                        result: Err(CommandError::failed(e)),
+                    },
+                    Err(e) => break Ended::Broken(e.to_string()),
                 },
             },
-            _ = tx.closed() => return Ended::Dropped,
+            _ = tx.closed() => break Ended::Dropped,
         };
         if tx.send(update).is_err() {
-            return Ended::Dropped;
+            break Ended::Dropped;
+        }
+    };
+    // What was asked and not answered: its outcome is unknown, and the front end must
+    // not wait for it (a page or a history asked for is asked again when needed).
+    if !matches!(ended, Ended::Dropped) {
+        for (_, command) in pending {
+            let result = Err(CommandError::failed(
+                "the engine went away before it answered: look again before repeating it",
+            ));
+            if tx.send(Update::Reply { command, result }).is_err() {
+                break;
+            }
         }
     }
+    ended
 }
 
 /// Connects again: starting the daemon when `restart`, else waiting for someone to.

@@ -30,6 +30,8 @@ pub enum ClientError {
     Unexpected(String),
     #[error("the connection to the engine closed")]
     Closed,
+    #[error("the command is {0} bytes, more than the {max} a message may carry", max = crate::protocol::MAX_LINE)]
+    TooLong(usize),
 }
 
 /// Who answered.
@@ -154,10 +156,13 @@ impl Connection {
     pub fn command(&mut self, command: Command) -> Result<u64, ClientError> {
         self.next_id += 1;
         let id = self.next_id;
-        self.pipe
-            .tx
-            .send(ClientMsg::Command { id, command })
-            .map_err(|_| ClientError::Closed)?;
+        let msg = ClientMsg::Command { id, command };
+        // Refused here: the connection would drop it, and its answer would never come.
+        let size = serde_json::to_vec(&msg).map_or(0, |v| v.len());
+        if size > crate::protocol::MAX_LINE {
+            return Err(ClientError::TooLong(size));
+        }
+        self.pipe.tx.send(msg).map_err(|_| ClientError::Closed)?;
         Ok(id)
     }
 

@@ -45,6 +45,11 @@ pub fn add(
     if title.is_empty() {
         return Err(AddError::Invalid("a task needs a title".into()));
     }
+    too_long("title", title, TITLE_MAX)?;
+    too_long("prompt", &prompt, TEXT_MAX)?;
+    if let AgentSpec::Scripted { script, .. } = &agent {
+        too_long("script", script, TEXT_MAX)?;
+    }
     let mut last_err = None;
     // Ids are random: on the (unlikely) collision, draw again.
     for _ in 0..3 {
@@ -100,6 +105,23 @@ pub fn slug(title: &str) -> String {
         out.push_str(&word);
     }
     if out.is_empty() { "task".into() } else { out }
+}
+
+/// A task's title, in bytes: it names a branch and a list row.
+const TITLE_MAX: usize = 1 << 10;
+/// A prompt, a script or feedback, in bytes: each travels with the task in every
+/// snapshot and message, which are bounded.
+pub(super) const TEXT_MAX: usize = 1 << 20;
+
+/// Refuses `text` longer than `max` bytes, naming it.
+pub(super) fn too_long(what: &str, text: &str, max: usize) -> Result<(), AddError> {
+    if text.len() > max {
+        return Err(AddError::Invalid(format!(
+            "the {what} is {} bytes, more than the {max} a task may carry: put long material in a file of the repository and point to it",
+            text.len()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

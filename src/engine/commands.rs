@@ -6,8 +6,9 @@
 //! on git, Docker or the network; a task has at most one approve, push or discard under
 //! way.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
@@ -26,10 +27,22 @@ pub(super) async fn dispatch(
 ) {
     match cmd {
         Command::Queue { task } => send(reply, queue(&engine.ctx, task)),
-        Command::Cancel { id } => send(reply, cancel(engine, &id, false)),
-        Command::Retry { id, feedback } => send(reply, retry(&engine.ctx, &id, feedback)),
-        Command::Resume { id } => send(reply, resume(&engine.ctx, &id)),
-        Command::Discard { id } => match engine.ctx.find(id.as_str()) {
+        // Not while an approval or push of the task runs: it would move the task under it.
+        Command::Cancel { id } => send(
+            reply,
+            idle(engine, &id).and_then(|id| cancel(engine, &id, false)),
+        ),
+        Command::Retry { id, feedback } => send(
+            reply,
+            idle(engine, &id).and_then(|id| retry(&engine.ctx, &id, feedback)),
+        ),
+        Command::Resume { id } => send(
+            reply,
+            idle(engine, &id).and_then(|id| resume(&engine.ctx, &id)),
+        ),
+        Command::Discard { id } => match idle(engine, &id)
+            .and_then(|id| engine.ctx.find(id.as_str()))
+        {
             Ok(t) if engine.running.contains_key(&t.id) => send(reply, cancel(engine, &t.id, true)),
             Ok(t) => exclusive(engine, t.id, reply, |ctx, id| async move {
                 discard_now(&ctx, &id).await
@@ -83,8 +96,16 @@ pub(super) async fn dispatch(
                 let _ = reply.send(which_agent(&data, &repo, provider.as_deref()).await);
             });
         }
-        Command::Shutdown => send(reply, Ok(Reply::ShuttingDown)),
     }
+}
+
+/// The task `id` names, unless a command that holds it (approve, push, discard) runs.
+fn idle(engine: &Engine, id: &TaskId) -> Result<TaskId, CommandError> {
+    let id = engine.ctx.find(id.as_str())?.id;
+    if lock(&engine.busy).contains(&id) {
+        return Err(CommandError::Busy { id });
+    }
+    Ok(id)
 }
 
 fn send(reply: oneshot::Sender<CommandResult>, r: CommandResult) {
@@ -101,10 +122,18 @@ where
         let _ = reply.send(Err(CommandError::Busy { id }));
         return;
     }
-    let (ctx, busy) = (engine.ctx.clone(), engine.busy.clone());
+    /// Lets the task go however the work ends (a panic included).
+    struct Held(Arc<Mutex<HashSet<TaskId>>>, TaskId);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            lock(&self.0).remove(&self.1);
+        }
+    }
+    let held = Held(engine.busy.clone(), id.clone());
+    let ctx = engine.ctx.clone();
     tokio::spawn(async move {
-        let r = work(ctx, id.clone()).await;
-        lock(&busy).remove(&id);
+        let r = work(ctx, id).await;
+        drop(held);
         let _ = reply.send(r);
     });
 }
@@ -193,6 +222,10 @@ fn cancel(engine: &mut Engine, id: &TaskId, then_discard: bool) -> CommandResult
 }
 
 fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> CommandResult {
+    if let Some(f) = &feedback {
+        super::add::too_long("feedback", f, super::add::TEXT_MAX)
+            .map_err(|e| CommandError::failed(e.to_string()))?;
+    }
     let mut t = ctx.find(id.as_str())?;
     let with_feedback = feedback.is_some();
     ctx.transition(&mut t, Transition::Retry { feedback })?;

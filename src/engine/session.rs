@@ -98,16 +98,19 @@ impl Session {
     async fn write(&self, kind: EntryKind) {
         let is_result = matches!(kind, EntryKind::ToolResult { .. });
         let entry = redacted(Entry::now(kind));
-        if let Err(e) = self.log.lock().await.append(&entry) {
+        let mut log = self.log.lock().await;
+        let n = log.append(&entry).unwrap_or_else(|e| {
             tracing::error!(task = %self.task, "writing transcript: {e}");
             self.emit(EventBody::Error {
                 message: format!("cannot write transcript: {e}"),
             });
-        }
+            log.next_index()
+        });
         if is_result {
             crate::crash::point("after_tool_result_persist");
         }
-        self.emit(EventBody::Transcript { entry });
+        // Announced under the log's lock: subscribers see entries in their file's order.
+        self.emit(EventBody::Transcript { entry, n });
     }
 
     pub(super) fn emit(&self, body: EventBody) {

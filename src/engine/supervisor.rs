@@ -310,7 +310,8 @@ async fn attempt(
         check(cancel)?;
         let outcome = outcome.map_err(Stop::from)?;
         if let Some(summary) = outcome.summary {
-            let summary = crate::redact::redact(&summary).into_owned();
+            // A summary is shown and sent with the task: an agent cannot make it a book.
+            let summary = crate::text::ellipsize(&crate::redact::redact(&summary), 16 << 10);
             record_attempt(ctx, &task.id, n, |a| a.summary = Some(summary));
         }
         ctx.transition(current, Transition::AgentDone)

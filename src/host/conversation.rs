@@ -73,8 +73,16 @@ pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
             msg = pipe.rx.recv() => match msg {
                 Some(ClientMsg::Subscribe { repo, since }) => {
                     _open_in = repo.clone().map(|r| shared.engine.open_in(r));
-                    scope = Scope::new(&shared, repo);
+                    // Subscribed first, then the store read: a task added in between is
+                    // in the store or its `TaskAdded` is in the stream, never in neither.
                     let sub = shared.bus.subscribe_since(since);
+                    scope = match Scope::new(&shared, repo) {
+                        Ok(s) => s,
+                        Err(reason) => {
+                            let _ = out.send(ServerMsg::Closing { reason });
+                            break;
+                        }
+                    };
                     last = match sub.missed {
                         Some(missed) => {
                             for ev in missed {
@@ -85,7 +93,10 @@ pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
                             sub.now.max(since.unwrap_or(0))
                         }
                         None => {
-                            snapshot(&shared, &scope, sub.now, &out);
+                            if let Err(reason) = snapshot(&shared, &scope, sub.now, &out) {
+                                let _ = out.send(ServerMsg::Closing { reason });
+                                break;
+                            }
                             sub.now
                         }
                     };
@@ -106,6 +117,16 @@ pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
                 None => break,
             },
             _ = shared.closing.cancelled() => {
+                // What the engine said on its way out (tasks interrupted by the quit)
+                // goes before the goodbye: the bus holds it already.
+                if let Some(rx) = &mut live {
+                    while let Ok(ev) = rx.try_recv() {
+                        if ev.seq > last && scope.admits(&ev) {
+                            last = ev.seq;
+                            let _ = out.send(ServerMsg::Event { event: ev });
+                        }
+                    }
+                }
                 let reason = match shared.kind {
                     crate::protocol::HostKind::Daemon => "the daemon stopped; running tasks keep their containers",
                     crate::protocol::HostKind::InProcess => "the drover that ran the engine (--no-daemon) quit",
@@ -133,42 +154,56 @@ async fn next(live: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event
 }
 
 /// Every task in scope, read after the subscription began (an event after `seq` may
-/// repeat what the store already shows: front ends fold events idempotently), in parts;
-/// then the last word on Docker, which may be long past.
-fn snapshot(shared: &Shared, scope: &Scope, seq: u64, out: &mpsc::UnboundedSender<ServerMsg>) {
-    let tasks: Vec<TaskSnapshot> = shared
+/// repeat what the store already shows: front ends fold events idempotently), in parts
+/// that each stay well under the line limit; then the last word on Docker, which may be
+/// long past. `Err` says why the store could not be read.
+fn snapshot(
+    shared: &Shared,
+    scope: &Scope,
+    seq: u64,
+    out: &mpsc::UnboundedSender<ServerMsg>,
+) -> Result<(), String> {
+    let unreadable = |e: crate::store::StoreError| format!("cannot read the tasks: {e}");
+    let mut part: Vec<TaskSnapshot> = Vec::new();
+    let mut bytes = 0;
+    for task in shared
         .store
         .tasks(scope.repo.as_deref())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|task| {
-            let attempt = shared
-                .store
-                .attempt(&task.id, task.attempt)
-                .unwrap_or_default()
-                .brief();
-            TaskSnapshot { task, attempt }
-        })
-        .collect();
-    let mut parts = tasks.chunks(SNAPSHOT_PART).peekable();
-    if parts.peek().is_none() {
-        let _ = out.send(ServerMsg::Snapshot {
-            seq,
-            tasks: Vec::new(),
-            more: false,
-        });
+        .map_err(unreadable)?
+    {
+        let attempt = shared
+            .store
+            .attempt(&task.id, task.attempt)
+            .map_err(unreadable)?
+            .brief();
+        let t = TaskSnapshot { task, attempt };
+        let size = serde_json::to_vec(&t).map_or(0, |v| v.len());
+        if !part.is_empty() && (part.len() == SNAPSHOT_PART || bytes + size > PART_BYTES) {
+            let tasks = std::mem::take(&mut part);
+            let _ = out.send(ServerMsg::Snapshot {
+                seq,
+                tasks,
+                more: true,
+            });
+            bytes = 0;
+        }
+        bytes += size;
+        part.push(t);
     }
-    while let Some(part) = parts.next() {
-        let _ = out.send(ServerMsg::Snapshot {
-            seq,
-            tasks: part.to_vec(),
-            more: parts.peek().is_some(),
-        });
-    }
+    let _ = out.send(ServerMsg::Snapshot {
+        seq,
+        tasks: part,
+        more: false,
+    });
     if let Some(docker) = shared.bus.last_docker() {
         let _ = out.send(ServerMsg::Event { event: docker });
     }
+    Ok(())
 }
+
+/// A snapshot part's size: a quarter of the line limit (a task carries at most a few
+/// MiB: its prompt, script and feedback are capped when they arrive).
+const PART_BYTES: usize = crate::protocol::MAX_LINE / 4;
 
 /// Which events a subscriber gets: those of tasks in its repository (all when none),
 /// and every event about no task (Docker, notices).
@@ -180,18 +215,18 @@ struct Scope {
 }
 
 impl Scope {
-    fn new(shared: &Shared, repo: Option<PathBuf>) -> Scope {
+    fn new(shared: &Shared, repo: Option<PathBuf>) -> Result<Scope, String> {
         let repos = match &repo {
             None => HashMap::new(),
             Some(_) => shared
                 .store
                 .tasks(None)
-                .unwrap_or_default()
+                .map_err(|e| format!("cannot read the tasks: {e}"))?
                 .into_iter()
                 .map(|t| (t.id, t.repo))
                 .collect(),
         };
-        Scope { repo, repos }
+        Ok(Scope { repo, repos })
     }
 
     fn admits(&mut self, ev: &Event) -> bool {

@@ -70,8 +70,6 @@ pub enum Command {
         #[serde(default)]
         provider: Option<String>,
     },
-    /// Stop accepting work; running tasks are cancelled (their containers stopped).
-    Shutdown,
 }
 
 /// The texts of an attempt too long for one message.

@@ -122,6 +122,9 @@ pub enum EventBody {
     },
     Transcript {
         entry: Entry,
+        /// Its index in the attempt's transcript (a history's `earlier` counts the same
+        /// way), so a history read back joins what was seen live exactly.
+        n: u64,
     },
     /// Assistant text as the model streams it (the whole text follows as an entry).
     AssistantDelta {
@@ -182,7 +185,7 @@ impl EventBody {
             EventBody::AttemptUpdated { attempt } => {
                 512 + attempt.diff.as_ref().map_or(0, |d| d.files.len() * 96)
             }
-            EventBody::Transcript { entry } => entry.weight(),
+            EventBody::Transcript { entry, .. } => entry.weight(),
             EventBody::AssistantDelta { text }
             | EventBody::TestOutput { chunk: text }
             | EventBody::ToolOutput { chunk: text, .. }

@@ -270,7 +270,6 @@ fn commands() -> Vec<Command> {
             repo: "/home/ana/shop".into(),
             provider: Some("openai".into()),
         },
-        Command::Shutdown,
     ]
 }
 
@@ -301,6 +300,7 @@ fn bodies() -> Vec<EventBody> {
         },
         EventBody::Transcript {
             entry: entry(EntryKind::Info { text: "x".into() }),
+            n: 7,
         },
         EventBody::AssistantDelta { text: "Lo".into() },
         EventBody::ToolOutput {
@@ -392,7 +392,6 @@ fn replies() -> Vec<Reply> {
         Reply::Agent {
             label: "anthropic claude".into(),
         },
-        Reply::ShuttingDown,
     ]
 }
 

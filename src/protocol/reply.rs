@@ -78,7 +78,6 @@ pub enum Reply {
     Agent {
         label: String,
     },
-    ShuttingDown,
 }
 
 /// The pull request a push opened or found.
@@ -104,7 +103,7 @@ impl Reply {
             | Reply::Pushed { id, .. }
             | Reply::Loading { id }
             | Reply::Page { id, .. } => Some(id),
-            Reply::Agent { .. } | Reply::ShuttingDown => None,
+            Reply::Agent { .. } => None,
         }
     }
 }
@@ -197,7 +196,6 @@ impl fmt::Display for Reply {
                 page.total
             ),
             Reply::Agent { label } => f.write_str(label),
-            Reply::ShuttingDown => f.write_str("shutting down"),
         }
     }
 }

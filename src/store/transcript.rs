@@ -14,6 +14,8 @@ use crate::protocol::Entry;
 pub struct TranscriptLog {
     path: PathBuf,
     file: File,
+    /// Entries the file holds (as `read_transcript` reads them): the next one's index.
+    count: u64,
 }
 
 impl TranscriptLog {
@@ -27,18 +29,29 @@ impl TranscriptLog {
         if ends_torn(path)? {
             file.write_all(b"\n")?;
         }
+        let count = read_transcript(path)?.0.len() as u64;
         Ok(TranscriptLog {
             path: path.to_path_buf(),
             file,
+            count,
         })
     }
 
-    pub fn append(&mut self, entry: &Entry) -> std::io::Result<()> {
+    /// Appends `entry`; its index in the transcript (what a reader of the file counts it
+    /// as), so a front end can join a history read back with what it saw live.
+    pub fn append(&mut self, entry: &Entry) -> std::io::Result<u64> {
         let mut line = serde_json::to_vec(entry)?;
         line.push(b'\n');
         // One write per entry: a crash tears at most the last line.
         self.file.write_all(&line)?;
-        self.file.flush()
+        self.file.flush()?;
+        self.count += 1;
+        Ok(self.count - 1)
+    }
+
+    /// The index the next entry gets.
+    pub fn next_index(&self) -> u64 {
+        self.count
     }
 
     pub fn path(&self) -> &Path {

@@ -35,6 +35,9 @@ pub struct TaskView {
     pub loaded: bool,
     /// Older entries let go to bound memory (they are in the transcript file).
     pub forgotten: usize,
+    /// The transcript index of the last entry held: entries arrive in the file's order
+    /// and are held without gaps, so this places every one of them.
+    last_n: Option<u64>,
     pub notices: Vec<String>,
     /// Tasks in review or approved changing the same files (the conflict radar).
     pub overlaps: Vec<Overlap>,
@@ -66,12 +69,13 @@ impl TaskView {
             patch_asked: None,
             loaded,
             forgotten: 0,
+            last_n: None,
             notices: Vec::new(),
             overlaps: Vec::new(),
             expand_all: false,
             version: 0,
-            entries_epoch: 0,
-            patch_version: 0,
+            entries_epoch: next_epoch(),
+            patch_version: next_epoch(),
         }
     }
 
@@ -90,18 +94,33 @@ impl TaskView {
         if self.entries.len() > keep {
             let n = self.entries.len() - keep;
             self.entries.drain(..n);
-            self.entries_epoch += 1;
+            self.entries_epoch = next_epoch();
             self.forgotten += n;
             self.loaded = false;
             self.version += 1;
         }
     }
 
-    /// Takes the first page of a (new) patch.
+    /// Takes the first page of a (new) patch; pages already loaded stay when it begins
+    /// as they do and the whole is as long (the same patch announced again).
     fn set_patch(&mut self, page: &Page) {
+        if page.total == self.patch_total
+            && page.from == 0
+            && !page.text.is_empty()
+            && self.patch.starts_with(&page.text)
+        {
+            return;
+        }
         self.patch = page.text.clone();
         self.patch_total = page.total;
-        self.patch_version += 1;
+        self.patch_asked = None;
+        self.patch_version = next_epoch();
+    }
+
+    /// A page asked for did not come (the engine refused, the connection broke): it
+    /// may be asked for again.
+    pub fn page_failed(&mut self) {
+        self.patch_asked = None;
     }
 
     /// Bytes of the patch not loaded yet.
@@ -114,8 +133,10 @@ impl TaskView {
     pub fn add_patch_page(&mut self, page: Page) {
         if page.from == self.patch.len() as u64 && page.total == self.patch_total {
             self.patch.push_str(&page.text);
-            self.patch_version += 1;
+            self.patch_version = next_epoch();
             self.version += 1;
+        } else {
+            self.patch_asked = None;
         }
     }
 
@@ -132,6 +153,8 @@ impl TaskView {
                 self.task = (**task).clone();
                 self.attempt = (**attempt).clone();
             }
+            // A history of an attempt this view has moved past is not this one's.
+            EventBody::History { attempt, .. } if attempt.n != self.task.attempt => {}
             EventBody::History {
                 attempt,
                 entries,
@@ -141,18 +164,20 @@ impl TaskView {
                 warnings,
             } => {
                 self.attempt = (**attempt).clone();
-                // Events that arrived while loading are newer than the file: keep them.
-                // What is held is the transcript's tail, so it overlaps the file's end
-                // from where its first entry is (found once: histories are long).
-                let overlap = self
-                    .entries
-                    .first()
-                    .and_then(|first| entries.iter().rposition(|e| e == first))
-                    .map_or(0, |i| (entries.len() - i).min(self.entries.len()));
+                // Entries that came live after the file was read are newer than the
+                // history: keep those, placed by their index in the transcript.
+                let end = earlier + entries.len() as u64;
+                let newer = self.last_n.map_or(0, |last| {
+                    usize::try_from((last + 1).saturating_sub(end)).unwrap_or(usize::MAX)
+                });
+                let newer = newer.min(self.entries.len());
                 let mut merged = entries.clone();
-                merged.extend(self.entries.drain(overlap..));
+                merged.extend(self.entries.drain(self.entries.len() - newer..));
                 self.entries = merged;
-                self.entries_epoch += 1;
+                if !self.entries.is_empty() {
+                    self.last_n = Some(self.last_n.map_or(end - 1, |l| l.max(end - 1)));
+                }
+                self.entries_epoch = next_epoch();
                 self.forgotten = usize::try_from(*earlier).unwrap_or(usize::MAX);
                 if self.test_output.is_empty() {
                     self.test_output = test_output.clone();
@@ -162,11 +187,18 @@ impl TaskView {
                     self.set_patch(patch);
                 }
                 self.test_command = self.attempt.tests.as_ref().and_then(|t| t.command.clone());
-                self.notices.extend(warnings.iter().cloned());
+                // Said once: a history read again repeats them.
+                for w in warnings {
+                    if !self.notices.contains(w) {
+                        self.notices.push(w.clone());
+                    }
+                }
                 self.loaded = true;
             }
             EventBody::StateChanged { to, .. } => {
-                if ev.attempt != self.task.attempt {
+                if ev.attempt < self.task.attempt {
+                    // Late news of an attempt this view has moved past.
+                } else if ev.attempt != self.task.attempt {
                     // A new attempt: its own transcript, diff and tests.
                     self.task.attempt = ev.attempt;
                     self.attempt = AttemptRecord {
@@ -174,14 +206,16 @@ impl TaskView {
                         ..Default::default()
                     };
                     self.entries.clear();
-                    self.entries_epoch += 1;
+                    self.entries_epoch = next_epoch();
+                    self.last_n = None;
                     self.forgotten = 0;
                     self.live = None;
                     self.test_output.clear();
                     self.test_command = None;
                     self.patch.clear();
                     self.patch_total = 0;
-                    self.patch_version += 1;
+                    self.patch_asked = None;
+                    self.patch_version = next_epoch();
                     self.loaded = true;
                 }
                 if *to == TaskState::Provisioning {
@@ -197,7 +231,7 @@ impl TaskView {
                 }
                 self.task.state = to.clone();
             }
-            EventBody::Transcript { entry } => {
+            EventBody::Transcript { entry, n } => {
                 // The streamed text is now a whole entry (or the turn moved on to tools).
                 self.live_text.clear();
                 match &entry.kind {
@@ -210,6 +244,7 @@ impl TaskView {
                     _ => {}
                 }
                 self.entries.push(entry.clone());
+                self.last_n = Some(*n);
             }
             EventBody::AssistantDelta { text } => {
                 self.live_text.push_str(text);
@@ -233,9 +268,7 @@ impl TaskView {
             EventBody::DiffUpdated { diff, patch } => {
                 self.attempt.diff = Some(diff.clone());
                 // The first page of the new patch; the rest is asked for when read.
-                if self.patch != patch.text || self.patch_total != patch.total {
-                    self.set_patch(patch);
-                }
+                self.set_patch(patch);
             }
             EventBody::TestStarted { command } => {
                 self.test_command = Some(command.clone());
@@ -253,6 +286,13 @@ impl TaskView {
             EventBody::Docker { .. } => {}
         }
     }
+}
+
+/// A number no view has used for its entries or its patch: render caches key on it, and
+/// views rebuilt from a new snapshot must not meet an old view's cache.
+fn next_epoch() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Drops the oldest text beyond `cap` bytes (on a char boundary).
@@ -312,11 +352,27 @@ mod tests {
         }
     }
 
+    /// Entry `i` of the transcript, as it streams.
+    fn live(i: u64) -> Event {
+        event(EventBody::Transcript {
+            entry: said(i as usize),
+            n: i,
+        })
+    }
+
     fn history(entries: Vec<Entry>) -> Event {
+        history_from(0, entries)
+    }
+
+    /// Attempt 1's transcript from entry `earlier` on.
+    fn history_from(earlier: u64, entries: Vec<Entry>) -> Event {
         event(EventBody::History {
-            attempt: Box::default(),
+            attempt: Box::new(AttemptRecord {
+                n: 1,
+                ..Default::default()
+            }),
             entries,
-            earlier: 0,
+            earlier,
             test_output: String::new(),
             patch: Page::default(),
             warnings: Vec::new(),
@@ -334,7 +390,7 @@ mod tests {
     fn forgotten_entries_come_back_from_the_history_once() {
         let mut t = view();
         for i in 0..1000 {
-            t.apply(&event(EventBody::Transcript { entry: said(i) }));
+            t.apply(&live(i));
         }
         t.forget_older(200);
         assert_eq!(t.entries.len(), 200);
@@ -342,18 +398,94 @@ mod tests {
         assert_eq!(t.forgotten, 800);
         assert!(!t.loaded, "to be read back when selected");
         // The file holds 0..1000 and one more written while it was read (also seen live).
-        t.apply(&event(EventBody::Transcript { entry: said(1000) }));
+        t.apply(&live(1000));
         t.apply(&history((0..=1000).map(said).collect()));
         // And one more live after the history.
-        t.apply(&event(EventBody::Transcript { entry: said(1001) }));
+        t.apply(&live(1001));
         let want: Vec<Entry> = (0..=1001).map(said).collect();
         assert_eq!(t.entries, want);
         assert_eq!(t.forgotten, 0);
         // Entries newer than the whole file are kept after it.
         let mut u = view();
-        u.apply(&event(EventBody::Transcript { entry: said(5) }));
+        u.apply(&live(5));
         u.apply(&history((0..5).map(said).collect()));
         assert_eq!(u.entries, (0..=5).map(said).collect::<Vec<_>>());
+    }
+
+    /// The join is by index, not by comparing entries: a history whose entries differ
+    /// from what streamed (cut to a size, say) and starts later than the view's first
+    /// entry still repeats nothing and loses nothing newer.
+    #[test]
+    fn a_history_joins_what_streamed_by_index() {
+        let mut t = view();
+        for i in 0..300 {
+            t.apply(&live(i));
+        }
+        // The file holds 0..=300 (300 written while it was read); the history carries
+        // 100..=300, each cut (so none equals what streamed).
+        t.apply(&live(300));
+        let cut: Vec<Entry> = (100..=300)
+            .map(|i| Entry {
+                at: String::new(),
+                kind: EntryKind::Info {
+                    text: format!("cut {i}"),
+                },
+            })
+            .collect();
+        t.apply(&history_from(100, cut.clone()));
+        t.apply(&live(301));
+        assert_eq!(t.entries.len(), 202, "100..=301, once each");
+        assert_eq!(t.entries[..201], cut[..]);
+        assert_eq!(t.entries[201], said(301));
+        assert_eq!(t.forgotten, 100);
+        // Read again (another front end asked): the same, nothing doubled.
+        t.apply(&history_from(100, cut.clone()));
+        assert_eq!(t.entries.len(), 202);
+    }
+
+    /// A history that arrives after the task moved on to a new attempt is not shown as
+    /// the new attempt's.
+    #[test]
+    fn a_history_of_an_earlier_attempt_is_ignored() {
+        let mut t = view();
+        t.apply(&Event {
+            attempt: 2,
+            ..event(EventBody::StateChanged {
+                from: TaskState::Review,
+                to: TaskState::Queued,
+            })
+        });
+        t.apply(&history(vec![said(0)]));
+        assert!(t.entries.is_empty());
+        assert_eq!(t.attempt.n, 2);
+    }
+
+    /// The first page of a patch announced again keeps the pages already read; a new
+    /// patch starts over and may be paged again.
+    #[test]
+    fn a_patch_announced_again_keeps_its_pages() {
+        let whole: String = (0..3000).map(|i| format!("+{i:>60}\n")).collect();
+        let mut t = view();
+        let first = Page::of(&whole, 0);
+        let diff = |patch: Page| {
+            event(EventBody::DiffUpdated {
+                diff: Default::default(),
+                patch,
+            })
+        };
+        t.apply(&diff(first.clone()));
+        t.patch_asked = Some(first.text.len() as u64);
+        t.add_patch_page(Page::of(&whole, first.text.len()));
+        assert_eq!(t.patch, whole);
+        t.apply(&diff(first.clone()));
+        assert_eq!(t.patch, whole, "the same patch again");
+        let other = whole.replace('+', "-");
+        t.apply(&diff(Page::of(&other, 0)));
+        assert_eq!(t.patch, Page::of(&other, 0).text);
+        assert_eq!(
+            t.patch_asked, None,
+            "the new patch's pages may be asked for"
+        );
     }
 
     #[test]

@@ -45,6 +45,19 @@ impl App {
                     }),
                 })));
             }
+            // Asked again when the reader gets there (or selects the task) next.
+            (Command::Page { id, .. }, Err(e)) => {
+                if let Some(t) = self.tasks.iter_mut().find(|t| t.task.id == id) {
+                    t.page_failed();
+                }
+                self.set_status(e.to_string(), true);
+            }
+            (Command::Load { id }, Err(e)) => {
+                if let Some(t) = self.tasks.iter_mut().find(|t| t.task.id == id) {
+                    t.loaded = false;
+                }
+                self.set_status(e.to_string(), true);
+            }
             (_, Err(e)) => self.set_status(e.to_string(), true),
             (_, Ok(_)) => {}
         }

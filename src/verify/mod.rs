@@ -9,6 +9,9 @@ mod detect;
 
 use crate::protocol::{TestReport, Verdict};
 
+/// Paths a stale report lists (its note says how many changed in all).
+const CHANGED_KEPT: usize = 200;
+
 pub use detect::detect;
 
 /// How a run of the tests is judged (the report itself is `crate::protocol`'s).
@@ -90,7 +93,8 @@ impl TestReport {
         }
         self.verdict = Verdict::Stale;
         self.note = Some(note);
-        self.changed = changed;
+        // The note counts them all; the list travels with every snapshot, so it is cut.
+        self.changed = changed.into_iter().take(CHANGED_KEPT).collect();
         self
     }
 

@@ -78,6 +78,34 @@ fn malformed_config_and_script_name_file_line_col() {
     assert!(err.contains("drover add --script FILE"), "{err}");
 }
 
+/// A script too big to travel with its task (every snapshot carries it) is refused by
+/// name, and nothing is queued; one just under the limit is taken (positive control).
+#[test]
+fn a_task_too_big_to_carry_is_refused_by_name() {
+    let env = Env::python_bug();
+    let script = env.home.path().join("s.toml");
+    let padded = |bytes: usize| {
+        let mut s = "[[step]]\nsay = \"hi\"\n".to_string();
+        while s.len() + 64 < bytes {
+            s.push_str(&format!("# {}\n", "p".repeat(60)));
+        }
+        s
+    };
+    std::fs::write(&script, padded(1 << 20)).unwrap();
+    let out = env.drover(&["add", "--script", script.to_str().unwrap(), "fits"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(&script, padded(2 << 20)).unwrap();
+    let out = env.drover(&["add", "--script", script.to_str().unwrap(), "too big"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the script is") && err.contains("more than the 1048576 a task may carry"),
+        "{err}"
+    );
+    let list = text(&env.drover(&["list"]).stdout);
+    assert!(list.contains("fits") && !list.contains("too big"), "{list}");
+}
+
 #[test]
 fn docker_down_is_a_clear_error_and_the_task_stays_queued() {
     let env = Env::python_bug();

@@ -381,6 +381,10 @@ async fn a_150_mb_diff_travels_in_pages_and_the_daemon_stays_small() {
         panic!("a page")
     };
     assert_eq!(page.from, from);
+    assert_eq!(
+        page.total, patch.total,
+        "a page of the patch that was announced"
+    );
     assert!(!page.text.is_empty() && page.text.len() <= PAGE);
     assert!(page.text.contains("+line"), "it continues the patch");
 

@@ -213,7 +213,7 @@ async fn dur_07_a_task_cut_off_by_a_docker_outage_resumes_when_docker_is_back() 
         .await
         .to_string();
     next_until(&mut rx, 60, "the long command", |ev| {
-        matches!(&ev.body, EventBody::Transcript { entry } if serde_json::to_string(entry).unwrap().contains("sleep 20"))
+        matches!(&ev.body, EventBody::Transcript { entry, .. } if serde_json::to_string(entry).unwrap().contains("sleep 20"))
     })
     .await;
 

@@ -190,12 +190,16 @@ pub fn report(passed: bool) -> TestReport {
     }
 }
 
+/// A transcript entry as it streams; numbered in the order made (screens that mix
+/// histories with live entries number them themselves).
 pub fn entry(kind: EntryKind) -> EventBody {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     EventBody::Transcript {
         entry: Entry {
             at: T0.into(),
             kind,
         },
+        n: N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     }
 }
 
