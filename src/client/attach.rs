@@ -238,3 +238,69 @@ async fn again(
         wait = (wait * 2).min(Duration::from_secs(2));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ClientMsg, HostKind, PROTOCOL};
+    use crate::transport::pair;
+
+    /// A command the host took but never answered (it went away) is answered for it:
+    /// the front end is told the outcome is unknown instead of waiting forever.
+    #[tokio::test]
+    async fn a_command_cut_off_by_a_lost_host_is_answered_unknown() {
+        let (client, mut host) = pair::<ServerMsg, ClientMsg>();
+        let server = tokio::spawn(async move {
+            assert!(matches!(
+                host.rx.recv().await,
+                Some(ClientMsg::Hello { .. })
+            ));
+            host.tx
+                .send(ServerMsg::Welcome {
+                    protocol: PROTOCOL,
+                    pid: 1,
+                    version: "test".into(),
+                    instance: "a".into(),
+                    host: HostKind::InProcess,
+                    scope: None,
+                    runs_queue: true,
+                })
+                .unwrap();
+            assert!(matches!(
+                host.rx.recv().await,
+                Some(ClientMsg::Subscribe { .. })
+            ));
+            host.tx
+                .send(ServerMsg::Snapshot {
+                    seq: 0,
+                    tasks: Vec::new(),
+                    more: false,
+                })
+                .unwrap();
+            // Takes the command, then goes away without a word.
+            assert!(matches!(
+                host.rx.recv().await,
+                Some(ClientMsg::Command { .. })
+            ));
+        });
+        let conn = Connection::over(client, PROTOCOL).await.unwrap();
+        let mut front = Attachment::attach(conn, None, None);
+        assert!(matches!(front.recv().await, Some(Update::Snapshot(_))));
+        let load = Command::Load {
+            id: crate::protocol::TaskId::random(),
+        };
+        front.send(load.clone());
+        server.await.unwrap();
+        match front.recv().await {
+            Some(Update::Reply {
+                command,
+                result: Err(e),
+            }) => {
+                assert_eq!(command, load);
+                assert!(e.to_string().contains("before it answered"), "{e}");
+            }
+            other => panic!("expected the unknown outcome, got {other:?}"),
+        }
+        assert!(matches!(front.recv().await, Some(Update::Fatal(_))));
+    }
+}

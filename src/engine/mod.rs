@@ -97,11 +97,20 @@ pub struct Commander {
 impl Commander {
     /// Sends a command and waits for the engine's answer.
     pub async fn request(&self, cmd: Command) -> CommandResult {
+        self.submit(cmd).await
+    }
+
+    /// Hands a command to the engine now (commands submitted one after another reach it
+    /// in that order); the answer comes from the returned future.
+    pub fn submit(&self, cmd: Command) -> impl Future<Output = CommandResult> + use<> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Mail::Command(cmd, tx))
-            .map_err(|_| CommandError::EngineStopped)?;
-        rx.await.map_err(|_| CommandError::EngineStopped)?
+        let sent = self.tx.send(Mail::Command(cmd, tx)).is_ok();
+        async move {
+            if !sent {
+                return Err(CommandError::EngineStopped);
+            }
+            rx.await.map_err(|_| CommandError::EngineStopped)?
+        }
     }
 
     /// Says a front end is open in `repo` until the guard drops: the engine keeps that

@@ -103,10 +103,11 @@ pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
                     live = Some(sub.events);
                 }
                 Some(ClientMsg::Command { id, command }) => {
-                    let (engine, out) = (shared.engine.clone(), out.clone());
+                    // Handed over here, in the order sent; answered whenever done.
+                    let answer = shared.engine.submit(command);
+                    let out = out.clone();
                     tokio::spawn(async move {
-                        let result = engine.request(command).await;
-                        let _ = out.send(ServerMsg::Reply { id, result });
+                        let _ = out.send(ServerMsg::Reply { id, result: answer.await });
                     });
                 }
                 Some(ClientMsg::Stop) => {

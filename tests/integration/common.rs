@@ -423,6 +423,29 @@ impl TestEngine {
         self.ask.request(cmd).await.expect("the engine answers")
     }
 
+    /// Sends every command before reading any answer (so none waits for another); the
+    /// answers in the commands' order.
+    pub async fn requests(
+        &mut self,
+        cmds: Vec<drover::protocol::Command>,
+    ) -> Vec<drover::protocol::CommandResult> {
+        let ids: Vec<u64> = cmds
+            .into_iter()
+            .map(|c| self.ask.command(c).expect("sent"))
+            .collect();
+        let mut got = std::collections::HashMap::new();
+        while got.len() < ids.len() {
+            if let drover::protocol::ServerMsg::Reply { id, result } =
+                self.ask.next().await.expect("the engine answers")
+            {
+                got.insert(id, result);
+            }
+        }
+        ids.iter()
+            .map(|i| got.remove(i).expect("answered"))
+            .collect()
+    }
+
     /// Queues `task`; its id.
     pub async fn queue(&mut self, task: drover::protocol::NewTask) -> drover::protocol::TaskId {
         let reply = self

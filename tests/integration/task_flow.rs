@@ -1,6 +1,7 @@
 //! The main path: queue → container → agent → tests → review, and the queue's limits.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::common::{Env, docker_available, ensure_image, text, tree_hash};
 
@@ -425,4 +426,77 @@ fn approving_failing_tests_needs_force_and_is_recorded() {
         msg.contains("Drover-Tests: failed (approved anyway)"),
         "{msg}"
     );
+}
+
+/// While an approval of a task runs, nothing moves the task under it: a retry sent right
+/// behind the approve is refused as busy (not as an illegal move: the approval has not
+/// changed the state yet), and the approval completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_being_approved_is_not_moved_under_it() {
+    use drover::protocol::{
+        AgentSpec, Command, CommandError, EventBody, NewTask, Reply, TaskState,
+    };
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n");
+    let (mut engine, mut rx) = env
+        .start_engine(
+            Some(drover::runtime::Runtime::connect().await.unwrap()).into(),
+            1,
+        )
+        .await;
+    let id = engine
+        .queue(NewTask {
+            repo: env.repo.clone(),
+            title: "Held".into(),
+            prompt: "held".into(),
+            agent: AgentSpec::Scripted {
+                script: "[[step]]\nrun = \"echo held >> calc.py\"\n".into(),
+                source: "t.toml".into(),
+            },
+            origin: None,
+        })
+        .await;
+    tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            let ev = rx.recv().await.expect("events");
+            if ev.task.as_ref() == Some(&id)
+                && matches!(
+                    ev.body,
+                    EventBody::StateChanged {
+                        to: TaskState::Review,
+                        ..
+                    }
+                )
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the task reaches review");
+    let answers = engine
+        .requests(vec![
+            Command::Approve {
+                id: id.clone(),
+                force: false,
+                branch: None,
+            },
+            Command::Retry {
+                id: id.clone(),
+                feedback: Some("again".into()),
+            },
+        ])
+        .await;
+    assert!(
+        matches!(&answers[0], Ok(Reply::Approved { .. })),
+        "positive control: the approval went through: {:?}",
+        answers[0]
+    );
+    assert_eq!(answers[1], Err(CommandError::Busy { id: id.clone() }));
+    engine.shutdown().await;
+    assert_eq!(env.show(id.as_str())["state"], "approved");
 }

@@ -616,3 +616,45 @@ fn the_rest_of_a_long_patch_is_asked_for_as_it_is_read() {
     );
     assert!(!screen(&mut a, 120, 40).contains("more of the patch"));
 }
+
+/// Views rebuilt from a new snapshot (the daemon restarted) never meet what was drawn
+/// from the old ones, even with as many entries of other text.
+#[test]
+fn a_new_snapshot_does_not_reuse_lines_built_from_the_old_views() {
+    use drover::protocol::{EntryKind, TaskSnapshot};
+    use drover::ui::render::{Cache, Layout, draw};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    let frame = |a: &App, cache: &mut Cache| {
+        let mut t = Terminal::new(TestBackend::new(100, 40)).unwrap();
+        let mut layout = Layout::default();
+        t.draw(|f| layout = draw(a, cache, f)).unwrap();
+        t.backend().to_string()
+    };
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Enter);
+    transcript(&mut a, "k3j9x2ab1c");
+    let mut kept = Cache::default();
+    let before = frame(&a, &mut kept);
+    assert!(
+        before.contains("Running the test suite"),
+        "positive control"
+    );
+    let n = a.selected_task().unwrap().entries.len();
+    a.update(Msg::Snapshot(vec![TaskSnapshot {
+        task: record("k3j9x2ab1c", "Fix add()", TaskState::Review),
+        attempt: reviewed(true),
+    }]));
+    for i in 0..n {
+        a.update(Msg::Engine(ev(
+            Some("k3j9x2ab1c"),
+            1,
+            entry(EntryKind::Info {
+                text: format!("after the restart {i}"),
+            }),
+        )));
+    }
+    let after = frame(&a, &mut kept);
+    assert_eq!(after, frame(&a, &mut Cache::default()));
+    assert!(!after.contains("Running the test suite"), "{after}");
+}
