@@ -22,6 +22,9 @@ pub struct EngineCtx {
     pub data: DataDir,
     /// Containers made ahead of their tasks (`warm_pool`).
     pub(crate) pool: pool::WarmPool,
+    /// The patch last read in pages (a reader pages through one patch at a time):
+    /// making it again for every page would cost a whole diff each.
+    pub(super) paged: std::sync::Mutex<Option<super::history::Paged>>,
 }
 
 impl EngineCtx {
@@ -32,6 +35,7 @@ impl EngineCtx {
             runtime,
             data,
             pool: pool::WarmPool::default(),
+            paged: Default::default(),
         }
     }
 

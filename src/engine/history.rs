@@ -42,6 +42,13 @@ pub(super) fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
     }
 }
 
+/// The patch of one recorded tree, kept while a reader pages through it.
+pub(super) struct Paged {
+    task: crate::protocol::TaskId,
+    tree: String,
+    patch: std::sync::Arc<String>,
+}
+
 /// A page of one of the attempt's long texts, from byte `from`.
 pub(super) fn page(
     ctx: &EngineCtx,
@@ -49,11 +56,39 @@ pub(super) fn page(
     text: LongText,
     from: u64,
 ) -> Result<Page, CommandError> {
-    let whole = read_text(ctx, task, text).map_err(CommandError::failed)?;
-    Ok(Page::of(
-        &whole,
-        usize::try_from(from).unwrap_or(usize::MAX),
-    ))
+    let from = usize::try_from(from).unwrap_or(usize::MAX);
+    let tree = match text {
+        LongText::Patch => ctx
+            .store
+            .attempt(&task.id, task.attempt)
+            .ok()
+            .and_then(|a| a.diff.and_then(|d| d.tree)),
+        LongText::TestOutput => None,
+    };
+    let Some(tree) = tree else {
+        let whole = read_text(ctx, task, text).map_err(CommandError::failed)?;
+        return Ok(Page::of(&whole, from));
+    };
+    // The task's base and a tree name the patch exactly: kept while it is paged.
+    let kept = crate::engine::core::lock(&ctx.paged)
+        .as_ref()
+        .filter(|p| p.tree == tree && p.task == task.id)
+        .map(|p| p.patch.clone());
+    let patch = match kept {
+        Some(p) => p,
+        None => {
+            let p = std::sync::Arc::new(
+                recorded_patch(ctx, task, &tree).map_err(CommandError::failed)?,
+            );
+            *crate::engine::core::lock(&ctx.paged) = Some(Paged {
+                task: task.id.clone(),
+                tree,
+                patch: p.clone(),
+            });
+            p
+        }
+    };
+    Ok(Page::of(&patch, from))
 }
 
 /// The newest entries that fit in `budget` bytes (each capped), and how many older
