@@ -174,6 +174,14 @@ impl TaskView {
                 let mut merged = entries.clone();
                 merged.extend(self.entries.drain(self.entries.len() - newer..));
                 self.entries = merged;
+                // The running call's result may have come in the history rather than live.
+                if let Some((call, _)) = &self.live
+                    && entries.iter().any(
+                        |e| matches!(&e.kind, EntryKind::ToolResult { call: c, .. } if c == call),
+                    )
+                {
+                    self.live = None;
+                }
                 if !self.entries.is_empty() {
                     self.last_n = Some(self.last_n.map_or(end - 1, |l| l.max(end - 1)));
                 }
@@ -231,6 +239,8 @@ impl TaskView {
                 }
                 self.task.state = to.clone();
             }
+            // Already held: a history read back may have carried it before it streamed.
+            EventBody::Transcript { n, .. } if self.last_n.is_some_and(|l| *n <= l) => {}
             EventBody::Transcript { entry, n } => {
                 // The streamed text is now a whole entry (or the turn moved on to tools).
                 self.live_text.clear();
@@ -440,6 +450,9 @@ mod tests {
         assert_eq!(t.forgotten, 100);
         // Read again (another front end asked): the same, nothing doubled.
         t.apply(&history_from(100, cut.clone()));
+        assert_eq!(t.entries.len(), 202);
+        // An entry the history carried, streaming late, is not shown twice.
+        t.apply(&live(301));
         assert_eq!(t.entries.len(), 202);
     }
 
