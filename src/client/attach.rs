@@ -86,6 +86,9 @@ enum Ended {
     Dropped,
     /// The host said it was stopping.
     Closing(String),
+    /// The host cannot serve this front end (its store is unreadable): trying again
+    /// would meet the same answer.
+    Refused(String),
     Broken(String),
 }
 
@@ -101,6 +104,10 @@ async fn keep(
         let ended = follow(&mut conn, repo.as_ref(), &mut last, &mut commands, &tx).await;
         let (why, restart) = match ended {
             Ended::Dropped => return,
+            Ended::Refused(why) => {
+                let _ = tx.send(Update::Fatal(why));
+                return;
+            }
             Ended::Closing(why) => (why, false),
             Ended::Broken(why) => (format!("lost the daemon ({why})"), true),
         };
@@ -160,6 +167,7 @@ async fn follow(
                     None => continue,
                 },
                 Ok(ServerMsg::Closing { reason }) => break Ended::Closing(reason),
+                Ok(ServerMsg::Refused { reason, .. }) => break Ended::Refused(reason),
                 Ok(_) => continue,
                 Err(e) => break Ended::Broken(e.to_string()),
             },

@@ -99,6 +99,25 @@ pub(super) async fn dispatch(
     }
 }
 
+/// A task held by a command that must not have it moved meanwhile (approve, push,
+/// discard): let go however the work ends, a panic included.
+pub(super) struct Held(Arc<Mutex<HashSet<TaskId>>>, TaskId);
+
+impl Held {
+    /// Holds `id`, unless something holds it already.
+    pub(super) fn take(busy: &Arc<Mutex<HashSet<TaskId>>>, id: &TaskId) -> Option<Held> {
+        lock(busy)
+            .insert(id.clone())
+            .then(|| Held(busy.clone(), id.clone()))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        lock(&self.0).remove(&self.1);
+    }
+}
+
 /// The task `id` names, unless a command that holds it (approve, push, discard) runs.
 fn idle(engine: &Engine, id: &TaskId) -> Result<TaskId, CommandError> {
     let id = engine.ctx.find(id.as_str())?.id;
@@ -118,18 +137,10 @@ where
     F: FnOnce(Arc<EngineCtx>, TaskId) -> Fut + Send + 'static,
     Fut: Future<Output = CommandResult> + Send + 'static,
 {
-    if !lock(&engine.busy).insert(id.clone()) {
+    let Some(held) = Held::take(&engine.busy, &id) else {
         let _ = reply.send(Err(CommandError::Busy { id }));
         return;
-    }
-    /// Lets the task go however the work ends (a panic included).
-    struct Held(Arc<Mutex<HashSet<TaskId>>>, TaskId);
-    impl Drop for Held {
-        fn drop(&mut self) {
-            lock(&self.0).remove(&self.1);
-        }
-    }
-    let held = Held(engine.busy.clone(), id.clone());
+    };
     let ctx = engine.ctx.clone();
     tokio::spawn(async move {
         let r = work(ctx, id).await;

@@ -146,10 +146,13 @@ impl Engine {
         };
         if r.discard_after {
             let (ctx, id) = (self.ctx.clone(), id.clone());
+            // Held like any discard: nothing retries or starts the task meanwhile.
+            let held = commands::Held::take(&self.busy, &id);
             tokio::spawn(async move {
                 if let Err(e) = commands::discard_now(&ctx, &id).await {
                     ctx.error(Some(&id), 0, e.to_string());
                 }
+                drop(held);
             });
         }
     }
@@ -194,7 +197,8 @@ impl Engine {
             .iter()
             .map(|(id, r)| (id.clone(), r.repo.clone()))
             .collect();
-        let picked: Vec<TaskRecord> = scheduler::pick(&tasks, &running, &caps)
+        let held = lock(&self.busy).clone();
+        let picked: Vec<TaskRecord> = scheduler::pick(&tasks, &running, &held, &caps)
             .into_iter()
             .cloned()
             .collect();

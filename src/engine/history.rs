@@ -6,9 +6,12 @@
 //! attempt's latest recorded snapshot, from drover's own repository: no workspace is
 //! read here.
 
+use std::sync::Arc;
+
 use super::EngineCtx;
+use super::core::lock;
 use crate::protocol::{
-    CommandError, Entry, EventBody, HISTORY_ENTRIES_BYTES, LongText, PAGE, Page, TaskRecord,
+    CommandError, Entry, EventBody, HISTORY_ENTRIES_BYTES, LongText, PAGE, Page, TaskId, TaskRecord,
 };
 
 /// Entries' fields are cut to this in a history (the transcript file keeps them whole).
@@ -44,9 +47,9 @@ pub(super) fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
 
 /// The patch of one recorded tree, kept while a reader pages through it.
 pub(super) struct Paged {
-    task: crate::protocol::TaskId,
+    task: TaskId,
     tree: String,
-    patch: std::sync::Arc<String>,
+    patch: Arc<String>,
 }
 
 /// A page of one of the attempt's long texts, from byte `from`.
@@ -57,38 +60,13 @@ pub(super) fn page(
     from: u64,
 ) -> Result<Page, CommandError> {
     let from = usize::try_from(from).unwrap_or(usize::MAX);
-    let tree = match text {
-        LongText::Patch => ctx
-            .store
-            .attempt(&task.id, task.attempt)
-            .ok()
-            .and_then(|a| a.diff.and_then(|d| d.tree)),
-        LongText::TestOutput => None,
-    };
-    let Some(tree) = tree else {
-        let whole = read_text(ctx, task, text).map_err(CommandError::failed)?;
-        return Ok(Page::of(&whole, from));
-    };
-    // The task's base and a tree name the patch exactly: kept while it is paged.
-    let kept = crate::engine::core::lock(&ctx.paged)
-        .as_ref()
-        .filter(|p| p.tree == tree && p.task == task.id)
-        .map(|p| p.patch.clone());
-    let patch = match kept {
-        Some(p) => p,
-        None => {
-            let p = std::sync::Arc::new(
-                recorded_patch(ctx, task, &tree).map_err(CommandError::failed)?,
-            );
-            *crate::engine::core::lock(&ctx.paged) = Some(Paged {
-                task: task.id.clone(),
-                tree,
-                patch: p.clone(),
-            });
-            p
-        }
-    };
-    Ok(Page::of(&patch, from))
+    let whole = read_text(ctx, task, text).map_err(CommandError::failed)?;
+    let page = Page::of(&whole, from);
+    if page.rest() == 0 {
+        // Read to its end: the reader needs it no more.
+        *lock(&ctx.paged) = None;
+    }
+    Ok(page)
 }
 
 /// The newest entries that fit in `budget` bytes (each capped), and how many older
@@ -111,23 +89,46 @@ fn newest(entries: Vec<Entry>, budget: usize) -> (Vec<Entry>, u64) {
 }
 
 /// The whole of a long text of the task's current attempt.
-fn read_text(ctx: &EngineCtx, task: &TaskRecord, text: LongText) -> Result<String, String> {
+fn read_text(ctx: &EngineCtx, task: &TaskRecord, text: LongText) -> Result<Arc<String>, String> {
     let dir = ctx.data.attempt_dir(&task.id, task.attempt);
     match text {
-        LongText::TestOutput => {
-            Ok(std::fs::read_to_string(dir.join("test.log")).unwrap_or_default())
-        }
+        LongText::TestOutput => Ok(std::fs::read_to_string(dir.join("test.log"))
+            .unwrap_or_default()
+            .into()),
         LongText::Patch => {
             let attempt = ctx
                 .store
                 .attempt(&task.id, task.attempt)
                 .map_err(|e| e.to_string())?;
-            match attempt.diff.as_ref().and_then(|d| d.tree.clone()) {
-                Some(tree) => recorded_patch(ctx, task, &tree),
-                None => Ok(std::fs::read_to_string(dir.join("diff.patch")).unwrap_or_default()),
+            match attempt.diff.and_then(|d| d.tree) {
+                Some(tree) => kept_patch(ctx, task, tree),
+                None => Ok(std::fs::read_to_string(dir.join("diff.patch"))
+                    .unwrap_or_default()
+                    .into()),
             }
         }
     }
+}
+
+/// The patch to `tree`, kept while it is longer than a page (a reader pages through it,
+/// and making it again would cost a whole diff per page). The task's base and a tree
+/// name a patch exactly.
+fn kept_patch(ctx: &EngineCtx, task: &TaskRecord, tree: String) -> Result<Arc<String>, String> {
+    if let Some(p) = lock(&ctx.paged)
+        .as_ref()
+        .filter(|p| p.tree == tree && p.task == task.id)
+    {
+        return Ok(p.patch.clone());
+    }
+    let patch = Arc::new(recorded_patch(ctx, task, &tree)?);
+    if patch.len() > PAGE {
+        *lock(&ctx.paged) = Some(Paged {
+            task: task.id.clone(),
+            tree,
+            patch: patch.clone(),
+        });
+    }
+    Ok(patch)
 }
 
 /// The patch from the task's base to a snapshot tree it recorded.

@@ -5,7 +5,7 @@
 //! runs many repositories. A task that cannot start yet never blocks a later one of
 //! another repository.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::protocol::{TaskId, TaskRecord, TaskState};
@@ -28,6 +28,7 @@ impl Caps {
 pub(super) fn pick<'a>(
     tasks: &'a [TaskRecord],
     running: &HashMap<TaskId, PathBuf>,
+    held: &HashSet<TaskId>,
     caps: &Caps,
 ) -> Vec<&'a TaskRecord> {
     let mut per_repo: HashMap<&Path, usize> = HashMap::new();
@@ -40,7 +41,8 @@ pub(super) fn pick<'a>(
         if total >= caps.total {
             break;
         }
-        if t.state != TaskState::Queued || running.contains_key(&t.id) {
+        // A task held by a command (a discard under way) is not started under it.
+        if t.state != TaskState::Queued || running.contains_key(&t.id) || held.contains(&t.id) {
             continue;
         }
         let n = per_repo.entry(t.repo.as_path()).or_default();
@@ -80,7 +82,7 @@ mod tests {
             total: 2,
             ..Default::default()
         };
-        let picked = pick(&tasks, &HashMap::new(), &caps);
+        let picked = pick(&tasks, &HashMap::new(), &HashSet::new(), &caps);
         assert_eq!(ids(&picked), [tasks[1].id.clone(), tasks[2].id.clone()]);
     }
 
@@ -96,12 +98,15 @@ mod tests {
             total: 2,
             ..Default::default()
         };
-        assert_eq!(ids(&pick(&tasks, &running, &caps)), [tasks[1].id.clone()]);
+        assert_eq!(
+            ids(&pick(&tasks, &running, &HashSet::new(), &caps)),
+            [tasks[1].id.clone()]
+        );
         let full = Caps {
             total: 1,
             ..Default::default()
         };
-        assert!(pick(&tasks, &running, &full).is_empty());
+        assert!(pick(&tasks, &running, &HashSet::new(), &full).is_empty());
     }
 
     #[test]
@@ -116,7 +121,7 @@ mod tests {
             per_repo: HashMap::from([(PathBuf::from("/a"), 1)]),
         };
         assert_eq!(
-            ids(&pick(&tasks, &HashMap::new(), &caps)),
+            ids(&pick(&tasks, &HashMap::new(), &HashSet::new(), &caps)),
             [tasks[0].id.clone(), tasks[2].id.clone()]
         );
     }
@@ -129,6 +134,20 @@ mod tests {
             total: 4,
             ..Default::default()
         };
-        assert!(pick(&tasks, &running, &caps).is_empty());
+        assert!(pick(&tasks, &running, &HashSet::new(), &caps).is_empty());
+    }
+
+    #[test]
+    fn a_task_held_by_a_command_waits_and_the_next_goes() {
+        let tasks = vec![task("/a", TaskState::Queued), task("/a", TaskState::Queued)];
+        let held = HashSet::from([tasks[0].id.clone()]);
+        let caps = Caps {
+            total: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(&pick(&tasks, &HashMap::new(), &held, &caps)),
+            [tasks[1].id.clone()]
+        );
     }
 }

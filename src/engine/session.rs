@@ -99,18 +99,23 @@ impl Session {
         let is_result = matches!(kind, EntryKind::ToolResult { .. });
         let entry = redacted(Entry::now(kind));
         let mut log = self.log.lock().await;
-        let n = log.append(&entry).unwrap_or_else(|e| {
-            tracing::error!(task = %self.task, "writing transcript: {e}");
-            self.emit(EventBody::Error {
-                message: format!("cannot write transcript: {e}"),
-            });
-            log.next_index()
-        });
-        if is_result {
-            crate::crash::point("after_tool_result_persist");
+        match log.append(&entry) {
+            Ok(n) => {
+                if is_result {
+                    crate::crash::point("after_tool_result_persist");
+                }
+                // Announced under the log's lock: subscribers see entries in their
+                // file's order.
+                self.emit(EventBody::Transcript { entry, n });
+            }
+            // Not in the file, so not an entry anyone could read back: said as an error.
+            Err(e) => {
+                tracing::error!(task = %self.task, "writing transcript: {e}");
+                self.emit(EventBody::Error {
+                    message: format!("cannot write transcript: {e} (an entry was not kept)"),
+                });
+            }
         }
-        // Announced under the log's lock: subscribers see entries in their file's order.
-        self.emit(EventBody::Transcript { entry, n });
     }
 
     pub(super) fn emit(&self, body: EventBody) {

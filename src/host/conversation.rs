@@ -79,7 +79,7 @@ pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
                     scope = match Scope::new(&shared, repo) {
                         Ok(s) => s,
                         Err(reason) => {
-                            let _ = out.send(ServerMsg::Closing { reason });
+                            let _ = out.send(refused(reason, None));
                             break;
                         }
                     };
@@ -94,7 +94,7 @@ pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
                         }
                         None => {
                             if let Err(reason) = snapshot(&shared, &scope, sub.now, &out) {
-                                let _ = out.send(ServerMsg::Closing { reason });
+                                let _ = out.send(refused(reason, None));
                                 break;
                             }
                             sub.now

@@ -16,6 +16,8 @@ pub struct TranscriptLog {
     file: File,
     /// Entries the file holds (as `read_transcript` reads them): the next one's index.
     count: u64,
+    /// A write failed part-way: the next entry starts on a line of its own.
+    torn: bool,
 }
 
 impl TranscriptLog {
@@ -34,24 +36,28 @@ impl TranscriptLog {
             path: path.to_path_buf(),
             file,
             count,
+            torn: false,
         })
     }
 
     /// Appends `entry`; its index in the transcript (what a reader of the file counts it
     /// as), so a front end can join a history read back with what it saw live.
     pub fn append(&mut self, entry: &Entry) -> std::io::Result<u64> {
-        let mut line = serde_json::to_vec(entry)?;
+        let mut line = Vec::new();
+        if self.torn {
+            // What a failed write left is a line of its own (skipped when read), so it
+            // counts for nothing and glues nothing to this entry.
+            line.push(b'\n');
+        }
+        serde_json::to_writer(&mut line, entry)?;
         line.push(b'\n');
         // One write per entry: a crash tears at most the last line.
+        self.torn = true;
         self.file.write_all(&line)?;
         self.file.flush()?;
+        self.torn = false;
         self.count += 1;
         Ok(self.count - 1)
-    }
-
-    /// The index the next entry gets.
-    pub fn next_index(&self) -> u64 {
-        self.count
     }
 
     pub fn path(&self) -> &Path {

@@ -385,6 +385,20 @@ impl App {
     }
 
     /// Selects a task; asks the engine for its history the first time.
+    /// Asks for the selected task's history unless it is held (or asked for): on
+    /// selection, and on attaching again after asking was cut off.
+    pub fn load_selected(&mut self) -> Vec<Effect> {
+        match self.selected_mut() {
+            Some(t) if !t.loaded => {
+                t.loaded = true;
+                vec![Effect::Send(Command::Load {
+                    id: t.task.id.clone(),
+                })]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub(super) fn select(&mut self, id: Option<TaskId>) -> Vec<Effect> {
         if self.selected == id {
             return Vec::new();
@@ -396,14 +410,6 @@ impl App {
         self.selected = id;
         self.scroll = 0;
         self.follow = true;
-        match self.selected_mut() {
-            Some(t) if !t.loaded => {
-                t.loaded = true;
-                vec![Effect::Send(Command::Load {
-                    id: t.task.id.clone(),
-                })]
-            }
-            _ => Vec::new(),
-        }
+        self.load_selected()
     }
 }

@@ -148,7 +148,18 @@ impl TaskView {
     /// Folds one event about this task in.
     pub fn apply(&mut self, ev: &Event) {
         self.version += 1;
+        // What an attempt this view has moved past still says is not the new one's.
+        let stale = ev.attempt < self.task.attempt;
         match &ev.body {
+            EventBody::Transcript { .. }
+            | EventBody::AssistantDelta { .. }
+            | EventBody::ToolOutput { .. }
+            | EventBody::ContainerStarted { .. }
+            | EventBody::DiffUpdated { .. }
+            | EventBody::TestStarted { .. }
+            | EventBody::TestOutput { .. }
+            | EventBody::TestFinished { .. }
+                if stale => {}
             EventBody::TaskAdded { task, attempt } => {
                 self.task = (**task).clone();
                 self.attempt = (**attempt).clone();
@@ -182,8 +193,8 @@ impl TaskView {
                 {
                     self.live = None;
                 }
-                if !self.entries.is_empty() {
-                    self.last_n = Some(self.last_n.map_or(end - 1, |l| l.max(end - 1)));
+                if let Some(last) = end.checked_sub(1) {
+                    self.last_n = Some(self.last_n.map_or(last, |l| l.max(last)));
                 }
                 self.entries_epoch = next_epoch();
                 self.forgotten = usize::try_from(*earlier).unwrap_or(usize::MAX);
@@ -469,8 +480,28 @@ mod tests {
             })
         });
         t.apply(&history(vec![said(0)]));
-        assert!(t.entries.is_empty());
+        t.apply(&live(7));
+        assert!(t.entries.is_empty(), "attempt 1's entry is not attempt 2's");
         assert_eq!(t.attempt.n, 2);
+        t.apply(&Event {
+            attempt: 2,
+            ..live(0)
+        });
+        assert_eq!(
+            t.entries,
+            [said(0)],
+            "attempt 2's first entry counts from 0"
+        );
+    }
+
+    /// An empty history (nothing written yet when it was read) keeps what streamed.
+    #[test]
+    fn an_empty_history_keeps_what_streamed() {
+        let mut t = view();
+        t.apply(&live(0));
+        t.apply(&history(Vec::new()));
+        t.apply(&live(1));
+        assert_eq!(t.entries, [said(0), said(1)]);
     }
 
     /// The first page of a patch announced again keeps the pages already read; a new

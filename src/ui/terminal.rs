@@ -316,7 +316,8 @@ fn on_update(app: &mut App, up: Update) -> Vec<Effect> {
         Update::Reply { command, result } => return app.update(Msg::Reply(command, result)),
         Update::Lost(why) => app.set_status(format!("{why}; reconnecting…"), true),
         Update::Back(pid) => {
-            app.set_status(format!("attached to the daemon again (pid {pid})"), false)
+            app.set_status(format!("attached to the daemon again (pid {pid})"), false);
+            return app.load_selected();
         }
         Update::Fatal(why) => app.set_status(why, true),
     }
