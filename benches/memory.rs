@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Screen, app, ev};
+use common::{Screen, app, ev, id};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use drover::agent::tools::ToolOutput;
 use drover::protocol::EventBody;
@@ -86,17 +86,24 @@ fn main() {
     let (fed, _) = rss();
     // Every task selected in turn: its history read back whole, drawn, then let go.
     for t in 0..TASKS {
-        app.update(Msg::Engine(ev(
-            t,
-            EventBody::History {
-                attempt: Box::default(),
-                entries: entries(t),
-                earlier: 0,
-                test_output: String::new(),
-                patch: drover::protocol::Page::default(),
-                warnings: Vec::new(),
+        let history = drover::protocol::History {
+            attempt: drover::protocol::AttemptRecord {
+                n: 1,
+                ..Default::default()
             },
-        )));
+            entries: entries(t),
+            earlier: 0,
+            test_output: String::new(),
+            patch: drover::protocol::Page::default(),
+            warnings: Vec::new(),
+        };
+        app.update(Msg::Reply(
+            drover::protocol::Command::Load { id: id(t) },
+            Ok(drover::protocol::Reply::History {
+                id: id(t),
+                history: Box::new(history),
+            }),
+        ));
         term.draw(&mut app);
         app.update(Msg::Key(KeyEvent::new(
             KeyCode::Char('j'),

@@ -21,7 +21,7 @@ pub(super) fn event_line(ev: &Event) -> Option<String> {
         EventBody::TaskAdded { task, .. } => {
             format!("{} {}", task.state.name(), inert(&task.title))
         }
-        EventBody::History { .. } | EventBody::AttemptUpdated { .. } => return None,
+        EventBody::AttemptUpdated { .. } => return None,
         EventBody::Docker { version, error } => match (version, error) {
             (Some(v), _) => format!("docker {v}"),
             (None, e) => format!("docker unavailable: {}", e.as_deref().unwrap_or("?")),

@@ -283,9 +283,8 @@ pub(super) async fn discard_now(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
 
 fn load(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
     let t = ctx.find(id.as_str())?;
-    let body = super::history::history(ctx, &t);
-    ctx.bus.emit(Some(&t.id), t.attempt, body);
-    Ok(Reply::Loading { id: t.id })
+    let history = Box::new(super::history::history(ctx, &t));
+    Ok(Reply::History { id: t.id, history })
 }
 
 fn page(ctx: &EngineCtx, id: &TaskId, text: LongText, from: u64) -> CommandResult {

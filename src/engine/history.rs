@@ -11,13 +11,14 @@ use std::sync::Arc;
 use super::EngineCtx;
 use super::core::lock;
 use crate::protocol::{
-    CommandError, Entry, EventBody, HISTORY_ENTRIES_BYTES, LongText, PAGE, Page, TaskId, TaskRecord,
+    CommandError, Entry, HISTORY_ENTRIES_BYTES, History, LongText, MAX_LINE, PAGE, Page, TaskId,
+    TaskRecord,
 };
 
 /// Entries' fields are cut to this in a history (the transcript file keeps them whole).
 const ENTRY_FIELD: usize = 64 << 10;
 
-pub(super) fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
+pub(super) fn history(ctx: &EngineCtx, task: &TaskRecord) -> History {
     let n = task.attempt;
     let attempt = ctx.store.attempt(&task.id, n).unwrap_or_default();
     let (entries, mut warnings) =
@@ -35,14 +36,28 @@ pub(super) fn history(ctx: &EngineCtx, task: &TaskRecord) -> EventBody {
             Page::default()
         }
     };
-    EventBody::History {
-        attempt: Box::new(attempt),
+    let mut h = History {
+        attempt,
         entries,
         earlier,
         test_output,
         patch,
         warnings,
+    };
+    // Escaped for JSON, text of control bytes grows sixfold: a history that would not
+    // fit one message is cut further (the rest stays a page or `drover logs` away).
+    let size = |h: &History| serde_json::to_vec(h).map_or(0, |v| v.len());
+    if size(&h) > MAX_LINE / 2 {
+        let all = h.earlier + h.entries.len() as u64;
+        let (kept, _) = newest(std::mem::take(&mut h.entries), HISTORY_ENTRIES_BYTES / 8);
+        h.entries = kept;
+        h.earlier = all - h.entries.len() as u64;
+        h.test_output = crate::protocol::tail(&h.test_output, 16 << 10).to_string();
+        h.patch.text.clear();
+        h.warnings
+            .push("the history was cut to fit one message: scroll for the patch".into());
     }
+    h
 }
 
 /// The patch of one recorded tree, kept while a reader pages through it.
@@ -77,7 +92,8 @@ fn newest(entries: Vec<Entry>, budget: usize) -> (Vec<Entry>, u64) {
     let total = entries.len();
     for e in entries.into_iter().rev() {
         let e = e.capped(ENTRY_FIELD);
-        used += e.weight();
+        // As it travels: escaped for JSON.
+        used += serde_json::to_vec(&e).map_or_else(|_| e.weight(), |v| v.len());
         if used > budget && !kept.is_empty() {
             break;
         }
@@ -161,13 +177,23 @@ mod tests {
     #[test]
     fn a_history_keeps_the_newest_entries_that_fit() {
         let entries: Vec<Entry> = (0..100).map(|i| said(&format!("{i:0>100}"))).collect();
-        let one = entries[0].weight();
+        // Weighed as they travel: their JSON.
+        let one = serde_json::to_vec(&entries[0]).unwrap().len();
         let (kept, earlier) = newest(entries.clone(), one * 10);
         assert_eq!(kept.len(), 10);
         assert_eq!(earlier, 90);
         assert_eq!(kept.last(), entries.last());
         let (all, none) = newest(entries, usize::MAX);
         assert_eq!((all.len(), none), (100, 0));
+    }
+
+    /// Text that grows when escaped (control bytes become `\u00XX`) is weighed as it
+    /// will travel, so a history never outgrows one message.
+    #[test]
+    fn entries_are_weighed_escaped() {
+        let entries: Vec<Entry> = (0..10).map(|_| said(&"\u{1}".repeat(1000))).collect();
+        let (kept, _) = newest(entries, 10_000);
+        assert_eq!(kept.len(), 1, "each is over 6,000 bytes as JSON");
     }
 
     #[test]

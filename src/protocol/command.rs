@@ -52,7 +52,7 @@ pub enum Command {
         notes: Option<String>,
         agent: AgentSpec,
     },
-    /// Asks for a task's stored history (answered by `EventBody::History`).
+    /// Asks for a task's stored history (answered by `Reply::History`).
     Load {
         id: TaskId,
     },

@@ -92,19 +92,6 @@ pub enum EventBody {
         #[serde(rename = "attempt_record")]
         attempt: Box<AttemptRecord>,
     },
-    /// The stored history of a task's current attempt, answering `Command::Load`: its
-    /// latest entries (each capped; `earlier` more are in `drover logs`), the end of its
-    /// test output and the first page of its patch.
-    History {
-        #[serde(rename = "attempt_record")]
-        attempt: Box<AttemptRecord>,
-        entries: Vec<Entry>,
-        #[serde(default)]
-        earlier: u64,
-        test_output: String,
-        patch: Page,
-        warnings: Vec<String>,
-    },
     /// The current attempt's record changed (workspace, container, limits, summary,
     /// timings): the whole record, so front ends never assemble it themselves.
     AttemptUpdated {
@@ -170,18 +157,26 @@ pub enum EventBody {
     },
 }
 
+/// The stored history of a task's current attempt, answering `Command::Load` (to the
+/// front end that asked): its latest entries (each capped; `earlier` more are in
+/// `drover logs`), the end of its test output and the first page of its patch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    #[serde(rename = "attempt_record")]
+    pub attempt: AttemptRecord,
+    pub entries: Vec<Entry>,
+    #[serde(default)]
+    pub earlier: u64,
+    pub test_output: String,
+    pub patch: Page,
+    pub warnings: Vec<String>,
+}
+
 impl EventBody {
     /// About how many bytes the event holds (to bound what is kept of past events).
     pub fn weight(&self) -> usize {
-        let entries = |e: &[Entry]| e.iter().map(Entry::weight).sum::<usize>();
         64 + match self {
             EventBody::TaskAdded { task, .. } => task.prompt.len() + task.title.len() + 512,
-            EventBody::History {
-                entries: e,
-                test_output,
-                patch,
-                ..
-            } => entries(e) + test_output.len() + patch.text.len() + 512,
             EventBody::AttemptUpdated { attempt } => {
                 512 + attempt.diff.as_ref().map_or(0, |d| d.files.len() * 96)
             }

@@ -279,14 +279,6 @@ fn bodies() -> Vec<EventBody> {
             task: Box::new(task()),
             attempt: Box::new(attempt()),
         },
-        EventBody::History {
-            attempt: Box::new(attempt()),
-            entries: vec![entry(EntryKind::Assistant { text: "hi".into() })],
-            earlier: 3,
-            test_output: "FAILED".into(),
-            patch: page(),
-            warnings: vec!["transcript: line 3".into()],
-        },
         EventBody::AttemptUpdated {
             attempt: Box::new(attempt()),
         },
@@ -383,7 +375,17 @@ fn replies() -> Vec<Reply> {
                 draft: true,
             }),
         },
-        Reply::Loading { id: t() },
+        Reply::History {
+            id: t(),
+            history: Box::new(History {
+                attempt: attempt(),
+                entries: vec![entry(EntryKind::Assistant { text: "hi".into() })],
+                earlier: 3,
+                test_output: "FAILED".into(),
+                patch: page(),
+                warnings: vec!["transcript: line 3".into()],
+            }),
+        },
         Reply::Page {
             id: t(),
             text: LongText::Patch,

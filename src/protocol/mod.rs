@@ -26,7 +26,7 @@ pub use command::{Command, LongText};
 pub use diff::{
     DiffSummary, FileStat, Ignored, LISTED_FILES, LISTED_OTHERS, Omitted, Overlap, Unrecorded,
 };
-pub use event::{Event, EventBody, HISTORY_ENTRIES_BYTES, PAGE, Page, TaskSnapshot, tail};
+pub use event::{Event, EventBody, HISTORY_ENTRIES_BYTES, History, PAGE, Page, TaskSnapshot, tail};
 pub use ids::{ID_LEN, TaskId};
 pub use origin::{IssueOrigin, IssueRef, Removed};
 pub use reply::{CommandError, CommandResult, PullRequestRef, Reply};

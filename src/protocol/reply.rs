@@ -7,13 +7,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::command::LongText;
-use super::event::Page;
+use super::event::{History, Page};
 use super::ids::TaskId;
 use super::report::Verdict;
 use super::state::IllegalTransition;
 
 /// What a command did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
     Queued {
@@ -65,9 +65,10 @@ pub enum Reply {
         base: String,
         pull_request: Option<PullRequestRef>,
     },
-    /// The history follows as `EventBody::History`.
-    Loading {
+    /// The task's stored history, to the front end that asked.
+    History {
         id: TaskId,
+        history: Box<History>,
     },
     Page {
         id: TaskId,
@@ -101,7 +102,7 @@ impl Reply {
             | Reply::Resuming { id, .. }
             | Reply::Approved { id, .. }
             | Reply::Pushed { id, .. }
-            | Reply::Loading { id }
+            | Reply::History { id, .. }
             | Reply::Page { id, .. } => Some(id),
             Reply::Agent { .. } => None,
         }
@@ -187,7 +188,11 @@ impl fmt::Display for Reply {
                 }
                 Ok(())
             }
-            Reply::Loading { id } => write!(f, "loading task {id}"),
+            Reply::History { id, history } => write!(
+                f,
+                "task {id}: {} entries of its history",
+                history.entries.len()
+            ),
             Reply::Page { id, page, .. } => write!(
                 f,
                 "task {id}: bytes {}..{} of {}",

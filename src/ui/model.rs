@@ -8,7 +8,7 @@ use crate::protocol::TaskId;
 use crate::protocol::TaskState;
 use crate::protocol::{AttemptRecord, TaskRecord};
 use crate::protocol::{Entry, EntryKind};
-use crate::protocol::{Event, EventBody, Page};
+use crate::protocol::{Event, EventBody, History, Page};
 
 /// Live output kept per running tool call, and test output kept per attempt.
 const LIVE_CAP: usize = 64 << 10;
@@ -145,6 +145,54 @@ impl TaskView {
         self.overlaps.iter().any(|o| !o.conflicts.is_empty())
     }
 
+    /// Takes the stored history the engine answered `Load` with.
+    pub fn apply_history(&mut self, h: &History) {
+        // A history of an attempt this view has moved past is not this one's.
+        if h.attempt.n != self.task.attempt {
+            return;
+        }
+        self.version += 1;
+        self.attempt = h.attempt.clone();
+        // Entries that came live after the file was read are newer than the history:
+        // keep those, placed by their index in the transcript.
+        let end = h.earlier + h.entries.len() as u64;
+        let newer = self.last_n.map_or(0, |last| {
+            usize::try_from((last + 1).saturating_sub(end)).unwrap_or(usize::MAX)
+        });
+        let newer = newer.min(self.entries.len());
+        let mut merged = h.entries.clone();
+        merged.extend(self.entries.drain(self.entries.len() - newer..));
+        self.entries = merged;
+        // The running call's result may have come in the history rather than live.
+        if let Some((call, _)) = &self.live
+            && h.entries
+                .iter()
+                .any(|e| matches!(&e.kind, EntryKind::ToolResult { call: c, .. } if c == call))
+        {
+            self.live = None;
+        }
+        if let Some(last) = end.checked_sub(1) {
+            self.last_n = Some(self.last_n.map_or(last, |l| l.max(last)));
+        }
+        self.entries_epoch = next_epoch();
+        self.forgotten = usize::try_from(h.earlier).unwrap_or(usize::MAX);
+        if self.test_output.is_empty() {
+            self.test_output = h.test_output.clone();
+            cap_front(&mut self.test_output, TEST_CAP);
+        }
+        if self.patch.is_empty() {
+            self.set_patch(&h.patch);
+        }
+        self.test_command = self.attempt.tests.as_ref().and_then(|t| t.command.clone());
+        // Said once: a history read again repeats them.
+        for w in &h.warnings {
+            if !self.notices.contains(w) {
+                self.notices.push(w.clone());
+            }
+        }
+        self.loaded = true;
+    }
+
     /// Folds one event about this task in.
     pub fn apply(&mut self, ev: &Event) {
         self.version += 1;
@@ -163,56 +211,6 @@ impl TaskView {
             EventBody::TaskAdded { task, attempt } => {
                 self.task = (**task).clone();
                 self.attempt = (**attempt).clone();
-            }
-            // A history of an attempt this view has moved past is not this one's.
-            EventBody::History { attempt, .. } if attempt.n != self.task.attempt => {}
-            EventBody::History {
-                attempt,
-                entries,
-                earlier,
-                test_output,
-                patch,
-                warnings,
-            } => {
-                self.attempt = (**attempt).clone();
-                // Entries that came live after the file was read are newer than the
-                // history: keep those, placed by their index in the transcript.
-                let end = earlier + entries.len() as u64;
-                let newer = self.last_n.map_or(0, |last| {
-                    usize::try_from((last + 1).saturating_sub(end)).unwrap_or(usize::MAX)
-                });
-                let newer = newer.min(self.entries.len());
-                let mut merged = entries.clone();
-                merged.extend(self.entries.drain(self.entries.len() - newer..));
-                self.entries = merged;
-                // The running call's result may have come in the history rather than live.
-                if let Some((call, _)) = &self.live
-                    && entries.iter().any(
-                        |e| matches!(&e.kind, EntryKind::ToolResult { call: c, .. } if c == call),
-                    )
-                {
-                    self.live = None;
-                }
-                if let Some(last) = end.checked_sub(1) {
-                    self.last_n = Some(self.last_n.map_or(last, |l| l.max(last)));
-                }
-                self.entries_epoch = next_epoch();
-                self.forgotten = usize::try_from(*earlier).unwrap_or(usize::MAX);
-                if self.test_output.is_empty() {
-                    self.test_output = test_output.clone();
-                    cap_front(&mut self.test_output, TEST_CAP);
-                }
-                if self.patch.is_empty() {
-                    self.set_patch(patch);
-                }
-                self.test_command = self.attempt.tests.as_ref().and_then(|t| t.command.clone());
-                // Said once: a history read again repeats them.
-                for w in warnings {
-                    if !self.notices.contains(w) {
-                        self.notices.push(w.clone());
-                    }
-                }
-                self.loaded = true;
             }
             EventBody::StateChanged { to, .. } => {
                 if ev.attempt < self.task.attempt {
@@ -381,23 +379,23 @@ mod tests {
         })
     }
 
-    fn history(entries: Vec<Entry>) -> Event {
+    fn history(entries: Vec<Entry>) -> History {
         history_from(0, entries)
     }
 
     /// Attempt 1's transcript from entry `earlier` on.
-    fn history_from(earlier: u64, entries: Vec<Entry>) -> Event {
-        event(EventBody::History {
-            attempt: Box::new(AttemptRecord {
+    fn history_from(earlier: u64, entries: Vec<Entry>) -> History {
+        History {
+            attempt: AttemptRecord {
                 n: 1,
                 ..Default::default()
-            }),
+            },
             entries,
             earlier,
             test_output: String::new(),
             patch: Page::default(),
             warnings: Vec::new(),
-        })
+        }
     }
 
     fn view() -> TaskView {
@@ -420,7 +418,7 @@ mod tests {
         assert!(!t.loaded, "to be read back when selected");
         // The file holds 0..1000 and one more written while it was read (also seen live).
         t.apply(&live(1000));
-        t.apply(&history((0..=1000).map(said).collect()));
+        t.apply_history(&history((0..=1000).map(said).collect()));
         // And one more live after the history.
         t.apply(&live(1001));
         let want: Vec<Entry> = (0..=1001).map(said).collect();
@@ -429,7 +427,7 @@ mod tests {
         // Entries newer than the whole file are kept after it.
         let mut u = view();
         u.apply(&live(5));
-        u.apply(&history((0..5).map(said).collect()));
+        u.apply_history(&history((0..5).map(said).collect()));
         assert_eq!(u.entries, (0..=5).map(said).collect::<Vec<_>>());
     }
 
@@ -453,14 +451,14 @@ mod tests {
                 },
             })
             .collect();
-        t.apply(&history_from(100, cut.clone()));
+        t.apply_history(&history_from(100, cut.clone()));
         t.apply(&live(301));
         assert_eq!(t.entries.len(), 202, "100..=301, once each");
         assert_eq!(t.entries[..201], cut[..]);
         assert_eq!(t.entries[201], said(301));
         assert_eq!(t.forgotten, 100);
         // Read again (another front end asked): the same, nothing doubled.
-        t.apply(&history_from(100, cut.clone()));
+        t.apply_history(&history_from(100, cut.clone()));
         assert_eq!(t.entries.len(), 202);
         // An entry the history carried, streaming late, is not shown twice.
         t.apply(&live(301));
@@ -479,7 +477,7 @@ mod tests {
                 to: TaskState::Queued,
             })
         });
-        t.apply(&history(vec![said(0)]));
+        t.apply_history(&history(vec![said(0)]));
         t.apply(&live(7));
         assert!(t.entries.is_empty(), "attempt 1's entry is not attempt 2's");
         assert_eq!(t.attempt.n, 2);
@@ -499,7 +497,7 @@ mod tests {
     fn an_empty_history_keeps_what_streamed() {
         let mut t = view();
         t.apply(&live(0));
-        t.apply(&history(Vec::new()));
+        t.apply_history(&history(Vec::new()));
         t.apply(&live(1));
         assert_eq!(t.entries, [said(0), said(1)]);
     }

@@ -16,6 +16,11 @@ impl App {
                     self.set_status(e.to_string(), false);
                 }
             }
+            (_, Ok(Reply::History { id, history })) => {
+                if let Some(t) = self.tasks.iter_mut().find(|t| t.task.id == id) {
+                    t.apply_history(&history);
+                }
+            }
             (
                 _,
                 Ok(Reply::Page {
