@@ -123,7 +123,10 @@ pub(super) async fn doctor(repo: PathBuf) -> CliResult {
                         Ok(false) => line(
                             false,
                             "image",
-                            format!("{img} not found: build it with `drover image build`"),
+                            format!(
+                                "{img} not found: `drover image build` would {}",
+                                crate::runtime::base::plan(&rt, c).await
+                            ),
                         ),
                         Err(e) => line(false, "image", e.to_string()),
                     },
@@ -145,6 +148,9 @@ pub(super) async fn image_build(repo: PathBuf, force: bool) -> CliResult {
     let report = image::build(&rt, &config, root.as_deref(), &data, force, &mut progress)
         .await
         .map_err(Failure::failed)?;
+    if let Some(base) = &report.base {
+        outln!("base: {}", base.why);
+    }
     if report.built.is_empty() {
         outln!("{} is up to date", report.image);
     } else {

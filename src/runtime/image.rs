@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::io::ReaderStream;
 
-use super::{Runtime, RuntimeError};
+use super::{Runtime, RuntimeError, base};
 use crate::beneath::{Beneath, Kind};
 use crate::config::Config;
 use crate::paths::DataDir;
@@ -38,13 +38,15 @@ pub fn base_tag() -> String {
     format!("drover-base:{}", hash12(&[BASE_SCRIPT.as_bytes()]))
 }
 
-/// What the worker Dockerfile builds on.
-pub fn base_ref(config: &Config) -> String {
-    config.base_image.clone().unwrap_or_else(base_tag)
-}
-
+/// The worker image's tag: a hash of its recipe and of what it builds on. With no
+/// `base_image` the base is decided when the worker is built (a registry's Debian slim,
+/// else offline), and either makes the same worker.
 pub fn worker_tag(config: &Config) -> String {
-    let base = base_ref(config);
+    let base = match config.base_image.as_deref() {
+        None => format!("auto:{}:{}", base::DEFAULT_BASE, base_tag()),
+        Some(base::OFFLINE) => base_tag(),
+        Some(named) => named.to_string(),
+    };
     format!(
         "drover-worker:{}",
         hash12(&[WORKER_DOCKERFILE.as_bytes(), base.as_bytes()])
@@ -82,6 +84,8 @@ pub struct BuildReport {
     pub image: String,
     /// Images built by this call (empty when everything was up to date).
     pub built: Vec<String>,
+    /// What the worker was built on and why, when it was built.
+    pub base: Option<base::Choice>,
     pub seconds: f64,
 }
 
@@ -104,21 +108,30 @@ pub async fn build(
         return Ok(BuildReport {
             image: target,
             built,
+            base: None,
             seconds: 0.0,
         });
     }
     let worker = worker_tag(config);
+    let mut chosen = None;
     if force || !rt.image_exists(&worker).await? {
-        if config.base_image.is_none() {
-            let base = base_tag();
-            if force || !rt.image_exists(&base).await? {
-                build_offline_base(rt, data, &base, progress).await?;
-                built.push(base);
-            } else {
-                progress(&format!("base image {base} is up to date"));
+        let choice = base::choose(rt, config, progress).await?;
+        progress(&format!("base: {}", choice.why));
+        let from = match &choice.base {
+            base::Base::Registry(image) => image.clone(),
+            base::Base::Offline => {
+                let base = base_tag();
+                if force || !rt.image_exists(&base).await? {
+                    build_offline_base(rt, data, &base, progress).await?;
+                    built.push(base.clone());
+                } else {
+                    progress(&format!("base image {base} is up to date"));
+                }
+                base
             }
-        }
-        let args = HashMap::from([("BASE".to_string(), base_ref(config))]);
+        };
+        chosen = Some(choice);
+        let args = HashMap::from([("BASE".to_string(), from)]);
         docker_build(
             rt,
             WORKER_DOCKERFILE.as_bytes(),
@@ -143,6 +156,7 @@ pub async fn build(
     Ok(BuildReport {
         image: target,
         built,
+        base: chosen,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -305,13 +319,15 @@ mod tests {
     #[test]
     fn tags_follow_the_recipe() {
         let mut c = Config::default();
+        let auto = worker_tag(&c);
+        assert!(auto.starts_with("drover-worker:"));
+        assert_eq!(auto, worker_tag(&c), "stable");
+        c.base_image = Some("offline".into());
         let offline = worker_tag(&c);
-        assert!(offline.starts_with("drover-worker:"));
-        assert_eq!(offline, worker_tag(&c), "stable");
         c.base_image = Some("debian:bookworm-slim".into());
-        assert_ne!(
-            worker_tag(&c),
-            offline,
+        let named = worker_tag(&c);
+        assert!(
+            auto != offline && offline != named && named != auto,
             "a different base is a different image"
         );
         c.image = Some("mine:1".into());

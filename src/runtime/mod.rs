@@ -5,6 +5,7 @@
 //! into sentences a user can act on (daemon down, socket permission, image missing).
 //! Knows containers, execs and images; knows nothing of tasks' states or git.
 
+pub mod base;
 mod container;
 mod exec;
 pub mod image;

@@ -17,6 +17,7 @@ mod htb_secrets;
 mod htb_user_repo;
 mod htb_verify;
 mod htb_workspace;
+mod images;
 mod isolation;
 mod issues;
 mod llm_agent;
