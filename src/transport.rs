@@ -190,6 +190,27 @@ mod tests {
         assert_eq!(back.rx.recv().await, Some(ClientMsg::Stop));
     }
 
+    /// A peer that reads nothing is let go after `WRITE_PATIENCE` (its messages would
+    /// pile up in this process otherwise); one that reads keeps its connection.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_stops_reading_is_let_go() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let out: Pipe<ClientMsg, ClientMsg> = over_socket(a);
+        let big = || ClientMsg::Hello {
+            protocol: PROTOCOL,
+            client: "x".repeat(1 << 20),
+        };
+        // Positive control: within the patience, the connection stands.
+        for _ in 0..8 {
+            out.tx.send(big()).unwrap();
+        }
+        tokio::time::sleep(WRITE_PATIENCE / 2).await;
+        assert!(out.tx.send(big()).is_ok(), "still connected");
+        tokio::time::sleep(WRITE_PATIENCE).await;
+        assert!(out.tx.send(big()).is_err(), "let go");
+        drop(b);
+    }
+
     #[tokio::test]
     async fn garbage_is_an_error_not_a_panic() {
         let (a, b) = tokio::io::duplex(1 << 16);
