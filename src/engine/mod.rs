@@ -95,11 +95,6 @@ pub struct Commander {
 }
 
 impl Commander {
-    /// Sends a command and waits for the engine's answer.
-    pub async fn request(&self, cmd: Command) -> CommandResult {
-        self.submit(cmd).await
-    }
-
     /// Hands a command to the engine now (commands submitted one after another reach it
     /// in that order); the answer comes from the returned future.
     pub fn submit(&self, cmd: Command) -> impl Future<Output = CommandResult> + use<> {

@@ -122,10 +122,7 @@ pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
                 // goes before the goodbye: the bus holds it already.
                 if let Some(rx) = &mut live {
                     while let Ok(ev) = rx.try_recv() {
-                        if ev.seq > last && scope.admits(&ev) {
-                            last = ev.seq;
-                            let _ = out.send(ServerMsg::Event { event: ev });
-                        }
+                        let _ = forward(ev, &mut scope, &mut last, &out);
                     }
                 }
                 let reason = match shared.kind {
@@ -136,15 +133,26 @@ pub(super) async fn run(mut pipe: HostPipe, shared: Arc<Shared>) {
                 break;
             }
             Some(ev) = next(&mut live) => {
-                if ev.seq > last && scope.admits(&ev) {
-                    last = ev.seq;
-                    if out.send(ServerMsg::Event { event: ev }).is_err() {
-                        break;
-                    }
+                if forward(ev, &mut scope, &mut last, &out).is_err() {
+                    break;
                 }
             }
         }
     }
+}
+
+/// Sends `ev` on unless it is out of scope or already sent; `Err` when the client is gone.
+fn forward(
+    ev: Event,
+    scope: &mut Scope,
+    last: &mut u64,
+    out: &mpsc::UnboundedSender<ServerMsg>,
+) -> Result<(), ()> {
+    if ev.seq <= *last || !scope.admits(&ev) {
+        return Ok(());
+    }
+    *last = ev.seq;
+    out.send(ServerMsg::Event { event: ev }).map_err(|_| ())
 }
 
 async fn next(live: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
