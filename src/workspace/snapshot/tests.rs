@@ -43,6 +43,8 @@ fn paths(d: &diff::WorkspaceDiff) -> Vec<String> {
     d.summary.files.iter().map(|f| f.path.clone()).collect()
 }
 
+/// The agent's move, played by the test: it writes its workspace's git config (drover
+/// itself never opens a workspace as a repository).
 fn git_config(ws: &Path, key: &str, value: &str) {
     let repo = Repository::open(ws).unwrap();
     repo.config().unwrap().set_str(key, value).unwrap();
