@@ -15,7 +15,7 @@ out=${1:?usage: build-base.sh OUTPUT.tar}
 # ripgrep for search, python3 (+pytest) and a C toolchain for building projects.
 packages=(
   bash ca-certificates coreutils findutils grep sed gawk diffutils patch procps less
-  git ripgrep python3 python3-pytest build-essential tini file xz-utils
+  git ripgrep python3 python3-pytest python3-pip python3-venv build-essential tini file xz-utils
 )
 
 sources=${DROVER_APT_SOURCES:-}

@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod crash;
 pub mod engine;
+pub mod environment;
 pub mod forge;
 pub mod host;
 pub mod keymap;

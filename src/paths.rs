@@ -64,6 +64,11 @@ impl DataDir {
 
     /// Empty directories warm-pool containers mount until a task claims one: its
     /// workspace is made in it, then it is renamed to the task's `workspace`.
+    /// Marks of when each environment snapshot was last used (`envs/<key>`, its mtime).
+    pub fn env_uses(&self) -> PathBuf {
+        self.root.join("envs")
+    }
+
     pub fn pool(&self) -> PathBuf {
         self.root.join("pool")
     }

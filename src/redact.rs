@@ -7,13 +7,14 @@
 //! summaries, titles, prompts and scripts are redacted again before they are stored.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard};
 
 use regex::Regex;
 
 pub struct Redactor {
     /// (value, kind), longest first so a value containing another is replaced whole.
-    values: Vec<(String, String)>,
+    /// Grows when drover hands a value to a sandbox (`learn`): a `setup_env` variable.
+    values: RwLock<Vec<(String, String)>>,
     patterns: Vec<(Regex, &'static str)>,
 }
 
@@ -61,7 +62,31 @@ impl Redactor {
         .into_iter()
         .flatten()
         .collect();
-        Redactor { values, patterns }
+        Redactor {
+            values: RwLock::new(values),
+            patterns,
+        }
+    }
+
+    fn values(&self) -> RwLockReadGuard<'_, Vec<(String, String)>> {
+        // A panic elsewhere while holding the lock leaves a list that is still whole.
+        self.values.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Redacts `value` from now on, as `[REDACTED:env:<name>]`: drover is about to give
+    /// it to a sandbox (whatever it prints or writes is redacted before it is kept).
+    /// Values shorter than 4 characters are not secrets and would redact everything.
+    pub fn learn(&self, name: &str, value: &str) {
+        let value = value.trim();
+        if value.len() < 4 {
+            return;
+        }
+        let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
+        if values.iter().any(|(v, _)| v == value) {
+            return;
+        }
+        values.push((value.to_string(), format!("env:{name}")));
+        values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
     }
 
     /// The process's redactor, from its environment at first use.
@@ -73,8 +98,8 @@ impl Redactor {
     /// Where the first secret in `s` starts, and its kind (not its value, so it cannot
     /// leak into a message).
     pub fn find_at(&self, s: &str) -> Option<(usize, String)> {
-        let by_value = self
-            .values
+        let values = self.values();
+        let by_value = values
             .iter()
             .filter_map(|(v, kind)| s.find(v.as_str()).map(|i| (i, kind.clone())));
         let by_pattern = self
@@ -87,7 +112,7 @@ impl Redactor {
     /// The kind of the first secret in `s` (its value is not returned, so it cannot leak
     /// into a message).
     pub fn find(&self, s: &str) -> Option<String> {
-        if let Some((_, kind)) = self.values.iter().find(|(v, _)| s.contains(v.as_str())) {
+        if let Some((_, kind)) = self.values().iter().find(|(v, _)| s.contains(v.as_str())) {
             return Some(kind.clone());
         }
         self.patterns
@@ -98,7 +123,7 @@ impl Redactor {
 
     pub fn redact<'a>(&self, s: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(s);
-        for (value, kind) in &self.values {
+        for (value, kind) in self.values().iter() {
             if out.contains(value.as_str()) {
                 out = Cow::Owned(out.replace(value.as_str(), &format!("[REDACTED:{kind}]")));
             }
@@ -124,7 +149,7 @@ impl Redactor {
     /// The byte ranges of every secret in `s` (they may overlap).
     fn ranges(&self, s: &str) -> Vec<std::ops::Range<usize>> {
         let mut out: Vec<std::ops::Range<usize>> = self
-            .values
+            .values()
             .iter()
             .flat_map(|(v, _)| s.match_indices(v.as_str()).map(|(i, m)| i..i + m.len()))
             .collect();
@@ -136,7 +161,12 @@ impl Redactor {
 
     /// How much of a stream's end may be the start of a secret still arriving.
     fn hold(&self) -> usize {
-        let longest = self.values.iter().map(|(v, _)| v.len()).max().unwrap_or(0);
+        let longest = self
+            .values()
+            .iter()
+            .map(|(v, _)| v.len())
+            .max()
+            .unwrap_or(0);
         (longest + 1).max(256)
     }
 }

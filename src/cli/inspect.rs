@@ -115,6 +115,7 @@ pub(super) fn show(prefix: &str, as_json: bool) -> CliResult {
         "workspace": ws_exists.then_some(&ws),
         "container": a.container,
         "image": a.image,
+        "environment": a.environment,
         "diff": a.diff.as_ref().map(|d| json!({
             "files": d.files.len(),
             "insertions": d.insertions,

@@ -77,6 +77,7 @@ fn indent(prefix: &str, text: &str) -> String {
 pub(super) fn entry_text(entry: &Entry, max_lines: Option<usize>) -> String {
     match &entry.kind {
         EntryKind::Assistant { text } => format!("› {}", inert(text)),
+        EntryKind::Section { title } => format!("── {} ──", inert(title)),
         EntryKind::ToolCall { tool, .. } => inert(&tool.headline()),
         EntryKind::ToolResult {
             ok,

@@ -8,11 +8,13 @@
 //! dir).
 
 mod agent;
+pub mod environment;
 mod error;
 pub mod repo;
 pub mod values;
 
 pub use agent::{AgentConfig, PROVIDERS};
+pub use environment::EnvConfig;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -124,8 +126,11 @@ pub struct Config {
     pub image: Option<String>,
     /// Registry image the worker Dockerfile builds on; `None` builds the base offline.
     pub base_image: Option<String>,
-    /// Commands run once in the container after provisioning.
+    /// Commands that prepare the environment, run once in a setup phase of their own
+    /// (with `env.setup_network`) and kept as a snapshot.
     pub setup: Vec<String>,
+    /// The rest of the setup phase: its variables, network, maintenance and snapshot keys.
+    pub env: EnvConfig,
     /// Test command; `None` means auto-detect in the workspace.
     pub test: Option<String>,
     pub max_parallel: usize,
@@ -178,6 +183,7 @@ impl Default for Config {
             image: None,
             base_image: None,
             setup: Vec::new(),
+            env: EnvConfig::default(),
             test: None,
             max_parallel: cores.max(2),
             warm_pool: 0,
@@ -220,6 +226,10 @@ struct FileConfig {
     limits: Option<LimitsFile>,
     agent: Option<agent::AgentFile>,
     forge: Option<ForgeFile>,
+    setup_env: Option<Spanned<Vec<String>>>,
+    setup_network: Option<Spanned<String>>,
+    maintenance: Option<Spanned<StringOrList>>,
+    snapshot_keys: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,9 +276,18 @@ struct LimitsFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum StringOrList {
+pub(super) enum StringOrList {
     One(String),
     Many(Vec<String>),
+}
+
+impl StringOrList {
+    pub(super) fn into_vec(self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => vec![s],
+            StringOrList::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,14 +372,18 @@ impl Config {
         }
         if let Some(v) = raw.setup {
             let span = v.span();
-            self.setup = match v.into_inner() {
-                StringOrList::One(s) => vec![s],
-                StringOrList::Many(v) => v,
-            };
+            self.setup = v.into_inner().into_vec();
             if self.setup.iter().any(|s| s.trim().is_empty()) {
                 return Err(err(span, "setup: commands must not be empty".into()));
             }
         }
+        let keys = environment::EnvKeys {
+            setup_env: raw.setup_env,
+            setup_network: raw.setup_network,
+            maintenance: raw.maintenance,
+            snapshot_keys: raw.snapshot_keys,
+        };
+        environment::apply(&mut self.env, keys).map_err(|(span, m)| err(span, m))?;
         if let Some(v) = raw.test {
             self.test = Some(non_empty(&v, "test").map_err(|m| err(v.span(), m))?);
         }

@@ -184,6 +184,15 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
     ) {
         config.network = before.network;
     }
+    keep!(env.setup_env, "setup_env");
+    // The repository's own setup commands run its code with network: only once trusted.
+    let own_setup = config.setup != before.setup
+        || config.env.maintenance != before.env.maintenance
+        || config.env.setup_network != before.env.setup_network;
+    let offline_setup = own_setup && config.env.setup_network != Network::None;
+    if offline_setup {
+        config.env.setup_network = Network::None;
+    }
     keep!(branch_prefix, "branch_prefix");
     keep!(remote, "forge.remote");
     keep!(forge.api_url, "forge.api_url");
@@ -231,6 +240,19 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
             1
         })
         .unwrap_or(Path::new("."));
+    if offline_setup {
+        let key = if config.setup != before.setup {
+            "setup"
+        } else {
+            "maintenance"
+        };
+        config.warnings.push(format!(
+            "{}:{}: {key} runs without network until you trust this repository's config (its commands would run the repository's code with network): read the file, then run `drover trust` in {}",
+            file.path.display(),
+            line_of(&file.src, key),
+            repo.display()
+        ));
+    }
     for k in &ignored {
         config.warnings.push(format!(
             "{}:{}: {k} is ignored until you trust this repository's config (it could send a credential elsewhere or widen the sandbox): read the file, then run `drover trust` in {}",

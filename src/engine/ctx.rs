@@ -25,6 +25,9 @@ pub struct EngineCtx {
     /// The patch last read in pages (a reader pages through one patch at a time):
     /// making it again for every page would cost a whole diff each.
     pub(super) paged: std::sync::Mutex<Option<super::history::Paged>>,
+    /// One setup per snapshot key at a time: tasks that need the same environment wait
+    /// for the first one's snapshot instead of each running setup.
+    pub(super) setups: super::environ::SetupLocks,
 }
 
 impl EngineCtx {
@@ -36,6 +39,7 @@ impl EngineCtx {
             data,
             pool: pool::WarmPool::default(),
             paged: Default::default(),
+            setups: Default::default(),
         }
     }
 

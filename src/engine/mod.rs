@@ -14,6 +14,7 @@ mod core;
 mod ctx;
 mod differ;
 pub mod docker_watch;
+mod environ;
 mod history;
 mod import;
 pub(crate) mod journal;

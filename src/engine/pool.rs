@@ -314,6 +314,25 @@ async fn fit_for(rt: &Runtime, data: &DataDir, repo: &Path) -> Result<Fit, Strin
     let config = Config::load_in(Some(repo), data.root()).map_err(|e| e.to_string())?;
     let image = image::task_image(&config, Some(repo)).map_err(|e| e.to_string())?;
     let id = rt.image_id(&image).await.map_err(|e| e.to_string())?;
+    // With setup, waiting containers run the snapshot of HEAD's recipe once there is one
+    // (the task that makes it runs setup in a container of its own, never a pooled one).
+    if crate::environment::recipe::wanted(&config) {
+        let (store, user_repo) = (
+            data.git_store(&crate::paths::repo_hash(repo)),
+            repo.to_path_buf(),
+        );
+        let (c, base_id) = (config.clone(), id.clone());
+        let recipe = tokio::task::spawn_blocking(move || {
+            let head = workspace::head_commit(&user_repo).map_err(|e| e.to_string())?;
+            crate::environment::Recipe::of(&c, &base_id, &store, &user_repo, &head)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let snapshot = crate::environment::snapshot_image(&data.hash(), &recipe.key());
+        if let Some(snap_id) = rt.find_image(&snapshot).await.map_err(|e| e.to_string())? {
+            return Ok(Fit::of(&config, &snapshot, &snap_id));
+        }
+    }
     Ok(Fit::of(&config, &image, &id))
 }
 
@@ -345,6 +364,7 @@ async fn make(rt: &Runtime, data: &DataDir, repo: &Path, fit: Fit) -> Result<War
         gid,
         network: fit.network,
         limits: fit.limits.clone(),
+        setup: None,
     };
     match rt.create_task_container(&spec).await {
         Ok(container) => Ok(Warm {

@@ -9,6 +9,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::EngineCtx;
+use super::environ;
 use super::journal::Journal;
 use super::pool::Fit;
 use super::session::Session;
@@ -23,8 +24,10 @@ use crate::store::TranscriptLog;
 use crate::workspace::{self, Workspace, owner};
 
 /// A new workspace and container for the attempt: a warm-pool container when one waits
-/// (a retry continuing in place needs its own workspace mounted, so never), else a new
-/// one.
+/// (a retry continuing in place needs its own workspace mounted, so never; nor an
+/// attempt that runs setup first), else a new one. The environment is made ready here:
+/// setup runs (and is kept as a snapshot) before the container exists, or the workspace
+/// is filled from the snapshot after.
 pub(super) async fn fresh(
     ctx: &EngineCtx,
     task: &TaskRecord,
@@ -33,14 +36,30 @@ pub(super) async fn fresh(
     cancel: &CancellationToken,
     container_out: &mut Option<String>,
 ) -> Result<Session, Stop> {
-    let (rt, image, image_id) = runtime_and_image(ctx, task, config).await?;
+    let (rt, base, base_id) = runtime_and_image(ctx, task, config).await?;
     // A retry with feedback continues where the last attempt left off.
     let git = task.git(&ctx.data);
     let in_place = continue_in_place && git.workspace.is_dir();
-    let claimed = match in_place {
+    let log = open_log(ctx, task)?;
+    let mut session = new_session(
+        ctx,
+        task,
+        config,
+        rt.clone(),
+        log,
+        &git.workspace,
+        "",
+        cancel,
+    );
+    let mut chosen = environ::choose(ctx, task, config, &rt, (&base, &base_id), &session).await?;
+    if in_place && matches!(chosen.how, environ::How::Snapshot { .. }) {
+        // Its workspace already holds what setup made.
+        chosen.how = environ::How::Plain;
+    }
+    let claimed = match in_place || !chosen.poolable() {
         true => None,
         false => {
-            let fit = Fit::of(config, &image, &image_id);
+            let fit = Fit::of(config, &chosen.image, &chosen.image_id);
             let name = container_name(&task.id);
             ctx.pool
                 .claim(&rt, &ctx.data, &fit, &git, (task.id.as_str(), &name))
@@ -48,28 +67,42 @@ pub(super) async fn fresh(
         }
     };
     let warm = claimed.is_some();
-    let (ws, container) = match claimed {
-        Some(c) => (c.workspace, c.container),
-        None => cold(ctx, task, config, &rt, &image, in_place).await?,
+    let (ws, container, spec) = match claimed {
+        Some(c) => {
+            let spec = container_spec(ctx, task, config, &chosen.image, &c.workspace).await?;
+            (c.workspace, c.container, spec)
+        }
+        None => {
+            let ws = workspace_for(task, &git, in_place).await?;
+            let mut spec = container_spec(ctx, task, config, &chosen.image, &ws).await?;
+            environ::set_up(ctx, task, config, &rt, &mut chosen, &spec, &session).await?;
+            spec.image = chosen.image.clone();
+            let container = rt
+                .create_task_container(&spec)
+                .await
+                .map_err(|e| Stop::Fail(e.to_string()))?;
+            (ws, container, spec)
+        }
     };
     crate::crash::point("after_container_start");
     *container_out = Some(container.clone());
+    session.tools.container = container.clone();
     check(cancel)?;
 
-    let log = open_log(ctx, task)?;
-    record_container(ctx, task, config, &image, &ws, &container, true);
-    let session = new_session(ctx, task, config, rt, log, &ws, &container, cancel);
+    record_container(ctx, task, config, &chosen.image, &ws, &container, true);
     session
         .info(format!(
-            "workspace {} on branch {} at {}; {}container {} ({image}, network {})",
+            "workspace {} on branch {} at {}; {}container {} ({}, network {})",
             ws.dir.display(),
             task.branch,
             &task.base_commit[..task.base_commit.len().min(12)],
             if warm { "warm " } else { "" },
             crate::runtime::short_id(&container),
+            chosen.image,
             config.network.docker_mode()
         ))
         .await;
+    environ::restore(ctx, task, config, &chosen, &spec, &container, &session).await?;
     if config.network == crate::config::Network::Bridge {
         session
             .info(
@@ -80,32 +113,24 @@ pub(super) async fn fresh(
     Ok(session)
 }
 
-/// The workspace made (or reopened in place) and a container created for it.
-async fn cold(
-    ctx: &EngineCtx,
+/// The attempt's workspace: made at the base, or reopened in place for a retry.
+async fn workspace_for(
     task: &TaskRecord,
-    config: &Config,
-    rt: &Runtime,
-    image: &str,
+    git: &workspace::TaskGit,
     in_place: bool,
-) -> Result<(Workspace, String), Stop> {
-    let git = task.git(&ctx.data);
-    let ws: Workspace = tokio::task::spawn_blocking(move || {
+) -> Result<Workspace, Stop> {
+    let git = git.clone();
+    let user_repo = task.repo.clone();
+    tokio::task::spawn_blocking(move || {
         if in_place {
-            Workspace::existing(&git.workspace, &git.user_repo)
+            Workspace::existing(&git.workspace, &user_repo)
         } else {
             workspace::create(&git)
         }
     })
     .await
     .map_err(|e| Stop::Fail(format!("workspace: {e}")))?
-    .map_err(|e| Stop::Fail(format!("workspace: {e}")))?;
-    let spec = container_spec(ctx, task, config, image, &ws).await?;
-    let container = rt
-        .create_task_container(&spec)
-        .await
-        .map_err(|e| Stop::Fail(e.to_string()))?;
-    Ok((ws, container))
+    .map_err(|e| Stop::Fail(format!("workspace: {e}")))
 }
 
 /// The attempt's own workspace and container again, and a session that replays what the
@@ -118,7 +143,7 @@ pub(super) async fn resume(
     container_out: &mut Option<String>,
     journal: Journal,
 ) -> Result<Session, Stop> {
-    let (rt, image, _) = runtime_and_image(ctx, task, config).await?;
+    let (rt, base, base_id) = runtime_and_image(ctx, task, config).await?;
     let dir = ctx.data.workspace(&task.id);
     let repo = task.repo.clone();
     let ws = tokio::task::spawn_blocking(move || Workspace::existing(&dir, &repo))
@@ -134,12 +159,33 @@ pub(super) async fn resume(
     check(cancel)?;
 
     let log = open_log(ctx, task)?;
-    let spec = container_spec(ctx, task, config, &image, &ws).await?;
+    let mut session = new_session(ctx, task, config, rt.clone(), log, &ws.dir, "", cancel);
+    // The image it ran: its snapshot, when that is still there.
+    let record = ctx.store.attempt(&task.id, task.attempt).ok();
+    let mut image = base.clone();
+    if let Some(recorded) = record.as_ref().and_then(|a| a.image.clone())
+        && rt.find_image(&recorded).await.ok().flatten().is_some()
+    {
+        image = recorded;
+    }
+    // Stopped before its environment was ready: it is made ready now.
+    let unready = environment_unready(config, record.as_ref());
+    let mut chosen = match unready {
+        true => Some(environ::choose(ctx, task, config, &rt, (&base, &base_id), &session).await?),
+        false => None,
+    };
+    let mut spec = container_spec(ctx, task, config, &image, &ws).await?;
+    if let Some(chosen) = &mut chosen {
+        environ::set_up(ctx, task, config, &rt, chosen, &spec, &session).await?;
+        spec.image = chosen.image.clone();
+        image = chosen.image.clone();
+    }
     let (container, how) = rt
         .adopt_task_container(&spec)
         .await
         .map_err(|e| Stop::Fail(e.to_string()))?;
     *container_out = Some(container.clone());
+    session.tools.container = container.clone();
     // Commands the lost drover was running would go on changing the workspace unseen.
     let reaped = match how {
         Adopted::Running => rt.reap_tool_calls(&container).await.unwrap_or_else(|e| {
@@ -149,9 +195,11 @@ pub(super) async fn resume(
         _ => 0,
     };
     record_container(ctx, task, config, &image, &ws, &container, false);
+    if let Some(chosen) = &chosen {
+        environ::restore(ctx, task, config, chosen, &spec, &container, &session).await?;
+    }
     let calls = journal.last_call();
-    let session =
-        new_session(ctx, task, config, rt, log, &ws, &container, cancel).replaying(journal);
+    let session = session.replaying(journal);
     let short = crate::runtime::short_id(&container);
     let what = match how {
         Adopted::Running => format!("reattached to its running container {short}"),
@@ -168,6 +216,12 @@ pub(super) async fn resume(
         ))
         .await;
     Ok(session)
+}
+
+/// Whether an attempt stopped before its environment was ready (setup is configured
+/// and the attempt records no environment).
+fn environment_unready(config: &Config, record: Option<&crate::protocol::AttemptRecord>) -> bool {
+    crate::environment::recipe::wanted(config) && record.is_some_and(|a| a.environment.is_none())
 }
 
 /// The runtime, and the attempt's image tag and id.
@@ -230,6 +284,7 @@ async fn container_spec(
         gid,
         network: config.network,
         limits: config.limits.clone(),
+        setup: None,
     })
 }
 
@@ -268,7 +323,7 @@ fn new_session(
     config: &Config,
     rt: Runtime,
     log: TranscriptLog,
-    ws: &Workspace,
+    workspace: &std::path::Path,
     container: &str,
     cancel: &CancellationToken,
 ) -> Session {
@@ -287,7 +342,7 @@ fn new_session(
         tools,
         cancel.clone(),
         workspace::TaskGit {
-            workspace: ws.dir.clone(),
+            workspace: workspace.to_path_buf(),
             ..task.git(&ctx.data)
         },
     )

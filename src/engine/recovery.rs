@@ -26,6 +26,18 @@ pub(super) async fn reap_orphans(ctx: &EngineCtx, rt: &Runtime) {
         if c.pool.is_some() && c.task.is_none() {
             continue; // waiting in the warm pool, which keeps it
         }
+        if c.setup.is_some() && c.task.is_none() && c.pool.is_none() {
+            // A setup no engine finishes any more: its attempt runs it again.
+            let message = match rt.remove(&c.id).await {
+                Ok(()) => format!(
+                    "removed setup container {} left by an unfinished setup",
+                    c.name
+                ),
+                Err(e) => format!("setup container {} could not be removed: {e}", c.name),
+            };
+            tracing::warn!("{message}");
+            continue;
+        }
         let task = c
             .task
             .as_deref()

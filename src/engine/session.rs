@@ -86,6 +86,11 @@ impl Session {
         self.write(EntryKind::Info { text: text.into() }).await;
     }
 
+    /// Records output even while replaying (a phase run again prints anew).
+    pub(super) async fn announce_output(&self, text: String) {
+        self.write(EntryKind::Output { text }).await;
+    }
+
     /// Persists an entry, then tells subscribers (so nothing shown is ever lost). Secrets
     /// are redacted first.
     pub(super) async fn record(&self, kind: EntryKind) {

@@ -1,5 +1,5 @@
-//! One attempt of one task, start to rest: provision (workspace + container), setup,
-//! agent, verification, review.
+//! One attempt of one task, start to rest: provision (workspace, environment,
+//! container), agent, verification, review.
 //!
 //! Every state change goes through the state machine and the store's compare-and-set
 //! before it is announced. On any ending (review, failure, cancel) the container is
@@ -20,12 +20,11 @@ use crate::agent::external::ExternalAgent;
 use crate::agent::llm_agent::LlmAgent;
 use crate::agent::scripted::{Script, ScriptedAgent};
 use crate::agent::tools::{ContainerTools, ToolError};
-use crate::agent::{Agent, AgentError, Tools};
+use crate::agent::{Agent, AgentError};
 use crate::config::Config;
 use crate::protocol::EntryKind;
 use crate::protocol::EventBody;
 use crate::protocol::TaskId;
-use crate::protocol::ToolCall;
 use crate::protocol::{AgentSpec, AttemptRecord, TaskRecord};
 use crate::protocol::{Cause, Transition};
 use crate::protocol::{TestReport, Verdict};
@@ -239,26 +238,16 @@ async fn attempt(
         watching,
         tripped.clone(),
     ));
-    for cmd in &config.setup {
-        session.info(format!("setup: {cmd}")).await;
-        let call = ToolCall::Bash {
-            command: cmd.clone(),
-            timeout_secs: None,
-        };
-        let out = session
-            .call(call)
-            .await
-            .map_err(|e| Stop::from(AgentError::Tool(e)))?;
-        if !out.ok {
-            let code = out
-                .exit_code
-                .map_or("timed out".to_string(), |c| format!("exit {c}"));
-            return Err(Stop::Fail(format!("setup command failed ({code}): {cmd}")));
-        }
-    }
     check(cancel)?;
     ctx.transition(current, Transition::Provisioned)
         .map_err(stop)?;
+    if crate::environment::recipe::wanted(&config) {
+        session
+            .record(EntryKind::Section {
+                title: "agent".into(),
+            })
+            .await;
+    }
 
     if let Some(f) = &feedback {
         session

@@ -124,6 +124,7 @@ fn attempt() -> AttemptRecord {
         pr_number: Some(7),
         pr_url: Some("https://github.com/ana/shop/pull/7".into()),
         workspace_bytes: Some(4096),
+        environment: Some("from snapshot drover-env:1 (setup skipped)".into()),
     }
 }
 
@@ -192,6 +193,9 @@ fn entry_kinds() -> Vec<EntryKind> {
             timed_out: false,
         },
         EntryKind::Output { text: "ok".into() },
+        EntryKind::Section {
+            title: "setup".into(),
+        },
         EntryKind::Info {
             text: "provisioned".into(),
         },

@@ -114,6 +114,10 @@ pub struct AttemptRecord {
     /// Disk the workspace used when the attempt ended.
     #[serde(default)]
     pub workspace_bytes: Option<u64>,
+    /// Where the environment came from and how it was made ready: "worker image; setup
+    /// ran (2 commands, 41s), snapshot drover-env:… kept" or "snapshot … (setup skipped)".
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 /// Entries of each list an attempt carries in a snapshot (its history has them all).

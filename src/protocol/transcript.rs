@@ -41,6 +41,10 @@ pub enum EntryKind {
     Output {
         text: String,
     },
+    /// Where a phase of the attempt begins ("setup", "agent"): what follows belongs to it.
+    Section {
+        title: String,
+    },
     /// drover's own notes (provisioning, setup, verification).
     Info {
         text: String,
@@ -65,6 +69,7 @@ impl Entry {
             | EntryKind::Output { text }
             | EntryKind::Info { text }
             | EntryKind::Error { text } => text.len(),
+            EntryKind::Section { title } => title.len(),
             EntryKind::ToolResult { output, .. } => output.len(),
             EntryKind::ToolCall { tool, .. } => tool.weight(),
         }
@@ -94,6 +99,7 @@ impl Entry {
             EntryKind::Assistant { text } => EntryKind::Assistant { text: cut(text) },
             EntryKind::Output { text } => EntryKind::Output { text: cut(text) },
             EntryKind::Info { text } => EntryKind::Info { text: cut(text) },
+            EntryKind::Section { title } => EntryKind::Section { title: cut(title) },
             EntryKind::Error { text } => EntryKind::Error { text: cut(text) },
             EntryKind::ToolResult {
                 call,

@@ -27,6 +27,10 @@ pub const LABEL_REPO: &str = "drover.repo";
 pub(super) const LABEL_DATA: &str = "drover.data";
 /// A warm-pool container's slot (the data dir's `pool/<slot>` it mounts).
 pub const LABEL_POOL: &str = "drover.pool";
+/// A setup container (the environment phase of a task, or `drover env rebuild`): what it
+/// is setting up. Images committed from one inherit the label, so a container is a setup
+/// container only when it has neither a task nor a pool label.
+pub const LABEL_SETUP: &str = "drover.setup";
 /// Every drover container's name starts so: `drover-<task>` or `drover-pool-…`.
 pub const NAME_PREFIX: &str = "drover-";
 const POOL_PREFIX: &str = "drover-pool-";
@@ -90,18 +94,22 @@ pub struct ContainerSpec {
     pub gid: u32,
     pub network: Network,
     pub limits: Limits,
+    /// Makes it a setup container (`LABEL_SETUP`, this value): its root filesystem is
+    /// writable, as what setup leaves there is committed as a snapshot.
+    pub setup: Option<String>,
 }
 
 impl ContainerSpec {
-    fn body(&self) -> ContainerCreateBody {
+    pub(super) fn body(&self) -> ContainerCreateBody {
         let mut labels = HashMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_REPO.to_string(), self.repo_hash.clone()),
             (LABEL_DATA.to_string(), self.data_hash.clone()),
         ]);
-        match &self.pool {
-            Some(slot) => labels.insert(LABEL_POOL.to_string(), slot.clone()),
-            None => labels.insert(LABEL_TASK.to_string(), self.task.clone()),
+        match (&self.pool, &self.setup) {
+            (Some(slot), _) => labels.insert(LABEL_POOL.to_string(), slot.clone()),
+            (None, Some(what)) => labels.insert(LABEL_SETUP.to_string(), what.clone()),
+            (None, None) => labels.insert(LABEL_TASK.to_string(), self.task.clone()),
         };
         let mounts = vec![
             Mount {
@@ -141,7 +149,7 @@ impl ContainerSpec {
                 network_mode: Some(self.network.docker_mode().into()),
                 cap_drop: Some(vec!["ALL".into()]),
                 security_opt: Some(vec!["no-new-privileges:true".into()]),
-                readonly_rootfs: Some(true),
+                readonly_rootfs: Some(self.setup.is_none()),
                 tmpfs: Some(HashMap::from([
                     ("/tmp".to_string(), tmpfs_opts.clone()),
                     ("/var/tmp".to_string(), tmpfs_opts),
@@ -189,6 +197,8 @@ pub struct ManagedContainer {
     pub data: Option<String>,
     /// The slot of a warm-pool container (claimed or not).
     pub pool: Option<String>,
+    /// What a setup container was setting up (see `LABEL_SETUP`).
+    pub setup: Option<String>,
     pub state: String,
 }
 
@@ -359,6 +369,7 @@ impl Runtime {
                     name,
                     data: labels.get(LABEL_DATA).cloned(),
                     pool: labels.get(LABEL_POOL).cloned(),
+                    setup: labels.get(LABEL_SETUP).cloned(),
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 }
             })

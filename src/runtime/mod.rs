@@ -9,6 +9,7 @@ pub mod base;
 mod container;
 mod exec;
 pub mod image;
+pub mod snapshot;
 mod strays;
 
 use std::time::Duration;
@@ -16,10 +17,11 @@ use std::time::Duration;
 use bollard::Docker;
 
 pub use container::{
-    Adopted, ContainerSpec, Found, LABEL_MANAGED, LABEL_POOL, LABEL_REPO, LABEL_TASK,
+    Adopted, ContainerSpec, Found, LABEL_MANAGED, LABEL_POOL, LABEL_REPO, LABEL_SETUP, LABEL_TASK,
     ManagedContainer, NAME_PREFIX, container_name, pool_name, shell_command, short as short_id,
 };
 pub use exec::{ExecResult, ExecSpec};
+pub use snapshot::{EnvImage, SNAPSHOT_DIR};
 pub use strays::Swept;
 
 #[derive(Debug, thiserror::Error)]

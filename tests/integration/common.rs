@@ -304,6 +304,23 @@ impl Drop for Env {
                 .args(&ids)
                 .output();
         }
+        // And every environment snapshot its data dir made.
+        if let Ok(data) = drover::paths::DataDir::at(self.data()) {
+            let out = Command::new("docker")
+                .args(["images", "-q", "--filter"])
+                .arg(format!("label=drover.data={}", data.hash()))
+                .args(["--filter", "label=drover.env"])
+                .output();
+            let images: Vec<String> = out
+                .map(|o| text(&o.stdout).lines().map(String::from).collect())
+                .unwrap_or_default();
+            if !images.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rmi", "-f"])
+                    .args(&images)
+                    .output();
+            }
+        }
     }
 }
 

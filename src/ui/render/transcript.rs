@@ -142,6 +142,16 @@ fn entry_lines(
     expand_key: &str,
 ) {
     match &e.kind {
+        EntryKind::Section { title } => {
+            let title = crate::text::inert(title);
+            let rule = "─".repeat(text_w.saturating_sub(title.chars().count() + 4).min(60));
+            out.push(Line::styled(
+                format!("── {title} {rule}"),
+                Style::default()
+                    .fg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD),
+            ));
+        }
         EntryKind::Assistant { text } => {
             for (i, l) in wrap(&crate::text::inert(text), text_w)
                 .into_iter()

@@ -1,0 +1,168 @@
+//! The keys that describe a task's environment beyond its image: what the setup phase
+//! may use (`setup_env`, `setup_network`), what runs on a reused snapshot
+//! (`maintenance`) and what else a snapshot depends on (`snapshot_keys`).
+//!
+//! Only parses and validates; what these mean at run time is `crate::environment`.
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::Network;
+
+/// The environment keys as they appear in a file.
+#[derive(Debug, Default)]
+pub(super) struct EnvKeys {
+    pub setup_env: Option<Spanned<Vec<String>>>,
+    pub setup_network: Option<Spanned<String>>,
+    pub maintenance: Option<Spanned<super::StringOrList>>,
+    pub snapshot_keys: Option<Spanned<Vec<String>>>,
+}
+
+/// The setup phase and snapshots, as configured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EnvConfig {
+    /// Names of host environment variables given to setup (and maintenance) only, never
+    /// to the agent phase; their values are redacted everywhere.
+    pub setup_env: Vec<String>,
+    /// The network setup runs with (`bridge` by default; `none` keeps it offline).
+    pub setup_network: Network,
+    /// Commands run (with setup's network) on a reused snapshot before the agent starts.
+    pub maintenance: Vec<String>,
+    /// More paths of the base commit a snapshot depends on, beside the detected
+    /// dependency manifests and lock files.
+    pub snapshot_keys: Vec<String>,
+}
+
+impl Default for EnvConfig {
+    fn default() -> Self {
+        EnvConfig {
+            setup_env: Vec::new(),
+            setup_network: Network::Bridge,
+            maintenance: Vec::new(),
+            snapshot_keys: Vec::new(),
+        }
+    }
+}
+
+/// Applies the keys found, or says which one is wrong and where.
+pub(super) fn apply(env: &mut EnvConfig, keys: EnvKeys) -> Result<(), (Range<usize>, String)> {
+    if let Some(v) = keys.setup_env {
+        let span = v.span();
+        for name in v.get_ref() {
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err((
+                    span,
+                    format!(
+                        "setup_env: \"{name}\" is not an environment variable name (letters, digits and _)"
+                    ),
+                ));
+            }
+        }
+        env.setup_env = v.into_inner();
+    }
+    if let Some(v) = keys.setup_network {
+        env.setup_network = match v.get_ref().as_str() {
+            "none" => Network::None,
+            "bridge" => Network::Bridge,
+            other => {
+                return Err((
+                    v.span(),
+                    format!("setup_network must be \"bridge\" or \"none\", not \"{other}\""),
+                ));
+            }
+        };
+    }
+    if let Some(v) = keys.maintenance {
+        let span = v.span();
+        env.maintenance = v.into_inner().into_vec();
+        if env.maintenance.iter().any(|s| s.trim().is_empty()) {
+            return Err((span, "maintenance: commands must not be empty".into()));
+        }
+    }
+    if let Some(v) = keys.snapshot_keys {
+        let span = v.span();
+        for p in v.get_ref() {
+            let bad = p.is_empty()
+                || p.starts_with('/')
+                || p.split('/').any(|part| part == ".." || part == ".git");
+            if bad {
+                return Err((
+                    span,
+                    format!(
+                        "snapshot_keys: \"{p}\" must be a path inside the repository (relative, no .. or .git)"
+                    ),
+                ));
+            }
+        }
+        env.snapshot_keys = v.into_inner();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::{Config, Network, repo};
+
+    #[test]
+    fn htb_07_an_untrusted_setup_runs_offline_and_gets_no_host_variables() {
+        let src = "setup = [\"pip install -r requirements.txt\"]\nsetup_env = [\"GITHUB_TOKEN\"]\nmaintenance = \"pip install -r requirements.txt\"\nsnapshot_keys = [\"data/schema.sql\"]\n";
+        let file = repo::RepoFile {
+            path: "/r/drover.toml".into(),
+            src: src.into(),
+        };
+        let mut c = Config::default();
+        c.apply_repo(&file, false).unwrap();
+        // Its commands stay (they run in the sandbox), without network or host variables.
+        assert_eq!(c.setup, ["pip install -r requirements.txt"]);
+        assert_eq!(c.env.snapshot_keys, ["data/schema.sql"]);
+        assert_eq!(c.env.setup_network, Network::None);
+        assert!(c.env.setup_env.is_empty());
+        assert_eq!(c.untrusted, ["setup_env"]);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.starts_with("/r/drover.toml:1: setup runs without network")),
+            "{:?}",
+            c.warnings
+        );
+        let mut t = Config::default();
+        t.apply_repo(&file, true).unwrap();
+        assert_eq!(t.env.setup_network, Network::Bridge);
+        assert_eq!(t.env.setup_env, ["GITHUB_TOKEN"]);
+        // A user's own setup keeps its network under an untrusted file that leaves it be.
+        let mut u = Config::default();
+        u.setup = vec!["make deps".into()];
+        let other = repo::RepoFile {
+            path: "/r/drover.toml".into(),
+            src: "test = \"make check\"\n".into(),
+        };
+        u.apply_repo(&other, false).unwrap();
+        assert_eq!(u.env.setup_network, Network::Bridge);
+    }
+
+    #[test]
+    fn environment_keys_are_checked_where_they_are() {
+        let bad = [
+            ("setup_env = [\"A-B\"]", "not an environment variable name"),
+            ("setup_network = \"open\"", "setup_network must be"),
+            ("maintenance = [\"\"]", "must not be empty"),
+            ("snapshot_keys = [\"../x\"]", "inside the repository"),
+        ];
+        for (src, want) in bad {
+            let e = Config::default()
+                .apply_str(Path::new("/r/drover.toml"), src)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("/r/drover.toml:1:") && e.contains(want),
+                "{src}: {e}"
+            );
+        }
+    }
+}

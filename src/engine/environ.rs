@@ -1,0 +1,333 @@
+//! A task's environment as an attempt starts: the image its container runs (the
+//! snapshot of its recipe when one exists), the setup phase that makes that snapshot
+//! when none does (before the task container exists, in a container of its own with
+//! setup's network and `setup_env`), and the restore (or maintenance) that fills a new
+//! workspace from a snapshot.
+//!
+//! Tasks needing the same snapshot take turns: the first runs setup, the others wait
+//! for it and start from its snapshot. What setup ran and where the image came from is
+//! the attempt's `environment`; setup's output is the transcript's "setup" section.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::EngineCtx;
+use super::session::Session;
+use super::supervisor::{Stop, record_attempt};
+use crate::config::Config;
+use crate::environment::{self, Phase, PhaseError, PhaseLog, Recipe};
+use crate::protocol::{EntryKind, TaskRecord};
+use crate::runtime::{ContainerSpec, ExecSpec, Runtime, snapshot};
+
+/// A lock per snapshot key (see `EngineCtx::setups`).
+pub(crate) type SetupLocks = std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+/// How the attempt's environment gets ready.
+pub(super) enum How {
+    /// No setup configured: the image as it is.
+    Plain,
+    /// A snapshot exists: a new workspace is filled from it (maintenance runs, if any).
+    Snapshot { key: String, recipe: Recipe },
+    /// None yet: setup runs in the workspace and its result becomes the snapshot.
+    Setup { key: String, recipe: Recipe },
+}
+
+/// The image for the attempt's container, and what is left to do.
+pub(super) struct Chosen {
+    pub image: String,
+    pub image_id: String,
+    pub how: How,
+    /// This attempt's turn to make the snapshot (others with its key wait).
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Chosen {
+    /// Whether a waiting warm-pool container may serve (it runs `image` already).
+    pub(super) fn poolable(&self) -> bool {
+        !matches!(self.how, How::Setup { .. })
+    }
+}
+
+/// Chooses the image for a task based on `commit`: the snapshot of its recipe, or the
+/// base image when there is no setup or no snapshot yet (then this attempt makes it,
+/// after any other attempt making the same one has finished).
+pub(super) async fn choose(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    rt: &Runtime,
+    base: (&str, &str),
+    session: &Session,
+) -> Result<Chosen, Stop> {
+    let plain = |how| Chosen {
+        image: base.0.to_string(),
+        image_id: base.1.to_string(),
+        how,
+        turn: None,
+    };
+    if !environment::recipe::wanted(config) {
+        return Ok(plain(How::Plain));
+    }
+    let recipe = recipe_of(
+        ctx,
+        config,
+        &task.repo,
+        &task.repo_hash,
+        base.1,
+        &task.base_commit,
+    )
+    .await?;
+    let key = recipe.key();
+    let image = environment::snapshot_image(&ctx.data.hash(), &key);
+    if let Some(id) = find(rt, &image).await? {
+        return Ok(Chosen {
+            image,
+            image_id: id,
+            how: How::Snapshot { key, recipe },
+            turn: None,
+        });
+    }
+    let lock = {
+        let mut all = ctx.setups.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(key.clone()).or_default().clone()
+    };
+    let turn = match lock.clone().try_lock_owned() {
+        Ok(turn) => turn,
+        Err(_) => {
+            session
+                .announce("another task is setting up this environment: waiting for its snapshot")
+                .await;
+            tokio::select! {
+                t = lock.lock_owned() => t,
+                _ = session.cancel.cancelled() => return Err(Stop::Cancelled),
+            }
+        }
+    };
+    // Made while this attempt waited?
+    if let Some(id) = find(rt, &image).await? {
+        return Ok(Chosen {
+            image,
+            image_id: id,
+            how: How::Snapshot { key, recipe },
+            turn: None,
+        });
+    }
+    let mut chosen = plain(How::Setup { key, recipe });
+    chosen.turn = Some(turn);
+    Ok(chosen)
+}
+
+/// The recipe of a repository at `commit` (reads git objects off the runtime).
+pub(crate) async fn recipe_of(
+    ctx_data: &EngineCtx,
+    config: &Config,
+    repo: &std::path::Path,
+    repo_hash: &str,
+    image_id: &str,
+    commit: &str,
+) -> Result<Recipe, Stop> {
+    let store = ctx_data.data.git_store(repo_hash);
+    let (config, repo, image_id, commit) = (
+        config.clone(),
+        repo.to_path_buf(),
+        image_id.to_string(),
+        commit.to_string(),
+    );
+    tokio::task::spawn_blocking(move || Recipe::of(&config, &image_id, &store, &repo, &commit))
+        .await
+        .map_err(|e| Stop::Fail(format!("environment: {e}")))?
+        .map_err(|e| Stop::Fail(format!("environment: {e}")))
+}
+
+async fn find(rt: &Runtime, image: &str) -> Result<Option<String>, Stop> {
+    rt.find_image(image)
+        .await
+        .map_err(|e| Stop::Fail(e.to_string()))
+}
+
+/// Runs setup in the workspace `spec` mounts and keeps the result as the snapshot; the
+/// attempt's container then runs `chosen.image`, the snapshot. Before the task container
+/// exists (it would see setup's half-made files otherwise).
+pub(super) async fn set_up(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    rt: &Runtime,
+    chosen: &mut Chosen,
+    spec: &ContainerSpec,
+    session: &Session,
+) -> Result<(), Stop> {
+    let How::Setup { key, recipe } = &chosen.how else {
+        return Ok(());
+    };
+    let (key, recipe) = (key.clone(), recipe.clone());
+    session
+        .record(EntryKind::Section {
+            title: "setup".into(),
+        })
+        .await;
+    let env = environment::setup_env_values(&config.env.setup_env).map_err(Stop::Fail)?;
+    let image = environment::snapshot_image(&ctx.data.hash(), &key);
+    session
+        .announce(format!(
+            "setup: {} command(s) in a container of their own (network {}{}); no snapshot yet for key {key} ({})",
+            config.setup.len(),
+            config.env.setup_network.docker_mode(),
+            match env.len() {
+                0 => String::new(),
+                _ => format!(", setup_env {}", config.env.setup_env.join(", ")),
+            },
+            recipe.describe_files(),
+        ))
+        .await;
+    let labels = HashMap::from([
+        (snapshot::LABEL_ENV.to_string(), key.clone()),
+        (snapshot::LABEL_ENV_REPO.to_string(), task.repo_hash.clone()),
+        (
+            snapshot::LABEL_ENV_PATH.to_string(),
+            task.repo.display().to_string(),
+        ),
+    ]);
+    let phase = Phase {
+        spec: setup_spec(spec, task, config, &chosen.image),
+        restore: false,
+        commands: config.setup.clone(),
+        env,
+        timeout: config.limits.command_timeout,
+        commit: Some((image.clone(), labels)),
+    };
+    let started = std::time::Instant::now();
+    let made = environment::phase::run(rt, &phase, session, &session.cancel)
+        .await
+        .map_err(phase_stop)?;
+    let secs = started.elapsed().as_secs_f64();
+    let id = made.ok_or_else(|| Stop::Fail("setup made no snapshot".into()))?;
+    let base = std::mem::replace(&mut chosen.image, image.clone());
+    chosen.image_id = id;
+    chosen.turn = None;
+    used(ctx, &key, task);
+    let what = format!(
+        "setup ran on {base} ({} command(s), {secs:.1}s); snapshot {image} kept, keyed by {}",
+        config.setup.len(),
+        recipe.describe_files()
+    );
+    session.announce(what.clone()).await;
+    record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
+    chosen.how = How::Plain;
+    Ok(())
+}
+
+/// Fills a new workspace from the snapshot: in a phase of its own when there is
+/// maintenance to run (it needs setup's network and variables), else in the task
+/// container itself.
+pub(super) async fn restore(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    chosen: &Chosen,
+    spec: &ContainerSpec,
+    container: &str,
+    session: &Session,
+) -> Result<(), Stop> {
+    let How::Snapshot { key, recipe } = &chosen.how else {
+        return Ok(());
+    };
+    let rt = &session.tools.runtime;
+    session
+        .record(EntryKind::Section {
+            title: "setup".into(),
+        })
+        .await;
+    let maintenance = &config.env.maintenance;
+    if maintenance.is_empty() {
+        let spec = ExecSpec::shell(
+            &environment::phase::restore_script(),
+            config.limits.command_timeout,
+        );
+        let r = rt
+            .exec(container, &spec, &mut |_| {})
+            .await
+            .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
+        if !r.success() {
+            return Err(Stop::Fail(format!(
+                "restoring the snapshot {}: {}",
+                chosen.image,
+                crate::text::ellipsize(r.stdout.render().trim(), 400)
+            )));
+        }
+    } else {
+        let phase = Phase {
+            spec: setup_spec(spec, task, config, &chosen.image),
+            restore: true,
+            commands: maintenance.clone(),
+            env: environment::setup_env_values(&config.env.setup_env).map_err(Stop::Fail)?,
+            timeout: config.limits.command_timeout,
+            commit: None,
+        };
+        environment::phase::run(rt, &phase, session, &session.cancel)
+            .await
+            .map_err(phase_stop)?;
+    }
+    used(ctx, key, task);
+    let what = format!(
+        "from snapshot {} (setup skipped{}), keyed by {}",
+        chosen.image,
+        match maintenance.len() {
+            0 => String::new(),
+            n => format!("; {n} maintenance command(s) ran"),
+        },
+        recipe.describe_files()
+    );
+    session.announce(what.clone()).await;
+    record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
+    Ok(())
+}
+
+/// The setup container for a task: its own container's spec with setup's network,
+/// a writable root and a name of its own.
+fn setup_spec(
+    spec: &ContainerSpec,
+    task: &TaskRecord,
+    config: &Config,
+    image: &str,
+) -> ContainerSpec {
+    ContainerSpec {
+        name: format!("drover-setup-{}", task.id),
+        image: image.to_string(),
+        network: config.env.setup_network,
+        setup: Some(task.id.to_string()),
+        ..spec.clone()
+    }
+}
+
+fn phase_stop(e: PhaseError) -> Stop {
+    match e {
+        PhaseError::Cancelled => Stop::Cancelled,
+        e => Stop::Fail(crate::redact::redact(&e.to_string()).into_owned()),
+    }
+}
+
+/// Marks the snapshot used now (what `gc` and `drover env list` go by).
+fn used(ctx: &EngineCtx, key: &str, task: &TaskRecord) {
+    let dir = ctx.data.env_uses();
+    let mark = dir.join(key);
+    let written = crate::paths::create_private_dir(&dir).and_then(|()| {
+        crate::paths::write_private(&mark, task.repo.display().to_string().as_bytes())
+    });
+    if let Err(e) = written {
+        tracing::warn!("recording the use of snapshot {key}: {e}");
+    }
+}
+
+#[async_trait]
+impl PhaseLog for Session {
+    async fn note(&self, text: String) {
+        self.announce(text).await;
+    }
+
+    async fn output(&self, text: String) {
+        self.announce_output(text).await;
+    }
+}

@@ -1,0 +1,189 @@
+//! Environment snapshots as Docker images: a setup container created with a place for
+//! what setup leaves in the workspace, committed once setup succeeded, and the
+//! snapshots of a data dir listed and removed.
+//!
+//! Knows nothing of what setup runs or how a snapshot is keyed (`crate::environment`).
+
+use std::collections::HashMap;
+
+use bollard::models::ContainerConfig;
+use bollard::query_parameters::{
+    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListImagesOptionsBuilder,
+    RemoveImageOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+
+use super::container::LABEL_DATA;
+use super::{ContainerSpec, Runtime, RuntimeError, status_of};
+
+/// Where, inside a snapshot image, the workspace files setup made are kept (a
+/// directory at the root, writable by the sandbox user in the setup container only).
+pub const SNAPSHOT_DIR: &str = "/drover-snapshot";
+/// The key of a snapshot image (its recipe hash).
+pub const LABEL_ENV: &str = "drover.env";
+/// The repository (its `paths::repo_hash`) a snapshot was made for.
+pub const LABEL_ENV_REPO: &str = "drover.env.repo";
+/// The repository's path, for people reading `drover env list`.
+pub const LABEL_ENV_PATH: &str = "drover.env.path";
+
+/// A snapshot image as Docker lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvImage {
+    pub id: String,
+    pub tag: String,
+    pub key: String,
+    pub repo_hash: String,
+    pub repo_path: String,
+    /// Seconds since the epoch.
+    pub created: i64,
+    /// Bytes of its own layers (what removing it frees, when nothing else uses them).
+    pub own_bytes: u64,
+    /// Containers (task or setup) made from it that still exist.
+    pub containers: i64,
+}
+
+impl Runtime {
+    /// Creates and starts a setup container: `spec.setup` must be set. It gets an empty
+    /// `SNAPSHOT_DIR` the sandbox user can write before it starts.
+    pub async fn create_setup_container(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<String, RuntimeError> {
+        debug_assert!(spec.setup.is_some(), "a setup container needs spec.setup");
+        self.require_image(&spec.image).await?;
+        // One setup per name at a time: a container of that name is a leftover.
+        if let Some(old) = self.find(&spec.name).await? {
+            self.remove(&old.id).await?;
+        }
+        let opts = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
+        let created = self
+            .docker
+            .create_container(Some(opts), spec.body())
+            .await
+            .map_err(RuntimeError::api(format!(
+                "creating container {}",
+                spec.name
+            )))?;
+        let upload = || -> std::io::Result<Vec<u8>> {
+            let mut ar = tar::Builder::new(Vec::new());
+            let mut dir = tar::Header::new_gnu();
+            dir.set_entry_type(tar::EntryType::Directory);
+            dir.set_path(SNAPSHOT_DIR.trim_start_matches('/'))?;
+            // Like /tmp: the sandbox user (whatever its uid) makes its own entries.
+            dir.set_mode(0o1777);
+            dir.set_size(0);
+            dir.set_cksum();
+            ar.append(&dir, std::io::empty())?;
+            ar.into_inner()
+        };
+        let body = upload().map_err(|e| RuntimeError::Api {
+            context: format!("preparing {SNAPSHOT_DIR}"),
+            detail: e.to_string(),
+        })?;
+        let opts = UploadToContainerOptionsBuilder::new().path("/").build();
+        let uploaded = self
+            .docker
+            .upload_to_container(&created.id, Some(opts), bollard::body_full(body.into()))
+            .await
+            .map_err(RuntimeError::api(format!(
+                "preparing {SNAPSHOT_DIR} in {}",
+                spec.name
+            )));
+        let started = match uploaded {
+            Ok(()) => self.start(&created.id).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = started {
+            let _ = self.remove(&created.id).await;
+            return Err(e);
+        }
+        Ok(created.id)
+    }
+
+    /// Commits container `id` as image `repo:tag` with `labels` added; its id.
+    pub async fn commit(
+        &self,
+        id: &str,
+        repo: &str,
+        tag: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<String, RuntimeError> {
+        let opts = CommitContainerOptionsBuilder::new()
+            .container(id)
+            .repo(repo)
+            .tag(tag)
+            .comment("drover environment snapshot")
+            .pause(true)
+            .build();
+        let config = ContainerConfig {
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let done = self
+            .docker
+            .commit_container(opts, config)
+            .await
+            .map_err(RuntimeError::api(format!(
+                "committing the snapshot {repo}:{tag}"
+            )))?;
+        Ok(done.id)
+    }
+
+    /// The id of `image`, or `None` when it is not there.
+    pub async fn find_image(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => Ok(info.id),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(RuntimeError::api(format!("inspecting image {image}"))(e)),
+        }
+    }
+
+    /// The snapshot images of data dir `data_hash`.
+    pub async fn env_images(&self, data_hash: &str) -> Result<Vec<EnvImage>, RuntimeError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![LABEL_ENV.to_string(), format!("{LABEL_DATA}={data_hash}")],
+        )]);
+        let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let list = self
+            .docker
+            .list_images(Some(opts))
+            .await
+            .map_err(RuntimeError::api("listing snapshot images"))?;
+        let mut out: Vec<EnvImage> = list
+            .into_iter()
+            .map(|i| {
+                let label = |k: &str| i.labels.get(k).cloned().unwrap_or_default();
+                EnvImage {
+                    tag: i
+                        .repo_tags
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "<none>".into()),
+                    key: label(LABEL_ENV),
+                    repo_hash: label(LABEL_ENV_REPO),
+                    repo_path: label(LABEL_ENV_PATH),
+                    created: i.created,
+                    own_bytes: u64::try_from(i.size - i.shared_size.max(0)).unwrap_or(0),
+                    containers: i.containers,
+                    id: i.id,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.repo_path, a.created).cmp(&(&b.repo_path, b.created)));
+        Ok(out)
+    }
+
+    /// Removes image `image` (never forced: an image a container still uses stays, and
+    /// Docker's answer says which container).
+    pub async fn remove_image(&self, image: &str) -> Result<(), RuntimeError> {
+        let opts = RemoveImageOptionsBuilder::new().force(false).build();
+        match self.docker.remove_image(image, Some(opts), None).await {
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            other => other
+                .map(|_| ())
+                .map_err(RuntimeError::api(format!("removing image {image}"))),
+        }
+    }
+}
