@@ -136,8 +136,10 @@ mod tests {
         assert_eq!(t.env.setup_network, Network::Bridge);
         assert_eq!(t.env.setup_env, ["GITHUB_TOKEN"]);
         // A user's own setup keeps its network under an untrusted file that leaves it be.
-        let mut u = Config::default();
-        u.setup = vec!["make deps".into()];
+        let mut u = Config {
+            setup: vec!["make deps".into()],
+            ..Config::default()
+        };
         let other = repo::RepoFile {
             path: "/r/drover.toml".into(),
             src: "test = \"make check\"\n".into(),
