@@ -30,14 +30,18 @@ pub(super) fn trust(repo_dir: PathBuf, revoke: bool) -> CliResult {
     }
     // What trusting changes: the keys the file sets that are ignored until now.
     let before = Config::load_in(Some(&root), data.root()).map_err(Failure::usage)?;
-    let Some(file) = repo::trust(&records, &root).map_err(Failure::failed)? else {
+    let file = repo::trust(&records, &root).map_err(Failure::failed)?;
+    let dev = repo::trust_devcontainer(&records, &root).map_err(Failure::failed)?;
+    if file.is_none() && dev.is_none() {
         outln!(
-            "{} has no drover.toml or .drover/config.toml: nothing to trust",
+            "{} has no drover.toml, .drover/config.toml or devcontainer.json: nothing to trust",
             root.display()
         );
         return Ok(0);
-    };
-    outln!("trusted {} as it is now", file.path.display());
+    }
+    for path in file.iter().map(|f| &f.path).chain(dev.iter()) {
+        outln!("trusted {} as it is now", path.display());
+    }
     if before.untrusted.is_empty() {
         outln!("it sets nothing that needed trust");
     } else {

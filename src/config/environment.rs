@@ -32,6 +32,13 @@ pub struct EnvConfig {
     /// More paths of the base commit a snapshot depends on, beside the detected
     /// dependency manifests and lock files.
     pub snapshot_keys: Vec<String>,
+    /// Where the environment is described, when a file of the repository does it
+    /// (".devcontainer/devcontainer.json").
+    pub source: Option<String>,
+    /// The devcontainer's Dockerfile build (instead of drover's worker image).
+    pub build: Option<super::devcontainer::DevBuild>,
+    /// Variables every container of the task gets (the devcontainer's `containerEnv`).
+    pub container_env: Vec<(String, String)>,
 }
 
 impl Default for EnvConfig {
@@ -41,7 +48,48 @@ impl Default for EnvConfig {
             setup_network: Network::Bridge,
             maintenance: Vec::new(),
             snapshot_keys: Vec::new(),
+            source: None,
+            build: None,
+            container_env: Vec::new(),
         }
+    }
+}
+
+/// Uses a repository's devcontainer file where drover's own config leaves the
+/// environment undescribed (no `image`, no `.drover/Dockerfile`; no `setup` for its
+/// commands). Untrusted, its commands run without network and its image is the
+/// repository's (`repo_image`).
+pub(super) fn apply_devcontainer(
+    config: &mut super::Config,
+    dev: super::devcontainer::DevContainer,
+    repo: &std::path::Path,
+    trusted: bool,
+) {
+    let file = repo.join(&dev.file);
+    config.env.source = Some(dev.file.display().to_string());
+    if dev.image.is_some() || dev.build.is_some() {
+        config.repo_image |= !trusted;
+    }
+    config.image = dev.image;
+    config.env.build = dev.build;
+    config.env.container_env = dev.env;
+    if config.setup.is_empty() && !dev.setup.is_empty() {
+        config.setup = dev.setup;
+        if !trusted && config.env.setup_network != Network::None {
+            config.env.setup_network = Network::None;
+            config.warnings.push(format!(
+                "{}: its create commands run without network until you trust the repository (they run its code): read the file, then run `drover trust` in {}",
+                file.display(),
+                repo.display()
+            ));
+        }
+    }
+    if !dev.ignored.is_empty() {
+        config.warnings.push(format!(
+            "{}: drover does not honour {}; its own sandbox (no privileges, no mounts but the workspace, its network policy) applies",
+            file.display(),
+            dev.ignored.join(", ")
+        ));
     }
 }
 

@@ -8,6 +8,7 @@
 //! dir).
 
 mod agent;
+pub mod devcontainer;
 pub mod environment;
 mod error;
 pub mod repo;
@@ -339,6 +340,14 @@ impl Config {
             && repo::has_dockerfile(repo)
         {
             config.repo_image = true;
+        }
+        if let Some(repo) = repo
+            && config.image.is_none()
+            && !repo::has_dockerfile(repo)
+            && let Some(dev) = devcontainer::find(repo)?
+        {
+            let trusted = repo::is_trusted_devcontainer(&repo::trust_file(data), repo, &dev);
+            environment::apply_devcontainer(&mut config, dev, repo, trusted);
         }
         Ok(config)
     }

@@ -126,10 +126,36 @@ pub fn trust(trust_file: &Path, repo: &Path) -> Result<Option<RepoFile>, String>
     Ok(Some(file))
 }
 
+fn devcontainer_key(repo: &Path) -> String {
+    format!("{}#devcontainer", key(repo))
+}
+
+/// Whether the user trusts this very devcontainer file of `repo`.
+pub fn is_trusted_devcontainer(
+    trust_file: &Path,
+    repo: &Path,
+    dev: &super::devcontainer::DevContainer,
+) -> bool {
+    records(trust_file).get(&devcontainer_key(repo)) == Some(&dev.fingerprint)
+}
+
+/// Records that the user trusts `repo`'s devcontainer file as it is now; which file,
+/// `None` when it has none.
+pub fn trust_devcontainer(trust_file: &Path, repo: &Path) -> Result<Option<PathBuf>, String> {
+    let Some(dev) = super::devcontainer::find(repo).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let mut all = records(trust_file);
+    all.insert(devcontainer_key(repo), dev.fingerprint);
+    save(trust_file, &all)?;
+    Ok(Some(repo.join(dev.file)))
+}
+
 /// Forgets `repo`; whether it was trusted.
 pub fn revoke(trust_file: &Path, repo: &Path) -> Result<bool, String> {
     let mut all = records(trust_file);
     let was = all.remove(&key(repo)).is_some();
+    let was = all.remove(&devcontainer_key(repo)).is_some() || was;
     save(trust_file, &all)?;
     Ok(was)
 }

@@ -209,9 +209,10 @@ pub(super) async fn set_up(
     chosen.turn = None;
     used(ctx, &key, task);
     let what = format!(
-        "setup ran on {base} ({} command(s), {secs:.1}s); snapshot {image} kept, keyed by {}",
+        "setup ran on {base} ({} command(s), {secs:.1}s); snapshot {image} kept, keyed by {}{}",
         config.setup.len(),
-        recipe.describe_files()
+        recipe.describe_files(),
+        source(config),
     );
     session.announce(what.clone()).await;
     record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
@@ -272,17 +273,34 @@ pub(super) async fn restore(
     }
     used(ctx, key, task);
     let what = format!(
-        "from snapshot {} (setup skipped{}), keyed by {}",
+        "from snapshot {} (setup skipped{}), keyed by {}{}",
         chosen.image,
         match maintenance.len() {
             0 => String::new(),
             n => format!("; {n} maintenance command(s) ran"),
         },
-        recipe.describe_files()
+        recipe.describe_files(),
+        source(config),
     );
     session.announce(what.clone()).await;
     record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
     Ok(())
+}
+
+/// Where the environment is described, when a repository file does it.
+pub(super) fn source(config: &Config) -> String {
+    config
+        .env
+        .source
+        .as_ref()
+        .map(|s| format!("; environment from {s}"))
+        .unwrap_or_default()
+}
+
+/// The attempt's environment when there is no setup: its image, and where from.
+pub(super) fn record_plain(ctx: &EngineCtx, task: &TaskRecord, config: &Config, image: &str) {
+    let what = format!("image {image}{}", source(config));
+    record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
 }
 
 /// The setup container for a task: its own container's spec with setup's network,

@@ -34,6 +34,7 @@ pub(crate) struct Fit {
     pub image_id: String,
     pub network: Network,
     pub limits: Limits,
+    pub env: Vec<String>,
 }
 
 impl Fit {
@@ -43,8 +44,19 @@ impl Fit {
             image_id: image_id.to_string(),
             network: config.network,
             limits: config.limits.clone(),
+            env: container_env(config),
         }
     }
+}
+
+/// The variables a task's containers get beside drover's own.
+pub(crate) fn container_env(config: &Config) -> Vec<String> {
+    config
+        .env
+        .container_env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
 }
 
 /// A waiting container and the slot it mounts.
@@ -365,6 +377,7 @@ async fn make(rt: &Runtime, data: &DataDir, repo: &Path, fit: Fit) -> Result<War
         network: fit.network,
         limits: fit.limits.clone(),
         setup: None,
+        env: fit.env.clone(),
     };
     match rt.create_task_container(&spec).await {
         Ok(container) => Ok(Warm {

@@ -103,6 +103,9 @@ pub(super) async fn fresh(
         ))
         .await;
     environ::restore(ctx, task, config, &chosen, &spec, &container, &session).await?;
+    if !crate::environment::recipe::wanted(config) {
+        environ::record_plain(ctx, task, config, &chosen.image);
+    }
     if config.network == crate::config::Network::Bridge {
         session
             .info(
@@ -285,6 +288,7 @@ async fn container_spec(
         network: config.network,
         limits: config.limits.clone(),
         setup: None,
+        env: super::pool::container_env(config),
     })
 }
 

@@ -97,6 +97,8 @@ pub struct ContainerSpec {
     /// Makes it a setup container (`LABEL_SETUP`, this value): its root filesystem is
     /// writable, as what setup leaves there is committed as a snapshot.
     pub setup: Option<String>,
+    /// `NAME=value` pairs beside drover's own (a devcontainer's `containerEnv`).
+    pub env: Vec<String>,
 }
 
 impl ContainerSpec {
@@ -141,7 +143,13 @@ impl ContainerSpec {
             cmd: Some(vec!["sleep".into(), "infinity".into()]),
             user: Some(format!("{}:{}", self.uid, self.gid)),
             working_dir: Some("/workspace".into()),
-            env: Some(CONTAINER_ENV.iter().map(|s| s.to_string()).collect()),
+            env: Some(
+                self.env
+                    .iter()
+                    .cloned()
+                    .chain(CONTAINER_ENV.iter().map(|s| s.to_string()))
+                    .collect(),
+            ),
             labels: Some(labels),
             host_config: Some(HostConfig {
                 mounts: Some(mounts),

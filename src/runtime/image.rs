@@ -19,6 +19,7 @@ use tokio_util::io::ReaderStream;
 use super::{Runtime, RuntimeError, base};
 use crate::beneath::{Beneath, Kind};
 use crate::config::Config;
+use crate::config::devcontainer::DevBuild;
 use crate::paths::DataDir;
 
 pub const WORKER_DOCKERFILE: &str = include_str!("../../assets/worker.Dockerfile");
@@ -68,6 +69,9 @@ pub fn task_image(config: &Config, repo: Option<&Path>) -> Result<String, Runtim
     if let Some(img) = &config.image {
         return Ok(img.clone());
     }
+    if let (Some(b), Some(repo)) = (&config.env.build, repo) {
+        return Ok(dev_tag(b, repo));
+    }
     let worker = worker_tag(config);
     if let Some(content) = repo.and_then(repo_dockerfile) {
         let repo_hash = crate::paths::repo_hash(repo.unwrap_or(Path::new("")));
@@ -112,6 +116,20 @@ pub async fn build(
             seconds: 0.0,
         });
     }
+    if let (Some(b), Some(repo)) = (&config.env.build, repo) {
+        if force || !rt.image_exists(&target).await? {
+            build_dev(rt, b, repo, &target, progress).await?;
+            built.push(target.clone());
+        } else {
+            progress(&format!("devcontainer image {target} is up to date"));
+        }
+        return Ok(BuildReport {
+            image: target,
+            built,
+            base: None,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
     let worker = worker_tag(config);
     let mut chosen = None;
     if force || !rt.image_exists(&worker).await? {
@@ -138,6 +156,7 @@ pub async fn build(
             &worker,
             &args,
             &[],
+            None,
             progress,
         )
         .await?;
@@ -150,7 +169,16 @@ pub async fn build(
         && (force || !rt.image_exists(&target).await?)
     {
         let args = HashMap::from([("DROVER_BASE".to_string(), worker.clone())]);
-        docker_build(rt, &content, &target, &args, &context_files(repo), progress).await?;
+        docker_build(
+            rt,
+            &content,
+            &target,
+            &args,
+            &context_files(repo),
+            None,
+            progress,
+        )
+        .await?;
         built.push(target.clone());
     }
     Ok(BuildReport {
@@ -159,6 +187,116 @@ pub async fn build(
         base: chosen,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The tag of a devcontainer build: its Dockerfile's content, context, args and target.
+fn dev_tag(b: &DevBuild, repo: &Path) -> String {
+    let content = Beneath::open(repo)
+        .ok()
+        .and_then(|r| r.read(&b.dockerfile, 1 << 20).ok().flatten())
+        .unwrap_or_default();
+    let args: Vec<u8> = b
+        .args
+        .iter()
+        .flat_map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\0"].concat())
+        .collect();
+    let context = b.context.as_os_str().as_encoded_bytes();
+    let target = b.target.as_deref().unwrap_or("").as_bytes();
+    let repo_hash = crate::paths::repo_hash(repo);
+    format!(
+        "drover-dev-{repo_hash}:{}",
+        hash12(&[&content, &args, context, target])
+    )
+}
+
+/// Most a devcontainer build context may hold (files beyond it are left out, said so).
+const DEV_CONTEXT_MAX: u64 = 256 << 20;
+
+/// Builds a devcontainer's Dockerfile with its context, read beneath the repository
+/// (regular files only, no link followed, `.git` left out).
+async fn build_dev(
+    rt: &Runtime,
+    b: &DevBuild,
+    repo: &Path,
+    tag: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), RuntimeError> {
+    let fail = |detail: String| RuntimeError::Api {
+        context: format!("building the devcontainer image {tag}"),
+        detail,
+    };
+    let (repo_dir, build) = (repo.to_path_buf(), b.clone());
+    let (dockerfile, files, left_out) = tokio::task::spawn_blocking(move || {
+        let root = Beneath::open(&repo_dir).map_err(|e| e.to_string())?;
+        let dockerfile = root
+            .read(&build.dockerfile, 1 << 20)
+            .map_err(|e| format!("{}: {e}", build.dockerfile.display()))?
+            .ok_or_else(|| format!("{}: larger than 1 MiB", build.dockerfile.display()))?;
+        let mut files = Vec::new();
+        let mut budget = DEV_CONTEXT_MAX;
+        let mut left_out = 0usize;
+        context_walk(
+            &root,
+            &build.context,
+            Path::new(""),
+            &mut files,
+            &mut budget,
+            &mut left_out,
+        );
+        Ok::<_, String>((dockerfile, files, left_out))
+    })
+    .await
+    .map_err(|e| fail(e.to_string()))?
+    .map_err(fail)?;
+    if left_out > 0 {
+        progress(&format!(
+            "{left_out} file(s) of the build context left out (links, special files, or past {} MiB)",
+            DEV_CONTEXT_MAX >> 20
+        ));
+    }
+    let files: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .filter(|(name, _)| name != "Dockerfile")
+        .collect();
+    docker_build(
+        rt,
+        &dockerfile,
+        tag,
+        &b.args.clone().into_iter().collect(),
+        &files,
+        b.target.as_deref(),
+        progress,
+    )
+    .await
+}
+
+/// Files under `dir` (relative to the context, as `at`), beneath the repository.
+fn context_walk(
+    root: &Beneath,
+    dir: &Path,
+    at: &Path,
+    out: &mut Vec<(String, Vec<u8>)>,
+    budget: &mut u64,
+    left_out: &mut usize,
+) {
+    let Ok(entries) = root.list(&dir.join(at)) else {
+        return;
+    };
+    for (name, kind) in entries {
+        let rel = at.join(&name);
+        match kind {
+            Kind::Dir if name != ".git" => context_walk(root, dir, &rel, out, budget, left_out),
+            Kind::File => match root.read(&dir.join(&rel), *budget) {
+                Ok(Some(content)) => {
+                    *budget -= content.len() as u64;
+                    out.push((rel.to_string_lossy().into_owned(), content));
+                }
+                _ => *left_out += 1,
+            },
+            Kind::Dir => {}
+            _ => *left_out += 1,
+        }
+    }
 }
 
 /// Regular files next to a repository's Dockerfile (its build context), small ones
@@ -263,6 +401,7 @@ async fn docker_build(
     tag: &str,
     args: &HashMap<String, String>,
     extra: &[(String, Vec<u8>)],
+    target: Option<&str>,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), RuntimeError> {
     let fail = |detail: String| RuntimeError::Api {
@@ -283,7 +422,11 @@ async fn docker_build(
     }
     let context = ar.into_inner().map_err(|e| fail(e.to_string()))?;
     let labels = HashMap::from([("drover.image".to_string(), tag.to_string())]);
-    let opts = BuildImageOptionsBuilder::new()
+    let mut opts = BuildImageOptionsBuilder::new();
+    if let Some(t) = target {
+        opts = opts.target(t);
+    }
+    let opts = opts
         .dockerfile("Dockerfile")
         .t(tag)
         .rm(true)

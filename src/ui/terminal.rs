@@ -210,10 +210,12 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> Result<i32, TuiError> {
                     Effect::Quit => return Ok(()),
                     Effect::Trust => {
                         let trusted = root.as_deref().map(|r| {
-                            crate::config::repo::trust(
-                                &crate::config::repo::trust_file(data.root()),
-                                r,
-                            )
+                            let file = crate::config::repo::trust_file(data.root());
+                            // Its devcontainer file, when it has one, goes with it.
+                            if let Err(e) = crate::config::repo::trust_devcontainer(&file, r) {
+                                tracing::warn!("trusting the devcontainer file: {e}");
+                            }
+                            crate::config::repo::trust(&file, r)
                         });
                         let msg = match trusted {
                             Some(Ok(Some(f))) => {

@@ -268,3 +268,112 @@ setup_env = ["DROVER_CANARY_TOKEN"]
     assert!(!env.transcript(&id, 1).contains(&token));
     assert!(!logs.contains("── agent ──"), "the agent ran: {logs}");
 }
+
+const DEV_AGENT: &str = r#"
+[[step]]
+run = "cat /etc/greeting; echo mode=$APP_MODE; cat created.txt"
+[[step]]
+finish = "Looked around"
+"#;
+
+/// A repository described by a devcontainer file (and a drover.toml with only `test`).
+fn devcontainer_repo(json: &str, extra: &[(&str, &str)]) -> Env {
+    let mut files = vec![
+        (".devcontainer/devcontainer.json", json),
+        ("README.md", "hi\n"),
+    ];
+    files.extend_from_slice(extra);
+    let env = Env::with_files(&files);
+    env.write_config("test = \"true\"\n");
+    env
+}
+
+fn run_dev(env: &Env) -> (serde_json::Value, String) {
+    let built = env.drover(&["image", "build"]);
+    assert!(
+        built.status.success(),
+        "image build: {}\n{}",
+        text(&built.stdout),
+        text(&built.stderr)
+    );
+    let path = env.home.path().join("dev.toml");
+    std::fs::write(&path, DEV_AGENT).expect("script");
+    let out = env
+        .command(&[
+            "add",
+            "--script",
+            path.to_str().expect("utf8"),
+            "--title",
+            "Dev",
+            "go",
+        ])
+        .output()
+        .expect("add");
+    assert!(out.status.success(), "add: {}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let run = env.drover(&["run"]);
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(
+        run.status.success(),
+        "run: {}\n{}\n{logs}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    (env.show(&id), logs)
+}
+
+#[test]
+fn env_03_devcontainer_build_and_image_forms_with_env_and_create_commands() {
+    if !docker_available() {
+        return;
+    }
+    let worker = ensure_image();
+    // Build form: a Dockerfile on the worker, a build arg, containerEnv, and a create
+    // command in the argument-list form; keys drover does not honour are named.
+    let dockerfile =
+        format!("FROM {worker}\nARG GREETING\nRUN echo \"$GREETING\" > /etc/greeting\n");
+    let json = r#"{
+  // comments and trailing commas are fine
+  "name": "shop",
+  "build": { "dockerfile": "Dockerfile", "args": { "GREETING": "hello from the build" }, },
+  "containerEnv": { "APP_MODE": "devtest" },
+  "postCreateCommand": ["sh", "-c", "echo created by postCreate > created.txt"],
+  "runArgs": ["--privileged"],
+  "mounts": ["source=/,target=/host,type=bind"],
+}"#;
+    let env = devcontainer_repo(json, &[(".devcontainer/Dockerfile", &dockerfile)]);
+    let (task, logs) = run_dev(&env);
+    assert_eq!(task["state"], "review", "{task}\n{logs}");
+    assert!(logs.contains("hello from the build"), "{logs}");
+    assert!(logs.contains("mode=devtest"), "{logs}");
+    assert!(logs.contains("created by postCreate"), "{logs}");
+    let environment = task["environment"].as_str().unwrap_or_default();
+    assert!(
+        environment.contains(".devcontainer/devcontainer.json"),
+        "{task}"
+    );
+    assert!(environment.contains("setup ran on drover-dev-"), "{task}");
+    // The hardening held: not privileged, nothing of the host mounted.
+    let doctor = text(&env.drover(&["doctor"]).stdout);
+    assert!(
+        doctor.contains("does not honour mounts, runArgs"),
+        "{doctor}"
+    );
+
+    // Image form: the image as it is, with its create command.
+    let json = format!(
+        "{{ \"image\": \"{worker}\", \"containerEnv\": {{ \"APP_MODE\": \"plain\" }}, \"onCreateCommand\": \"echo from onCreate > created.txt; echo img > /tmp/x\" }}"
+    );
+    let env = devcontainer_repo(&json, &[]);
+    let (task, logs) = run_dev(&env);
+    assert_eq!(task["state"], "review", "{task}\n{logs}");
+    assert!(
+        logs.contains("mode=plain") && logs.contains("from onCreate"),
+        "{logs}"
+    );
+    let environment = task["environment"].as_str().unwrap_or_default();
+    assert!(
+        environment.contains(&format!("setup ran on {worker}")),
+        "{task}"
+    );
+}
