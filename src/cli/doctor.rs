@@ -132,6 +132,12 @@ pub(super) async fn doctor(repo: PathBuf) -> CliResult {
                     },
                     Err(e) => line(false, "image", e.to_string()),
                 }
+                if let Some(src) = &c.env.source {
+                    line(true, "environment", format!("described by {src}"));
+                }
+            }
+            if let Ok(data) = DataDir::from_env() {
+                line(true, "snapshots", super::env::disk(&rt, &data).await);
             }
         }
         Err(e) => line(false, "docker", e.to_string()),

@@ -1,6 +1,7 @@
 //! `drover gc`: give back the disk of tasks that are done with. Workspaces (and stopped
 //! containers) of pushed and discarded tasks older than a number of days go, and so do
-//! workspace directories no task in the store owns. Transcripts and the task records
+//! workspace directories no task in the store owns, and environment snapshots no task
+//! used for as long. Transcripts and the task records
 //! stay: `drover logs` and `show` keep working.
 //!
 //! Tasks still in review, approved, failed or running are never touched.
@@ -60,8 +61,11 @@ pub(super) async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
             }
         }
     }
+    if let Some(rt) = &runtime {
+        freed += super::env::gc(rt, &data, older_than_days, dry_run).await;
+    }
     eprintln!(
-        "{verb} {} in all (pushed and discarded tasks older than {older_than_days} days)",
+        "{verb} {} in all (pushed and discarded tasks, and snapshots unused, for {older_than_days} days)",
         mib(freed)
     );
     Ok(0)

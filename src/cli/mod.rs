@@ -21,6 +21,7 @@ mod control;
 mod daemon;
 mod demo;
 mod doctor;
+mod env;
 mod gc;
 mod inspect;
 mod print;
@@ -177,6 +178,11 @@ pub enum Cmd {
         #[command(subcommand)]
         command: Option<DaemonCmd>,
     },
+    /// Environment snapshots (what `setup` made, kept for the next tasks).
+    Env {
+        #[command(subcommand)]
+        command: EnvCmd,
+    },
     /// Worker image commands.
     Image {
         #[command(subcommand)]
@@ -218,6 +224,25 @@ pub enum DaemonCmd {
     Stop,
     /// Whether one is running, and its pid (exit 3 when none is).
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCmd {
+    /// Each snapshot: key, disk, last use, repository.
+    List,
+    /// Remove snapshots (never one a container still uses).
+    Rm {
+        /// A key, or the start of one.
+        key: Option<String>,
+        /// Every snapshot of this data dir.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Drop the repository's snapshots: its next task runs setup again and keeps a new one.
+    Rebuild {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +390,11 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             command: ImageCmd::Build { repo, force },
         } => doctor::image_build(repo, force).await,
         Cmd::Doctor { repo } => doctor::doctor(repo).await,
+        Cmd::Env { command } => match command {
+            EnvCmd::List => env::list().await,
+            EnvCmd::Rm { key, all } => env::rm(key, all).await,
+            EnvCmd::Rebuild { repo } => env::rebuild(repo).await,
+        },
         Cmd::Trust { repo, revoke } => trust::trust(repo, revoke),
         Cmd::Gc {
             older_than,

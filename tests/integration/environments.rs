@@ -231,6 +231,26 @@ fn env_01_setup_runs_once_with_network_and_the_snapshot_serves_the_next_task() {
     assert_eq!(env.show(&third)["tests"]["verdict"], "passed", "{logs}");
     assert!(logs.contains("$ python3 -m venv"), "{logs}");
     assert_eq!(snapshots(&env).len(), 2);
+
+    // They are listed and counted; one a task's container uses is never removed.
+    let list = text(&env.drover(&["env", "list"]).stdout);
+    assert!(list.contains("2 snapshot(s)"), "{list}");
+    let doctor = text(&env.drover(&["doctor"]).stdout);
+    assert!(doctor.contains("2 environment snapshot(s)"), "{doctor}");
+    let rebuild = env.drover(&["env", "rebuild"]);
+    assert_eq!(rebuild.status.code(), Some(1), "{}", text(&rebuild.stdout));
+    assert!(
+        text(&rebuild.stderr).contains("stays"),
+        "{}",
+        text(&rebuild.stderr)
+    );
+    assert_eq!(snapshots(&env).len(), 2);
+    for id in [&first, &second, &third] {
+        assert!(env.drover(&["discard", id]).status.success());
+    }
+    let rebuild = env.drover(&["env", "rebuild"]);
+    assert!(rebuild.status.success(), "{}", text(&rebuild.stderr));
+    assert!(snapshots(&env).is_empty());
 }
 
 /// The agent's first step listed its environment's names.
