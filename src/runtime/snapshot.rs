@@ -35,7 +35,7 @@ pub struct EnvImage {
     pub repo_path: String,
     /// Seconds since the epoch.
     pub created: i64,
-    /// Bytes of its own layers (what removing it frees, when nothing else uses them).
+    /// Bytes of its own layer (what removing it frees, when no container uses it).
     pub own_bytes: u64,
     /// Containers (task or setup) made from it that still exist.
     pub containers: i64,
@@ -151,6 +151,7 @@ impl Runtime {
             .list_images(Some(opts))
             .await
             .map_err(RuntimeError::api("listing snapshot images"))?;
+        let list_parents: Vec<String> = list.iter().map(|i| i.parent_id.clone()).collect();
         let mut out: Vec<EnvImage> = list
             .into_iter()
             .map(|i| {
@@ -165,12 +166,35 @@ impl Runtime {
                     repo_hash: label(LABEL_ENV_REPO),
                     repo_path: label(LABEL_ENV_PATH),
                     created: i.created,
-                    own_bytes: u64::try_from(i.size - i.shared_size.max(0)).unwrap_or(0),
+                    own_bytes: u64::try_from(i.size).unwrap_or(0),
                     containers: i.containers,
                     id: i.id,
                 }
             })
             .collect();
+        // Docker lists each image's whole size: its own layer is what it adds to the
+        // image it was committed from.
+        let mut parents: HashMap<String, i64> = HashMap::new();
+        for (img, parent) in out.iter_mut().zip(list_parents.iter()) {
+            if parent.is_empty() {
+                continue;
+            }
+            let size = match parents.get(parent) {
+                Some(s) => *s,
+                None => {
+                    let s = self
+                        .docker
+                        .inspect_image(parent)
+                        .await
+                        .ok()
+                        .and_then(|i| i.size)
+                        .unwrap_or(0);
+                    parents.insert(parent.clone(), s);
+                    s
+                }
+            };
+            img.own_bytes = img.own_bytes.saturating_sub(u64::try_from(size).unwrap_or(0));
+        }
         out.sort_by(|a, b| (&a.repo_path, a.created).cmp(&(&b.repo_path, b.created)));
         Ok(out)
     }
