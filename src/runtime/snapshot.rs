@@ -193,7 +193,9 @@ impl Runtime {
                     s
                 }
             };
-            img.own_bytes = img.own_bytes.saturating_sub(u64::try_from(size).unwrap_or(0));
+            img.own_bytes = img
+                .own_bytes
+                .saturating_sub(u64::try_from(size).unwrap_or(0));
         }
         out.sort_by(|a, b| (&a.repo_path, a.created).cmp(&(&b.repo_path, b.created)));
         Ok(out)

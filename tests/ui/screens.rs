@@ -2,6 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use drover::protocol::AttemptRecord;
+use drover::protocol::EntryKind;
 use drover::protocol::EventBody;
 use drover::protocol::TaskState;
 use drover::ui::app::{App, Msg};
@@ -129,6 +130,37 @@ fn empty_state() {
 #[test]
 fn list_with_every_state_and_transcript() {
     assert_snapshot!(screen(&mut every_state(), 140, 36));
+}
+
+#[test]
+fn transcript_with_setup_and_agent_sections() {
+    let mut a = every_state();
+    for kind in [
+        EntryKind::Section {
+            title: "setup".into(),
+        },
+        EntryKind::Info {
+            text: "setup: 1 command(s) in a container of their own (network bridge, setup_env PIP_INDEX_URL); no snapshot yet for key 3f1c0a9e77d2b4a61c05 (requirements.txt)".into(),
+        },
+        EntryKind::Info {
+            text: "$ .venv/bin/pip install -r requirements.txt".into(),
+        },
+        EntryKind::Output {
+            text: "Looking in indexes: [REDACTED:env:PIP_INDEX_URL]\nSuccessfully installed requests-2.32.3\n".into(),
+        },
+        EntryKind::Info {
+            text: "exit 0 in 4.2s".into(),
+        },
+        EntryKind::Section {
+            title: "agent".into(),
+        },
+        EntryKind::Assistant {
+            text: "The dependencies are there; running the tests.".into(),
+        },
+    ] {
+        a.update(Msg::Engine(ev(Some("k3j9x2ab1c"), 1, entry(kind))));
+    }
+    assert_snapshot!(screen(&mut a, 120, 30));
 }
 
 #[test]
