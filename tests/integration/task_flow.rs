@@ -272,7 +272,7 @@ fn repo_dockerfile_and_setup_commands() {
         ".drover/Dockerfile",
         "ARG DROVER_BASE\nFROM ${DROVER_BASE}\nRUN echo from-repo-image > /etc/drover-custom\n",
     )]);
-    env.write_config("test = \"true\"\nsetup = [\"echo setup-ran > /tmp/setup-marker\"]\n");
+    env.write_config("test = \"true\"\nsetup = [\"echo setup-ran > setup-marker\"]\n");
     let out = env.drover(&["image", "build"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let image = text(&out.stdout);
@@ -280,18 +280,23 @@ fn repo_dockerfile_and_setup_commands() {
 
     let id = env.add(
         "Custom image",
-        "[[step]]\nrun = \"cat /etc/drover-custom /tmp/setup-marker\"\n",
+        "[[step]]\nrun = \"cat /etc/drover-custom setup-marker\"\n",
     );
     assert_eq!(env.drover(&["run"]).status.code(), Some(0));
     let logs = text(&env.drover(&["logs", &id]).stdout);
-    assert!(logs.contains("• setup: echo setup-ran"), "{logs}");
+    assert!(logs.contains("• $ echo setup-ran"), "{logs}");
     assert!(
         logs.contains("│ from-repo-image\n") && logs.contains("│ setup-ran\n"),
         "{logs}"
     );
-    assert_eq!(
-        env.show(&id)["image"].as_str(),
-        Some(image.split_whitespace().next().unwrap())
+    // Setup ran on the repository's image; the task runs the snapshot of its result.
+    let environment = env.show(&id)["environment"].to_string();
+    assert!(
+        environment.contains(&format!(
+            "setup ran on {}",
+            image.split_whitespace().next().unwrap()
+        )),
+        "{environment}"
     );
 
     env.write_config("test = \"true\"\nsetup = [\"exit 3\"]\n");

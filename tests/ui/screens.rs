@@ -201,7 +201,7 @@ fn running_task_streams_live_output() {
     a.update(Msg::Engine(ev(
         Some("m2n4p6q8r0"),
         1,
-        entry(drover::protocol::EntryKind::ToolCall {
+        entry(EntryKind::ToolCall {
             call: 1,
             tool: ToolCall::Bash {
                 command: "cargo build".into(),
