@@ -320,4 +320,24 @@ mod tests {
             .to_string();
         assert!(e.contains(":4:1:") && e.contains("colon"), "{e}");
     }
+
+    #[test]
+    fn htb_07_a_linked_devcontainer_file_is_refused_never_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(".devcontainer");
+        std::fs::create_dir(&dir).unwrap();
+        // Positive control: the same content as a real file is read.
+        let outside = tmp.path().join("outside.json");
+        std::fs::write(&outside, "{ \"image\": \"canary-image-7f3a\" }").unwrap();
+        std::fs::copy(&outside, dir.join("devcontainer.json")).unwrap();
+        let read = find(tmp.path()).unwrap().unwrap();
+        assert_eq!(read.image.as_deref(), Some("canary-image-7f3a"));
+        std::fs::remove_file(dir.join("devcontainer.json")).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("devcontainer.json")).unwrap();
+        let e = find(tmp.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("never follows links") && !e.contains("canary-image-7f3a"),
+            "{e}"
+        );
+    }
 }

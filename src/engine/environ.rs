@@ -121,14 +121,14 @@ pub(super) async fn choose(
 
 /// The recipe of a repository at `commit` (reads git objects off the runtime).
 pub(crate) async fn recipe_of(
-    ctx_data: &EngineCtx,
+    ctx: &EngineCtx,
     config: &Config,
     repo: &std::path::Path,
     repo_hash: &str,
     image_id: &str,
     commit: &str,
 ) -> Result<Recipe, Stop> {
-    let store = ctx_data.data.git_store(repo_hash);
+    let store = ctx.data.git_store(repo_hash);
     let (config, repo, image_id, commit) = (
         config.clone(),
         repo.to_path_buf(),
