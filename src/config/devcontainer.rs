@@ -41,6 +41,8 @@ pub struct DevContainer {
     pub env: Vec<(String, String)>,
     /// `onCreateCommand`, `updateContentCommand`, `postCreateCommand`, in that order.
     pub setup: Vec<String>,
+    /// `remoteUser`, else `containerUser`: who the tools run as, when the image has it.
+    pub user: Option<String>,
     /// Keys present that drover does not honour.
     pub ignored: Vec<String>,
     /// What trusting it pins: its place and exact content.
@@ -85,6 +87,8 @@ struct Raw {
     on_create_command: Option<Command>,
     update_content_command: Option<Command>,
     post_create_command: Option<Command>,
+    remote_user: Option<String>,
+    container_user: Option<String>,
     #[serde(flatten)]
     rest: BTreeMap<String, serde_json::Value>,
 }
@@ -195,6 +199,15 @@ pub fn parse(rel: &Path, shown: &Path, src: &str) -> Result<DevContainer, Config
             }
         }
     }
+    let mut user = raw.remote_user.or(raw.container_user);
+    if let Some(u) = &user
+        && (u.is_empty()
+            || u.len() > 64
+            || u.contains(|c: char| c == ':' || c == '$' || c.is_whitespace() || c.is_control()))
+    {
+        ignored.push(format!("remoteUser \"{u}\" (not a plain user name or uid)"));
+        user = None;
+    }
     if setup.iter().any(|s| s.trim().is_empty()) {
         return Err(err("postCreateCommand", "a command is empty".into()));
     }
@@ -213,6 +226,7 @@ pub fn parse(rel: &Path, shown: &Path, src: &str) -> Result<DevContainer, Config
         build,
         env,
         setup,
+        user,
         ignored,
     })
 }
@@ -297,6 +311,20 @@ mod tests {
                 "runArgs",
                 "containerEnv.TOKEN (reads the host's environment)"
             ]
+        );
+    }
+
+    #[test]
+    fn remote_user_then_container_user_and_odd_names_are_named() {
+        let d = parsed(r#"{ "image": "i", "remoteUser": "vscode", "containerUser": "root" }"#);
+        assert_eq!(d.unwrap().user.as_deref(), Some("vscode"));
+        let d = parsed(r#"{ "image": "i", "containerUser": "1000" }"#).unwrap();
+        assert_eq!(d.user.as_deref(), Some("1000"));
+        let d = parsed(r#"{ "image": "i", "remoteUser": "${localEnv:USER}" }"#).unwrap();
+        assert_eq!(d.user, None);
+        assert_eq!(
+            d.ignored,
+            ["remoteUser \"${localEnv:USER}\" (not a plain user name or uid)"]
         );
     }
 

@@ -39,6 +39,9 @@ pub struct EnvConfig {
     pub build: Option<super::devcontainer::DevBuild>,
     /// Variables every container of the task gets (the devcontainer's `containerEnv`).
     pub container_env: Vec<(String, String)>,
+    /// The user (name or uid) of the image the agent and setup run as: the
+    /// devcontainer's `remoteUser` (or `containerUser`), when the image has it.
+    pub user: Option<String>,
 }
 
 impl Default for EnvConfig {
@@ -51,6 +54,7 @@ impl Default for EnvConfig {
             source: None,
             build: None,
             container_env: Vec::new(),
+            user: None,
         }
     }
 }
@@ -73,6 +77,7 @@ pub(super) fn apply_devcontainer(
     config.image = dev.image;
     config.env.build = dev.build;
     config.env.container_env = dev.env;
+    config.env.user = dev.user;
     if config.setup.is_empty() && !dev.setup.is_empty() {
         config.setup = dev.setup;
         if !trusted && config.env.setup_network != Network::None {

@@ -19,7 +19,8 @@ use super::supervisor::{Stop, record_attempt};
 use crate::config::Config;
 use crate::environment::{self, Phase, PhaseError, PhaseLog, Recipe};
 use crate::protocol::{EntryKind, TaskRecord};
-use crate::runtime::{ContainerSpec, ExecSpec, Runtime, snapshot};
+use crate::runtime::{ContainerSpec, ExecSpec, FoundImage, Runtime, snapshot};
+use crate::workspace;
 
 /// A lock per snapshot key (see `EngineCtx::setups`).
 pub(crate) type SetupLocks = std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
@@ -29,7 +30,12 @@ pub(super) enum How {
     /// No setup configured: the image as it is.
     Plain,
     /// A snapshot exists: a new workspace is filled from it (maintenance runs, if any).
-    Snapshot { key: String, recipe: Recipe },
+    Snapshot {
+        key: String,
+        recipe: Recipe,
+        /// What setup left in the workspace, when the snapshot lists it.
+        entries: Option<Vec<String>>,
+    },
     /// None yet: setup runs in the workspace and its result becomes the snapshot.
     Setup { key: String, recipe: Recipe },
 }
@@ -44,9 +50,10 @@ pub(super) struct Chosen {
 }
 
 impl Chosen {
-    /// Whether a waiting warm-pool container may serve (it runs `image` already).
-    pub(super) fn poolable(&self) -> bool {
-        !matches!(self.how, How::Setup { .. })
+    /// Whether a waiting warm-pool container may serve (it runs `image` already, as the
+    /// workspace owner: never an image's user).
+    pub(super) fn poolable(&self, config: &Config) -> bool {
+        !matches!(self.how, How::Setup { .. }) && config.env.user.is_none()
     }
 }
 
@@ -81,11 +88,15 @@ pub(super) async fn choose(
     .await?;
     let key = recipe.key();
     let image = environment::snapshot_image(&ctx.data.hash(), &key);
-    if let Some(id) = find(rt, &image).await? {
+    if let Some(found) = find(rt, &image).await? {
         return Ok(Chosen {
             image,
-            image_id: id,
-            how: How::Snapshot { key, recipe },
+            image_id: found.id,
+            how: How::Snapshot {
+                key,
+                recipe,
+                entries: found.entries,
+            },
             turn: None,
         });
     }
@@ -106,11 +117,15 @@ pub(super) async fn choose(
         }
     };
     // Made while this attempt waited?
-    if let Some(id) = find(rt, &image).await? {
+    if let Some(found) = find(rt, &image).await? {
         return Ok(Chosen {
             image,
-            image_id: id,
-            how: How::Snapshot { key, recipe },
+            image_id: found.id,
+            how: How::Snapshot {
+                key,
+                recipe,
+                entries: found.entries,
+            },
             turn: None,
         });
     }
@@ -141,8 +156,8 @@ pub(crate) async fn recipe_of(
         .map_err(|e| Stop::Fail(format!("environment: {e}")))
 }
 
-async fn find(rt: &Runtime, image: &str) -> Result<Option<String>, Stop> {
-    rt.find_image(image)
+async fn find(rt: &Runtime, image: &str) -> Result<Option<FoundImage>, Stop> {
+    rt.find_snapshot(image)
         .await
         .map_err(|e| Stop::Fail(e.to_string()))
 }
@@ -232,7 +247,12 @@ pub(super) async fn restore(
     container: &str,
     session: &Session,
 ) -> Result<(), Stop> {
-    let How::Snapshot { key, recipe } = &chosen.how else {
+    let How::Snapshot {
+        key,
+        recipe,
+        entries,
+    } = &chosen.how
+    else {
         return Ok(());
     };
     let rt = &session.tools.runtime;
@@ -242,23 +262,21 @@ pub(super) async fn restore(
         })
         .await;
     let maintenance = &config.env.maintenance;
+    let mut linked = 0;
     if maintenance.is_empty() {
-        let spec = ExecSpec::shell(
-            &environment::phase::restore_script(),
-            config.limits.command_timeout,
-        );
-        let r = rt
-            .exec(container, &spec, &mut |_| {})
-            .await
-            .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
-        if !r.success() {
-            return Err(Stop::Fail(format!(
-                "restoring the snapshot {}: {}",
-                chosen.image,
-                crate::text::ellipsize(r.stdout.render().trim(), 400)
-            )));
-        }
+        linked = fill(
+            task,
+            ctx,
+            config,
+            &chosen.image,
+            entries.as_deref(),
+            container,
+            session,
+        )
+        .await?;
     } else {
+        // Maintenance changes what setup made, in a container of its own: the workspace
+        // gets real copies (links would resolve into that container, then be lost).
         let phase = Phase {
             spec: setup_spec(spec, task, config, &chosen.image),
             restore: true,
@@ -273,11 +291,18 @@ pub(super) async fn restore(
     }
     used(ctx, key, task);
     let what = format!(
-        "from snapshot {} (setup skipped{}), keyed by {}{}",
+        "from snapshot {} (setup skipped{}{}), keyed by {}{}",
         chosen.image,
         match maintenance.len() {
             0 => String::new(),
             n => format!("; {n} maintenance command(s) ran"),
+        },
+        match linked {
+            0 => String::new(),
+            n => format!(
+                "; {n} ignored director{} linked into the container",
+                if n == 1 { "y" } else { "ies" }
+            ),
         },
         recipe.describe_files(),
         source(config),
@@ -285,6 +310,102 @@ pub(super) async fn restore(
     session.announce(what.clone()).await;
     record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
     Ok(())
+}
+
+/// Fills the workspace from the snapshot the container runs: links for the ignored
+/// directories setup made (the snapshot's own copy, inside the container), copies for
+/// the rest; everything copied when the snapshot does not list what it holds. How many
+/// directories were linked.
+async fn fill(
+    task: &TaskRecord,
+    ctx: &EngineCtx,
+    config: &Config,
+    image: &str,
+    entries: Option<&[String]>,
+    container: &str,
+    session: &Session,
+) -> Result<usize, Stop> {
+    let linked = match entries {
+        Some(entries) => {
+            let (git, entries) = (task.git(&ctx.data), entries.to_vec());
+            let made =
+                tokio::task::spawn_blocking(move || workspace::envlinks::link(&git, &entries))
+                    .await
+                    .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?
+                    .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
+            Some(made)
+        }
+        None => None,
+    };
+    let mut spec = match &linked {
+        Some(l) if l.copies.is_empty() => return Ok(l.links.len()),
+        Some(_) => ExecSpec::shell(
+            &environment::phase::copy_script(),
+            config.limits.command_timeout,
+        ),
+        None => ExecSpec::shell(
+            &environment::phase::restore_script(),
+            config.limits.command_timeout,
+        ),
+    };
+    if let Some(l) = &linked {
+        spec.stdin = Some(l.copies.join("\0").into_bytes());
+    }
+    let r = session
+        .tools
+        .runtime
+        .exec(container, &spec, &mut |_| {})
+        .await
+        .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
+    if !r.success() {
+        return Err(Stop::Fail(format!(
+            "restoring the snapshot {image}: {}",
+            crate::text::ellipsize(r.stdout.render().trim(), 400)
+        )));
+    }
+    Ok(linked.map_or(0, |l| l.links.len()))
+}
+
+/// Who the attempt's containers run as: the workspace owner (the sandbox user on a
+/// root host), or the environment's `user` (a devcontainer's `remoteUser`) when the
+/// image has it and drover may run as it; with a line saying which when one was named.
+pub(super) async fn agent_user(
+    ctx: &EngineCtx,
+    rt: &Runtime,
+    config: &Config,
+    image: &str,
+    owner: (u32, u32),
+) -> Result<((u32, u32), Option<String>), Stop> {
+    let default = workspace::owner::user_for(owner);
+    let Some(name) = &config.env.user else {
+        return Ok((default, None));
+    };
+    let fail = |e: crate::runtime::RuntimeError| Stop::Fail(e.to_string());
+    let id = rt.image_id(image).await.map_err(fail)?;
+    let found = rt
+        .image_user(&id, name, &ctx.data.hash())
+        .await
+        .map_err(fail)?;
+    let from = config.env.source.as_deref().unwrap_or("the environment");
+    Ok(match found {
+        None => (
+            default,
+            Some(format!(
+                "{from} names user {name}, which {image} does not have: running as uid {}",
+                default.0
+            )),
+        ),
+        Some(u) => match workspace::owner::wanted_user(owner, (u.uid, u.gid)) {
+            Ok(user) => (
+                user,
+                Some(format!("running as {name} (uid {}) as {from} says", user.0)),
+            ),
+            Err(why) => (
+                default,
+                Some(format!("{from} names user {name}, not honoured: {why}")),
+            ),
+        },
+    })
 }
 
 /// Where the environment is described, when a repository file does it.

@@ -173,7 +173,9 @@ impl WarmPool {
         let mut failed = false;
         loop {
             let fit = match fit_for(&rt, &data, &repo).await {
-                Ok(fit) => fit,
+                Ok(Some(fit)) => fit,
+                // Its containers run as an image's user, resolved per task.
+                Ok(None) => break,
                 Err(e) => {
                     tracing::warn!("warm pool for {}: {e}", repo.display());
                     failed = true;
@@ -321,9 +323,13 @@ pub(crate) async fn sweep(rt: &Runtime, data: &DataDir) {
     }
 }
 
-/// What a container for `repo` needs now, from its configuration and image.
-async fn fit_for(rt: &Runtime, data: &DataDir, repo: &Path) -> Result<Fit, String> {
+/// What a container for `repo` needs now, from its configuration and image; `None` when
+/// the pool does not serve it (its environment names the image's user).
+async fn fit_for(rt: &Runtime, data: &DataDir, repo: &Path) -> Result<Option<Fit>, String> {
     let config = Config::load_in(Some(repo), data.root()).map_err(|e| e.to_string())?;
+    if config.env.user.is_some() {
+        return Ok(None);
+    }
     let image = image::task_image(&config, Some(repo)).map_err(|e| e.to_string())?;
     let id = rt.image_id(&image).await.map_err(|e| e.to_string())?;
     // With setup, waiting containers run the snapshot of HEAD's recipe once there is one
@@ -342,10 +348,10 @@ async fn fit_for(rt: &Runtime, data: &DataDir, repo: &Path) -> Result<Fit, Strin
         .map_err(|e| e.to_string())??;
         let snapshot = crate::environment::snapshot_image(&data.hash(), &recipe.key());
         if let Some(snap_id) = rt.find_image(&snapshot).await.map_err(|e| e.to_string())? {
-            return Ok(Fit::of(&config, &snapshot, &snap_id));
+            return Ok(Some(Fit::of(&config, &snapshot, &snap_id)));
         }
     }
-    Ok(Fit::of(&config, &image, &id))
+    Ok(Some(Fit::of(&config, &image, &id)))
 }
 
 /// A new waiting container for `repo` over a new empty slot.

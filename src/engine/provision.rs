@@ -56,7 +56,7 @@ pub(super) async fn fresh(
         // Its workspace already holds what setup made.
         chosen.how = environ::How::Plain;
     }
-    let claimed = match in_place || !chosen.poolable() {
+    let claimed = match in_place || !chosen.poolable(config) {
         true => None,
         false => {
             let fit = Fit::of(config, &chosen.image, &chosen.image_id);
@@ -69,12 +69,15 @@ pub(super) async fn fresh(
     let warm = claimed.is_some();
     let (ws, container, spec) = match claimed {
         Some(c) => {
-            let spec = container_spec(ctx, task, config, &chosen.image, &c.workspace).await?;
+            let (spec, _) = container_spec(ctx, task, config, &chosen.image, &c.workspace).await?;
             (c.workspace, c.container, spec)
         }
         None => {
             let ws = workspace_for(task, &git, in_place).await?;
-            let mut spec = container_spec(ctx, task, config, &chosen.image, &ws).await?;
+            let (mut spec, user) = container_spec(ctx, task, config, &chosen.image, &ws).await?;
+            if let Some(user) = user {
+                session.info(user).await;
+            }
             environ::set_up(ctx, task, config, &rt, &mut chosen, &spec, &session).await?;
             spec.image = chosen.image.clone();
             let container = rt
@@ -177,7 +180,7 @@ pub(super) async fn resume(
         true => Some(environ::choose(ctx, task, config, &rt, (&base, &base_id), &session).await?),
         false => None,
     };
-    let mut spec = container_spec(ctx, task, config, &image, &ws).await?;
+    let (mut spec, _) = container_spec(ctx, task, config, &image, &ws).await?;
     if let Some(chosen) = &mut chosen {
         environ::set_up(ctx, task, config, &rt, chosen, &spec, &session).await?;
         spec.image = chosen.image.clone();
@@ -253,15 +256,20 @@ fn open_log(ctx: &EngineCtx, task: &TaskRecord) -> Result<TranscriptLog, Stop> {
 }
 
 /// The container for the attempt, as the user it runs as (the workspace is handed to
-/// that user first when it is not the owner: root hosts).
+/// that user first when it is not the owner: root hosts, an image's user), and what to
+/// say of that user when the environment names one.
 async fn container_spec(
     ctx: &EngineCtx,
     task: &TaskRecord,
     config: &Config,
     image: &str,
     ws: &Workspace,
-) -> Result<ContainerSpec, Stop> {
-    let (uid, gid) = owner::container_user(ws);
+) -> Result<(ContainerSpec, Option<String>), Stop> {
+    let rt = ctx
+        .runtime
+        .get()
+        .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
+    let ((uid, gid), said) = environ::agent_user(ctx, &rt, config, image, (ws.uid, ws.gid)).await?;
     if (uid, gid) != (ws.uid, ws.gid) {
         let dir = ws.dir.clone();
         tokio::task::spawn_blocking(move || owner::hand_to(&dir, (uid, gid)))
@@ -274,7 +282,7 @@ async fn container_spec(
                 ))
             })?;
     }
-    Ok(ContainerSpec {
+    let spec = ContainerSpec {
         name: container_name(&task.id),
         image: image.to_string(),
         task: task.id.to_string(),
@@ -289,7 +297,8 @@ async fn container_spec(
         limits: config.limits.clone(),
         setup: None,
         env: super::pool::container_env(config),
-    })
+    };
+    Ok((spec, said))
 }
 
 /// Records where the attempt runs and tells front ends; `started` on a fresh attempt.

@@ -29,6 +29,27 @@ pub fn user_for(owner: (u32, u32)) -> (u32, u32) {
     }
 }
 
+/// The user a container runs as for a workspace owned by `owner` when the environment
+/// names an image user `wanted` (a devcontainer's `remoteUser`): that user where drover
+/// can make the workspace theirs for the attempt (a root host) or it is the owner
+/// already; otherwise why not (the caller says so and runs as `user_for(owner)`).
+pub fn wanted_user(owner: (u32, u32), wanted: (u32, u32)) -> Result<(u32, u32), String> {
+    if wanted.0 == 0 {
+        return Err("it is root, and agents never run as root".into());
+    }
+    if owner.0 == wanted.0 {
+        // Already theirs; the group stays the owner's (only root could change it).
+        return Ok(owner);
+    }
+    if owner.0 == 0 {
+        return Ok(wanted);
+    }
+    Err(format!(
+        "it is uid {}, and drover runs the agent as your uid {} so the workspace stays yours (a drover running as root hands the workspace over)",
+        wanted.0, owner.0
+    ))
+}
+
 /// Gives every file under `dir` (itself included; links not followed) to `owner`, where
 /// it is not theirs already. Walks through `beneath`: a directory the agent swapped for
 /// a link is never entered, and each change is made relative to its parent's handle
@@ -67,15 +88,17 @@ pub fn hand_to(dir: &Path, owner: (u32, u32)) -> io::Result<usize> {
 }
 
 /// Hands the workspace back to whoever owns the directory it lives in (the user running
-/// drover) if an attempt gave it to the sandbox user. Blocking.
+/// drover) if an attempt gave it to another user (the sandbox user, or the image's
+/// user). Blocking.
 pub fn hand_back(dir: &Path) -> io::Result<usize> {
     let (Some(parent), Ok(meta)) = (dir.parent(), std::fs::metadata(dir)) else {
         return Ok(0);
     };
-    if meta.uid() != SANDBOX_ID {
+    let owner = std::fs::metadata(parent)?;
+    // Handed over to the sandbox user or an image's user: only root could have.
+    if meta.uid() == owner.uid() || !rustix::process::geteuid().is_root() {
         return Ok(0);
     }
-    let owner = std::fs::metadata(parent)?;
     hand_to(dir, (owner.uid(), owner.gid()))
 }
 
@@ -109,6 +132,16 @@ mod tests {
         };
         assert_eq!(container_user(&ws(1000, 1000)), (1000, 1000));
         assert_eq!(container_user(&ws(0, 0)), (SANDBOX_ID, SANDBOX_ID));
+    }
+
+    #[test]
+    fn an_image_user_where_the_workspace_can_be_theirs_never_root() {
+        assert_eq!(wanted_user((0, 0), (1000, 1001)), Ok((1000, 1001)));
+        assert_eq!(wanted_user((1000, 1000), (1000, 1001)), Ok((1000, 1000)));
+        let e = wanted_user((1001, 1001), (1000, 1000)).unwrap_err();
+        assert!(e.contains("uid 1000") && e.contains("your uid 1001"), "{e}");
+        assert!(wanted_user((0, 0), (0, 0)).unwrap_err().contains("root"));
+        assert!(wanted_user((1000, 1000), (0, 5)).is_err());
     }
 
     #[test]

@@ -218,6 +218,21 @@ fn env_01_setup_runs_once_with_network_and_the_snapshot_serves_the_next_task() {
         !logs.contains("$ python3 -m venv"),
         "setup ran again: {logs}"
     );
+    // The .venv is linked into the container, not copied, and it is no change of the
+    // task's: its diff holds the agent's note alone.
+    assert!(
+        logs.contains("1 ignored directory linked into the container"),
+        "{logs}"
+    );
+    let changes: Vec<String> = task["diff"]["changes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["path"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(changes, vec!["note.txt"], "{task}");
     assert_eq!(snapshots(&env).len(), 1);
 
     // A lock file change: a new snapshot.
@@ -291,7 +306,7 @@ setup_env = ["DROVER_CANARY_TOKEN"]
 
 const DEV_AGENT: &str = r#"
 [[step]]
-run = "cat /etc/greeting; echo mode=$APP_MODE; cat created.txt"
+run = "cat /etc/greeting; echo mode=$APP_MODE; cat created.txt; echo uid=$(id -u)"
 [[step]]
 finish = "Looked around"
 "#;
@@ -350,14 +365,17 @@ fn env_03_devcontainer_build_and_image_forms_with_env_and_create_commands() {
     let worker = ensure_image();
     // Build form: a Dockerfile on the worker, a build arg, containerEnv, and a create
     // command in the argument-list form; keys drover does not honour are named.
-    let dockerfile =
-        format!("FROM {worker}\nARG GREETING\nRUN echo \"$GREETING\" > /etc/greeting\n");
+    // `remoteUser` names a user the image makes.
+    let dockerfile = format!(
+        "FROM {worker}\nUSER root\nARG GREETING\nRUN echo \"$GREETING\" > /etc/greeting && useradd -u 1234 devuser\n"
+    );
     let json = r#"{
   // comments and trailing commas are fine
   "name": "shop",
   "build": { "dockerfile": "Dockerfile", "args": { "GREETING": "hello from the build" }, },
   "containerEnv": { "APP_MODE": "devtest" },
   "postCreateCommand": ["sh", "-c", "echo created by postCreate > created.txt"],
+  "remoteUser": "devuser",
   "runArgs": ["--privileged"],
   "mounts": ["source=/,target=/host,type=bind"],
 }"#;
@@ -373,6 +391,15 @@ fn env_03_devcontainer_build_and_image_forms_with_env_and_create_commands() {
         "{task}"
     );
     assert!(environment.contains("setup ran on drover-dev-"), "{task}");
+    // The agent (and setup before it) ran as devuser where drover can hand the workspace
+    // over (it runs as root here, as in CI); elsewhere the notice says why not.
+    if host_uid() == 0 {
+        assert!(logs.contains("running as devuser (uid 1234)"), "{logs}");
+        assert!(logs.contains("uid=1234"), "{logs}");
+    } else {
+        assert!(logs.contains("names user devuser, not honoured"), "{logs}");
+        assert!(logs.contains(&format!("uid={}", host_uid())), "{logs}");
+    }
     // The hardening held: not privileged, nothing of the host mounted.
     let doctor = text(&env.drover(&["doctor"]).stdout);
     assert!(
@@ -396,4 +423,25 @@ fn env_03_devcontainer_build_and_image_forms_with_env_and_create_commands() {
         environment.contains(&format!("setup ran on {worker}")),
         "{task}"
     );
+
+    // A remoteUser that is root, or that the image lacks, is never used.
+    for (user, said) in [
+        ("root", "names user root, not honoured: it is root"),
+        ("ghost", "names user ghost, which"),
+    ] {
+        let json = format!("{{ \"image\": \"{worker}\", \"remoteUser\": \"{user}\" }}");
+        let env = devcontainer_repo(&json, &[("created.txt", "x\n")]);
+        let (task, logs) = run_dev(&env);
+        assert_eq!(task["state"], "review", "{task}\n{logs}");
+        assert!(logs.contains(said), "{logs}");
+        assert!(!logs.contains("uid=0"), "{logs}");
+    }
+}
+
+fn host_uid() -> u32 {
+    let out = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id");
+    text(&out.stdout).trim().parse().expect("a uid")
 }
