@@ -19,7 +19,7 @@ use super::supervisor::{Stop, record_attempt};
 use crate::config::Config;
 use crate::environment::{self, Phase, PhaseError, PhaseLog, Recipe};
 use crate::protocol::{EntryKind, TaskRecord};
-use crate::runtime::{ContainerSpec, ExecSpec, FoundImage, Runtime, snapshot};
+use crate::runtime::{ContainerSpec, ExecSpec, Runtime, snapshot};
 use crate::workspace;
 
 /// A lock per snapshot key (see `EngineCtx::setups`).
@@ -30,12 +30,7 @@ pub(super) enum How {
     /// No setup configured: the image as it is.
     Plain,
     /// A snapshot exists: a new workspace is filled from it (maintenance runs, if any).
-    Snapshot {
-        key: String,
-        recipe: Recipe,
-        /// What setup left in the workspace, when the snapshot lists it.
-        entries: Option<Vec<String>>,
-    },
+    Snapshot { key: String, recipe: Recipe },
     /// None yet: setup runs in the workspace and its result becomes the snapshot.
     Setup { key: String, recipe: Recipe },
 }
@@ -88,15 +83,11 @@ pub(super) async fn choose(
     .await?;
     let key = recipe.key();
     let image = environment::snapshot_image(&ctx.data.hash(), &key);
-    if let Some(found) = find(rt, &image).await? {
+    if let Some(id) = find(rt, &image).await? {
         return Ok(Chosen {
             image,
-            image_id: found.id,
-            how: How::Snapshot {
-                key,
-                recipe,
-                entries: found.entries,
-            },
+            image_id: id,
+            how: How::Snapshot { key, recipe },
             turn: None,
         });
     }
@@ -117,15 +108,11 @@ pub(super) async fn choose(
         }
     };
     // Made while this attempt waited?
-    if let Some(found) = find(rt, &image).await? {
+    if let Some(id) = find(rt, &image).await? {
         return Ok(Chosen {
             image,
-            image_id: found.id,
-            how: How::Snapshot {
-                key,
-                recipe,
-                entries: found.entries,
-            },
+            image_id: id,
+            how: How::Snapshot { key, recipe },
             turn: None,
         });
     }
@@ -156,8 +143,8 @@ pub(crate) async fn recipe_of(
         .map_err(|e| Stop::Fail(format!("environment: {e}")))
 }
 
-async fn find(rt: &Runtime, image: &str) -> Result<Option<FoundImage>, Stop> {
-    rt.find_snapshot(image)
+async fn find(rt: &Runtime, image: &str) -> Result<Option<String>, Stop> {
+    rt.find_image(image)
         .await
         .map_err(|e| Stop::Fail(e.to_string()))
 }
@@ -247,12 +234,7 @@ pub(super) async fn restore(
     container: &str,
     session: &Session,
 ) -> Result<(), Stop> {
-    let How::Snapshot {
-        key,
-        recipe,
-        entries,
-    } = &chosen.how
-    else {
+    let How::Snapshot { key, recipe } = &chosen.how else {
         return Ok(());
     };
     let rt = &session.tools.runtime;
@@ -262,21 +244,23 @@ pub(super) async fn restore(
         })
         .await;
     let maintenance = &config.env.maintenance;
-    let mut linked = 0;
     if maintenance.is_empty() {
-        linked = fill(
-            task,
-            ctx,
-            config,
-            &chosen.image,
-            entries.as_deref(),
-            container,
-            session,
-        )
-        .await?;
+        let spec = ExecSpec::shell(
+            &environment::phase::restore_script(),
+            config.limits.command_timeout,
+        );
+        let r = rt
+            .exec(container, &spec, &mut |_| {})
+            .await
+            .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
+        if !r.success() {
+            return Err(Stop::Fail(format!(
+                "restoring the snapshot {}: {}",
+                chosen.image,
+                crate::text::ellipsize(r.stdout.render().trim(), 400)
+            )));
+        }
     } else {
-        // Maintenance changes what setup made, in a container of its own: the workspace
-        // gets real copies (links would resolve into that container, then be lost).
         let phase = Phase {
             spec: setup_spec(spec, task, config, &chosen.image),
             restore: true,
@@ -291,18 +275,11 @@ pub(super) async fn restore(
     }
     used(ctx, key, task);
     let what = format!(
-        "from snapshot {} (setup skipped{}{}), keyed by {}{}",
+        "from snapshot {} (setup skipped{}), keyed by {}{}",
         chosen.image,
         match maintenance.len() {
             0 => String::new(),
             n => format!("; {n} maintenance command(s) ran"),
-        },
-        match linked {
-            0 => String::new(),
-            n => format!(
-                "; {n} ignored director{} linked into the container",
-                if n == 1 { "y" } else { "ies" }
-            ),
         },
         recipe.describe_files(),
         source(config),
@@ -310,60 +287,6 @@ pub(super) async fn restore(
     session.announce(what.clone()).await;
     record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
     Ok(())
-}
-
-/// Fills the workspace from the snapshot the container runs: links for the ignored
-/// directories setup made (the snapshot's own copy, inside the container), copies for
-/// the rest; everything copied when the snapshot does not list what it holds. How many
-/// directories were linked.
-async fn fill(
-    task: &TaskRecord,
-    ctx: &EngineCtx,
-    config: &Config,
-    image: &str,
-    entries: Option<&[String]>,
-    container: &str,
-    session: &Session,
-) -> Result<usize, Stop> {
-    let linked = match entries {
-        Some(entries) => {
-            let (git, entries) = (task.git(&ctx.data), entries.to_vec());
-            let made =
-                tokio::task::spawn_blocking(move || workspace::envlinks::link(&git, &entries))
-                    .await
-                    .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?
-                    .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
-            Some(made)
-        }
-        None => None,
-    };
-    let mut spec = match &linked {
-        Some(l) if l.copies.is_empty() => return Ok(l.links.len()),
-        Some(_) => ExecSpec::shell(
-            &environment::phase::copy_script(),
-            config.limits.command_timeout,
-        ),
-        None => ExecSpec::shell(
-            &environment::phase::restore_script(),
-            config.limits.command_timeout,
-        ),
-    };
-    if let Some(l) = &linked {
-        spec.stdin = Some(l.copies.join("\0").into_bytes());
-    }
-    let r = session
-        .tools
-        .runtime
-        .exec(container, &spec, &mut |_| {})
-        .await
-        .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
-    if !r.success() {
-        return Err(Stop::Fail(format!(
-            "restoring the snapshot {image}: {}",
-            crate::text::ellipsize(r.stdout.render().trim(), 400)
-        )));
-    }
-    Ok(linked.map_or(0, |l| l.links.len()))
 }
 
 /// Who the attempt's containers run as: the workspace owner (the sandbox user on a

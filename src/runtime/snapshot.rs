@@ -18,26 +18,12 @@ use super::{ContainerSpec, Runtime, RuntimeError, status_of};
 /// Where, inside a snapshot image, the workspace files setup made are kept (a
 /// directory at the root, writable by the sandbox user in the setup container only).
 pub const SNAPSHOT_DIR: &str = "/drover-snapshot";
-/// The workspace files themselves, at the same relative paths. A restored workspace may
-/// link an ignored directory here (`<this>/<path>`) instead of copying it.
-pub const SNAPSHOT_WORKSPACE: &str = "/drover-snapshot/workspace";
 /// The key of a snapshot image (its recipe hash).
 pub const LABEL_ENV: &str = "drover.env";
 /// The repository (its `paths::repo_hash`) a snapshot was made for.
 pub const LABEL_ENV_REPO: &str = "drover.env.repo";
 /// The repository's path, for people reading `drover env list`.
 pub const LABEL_ENV_PATH: &str = "drover.env.path";
-/// What setup left in the workspace, top-most paths first (a JSON array; directories end
-/// in `/`). Absent when the list was too long or not plain text: then a restore copies.
-pub const LABEL_ENV_ENTRIES: &str = "drover.env.entries";
-
-/// A snapshot image found by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundImage {
-    pub id: String,
-    /// `LABEL_ENV_ENTRIES`, when the image has it (setup's output, so untrusted).
-    pub entries: Option<Vec<String>>,
-}
 
 /// A snapshot image as Docker lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,22 +134,6 @@ impl Runtime {
     pub async fn find_image(&self, image: &str) -> Result<Option<String>, RuntimeError> {
         match self.docker.inspect_image(image).await {
             Ok(info) => Ok(info.id),
-            Err(e) if status_of(&e) == Some(404) => Ok(None),
-            Err(e) => Err(RuntimeError::api(format!("inspecting image {image}"))(e)),
-        }
-    }
-
-    /// The image `image` and what its labels say setup left, or `None` when it is not there.
-    pub async fn find_snapshot(&self, image: &str) -> Result<Option<FoundImage>, RuntimeError> {
-        match self.docker.inspect_image(image).await {
-            Ok(info) => {
-                let entries = info
-                    .config
-                    .and_then(|c| c.labels)
-                    .and_then(|l| l.get(LABEL_ENV_ENTRIES).cloned())
-                    .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok());
-                Ok(info.id.map(|id| FoundImage { id, entries }))
-            }
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(RuntimeError::api(format!("inspecting image {image}"))(e)),
         }

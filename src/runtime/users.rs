@@ -87,17 +87,32 @@ impl Runtime {
         let opts = DownloadFromContainerOptionsBuilder::new()
             .path("/etc/passwd")
             .build();
-        let archive: Result<Vec<u8>, _> = self
-            .docker
-            .download_from_container(&created.id, Some(opts))
-            .map_ok(|b| b.to_vec())
-            .try_concat()
-            .await;
+        let read = async {
+            let mut stream = self.docker.download_from_container(&created.id, Some(opts));
+            let mut archive = Vec::new();
+            // The file is the image's: a huge one is read no further than a passwd needs.
+            while let Some(chunk) = stream.try_next().await? {
+                archive.extend_from_slice(&chunk);
+                if archive.len() as u64 > MAX_PASSWD + (64 << 10) {
+                    break;
+                }
+            }
+            Ok::<_, bollard::errors::Error>(archive)
+        };
+        let archive = tokio::time::timeout(std::time::Duration::from_secs(30), read).await;
         let _ = self.remove(&created.id).await;
         let archive = match archive {
-            Ok(a) => a,
-            Err(e) if super::status_of(&e) == Some(404) => return Ok(String::new()),
-            Err(e) => return Err(RuntimeError::api(format!("reading /etc/passwd of {image}"))(e)),
+            Err(_) => {
+                return Err(RuntimeError::Api {
+                    context: format!("reading /etc/passwd of {image}"),
+                    detail: "Docker did not answer within 30 s".into(),
+                });
+            }
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) if super::status_of(&e) == Some(404) => return Ok(String::new()),
+            Ok(Err(e)) => {
+                return Err(RuntimeError::api(format!("reading /etc/passwd of {image}"))(e));
+            }
         };
         let mut ar = tar::Archive::new(archive.as_slice());
         let mut text = String::new();

@@ -14,7 +14,6 @@
 mod commit;
 mod create;
 mod diff;
-pub mod envlinks;
 pub mod manifests;
 pub mod overlap;
 pub mod owner;

@@ -37,6 +37,13 @@ pub fn wanted_user(owner: (u32, u32), wanted: (u32, u32)) -> Result<(u32, u32), 
     if wanted.0 == 0 {
         return Err("it is root, and agents never run as root".into());
     }
+    if wanted.1 == 0 {
+        return Err("its group is root's, and agents never run in it".into());
+    }
+    // Beyond this, an id reads as -1 ("unchanged") to chown, or Docker refuses it.
+    if wanted.0 > i32::MAX as u32 || wanted.1 > i32::MAX as u32 {
+        return Err(format!("uid {}:{} is out of range", wanted.0, wanted.1));
+    }
     if owner.0 == wanted.0 {
         // Already theirs; the group stays the owner's (only root could change it).
         return Ok(owner);
@@ -142,6 +149,16 @@ mod tests {
         assert!(e.contains("uid 1000") && e.contains("your uid 1001"), "{e}");
         assert!(wanted_user((0, 0), (0, 0)).unwrap_err().contains("root"));
         assert!(wanted_user((1000, 1000), (0, 5)).is_err());
+        assert!(
+            wanted_user((0, 0), (1000, 0))
+                .unwrap_err()
+                .contains("group")
+        );
+        assert!(
+            wanted_user((0, 0), (u32::MAX, 5))
+                .unwrap_err()
+                .contains("range")
+        );
     }
 
     #[test]
