@@ -62,13 +62,19 @@ impl DataDir {
         self.root.join("workspaces").join(id.as_str())
     }
 
-    /// Empty directories warm-pool containers mount until a task claims one: its
-    /// workspace is made in it, then it is renamed to the task's `workspace`.
+    /// The host directories of a task's writable layer over its environment snapshot
+    /// (`environment::layer`): they go with its workspace.
+    pub fn env_layer(&self, id: &TaskId) -> PathBuf {
+        self.root.join("envrw").join(id.as_str())
+    }
+
     /// Marks of when each environment snapshot was last used (`envs/<key>`, its mtime).
     pub fn env_uses(&self) -> PathBuf {
         self.root.join("envs")
     }
 
+    /// Empty directories warm-pool containers mount until a task claims one: its
+    /// workspace is made in it, then it is renamed to the task's `workspace`.
     pub fn pool(&self) -> PathBuf {
         self.root.join("pool")
     }

@@ -27,7 +27,7 @@ pub(super) async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
     let mut remove = |path: &Path, why: &str| -> Result<(), Failure> {
         let size = disk_usage(path);
         if !dry_run {
-            std::fs::remove_dir_all(path)
+            crate::environment::layer::remove(path)
                 .map_err(|e| Failure::failed(format!("removing {}: {e}", path.display())))?;
         }
         freed += size;
@@ -44,6 +44,10 @@ pub(super) async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
         if ws.exists() {
             remove(&ws, &format!("task {} {}", t.id, t.state.name()))?;
         }
+        let layer = data.env_layer(&t.id);
+        if layer.exists() {
+            remove(&layer, &format!("task {} {}", t.id, t.state.name()))?;
+        }
         if let (Some(rt), false) = (&runtime, dry_run) {
             rt.remove_task_containers(t.id.as_str())
                 .await
@@ -52,7 +56,10 @@ pub(super) async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
     }
     // Directories no task owns: left by a crash between creating and recording.
     let known: std::collections::HashSet<&TaskId> = tasks.iter().map(|t| &t.id).collect();
-    if let Ok(entries) = std::fs::read_dir(data.root().join("workspaces")) {
+    for dir in ["workspaces", "envrw"] {
+        let Ok(entries) = std::fs::read_dir(data.root().join(dir)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let owned = TaskId::parse(&name).is_some_and(|id| known.contains(&id));

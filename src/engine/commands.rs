@@ -277,6 +277,12 @@ pub(super) async fn discard_now(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
             .map_err(|e| CommandError::failed(e.to_string()))?
             .map_err(|e| CommandError::failed(format!("removing {}: {e}", dir.display())))?;
     }
+    let layer = ctx.data.env_layer(&t.id);
+    let l = layer.clone();
+    tokio::task::spawn_blocking(move || crate::environment::layer::remove(&l))
+        .await
+        .map_err(|e| CommandError::failed(e.to_string()))?
+        .map_err(|e| CommandError::failed(format!("removing {}: {e}", layer.display())))?;
     ctx.transition(&mut t, Transition::Discard)?;
     Ok(Reply::Discarded { id: t.id })
 }

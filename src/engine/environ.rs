@@ -19,7 +19,7 @@ use super::supervisor::{Stop, record_attempt};
 use crate::config::Config;
 use crate::environment::{self, Phase, PhaseError, PhaseLog, Recipe};
 use crate::protocol::{EntryKind, TaskRecord};
-use crate::runtime::{ContainerSpec, ExecSpec, Runtime, snapshot};
+use crate::runtime::{ContainerSpec, ExecSpec, FoundImage, Runtime, snapshot};
 use crate::workspace;
 
 /// A lock per snapshot key (see `EngineCtx::setups`).
@@ -30,7 +30,14 @@ pub(super) enum How {
     /// No setup configured: the image as it is.
     Plain,
     /// A snapshot exists: a new workspace is filled from it (maintenance runs, if any).
-    Snapshot { key: String, recipe: Recipe },
+    Snapshot {
+        key: String,
+        recipe: Recipe,
+        /// What setup left in the workspace, when the snapshot lists it.
+        entries: Option<Vec<String>>,
+        /// The snapshot layer's workspace files on the Docker host (`FoundImage::layer`).
+        layer: Option<String>,
+    },
     /// None yet: setup runs in the workspace and its result becomes the snapshot.
     Setup { key: String, recipe: Recipe },
 }
@@ -46,9 +53,24 @@ pub(super) struct Chosen {
 
 impl Chosen {
     /// Whether a waiting warm-pool container may serve (it runs `image` already, as the
-    /// workspace owner: never an image's user).
+    /// workspace owner: never an image's user; and it has no layer of the task's own).
     pub(super) fn poolable(&self, config: &Config) -> bool {
-        !matches!(self.how, How::Setup { .. }) && config.env.user.is_none()
+        !matches!(self.how, How::Setup { .. })
+            && config.env.user.is_none()
+            && self.layered(config).is_none()
+    }
+
+    /// The snapshot layer a new workspace's container stacks a writable layer on, when
+    /// the restore links instead of copying (see `layered`).
+    pub(super) fn layered(&self, config: &Config) -> Option<&str> {
+        match &self.how {
+            How::Snapshot {
+                entries: Some(_),
+                layer: Some(layer),
+                ..
+            } if layerable(config) => Some(layer),
+            _ => None,
+        }
     }
 }
 
@@ -83,11 +105,16 @@ pub(super) async fn choose(
     .await?;
     let key = recipe.key();
     let image = environment::snapshot_image(&ctx.data.hash(), &key);
-    if let Some(id) = find(rt, &image).await? {
+    if let Some(found) = find(rt, &image).await? {
         return Ok(Chosen {
             image,
-            image_id: id,
-            how: How::Snapshot { key, recipe },
+            image_id: found.id,
+            how: How::Snapshot {
+                key,
+                recipe,
+                entries: found.entries,
+                layer: found.layer,
+            },
             turn: None,
         });
     }
@@ -108,11 +135,16 @@ pub(super) async fn choose(
         }
     };
     // Made while this attempt waited?
-    if let Some(id) = find(rt, &image).await? {
+    if let Some(found) = find(rt, &image).await? {
         return Ok(Chosen {
             image,
-            image_id: id,
-            how: How::Snapshot { key, recipe },
+            image_id: found.id,
+            how: How::Snapshot {
+                key,
+                recipe,
+                entries: found.entries,
+                layer: found.layer,
+            },
             turn: None,
         });
     }
@@ -143,8 +175,15 @@ pub(crate) async fn recipe_of(
         .map_err(|e| Stop::Fail(format!("environment: {e}")))
 }
 
-async fn find(rt: &Runtime, image: &str) -> Result<Option<String>, Stop> {
-    rt.find_image(image)
+/// Whether a snapshot restore may go through a writable layer (`runtime::EnvLayer`) for
+/// `config`: not when maintenance runs (it changes the files in a container of its own,
+/// so the workspace gets real copies).
+pub(super) fn layerable(config: &Config) -> bool {
+    config.env.maintenance.is_empty()
+}
+
+async fn find(rt: &Runtime, image: &str) -> Result<Option<FoundImage>, Stop> {
+    rt.find_snapshot(image)
         .await
         .map_err(|e| Stop::Fail(e.to_string()))
 }
@@ -234,7 +273,13 @@ pub(super) async fn restore(
     container: &str,
     session: &Session,
 ) -> Result<(), Stop> {
-    let How::Snapshot { key, recipe } = &chosen.how else {
+    let How::Snapshot {
+        key,
+        recipe,
+        entries,
+        ..
+    } = &chosen.how
+    else {
         return Ok(());
     };
     let rt = &session.tools.runtime;
@@ -244,23 +289,22 @@ pub(super) async fn restore(
         })
         .await;
     let maintenance = &config.env.maintenance;
+    let mut linked = 0;
     if maintenance.is_empty() {
-        let spec = ExecSpec::shell(
-            &environment::phase::restore_script(),
-            config.limits.command_timeout,
-        );
-        let r = rt
-            .exec(container, &spec, &mut |_| {})
-            .await
-            .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
-        if !r.success() {
-            return Err(Stop::Fail(format!(
-                "restoring the snapshot {}: {}",
-                chosen.image,
-                crate::text::ellipsize(r.stdout.render().trim(), 400)
-            )));
-        }
+        let entries = entries.as_deref().filter(|_| spec.env_layer.is_some());
+        linked = fill(
+            task,
+            ctx,
+            config,
+            &chosen.image,
+            entries,
+            container,
+            session,
+        )
+        .await?;
     } else {
+        // Maintenance changes what setup made, in a container of its own: the workspace
+        // gets real copies.
         let phase = Phase {
             spec: setup_spec(spec, task, config, &chosen.image),
             restore: true,
@@ -275,11 +319,18 @@ pub(super) async fn restore(
     }
     used(ctx, key, task);
     let what = format!(
-        "from snapshot {} (setup skipped{}), keyed by {}{}",
+        "from snapshot {} (setup skipped{}{}), keyed by {}{}",
         chosen.image,
         match maintenance.len() {
             0 => String::new(),
             n => format!("; {n} maintenance command(s) ran"),
+        },
+        match linked {
+            0 => String::new(),
+            n => format!(
+                "; {n} ignored director{} linked to a layer of the task's own over it",
+                if n == 1 { "y" } else { "ies" }
+            ),
         },
         recipe.describe_files(),
         source(config),
@@ -287,6 +338,60 @@ pub(super) async fn restore(
     session.announce(what.clone()).await;
     record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
     Ok(())
+}
+
+/// Fills the workspace from the snapshot the container runs: with `entries` (the
+/// container has a writable layer over the snapshot's files), links for the ignored
+/// directories setup made and copies for the rest; else everything copied. How many
+/// directories were linked.
+async fn fill(
+    task: &TaskRecord,
+    ctx: &EngineCtx,
+    config: &Config,
+    image: &str,
+    entries: Option<&[String]>,
+    container: &str,
+    session: &Session,
+) -> Result<usize, Stop> {
+    let linked = match entries {
+        Some(entries) => {
+            let (git, entries) = (task.git(&ctx.data), entries.to_vec());
+            let made =
+                tokio::task::spawn_blocking(move || workspace::envlinks::link(&git, &entries))
+                    .await
+                    .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?
+                    .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
+            Some(made)
+        }
+        None => None,
+    };
+    let mut spec = match &linked {
+        Some(l) if l.copies.is_empty() => return Ok(l.links.len()),
+        Some(_) => ExecSpec::shell(
+            &environment::phase::copy_script(),
+            config.limits.command_timeout,
+        ),
+        None => ExecSpec::shell(
+            &environment::phase::restore_script(),
+            config.limits.command_timeout,
+        ),
+    };
+    if let Some(l) = &linked {
+        spec.stdin = Some(l.copies.join("\0").into_bytes());
+    }
+    let r = session
+        .tools
+        .runtime
+        .exec(container, &spec, &mut |_| {})
+        .await
+        .map_err(|e| Stop::Fail(format!("restoring the snapshot: {e}")))?;
+    if !r.success() {
+        return Err(Stop::Fail(format!(
+            "restoring the snapshot {image}: {}",
+            crate::text::ellipsize(r.stdout.render().trim(), 400)
+        )));
+    }
+    Ok(linked.map_or(0, |l| l.links.len()))
 }
 
 /// Who the attempt's containers run as: the workspace owner (the sandbox user on a

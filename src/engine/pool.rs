@@ -324,7 +324,8 @@ pub(crate) async fn sweep(rt: &Runtime, data: &DataDir) {
 }
 
 /// What a container for `repo` needs now, from its configuration and image; `None` when
-/// the pool does not serve it (its environment names the image's user).
+/// the pool does not serve it (its environment names the image's user, or its snapshot
+/// is restored through a layer of each task's own).
 async fn fit_for(rt: &Runtime, data: &DataDir, repo: &Path) -> Result<Option<Fit>, String> {
     let config = Config::load_in(Some(repo), data.root()).map_err(|e| e.to_string())?;
     if config.env.user.is_some() {
@@ -347,8 +348,20 @@ async fn fit_for(rt: &Runtime, data: &DataDir, repo: &Path) -> Result<Option<Fit
         .await
         .map_err(|e| e.to_string())??;
         let snapshot = crate::environment::snapshot_image(&data.hash(), &recipe.key());
-        if let Some(snap_id) = rt.find_image(&snapshot).await.map_err(|e| e.to_string())? {
-            return Ok(Some(Fit::of(&config, &snapshot, &snap_id)));
+        if let Some(found) = rt
+            .find_snapshot(&snapshot)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            // Its tasks start faster on a layer of their own than from a warm container
+            // that would copy the snapshot's files.
+            if found.entries.is_some()
+                && found.layer.is_some()
+                && super::environ::layerable(&config)
+            {
+                return Ok(None);
+            }
+            return Ok(Some(Fit::of(&config, &snapshot, &found.id)));
         }
     }
     Ok(Some(Fit::of(&config, &image, &id)))
@@ -383,6 +396,7 @@ async fn make(rt: &Runtime, data: &DataDir, repo: &Path, fit: Fit) -> Result<War
         network: fit.network,
         limits: fit.limits.clone(),
         setup: None,
+        env_layer: None,
         env: fit.env.clone(),
     };
     match rt.create_task_container(&spec).await {

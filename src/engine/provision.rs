@@ -16,6 +16,7 @@ use super::session::Session;
 use super::supervisor::{Stop, check, record_attempt};
 use crate::agent::tools::ContainerTools;
 use crate::config::Config;
+use crate::environment::layer;
 use crate::protocol::EventBody;
 use crate::protocol::TaskRecord;
 use crate::runtime::container_name;
@@ -69,21 +70,44 @@ pub(super) async fn fresh(
     let warm = claimed.is_some();
     let (ws, container, spec) = match claimed {
         Some(c) => {
-            let (spec, _) = container_spec(ctx, task, config, &chosen.image, &c.workspace).await?;
+            let (mut spec, _) =
+                container_spec(ctx, task, config, &chosen.image, &c.workspace).await?;
+            // A warm container has no layer: an earlier attempt's goes with its workspace.
+            spec.env_layer = None;
+            drop_layer(&ctx.data.env_layer(&task.id))
+                .await
+                .map_err(|e| Stop::Fail(format!("removing the earlier attempt's layer: {e}")))?;
             (c.workspace, c.container, spec)
         }
         None => {
-            let ws = workspace_for(task, &git, in_place).await?;
+            let layer_dir = ctx.data.env_layer(&task.id);
+            let ws = workspace_for(task, &git, in_place, &layer_dir).await?;
             let (mut spec, user) = container_spec(ctx, task, config, &chosen.image, &ws).await?;
             if let Some(user) = user {
                 session.info(user).await;
             }
             environ::set_up(ctx, task, config, &rt, &mut chosen, &spec, &session).await?;
             spec.image = chosen.image.clone();
-            let container = rt
-                .create_task_container(&spec)
-                .await
-                .map_err(|e| Stop::Fail(e.to_string()))?;
+            if let Some(lower) = chosen.layered(config).filter(|_| !in_place) {
+                spec.env_layer = layer(&layer_dir, lower, (spec.uid, spec.gid), &session).await;
+            }
+            let container = match rt.create_task_container(&spec).await {
+                Ok(c) => c,
+                Err(e) if spec.env_layer.is_some() => {
+                    // An engine that cannot mount it (rootless, another host): copy.
+                    session
+                        .info(format!(
+                            "the snapshot's files cannot be layered here ({e}): copying them"
+                        ))
+                        .await;
+                    spec.env_layer = None;
+                    let _ = drop_layer(&layer_dir).await;
+                    rt.create_task_container(&spec)
+                        .await
+                        .map_err(|e| Stop::Fail(e.to_string()))?
+                }
+                Err(e) => return Err(Stop::Fail(e.to_string())),
+            };
             (ws, container, spec)
         }
     };
@@ -119,18 +143,71 @@ pub(super) async fn fresh(
     Ok(session)
 }
 
-/// The attempt's workspace: made at the base, or reopened in place for a retry.
+/// A writable layer in `dir` over the snapshot layer `lower`, for a new workspace; `None`
+/// (the restore copies) when it cannot be made, saying why.
+async fn layer(
+    dir: &std::path::Path,
+    lower: &str,
+    owner: (u32, u32),
+    session: &Session,
+) -> Option<crate::runtime::EnvLayer> {
+    let (d, l) = (dir.to_path_buf(), lower.to_string());
+    let made = tokio::task::spawn_blocking(move || layer::prepare(&d, &l, owner)).await;
+    match made {
+        Ok(Ok(made)) if made.options().is_some() => Some(made),
+        Ok(Ok(_)) => {
+            session
+                .info(format!(
+                    "the snapshot's files are copied: {} has a comma or colon in its path, which an overlay cannot take",
+                    dir.display()
+                ))
+                .await;
+            None
+        }
+        Ok(Err(e)) => {
+            session
+                .info(format!(
+                    "the snapshot's files are copied: {}: {e}",
+                    dir.display()
+                ))
+                .await;
+            None
+        }
+        Err(e) => {
+            session
+                .info(format!("the snapshot's files are copied: {e}"))
+                .await;
+            None
+        }
+    }
+}
+
+async fn drop_layer(dir: &std::path::Path) -> std::io::Result<()> {
+    let d = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || layer::remove(&d))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// The attempt's workspace: made at the base (with no layer of an earlier attempt left
+/// in `layer_dir`), or reopened in place for a retry.
 async fn workspace_for(
     task: &TaskRecord,
     git: &workspace::TaskGit,
     in_place: bool,
+    layer_dir: &std::path::Path,
 ) -> Result<Workspace, Stop> {
     let git = git.clone();
     let user_repo = task.repo.clone();
+    let layer_dir = layer_dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
         if in_place {
             Workspace::existing(&git.workspace, &user_repo)
         } else {
+            layer::remove(&layer_dir).map_err(|e| workspace::WorkspaceError::Broken {
+                path: layer_dir.clone(),
+                message: format!("removing the earlier attempt's layer: {e}"),
+            })?;
             workspace::create(&git)
         }
     })
@@ -270,6 +347,7 @@ async fn container_spec(
         .get()
         .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
     let ((uid, gid), said) = environ::agent_user(ctx, &rt, config, image, (ws.uid, ws.gid)).await?;
+    let env_layer = layer_of(ctx, &rt, task, image).await;
     if (uid, gid) != (ws.uid, ws.gid) {
         let dir = ws.dir.clone();
         tokio::task::spawn_blocking(move || owner::hand_to(&dir, (uid, gid)))
@@ -296,9 +374,27 @@ async fn container_spec(
         network: config.network,
         limits: config.limits.clone(),
         setup: None,
+        env_layer,
         env: super::pool::container_env(config),
     };
     Ok((spec, said))
+}
+
+/// The workspace's writable layer, when it has one over `image`'s own snapshot layer (a
+/// resume, a retry in place); a layer over another image's would not mount.
+async fn layer_of(
+    ctx: &EngineCtx,
+    rt: &Runtime,
+    task: &TaskRecord,
+    image: &str,
+) -> Option<crate::runtime::EnvLayer> {
+    let dir = ctx.data.env_layer(&task.id);
+    let found = tokio::task::spawn_blocking(move || layer::existing(&dir))
+        .await
+        .ok()
+        .flatten()?;
+    let snapshot = rt.find_snapshot(image).await.ok().flatten()?;
+    (snapshot.layer.as_deref() == Some(found.lower.as_str())).then_some(found)
 }
 
 /// Records where the attempt runs and tells front ends; `started` on a fresh attempt.

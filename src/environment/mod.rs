@@ -4,9 +4,11 @@
 //! next task with the same key starts from it and skips setup.
 //!
 //! `recipe` is what a snapshot depends on and its key; `phase` runs setup or maintenance
-//! in a setup container and commits the result. Which task uses which image, and the
+//! in a setup container and commits the result; `layer` keeps a task's writable layer
+//! over a snapshot's files. Which task uses which image, and the
 //! transcript, are the engine's (`engine::environ`); nothing here knows tasks.
 
+pub mod layer;
 pub mod phase;
 pub mod recipe;
 

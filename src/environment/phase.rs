@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use crate::runtime::snapshot::LABEL_ENV_ENTRIES;
 use crate::runtime::{ContainerSpec, ExecSpec, Runtime, RuntimeError, SNAPSHOT_DIR};
 
 /// Where a phase's output goes (a task's transcript, or a terminal).
@@ -58,8 +59,17 @@ pub fn restore_script() -> String {
     )
 }
 
+/// Copies the snapshot's entries named on stdin (NUL-separated, as setup's list has them)
+/// into /workspace, in a container that mounts it.
+pub fn copy_script() -> String {
+    format!(
+        "set -o pipefail; tar -C {SNAPSHOT_DIR}/workspace --null -T - -cf - | tar -C /workspace -xpf -"
+    )
+}
+
 /// Copies what setup left in the workspace (untracked and ignored files, tracked files
-/// it changed; never .git) into the snapshot directory.
+/// it changed; never .git) into the snapshot directory, and prints their list
+/// (NUL-separated, untracked directories once, ending in `/`).
 fn capture_script() -> String {
     format!(
         r#"set -eo pipefail
@@ -69,6 +79,7 @@ cd /workspace
 list=$(mktemp)
 {{ git ls-files -z --others --directory; git ls-files -z --modified; }} > "$list"
 tar --null -T "$list" --ignore-failed-read -cf - 2>/dev/null | tar -C "$dest" -xpf -
+cat "$list"
 rm -f "$list""#
     )
 }
@@ -101,14 +112,8 @@ async fn inside(
     log: &dyn PhaseLog,
 ) -> Result<Option<String>, PhaseError> {
     if phase.restore {
-        quiet(
-            rt,
-            id,
-            &restore_script(),
-            phase.timeout,
-            "restoring the snapshot",
-        )
-        .await?;
+        let spec = ExecSpec::shell(&restore_script(), phase.timeout);
+        quiet(rt, id, &spec, "restoring the snapshot").await?;
     }
     let env: Vec<String> = phase.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     for command in &phase.commands {
@@ -135,39 +140,72 @@ async fn inside(
     let Some((image, labels)) = &phase.commit else {
         return Ok(None);
     };
-    quiet(
-        rt,
-        id,
-        &capture_script(),
-        phase.timeout,
-        "keeping the workspace files setup made",
-    )
-    .await?;
+    let mut spec = ExecSpec::shell(&capture_script(), phase.timeout);
+    // The list is read (stdout alone), whole when it can be a label.
+    spec.merge_output = false;
+    spec.raw = true;
+    spec.head_cap = ENTRIES_MAX + 1;
+    let listed = quiet(rt, id, &spec, "keeping the workspace files setup made").await?;
     leak_check(rt, id, phase).await?;
+    let mut labels = labels.clone();
+    // Always set: empty (no list, so restores copy) replaces one the image came with.
+    let entries = listed.complete_bytes().and_then(|b| entries_label(&b));
+    labels.insert(LABEL_ENV_ENTRIES.to_string(), entries.unwrap_or_default());
     let (repo, tag) = image.rsplit_once(':').unwrap_or((image.as_str(), "latest"));
-    let image_id = rt.commit(id, repo, tag, labels.clone()).await?;
+    let image_id = rt.commit(id, repo, tag, labels).await?;
     Ok(Some(image_id))
+}
+
+/// Bytes of paths the entries label holds (Docker keeps labels in the image's config).
+const ENTRIES_MAX: usize = 64 << 10;
+
+/// The label listing what setup left (see `LABEL_ENV_ENTRIES`), from the capture's
+/// NUL-separated list; `None` when it is too long to be a label or a path is not plain
+/// text on one line (then every restore copies, as it cannot tell what to link).
+fn entries_label(list: &[u8]) -> Option<String> {
+    if list.len() > ENTRIES_MAX {
+        return None;
+    }
+    let entries: Option<Vec<&str>> = list
+        .split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| std::str::from_utf8(e).ok().filter(|s| !s.contains('\n')))
+        .collect();
+    // Read raw (NULs and all): a path holding a secret is no label's business.
+    if entries
+        .iter()
+        .flatten()
+        .any(|e| crate::redact::redact(e) != *e)
+    {
+        return None;
+    }
+    serde_json::to_string(&entries?).ok()
 }
 
 /// A step of drover's own that must succeed; its output only matters when it fails.
 async fn quiet(
     rt: &Runtime,
     id: &str,
-    script: &str,
-    timeout: Duration,
+    spec: &ExecSpec,
     what: &str,
-) -> Result<(), PhaseError> {
-    let spec = ExecSpec::shell(script, timeout);
-    let r = rt.exec(id, &spec, &mut |_| {}).await?;
+) -> Result<crate::text::Capture, PhaseError> {
+    let r = rt.exec(id, spec, &mut |_| {}).await?;
     if r.success() {
-        return Ok(());
+        return Ok(r.stdout);
     }
     Err(PhaseError::Failed {
         command: what.to_string(),
         why: format!(
             "exit {}: {}",
             r.exit_code.map_or("?".into(), |c| c.to_string()),
-            crate::text::ellipsize(r.stdout.render().trim(), 400)
+            crate::text::ellipsize(
+                match spec.merge_output {
+                    true => r.stdout.render(),
+                    false => r.stderr.render(),
+                }
+                .trim(),
+                400
+            )
         ),
     })
 }
@@ -284,4 +322,20 @@ async fn leak_check(rt: &Runtime, id: &str, phase: &Phase) -> Result<(), PhaseEr
             .join(", "),
         paths: found.join(", "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entries_label_lists_plain_paths_or_nothing() {
+        let got = entries_label(b".venv/\0src/__pycache__/\0changed.txt\0").unwrap();
+        assert_eq!(got, r#"[".venv/","src/__pycache__/","changed.txt"]"#);
+        assert_eq!(entries_label(b"").unwrap(), "[]");
+        // A name on two lines, or not UTF-8: no label (every restore copies).
+        assert_eq!(entries_label(b"a\nb/\0"), None);
+        assert_eq!(entries_label(b"\xff/\0"), None);
+        assert_eq!(entries_label(&vec![b'a'; ENTRIES_MAX + 1]), None);
+    }
 }

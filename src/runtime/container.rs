@@ -10,7 +10,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions,
+    MountVolumeOptionsDriverConfig,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
     RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -99,6 +102,8 @@ pub struct ContainerSpec {
     pub setup: Option<String>,
     /// `NAME=value` pairs beside drover's own (a devcontainer's `containerEnv`).
     pub env: Vec<String>,
+    /// A writable layer over an environment snapshot's files at `ENV_MOUNT`.
+    pub env_layer: Option<super::EnvLayer>,
 }
 
 impl ContainerSpec {
@@ -113,7 +118,7 @@ impl ContainerSpec {
             (None, Some(what)) => labels.insert(LABEL_SETUP.to_string(), what.clone()),
             (None, None) => labels.insert(LABEL_TASK.to_string(), self.task.clone()),
         };
-        let mounts = vec![
+        let mut mounts = vec![
             Mount {
                 target: Some("/workspace".into()),
                 source: Some(self.workspace.to_string_lossy().into_owned()),
@@ -129,6 +134,27 @@ impl ContainerSpec {
                 ..Default::default()
             },
         ];
+        if let Some(options) = self.env_layer.as_ref().and_then(super::EnvLayer::options) {
+            // An anonymous volume: it goes with the container (`remove` drops volumes).
+            mounts.push(Mount {
+                target: Some(super::ENV_MOUNT.into()),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(false),
+                volume_options: Some(MountVolumeOptions {
+                    no_copy: Some(true),
+                    driver_config: Some(MountVolumeOptionsDriverConfig {
+                        name: Some("local".into()),
+                        options: Some(HashMap::from([
+                            ("type".to_string(), "overlay".to_string()),
+                            ("device".to_string(), "overlay".to_string()),
+                            ("o".to_string(), options),
+                        ])),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
         let tmpfs_opts = format!("rw,exec,nosuid,nodev,size={}", self.limits.tmp_bytes);
         let memory = i64::try_from(self.limits.memory_bytes).unwrap_or(i64::MAX);
         ContainerCreateBody {

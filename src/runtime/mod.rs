@@ -22,7 +22,7 @@ pub use container::{
     ManagedContainer, NAME_PREFIX, container_name, pool_name, shell_command, short as short_id,
 };
 pub use exec::{ExecResult, ExecSpec};
-pub use snapshot::{EnvImage, SNAPSHOT_DIR};
+pub use snapshot::{ENV_MOUNT, EnvImage, EnvLayer, FoundImage, SNAPSHOT_DIR};
 pub use strays::Swept;
 
 #[derive(Debug, thiserror::Error)]

@@ -18,12 +18,64 @@ use super::{ContainerSpec, Runtime, RuntimeError, status_of};
 /// Where, inside a snapshot image, the workspace files setup made are kept (a
 /// directory at the root, writable by the sandbox user in the setup container only).
 pub const SNAPSHOT_DIR: &str = "/drover-snapshot";
+/// Where a task container sees the snapshot's workspace files through a writable
+/// layer of its own (`EnvLayer`); a restored workspace links its ignored directories
+/// here (`<this>/<path>`) instead of copying them.
+pub const ENV_MOUNT: &str = "/drover-env";
+/// The storage drivers whose image layers are plain directories an overlay can stack.
+const LAYERED_DRIVERS: [&str; 2] = ["overlay2", "fuse-overlayfs"];
 /// The key of a snapshot image (its recipe hash).
 pub const LABEL_ENV: &str = "drover.env";
 /// The repository (its `paths::repo_hash`) a snapshot was made for.
 pub const LABEL_ENV_REPO: &str = "drover.env.repo";
 /// The repository's path, for people reading `drover env list`.
 pub const LABEL_ENV_PATH: &str = "drover.env.path";
+/// What setup left in the workspace, top-most paths first (a JSON array; directories end
+/// in `/`). Absent when the list was too long or not plain text: then a restore copies.
+pub const LABEL_ENV_ENTRIES: &str = "drover.env.entries";
+
+/// A snapshot image found by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundImage {
+    pub id: String,
+    /// `LABEL_ENV_ENTRIES`, when the image has it (setup's output, so untrusted).
+    pub entries: Option<Vec<String>>,
+    /// The directory, on the Docker host, holding the snapshot's workspace files in its
+    /// own layer, when the storage driver keeps layers as directories.
+    pub layer: Option<String>,
+}
+
+/// A writable layer over a snapshot's workspace files, mounted at `ENV_MOUNT`: an
+/// overlay the Docker daemon mounts (a `local` volume of type overlay), its changes in
+/// `upper` on the host, so they outlive the container. Needs a local engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvLayer {
+    /// The snapshot layer's workspace directory (`FoundImage::layer`).
+    pub lower: String,
+    pub upper: std::path::PathBuf,
+    pub work: std::path::PathBuf,
+}
+
+impl EnvLayer {
+    /// The mount options, or `None` when a path would break them (a comma or colon).
+    pub fn options(&self) -> Option<String> {
+        let paths = [
+            self.lower.clone(),
+            self.upper.to_str()?.to_string(),
+            self.work.to_str()?.to_string(),
+        ];
+        if paths
+            .iter()
+            .any(|p| p.contains([',', ':', '\\']) || !p.starts_with('/'))
+        {
+            return None;
+        }
+        Some(format!(
+            "lowerdir={},upperdir={},workdir={}",
+            paths[0], paths[1], paths[2]
+        ))
+    }
+}
 
 /// A snapshot image as Docker lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +186,28 @@ impl Runtime {
     pub async fn find_image(&self, image: &str) -> Result<Option<String>, RuntimeError> {
         match self.docker.inspect_image(image).await {
             Ok(info) => Ok(info.id),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(RuntimeError::api(format!("inspecting image {image}"))(e)),
+        }
+    }
+
+    /// The image `image` and what its labels say setup left, or `None` when it is not there.
+    pub async fn find_snapshot(&self, image: &str) -> Result<Option<FoundImage>, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => {
+                let entries = info
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(LABEL_ENV_ENTRIES).cloned())
+                    .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok());
+                let layer = info
+                    .graph_driver
+                    .filter(|g| LAYERED_DRIVERS.contains(&g.name.as_str()))
+                    .and_then(|g| g.data.get("UpperDir").cloned())
+                    .filter(|d| d.starts_with('/'))
+                    .map(|d| format!("{d}{SNAPSHOT_DIR}/workspace"));
+                Ok(info.id.map(|id| FoundImage { id, entries, layer }))
+            }
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(RuntimeError::api(format!("inspecting image {image}"))(e)),
         }

@@ -14,6 +14,7 @@
 mod commit;
 mod create;
 mod diff;
+pub mod envlinks;
 pub mod manifests;
 pub mod overlap;
 pub mod owner;

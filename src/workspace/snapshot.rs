@@ -81,10 +81,10 @@ pub struct Snapshot {
 
 /// What the base commit says about paths: which are tracked, which are submodules, and
 /// its ignore rules. Computed once per base tree.
-struct BaseInfo {
-    files: HashSet<Vec<u8>>,
-    dirs: HashSet<Vec<u8>>,
-    gitlinks: HashSet<Vec<u8>>,
+pub(super) struct BaseInfo {
+    pub(super) files: HashSet<Vec<u8>>,
+    pub(super) dirs: HashSet<Vec<u8>>,
+    pub(super) gitlinks: HashSet<Vec<u8>>,
     /// Directory → the rules of its `.gitignore`.
     ignores: HashMap<Vec<u8>, Gitignore>,
     defaults: Gitignore,
@@ -140,7 +140,7 @@ impl BaseInfo {
 
     /// Whether an untracked path is ignored: the deepest `.gitignore` with an opinion
     /// decides, then drover's defaults.
-    fn ignored(&self, rel: &[u8], is_dir: bool) -> bool {
+    pub(super) fn ignored(&self, rel: &[u8], is_dir: bool) -> bool {
         let path = virtual_path(rel);
         let mut dir = rel;
         loop {
@@ -173,7 +173,10 @@ fn defaults() -> Gitignore {
 }
 
 /// The base info for `tree`, cached (bases are few and immutable).
-fn base_info(store: &Repository, tree: &git2::Tree<'_>) -> Result<Arc<BaseInfo>, git2::Error> {
+pub(super) fn base_info(
+    store: &Repository,
+    tree: &git2::Tree<'_>,
+) -> Result<Arc<BaseInfo>, git2::Error> {
     static CACHE: OnceLock<Mutex<HashMap<Oid, Arc<BaseInfo>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(i) = cache
@@ -192,8 +195,19 @@ fn base_info(store: &Repository, tree: &git2::Tree<'_>) -> Result<Arc<BaseInfo>,
     Ok(info)
 }
 
+/// Whether `v` is a link a snapshot restore made in place of an ignored directory
+/// (`envlinks`): it stands for that directory, so the directory's rule applies. A link
+/// with any other target is recorded as usual.
+fn environment_link(info: &BaseInfo, v: &Visit<'_>) -> bool {
+    v.kind == Kind::Symlink
+        && !info.dirs.contains(v.path)
+        && info.ignored(v.path, true)
+        && v.link_target()
+            .is_ok_and(|t| t == super::envlinks::link_target(v.path))
+}
+
 /// Names git will not record or that would be git metadata on another machine.
-fn git_reserved(name: &[u8], kind: Kind) -> Option<&'static str> {
+pub(super) fn git_reserved(name: &[u8], kind: Kind) -> Option<&'static str> {
     // Most names cannot be one of these: no need to look closer (this runs per file).
     let first = name.first().map(u8::to_ascii_lowercase);
     if name.len() > 16 || !matches!(first, Some(b'.' | b'g')) {
@@ -397,10 +411,8 @@ pub fn snapshot_in(
                 // A path recorded before is tracked or was not ignored then (the rules
                 // do not change): only new ones are matched against them.
                 let was = cache.entries.get_mut(v.path);
-                if was.is_none()
-                    && !info.files.contains(v.path)
-                    && info.ignored(v.path, false)
-                {
+                let new = was.is_none() && !info.files.contains(v.path);
+                if new && (info.ignored(v.path, false) || environment_link(&info, v)) {
                     if opts.list_ignored {
                         let bytes = v.stat().map(|s| s.size).unwrap_or(0);
                         ignored.push(Ignored {

@@ -100,7 +100,7 @@ const AGENT: &str = r#"
 [[step]]
 run = "env | cut -d= -f1 | sort | tr '\n' ' '"
 [[step]]
-run = "touch .venv/agent-was-here && echo venv-writable"
+run = "if [ -e .venv/agent-was-here ]; then echo kept-from-$((40+2)); fi; touch .venv/agent-was-here && echo venv-writable"
 [[step]]
 write = { path = "note.txt", content = "done\n" }
 [[step]]
@@ -220,9 +220,30 @@ fn env_01_setup_runs_once_with_network_and_the_snapshot_serves_the_next_task() {
         !logs.contains("$ python3 -m venv"),
         "setup ran again: {logs}"
     );
-    // The restored .venv is the agent's to change, and no change of the task's: its
-    // diff holds the agent's note alone.
+    // The .venv is linked to a layer of the task's own over the snapshot (no copy), is
+    // the agent's to change (the change lands in that layer), and is no change of the
+    // task's: its diff holds the agent's note alone.
+    assert!(
+        logs.contains("1 ignored directory linked to a layer of the task's own"),
+        "{logs}"
+    );
     assert!(logs.contains("venv-writable"), "{logs}");
+    let layer = env.data().join("envrw").join(&second);
+    assert!(
+        layer.join("upper/.venv/agent-was-here").exists(),
+        "the agent's change is not in its layer"
+    );
+    assert!(!env.repo.join(".venv").exists());
+    assert!(!logs.contains("kept-from-42"), "{logs}");
+    // A retry with feedback goes on in the same workspace: on the same layer, with what
+    // the agent changed in it.
+    let retry = env.drover(&["retry", &second, "--feedback", "again"]);
+    assert!(retry.status.success(), "{}", text(&retry.stderr));
+    let run = env.command(&["run"]).output().expect("run");
+    assert!(run.status.code().is_some_and(|c| c <= 1));
+    let logs = text(&env.drover(&["logs", &second]).stdout);
+    assert!(logs.contains("kept-from-42"), "{logs}");
+    assert_eq!(env.show(&second)["tests"]["verdict"], "passed", "{logs}");
     let changes: Vec<String> = task["diff"]["changes"]
         .as_array()
         .map(|a| {
@@ -262,6 +283,7 @@ fn env_01_setup_runs_once_with_network_and_the_snapshot_serves_the_next_task() {
     for id in [&first, &second, &third] {
         assert!(env.drover(&["discard", id]).status.success());
     }
+    assert!(!layer.exists(), "discard leaves the task's layer behind");
     let rebuild = env.drover(&["env", "rebuild"]);
     assert!(rebuild.status.success(), "{}", text(&rebuild.stderr));
     assert!(snapshots(&env).is_empty());
