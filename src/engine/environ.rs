@@ -465,6 +465,9 @@ fn setup_spec(
         image: image.to_string(),
         network: config.env.setup_network,
         setup: Some(task.id.to_string()),
+        // Setup and maintenance work on real copies, in a container of their own: never
+        // on the task's layer.
+        env_layer: None,
         ..spec.clone()
     }
 }

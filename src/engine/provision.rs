@@ -257,7 +257,10 @@ pub(super) async fn resume(
         true => Some(environ::choose(ctx, task, config, &rt, (&base, &base_id), &session).await?),
         false => None,
     };
-    let (mut spec, _) = container_spec(ctx, task, config, &image, &ws).await?;
+    let (mut spec, said) = container_spec(ctx, task, config, &image, &ws).await?;
+    if let Some(said) = said {
+        session.info(said).await;
+    }
     if let Some(chosen) = &mut chosen {
         environ::set_up(ctx, task, config, &rt, chosen, &spec, &session).await?;
         spec.image = chosen.image.clone();
@@ -347,7 +350,11 @@ async fn container_spec(
         .get()
         .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
     let ((uid, gid), said) = environ::agent_user(ctx, &rt, config, image, (ws.uid, ws.gid)).await?;
-    let env_layer = layer_of(ctx, &rt, task, image).await;
+    let (env_layer, gone) = layer_of(ctx, &rt, task, image).await;
+    let said = match (said, gone) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
     if (uid, gid) != (ws.uid, ws.gid) {
         let dir = ws.dir.clone();
         tokio::task::spawn_blocking(move || owner::hand_to(&dir, (uid, gid)))
@@ -381,20 +388,30 @@ async fn container_spec(
 }
 
 /// The workspace's writable layer, when it has one over `image`'s own snapshot layer (a
-/// resume, a retry in place); a layer over another image's would not mount.
+/// resume, a retry in place); a layer over another image's would not mount, so then
+/// what to tell the user instead.
 async fn layer_of(
     ctx: &EngineCtx,
     rt: &Runtime,
     task: &TaskRecord,
     image: &str,
-) -> Option<crate::runtime::EnvLayer> {
+) -> (Option<crate::runtime::EnvLayer>, Option<String>) {
     let dir = ctx.data.env_layer(&task.id);
-    let found = tokio::task::spawn_blocking(move || layer::existing(&dir))
+    let Some(found) = tokio::task::spawn_blocking(move || layer::existing(&dir))
         .await
         .ok()
-        .flatten()?;
-    let snapshot = rt.find_snapshot(image).await.ok().flatten()?;
-    (snapshot.layer.as_deref() == Some(found.lower.as_str())).then_some(found)
+        .flatten()
+    else {
+        return (None, None);
+    };
+    let snapshot = rt.find_snapshot(image).await.ok().flatten();
+    if snapshot.and_then(|s| s.layer).as_deref() == Some(found.lower.as_str()) {
+        return (Some(found), None);
+    }
+    let why = format!(
+        "the environment snapshot this workspace was restored from is gone (now {image}): the directories linked to it point nowhere; retry from scratch to restore the environment again"
+    );
+    (None, Some(why))
 }
 
 /// Records where the attempt runs and tells front ends; `started` on a fresh attempt.

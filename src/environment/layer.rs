@@ -55,19 +55,37 @@ pub fn existing(dir: &Path) -> Option<EnvLayer> {
     })
 }
 
-/// Removes `dir` and all in it, links not followed. The kernel leaves `work/work`
-/// behind owned by root with no permissions (empty once unmounted): it is removed by
-/// name, which needs only its parent's permission.
+/// Removes `dir` and all in it, links not followed. What the agent made unreadable
+/// in `upper` (its own, so this process's on a user's host) is made readable first; the
+/// kernel's `work/work`, root's with no permissions and empty once unmounted, is
+/// removed by name (which needs only its parent's permission).
 pub fn remove(dir: &Path) -> io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(first) => {
-            if std::fs::remove_dir(dir.join("work").join("work")).is_err() {
-                return Err(first);
+        Err(_) => force(dir),
+    }
+}
+
+fn force(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::read_dir(dir).is_err() {
+        // Ours: made readable. Root's (`work/work`): only an empty one can go.
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => force(&path)?,
+                Ok(_) => std::fs::remove_file(&path)?,
+                Err(_) => {}
             }
-            std::fs::remove_dir_all(dir)
         }
+    }
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -89,6 +107,12 @@ mod tests {
         std::os::unix::fs::symlink("/etc", made.upper.join("link")).unwrap();
         assert_eq!(existing(&dir), Some(made.clone()));
         assert!(made.options().is_some());
+        // What the agent made unreadable goes too.
+        let locked = made.upper.join("locked");
+        std::fs::create_dir(&locked).unwrap();
+        std::fs::write(locked.join("f"), "x").unwrap();
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
         // Made again: empty.
         let again = prepare(&dir, "/other", me).unwrap();
         assert!(!again.upper.join("changed").exists());
@@ -110,7 +134,7 @@ mod tests {
         };
         assert_eq!(
             layer("/l", "/d/upper").options().as_deref(),
-            Some("lowerdir=/l,upperdir=/d/upper,workdir=/d/work")
+            Some("lowerdir=/l,upperdir=/d/upper,workdir=/d/work,nosuid,nodev")
         );
         assert_eq!(layer("/l,upperdir=/etc", "/d/upper").options(), None);
         assert_eq!(layer("/l", "/d:x/upper").options(), None);

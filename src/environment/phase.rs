@@ -232,6 +232,7 @@ async fn streamed(
     };
     let drain = async {
         let mut stream = crate::redact::RedactStream::default();
+        let mut lines = Lines::default();
         let (mut shown, mut dropped) = (0usize, 0usize);
         while let Some(first) = rx.recv().await {
             let mut text = first;
@@ -243,15 +244,14 @@ async fn streamed(
                 continue;
             }
             shown += text.len();
-            let clean = stream.push(&text);
-            if !clean.is_empty() {
-                log.output(clean).await;
+            if let Some(whole) = lines.push(&stream.push(&text)) {
+                log.output(whole).await;
             }
             // Lines arriving meanwhile go out together.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let rest = stream.finish();
-        if !rest.is_empty() {
+        let end = stream.finish();
+        if let Some(rest) = lines.finish_with(&end) {
             log.output(rest).await;
         }
         if dropped > 0 {
@@ -261,6 +261,36 @@ async fn streamed(
     };
     let (result, ()) = tokio::join!(exec, drain);
     Ok(result?)
+}
+
+/// Output cut at line ends: each transcript entry is shown as lines of its own, so a
+/// line that arrived in two batches would read as two. A line longer than `MAX` (a
+/// progress bar redrawn with `\r`) goes out as it is.
+#[derive(Default)]
+struct Lines {
+    pending: String,
+}
+
+impl Lines {
+    const MAX: usize = 64 << 10;
+
+    /// What of `pending` + `text` ends a line (or is too long to wait for its end).
+    fn push(&mut self, text: &str) -> Option<String> {
+        self.pending.push_str(text);
+        let cut = match self.pending.rfind('\n') {
+            Some(at) => at + 1,
+            None if self.pending.len() > Self::MAX => self.pending.len(),
+            None => return None,
+        };
+        let rest = self.pending.split_off(cut);
+        Some(std::mem::replace(&mut self.pending, rest))
+    }
+
+    /// Everything left, `text` last.
+    fn finish_with(&mut self, text: &str) -> Option<String> {
+        self.pending.push_str(text);
+        Some(std::mem::take(&mut self.pending)).filter(|p| !p.is_empty())
+    }
 }
 
 /// Fails when any `setup_env` value is in a file setup left (in the snapshot directory
@@ -327,6 +357,19 @@ async fn leak_check(rt: &Runtime, id: &str, phase: &Phase) -> Result<(), PhaseEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_goes_out_in_whole_lines() {
+        let mut l = Lines::default();
+        assert_eq!(l.push("set"), None);
+        assert_eq!(l.push("up-ran-42\nnext").as_deref(), Some("setup-ran-42\n"));
+        assert_eq!(l.push(" part\n\n").as_deref(), Some("next part\n\n"));
+        assert_eq!(l.push("tail"), None);
+        assert_eq!(l.finish_with(" end").as_deref(), Some("tail end"));
+        assert_eq!(l.finish_with(""), None);
+        let long = "x".repeat(Lines::MAX + 1);
+        assert_eq!(l.push(&long).map(|s| s.len()), Some(Lines::MAX + 1));
+    }
 
     #[test]
     fn the_entries_label_lists_plain_paths_or_nothing() {

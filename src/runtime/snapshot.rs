@@ -45,6 +45,21 @@ pub struct FoundImage {
     pub layer: Option<String>,
 }
 
+/// Whether, where this process can see Docker's storage (a root host), neither
+/// `SNAPSHOT_DIR` nor its `workspace` in layer directory `upper` is anything but a real
+/// directory (the daemon would follow a link there). Where it is not readable (a
+/// rootful engine seen by a user) the ownership set at upload is what holds; where it
+/// is not there at all (a remote engine) nothing can be mounted from it.
+fn no_link_on_the_way(upper: &str) -> bool {
+    let dir = format!("{upper}{SNAPSHOT_DIR}");
+    [dir.clone(), format!("{dir}/workspace")]
+        .iter()
+        .all(|p| match std::fs::symlink_metadata(p) {
+            Ok(m) => m.is_dir(),
+            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+        })
+}
+
 /// A writable layer over a snapshot's workspace files, mounted at `ENV_MOUNT`: an
 /// overlay the Docker daemon mounts (a `local` volume of type overlay), its changes in
 /// `upper` on the host, so they outlive the container. Needs a local engine.
@@ -71,7 +86,7 @@ impl EnvLayer {
             return None;
         }
         Some(format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={},nosuid,nodev",
             paths[0], paths[1], paths[2]
         ))
     }
@@ -119,14 +134,25 @@ impl Runtime {
             )))?;
         let upload = || -> std::io::Result<Vec<u8>> {
             let mut ar = tar::Builder::new(Vec::new());
-            let mut dir = tar::Header::new_gnu();
-            dir.set_entry_type(tar::EntryType::Directory);
-            dir.set_path(SNAPSHOT_DIR.trim_start_matches('/'))?;
-            // Like /tmp: the sandbox user (whatever its uid) makes its own entries.
-            dir.set_mode(0o1777);
-            dir.set_size(0);
-            dir.set_cksum();
-            ar.append(&dir, std::io::empty())?;
+            let root = SNAPSHOT_DIR.trim_start_matches('/');
+            // Root's, so setup cannot swap `workspace` for a link: a snapshot's layer
+            // directory is mounted by the Docker daemon on the host (`EnvLayer`), which
+            // would follow it there. Inside `workspace`, like /tmp, the sandbox user
+            // (whatever its uid) makes its own entries.
+            for (path, mode) in [
+                (root.to_string(), 0o755),
+                (format!("{root}/workspace"), 0o1777),
+            ] {
+                let mut dir = tar::Header::new_gnu();
+                dir.set_entry_type(tar::EntryType::Directory);
+                dir.set_path(&path)?;
+                dir.set_uid(0);
+                dir.set_gid(0);
+                dir.set_mode(mode);
+                dir.set_size(0);
+                dir.set_cksum();
+                ar.append(&dir, std::io::empty())?;
+            }
             ar.into_inner()
         };
         let body = upload().map_err(|e| RuntimeError::Api {
@@ -204,7 +230,7 @@ impl Runtime {
                     .graph_driver
                     .filter(|g| LAYERED_DRIVERS.contains(&g.name.as_str()))
                     .and_then(|g| g.data.get("UpperDir").cloned())
-                    .filter(|d| d.starts_with('/'))
+                    .filter(|d| d.starts_with('/') && no_link_on_the_way(d))
                     .map(|d| format!("{d}{SNAPSHOT_DIR}/workspace"));
                 Ok(info.id.map(|id| FoundImage { id, entries, layer }))
             }

@@ -463,3 +463,52 @@ fn host_uid() -> u32 {
     let out = Command::new("id").arg("-u").output().expect("id");
     text(&out.stdout).trim().parse().expect("a uid")
 }
+
+/// HTB-02 (the snapshot's layer): setup tries to make the snapshot's file directory a
+/// link to a host directory, which the Docker daemon would follow on the host when it
+/// mounts the task's layer. Positive control: setup ran, the next task's workspace is
+/// restored through its layer and reads what setup left; the host's canary never shows.
+#[test]
+fn htb_02_setup_cannot_point_the_snapshot_layer_at_the_host() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let token = canary("layer");
+    let host = tempfile::tempdir().expect("tempdir");
+    std::fs::write(host.path().join("secret.txt"), &token).expect("canary");
+    let host_dir = host.path().display().to_string();
+    let env = Env::with_files(&[(".gitignore", ".venv/\n"), ("README.md", "hi\n")]);
+    let attack = format!(
+        "echo setup-ran-$((6*7)); rm -rf /drover-snapshot/workspace; mv /drover-snapshot/workspace /drover-snapshot/gone; mkdir -p {host_dir}; ln -s {host_dir} /drover-snapshot/workspace; ls -la /drover-snapshot/; mkdir -p .venv && echo kept-by-setup > .venv/ok"
+    );
+    env.write_config(&format!(
+        "setup = [{}]\ntest = \"true\"\n",
+        toml_string(&attack)
+    ));
+    let first = env.add("First", "[[step]]\nrun = \"true\"\n");
+    env.drover(&["run"]);
+    let logs = text(&env.drover(&["logs", &first]).stdout);
+    assert!(logs.contains("setup-ran-42"), "{logs}");
+    assert!(logs.contains("snapshot"), "{logs}");
+
+    let second = env.add(
+        "Second",
+        "[[step]]\nrun = \"cat .venv/ok; ls -la /drover-env/ 2>&1; cat /drover-env/secret.txt 2>&1; cat /drover-env/*/secret.txt 2>&1\"\n",
+    );
+    env.drover(&["run"]);
+    let logs = text(&env.drover(&["logs", &second]).stdout);
+    assert!(
+        logs.contains("linked to a layer of the task's own"),
+        "{logs}"
+    );
+    assert!(!logs.contains(&token), "the host's file was read: {logs}");
+    assert!(logs.contains("kept-by-setup"), "{logs}");
+    for id in [&first, &second] {
+        assert!(env.drover(&["discard", id]).status.success());
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
