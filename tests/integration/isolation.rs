@@ -252,8 +252,10 @@ fn iso_07_filling_tmp_stops_at_its_size_inside_the_container() {
     assert!(logs.contains("control-42"), "{logs}");
     assert!(logs.contains("No space left on device"), "{logs}");
     assert!(logs.contains("32\t/tmp/f"), "stopped at the size: {logs}");
+    // Unbounded, dd would have filled the host's disk; tests running beside this one
+    // (snapshot commits, image builds) write tens of MiB meanwhile.
     assert!(
-        before - after < 10 << 20,
+        before - after < 256 << 20,
         "the host lost {} bytes",
         before - after
     );
