@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod crash;
+pub mod egress;
 pub mod engine;
 pub mod environment;
 pub mod forge;

@@ -138,6 +138,19 @@ fn each_layer_uses_only_what_it_may() {
         ("ui", &["engine", "host", "cli"][..]),
         ("client", &["ui", "cli"][..]),
         ("store", &["engine", "ui", "cli", "client", "host"][..]),
+        // The proxy knows no tasks, containers or front ends.
+        (
+            "egress",
+            &[
+                "engine",
+                "ui",
+                "cli",
+                "client",
+                "host",
+                "runtime",
+                "workspace",
+            ][..],
+        ),
     ] {
         let used = uses(module);
         let bad: Vec<&&str> = never.iter().filter(|m| used.contains(**m)).collect();

@@ -1,0 +1,15 @@
+//! Egress for sandboxes that may reach the network only through drover: the policy of
+//! what may be reached (`policy`), the proxy that enforces it (`proxy`), and the TLS
+//! check that keeps a tunnel to the host it was opened for (`tls`). The engine runs a
+//! proxy per task and tells front ends what it blocked; nothing here knows tasks or
+//! containers.
+
+pub mod policy;
+pub mod proxy;
+mod tls;
+
+pub use policy::{Policy, Refusal, Rule};
+pub use proxy::{Blocked, Proxy};
+
+#[cfg(test)]
+mod tests;
