@@ -12,10 +12,12 @@ set -euo pipefail
 out=${1:?usage: build-base.sh OUTPUT.tar}
 
 # The package set every worker needs: a shell and the usual tools agents call, git,
-# ripgrep for search, python3 (+pytest) and a C toolchain for building projects.
+# ripgrep for search, python3 (+pytest) and a C toolchain for building projects; socat
+# carries a sandbox's proxy connections to drover, curl is what agents fetch with.
 packages=(
   bash ca-certificates coreutils findutils grep sed gawk diffutils patch procps less
   git ripgrep python3 python3-pytest python3-pip python3-venv build-essential tini file xz-utils
+  socat curl
 )
 
 sources=${DROVER_APT_SOURCES:-}

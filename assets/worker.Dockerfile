@@ -8,7 +8,7 @@ FROM ${BASE}
 
 ENV DEBIAN_FRONTEND=noninteractive
 RUN set -e; need=""; \
-    for t in bash git rg python3 pip3 make gcc patch diff less ps file; do \
+    for t in bash git rg python3 pip3 make gcc patch diff less ps file socat curl; do \
       command -v "$t" >/dev/null 2>&1 || need=1; \
     done; \
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need=1; \
@@ -16,6 +16,7 @@ RUN set -e; need=""; \
       apt-get update && apt-get install -y --no-install-recommends \
         bash ca-certificates coreutils findutils grep sed gawk diffutils patch procps less \
         git ripgrep python3 python3-pytest python3-pip python3-venv build-essential tini file xz-utils \
+        socat curl \
       && rm -rf /var/lib/apt/lists/*; \
     fi
 

@@ -68,6 +68,11 @@ impl DataDir {
         self.root.join("envrw").join(id.as_str())
     }
 
+    /// The directory of a task's egress proxy socket (mounted into its containers).
+    pub fn proxy_dir(&self, id: &TaskId) -> PathBuf {
+        self.root.join("proxy").join(id.as_str())
+    }
+
     /// Marks of when each environment snapshot was last used (`envs/<key>`, its mtime).
     pub fn env_uses(&self) -> PathBuf {
         self.root.join("envs")

@@ -89,6 +89,9 @@ pub struct ContainerTools {
     pub timeout: Duration,
     /// The container's OOM-kill count when last looked at (shared by clones).
     pub oom_kills: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Its way out is drover's egress proxy, through a forwarder inside that ending the
+    /// container's leftover processes ends too (so it is started again).
+    pub proxied: bool,
 }
 
 impl ContainerTools {
@@ -124,10 +127,15 @@ impl ContainerTools {
                 // A timeout ends all the command started, in its process group or not;
                 // a full process table is emptied too, or no later call could run.
                 if r.timed_out || pids_full {
-                    let note = match self.runtime.end_strays(&self.container).await {
-                        Ok(swept) => swept.note(),
+                    let mut note = match self.runtime.end_strays(&self.container).await {
+                        Ok(swept) => swept.beside_forwarder(self.proxied).note(),
                         Err(e) => Some(format!("leftover processes could not be stopped: {e}")),
                     };
+                    if self.proxied
+                        && let Err(e) = self.runtime.start_forwarder(&self.container).await
+                    {
+                        note = Some(format!("{}; {e}", note.unwrap_or_default()));
+                    }
                     if let Some(n) = note {
                         out.output.push_str(&format!("\n[{n}]"));
                     }

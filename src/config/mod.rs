@@ -11,6 +11,7 @@ mod agent;
 pub mod devcontainer;
 pub mod environment;
 mod error;
+mod network;
 pub mod repo;
 pub mod values;
 
@@ -24,24 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::{ConfigError, line_col};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Network {
-    /// No network at all inside task containers (the default).
-    None,
-    /// Docker's default bridge: the container can reach the internet.
-    Bridge,
-}
-
-impl Network {
-    pub fn docker_mode(self) -> &'static str {
-        match self {
-            Network::None => "none",
-            Network::Bridge => "bridge",
-        }
-    }
-}
+pub use network::Network;
 
 /// What quitting drover does to tasks that are running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -138,6 +122,11 @@ pub struct Config {
     /// Task containers kept created and running, ready for the repository's next task.
     pub warm_pool: usize,
     pub network: Network,
+    /// What the proxy lets a task reach under `network = "allowlist"` (host names,
+    /// `*.domain`, IP addresses; also the only private addresses reachable under `open`).
+    pub allow: Vec<String>,
+    /// HTTP methods the proxy lets through (`None`: any).
+    pub methods: Option<Vec<String>>,
     pub branch_prefix: String,
     pub limits: Limits,
     pub notify: Notify,
@@ -189,6 +178,8 @@ impl Default for Config {
             max_parallel: cores.max(2),
             warm_pool: 0,
             network: Network::None,
+            allow: Vec::new(),
+            methods: None,
             branch_prefix: "drover/".into(),
             limits: Limits {
                 memory_bytes: 4 << 30,
@@ -221,6 +212,8 @@ struct FileConfig {
     max_parallel: Option<Spanned<i64>>,
     warm_pool: Option<Spanned<i64>>,
     network: Option<Spanned<String>>,
+    allow: Option<Spanned<Vec<String>>>,
+    methods: Option<Spanned<Vec<String>>>,
     branch_prefix: Option<Spanned<String>>,
     notify: Option<Spanned<String>>,
     on_quit: Option<Spanned<String>>,
@@ -416,18 +409,8 @@ impl Config {
             }
             self.warm_pool = n as usize;
         }
-        if let Some(v) = raw.network {
-            self.network = match v.get_ref().as_str() {
-                "none" => Network::None,
-                "bridge" => Network::Bridge,
-                other => {
-                    return Err(err(
-                        v.span(),
-                        format!("network must be \"none\" or \"bridge\", not \"{other}\""),
-                    ));
-                }
-            };
-        }
+        network::apply(self, raw.network, raw.allow, raw.methods)
+            .map_err(|(span, m)| err(span, m))?;
         if let Some(v) = raw.branch_prefix {
             let p = v.get_ref();
             let valid = !p.is_empty()
@@ -683,7 +666,7 @@ tmp_size = "256m"
         );
         let e = apply("network = \"host\"").unwrap_err();
         assert!(
-            e.starts_with("drover.toml:1:11: network must be \"none\" or \"bridge\""),
+            e.starts_with("drover.toml:1:11: network must be \"none\", \"allowlist\""),
             "{e}"
         );
         let e = apply("[limits]\ncommand_timeout = -1").unwrap_err();

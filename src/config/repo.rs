@@ -210,6 +210,13 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
     ) {
         config.network = before.network;
     }
+    keep!(allow, "allow");
+    if same(
+        before.methods.is_some() && config.methods != before.methods,
+        "methods",
+    ) {
+        config.methods = before.methods.clone();
+    }
     keep!(env.setup_env, "setup_env");
     // The repository's own setup commands run its code with network: only once trusted.
     let own_setup = config.setup != before.setup

@@ -57,6 +57,7 @@ impl Chosen {
     pub(super) fn poolable(&self, config: &Config) -> bool {
         !matches!(self.how, How::Setup { .. })
             && config.env.user.is_none()
+            && !config.network.proxied()
             && self.layered(config).is_none()
     }
 
@@ -468,6 +469,8 @@ fn setup_spec(
         // Setup and maintenance work on real copies, in a container of their own: never
         // on the task's layer.
         env_layer: None,
+        // Setup's network is its own (`setup_network`), never the task's proxy.
+        proxy: None,
         ..spec.clone()
     }
 }

@@ -14,6 +14,7 @@ mod core;
 mod ctx;
 mod differ;
 pub mod docker_watch;
+mod egress;
 mod environ;
 mod history;
 mod import;

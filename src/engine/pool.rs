@@ -324,11 +324,13 @@ pub(crate) async fn sweep(rt: &Runtime, data: &DataDir) {
 }
 
 /// What a container for `repo` needs now, from its configuration and image; `None` when
-/// the pool does not serve it (its environment names the image's user, or its snapshot
-/// is restored through a layer of each task's own).
+/// the pool does not serve it (its environment names the image's user, its network goes
+/// through a proxy of each task's own, or its snapshot is restored through a layer of
+/// each task's own).
 async fn fit_for(rt: &Runtime, data: &DataDir, repo: &Path) -> Result<Option<Fit>, String> {
     let config = Config::load_in(Some(repo), data.root()).map_err(|e| e.to_string())?;
-    if config.env.user.is_some() {
+    // Its containers run as an image's user, or reach out through a proxy of the task's.
+    if config.env.user.is_some() || config.network.proxied() {
         return Ok(None);
     }
     let image = image::task_image(&config, Some(repo)).map_err(|e| e.to_string())?;
@@ -397,6 +399,7 @@ async fn make(rt: &Runtime, data: &DataDir, repo: &Path, fit: Fit) -> Result<War
         limits: fit.limits.clone(),
         setup: None,
         env_layer: None,
+        proxy: None,
         env: fit.env.clone(),
     };
     match rt.create_task_container(&spec).await {

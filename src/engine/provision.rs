@@ -9,6 +9,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::EngineCtx;
+use super::egress;
 use super::environ;
 use super::journal::Journal;
 use super::pool::Fit;
@@ -52,6 +53,8 @@ pub(super) async fn fresh(
         "",
         cancel,
     );
+    session.egress =
+        egress::TaskProxy::start(config, &ctx.data.proxy_dir(&task.id)).map_err(Stop::Fail)?;
     let mut chosen = environ::choose(ctx, task, config, &rt, (&base, &base_id), &session).await?;
     if in_place && matches!(chosen.how, environ::How::Snapshot { .. }) {
         // Its workspace already holds what setup made.
@@ -88,6 +91,7 @@ pub(super) async fn fresh(
             }
             environ::set_up(ctx, task, config, &rt, &mut chosen, &spec, &session).await?;
             spec.image = chosen.image.clone();
+            spec.proxy = session.egress.as_ref().map(|p| p.dir.clone());
             if let Some(lower) = chosen.layered(config).filter(|_| !in_place) {
                 spec.env_layer = layer(&layer_dir, lower, (spec.uid, spec.gid), &session).await;
             }
@@ -126,9 +130,10 @@ pub(super) async fn fresh(
             if warm { "warm " } else { "" },
             crate::runtime::short_id(&container),
             chosen.image,
-            config.network.docker_mode()
+            config.network.name()
         ))
         .await;
+    egress_up(config, &rt, &container, &session).await?;
     environ::restore(ctx, task, config, &chosen, &spec, &container, &session).await?;
     if !crate::environment::recipe::wanted(config) {
         environ::record_plain(ctx, task, config, &chosen.image);
@@ -189,6 +194,40 @@ async fn drop_layer(dir: &std::path::Path) -> std::io::Result<()> {
         .map_err(std::io::Error::other)?
 }
 
+/// Starts the container's way to its egress proxy and proves the policy holds (the
+/// proxy refuses a host no policy admits), before any agent command runs (NET-05).
+async fn egress_up(
+    config: &Config,
+    rt: &Runtime,
+    container: &str,
+    session: &Session,
+) -> Result<(), Stop> {
+    if !config.network.proxied() {
+        return Ok(());
+    }
+    rt.start_forwarder(container)
+        .await
+        .map_err(|e| Stop::Fail(format!("{e}: no agent command ran")))?;
+    let reach = match config.network {
+        crate::config::Network::Open => "any public address".to_string(),
+        _ if config.allow.is_empty() => "nothing (allow is empty)".to_string(),
+        _ => config.allow.join(", "),
+    };
+    let methods = config
+        .methods
+        .as_ref()
+        .map(|m| format!("; methods {}", m.join(", ")))
+        .unwrap_or_default();
+    session
+        .info(format!(
+            "network {}: no route out; drover's proxy (127.0.0.1:{} inside) reaches {reach}{methods}",
+            config.network.name(),
+            crate::runtime::forwarder::PROXY_PORT
+        ))
+        .await;
+    Ok(())
+}
+
 /// The attempt's workspace: made at the base (with no layer of an earlier attempt left
 /// in `layer_dir`), or reopened in place for a retry.
 async fn workspace_for(
@@ -243,6 +282,8 @@ pub(super) async fn resume(
 
     let log = open_log(ctx, task)?;
     let mut session = new_session(ctx, task, config, rt.clone(), log, &ws.dir, "", cancel);
+    session.egress =
+        egress::TaskProxy::start(config, &ctx.data.proxy_dir(&task.id)).map_err(Stop::Fail)?;
     // The image it ran: its snapshot, when that is still there.
     let record = ctx.store.attempt(&task.id, task.attempt).ok();
     let mut image = base.clone();
@@ -266,6 +307,7 @@ pub(super) async fn resume(
         spec.image = chosen.image.clone();
         image = chosen.image.clone();
     }
+    spec.proxy = session.egress.as_ref().map(|p| p.dir.clone());
     let (container, how) = rt
         .adopt_task_container(&spec)
         .await
@@ -281,6 +323,7 @@ pub(super) async fn resume(
         _ => 0,
     };
     record_container(ctx, task, config, &image, &ws, &container, false);
+    egress_up(config, &rt, &container, &session).await?;
     if let Some(chosen) = &chosen {
         environ::restore(ctx, task, config, chosen, &spec, &container, &session).await?;
     }
@@ -382,6 +425,7 @@ async fn container_spec(
         limits: config.limits.clone(),
         setup: None,
         env_layer,
+        proxy: None,
         env: super::pool::container_env(config),
     };
     Ok((spec, said))
@@ -429,7 +473,7 @@ fn record_container(
         a.workspace = Some(ws.dir.clone());
         a.container = Some(container.to_string());
         a.image = Some(image.to_string());
-        a.network = Some(config.network.docker_mode().to_string());
+        a.network = Some(config.network.name().to_string());
         a.limits = Some(config.limits.describe());
         if started || a.started_at.is_none() {
             a.started_at = Some(crate::protocol::clock::now_rfc3339());
@@ -458,6 +502,7 @@ fn new_session(
         container: container.to_string(),
         timeout: config.limits.command_timeout,
         oom_kills: Default::default(),
+        proxied: config.network.proxied(),
     };
     Session::new(
         task.id.clone(),

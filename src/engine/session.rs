@@ -38,6 +38,8 @@ pub(super) struct Session {
     next_call: AtomicU32,
     /// What a resumed attempt already did (empty for a fresh one).
     journal: std::sync::Mutex<Journal>,
+    /// The attempt's egress proxy, when its network goes through one.
+    pub egress: Option<super::egress::TaskProxy>,
 }
 
 impl Session {
@@ -71,6 +73,7 @@ impl Session {
             workspace,
             next_call: AtomicU32::new(1),
             journal: Default::default(),
+            egress: None,
         }
     }
 
@@ -100,7 +103,19 @@ impl Session {
         self.write(kind).await;
     }
 
+    /// Writes `kind`, after what the egress proxy refused meanwhile (so a refusal comes
+    /// before the result of the call that made it).
     async fn write(&self, kind: EntryKind) {
+        if let Some(proxy) = &self.egress {
+            for b in proxy.take_blocked() {
+                let text = format!("blocked: {} {} ({})", b.method, b.target, b.why);
+                self.write_one(EntryKind::Info { text }).await;
+            }
+        }
+        self.write_one(kind).await;
+    }
+
+    async fn write_one(&self, kind: EntryKind) {
         let is_result = matches!(kind, EntryKind::ToolResult { .. });
         let entry = redacted(Entry::now(kind));
         let mut log = self.log.lock().await;

@@ -582,9 +582,19 @@ async fn sweep(session: &Session, when: &str) -> Result<(), Stop> {
         .runtime
         .end_strays(&session.tools.container)
         .await
-        .map_err(|e| Stop::Fail(format!("stopping leftover processes {when}: {e}")))?;
+        .map_err(|e| Stop::Fail(format!("stopping leftover processes {when}: {e}")))?
+        .beside_forwarder(session.tools.proxied);
     if let Some(note) = swept.note() {
         session.info(format!("{when}: {note}")).await;
+    }
+    // The proxy's forwarder was one of those processes: the tests get it back.
+    if session.tools.proxied {
+        session
+            .tools
+            .runtime
+            .start_forwarder(&session.tools.container)
+            .await
+            .map_err(|e| Stop::Fail(format!("{when}: {e}")))?;
     }
     Ok(())
 }

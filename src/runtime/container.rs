@@ -104,6 +104,9 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     /// A writable layer over an environment snapshot's files at `ENV_MOUNT`.
     pub env_layer: Option<super::EnvLayer>,
+    /// The host directory of the task's egress proxy socket (`network` allowlist or
+    /// open): mounted read-only at `forwarder::PROXY_DIR`, proxy variables set.
+    pub proxy: Option<PathBuf>,
 }
 
 impl ContainerSpec {
@@ -155,6 +158,19 @@ impl ContainerSpec {
                 ..Default::default()
             });
         }
+        if let Some(dir) = &self.proxy {
+            mounts.push(Mount {
+                target: Some(super::forwarder::PROXY_DIR.into()),
+                source: Some(dir.to_string_lossy().into_owned()),
+                typ: Some(MountType::BIND),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+        let proxy_env = match self.proxy {
+            Some(_) => super::forwarder::proxy_env(),
+            None => Vec::new(),
+        };
         let tmpfs_opts = format!("rw,exec,nosuid,nodev,size={}", self.limits.tmp_bytes);
         let memory = i64::try_from(self.limits.memory_bytes).unwrap_or(i64::MAX);
         ContainerCreateBody {
@@ -174,6 +190,7 @@ impl ContainerSpec {
                     .iter()
                     .cloned()
                     .chain(CONTAINER_ENV.iter().map(|s| s.to_string()))
+                    .chain(proxy_env)
                     .collect(),
             ),
             labels: Some(labels),

@@ -8,6 +8,7 @@
 pub mod base;
 mod container;
 mod exec;
+pub mod forwarder;
 pub mod image;
 pub mod snapshot;
 mod strays;

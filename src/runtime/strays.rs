@@ -80,6 +80,15 @@ pub enum Swept {
 }
 
 impl Swept {
+    /// The count without the proxy's forwarder, which is always among them when the
+    /// container goes through drover's proxy (and is started again after).
+    pub fn beside_forwarder(self, proxied: bool) -> Swept {
+        match self {
+            Swept::Killed(n) if proxied => Swept::Killed(n.saturating_sub(1)),
+            other => other,
+        }
+    }
+
     /// A note for a transcript, or `None` when there was nothing to end.
     pub fn note(self) -> Option<String> {
         match self {

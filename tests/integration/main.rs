@@ -7,6 +7,7 @@ mod bad_input;
 mod common;
 mod daemon;
 mod docker_outage;
+mod egress;
 mod environments;
 mod fake_llm;
 mod git_http;

@@ -1,0 +1,97 @@
+//! The network a task's containers get: none, behind drover's egress proxy
+//! (`allowlist`, `open`), or Docker's bridge; and what the proxy lets through (`allow`,
+//! `methods`). Parsing only: the proxy itself is `crate::egress`.
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// No network at all inside task containers (the default).
+    None,
+    /// No route out; drover's proxy reaches what `allow` names.
+    Allowlist,
+    /// No route out; drover's proxy reaches any public address.
+    Open,
+    /// Docker's default bridge: the container can reach the internet, and your host's
+    /// open ports and network.
+    Bridge,
+}
+
+impl Network {
+    /// The Docker network its containers join: behind the proxy they have none.
+    pub fn docker_mode(self) -> &'static str {
+        match self {
+            Network::None | Network::Allowlist | Network::Open => "none",
+            Network::Bridge => "bridge",
+        }
+    }
+
+    /// Whether drover's proxy is the container's way out.
+    pub fn proxied(self) -> bool {
+        matches!(self, Network::Allowlist | Network::Open)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Allowlist => "allowlist",
+            Network::Open => "open",
+            Network::Bridge => "bridge",
+        }
+    }
+}
+
+/// Applies the network keys found, or says which one is wrong and where.
+pub(super) fn apply(
+    config: &mut super::Config,
+    network: Option<Spanned<String>>,
+    allow: Option<Spanned<Vec<String>>>,
+    methods: Option<Spanned<Vec<String>>>,
+) -> Result<(), (Range<usize>, String)> {
+    if let Some(v) = network {
+        config.network = match v.get_ref().as_str() {
+            "none" => Network::None,
+            "allowlist" => Network::Allowlist,
+            "open" => Network::Open,
+            "bridge" => Network::Bridge,
+            other => {
+                return Err((
+                    v.span(),
+                    format!(
+                        "network must be \"none\", \"allowlist\", \"open\" or \"bridge\", not \"{other}\""
+                    ),
+                ));
+            }
+        };
+    }
+    if let Some(v) = allow {
+        for entry in v.get_ref() {
+            crate::egress::Rule::parse(entry).map_err(|m| (v.span(), format!("allow: {m}")))?;
+        }
+        config.allow = v.into_inner();
+    }
+    if let Some(v) = methods {
+        let known = [
+            "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "CONNECT",
+        ];
+        let methods: Vec<String> = v
+            .get_ref()
+            .iter()
+            .map(|m| m.trim().to_ascii_uppercase())
+            .collect();
+        if let Some(bad) = methods.iter().find(|m| !known.contains(&m.as_str())) {
+            return Err((
+                v.span(),
+                format!(
+                    "methods: \"{bad}\" is not an HTTP method ({})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        config.methods = Some(methods);
+    }
+    Ok(())
+}

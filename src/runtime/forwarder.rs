@@ -1,0 +1,83 @@
+//! How a container behind drover's egress proxy reaches it: the host directory holding
+//! the proxy's Unix socket is mounted read-only at `PROXY_DIR`, and a forwarder (socat)
+//! inside listens on 127.0.0.1:`PROXY_PORT` and carries each connection to that socket.
+//! The container has no network of its own, so this is its only way out, and the proxy
+//! decides what that reaches. The usual proxy variables point tools there.
+//!
+//! The forwarder is started by an exec, again after drover ends a container's leftover
+//! processes (it is one of them), and checked by asking the proxy for a host no policy
+//! admits: a 403 from drover proves the path and the policy are in force (NET-05).
+
+use std::time::Duration;
+
+use super::{ExecSpec, Runtime, RuntimeError};
+
+/// Where the proxy's socket directory is mounted inside the container.
+pub const PROXY_DIR: &str = "/run/drover";
+/// The proxy's socket, in the directory drover makes for it.
+pub const PROXY_SOCKET: &str = "proxy.sock";
+/// The forwarder's port on the container's loopback.
+pub const PROXY_PORT: u16 = 3128;
+/// The host the self-test asks for: `.invalid` never resolves, and no entry may name it.
+pub const SELF_TEST_HOST: &str = "drover-self-test.invalid";
+
+/// The variables that send common tools (curl, pip, npm, git, cargo, go) to the proxy.
+pub fn proxy_env() -> Vec<String> {
+    let url = format!("http://127.0.0.1:{PROXY_PORT}");
+    let mut env = Vec::new();
+    for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+        env.push(format!("{name}={url}"));
+        env.push(format!("{}={url}", name.to_ascii_lowercase()));
+    }
+    env.push("NO_PROXY=localhost,127.0.0.1,::1".into());
+    env.push("no_proxy=localhost,127.0.0.1,::1".into());
+    env.push(format!("npm_config_proxy={url}"));
+    env.push(format!("npm_config_https_proxy={url}"));
+    env.push(format!("CARGO_HTTP_PROXY={url}"));
+    env
+}
+
+/// Starts the forwarder (unless it runs), waits for it to listen, and asks the proxy
+/// for a host no policy admits; prints the status line it got.
+fn script() -> String {
+    format!(
+        r#"if ! (exec 3<>/dev/tcp/127.0.0.1/{PROXY_PORT}) 2>/dev/null; then
+  command -v socat >/dev/null || {{ echo "no socat in the image: network = allowlist or open needs it (apt-get install socat)"; exit 2; }}
+  setsid socat TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:{PROXY_DIR}/{PROXY_SOCKET} </dev/null >/dev/null 2>&1 &
+  for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{PROXY_PORT}) 2>/dev/null && break; sleep 0.02; done
+fi
+exec 3<>/dev/tcp/127.0.0.1/{PROXY_PORT} || {{ echo "the forwarder does not listen"; exit 3; }}
+printf 'CONNECT {SELF_TEST_HOST}:443 HTTP/1.1\r\n\r\n' >&3
+IFS= read -r -t 10 line <&3
+echo "$line""#
+    )
+}
+
+impl Runtime {
+    /// Makes sure `container`'s forwarder runs and the policy is in force: the proxy
+    /// refused the self-test host. The error says what is wrong.
+    pub async fn start_forwarder(&self, container: &str) -> Result<(), RuntimeError> {
+        let spec = ExecSpec {
+            cmd: vec!["bash".into(), "-c".into(), script()],
+            stdin: None,
+            timeout: Duration::from_secs(20),
+            merge_output: true,
+            head_cap: 1 << 10,
+            tail_cap: 0,
+            raw: false,
+            env: Vec::new(),
+        };
+        let r = self.exec(container, &spec, &mut |_| {}).await?;
+        let said = r.stdout.render();
+        if r.success() && said.starts_with("HTTP/1.1 403") {
+            return Ok(());
+        }
+        Err(RuntimeError::Api {
+            context: "network policy self-test".into(),
+            detail: match said.trim() {
+                "" => "no answer from drover's proxy".into(),
+                s => s.to_string(),
+            },
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! Tasks behind drover's egress proxy (`network = "allowlist"` and `"open"`): the
+//! container has no route out, reaches what the policy admits through the proxy, and
+//! every refusal is in the transcript. The upstream is a server this test runs on the
+//! host's loopback, which a policy reaches only by naming its address.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use crate::common::{Env, canary, docker_available, ensure_image, text};
+
+/// An HTTP server on the host's loopback answering every request with `body`.
+fn upstream(body: &str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let body = body.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+fn run(env: &Env, title: &str, commands: &[&str]) -> String {
+    let steps: String = commands
+        .iter()
+        .map(|c| format!("[[step]]\nrun = {}\n", toml_string(c)))
+        .collect();
+    let id = env.add(title, &steps);
+    env.drover(&["run"]);
+    text(&env.drover(&["logs", &id]).stdout)
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[test]
+fn net_03_allowlist_reaches_what_it_names_and_nothing_else() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let marker = canary("upstream");
+    let port = upstream(&marker);
+    let env = Env::python_bug();
+    env.write_config(
+        "test = \"true\"\nnetwork = \"allowlist\"\nallow = [\"127.0.0.1\"]\nmethods = [\"GET\", \"HEAD\", \"CONNECT\"]\n",
+    );
+    let logs = run(
+        &env,
+        "Reach out",
+        &[
+            // Positive control: the allowed upstream answers through the proxy.
+            &format!("NO_PROXY= no_proxy= curl -sS --max-time 10 http://127.0.0.1:{port}/ok"),
+            "curl -sS --max-time 10 -o /dev/null -w 'code=%{http_code}' http://elsewhere.test/",
+            "curl -sS --max-time 10 https://elsewhere.test/ 2>&1; echo exit=$?",
+            &format!(
+                "NO_PROXY= no_proxy= curl -sS --max-time 10 -X POST -o /dev/null -w 'post=%{{http_code}}' http://127.0.0.1:{port}/up"
+            ),
+            // Around the proxy there is nothing.
+            &format!(
+                "curl -sS --max-time 5 --noproxy '*' http://127.0.0.1:{port}/ 2>&1; echo direct=$?"
+            ),
+            "cat /etc/resolv.conf >/dev/null 2>&1; getent hosts elsewhere.test; echo dns=$?",
+        ],
+    );
+    assert!(
+        logs.contains(&marker),
+        "the allowed upstream did not answer: {logs}"
+    );
+    assert!(logs.contains("network allowlist: no route out"), "{logs}");
+    assert!(logs.contains("code=403"), "{logs}");
+    assert!(logs.contains("post=403"), "{logs}");
+    assert!(!logs.contains("direct=0"), "{logs}");
+    assert!(!logs.contains("dns=0"), "{logs}");
+    // Each refusal is in the transcript, before the result of the call that made it.
+    for line in [
+        "blocked: GET elsewhere.test:80 (not on the allowlist)",
+        "blocked: CONNECT elsewhere.test:443 (not on the allowlist)",
+        &format!("blocked: POST 127.0.0.1:{port} (method POST is not allowed)"),
+    ] {
+        assert!(logs.contains(line), "{line} missing: {logs}");
+    }
+}
+
+#[test]
+fn net_02_open_reaches_no_internal_address() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let marker = canary("internal");
+    let port = upstream(&marker);
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\nnetwork = \"open\"\n");
+    let logs = run(
+        &env,
+        "Reach in",
+        &[
+            "echo control-$((6*7))",
+            &format!(
+                "NO_PROXY= no_proxy= curl -sS --max-time 10 -o /dev/null -w 'host=%{{http_code}}' http://127.0.0.1:{port}/"
+            ),
+            "curl -sS --max-time 10 -o /dev/null -w 'meta=%{http_code}' http://169.254.169.254/latest/meta-data/",
+            "curl -sS --max-time 10 -o /dev/null -w 'lan=%{http_code}' http://10.0.0.1/",
+        ],
+    );
+    assert!(logs.contains("control-42"), "{logs}");
+    assert!(logs.contains("network open: no route out"), "{logs}");
+    assert!(
+        !logs.contains(&marker),
+        "the host's service answered: {logs}"
+    );
+    for code in ["host=403", "meta=403", "lan=403"] {
+        assert!(logs.contains(code), "{code}: {logs}");
+    }
+    assert!(
+        logs.contains("169.254.169.254 is a private, loopback or host address"),
+        "{logs}"
+    );
+}
