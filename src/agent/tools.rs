@@ -132,7 +132,13 @@ impl ContainerTools {
                         Err(e) => Some(format!("leftover processes could not be stopped: {e}")),
                     };
                     if self.proxied
-                        && let Err(e) = self.runtime.start_forwarder(&self.container).await
+                        && let Err(e) = self
+                            .runtime
+                            .start_forwarder(
+                                &self.container,
+                                &crate::runtime::forwarder::probe_name(),
+                            )
+                            .await
                     {
                         note = Some(format!("{}; {e}", note.unwrap_or_default()));
                     }

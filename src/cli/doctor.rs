@@ -136,6 +136,34 @@ pub(super) async fn doctor(repo: PathBuf) -> CliResult {
                     line(true, "environment", format!("described by {src}"));
                 }
             }
+            match (
+                rt.runtimes().await,
+                config.as_ref().and_then(|c| c.runtime.clone()),
+            ) {
+                (Ok(known), Some(want)) if known.contains(&want) => line(
+                    true,
+                    "runtime",
+                    format!("tasks run under {want} ({} registered)", known.join(", ")),
+                ),
+                (Ok(_), Some(want)) => match rt.require_runtime(&want).await {
+                    Err(e) => line(false, "runtime", e.to_string()),
+                    Ok(()) => line(true, "runtime", want),
+                },
+                (Ok(known), None) => line(
+                    true,
+                    "runtime",
+                    format!(
+                        "Docker's default ({} registered{})",
+                        known.join(", "),
+                        if known.iter().any(|k| k == "runsc") {
+                            "; runtime = \"runsc\" runs tasks under gVisor"
+                        } else {
+                            ""
+                        }
+                    ),
+                ),
+                (Err(e), _) => line(false, "runtime", e.to_string()),
+            }
             if let Ok(data) = DataDir::from_env() {
                 line(true, "snapshots", super::env::disk(&rt, &data).await);
             }

@@ -29,6 +29,16 @@ impl Network {
         }
     }
 
+    /// How far it reaches, for comparing: none < allowlist < open < bridge.
+    pub fn reach(self) -> u8 {
+        match self {
+            Network::None => 0,
+            Network::Allowlist => 1,
+            Network::Open => 2,
+            Network::Bridge => 3,
+        }
+    }
+
     /// Whether drover's proxy is the container's way out.
     pub fn proxied(self) -> bool {
         matches!(self, Network::Allowlist | Network::Open)

@@ -204,13 +204,12 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
             }
         };
     }
-    if same(
-        before.network == Network::None && config.network != Network::None,
-        "network",
-    ) {
+    if same(config.network.reach() > before.network.reach(), "network") {
         config.network = before.network;
     }
     keep!(allow, "allow");
+    // Another runtime could be a weaker one: only once trusted.
+    keep!(runtime, "runtime");
     if same(
         before.methods.is_some() && config.methods != before.methods,
         "methods",

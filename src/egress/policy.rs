@@ -87,6 +87,8 @@ pub enum Refusal {
     Sni(String),
     /// Admitted, but no address answered (not the policy's doing: not reported blocked).
     Unreachable,
+    /// A tunnel whose first bytes are not a TLS ClientHello drover can read.
+    NotTls,
 }
 
 impl std::fmt::Display for Refusal {
@@ -97,6 +99,10 @@ impl std::fmt::Display for Refusal {
             Refusal::Method(m) => write!(f, "method {m} is not allowed"),
             Refusal::Sni(name) => write!(f, "TLS asked for another server ({name})"),
             Refusal::Unreachable => write!(f, "no address answered"),
+            Refusal::NotTls => write!(
+                f,
+                "a tunnel carries TLS only, with its server name readable (no ECH)"
+            ),
         }
     }
 }
@@ -208,7 +214,10 @@ fn public_v6(ip: Ipv6Addr) -> bool {
         // Unique local (fc00::/7) and link-local (fe80::/10).
         || (s[0] & 0xfe00) == 0xfc00
         || (s[0] & 0xffc0) == 0xfe80
-        // Documentation (2001:db8::/32), NAT64 and IPv4-compatible forms that hide a v4.
+        // Site-local (fec0::/10), 6to4 (2002::/16, hides a v4), documentation
+        // (2001:db8::/32), NAT64 and IPv4-compatible forms that hide a v4.
+        || (s[0] & 0xffc0) == 0xfec0
+        || s[0] == 0x2002
         || (s[0] == 0x2001 && s[1] == 0x0db8)
         || (s[0] == 0x64 && s[1] == 0xff9b)
         || s[..6].iter().all(|&x| x == 0))

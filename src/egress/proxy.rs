@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::policy::{Policy, Refusal};
-use super::tls;
+use super::tls::{self, Hello};
 
 /// Bytes of a request head (request line and headers) read at most.
 const MAX_HEAD: usize = 16 << 10;
@@ -35,10 +35,14 @@ pub struct Blocked {
     pub why: String,
 }
 
+/// Name lookups one proxy runs at once (each holds a thread of the blocking pool).
+const MAX_LOOKUPS: usize = 16;
+
 /// A proxy for one policy; `on_block` hears of every refusal.
 pub struct Proxy {
     policy: Policy,
     on_block: Box<dyn Fn(Blocked) + Send + Sync>,
+    lookups: tokio::sync::Semaphore,
 }
 
 impl Proxy {
@@ -46,6 +50,7 @@ impl Proxy {
         Arc::new(Proxy {
             policy,
             on_block: Box::new(on_block),
+            lookups: tokio::sync::Semaphore::new(MAX_LOOKUPS),
         })
     }
 
@@ -76,7 +81,7 @@ impl Proxy {
         if req.method == "CONNECT" {
             self.tunnel(client, upstream, &req, rest).await
         } else {
-            forward(client, upstream, &req, &head, rest).await
+            forward(client, upstream, &req, rest).await
         }
     }
 
@@ -85,6 +90,10 @@ impl Proxy {
         self.policy.admits_method(&req.method)?;
         self.policy.admits_name(&req.host)?;
         let host = req.host.trim_start_matches('[').trim_end_matches(']');
+        let Ok(Ok(_turn)) = tokio::time::timeout(CONNECT_TIMEOUT, self.lookups.acquire()).await
+        else {
+            return Err(Refusal::Unreachable);
+        };
         let addrs: Vec<SocketAddr> =
             tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((host, req.port)))
                 .await
@@ -125,9 +134,9 @@ impl Proxy {
         }
         let why = refusal.to_string();
         (self.on_block)(Blocked {
-            method: method.to_string(),
-            target: target.to_string(),
-            why: why.clone(),
+            method: clean(method),
+            target: clean(target),
+            why: clean(&why),
         });
         reply(
             client,
@@ -137,8 +146,9 @@ impl Proxy {
         .await
     }
 
-    /// A `CONNECT` tunnel: established, then a TLS client's first record is read to see
-    /// which server it asks for; a name other than the one it connected to ends it.
+    /// A `CONNECT` tunnel: established, then the client's first record is read to see
+    /// which server it asks for. Only TLS goes through, asking for the host the tunnel
+    /// was opened to (or, to an address, for no name or a name the policy admits).
     async fn tunnel<S>(
         &self,
         mut client: S,
@@ -153,14 +163,29 @@ impl Proxy {
             .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             .await?;
         let read = tokio::time::timeout(HEAD_TIMEOUT, tls::read_hello(&mut client, &mut first));
-        if let Ok(Ok(Some(sni))) = read.await
-            && !sni.eq_ignore_ascii_case(req.host.trim_end_matches('.'))
-        {
-            let target = format!("{}:{}", req.host, req.port);
+        let hello = match read.await {
+            Ok(Ok(h)) => h,
+            _ => return Ok(()),
+        };
+        let host = req.host.trim_end_matches('.');
+        let to_address = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok();
+        let refusal = match hello {
+            Hello::Named(name) if name == host => None,
+            Hello::Named(name) if to_address && self.policy.admits_name(&name).is_ok() => None,
+            Hello::Named(name) => Some(Refusal::Sni(name)),
+            Hello::Unnamed if to_address => None,
+            Hello::Unnamed => Some(Refusal::Sni("no server name".into())),
+            Hello::Unreadable => Some(Refusal::NotTls),
+        };
+        if let Some(r) = refusal {
             (self.on_block)(Blocked {
                 method: "CONNECT".into(),
-                target,
-                why: Refusal::Sni(sni).to_string(),
+                target: clean(&format!("{}:{}", req.host, req.port)),
+                why: clean(&r.to_string()),
             });
             return Ok(());
         }
@@ -168,6 +193,14 @@ impl Proxy {
         tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
         Ok(())
     }
+}
+
+/// Text for a transcript from what a client sent: no control characters, bounded.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(256)
+        .collect()
 }
 
 /// A proxy request's head, as far as the proxy needs it.
@@ -179,7 +212,8 @@ struct Request {
     path: String,
     /// Bytes of body the client declared (`Content-Length`).
     body: u64,
-    chunked: bool,
+    /// The headers to send upstream (hop-by-hop ones and `Host` left out).
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Request {
@@ -197,11 +231,36 @@ impl Request {
                 .find(|h| h.name.eq_ignore_ascii_case(name))
                 .and_then(|h| std::str::from_utf8(h.value).ok())
         };
-        let body = header("content-length")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        let chunked =
-            header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let count = |name: &str| {
+            req.headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .count()
+        };
+        // One length or none, and no other framing: nothing to disagree about upstream.
+        if count("content-length") > 1 || count("transfer-encoding") > 0 {
+            return None;
+        }
+        let body = match header("content-length") {
+            Some(v) => v.trim().parse().ok()?,
+            None => 0,
+        };
+        let hop = [
+            "host",
+            "connection",
+            "proxy-connection",
+            "proxy-authorization",
+            "keep-alive",
+            "upgrade",
+            "te",
+            "trailer",
+        ];
+        let headers = req
+            .headers
+            .iter()
+            .filter(|h| !hop.iter().any(|n| h.name.eq_ignore_ascii_case(n)))
+            .map(|h| (h.name.to_string(), h.value.to_vec()))
+            .collect();
         let (authority, path, default_port) = if method == "CONNECT" {
             (target, "", 443)
         } else {
@@ -220,7 +279,7 @@ impl Request {
                 path.to_string()
             },
             body,
-            chunked,
+            headers,
         })
     }
 }
@@ -273,39 +332,26 @@ async fn forward<S>(
     mut client: S,
     mut upstream: TcpStream,
     req: &Request,
-    head: &[u8],
     first: Vec<u8>,
 ) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if req.chunked {
-        return reply(
-            &mut client,
-            411,
-            "drover: send a Content-Length (chunked request bodies are not forwarded)",
-        )
-        .await;
+    // Rebuilt from what was parsed: the upstream sees the host the policy admitted.
+    let mut out = format!("{} {} HTTP/1.1\r\n", req.method, req.path).into_bytes();
+    let host = match req.port {
+        80 => req.host.clone(),
+        p => format!("{}:{p}", req.host),
+    };
+    out.extend_from_slice(format!("Host: {host}\r\n").as_bytes());
+    for (name, value) in &req.headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
     }
-    let text = String::from_utf8_lossy(head);
-    let mut out = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
-    for line in text.split("\r\n").skip(1).filter(|l| !l.is_empty()) {
-        let name = line
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if !matches!(
-            name.as_str(),
-            "connection" | "proxy-connection" | "proxy-authorization" | "keep-alive"
-        ) {
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    upstream.write_all(out.as_bytes()).await?;
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    upstream.write_all(&out).await?;
     let already = (first.len() as u64).min(req.body);
     upstream.write_all(&first[..already as usize]).await?;
     let mut body = (&mut client).take(req.body - already);

@@ -62,6 +62,11 @@ async fn ask(proxy: u16, request: &[u8]) -> String {
 
 /// A minimal TLS 1.2 ClientHello record naming `name`.
 fn client_hello(name: &str) -> Vec<u8> {
+    hello_with(&sni_ext(name))
+}
+
+/// The server name extension for `name`.
+fn sni_ext(name: &str) -> Vec<u8> {
     let n = name.as_bytes();
     let mut sni = vec![0x00, 0x00];
     let list_len = (n.len() + 3) as u16;
@@ -70,13 +75,18 @@ fn client_hello(name: &str) -> Vec<u8> {
     sni.push(0);
     sni.extend_from_slice(&(n.len() as u16).to_be_bytes());
     sni.extend_from_slice(n);
+    sni
+}
+
+/// A ClientHello record with these extensions.
+fn hello_with(sni: &[u8]) -> Vec<u8> {
     let mut body = vec![0x03, 0x03];
     body.extend_from_slice(&[7u8; 32]);
     body.push(0); // session id
     body.extend_from_slice(&[0x00, 0x02, 0xc0, 0x2f]); // one cipher suite
     body.extend_from_slice(&[0x01, 0x00]); // no compression
     body.extend_from_slice(&(sni.len() as u16).to_be_bytes());
-    body.extend_from_slice(&sni);
+    body.extend_from_slice(sni);
     let mut hs = vec![0x01];
     hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
     hs.extend_from_slice(&body);
@@ -87,26 +97,36 @@ fn client_hello(name: &str) -> Vec<u8> {
 }
 
 #[test]
-fn the_test_hello_names_its_server() {
+fn hellos_named_unnamed_and_hidden() {
+    use super::tls::{Hello, hello};
     assert_eq!(
-        super::tls::sni(&client_hello("pkg.test")).as_deref(),
-        Some("pkg.test")
+        hello(&client_hello("Pkg.test")),
+        Hello::Named("pkg.test".into())
     );
+    assert_eq!(hello(&hello_with(&[])), Hello::Unnamed);
+    // An encrypted ClientHello hides the real name behind the one shown.
+    let mut ech = sni_ext("pkg.test");
+    ech.extend_from_slice(&[0xfe, 0x0d, 0x00, 0x01, 0x00]);
+    assert_eq!(hello(&hello_with(&ech)), Hello::Unreadable);
+    assert_eq!(hello(b"\x16\x03\x01\x00\x02ab"), Hello::Unreadable);
+    assert_eq!(hello(b"SSH-2.0-OpenSSH\r\n"), Hello::Unreadable);
 }
 
 #[tokio::test]
 async fn net_03_a_tunnel_to_an_allowed_host_and_none_to_another() {
     let up = upstream().await;
     let (port, blocked) = proxy(false, &["127.0.0.1"], None).await;
-    // Positive control: the allowed upstream answers through the tunnel.
-    let marker = format!("ran-{}", std::process::id());
-    let req = format!("CONNECT 127.0.0.1:{up} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n{marker}");
-    let got = ask(port, req.as_bytes()).await;
+    // Positive control: the allowed upstream answers through the tunnel (a TLS hello
+    // to an address names no server).
+    let mut req =
+        format!("CONNECT 127.0.0.1:{up} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes();
+    req.extend_from_slice(&hello_with(&[]));
+    let got = ask(port, &req).await;
     assert!(
         got.starts_with("HTTP/1.1 200 Connection Established"),
         "{got}"
     );
-    assert!(got.contains(&marker), "{got}");
+    assert!(got.contains("HTTP/1.1 200 OK"), "{got}");
     assert!(blocked.lock().unwrap().is_empty());
 
     let got = ask(port, b"CONNECT elsewhere.test:443 HTTP/1.1\r\n\r\n").await;
@@ -136,16 +156,25 @@ async fn net_03_a_tunnel_carries_no_handshake_for_another_server() {
         "the upstream answered: {got}"
     );
 
-    let mut req = format!("CONNECT localhost:{up} HTTP/1.1\r\n\r\n").into_bytes();
-    req.extend_from_slice(&client_hello("example.com"));
-    let got = ask(port, &req).await;
-    assert!(
-        !got.contains("HTTP/1.1 200 OK"),
-        "it reached the upstream: {got}"
-    );
+    // Another server's name, no name, or not TLS at all: the tunnel ends.
+    for first in [
+        client_hello("example.com"),
+        hello_with(&[]),
+        b"SSH-2.0-OpenSSH_9.2\r\n".to_vec(),
+    ] {
+        let mut req = format!("CONNECT localhost:{up} HTTP/1.1\r\n\r\n").into_bytes();
+        req.extend_from_slice(&first);
+        let got = ask(port, &req).await;
+        assert!(
+            !got.contains("HTTP/1.1 200 OK"),
+            "it reached the upstream: {got}"
+        );
+    }
     let b = blocked.lock().unwrap().clone();
-    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b.len(), 3, "{b:?}");
     assert!(b[0].why.contains("example.com"), "{b:?}");
+    assert!(b[1].why.contains("no server name"), "{b:?}");
+    assert!(b[2].why.contains("TLS only"), "{b:?}");
 }
 
 #[tokio::test]
@@ -163,6 +192,19 @@ async fn net_07_methods_are_enforced_on_plain_http() {
         got.contains("Connection: close") && !got.contains("Proxy-Connection"),
         "{got}"
     );
+    // The upstream is told the host the policy admitted, whatever the client said.
+    let spoof = format!("GET http://127.0.0.1:{up}/ HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n");
+    let got = ask(port, spoof.as_bytes()).await;
+    assert!(got.contains(&format!("Host: 127.0.0.1:{up}\r\n")), "{got}");
+    assert!(!got.contains("elsewhere.test"), "{got}");
+    // Framing the upstream might read otherwise is refused.
+    for framing in [
+        "Transfer-Encoding: chunked\r\n",
+        "Content-Length: 1\r\nContent-Length: 2\r\n",
+    ] {
+        let req = format!("GET http://127.0.0.1:{up}/ HTTP/1.1\r\n{framing}\r\n");
+        assert!(ask(port, req.as_bytes()).await.starts_with("HTTP/1.1 400"));
+    }
 
     let post =
         format!("POST http://127.0.0.1:{up}/upload HTTP/1.1\r\nContent-Length: 4\r\n\r\ndata");
@@ -205,11 +247,9 @@ async fn net_02_internal_addresses_are_refused_even_when_open() {
     assert_eq!(blocked.lock().unwrap().len(), 5);
     // Named explicitly, the same upstream is reached (the positive control).
     let (port, _) = proxy(true, &["127.0.0.1"], None).await;
-    let got = ask(
-        port,
-        format!("CONNECT 127.0.0.1:{up} HTTP/1.1\r\n\r\nhi").as_bytes(),
-    )
-    .await;
+    let mut req = format!("CONNECT 127.0.0.1:{up} HTTP/1.1\r\n\r\n").into_bytes();
+    req.extend_from_slice(&hello_with(&[]));
+    let got = ask(port, &req).await;
     assert!(got.contains("200 OK"), "{got}");
 }
 

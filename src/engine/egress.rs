@@ -4,20 +4,30 @@
 //! refuses is queued for the session to write into the transcript.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::mpsc::{Receiver, channel};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Network};
 use crate::egress::{Blocked, Policy, Proxy};
-use crate::runtime::forwarder::{PROXY_SOCKET, SELF_TEST_HOST};
+use crate::runtime::forwarder::{PROXY_SOCKET, is_probe, probe_name};
+
+/// Refusals kept until the session writes them; more are counted, not kept.
+const QUEUE: usize = 256;
+/// Connections one task's proxy serves at once (each holds two of the engine's files).
+const MAX_CONNECTIONS: usize = 128;
 
 /// A running proxy; it stops when dropped.
 pub(super) struct TaskProxy {
     pub dir: PathBuf,
     stop: CancellationToken,
-    blocked: Mutex<UnboundedReceiver<Blocked>>,
+    blocked: Mutex<Receiver<Blocked>>,
+    dropped: Arc<AtomicUsize>,
+    /// The self-test's host this time, and whether this proxy was asked for it.
+    probe: Arc<Mutex<String>>,
+    probed: Arc<AtomicBool>,
 }
 
 impl Drop for TaskProxy {
@@ -52,13 +62,25 @@ impl TaskProxy {
         set_mode(&socket, 0o666).map_err(fail)?;
         listener.set_nonblocking(true).map_err(fail)?;
         let listener = tokio::net::UnixListener::from_std(listener).map_err(fail)?;
-        let (tx, rx) = unbounded_channel();
+        let (tx, rx) = channel(QUEUE);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let probe = Arc::new(Mutex::new(String::new()));
+        let probed = Arc::new(AtomicBool::new(false));
+        let (d, p, seen) = (dropped.clone(), probe.clone(), probed.clone());
         let proxy = Proxy::new(policy, move |b: Blocked| {
             // drover's own check that the policy holds is no one's blocked request.
-            if !b.target.starts_with(SELF_TEST_HOST) {
-                let _ = tx.send(b);
+            if is_probe(&b.target) {
+                let current = p.lock().unwrap_or_else(|e| e.into_inner());
+                if b.target == format!("{current}:443") {
+                    seen.store(true, Ordering::SeqCst);
+                }
+                return;
+            }
+            if tx.try_send(b).is_err() {
+                d.fetch_add(1, Ordering::Relaxed);
             }
         });
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -66,6 +88,10 @@ impl TaskProxy {
                 tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok((s, _)) => {
+                            // Over the cap the connection is closed at once.
+                            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                                continue;
+                            };
                             let p = proxy.clone();
                             let stopped = stopped.clone();
                             tokio::spawn(async move {
@@ -73,6 +99,7 @@ impl TaskProxy {
                                     _ = p.serve(s) => {}
                                     _ = stopped.cancelled() => {}
                                 }
+                                drop(slot);
                             });
                         }
                         Err(e) => {
@@ -88,13 +115,36 @@ impl TaskProxy {
             dir: dir.to_path_buf(),
             stop,
             blocked: Mutex::new(rx),
+            dropped,
+            probe,
+            probed,
         }))
     }
 
-    /// What was refused since the last call.
-    pub(super) fn take_blocked(&self) -> Vec<Blocked> {
+    /// What was refused since the last call, as transcript lines.
+    pub(super) fn take_blocked(&self) -> Vec<String> {
         let mut rx = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+        let mut lines: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|b| format!("blocked: {} {} ({})", b.method, b.target, b.why))
+            .collect();
+        match self.dropped.swap(0, Ordering::Relaxed) {
+            0 => {}
+            n => lines.push(format!("blocked: {n} more requests (not listed)")),
+        }
+        lines
+    }
+
+    /// A new self-test host for this proxy to be asked for.
+    pub(super) fn new_probe(&self) -> String {
+        let name = probe_name();
+        *self.probe.lock().unwrap_or_else(|p| p.into_inner()) = name.clone();
+        self.probed.store(false, Ordering::SeqCst);
+        name
+    }
+
+    /// Whether this proxy was asked for the current self-test host.
+    pub(super) fn probed(&self) -> bool {
+        self.probed.load(Ordering::SeqCst)
     }
 }
 

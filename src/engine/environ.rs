@@ -471,6 +471,9 @@ fn setup_spec(
         env_layer: None,
         // Setup's network is its own (`setup_network`), never the task's proxy.
         proxy: None,
+        // Under gVisor (registered with no network of its own) setup could not download:
+        // it keeps Docker's runtime, with the same hardening.
+        runtime: None,
         ..spec.clone()
     }
 }

@@ -35,6 +35,7 @@ pub(crate) struct Fit {
     pub network: Network,
     pub limits: Limits,
     pub env: Vec<String>,
+    pub runtime: Option<String>,
 }
 
 impl Fit {
@@ -45,6 +46,7 @@ impl Fit {
             network: config.network,
             limits: config.limits.clone(),
             env: container_env(config),
+            runtime: config.runtime.clone(),
         }
     }
 }
@@ -400,6 +402,7 @@ async fn make(rt: &Runtime, data: &DataDir, repo: &Path, fit: Fit) -> Result<War
         setup: None,
         env_layer: None,
         proxy: None,
+        runtime: fit.runtime.clone(),
         env: fit.env.clone(),
     };
     match rt.create_task_container(&spec).await {

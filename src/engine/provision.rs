@@ -205,9 +205,20 @@ async fn egress_up(
     if !config.network.proxied() {
         return Ok(());
     }
-    rt.start_forwarder(container)
+    let Some(proxy) = &session.egress else {
+        return Err(Stop::Fail(
+            "network policy self-test: no proxy runs for this task".into(),
+        ));
+    };
+    let probe = proxy.new_probe();
+    rt.start_forwarder(container, &probe)
         .await
         .map_err(|e| Stop::Fail(format!("{e}: no agent command ran")))?;
+    if !proxy.probed() {
+        return Err(Stop::Fail(
+            "network policy self-test: the refusal did not come from this task's proxy: no agent command ran".into(),
+        ));
+    }
     let reach = match config.network {
         crate::config::Network::Open => "any public address".to_string(),
         _ if config.allow.is_empty() => "nothing (allow is empty)".to_string(),
@@ -363,6 +374,11 @@ async fn runtime_and_image(
         .runtime
         .get()
         .ok_or_else(|| Stop::Fail("docker unavailable".into()))?;
+    if let Some(name) = &config.runtime {
+        rt.require_runtime(name)
+            .await
+            .map_err(|e| Stop::Fail(e.to_string()))?;
+    }
     let image =
         image::task_image(config, Some(&task.repo)).map_err(|e| Stop::Fail(e.to_string()))?;
     let id = rt
@@ -426,6 +442,7 @@ async fn container_spec(
         setup: None,
         env_layer,
         proxy: None,
+        runtime: config.runtime.clone(),
         env: super::pool::container_env(config),
     };
     Ok((spec, said))

@@ -107,8 +107,7 @@ impl Session {
     /// before the result of the call that made it).
     async fn write(&self, kind: EntryKind) {
         if let Some(proxy) = &self.egress {
-            for b in proxy.take_blocked() {
-                let text = format!("blocked: {} {} ({})", b.method, b.target, b.why);
+            for text in proxy.take_blocked() {
                 self.write_one(EntryKind::Info { text }).await;
             }
         }

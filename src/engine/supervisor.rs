@@ -592,7 +592,10 @@ async fn sweep(session: &Session, when: &str) -> Result<(), Stop> {
         session
             .tools
             .runtime
-            .start_forwarder(&session.tools.container)
+            .start_forwarder(
+                &session.tools.container,
+                &crate::runtime::forwarder::probe_name(),
+            )
             .await
             .map_err(|e| Stop::Fail(format!("{when}: {e}")))?;
     }

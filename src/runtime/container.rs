@@ -107,6 +107,8 @@ pub struct ContainerSpec {
     /// The host directory of the task's egress proxy socket (`network` allowlist or
     /// open): mounted read-only at `forwarder::PROXY_DIR`, proxy variables set.
     pub proxy: Option<PathBuf>,
+    /// The OCI runtime (`runsc` for gVisor); `None`: Docker's default.
+    pub runtime: Option<String>,
 }
 
 impl ContainerSpec {
@@ -210,6 +212,7 @@ impl ContainerSpec {
                 nano_cpus: Some((self.limits.cpus * 1e9) as i64),
                 pids_limit: Some(self.limits.pids),
                 privileged: Some(false),
+                runtime: self.runtime.clone(),
                 ..Default::default()
             }),
             ..Default::default()

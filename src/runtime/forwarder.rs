@@ -18,8 +18,19 @@ pub const PROXY_DIR: &str = "/run/drover";
 pub const PROXY_SOCKET: &str = "proxy.sock";
 /// The forwarder's port on the container's loopback.
 pub const PROXY_PORT: u16 = 3128;
-/// The host the self-test asks for: `.invalid` never resolves, and no entry may name it.
-pub const SELF_TEST_HOST: &str = "drover-self-test.invalid";
+/// A new host for the self-test to ask for: `.invalid` never resolves, and a fresh name
+/// each time lets the proxy tell its own self-test from anything else.
+pub fn probe_name() -> String {
+    format!("drover-self-test-{:016x}.invalid", rand::random::<u64>())
+}
+
+/// Whether `target` (`host:port`) is a self-test's.
+pub fn is_probe(target: &str) -> bool {
+    target
+        .strip_prefix("drover-self-test-")
+        .and_then(|t| t.strip_suffix(".invalid:443"))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
 
 /// The variables that send common tools (curl, pip, npm, git, cargo, go) to the proxy.
 pub fn proxy_env() -> Vec<String> {
@@ -37,28 +48,31 @@ pub fn proxy_env() -> Vec<String> {
     env
 }
 
-/// Starts the forwarder (unless it runs), waits for it to listen, and asks the proxy
-/// for a host no policy admits; prints the status line it got.
-fn script() -> String {
+/// Starts the forwarder (unless it runs), waits for it to listen, checks that nothing
+/// leaves directly, and asks the proxy for `probe`, which no policy admits; prints the
+/// status line it got.
+fn script(probe: &str) -> String {
     format!(
         r#"if ! (exec 3<>/dev/tcp/127.0.0.1/{PROXY_PORT}) 2>/dev/null; then
   command -v socat >/dev/null || {{ echo "no socat in the image: network = allowlist or open needs it (apt-get install socat)"; exit 2; }}
   setsid socat TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:{PROXY_DIR}/{PROXY_SOCKET} </dev/null >/dev/null 2>&1 &
   for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{PROXY_PORT}) 2>/dev/null && break; sleep 0.02; done
 fi
+if timeout 3 bash -c 'exec 3<>/dev/tcp/192.0.2.1/443' 2>/dev/null; then echo "a direct connection left the container"; exit 4; fi
 exec 3<>/dev/tcp/127.0.0.1/{PROXY_PORT} || {{ echo "the forwarder does not listen"; exit 3; }}
-printf 'CONNECT {SELF_TEST_HOST}:443 HTTP/1.1\r\n\r\n' >&3
+printf 'CONNECT {probe}:443 HTTP/1.1\r\n\r\n' >&3
 IFS= read -r -t 10 line <&3
 echo "$line""#
     )
 }
 
 impl Runtime {
-    /// Makes sure `container`'s forwarder runs and the policy is in force: the proxy
-    /// refused the self-test host. The error says what is wrong.
-    pub async fn start_forwarder(&self, container: &str) -> Result<(), RuntimeError> {
+    /// Makes sure `container`'s forwarder runs and the policy is in force: nothing
+    /// leaves directly, and a proxy refused the self-test host `probe` (which proxy is
+    /// the caller's to check). The error says what is wrong.
+    pub async fn start_forwarder(&self, container: &str, probe: &str) -> Result<(), RuntimeError> {
         let spec = ExecSpec {
-            cmd: vec!["bash".into(), "-c".into(), script()],
+            cmd: vec!["bash".into(), "-c".into(), script(probe)],
             stdin: None,
             timeout: Duration::from_secs(20),
             merge_output: true,

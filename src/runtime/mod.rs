@@ -10,6 +10,7 @@ mod container;
 mod exec;
 pub mod forwarder;
 pub mod image;
+pub mod oci;
 pub mod snapshot;
 mod strays;
 pub mod users;

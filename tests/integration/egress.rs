@@ -130,3 +130,51 @@ fn net_02_open_reaches_no_internal_address() {
         "{logs}"
     );
 }
+
+/// Whether Docker has gVisor's runtime (CI registers it; elsewhere the test says so).
+fn runsc_registered() -> bool {
+    let out = std::process::Command::new("docker")
+        .args(["info", "--format", "{{json .Runtimes}}"])
+        .output()
+        .expect("docker info");
+    let has = text(&out.stdout).contains("\"runsc\"");
+    if !has {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI registers runsc with Docker (.ci/run): it is missing"
+        );
+        eprintln!("runsc is not registered with Docker: skipping");
+    }
+    has
+}
+
+/// ISO-10: with `runtime = "runsc"` the task runs under gVisor, still unprivileged, with
+/// a read-only root, and reaches drover's proxy (its socket) under `allowlist`.
+#[test]
+fn iso_10_a_task_runs_under_gvisor_behind_the_proxy() {
+    if !docker_available() || !runsc_registered() {
+        return;
+    }
+    ensure_image();
+    let marker = canary("gvisor");
+    let port = upstream(&marker);
+    let env = Env::python_bug();
+    env.write_config(
+        "test = \"true\"\nruntime = \"runsc\"\nnetwork = \"allowlist\"\nallow = [\"127.0.0.1\"]\n",
+    );
+    let logs = run(
+        &env,
+        "Under gVisor",
+        &[
+            "dmesg 2>&1 | head -3",
+            "echo uid=$(id -u); touch /usr/x 2>&1; echo touch=$?",
+            &format!("NO_PROXY= no_proxy= curl -sS --max-time 10 http://127.0.0.1:{port}/"),
+            "curl -sS --max-time 10 -o /dev/null -w 'code=%{http_code}' http://elsewhere.test/",
+        ],
+    );
+    assert!(logs.contains("gVisor"), "not under gVisor: {logs}");
+    assert!(!logs.contains("uid=0"), "{logs}");
+    assert!(logs.contains("touch=1"), "{logs}");
+    assert!(logs.contains(&marker), "{logs}");
+    assert!(logs.contains("code=403"), "{logs}");
+}
