@@ -28,6 +28,7 @@ pub(super) struct TaskProxy {
     /// The self-test's host this time, and whether this proxy was asked for it.
     probe: Arc<Mutex<String>>,
     probed: Arc<AtomicBool>,
+    heard: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for TaskProxy {
@@ -66,13 +67,20 @@ impl TaskProxy {
         let dropped = Arc::new(AtomicUsize::new(0));
         let probe = Arc::new(Mutex::new(String::new()));
         let probed = Arc::new(AtomicBool::new(false));
-        let (d, p, seen) = (dropped.clone(), probe.clone(), probed.clone());
+        let heard = Arc::new(tokio::sync::Notify::new());
+        let (d, p, seen, tell) = (
+            dropped.clone(),
+            probe.clone(),
+            probed.clone(),
+            heard.clone(),
+        );
         let proxy = Proxy::new(policy, move |b: Blocked| {
             // drover's own check that the policy holds is no one's blocked request.
             if is_probe(&b.target) {
                 let current = p.lock().unwrap_or_else(|e| e.into_inner());
                 if b.target == format!("{current}:443") {
                     seen.store(true, Ordering::SeqCst);
+                    tell.notify_waiters();
                 }
                 return;
             }
@@ -118,6 +126,7 @@ impl TaskProxy {
             dropped,
             probe,
             probed,
+            heard,
         }))
     }
 
@@ -145,6 +154,17 @@ impl TaskProxy {
     /// Whether this proxy was asked for the current self-test host.
     pub(super) fn probed(&self) -> bool {
         self.probed.load(Ordering::SeqCst)
+    }
+
+    /// Waits up to `limit` for the current self-test host to be asked for.
+    pub(super) async fn await_probe(&self, limit: std::time::Duration) -> bool {
+        let heard = self.heard.notified();
+        tokio::pin!(heard);
+        heard.as_mut().enable();
+        if self.probed() {
+            return true;
+        }
+        tokio::time::timeout(limit, heard).await.is_ok() || self.probed()
     }
 }
 

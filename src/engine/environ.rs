@@ -471,6 +471,7 @@ fn setup_spec(
         env_layer: None,
         // Setup's network is its own (`setup_network`), never the task's proxy.
         proxy: None,
+        probe: None,
         // Under gVisor (registered with no network of its own) setup could not download:
         // it keeps Docker's runtime, with the same hardening.
         runtime: None,

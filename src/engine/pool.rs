@@ -402,6 +402,7 @@ async fn make(rt: &Runtime, data: &DataDir, repo: &Path, fit: Fit) -> Result<War
         setup: None,
         env_layer: None,
         proxy: None,
+        probe: None,
         runtime: fit.runtime.clone(),
         env: fit.env.clone(),
     };

@@ -92,6 +92,8 @@ pub(super) async fn fresh(
             environ::set_up(ctx, task, config, &rt, &mut chosen, &spec, &session).await?;
             spec.image = chosen.image.clone();
             spec.proxy = session.egress.as_ref().map(|p| p.dir.clone());
+            // A new container runs its self-test as it starts (no exec to wait for).
+            spec.probe = session.egress.as_ref().map(|p| p.new_probe());
             if let Some(lower) = chosen.layered(config).filter(|_| !in_place) {
                 spec.env_layer = layer(&layer_dir, lower, (spec.uid, spec.gid), &session).await;
             }
@@ -133,7 +135,7 @@ pub(super) async fn fresh(
             config.network.name()
         ))
         .await;
-    egress_up(config, &rt, &container, &session).await?;
+    egress_up(config, &rt, &container, &session, spec.probe.is_some()).await?;
     environ::restore(ctx, task, config, &chosen, &spec, &container, &session).await?;
     if !crate::environment::recipe::wanted(config) {
         environ::record_plain(ctx, task, config, &chosen.image);
@@ -195,12 +197,14 @@ async fn drop_layer(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// Starts the container's way to its egress proxy and proves the policy holds (the
-/// proxy refuses a host no policy admits), before any agent command runs (NET-05).
+/// task's proxy refuses a host no policy admits, asked from inside), before any agent
+/// command runs (NET-05). A container `booted` with its self-test did it as it started.
 async fn egress_up(
     config: &Config,
     rt: &Runtime,
     container: &str,
     session: &Session,
+    booted: bool,
 ) -> Result<(), Stop> {
     if !config.network.proxied() {
         return Ok(());
@@ -210,11 +214,17 @@ async fn egress_up(
             "network policy self-test: no proxy runs for this task".into(),
         ));
     };
-    let probe = proxy.new_probe();
-    rt.start_forwarder(container, &probe)
-        .await
-        .map_err(|e| Stop::Fail(format!("{e}: no agent command ran")))?;
-    if !proxy.probed() {
+    let heard = match booted {
+        true => proxy.await_probe(std::time::Duration::from_secs(15)).await,
+        false => {
+            let probe = proxy.new_probe();
+            rt.start_forwarder(container, &probe)
+                .await
+                .map_err(|e| Stop::Fail(format!("{e}: no agent command ran")))?;
+            proxy.probed()
+        }
+    };
+    if !heard {
         return Err(Stop::Fail(
             "network policy self-test: the refusal did not come from this task's proxy: no agent command ran".into(),
         ));
@@ -334,7 +344,7 @@ pub(super) async fn resume(
         _ => 0,
     };
     record_container(ctx, task, config, &image, &ws, &container, false);
-    egress_up(config, &rt, &container, &session).await?;
+    egress_up(config, &rt, &container, &session, false).await?;
     if let Some(chosen) = &chosen {
         environ::restore(ctx, task, config, chosen, &spec, &container, &session).await?;
     }
@@ -442,6 +452,7 @@ async fn container_spec(
         setup: None,
         env_layer,
         proxy: None,
+        probe: None,
         runtime: config.runtime.clone(),
         env: super::pool::container_env(config),
     };

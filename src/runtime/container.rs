@@ -107,6 +107,9 @@ pub struct ContainerSpec {
     /// The host directory of the task's egress proxy socket (`network` allowlist or
     /// open): mounted read-only at `forwarder::PROXY_DIR`, proxy variables set.
     pub proxy: Option<PathBuf>,
+    /// With `proxy`: the self-test host a new container asks for as it starts (see
+    /// `forwarder::boot_command`); `None`: the forwarder is started by an exec later.
+    pub probe: Option<String>,
     /// The OCI runtime (`runsc` for gVisor); `None`: Docker's default.
     pub runtime: Option<String>,
 }
@@ -184,7 +187,10 @@ impl ContainerSpec {
                 test: Some(vec!["NONE".into()]),
                 ..Default::default()
             }),
-            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            cmd: Some(match (&self.proxy, &self.probe) {
+                (Some(_), Some(probe)) => super::forwarder::boot_command(probe),
+                _ => vec!["sleep".into(), "infinity".into()],
+            }),
             user: Some(format!("{}:{}", self.uid, self.gid)),
             working_dir: Some("/workspace".into()),
             env: Some(
