@@ -116,6 +116,8 @@ pub(super) fn show(prefix: &str, as_json: bool) -> CliResult {
         "container": a.container,
         "image": a.image,
         "environment": a.environment,
+        "blocked_count": a.blocked_count,
+        "blocked": a.blocked,
         "diff": a.diff.as_ref().map(|d| json!({
             "files": d.files.len(),
             "insertions": d.insertions,

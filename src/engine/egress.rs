@@ -130,17 +130,14 @@ impl TaskProxy {
         }))
     }
 
-    /// What was refused since the last call, as transcript lines.
-    pub(super) fn take_blocked(&self) -> Vec<String> {
+    /// What was refused since the last call ("METHOD target (why)"), and how many more
+    /// were refused than the queue kept.
+    pub(super) fn take_blocked(&self) -> (Vec<String>, u64) {
         let mut rx = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        let mut lines: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
-            .map(|b| format!("blocked: {} {} ({})", b.method, b.target, b.why))
+        let lines = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|b| format!("{} {} ({})", b.method, b.target, b.why))
             .collect();
-        match self.dropped.swap(0, Ordering::Relaxed) {
-            0 => {}
-            n => lines.push(format!("blocked: {n} more requests (not listed)")),
-        }
-        lines
+        (lines, self.dropped.swap(0, Ordering::Relaxed) as u64)
     }
 
     /// A new self-test host for this proxy to be asked for.

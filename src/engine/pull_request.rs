@@ -103,6 +103,18 @@ fn body(task: &TaskRecord, a: &AttemptRecord, owner: &str, repo: &str) -> String
             b.push_str("\n**Approved although the tests did not pass.**\n");
         }
     }
+    if a.blocked_count > 0 {
+        b.push_str(&format!(
+            "\n### Network\n\nThe egress policy blocked {} request(s) during the run:\n\n",
+            a.blocked_count
+        ));
+        for l in &a.blocked {
+            b.push_str(&format!("- `{}`\n", l.replace('`', "'")));
+        }
+        if a.blocked_count > a.blocked.len() as u64 {
+            b.push_str("- …\n");
+        }
+    }
     b.push_str(&format!("\nAttempt {} of task `{}`", task.attempt, task.id));
     if let Some(u) = &a.usage {
         b.push_str(&format!(" · {} tokens", u.input_tokens + u.output_tokens));
@@ -169,5 +181,21 @@ mod tests {
         let other = body(&task(from("org", "tool")), &a, "ana", "shop");
         assert!(other.ends_with("\nFrom org/tool#12\n") && !other.contains("Closes"));
         assert!(!body(&task(None), &a, "ana", "shop").contains("#12\n"));
+    }
+
+    #[test]
+    fn blocked_requests_are_named_in_the_pull_request() {
+        let quiet = body(&task(None), &AttemptRecord::default(), "ana", "shop");
+        assert!(!quiet.contains("### Network"), "{quiet}");
+        let a = AttemptRecord {
+            blocked_count: 5,
+            blocked: vec!["CONNECT evil.example:443 (not on the allowlist)".into()],
+            ..Default::default()
+        };
+        let b = body(&task(None), &a, "ana", "shop");
+        assert!(
+            b.contains("The egress policy blocked 5 request(s) during the run:\n\n- `CONNECT evil.example:443 (not on the allowlist)`\n- …\n"),
+            "{b}"
+        );
     }
 }

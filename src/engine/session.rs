@@ -40,6 +40,8 @@ pub(super) struct Session {
     journal: std::sync::Mutex<Journal>,
     /// The attempt's egress proxy, when its network goes through one.
     pub egress: Option<super::egress::TaskProxy>,
+    /// What it refused so far: how many, and the first distinct ones.
+    blocked: std::sync::Mutex<(u64, Vec<String>)>,
 }
 
 impl Session {
@@ -74,6 +76,7 @@ impl Session {
             next_call: AtomicU32::new(1),
             journal: Default::default(),
             egress: None,
+            blocked: Default::default(),
         }
     }
 
@@ -107,11 +110,33 @@ impl Session {
     /// before the result of the call that made it).
     async fn write(&self, kind: EntryKind) {
         if let Some(proxy) = &self.egress {
-            for text in proxy.take_blocked() {
+            let (lines, more) = proxy.take_blocked();
+            {
+                let mut seen = lock(&self.blocked);
+                seen.0 += lines.len() as u64 + more;
+                for l in &lines {
+                    if seen.1.len() < crate::protocol::MAX_BLOCKED_SHOWN && !seen.1.contains(l) {
+                        seen.1.push(l.clone());
+                    }
+                }
+            }
+            for l in lines {
+                self.write_one(EntryKind::Info {
+                    text: format!("blocked: {l}"),
+                })
+                .await;
+            }
+            if more > 0 {
+                let text = format!("blocked: {more} more requests (not listed)");
                 self.write_one(EntryKind::Info { text }).await;
             }
         }
         self.write_one(kind).await;
+    }
+
+    /// What the egress proxy refused so far (written entries only).
+    pub(super) fn blocked(&self) -> (u64, Vec<String>) {
+        lock(&self.blocked).clone()
     }
 
     async fn write_one(&self, kind: EntryKind) {

@@ -313,7 +313,12 @@ async fn attempt(
             &dir.join("test.log"),
         )
         .await?;
-        record_attempt(ctx, &task.id, n, |a| a.tests = Some(report.clone()));
+        let (count, blocked) = session.blocked();
+        record_attempt(ctx, &task.id, n, |a| {
+            a.tests = Some(report.clone());
+            a.blocked_count = count;
+            a.blocked = blocked;
+        });
         session.info(format!("tests: {}", report.summary())).await;
         session.emit(EventBody::TestFinished {
             report: report.clone(),

@@ -125,6 +125,8 @@ fn attempt() -> AttemptRecord {
         pr_url: Some("https://github.com/ana/shop/pull/7".into()),
         workspace_bytes: Some(4096),
         environment: Some("from snapshot drover-env:1 (setup skipped)".into()),
+        blocked_count: 3,
+        blocked: vec!["CONNECT evil.example:443 (not on the allowlist)".into()],
     }
 }
 

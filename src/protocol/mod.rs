@@ -32,6 +32,6 @@ pub use origin::{IssueOrigin, IssueRef, Removed};
 pub use reply::{CommandError, CommandResult, PullRequestRef, Reply};
 pub use report::{TestReport, Verdict};
 pub use state::{Cause, IllegalTransition, TaskState, Transition};
-pub use task::{AgentSpec, AttemptRecord, NewTask, TaskRecord, UsageRecord};
+pub use task::{AgentSpec, AttemptRecord, MAX_BLOCKED_SHOWN, NewTask, TaskRecord, UsageRecord};
 pub use transcript::{Entry, EntryKind, ToolCall};
 pub use wire::{ClientMsg, HostKind, MAX_LINE, PROTOCOL, SNAPSHOT_PART, ServerMsg};

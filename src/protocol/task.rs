@@ -118,7 +118,17 @@ pub struct AttemptRecord {
     /// ran (2 commands, 41s), snapshot drover-env:… kept" or "snapshot … (setup skipped)".
     #[serde(default)]
     pub environment: Option<String>,
+    /// Requests the egress proxy refused during the attempt.
+    #[serde(default)]
+    pub blocked_count: u64,
+    /// The first of them, distinct ("CONNECT host:443 (not on the allowlist)"), at most
+    /// `MAX_BLOCKED_SHOWN`.
+    #[serde(default)]
+    pub blocked: Vec<String>,
 }
+
+/// Blocked requests an attempt record lists (the rest are counted).
+pub const MAX_BLOCKED_SHOWN: usize = 20;
 
 /// Entries of each list an attempt carries in a snapshot (its history has them all).
 pub(super) const BRIEF_LISTS: usize = 50;

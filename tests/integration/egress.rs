@@ -32,13 +32,18 @@ fn upstream(body: &str) -> u16 {
 }
 
 fn run(env: &Env, title: &str, commands: &[&str]) -> String {
+    run_id(env, title, commands).1
+}
+
+fn run_id(env: &Env, title: &str, commands: &[&str]) -> (String, String) {
     let steps: String = commands
         .iter()
         .map(|c| format!("[[step]]\nrun = {}\n", toml_string(c)))
         .collect();
     let id = env.add(title, &steps);
     env.drover(&["run"]);
-    text(&env.drover(&["logs", &id]).stdout)
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    (id, logs)
 }
 
 fn toml_string(s: &str) -> String {
@@ -57,7 +62,7 @@ fn net_03_allowlist_reaches_what_it_names_and_nothing_else() {
     env.write_config(
         "test = \"true\"\nnetwork = \"allowlist\"\nallow = [\"127.0.0.1\"]\nmethods = [\"GET\", \"HEAD\", \"CONNECT\"]\n",
     );
-    let logs = run(
+    let (id, logs) = run_id(
         &env,
         "Reach out",
         &[
@@ -85,6 +90,9 @@ fn net_03_allowlist_reaches_what_it_names_and_nothing_else() {
     assert!(!logs.contains("direct=0"), "{logs}");
     assert!(!logs.contains("dns=0"), "{logs}");
     // Each refusal is in the transcript, before the result of the call that made it.
+    // …counted on the attempt (the list row, Info and the pull request show them).
+    let shown = env.show(&id);
+    assert_eq!(shown["blocked_count"], 3, "{shown}");
     for line in [
         "blocked: GET elsewhere.test:80 (not on the allowlist)",
         "blocked: CONNECT elsewhere.test:443 (not on the allowlist)",

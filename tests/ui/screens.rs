@@ -529,3 +529,28 @@ fn all_repositories_name_short_repositories_too() {
     let s = screen(&mut a, 160, 5);
     assert!(s.contains("│◆ r Tidy up"), "{s}");
 }
+
+/// NET-06 in the TUI: a task behind the egress proxy whose requests were refused wears
+/// the count in its row, and Info says what was blocked.
+#[test]
+fn blocked_requests_show_in_the_row_and_info() {
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Fetch the pricing feed",
+        TaskState::Review,
+        AttemptRecord {
+            network: Some("allowlist".into()),
+            blocked_count: 3,
+            blocked: vec![
+                "CONNECT evil.example:443 (not on the allowlist)".into(),
+                "GET 169.254.169.254:80 (169.254.169.254 is a private, loopback or host address)"
+                    .into(),
+            ],
+            ..reviewed(true)
+        },
+    );
+    press(&mut a, KeyCode::Char('4'));
+    assert_snapshot!(screen(&mut a, 120, 24));
+}

@@ -103,6 +103,19 @@ pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &
             a.finished_at.clone().unwrap_or_else(|| "—".into()),
         ),
     ];
+    // Behind the egress proxy, what it refused (where nothing can leave, nothing to say).
+    let proxied = matches!(a.network.as_deref(), Some("allowlist" | "open"));
+    if proxied || a.blocked_count > 0 {
+        let at = lines
+            .iter()
+            .position(|l| {
+                l.spans
+                    .first()
+                    .is_some_and(|s| s.content.starts_with("limits"))
+            })
+            .map_or(lines.len(), |i| i + 1);
+        lines.insert(at, row("blocked", blocked_text(a)));
+    }
     if let Some(d) = &a.diff {
         let warn = |key: &str, text: String| {
             Line::from(vec![
@@ -216,4 +229,20 @@ pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &
         }
     }
     super::scrolled(app, f, area, &lines, out);
+}
+
+/// What the egress proxy refused during the attempt, in a line.
+fn blocked_text(a: &crate::protocol::AttemptRecord) -> String {
+    match (a.blocked_count, a.blocked.first()) {
+        (0, _) => "nothing".into(),
+        (1, Some(first)) => first.clone(),
+        (n, Some(first)) => format!(
+            "{n} requests: {first}{}",
+            match a.blocked.len() {
+                1 => String::new(),
+                k => format!(" and {} more kinds", k - 1),
+            }
+        ),
+        (n, None) => format!("{n} requests"),
+    }
 }

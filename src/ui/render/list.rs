@@ -114,6 +114,13 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
         ));
         right.push(Span::raw(" "));
     }
+    if t.attempt.blocked_count > 0 {
+        // Requests the egress policy refused: worth a look before trusting the result.
+        right.push(Span::styled(
+            format!("⊘{} ", t.attempt.blocked_count),
+            Style::default().fg(Color::Red),
+        ));
+    }
     if let Some(u) = &t.attempt.usage {
         let spent = match u.cost_usd {
             Some(c) => format!("${c:.2} "),
