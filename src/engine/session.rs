@@ -109,7 +109,17 @@ impl Session {
     /// Writes `kind`, after what the egress proxy refused meanwhile (so a refusal comes
     /// before the result of the call that made it).
     async fn write(&self, kind: EntryKind) {
-        if let Some(proxy) = &self.egress {
+        self.flush_blocked().await;
+        self.write_one(kind).await;
+    }
+
+    /// Writes what the egress proxy refused since the last time (the supervisor also
+    /// calls it every second while a command runs, so a refusal shows at once).
+    pub(super) async fn flush_blocked(&self) {
+        let Some(proxy) = &self.egress else {
+            return;
+        };
+        {
             let (lines, more) = proxy.take_blocked();
             {
                 let mut seen = lock(&self.blocked);
@@ -131,7 +141,6 @@ impl Session {
                 self.write_one(EntryKind::Info { text }).await;
             }
         }
-        self.write_one(kind).await;
     }
 
     /// What the egress proxy refused so far (written entries only).

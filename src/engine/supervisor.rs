@@ -289,13 +289,15 @@ async fn attempt(
     let mut next_feedback = feedback.clone();
     let mut iteration = record.iterations;
     loop {
-        let outcome =
-            tokio::time::timeout_at(deadline, agent.run(&session, next_feedback.as_deref()))
-                .await
-                .map_err(|_| {
-                    let w = format_duration(wall);
-                    Stop::Fail(format!("stopped: time budget (used {w} of {w})"))
-                })?;
+        let outcome = tokio::time::timeout_at(
+            deadline,
+            with_refusals(&session, agent.run(&session, next_feedback.as_deref())),
+        )
+        .await
+        .map_err(|_| {
+            let w = format_duration(wall);
+            Stop::Fail(format!("stopped: time budget (used {w} of {w})"))
+        })?;
         check(cancel)?;
         let outcome = outcome.map_err(Stop::from)?;
         if let Some(summary) = outcome.summary {
@@ -306,11 +308,14 @@ async fn attempt(
         ctx.transition(current, Transition::AgentDone)
             .map_err(stop)?;
 
-        let (report, output) = verify_in(
+        let (report, output) = with_refusals(
             &session,
-            test_command.as_deref(),
-            &config,
-            &dir.join("test.log"),
+            verify_in(
+                &session,
+                test_command.as_deref(),
+                &config,
+                &dir.join("test.log"),
+            ),
         )
         .await?;
         let (count, blocked) = session.blocked();
@@ -581,6 +586,22 @@ async fn verify_in(
 }
 
 /// Ends every process left in the container, saying so when there were any.
+/// Runs `fut` while writing what the egress proxy refuses as it happens (within a
+/// second, in the middle of a long command too).
+async fn with_refusals<T>(session: &Session, fut: impl Future<Output = T>) -> T {
+    if session.egress.is_none() {
+        return fut.await;
+    }
+    tokio::pin!(fut);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = tick.tick() => session.flush_blocked().await,
+        }
+    }
+}
+
 async fn sweep(session: &Session, when: &str) -> Result<(), Stop> {
     let swept = session
         .tools
