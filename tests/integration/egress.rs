@@ -186,3 +186,54 @@ fn iso_10_a_task_runs_under_gvisor_behind_the_proxy() {
     assert!(logs.contains(&marker), "{logs}");
     assert!(logs.contains("code=403"), "{logs}");
 }
+
+/// NET-06: a refusal is in the transcript within 2 s, while the command that made it is
+/// still running, and names its target.
+#[test]
+fn net_06_a_refusal_shows_while_its_command_runs() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\nnetwork = \"allowlist\"\n");
+    let (id, logs) = run_id(
+        &env,
+        "Slow fetch",
+        &["curl -sS --max-time 5 -o /dev/null http://evil.example/; sleep 6; echo slept"],
+    );
+    // Positive control: the command ran to its end.
+    assert!(logs.contains("slept"), "{logs}");
+    let path = env
+        .data()
+        .join("tasks")
+        .join(&id)
+        .join("1")
+        .join("transcript.jsonl");
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .expect("transcript")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        let e = entries.iter().find(|e| pred(e)).expect("entry");
+        time::OffsetDateTime::parse(
+            e["at"].as_str().expect("at"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("time")
+    };
+    let blocked = at(&|e| {
+        e["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("blocked: GET evil.example:80"))
+    });
+    let call = at(&|e| e["kind"] == "tool_call");
+    let result = at(&|e| e["kind"] == "tool_result");
+    assert!(
+        blocked - call < time::Duration::seconds(2),
+        "the refusal came {} after the call",
+        blocked - call
+    );
+    assert!(result - blocked > time::Duration::seconds(4), "{logs}");
+}
