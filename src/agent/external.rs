@@ -106,8 +106,15 @@ pub fn resolve(cfg: &AgentConfig, network: Network) -> Result<ExternalSpec, Stri
     if !argv.iter().any(|a| a.contains("{prompt}")) {
         return Err("[agent] command must contain \"{prompt}\" where the task goes".into());
     }
+    // Behind drover's proxy the model keys stay on the host: the container has
+    // placeholders and base URLs pointing at drover (`engine::egress`).
+    let keys = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"];
     let env = env
         .iter()
+        .filter(|n| {
+            !(network.proxied()
+                && (keys.contains(&n.as_str()) || cfg.api_key_env.as_deref() == Some(n.as_str())))
+        })
         .filter_map(|n| std::env::var(n).ok().map(|v| format!("{n}={v}")))
         .chain(["IS_SANDBOX=1".to_string()])
         .collect();

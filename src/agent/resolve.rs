@@ -7,6 +7,10 @@ use std::time::Duration;
 use super::llm_agent::{Budgets, LlmSettings, Prices};
 use crate::config::AgentConfig;
 use crate::llm::retry::RetryPolicy;
+
+/// The hosted APIs' base URLs (what `[agent] base_url` defaults to).
+pub(crate) const ANTHROPIC_URL: &str = "https://api.anthropic.com";
+pub(crate) const OPENAI_URL: &str = "https://api.openai.com/v1";
 use crate::llm::{Anthropic, Endpoint, OpenAi, Provider};
 
 pub const NO_AGENT: &str = "no LLM agent configured: set ANTHROPIC_API_KEY or OPENAI_API_KEY, or set \
@@ -54,12 +58,8 @@ pub async fn resolve(
         None => return Err(NO_AGENT.into()),
     };
     let (default_env, default_url, default_model) = match provider.as_str() {
-        "anthropic" => (
-            "ANTHROPIC_API_KEY",
-            "https://api.anthropic.com",
-            "claude-sonnet-4-5",
-        ),
-        "openai" => ("OPENAI_API_KEY", "https://api.openai.com/v1", "gpt-4.1"),
+        "anthropic" => ("ANTHROPIC_API_KEY", ANTHROPIC_URL, "claude-sonnet-4-5"),
+        "openai" => ("OPENAI_API_KEY", OPENAI_URL, "gpt-4.1"),
         "script" => {
             return Err("provider \"script\" needs a steps file: drover add --script FILE".into());
         }

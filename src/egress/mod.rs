@@ -4,10 +4,12 @@
 //! proxy per task and tells front ends what it blocked; nothing here knows tasks or
 //! containers.
 
+pub mod model;
 pub mod policy;
 pub mod proxy;
 mod tls;
 
+pub use model::{Auth, ModelRoutes, Upstream};
 pub use policy::{Policy, Refusal, Rule};
 pub use proxy::{Blocked, Proxy};
 

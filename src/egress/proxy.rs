@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::model::ModelRoutes;
 use super::policy::{Policy, Refusal};
 use super::tls::{self, Hello};
 
@@ -43,14 +44,26 @@ pub struct Proxy {
     policy: Policy,
     on_block: Box<dyn Fn(Blocked) + Send + Sync>,
     lookups: tokio::sync::Semaphore,
+    /// The model endpoint served at `/model/…` (requests in origin form), if any.
+    model: Option<ModelRoutes>,
 }
 
 impl Proxy {
     pub fn new(policy: Policy, on_block: impl Fn(Blocked) + Send + Sync + 'static) -> Arc<Proxy> {
+        Self::with_model(policy, None, on_block)
+    }
+
+    /// A proxy that also serves the model endpoint `model` (see `egress::model`).
+    pub fn with_model(
+        policy: Policy,
+        model: Option<ModelRoutes>,
+        on_block: impl Fn(Blocked) + Send + Sync + 'static,
+    ) -> Arc<Proxy> {
         Arc::new(Proxy {
             policy,
             on_block: Box::new(on_block),
             lookups: tokio::sync::Semaphore::new(MAX_LOOKUPS),
+            model,
         })
     }
 
@@ -69,6 +82,17 @@ impl Proxy {
         let Some(req) = Request::parse(&head) else {
             return reply(&mut client, 400, "drover: not an HTTP proxy request").await;
         };
+        if req.host.is_empty() {
+            // Origin form: a request to the proxy itself, which only the model endpoint
+            // answers.
+            return match &self.model {
+                Some(m) => {
+                    m.forward(client, &req.method, &req.path, &req.headers, req.body, rest)
+                        .await
+                }
+                None => reply(&mut client, 400, "drover: not an HTTP proxy request").await,
+            };
+        }
         let target = format!("{}:{}", req.host, req.port);
         let upstream = match self.check(&req).await {
             Ok(up) => up,
@@ -263,6 +287,16 @@ impl Request {
             .collect();
         let (authority, path, default_port) = if method == "CONNECT" {
             (target, "", 443)
+        } else if target.starts_with('/') {
+            // Origin form (see `Proxy::serve`): no host.
+            return Some(Request {
+                method,
+                host: String::new(),
+                port: 0,
+                path: target.to_string(),
+                body,
+                headers,
+            });
         } else {
             let rest = target.strip_prefix("http://")?;
             let cut = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -360,11 +394,16 @@ where
     client.shutdown().await
 }
 
-async fn reply<S: AsyncWrite + Unpin>(s: &mut S, code: u16, text: &str) -> std::io::Result<()> {
+pub(super) async fn reply<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    code: u16,
+    text: &str,
+) -> std::io::Result<()> {
     let reason = match code {
         400 => "Bad Request",
         403 => "Forbidden",
-        411 => "Length Required",
+        404 => "Not Found",
+        413 => "Content Too Large",
         _ => "Bad Gateway",
     };
     let msg = format!(
@@ -393,11 +432,16 @@ mod tests {
             (r.host.as_str(), r.port, r.path.as_str(), r.body),
             ("[::1]", 81, "/a?b", 3)
         );
+        // Origin form: to the proxy itself (only the model endpoint answers it).
+        let r = Request::parse(b"POST /model/anthropic/v1/messages HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.path.as_str()),
+            ("", "/model/anthropic/v1/messages")
+        );
         let r = Request::parse(b"GET http://h.test HTTP/1.1\r\n\r\n").unwrap();
         assert_eq!((r.port, r.path.as_str()), (80, "/"));
         for bad in [
-            &b"GET / HTTP/1.1\r\n\r\n"[..],
-            b"GET https://h.test/ HTTP/1.1\r\n\r\n",
+            &b"GET https://h.test/ HTTP/1.1\r\n\r\n"[..],
             b"CONNECT user@h.test:443 HTTP/1.1\r\n\r\n",
             b"CONNECT h.test:0 HTTP/1.1\r\n\r\n",
             b"CONNECT h.test:99999 HTTP/1.1\r\n\r\n",

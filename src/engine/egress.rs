@@ -10,8 +10,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::{Receiver, channel};
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::resolve::{ANTHROPIC_URL, OPENAI_URL};
 use crate::config::{Config, Network};
-use crate::egress::{Blocked, Policy, Proxy};
+use crate::egress::model::{MODEL_PATH, PLACEHOLDER_KEY};
+use crate::egress::{Auth, Blocked, ModelRoutes, Policy, Proxy, Upstream};
+use crate::runtime::forwarder::PROXY_PORT;
 use crate::runtime::forwarder::{PROXY_SOCKET, is_probe, probe_name};
 
 /// Refusals kept until the session writes them; more are counted, not kept.
@@ -74,7 +77,9 @@ impl TaskProxy {
             probed.clone(),
             heard.clone(),
         );
-        let proxy = Proxy::new(policy, move |b: Blocked| {
+        let upstreams = model_upstreams(config);
+        let model = (!upstreams.is_empty()).then(|| ModelRoutes::new(upstreams));
+        let proxy = Proxy::with_model(policy, model, move |b: Blocked| {
             // drover's own check that the policy holds is no one's blocked request.
             if is_probe(&b.target) {
                 let current = p.lock().unwrap_or_else(|e| e.into_inner());
@@ -163,6 +168,71 @@ impl TaskProxy {
         }
         tokio::time::timeout(limit, heard).await.is_ok() || self.probed()
     }
+}
+
+/// The providers an external CLI agent behind the proxy reaches through drover's model
+/// endpoint, each with the key from drover's own environment (which the container never
+/// sees). Its own family (a Claude or Codex preset or stream format) takes `[agent]
+/// base_url` and `api_key_env`; the other the provider's defaults, when that key is set.
+fn model_upstreams(config: &Config) -> Vec<Upstream> {
+    let a = &config.agent;
+    if !config.network.proxied() || a.provider.as_deref() != Some("command") {
+        return Vec::new();
+    }
+    let family = match (a.preset.as_deref(), a.format.as_deref()) {
+        (Some("claude"), _) | (None, Some("claude")) => Some("anthropic"),
+        (Some("codex"), _) | (None, Some("codex")) => Some("openai"),
+        _ => None,
+    };
+    let providers = [
+        (
+            "anthropic",
+            "ANTHROPIC_API_KEY",
+            ANTHROPIC_URL,
+            Auth::ApiKeyHeader,
+        ),
+        ("openai", "OPENAI_API_KEY", OPENAI_URL, Auth::Bearer),
+    ];
+    let mut out = Vec::new();
+    for (name, var, url, auth) in providers {
+        let ours = family == Some(name);
+        let var = match (ours, &a.api_key_env) {
+            (true, Some(v)) => v.as_str(),
+            _ => var,
+        };
+        let base = match (ours, &a.base_url) {
+            (true, Some(b)) => b.clone(),
+            _ => url.to_string(),
+        };
+        if let Ok(key) = std::env::var(var)
+            && !key.is_empty()
+        {
+            crate::redact::Redactor::global().learn(var, &key);
+            out.push(Upstream {
+                name: name.into(),
+                base: base.trim_end_matches('/').to_string(),
+                auth,
+                key,
+            });
+        }
+    }
+    out
+}
+
+/// What a container behind the proxy gets for the model endpoint: each provider's base
+/// URL pointing at drover, and a placeholder key.
+pub(super) fn model_env(config: &Config) -> Vec<String> {
+    model_upstreams(config)
+        .iter()
+        .flat_map(|u| {
+            let url = format!("http://127.0.0.1:{PROXY_PORT}{MODEL_PATH}/{}", u.name);
+            let prefix = u.name.to_ascii_uppercase();
+            [
+                format!("{prefix}_BASE_URL={url}"),
+                format!("{prefix}_API_KEY={PLACEHOLDER_KEY}"),
+            ]
+        })
+        .collect()
 }
 
 fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {

@@ -454,7 +454,11 @@ async fn container_spec(
         proxy: None,
         probe: None,
         runtime: config.runtime.clone(),
-        env: super::pool::container_env(config),
+        env: {
+            let mut env = super::pool::container_env(config);
+            env.extend(egress::model_env(config));
+            env
+        },
     };
     Ok((spec, said))
 }

@@ -237,3 +237,134 @@ fn net_06_a_refusal_shows_while_its_command_runs() {
     );
     assert!(result - blocked > time::Duration::seconds(4), "{logs}");
 }
+
+/// A model server on the host's loopback speaking enough of the Messages API: it answers
+/// `said` only to the real key, and records every key it was sent.
+fn model_server(key: &str, said: &str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (key, said, keys) = (key.to_string(), said.to_string(), seen.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut s = stream;
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+            let sent = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-api-key: "))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            keys.lock().expect("lock").push(sent.clone());
+            let (code, body) = if sent == key.to_ascii_lowercase() {
+                (
+                    "200 OK",
+                    format!("{{\"content\":[{{\"type\":\"text\",\"text\":\"{said}\"}}]}}"),
+                )
+            } else {
+                ("401 Unauthorized", "{\"error\":\"bad key\"}".to_string())
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {code}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, seen)
+}
+
+const FAKE_CLI: &str = r#"#!/bin/sh
+# A CLI agent calling its model from inside the container, as Claude Code does.
+env | grep -E '^(ANTHROPIC|OPENAI)_'
+grep -rl -e "$(printf 'sk-ant-model')" /workspace /tmp 2>/dev/null | head -3
+curl -sS --max-time 20 -X POST "$ANTHROPIC_BASE_URL/v1/messages" \
+  -H "x-api-key: $ANTHROPIC_API_KEY" -H "content-type: application/json" \
+  -d '{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}'
+echo
+echo "base=$ANTHROPIC_BASE_URL"
+"#;
+
+/// SEC-08 and the model endpoint: a CLI agent under `allowlist` with nothing allowed
+/// reaches its model through drover, which adds the real key on the host; the key is
+/// nowhere in the container (environment, files, `docker inspect`), the transcript or
+/// the store.
+#[test]
+fn sec_08_a_cli_agent_reaches_its_model_and_never_holds_the_key() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let key = canary("sk-ant-model-key");
+    let said = canary("model-said");
+    let (port, seen) = model_server(&key, &said);
+    let env = Env::with_files(&[("README.md", "hi\n"), ("fake-cli.sh", FAKE_CLI)]);
+    env.write_config(&format!(
+        "test = \"true\"\nnetwork = \"allowlist\"\n[agent]\nprovider = \"command\"\ncommand = [\"sh\", \"./fake-cli.sh\", \"{{prompt}}\"]\nformat = \"claude\"\nbase_url = \"http://127.0.0.1:{port}\"\napi_key_env = \"ANTHROPIC_API_KEY\"\nenv = [\"ANTHROPIC_API_KEY\"]\n"
+    ));
+    let out = env
+        .command(&["add", "--title", "Ask the model", "say hi"])
+        .env("ANTHROPIC_API_KEY", &key)
+        .output()
+        .expect("add");
+    assert!(out.status.success(), "add: {}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let run = env
+        .command(&["run"])
+        .env("ANTHROPIC_API_KEY", &key)
+        .output()
+        .expect("run");
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(
+        run.status.code().is_some_and(|c| c <= 1),
+        "{}\n{logs}",
+        text(&run.stderr)
+    );
+    // Positive control: the model answered the agent, and was sent the real key.
+    assert!(logs.contains(&said), "the model did not answer: {logs}");
+    assert!(
+        logs.contains("base=http://127.0.0.1:3128/model/anthropic"),
+        "{logs}"
+    );
+    assert!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .any(|k| *k == key.to_ascii_lowercase())
+    );
+    // The key is nowhere the sandbox or drover's records could show it.
+    assert!(!logs.contains(&key), "{logs}");
+    let shown = env.show(&id);
+    let container = shown["container"].as_str().expect("container").to_string();
+    let inspect = std::process::Command::new("docker")
+        .args(["inspect", &container])
+        .output()
+        .expect("inspect");
+    assert!(
+        !text(&inspect.stdout).contains(&key),
+        "the key is in docker inspect"
+    );
+    assert!(text(&inspect.stdout).contains("drover-placeholder-key"));
+    // What the agent saw of its environment (it printed it): the placeholder only.
+    assert!(
+        logs.contains("ANTHROPIC_API_KEY=drover-placeholder-key"),
+        "{logs}"
+    );
+    let grep = std::process::Command::new("grep")
+        .args(["-rlF", &key, env.data().to_str().expect("utf8")])
+        .output()
+        .expect("grep");
+    assert!(
+        text(&grep.stdout).trim().is_empty(),
+        "the key is stored: {}",
+        text(&grep.stdout)
+    );
+}
