@@ -99,7 +99,7 @@ pub fn resolve(cfg: &AgentConfig, network: Network) -> Result<ExternalSpec, Stri
     };
     if network == Network::None {
         return Err(format!(
-            "the external agent `{}` calls its model from inside the container, which has no network: set network = \"bridge\" in drover.toml",
+            "the external agent `{}` calls its model from inside the container, which has no network: set network = \"allowlist\" in drover.toml (drover then serves its model, the key staying on your host), or \"bridge\"",
             argv[0]
         ));
     }

@@ -499,7 +499,7 @@ async fn external_agents_without_network_are_refused_with_the_reason() {
     let out = run(&env, &["add", "fix it"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("the external agent `claude` calls its model from inside the container, which has no network: set network = \"bridge\""), "{err}");
+    assert!(err.contains("the external agent `claude` calls its model from inside the container, which has no network: set network = \"allowlist\""), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
