@@ -73,6 +73,13 @@ impl DataDir {
         self.root.join("proxy").join(id.as_str())
     }
 
+    /// The directory of the egress proxy socket of a task's setup container.
+    pub fn setup_proxy_dir(&self, id: &TaskId) -> PathBuf {
+        self.root
+            .join("proxy")
+            .join(format!("{}-setup", id.as_str()))
+    }
+
     /// Marks of when each environment snapshot was last used (`envs/<key>`, its mtime).
     pub fn env_uses(&self) -> PathBuf {
         self.root.join("envs")

@@ -15,6 +15,7 @@ use super::Network;
 pub(super) struct EnvKeys {
     pub setup_env: Option<Spanned<Vec<String>>>,
     pub setup_network: Option<Spanned<String>>,
+    pub setup_allow: Option<Spanned<Vec<String>>>,
     pub maintenance: Option<Spanned<super::StringOrList>>,
     pub snapshot_keys: Option<Spanned<Vec<String>>>,
 }
@@ -25,8 +26,12 @@ pub struct EnvConfig {
     /// Names of host environment variables given to setup (and maintenance) only, never
     /// to the agent phase; their values are redacted everywhere.
     pub setup_env: Vec<String>,
-    /// The network setup runs with (`bridge` by default; `none` keeps it offline).
+    /// The network setup runs with (`bridge` by default; `none` keeps it offline;
+    /// `allowlist` or `open` through a proxy of its own, like a task's).
     pub setup_network: Network,
+    /// What setup's proxy lets through under `allowlist` (and the only internal
+    /// addresses it reaches under `open`).
+    pub setup_allow: Vec<String>,
     /// Commands run (with setup's network) on a reused snapshot before the agent starts.
     pub maintenance: Vec<String>,
     /// More paths of the base commit a snapshot depends on, beside the detected
@@ -49,6 +54,7 @@ impl Default for EnvConfig {
         EnvConfig {
             setup_env: Vec::new(),
             setup_network: Network::Bridge,
+            setup_allow: Vec::new(),
             maintenance: Vec::new(),
             snapshot_keys: Vec::new(),
             source: None,
@@ -120,14 +126,25 @@ pub(super) fn apply(env: &mut EnvConfig, keys: EnvKeys) -> Result<(), (Range<usi
     if let Some(v) = keys.setup_network {
         env.setup_network = match v.get_ref().as_str() {
             "none" => Network::None,
+            "allowlist" => Network::Allowlist,
+            "open" => Network::Open,
             "bridge" => Network::Bridge,
             other => {
                 return Err((
                     v.span(),
-                    format!("setup_network must be \"bridge\" or \"none\", not \"{other}\""),
+                    format!(
+                        "setup_network must be \"bridge\", \"allowlist\", \"open\" or \"none\", not \"{other}\""
+                    ),
                 ));
             }
         };
+    }
+    if let Some(v) = keys.setup_allow {
+        for entry in v.get_ref() {
+            crate::egress::Rule::parse(entry)
+                .map_err(|m| (v.span(), format!("setup_allow: {m}")))?;
+        }
+        env.setup_allow = v.into_inner();
     }
     if let Some(v) = keys.maintenance {
         let span = v.span();
@@ -205,7 +222,7 @@ mod tests {
     fn environment_keys_are_checked_where_they_are() {
         let bad = [
             ("setup_env = [\"A-B\"]", "not an environment variable name"),
-            ("setup_network = \"open\"", "setup_network must be"),
+            ("setup_network = \"host\"", "setup_network must be"),
             ("maintenance = [\"\"]", "must not be empty"),
             ("snapshot_keys = [\"../x\"]", "inside the repository"),
         ];

@@ -226,6 +226,7 @@ struct FileConfig {
     forge: Option<ForgeFile>,
     setup_env: Option<Spanned<Vec<String>>>,
     setup_network: Option<Spanned<String>>,
+    setup_allow: Option<Spanned<Vec<String>>>,
     maintenance: Option<Spanned<StringOrList>>,
     snapshot_keys: Option<Spanned<Vec<String>>>,
 }
@@ -386,6 +387,7 @@ impl Config {
         let keys = environment::EnvKeys {
             setup_env: raw.setup_env,
             setup_network: raw.setup_network,
+            setup_allow: raw.setup_allow,
             maintenance: raw.maintenance,
             snapshot_keys: raw.snapshot_keys,
         };

@@ -217,6 +217,7 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
         config.methods = before.methods.clone();
     }
     keep!(env.setup_env, "setup_env");
+    keep!(env.setup_allow, "setup_allow");
     // The repository's own setup commands run its code with network: only once trusted.
     let own_setup = config.setup != before.setup
         || config.env.maintenance != before.env.maintenance

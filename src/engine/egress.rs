@@ -51,6 +51,23 @@ impl TaskProxy {
             &config.allow,
             config.methods.as_deref(),
         )?;
+        let upstreams = model_upstreams(config);
+        let model = (!upstreams.is_empty()).then(|| ModelRoutes::new(upstreams));
+        Self::serve(policy, model, dir).map(Some)
+    }
+
+    /// Starts the proxy of a setup container (`setup_network` allowlist or open, with
+    /// `setup_allow`), when setup's network wants one. No model endpoint.
+    pub(super) fn for_setup(config: &Config, dir: &Path) -> Result<Option<TaskProxy>, String> {
+        let network = config.env.setup_network;
+        if !network.proxied() {
+            return Ok(None);
+        }
+        let policy = Policy::new(network == Network::Open, &config.env.setup_allow, None)?;
+        Self::serve(policy, None, dir).map(Some)
+    }
+
+    fn serve(policy: Policy, model: Option<ModelRoutes>, dir: &Path) -> Result<TaskProxy, String> {
         let fail = |e: std::io::Error| format!("egress proxy in {}: {e}", dir.display());
         // The directory stays (a container that outlived drover has it mounted); the
         // socket is made anew in it.
@@ -77,8 +94,6 @@ impl TaskProxy {
             probed.clone(),
             heard.clone(),
         );
-        let upstreams = model_upstreams(config);
-        let model = (!upstreams.is_empty()).then(|| ModelRoutes::new(upstreams));
         let proxy = Proxy::with_model(policy, model, move |b: Blocked| {
             // drover's own check that the policy holds is no one's blocked request.
             if is_probe(&b.target) {
@@ -124,7 +139,7 @@ impl TaskProxy {
                 }
             }
         });
-        Ok(Some(TaskProxy {
+        Ok(TaskProxy {
             dir: dir.to_path_buf(),
             stop,
             blocked: Mutex::new(rx),
@@ -132,7 +147,7 @@ impl TaskProxy {
             probe,
             probed,
             heard,
-        }))
+        })
     }
 
     /// What was refused since the last call ("METHOD target (why)"), and how many more
@@ -233,6 +248,27 @@ pub(super) fn model_env(config: &Config) -> Vec<String> {
             ]
         })
         .collect()
+}
+
+#[async_trait::async_trait]
+impl crate::environment::Egress for TaskProxy {
+    async fn ready(&self) -> Result<(), String> {
+        match self.await_probe(std::time::Duration::from_secs(15)).await {
+            true => Ok(()),
+            false => Err(
+                "the setup container's proxy did not hear its self-test: no setup command ran"
+                    .into(),
+            ),
+        }
+    }
+
+    fn refused(&self) -> Vec<String> {
+        let (mut lines, more) = self.take_blocked();
+        if more > 0 {
+            lines.push(format!("{more} more requests (not listed)"));
+        }
+        lines
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {

@@ -216,7 +216,7 @@ pub(super) async fn set_up(
         .announce(format!(
             "setup: {} command(s) in a container of their own (network {}{}); no snapshot yet for key {key} ({})",
             config.setup.len(),
-            config.env.setup_network.docker_mode(),
+            config.env.setup_network.name(),
             match env.len() {
                 0 => String::new(),
                 _ => format!(", setup_env {}", config.env.setup_env.join(", ")),
@@ -232,13 +232,15 @@ pub(super) async fn set_up(
             task.repo.display().to_string(),
         ),
     ]);
+    let (setup, egress) = phase_spec(ctx, spec, task, config, &chosen.image)?;
     let phase = Phase {
-        spec: setup_spec(spec, task, config, &chosen.image),
+        spec: setup,
         restore: false,
         commands: config.setup.clone(),
         env,
         timeout: config.limits.command_timeout,
         commit: Some((image.clone(), labels)),
+        egress,
     };
     let started = std::time::Instant::now();
     let made = environment::phase::run(rt, &phase, session, &session.cancel)
@@ -306,13 +308,15 @@ pub(super) async fn restore(
     } else {
         // Maintenance changes what setup made, in a container of its own: the workspace
         // gets real copies.
+        let (setup, egress) = phase_spec(ctx, spec, task, config, &chosen.image)?;
         let phase = Phase {
-            spec: setup_spec(spec, task, config, &chosen.image),
+            spec: setup,
             restore: true,
             commands: maintenance.clone(),
             env: environment::setup_env_values(&config.env.setup_env).map_err(Stop::Fail)?,
             timeout: config.limits.command_timeout,
             commit: None,
+            egress,
         };
         environment::phase::run(rt, &phase, session, &session.cancel)
             .await
@@ -451,6 +455,25 @@ pub(super) fn source(config: &Config) -> String {
 pub(super) fn record_plain(ctx: &EngineCtx, task: &TaskRecord, config: &Config, image: &str) {
     let what = format!("image {image}{}", source(config));
     record_attempt(ctx, &task.id, task.attempt, |a| a.environment = Some(what));
+}
+
+/// The setup container's spec, and its proxy when `setup_network` goes through one (it
+/// lives as long as the phase holds it).
+fn phase_spec(
+    ctx: &EngineCtx,
+    spec: &ContainerSpec,
+    task: &TaskRecord,
+    config: &Config,
+    image: &str,
+) -> Result<(ContainerSpec, Option<Arc<dyn environment::Egress>>), Stop> {
+    let mut setup = setup_spec(spec, task, config, image);
+    let dir = ctx.data.setup_proxy_dir(&task.id);
+    let Some(proxy) = super::egress::TaskProxy::for_setup(config, &dir).map_err(Stop::Fail)? else {
+        return Ok((setup, None));
+    };
+    setup.proxy = Some(dir);
+    setup.probe = Some(proxy.new_probe());
+    Ok((setup, Some(Arc::new(proxy))))
 }
 
 /// The setup container for a task: its own container's spec with setup's network,

@@ -12,7 +12,7 @@ pub mod layer;
 pub mod phase;
 pub mod recipe;
 
-pub use phase::{Phase, PhaseError, PhaseLog};
+pub use phase::{Egress, Phase, PhaseError, PhaseLog};
 pub use recipe::Recipe;
 
 /// The image repository of a data dir's snapshots (one per data dir, so one store's

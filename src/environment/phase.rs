@@ -36,6 +36,18 @@ pub struct Phase {
     pub timeout: Duration,
     /// Commit the result as this image (setup), with these labels.
     pub commit: Option<(String, HashMap<String, String>)>,
+    /// The setup container's way out when `setup_network` is allowlist or open (its
+    /// spec mounts the proxy): proven before any command, refusals reported.
+    pub egress: Option<std::sync::Arc<dyn Egress>>,
+}
+
+/// A phase's egress proxy, as the phase needs it.
+#[async_trait]
+pub trait Egress: Send + Sync {
+    /// Waits for the container to have proven the policy from inside; why not.
+    async fn ready(&self) -> Result<(), String>;
+    /// What it refused since the last call, as lines ("CONNECT host:443 (why)").
+    fn refused(&self) -> Vec<String>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +123,12 @@ async fn inside(
     phase: &Phase,
     log: &dyn PhaseLog,
 ) -> Result<Option<String>, PhaseError> {
+    if let Some(egress) = &phase.egress {
+        egress.ready().await.map_err(|why| PhaseError::Failed {
+            command: "network policy self-test".into(),
+            why,
+        })?;
+    }
     if phase.restore {
         let spec = ExecSpec::shell(&restore_script(), phase.timeout);
         quiet(rt, id, &spec, "restoring the snapshot").await?;
@@ -123,6 +141,9 @@ async fn inside(
         let started = Instant::now();
         let result = streamed(rt, id, &spec, log).await?;
         let secs = started.elapsed().as_secs_f64();
+        for line in phase.egress.iter().flat_map(|e| e.refused()) {
+            log.note(format!("blocked: {line}")).await;
+        }
         if !result.success() {
             let why = match result.exit_code {
                 _ if result.timed_out => format!("timed out after {}s", phase.timeout.as_secs()),

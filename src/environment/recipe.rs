@@ -16,6 +16,8 @@ pub struct Recipe {
     pub setup: Vec<String>,
     pub setup_env: Vec<String>,
     pub network: Network,
+    /// What setup's proxy lets through (`setup_allow`), under allowlist or open.
+    pub allow: Vec<String>,
     /// `(path, git object id)` of the base commit's manifests and `snapshot_keys`.
     pub files: Vec<(String, String)>,
 }
@@ -41,6 +43,7 @@ impl Recipe {
             setup: config.setup.clone(),
             setup_env: config.env.setup_env.clone(),
             network: config.env.setup_network,
+            allow: config.env.setup_allow.clone(),
             files,
         })
     }
@@ -54,7 +57,12 @@ impl Recipe {
         };
         part(FORMAT);
         part(&self.image_id);
-        part(self.network.docker_mode());
+        part(self.network.name());
+        // Only when set, so keys made before `setup_allow` existed stay what they were.
+        if !self.allow.is_empty() {
+            part("setup_allow");
+            self.allow.iter().for_each(|s| part(s));
+        }
         for (tag, list) in [("setup", &self.setup), ("setup_env", &self.setup_env)] {
             part(tag);
             part(&list.len().to_string());
@@ -106,6 +114,7 @@ mod tests {
             setup: vec!["pip install -r requirements.txt".into()],
             setup_env: vec!["PIP_INDEX_URL".into()],
             network: Network::Bridge,
+            allow: Vec::new(),
             files: vec![("requirements.txt".into(), "ab".into())],
         }
     }

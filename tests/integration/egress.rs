@@ -368,3 +368,27 @@ fn sec_08_a_cli_agent_reaches_its_model_and_never_holds_the_key() {
         text(&grep.stdout)
     );
 }
+
+/// Setup through a proxy of its own (`setup_network = "allowlist"`, `setup_allow`): it
+/// reaches what setup_allow names and nothing else, and says what it refused.
+#[test]
+fn net_03_setup_reaches_its_allowlist_through_the_proxy() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let marker = canary("setup-fetch");
+    let port = upstream(&marker);
+    let env = Env::python_bug();
+    env.write_config(&format!(
+        "test = \"true\"\nsetup_network = \"allowlist\"\nsetup_allow = [\"127.0.0.1\"]\nsetup = [\"NO_PROXY= no_proxy= curl -sS --max-time 10 http://127.0.0.1:{port}/ > fetched.txt\", \"curl -sS --max-time 10 -o /dev/null -w 'setup-code=%{{http_code}}' http://elsewhere.test/\"]\n"
+    ));
+    let logs = run(&env, "After setup", &["cat fetched.txt"]);
+    assert!(logs.contains(&marker), "setup did not fetch: {logs}");
+    assert!(logs.contains("network allowlist"), "{logs}");
+    assert!(logs.contains("setup-code=403"), "{logs}");
+    assert!(
+        logs.contains("blocked: GET elsewhere.test:80 (not on the allowlist)"),
+        "{logs}"
+    );
+}
