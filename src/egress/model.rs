@@ -16,7 +16,9 @@ pub const MODEL_PATH: &str = "/model";
 /// The key the container sees instead of the real one.
 pub const PLACEHOLDER_KEY: &str = "drover-placeholder-key";
 /// The largest request body forwarded (a long conversation is a few MiB).
-const MAX_BODY: u64 = 32 << 20;
+const MAX_BODY: u64 = 16 << 20;
+/// Model requests one proxy forwards at once (each may hold a body in memory).
+const MAX_CALLS: usize = 8;
 
 /// How a provider takes its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,14 +51,22 @@ impl std::fmt::Debug for Upstream {
 pub struct ModelRoutes {
     upstreams: Vec<Upstream>,
     http: reqwest::Client,
+    calls: tokio::sync::Semaphore,
 }
 
 impl ModelRoutes {
-    pub fn new(upstreams: Vec<Upstream>) -> ModelRoutes {
-        ModelRoutes {
+    pub fn new(upstreams: Vec<Upstream>) -> Result<ModelRoutes, String> {
+        // Never a redirect: it would carry the key (an `x-api-key` header is not one
+        // reqwest drops) to wherever the answer points.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("the model endpoint's HTTP client: {e}"))?;
+        Ok(ModelRoutes {
             upstreams,
-            http: reqwest::Client::new(),
-        }
+            http,
+            calls: tokio::sync::Semaphore::new(MAX_CALLS),
+        })
     }
 
     /// The upstream and the rest of the path for a request to `path`.
@@ -87,6 +97,9 @@ impl ModelRoutes {
         if body_len > MAX_BODY {
             return super::proxy::reply(&mut client, 413, "drover: request body too large").await;
         }
+        let Ok(_turn) = self.calls.acquire().await else {
+            return Ok(());
+        };
         let mut body = first;
         body.truncate(body_len as usize);
         let missing = body_len - body.len() as u64;
@@ -164,7 +177,7 @@ mod tests {
             auth: Auth::Bearer,
             key: "sk-secret-value".into(),
         };
-        let r = ModelRoutes::new(vec![up("anthropic"), up("openai")]);
+        let r = ModelRoutes::new(vec![up("anthropic"), up("openai")]).unwrap();
         let (u, tail) = r.route("/model/anthropic/v1/messages").unwrap();
         assert_eq!((u.name.as_str(), tail), ("anthropic", "/v1/messages"));
         let (u, tail) = r.route("/model/openai?x=1").unwrap();

@@ -52,7 +52,10 @@ impl TaskProxy {
             config.methods.as_deref(),
         )?;
         let upstreams = model_upstreams(config);
-        let model = (!upstreams.is_empty()).then(|| ModelRoutes::new(upstreams));
+        let model = match upstreams.is_empty() {
+            true => None,
+            false => Some(ModelRoutes::new(upstreams)?),
+        };
         Self::serve(policy, model, dir).map(Some)
     }
 
