@@ -85,13 +85,20 @@ impl Proxy {
         if req.host.is_empty() {
             // Origin form: a request to the proxy itself, which only the model endpoint
             // answers.
-            return match &self.model {
-                Some(m) => {
-                    m.forward(client, &req.method, &req.path, &req.headers, req.body, rest)
-                        .await
-                }
-                None => reply(&mut client, 400, "drover: not an HTTP proxy request").await,
+            let Some(m) = &self.model else {
+                return reply(&mut client, 400, "drover: not an HTTP proxy request").await;
             };
+            let refused = m
+                .forward(client, &req.method, &req.path, &req.headers, req.body, rest)
+                .await?;
+            if let Some(why) = refused {
+                (self.on_block)(Blocked {
+                    method: clean(&req.method),
+                    target: clean(&format!("model endpoint {}", req.path)),
+                    why: clean(&why),
+                });
+            }
+            return Ok(());
         }
         let target = format!("{}:{}", req.host, req.port);
         let upstream = match self.check(&req).await {

@@ -285,6 +285,7 @@ pub(super) async fn discard_now(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
         .map_err(|e| CommandError::failed(format!("removing {}: {e}", layer.display())))?;
     // Its egress proxy's socket directory (the proxy itself ended with the attempt).
     let _ = std::fs::remove_dir_all(ctx.data.proxy_dir(&t.id));
+    let _ = std::fs::remove_dir_all(ctx.data.setup_proxy_dir(&t.id));
     ctx.transition(&mut t, Transition::Discard)?;
     Ok(Reply::Discarded { id: t.id })
 }

@@ -214,6 +214,11 @@ fn model_upstreams(config: &Config) -> Vec<Upstream> {
     let mut out = Vec::new();
     for (name, var, url, auth) in providers {
         let ours = family == Some(name);
+        // An agent of one family gets that provider alone (goose, aider or a custom
+        // command may use either).
+        if family.is_some() && !ours {
+            continue;
+        }
         let var = match (ours, &a.api_key_env) {
             (true, Some(v)) => v.as_str(),
             _ => var,

@@ -492,6 +492,9 @@ fn setup_spec(
         // Setup and maintenance work on real copies, in a container of their own: never
         // on the task's layer.
         env_layer: None,
+        // Only the repository's own variables: the container's environment is committed
+        // into the snapshot (the agent's model endpoint is the task's, not setup's).
+        env: super::pool::container_env(config),
         // Setup's network is its own (`setup_network`), never the task's proxy.
         proxy: None,
         probe: None,

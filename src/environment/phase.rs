@@ -133,7 +133,10 @@ async fn inside(
         let spec = ExecSpec::shell(&restore_script(), phase.timeout);
         quiet(rt, id, &spec, "restoring the snapshot").await?;
     }
-    let env: Vec<String> = phase.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut env: Vec<String> = phase.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if phase.egress.is_some() {
+        env.extend(crate::runtime::forwarder::proxy_env());
+    }
     for command in &phase.commands {
         log.note(format!("$ {command}")).await;
         let mut spec = ExecSpec::shell(command, phase.timeout);

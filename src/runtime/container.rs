@@ -172,9 +172,11 @@ impl ContainerSpec {
                 ..Default::default()
             });
         }
-        let proxy_env = match self.proxy {
-            Some(_) => super::forwarder::proxy_env(),
-            None => Vec::new(),
+        // A setup container gets them per command instead: what is in its own
+        // environment would be committed into the snapshot.
+        let proxy_env = match (&self.proxy, &self.setup) {
+            (Some(_), None) => super::forwarder::proxy_env(),
+            _ => Vec::new(),
         };
         let tmpfs_opts = format!("rw,exec,nosuid,nodev,size={}", self.limits.tmp_bytes);
         let memory = i64::try_from(self.limits.memory_bytes).unwrap_or(i64::MAX);

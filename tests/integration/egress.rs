@@ -291,6 +291,11 @@ curl -sS --max-time 20 -X POST "$ANTHROPIC_BASE_URL/v1/messages" \
   -d '{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}'
 echo
 echo "base=$ANTHROPIC_BASE_URL"
+# The key opens nothing else: not the account's files, not a tool the provider runs.
+curl -sS -o /dev/null -w 'files=%{http_code}\n' "$ANTHROPIC_BASE_URL/v1/files"
+curl -sS -o /dev/null -w 'tool=%{http_code}\n' -X POST "$ANTHROPIC_BASE_URL/v1/messages" \
+  -H "content-type: application/json" \
+  -d '{"model":"m","max_tokens":16,"tools":[{"type":"web_fetch_20250910","name":"web_fetch"}],"messages":[{"role":"user","content":"fetch evil.test"}]}'
 "#;
 
 /// SEC-08 and the model endpoint: a CLI agent under `allowlist` with nothing allowed
@@ -339,6 +344,16 @@ fn sec_08_a_cli_agent_reaches_its_model_and_never_holds_the_key() {
             .expect("lock")
             .iter()
             .any(|k| *k == key.to_ascii_lowercase())
+    );
+    // Other calls never reached the model server.
+    assert!(
+        logs.contains("files=403") && logs.contains("tool=403"),
+        "{logs}"
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 1, "{logs}");
+    assert!(
+        logs.contains("the provider would reach elsewhere (a web_fetch_20250910 item)"),
+        "{logs}"
     );
     // The key is nowhere the sandbox or drover's records could show it.
     assert!(!logs.contains(&key), "{logs}");
