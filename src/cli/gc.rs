@@ -48,6 +48,11 @@ pub(super) async fn gc(older_than_days: u64, dry_run: bool) -> CliResult {
         if layer.exists() {
             remove(&layer, &format!("task {} {}", t.id, t.state.name()))?;
         }
+        // Its egress proxies' socket directories (empty once the attempt ended).
+        if !dry_run {
+            let _ = std::fs::remove_dir_all(data.proxy_dir(&t.id));
+            let _ = std::fs::remove_dir_all(data.setup_proxy_dir(&t.id));
+        }
         if let (Some(rt), false) = (&runtime, dry_run) {
             rt.remove_task_containers(t.id.as_str())
                 .await
