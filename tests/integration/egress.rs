@@ -407,3 +407,43 @@ fn net_03_setup_reaches_its_allowlist_through_the_proxy() {
         "{logs}"
     );
 }
+
+/// NET-04: the agent cannot change the policy. Routes, the resolver, the proxy variables
+/// and the forwarder itself are its to try; nothing but the allowed host is reached.
+#[test]
+fn net_04_the_agent_cannot_change_the_policy() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let marker = canary("net04");
+    let port = upstream(&marker);
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\nnetwork = \"allowlist\"\nallow = [\"127.0.0.1\"]\n");
+    let logs = run(
+        &env,
+        "Bypass",
+        &[
+            // Positive control: the allowed host answers.
+            &format!("NO_PROXY= no_proxy= curl -sS --max-time 10 http://127.0.0.1:{port}/"),
+            "ip route add default via 10.0.0.1 2>&1; echo route=$?",
+            "echo 'nameserver 192.0.2.53' > /etc/resolv.conf 2>&1; echo resolv=$?",
+            "unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy; curl -sS --max-time 5 -o /dev/null http://198.51.100.7/ 2>&1; echo direct=$?",
+            // Its own forwarder in place of drover's, straight to an address: no route.
+            "pkill socat; (socat TCP-LISTEN:3128,bind=127.0.0.1,reuseaddr,fork TCP:198.51.100.7:80 &) ; sleep 1; curl -sS --max-time 5 -o /dev/null -w 'code=%{http_code}' http://elsewhere.test/ 2>&1; echo after=$?",
+        ],
+    );
+    assert!(
+        logs.contains(&marker),
+        "the allowed host did not answer: {logs}"
+    );
+    for (what, ok) in [
+        ("route=", "route=0"),
+        ("resolv=", "resolv=0"),
+        ("direct=", "direct=0"),
+        ("after=", "after=0"),
+    ] {
+        assert!(logs.contains(what), "{what} did not run: {logs}");
+        assert!(!logs.contains(ok), "{ok}: {logs}");
+    }
+}
