@@ -124,27 +124,10 @@ pub(super) fn apply(env: &mut EnvConfig, keys: EnvKeys) -> Result<(), (Range<usi
         env.setup_env = v.into_inner();
     }
     if let Some(v) = keys.setup_network {
-        env.setup_network = match v.get_ref().as_str() {
-            "none" => Network::None,
-            "allowlist" => Network::Allowlist,
-            "open" => Network::Open,
-            "bridge" => Network::Bridge,
-            other => {
-                return Err((
-                    v.span(),
-                    format!(
-                        "setup_network must be \"bridge\", \"allowlist\", \"open\" or \"none\", not \"{other}\""
-                    ),
-                ));
-            }
-        };
+        env.setup_network = super::network::parse_network(&v, "setup_network")?;
     }
     if let Some(v) = keys.setup_allow {
-        for entry in v.get_ref() {
-            crate::egress::Rule::parse(entry)
-                .map_err(|m| (v.span(), format!("setup_allow: {m}")))?;
-        }
-        env.setup_allow = v.into_inner();
+        env.setup_allow = super::network::parse_allow(v, "setup_allow")?;
     }
     if let Some(v) = keys.maintenance {
         let span = v.span();

@@ -54,6 +54,39 @@ impl Network {
     }
 }
 
+/// The value of a network key (`network`, `setup_network`), or what is wrong with it.
+pub(super) fn parse_network(
+    v: &Spanned<String>,
+    key: &str,
+) -> Result<Network, (Range<usize>, String)> {
+    Ok(match v.get_ref().as_str() {
+        "none" => Network::None,
+        "allowlist" => Network::Allowlist,
+        "open" => Network::Open,
+        "bridge" => Network::Bridge,
+        other => {
+            return Err((
+                v.span(),
+                format!(
+                    "{key} must be \"none\", \"allowlist\", \"open\" or \"bridge\", not \"{other}\""
+                ),
+            ));
+        }
+    })
+}
+
+/// The entries of an allowlist key (`allow`, `setup_allow`), each a host name,
+/// `*.domain` or an address, or the first that is not.
+pub(super) fn parse_allow(
+    v: Spanned<Vec<String>>,
+    key: &str,
+) -> Result<Vec<String>, (Range<usize>, String)> {
+    for entry in v.get_ref() {
+        crate::egress::Rule::parse(entry).map_err(|m| (v.span(), format!("{key}: {m}")))?;
+    }
+    Ok(v.into_inner())
+}
+
 /// Applies the network keys found, or says which one is wrong and where.
 pub(super) fn apply(
     config: &mut super::Config,
@@ -62,26 +95,10 @@ pub(super) fn apply(
     methods: Option<Spanned<Vec<String>>>,
 ) -> Result<(), (Range<usize>, String)> {
     if let Some(v) = network {
-        config.network = match v.get_ref().as_str() {
-            "none" => Network::None,
-            "allowlist" => Network::Allowlist,
-            "open" => Network::Open,
-            "bridge" => Network::Bridge,
-            other => {
-                return Err((
-                    v.span(),
-                    format!(
-                        "network must be \"none\", \"allowlist\", \"open\" or \"bridge\", not \"{other}\""
-                    ),
-                ));
-            }
-        };
+        config.network = parse_network(&v, "network")?;
     }
     if let Some(v) = allow {
-        for entry in v.get_ref() {
-            crate::egress::Rule::parse(entry).map_err(|m| (v.span(), format!("allow: {m}")))?;
-        }
-        config.allow = v.into_inner();
+        config.allow = parse_allow(v, "allow")?;
     }
     if let Some(v) = methods {
         let known = [

@@ -107,17 +107,7 @@ pub(super) async fn choose(
     let key = recipe.key();
     let image = environment::snapshot_image(&ctx.data.hash(), &key);
     if let Some(found) = find(rt, &image).await? {
-        return Ok(Chosen {
-            image,
-            image_id: found.id,
-            how: How::Snapshot {
-                key,
-                recipe,
-                entries: found.entries,
-                layer: found.layer,
-            },
-            turn: None,
-        });
+        return Ok(from_snapshot(image, found, key, recipe));
     }
     let lock = {
         let mut all = ctx.setups.lock().unwrap_or_else(|p| p.into_inner());
@@ -137,21 +127,26 @@ pub(super) async fn choose(
     };
     // Made while this attempt waited?
     if let Some(found) = find(rt, &image).await? {
-        return Ok(Chosen {
-            image,
-            image_id: found.id,
-            how: How::Snapshot {
-                key,
-                recipe,
-                entries: found.entries,
-                layer: found.layer,
-            },
-            turn: None,
-        });
+        return Ok(from_snapshot(image, found, key, recipe));
     }
     let mut chosen = plain(How::Setup { key, recipe });
     chosen.turn = Some(turn);
     Ok(chosen)
+}
+
+/// The attempt starts from snapshot `image`, found as `found`.
+fn from_snapshot(image: String, found: FoundImage, key: String, recipe: Recipe) -> Chosen {
+    Chosen {
+        image,
+        image_id: found.id,
+        how: How::Snapshot {
+            key,
+            recipe,
+            entries: found.entries,
+            layer: found.layer,
+        },
+        turn: None,
+    }
 }
 
 /// The recipe of a repository at `commit` (reads git objects off the runtime).
