@@ -23,7 +23,7 @@ use drover::protocol::{
 use drover::runtime::Runtime;
 
 mod common;
-use common::{commit_all, git};
+use common::{commit_all, git, ms, stats};
 
 const ROUNDS: usize = 5;
 const SETUP: &str = "setup = [\"python3 -m venv .venv\"]\ntest = \"true\"\n";
@@ -105,15 +105,6 @@ async fn round(rt: &Runtime, repo: &Path) -> (Duration, Duration, Duration, u64)
     (with_setup, from_snapshot, raw, bytes)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     rt.block_on(async {
@@ -134,10 +125,10 @@ fn main() {
             raw.push(ms(c));
             bytes.push(d as f64);
         }
-        let (sm, slo, shi) = median(&mut setup);
-        let (nm, nlo, nhi) = median(&mut snap);
-        let (rm, rlo, rhi) = median(&mut raw);
-        let (bm, _, _) = median(&mut bytes);
+        let (sm, slo, shi) = stats(&mut setup);
+        let (nm, nlo, nhi) = stats(&mut snap);
+        let (rm, rlo, rhi) = stats(&mut raw);
+        let (bm, _, _) = stats(&mut bytes);
         println!("docker {}, {ROUNDS} rounds\n", docker.version());
         println!("| figure | median ms | min–max ms |");
         println!("|---|---|---|");

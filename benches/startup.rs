@@ -25,7 +25,7 @@ use drover::protocol::{
 use drover::runtime::{Runtime, image};
 
 mod common;
-use common::{commit_all, git, source_files};
+use common::{commit_all, git, ms, source_files, stats};
 
 const ROUNDS: usize = 7;
 /// Files in the large repository.
@@ -220,15 +220,6 @@ async fn rt_cleanup(rt: &Runtime, data: &str) -> Result<(), drover::runtime::Run
         }
     }
     Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn stats(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
 fn main() {
