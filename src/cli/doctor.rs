@@ -78,6 +78,7 @@ pub(super) async fn doctor(repo: PathBuf) -> CliResult {
             Ok(label) => line(true, "agent", label),
             Err(e) => line(false, "agent", e),
         }
+        line(true, "network", network_line(c));
     }
     match DataDir::from_env() {
         Ok(d) => {
@@ -171,6 +172,21 @@ pub(super) async fn doctor(repo: PathBuf) -> CliResult {
         Err(e) => line(false, "docker", e.to_string()),
     }
     Ok(if problems == 0 { 0 } else { 1 })
+}
+
+/// The task network, what it reaches, and what `@registries` means on this machine.
+fn network_line(c: &Config) -> String {
+    use crate::egress::presets;
+    let reach = match c.network {
+        crate::config::Network::Allowlist => format!(" reaching {}", c.allow_hosts().join(", ")),
+        _ => String::new(),
+    };
+    format!(
+        "{}{reach} · setup {} · @registries: {}",
+        c.network.name(),
+        c.env.setup_network.name(),
+        presets::describe(&presets::discover(&presets::Host::this()))
+    )
 }
 
 pub(super) async fn image_build(repo: PathBuf, force: bool) -> CliResult {

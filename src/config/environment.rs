@@ -30,7 +30,7 @@ pub struct EnvConfig {
     /// `allowlist` or `open` through a proxy of its own, like a task's).
     pub setup_network: Network,
     /// What setup's proxy lets through under `allowlist` (and the only internal
-    /// addresses it reaches under `open`).
+    /// addresses it reaches under `open`); by default `@registries`.
     pub setup_allow: Vec<String>,
     /// Commands run (with setup's network) on a reused snapshot before the agent starts.
     pub maintenance: Vec<String>,
@@ -54,7 +54,7 @@ impl Default for EnvConfig {
         EnvConfig {
             setup_env: Vec::new(),
             setup_network: Network::Bridge,
-            setup_allow: Vec::new(),
+            setup_allow: vec!["@registries".into()],
             maintenance: Vec::new(),
             snapshot_keys: Vec::new(),
             source: None,
@@ -105,7 +105,11 @@ pub(super) fn apply_devcontainer(
 }
 
 /// Applies the keys found, or says which one is wrong and where.
-pub(super) fn apply(env: &mut EnvConfig, keys: EnvKeys) -> Result<(), (Range<usize>, String)> {
+pub(super) fn apply(
+    env: &mut EnvConfig,
+    keys: EnvKeys,
+    presets: &super::network::Presets,
+) -> Result<(), (Range<usize>, String)> {
     if let Some(v) = keys.setup_env {
         let span = v.span();
         for name in v.get_ref() {
@@ -127,7 +131,7 @@ pub(super) fn apply(env: &mut EnvConfig, keys: EnvKeys) -> Result<(), (Range<usi
         env.setup_network = super::network::parse_network(&v, "setup_network")?;
     }
     if let Some(v) = keys.setup_allow {
-        env.setup_allow = super::network::parse_allow(v, "setup_allow")?;
+        env.setup_allow = super::network::parse_allow(v, "setup_allow", presets)?;
     }
     if let Some(v) = keys.maintenance {
         let span = v.span();

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::{ConfigError, line_col};
-pub use network::Network;
+pub use network::{Network, Presets};
 
 /// What quitting drover does to tasks that are running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -129,6 +129,8 @@ pub struct Config {
     pub allow: Vec<String>,
     /// HTTP methods the proxy lets through (`None`: any).
     pub methods: Option<Vec<String>>,
+    /// The user's named groups of allow entries (`[presets]`), used as `@name`.
+    pub presets: Presets,
     pub branch_prefix: String,
     pub limits: Limits,
     pub notify: Notify,
@@ -183,6 +185,7 @@ impl Default for Config {
             runtime: None,
             allow: Vec::new(),
             methods: None,
+            presets: Default::default(),
             branch_prefix: "drover/".into(),
             limits: Limits {
                 memory_bytes: 4 << 30,
@@ -218,6 +221,7 @@ struct FileConfig {
     runtime: Option<Spanned<String>>,
     allow: Option<Spanned<Vec<String>>>,
     methods: Option<Spanned<Vec<String>>>,
+    presets: Option<Spanned<Presets>>,
     branch_prefix: Option<Spanned<String>>,
     notify: Option<Spanned<String>>,
     on_quit: Option<Spanned<String>>,
@@ -391,7 +395,12 @@ impl Config {
             maintenance: raw.maintenance,
             snapshot_keys: raw.snapshot_keys,
         };
-        environment::apply(&mut self.env, keys).map_err(|(span, m)| err(span, m))?;
+        // Presets first: this file's `allow` may name the ones it defines.
+        let presets = raw.presets;
+        if let Some(v) = presets {
+            network::parse_presets(v, &mut self.presets).map_err(|(span, m)| err(span, m))?;
+        }
+        environment::apply(&mut self.env, keys, &self.presets).map_err(|(span, m)| err(span, m))?;
         if let Some(v) = raw.test {
             self.test = Some(non_empty(&v, "test").map_err(|m| err(v.span(), m))?);
         }

@@ -2,6 +2,7 @@
 //! (`allowlist`, `open`), or Docker's bridge; and what the proxy lets through (`allow`,
 //! `methods`). Parsing only: the proxy itself is `crate::egress`.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use toml::Spanned;
@@ -76,15 +77,50 @@ pub(super) fn parse_network(
 }
 
 /// The entries of an allowlist key (`allow`, `setup_allow`), each a host name,
-/// `*.domain` or an address, or the first that is not.
+/// `*.domain`, an address or a known `@preset`, or the first that is not.
 pub(super) fn parse_allow(
     v: Spanned<Vec<String>>,
     key: &str,
+    presets: &Presets,
 ) -> Result<Vec<String>, (Range<usize>, String)> {
     for entry in v.get_ref() {
-        crate::egress::Rule::parse(entry).map_err(|m| (v.span(), format!("{key}: {m}")))?;
+        let checked = match crate::egress::presets::preset_name(entry) {
+            Some(_) => crate::egress::presets::check(entry, presets),
+            None => crate::egress::Rule::parse(entry).map(drop),
+        };
+        checked.map_err(|m| (v.span(), format!("{key}: {m}")))?;
     }
     Ok(v.into_inner())
+}
+
+/// The user's presets: name → plain entries.
+pub type Presets = BTreeMap<String, Vec<String>>;
+
+/// A `[presets]` table: names of letters, digits, `-` and `_`, each a list of plain
+/// entries (a preset does not name another).
+pub(super) fn parse_presets(
+    v: Spanned<Presets>,
+    into: &mut Presets,
+) -> Result<(), (Range<usize>, String)> {
+    let span = v.span();
+    for (name, entries) in v.into_inner() {
+        let plain = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !plain {
+            return Err((
+                span,
+                format!("presets: \"{name}\" is not a preset name (letters, digits, - and _)"),
+            ));
+        }
+        for entry in &entries {
+            crate::egress::Rule::parse(entry)
+                .map_err(|m| (span.clone(), format!("presets.{name}: {m}")))?;
+        }
+        into.insert(name, entries);
+    }
+    Ok(())
 }
 
 /// Applies the network keys found, or says which one is wrong and where.
@@ -98,7 +134,7 @@ pub(super) fn apply(
         config.network = parse_network(&v, "network")?;
     }
     if let Some(v) = allow {
-        config.allow = parse_allow(v, "allow")?;
+        config.allow = parse_allow(v, "allow", &config.presets)?;
     }
     if let Some(v) = methods {
         let known = [
@@ -121,4 +157,26 @@ pub(super) fn apply(
         config.methods = Some(methods);
     }
     Ok(())
+}
+
+impl super::Config {
+    /// `allow` as the proxy enforces it: its `@presets` expanded.
+    pub fn allow_hosts(&self) -> Vec<String> {
+        self.expand_presets(&self.allow)
+    }
+
+    /// `setup_allow` as setup's proxy enforces it.
+    pub fn setup_allow_hosts(&self) -> Vec<String> {
+        self.expand_presets(&self.env.setup_allow)
+    }
+
+    fn expand_presets(&self, entries: &[String]) -> Vec<String> {
+        use crate::egress::presets;
+        let wants_registries = entries.iter().any(|e| e.trim() == "@registries");
+        let registries = match wants_registries {
+            true => presets::discover(&presets::Host::this()),
+            false => Vec::new(),
+        };
+        presets::expand(entries, &self.presets, &self.forge.api_url, &registries)
+    }
 }

@@ -208,6 +208,7 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
         config.network = before.network;
     }
     keep!(allow, "allow");
+    keep!(presets, "presets");
     // Another runtime could be a weaker one: only once trusted.
     keep!(runtime, "runtime");
     if same(

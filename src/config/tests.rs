@@ -259,3 +259,48 @@ fn htb_07_an_untrusted_repository_cannot_widen_the_network_policy() {
         "{e}"
     );
 }
+
+#[test]
+fn htb_07_presets_are_the_users_and_expand_where_named() {
+    let mut c = Config::default();
+    c.apply_str(
+        Path::new("/u/config.toml"),
+        "network = \"allowlist\"\nallow = [\"@mine\", \"x.example\"]\n\n[presets]\nmine = [\"a.example\", \"*.b.example\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.allow, ["@mine", "x.example"]);
+    assert_eq!(c.allow_hosts(), ["a.example", "*.b.example", "x.example"]);
+    // Setup's default is the registries preset.
+    assert_eq!(c.env.setup_allow, ["@registries"]);
+    // An untrusted repository can name the user's presets but not define them.
+    let file = repo::RepoFile {
+        path: "/r/drover.toml".into(),
+        src: "[presets]\nmine = [\"evil.example\"]\n".into(),
+    };
+    c.apply_repo(&file, false).unwrap();
+    assert_eq!(c.presets["mine"], ["a.example", "*.b.example"]);
+    assert_eq!(c.untrusted, ["presets"]);
+    // Unknown preset names and bad entries say which and where.
+    let e = Config::default()
+        .apply_str(
+            Path::new("/u/config.toml"),
+            "\nsetup_allow = [\"@registry\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("config.toml:2:") && e.contains("\"@registry\" names no preset"),
+        "{e}"
+    );
+    let e = Config::default()
+        .apply_str(
+            Path::new("/u/config.toml"),
+            "[presets]\nx = [\"@github\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("presets.x: \"@github\" is not a host name"),
+        "{e}"
+    );
+}

@@ -6,6 +6,7 @@
 
 pub mod model;
 pub mod policy;
+pub mod presets;
 pub mod proxy;
 mod tls;
 

@@ -48,7 +48,7 @@ impl TaskProxy {
         }
         let policy = Policy::new(
             config.network == Network::Open,
-            &config.allow,
+            &config.allow_hosts(),
             config.methods.as_deref(),
         )?;
         let upstreams = model_upstreams(config);
@@ -66,7 +66,7 @@ impl TaskProxy {
         if !network.proxied() {
             return Ok(None);
         }
-        let policy = Policy::new(network == Network::Open, &config.env.setup_allow, None)?;
+        let policy = Policy::new(network == Network::Open, &config.setup_allow_hosts(), None)?;
         Self::serve(policy, None, dir).map(Some)
     }
 

@@ -232,7 +232,7 @@ async fn egress_up(
     let reach = match config.network {
         crate::config::Network::Open => "any public address".to_string(),
         _ if config.allow.is_empty() => "nothing (allow is empty)".to_string(),
-        _ => config.allow.join(", "),
+        _ => config.allow_hosts().join(", "),
     };
     let methods = config
         .methods

@@ -58,8 +58,9 @@ impl Recipe {
         part(FORMAT);
         part(&self.image_id);
         part(self.network.name());
-        // Only when set, so keys made before `setup_allow` existed stay what they were.
-        if !self.allow.is_empty() {
+        // Only when setup goes through a proxy (the only time it counts), so keys made
+        // before `setup_allow` existed stay what they were.
+        if self.network.proxied() {
             part("setup_allow");
             self.allow.iter().for_each(|s| part(s));
         }
