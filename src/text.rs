@@ -165,6 +165,29 @@ pub fn ellipsize(s: &str, max: usize) -> String {
     out
 }
 
+/// Shortens `s` to at most `max` terminal columns, with an ellipsis: a CJK character
+/// or an emoji takes two. For one line of text already made `inert`.
+pub fn ellipsize_width(s: &str, max: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if s.width() <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > max.saturating_sub(1) {
+            break;
+        }
+        w += cw;
+        out.push(c);
+    }
+    if max > 0 {
+        out.push('…');
+    }
+    out
+}
+
 /// Text safe to print to a terminal: control characters (ESC, BEL, C1…) become visible
 /// symbols, so agent output can never move the cursor, retitle the window or write the
 /// clipboard; bidi overrides and zero-width characters become U+FFFD, so text cannot
@@ -281,5 +304,7 @@ mod tests {
     fn ellipsize_counts_chars() {
         assert_eq!(ellipsize("héllo", 10), "héllo");
         assert_eq!(ellipsize("héllo world", 5), "héll…");
+        assert_eq!(ellipsize_width("修复登录页面", 7), "修复登…");
+        assert_eq!(ellipsize_width("🚀 ship it", 4), "🚀 …");
     }
 }

@@ -111,10 +111,12 @@ pub(super) fn entry_text(entry: &Entry, max_lines: Option<usize>) -> String {
             } else {
                 String::new()
             };
-            out.push_str(&format!(
-                "  └ {status} · {:.1}s{cut}",
-                *duration_ms as f64 / 1000.0
-            ));
+            // A call cut by a crash has no duration on record.
+            let took = match *duration_ms > 0 || *ok || exit_code.is_some() {
+                true => format!(" · {:.1}s", *duration_ms as f64 / 1000.0),
+                false => String::new(),
+            };
+            out.push_str(&format!("  └ {status}{took}{cut}"));
             out
         }
         EntryKind::Output { text } => text

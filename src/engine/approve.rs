@@ -80,10 +80,9 @@ pub(super) async fn approve(
             };
             format!("the workspace changed after the tests passed ({changed})")
         } else {
-            let what = verdict.map_or("were not run", |v| v.label());
             format!(
-                "the tests {}{what}",
-                if verdict.is_some() { "result is: " } else { "" }
+                "the tests {}",
+                verdict.map_or("were not run", Verdict::outcome)
             )
         };
         return Err(CommandError::TestsNotPassed {

@@ -335,6 +335,7 @@ impl Tools for Session {
                 );
             }
         };
+        let began = std::time::Instant::now();
         let result = tokio::select! {
             r = self.tools.execute(&call, &mut on_output) => r,
             _ = self.cancel.cancelled() => Err(ToolError::Cancelled),
@@ -355,7 +356,8 @@ impl Tools for Session {
                     exit_code: None,
                     output,
                     truncated: seen.truncated(),
-                    duration_ms: 0,
+                    // How long it ran before it was cut short.
+                    duration_ms: began.elapsed().as_millis() as u64,
                     timed_out: false,
                 }
             }

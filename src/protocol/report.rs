@@ -27,6 +27,17 @@ impl Verdict {
             Verdict::Stale => "stale",
         }
     }
+
+    /// What the tests did, to follow "the tests": "failed", "found no tests"…
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::NoTests => "found no tests",
+            Verdict::Error => "could not run",
+            Verdict::Stale => "ran on an earlier diff",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -99,7 +99,14 @@ pub struct IllegalTransition {
 
 impl fmt::Display for IllegalTransition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot {} a task that is {}", self.transition, self.from)?;
+        let task = match self.from.as_str() {
+            "review" => "a task in review".to_string(),
+            "provisioning" => "a task being provisioned".to_string(),
+            "verifying" => "a task being verified".to_string(),
+            s @ ("approved" | "interrupted") => format!("an {s} task"),
+            s => format!("a {s} task"),
+        };
+        write!(f, "cannot {} {task}", self.transition)?;
         match &self.hint {
             Some(h) => write!(f, ": {h}"),
             None => Ok(()),
@@ -212,10 +219,13 @@ pub fn next(from: &TaskState, t: Transition) -> Result<TaskState, IllegalTransit
         },
         (s, T::Discard) if !s.is_active() && *s != S::Discarded => S::Discarded,
         _ => {
+            // Point at retry only where retry would go ahead.
+            let retry = matches!(t, T::Resume) && next(from, T::Retry { feedback: None }).is_ok();
             let hint = match t {
-                T::Resume => {
+                T::Resume if retry => {
                     Some("only an interrupted task can resume (retry starts a new attempt)")
                 }
+                T::Resume => Some("only an interrupted task can resume"),
                 _ => None,
             };
             return Err(IllegalTransition {
@@ -333,13 +343,13 @@ interrupted  discard          -> discarded
     #[test]
     fn illegal_transition_is_an_error_with_a_message() {
         let err = next(&TaskState::Pushed, Transition::Start).unwrap_err();
-        assert_eq!(err.to_string(), "cannot start a task that is pushed");
+        assert_eq!(err.to_string(), "cannot start a pushed task");
         let err = next(&TaskState::Running, Transition::Discard).unwrap_err();
-        assert_eq!(err.to_string(), "cannot discard a task that is running");
+        assert_eq!(err.to_string(), "cannot discard a running task");
         let err = next(&TaskState::Review, Transition::Resume).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "cannot resume a task that is review: only an interrupted task can resume (retry starts a new attempt)"
+            "cannot resume a task in review: only an interrupted task can resume (retry starts a new attempt)"
         );
     }
 

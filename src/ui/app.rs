@@ -353,6 +353,11 @@ impl App {
             }
             (Some(id), body) => {
                 let selected = self.selected.as_ref() == Some(id);
+                // Where the selected task sits, for its neighbour to take its place if
+                // it leaves the list (discarded here or from another terminal).
+                let was_at = selected
+                    .then(|| self.visible().iter().position(|t| &t.task.id == id))
+                    .flatten();
                 let Some(t) = self.tasks.iter_mut().find(|t| &t.task.id == id) else {
                     return fx;
                 };
@@ -378,10 +383,24 @@ impl App {
                     }
                     _ => {}
                 }
+                if let Some(at) = was_at {
+                    fx.extend(self.keep_selection_visible(at));
+                }
             }
             (None, _) => {}
         }
         fx
+    }
+
+    /// When the selected task is no longer listed, selects the one now at `at` (the
+    /// next one), or the last: keys and panes never act on a task the list hides.
+    pub(super) fn keep_selection_visible(&mut self, at: usize) -> Vec<Effect> {
+        let visible: Vec<TaskId> = self.visible().iter().map(|t| t.task.id.clone()).collect();
+        if self.selected.as_ref().is_some_and(|s| visible.contains(s)) {
+            return Vec::new();
+        }
+        let next = visible.get(at).or(visible.last()).cloned();
+        self.select(next)
     }
 
     /// Selects a task; asks the engine for its history the first time.

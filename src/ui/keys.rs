@@ -10,7 +10,7 @@ use super::editor::Editor;
 use super::input::key_of;
 use crate::config::OnQuit;
 use crate::keymap::{Action, Context};
-use crate::protocol::{Command, LongText, TaskId, Transition};
+use crate::protocol::{Command, LongText, TaskId, TaskState, Transition};
 
 impl App {
     pub(super) fn move_selection(&mut self, delta: isize) -> Vec<Effect> {
@@ -65,10 +65,16 @@ impl App {
             }
             Some(a @ (Action::Accept | Action::Cancel)) => Some(a),
             _ => {
-                if let KeyCode::Char(c) = key.code
-                    && !key.modifiers.contains(KeyModifiers::CONTROL)
-                {
-                    text.push(c);
+                let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+                match key.code {
+                    // As in a shell and in drover's editors: the line, the last word.
+                    KeyCode::Char('u') if ctrl => text.clear(),
+                    KeyCode::Char('w') if ctrl => {
+                        let kept = text.trim_end().rfind(' ').map_or(0, |i| i + 1);
+                        text.truncate(kept);
+                    }
+                    KeyCode::Char(c) if !ctrl && !c.is_control() => text.push(c),
+                    _ => {}
                 }
                 None
             }
@@ -137,6 +143,26 @@ impl App {
                     Vec::new()
                 }
             },
+            // Asked whether to discard what was typed: only an answer counts, so keys
+            // typed meanwhile never land in the form.
+            Overlay::Editor(e) if e.confirm_discard => {
+                let answer = k.and_then(|k| self.keymap.action(Context::Confirm, k));
+                let cancel = k.and_then(|k| self.keymap.action(Context::Editor, k));
+                match (answer, cancel) {
+                    (Some(Action::Yes), _) | (_, Some(Action::Cancel)) => Vec::new(),
+                    (Some(Action::No), _) => {
+                        let mut e = e;
+                        e.confirm_discard = false;
+                        e.error = None;
+                        self.mode = Mode::Overlay(Overlay::Editor(e));
+                        Vec::new()
+                    }
+                    _ => {
+                        self.mode = Mode::Overlay(Overlay::Editor(e));
+                        Vec::new()
+                    }
+                }
+            }
             Overlay::Editor(mut e) => {
                 match k.and_then(|k| self.keymap.action(Context::Editor, k)) {
                     Some(Action::Submit) => match self.submit(&e) {
@@ -153,9 +179,14 @@ impl App {
                             Vec::new()
                         }
                     },
-                    Some(Action::Cancel) if e.has_text() && !e.confirm_discard => {
+                    Some(Action::Cancel) if e.has_text() => {
+                        let key = |a| self.keymap.keys(Context::Confirm, a);
                         e.confirm_discard = true;
-                        e.error = Some("press esc again to discard what you typed".into());
+                        e.error = Some(format!(
+                            "discard what you typed? {} or esc discards · {} keeps editing",
+                            key(Action::Yes),
+                            key(Action::No)
+                        ));
                         self.mode = Mode::Overlay(Overlay::Editor(e));
                         Vec::new()
                     }
@@ -269,17 +300,44 @@ impl App {
                     branch: None,
                 })];
             }
-            Action::Push | Action::Cancel | Action::RetryScratch => {
+            Action::Push => {
                 let Some((id, ..)) = task else {
                     need_task(self);
                     return Vec::new();
                 };
-                let cmd = match action {
-                    Action::Push => Command::Push { id },
-                    Action::Cancel => Command::Cancel { id },
-                    _ => Command::Retry { id, feedback: None },
+                return vec![Effect::Send(Command::Push { id })];
+            }
+            // Both lose work: asked first, when the engine would go ahead at all.
+            Action::Cancel | Action::RetryScratch => {
+                let Some((id, title, st, _)) = task else {
+                    need_task(self);
+                    return Vec::new();
                 };
-                return vec![Effect::Send(cmd)];
+                let (transition, cmd, text) = match action {
+                    Action::Cancel => (
+                        Transition::Cancel,
+                        Command::Cancel { id },
+                        format!(
+                            "Cancel \"{title}\"? The agent is stopped; what it changed so far stays in the workspace."
+                        ),
+                    ),
+                    _ => (
+                        Transition::Retry { feedback: None },
+                        Command::Retry { id, feedback: None },
+                        format!(
+                            "Retry \"{title}\" from scratch? This attempt's workspace is discarded and a new attempt starts from the base commit (its transcript stays)."
+                        ),
+                    ),
+                };
+                match crate::protocol::state::next(&st, transition) {
+                    Ok(_) => {
+                        self.mode = Mode::Overlay(Overlay::Confirm(Box::new(Confirm {
+                            text,
+                            on_yes: Effect::Send(cmd),
+                        })))
+                    }
+                    Err(e) => self.set_status(e.to_string(), true),
+                }
             }
             Action::Resume => match task {
                 None => need_task(self),
@@ -321,16 +379,31 @@ impl App {
             },
             Action::OpenPr | Action::CopyPr => {
                 let url = self.selected_task().and_then(|t| t.attempt.pr_url.clone());
-                match url {
-                    Some(u) if action == Action::OpenPr => return vec![Effect::Open(u)],
-                    Some(u) => {
+                match (url, task.map(|t| t.2)) {
+                    (Some(u), _) if action == Action::OpenPr => return vec![Effect::Open(u)],
+                    (Some(u), _) => {
                         self.set_status(format!("copied {u}"), false);
                         return vec![Effect::Copy(u)];
                     }
-                    None => self.set_status(
-                        "this task has no pull request yet (approve, then push)",
+                    (None, Some(TaskState::Pushed)) => self.set_status(
+                        "the branch was pushed but no pull request was opened: the transcript says why",
                         true,
                     ),
+                    (None, Some(TaskState::Approved | TaskState::Blocked { .. })) => {
+                        let push = self.keymap.keys(Context::List, Action::Push);
+                        self.set_status(
+                            format!("no pull request yet: {push} pushes the branch and opens one"),
+                            true,
+                        )
+                    }
+                    (None, _) => {
+                        let approve = self.keymap.keys(Context::List, Action::Approve);
+                        let push = self.keymap.keys(Context::List, Action::Push);
+                        self.set_status(
+                            format!("no pull request yet: approve ({approve}), then push ({push})"),
+                            true,
+                        )
+                    }
                 }
             }
             Action::Submit

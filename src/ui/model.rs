@@ -325,13 +325,19 @@ fn cap_front(s: &mut String, cap: usize) {
     }
 }
 
-/// Counts for the header.
+/// Counts for the header: one per state a task can rest in (running counts every
+/// active state; discarded tasks are not shown).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     pub queued: usize,
     pub running: usize,
     pub review: usize,
+    pub approved: usize,
+    pub blocked: usize,
+    pub pushed: usize,
     pub failed: usize,
+    pub interrupted: usize,
+    pub cancelled: usize,
 }
 
 pub fn counts<'a>(tasks: impl Iterator<Item = &'a TaskView>) -> Counts {
@@ -341,7 +347,12 @@ pub fn counts<'a>(tasks: impl Iterator<Item = &'a TaskView>) -> Counts {
             TaskState::Queued => c.queued += 1,
             s if s.is_active() => c.running += 1,
             TaskState::Review => c.review += 1,
-            TaskState::Failed { .. } | TaskState::Interrupted { .. } => c.failed += 1,
+            TaskState::Approved => c.approved += 1,
+            TaskState::Blocked { .. } => c.blocked += 1,
+            TaskState::Pushed => c.pushed += 1,
+            TaskState::Failed { .. } => c.failed += 1,
+            TaskState::Interrupted { .. } => c.interrupted += 1,
+            TaskState::Cancelled => c.cancelled += 1,
             _ => {}
         }
     }

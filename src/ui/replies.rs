@@ -37,11 +37,10 @@ impl App {
                 Command::Approve { branch, .. },
                 Err(CommandError::TestsNotPassed { id, verdict, .. }),
             ) => {
-                let what = verdict.map_or("were not run", |v| v.label());
+                let what = verdict.map_or("were not run", crate::protocol::Verdict::outcome);
                 self.mode = Mode::Overlay(Overlay::Confirm(Box::new(Confirm {
                     text: format!(
-                        "The tests {}{what}. Approve anyway? The override is recorded in the commit.",
-                        if verdict.is_some() { "result is: " } else { "" }
+                        "The tests {what}. Approve anyway? The override is recorded in the commit."
                     ),
                     on_yes: Effect::Send(Command::Approve {
                         id,

@@ -397,7 +397,7 @@ finish = "Fixed add()."
     // Approving twice is refused by the state machine.
     let again = env.drover(&["approve", &id]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(text(&again.stderr).contains("cannot approve a task that is approved"));
+    assert!(text(&again.stderr).contains("cannot approve an approved task"));
 }
 
 #[test]
@@ -414,7 +414,7 @@ fn approving_failing_tests_needs_force_and_is_recorded() {
     assert_eq!(env.drover(&["run"]).status.code(), Some(1));
     let out = env.drover(&["approve", &id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains(&format!("the tests result is: failed: to approve anyway, confirm in the TUI or run `drover approve --force {id}`")), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("the tests failed: to approve anyway, confirm in the TUI or run `drover approve --force {id}`")), "{}", text(&out.stderr));
     assert_eq!(env.show(&id)["state"], "review");
     let out = env.drover(&["approve", "--force", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));

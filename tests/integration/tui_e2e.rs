@@ -250,7 +250,7 @@ fn demo_review_panes_approve_add_and_quit() {
     // One write can notify twice; let the second reload pass before reading the status.
     std::thread::sleep(Duration::from_millis(800));
     t.keys(&["A"]);
-    t.wait_for("cannot approve a task that is approved", 5);
+    t.wait_for("cannot approve an approved task", 5);
 
     // A shell in the task's container: the TUI steps aside, then comes back.
     t.keys(&["s"]);

@@ -54,12 +54,22 @@ fn list_keys_send_commands_for_the_selected_task() {
         press(&mut a, KeyCode::Char('p')),
         send(Command::Push { id: k.clone() })
     );
-    assert_eq!(
-        press(&mut a, KeyCode::Char('x')),
-        send(Command::Cancel { id: k.clone() })
+    // Cancel and retry from scratch lose work: they ask first (bug 16).
+    assert_eq!(press(&mut a, KeyCode::Char('x')), vec![]);
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text == "cannot cancel a task in review"),
+        "{:?}",
+        a.status
     );
+    assert_eq!(press(&mut a, KeyCode::Char('R')), vec![]);
+    let Some(Overlay::Confirm(c)) = a.overlay() else {
+        panic!("R asks first")
+    };
+    assert!(c.text.contains("workspace is discarded"), "{}", c.text);
     assert_eq!(
-        press(&mut a, KeyCode::Char('R')),
+        press(&mut a, KeyCode::Char('y')),
         send(Command::Retry {
             id: k.clone(),
             feedback: None
@@ -223,7 +233,7 @@ fn retry_with_feedback_goes_through_the_editor() {
     assert!(a.overlay().is_none());
     assert_eq!(
         a.status.as_ref().map(|s| s.text.as_str()),
-        Some("cannot retry a task that is running")
+        Some("cannot retry a running task")
     );
 }
 
@@ -282,6 +292,102 @@ fn editor_escape_asks_before_losing_text() {
     press(&mut a, KeyCode::Char('n'));
     press(&mut a, KeyCode::Esc);
     assert!(a.overlay().is_none(), "an empty editor closes at once");
+}
+
+/// Bug 16: while the editor asks whether to discard, keys typed do not land in the
+/// form; `n` goes back to editing with the text intact.
+#[test]
+fn bug16_keys_typed_while_asking_to_discard_do_not_land_in_the_form() {
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Char('n'));
+    typed(&mut a, "half");
+    press(&mut a, KeyCode::Esc);
+    typed(&mut a, "zzz");
+    press(&mut a, KeyCode::Char('n'));
+    let Some(Overlay::Editor(e)) = a.overlay() else {
+        panic!("still editing")
+    };
+    assert_eq!(e.title_text(), "half", "nothing typed while asking landed");
+    assert!(!e.confirm_discard);
+    press(&mut a, KeyCode::Esc);
+    press(&mut a, KeyCode::Char('y'));
+    assert!(a.overlay().is_none(), "y discards");
+}
+
+/// Bug 1: discarding the selected task selects its neighbour, so keys act on a task
+/// the list shows.
+#[test]
+fn bug01_discarding_the_selected_task_moves_keys_and_panes_to_the_next() {
+    let mut a = two_tasks();
+    assert_eq!(a.selected, Some(id("k3j9x2ab1c")));
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::StateChanged {
+            from: TaskState::Review,
+            to: TaskState::Discarded,
+        },
+    )));
+    assert_eq!(a.selected, Some(id("m2n4p6q8r0")));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('a')),
+        send(Command::Approve {
+            id: id("m2n4p6q8r0"),
+            force: false,
+            branch: None,
+        })
+    );
+    // The last one gone: nothing is selected, and keys say so.
+    a.update(Msg::Engine(ev(
+        Some("m2n4p6q8r0"),
+        1,
+        EventBody::StateChanged {
+            from: TaskState::Review,
+            to: TaskState::Discarded,
+        },
+    )));
+    assert_eq!(a.selected, None);
+}
+
+/// Bug 15: ctrl-u clears the filter and ctrl-w deletes its last word, as in a shell.
+#[test]
+fn bug15_ctrl_u_and_ctrl_w_edit_the_filter() {
+    let mut a = two_tasks();
+    press(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "add med");
+    ctrl(&mut a, 'w');
+    assert_eq!(a.filter, "add ");
+    ctrl(&mut a, 'u');
+    assert_eq!(a.filter, "");
+    typed(&mut a, "x");
+    assert_eq!(a.filter, "x", "no letters from the control keys");
+}
+
+/// Bug 13: `o` on a pushed task whose pull request failed says so, not "approve".
+#[test]
+fn bug13_open_pr_says_why_there_is_none() {
+    let mut a = app();
+    add(
+        &mut a,
+        "a1b2c3d4e5",
+        "Pushed",
+        TaskState::Pushed,
+        reviewed(true),
+    );
+    press(&mut a, KeyCode::Char('o'));
+    let s = a.status.clone().unwrap().text;
+    assert!(s.contains("pushed but no pull request was opened"), "{s}");
+    let mut a = app();
+    add(
+        &mut a,
+        "a1b2c3d4e5",
+        "Review",
+        TaskState::Review,
+        reviewed(true),
+    );
+    press(&mut a, KeyCode::Char('o'));
+    let s = a.status.clone().unwrap().text;
+    assert_eq!(s, "no pull request yet: approve (a), then push (p)");
 }
 
 #[test]
@@ -422,13 +528,17 @@ fn approving_failing_tests_asks_first() {
         Err(drover::protocol::CommandError::TestsNotPassed {
             id: id("a1b2c3d4e5"),
             verdict: Some(drover::protocol::Verdict::Failed),
-            why: "the tests result is: failed".into(),
+            why: "the tests failed".into(),
         }),
     ));
     let Some(Overlay::Confirm(c)) = &a.overlay() else {
         panic!("a confirmation")
     };
-    assert!(c.text.contains("The tests result is: failed"), "{}", c.text);
+    assert!(
+        c.text.starts_with("The tests failed. Approve anyway?"),
+        "{}",
+        c.text
+    );
     assert_eq!(
         press(&mut a, KeyCode::Char('y')),
         send(Command::Approve {
@@ -471,7 +581,7 @@ fn o_opens_and_y_copies_the_pull_request() {
     assert_eq!(press(&mut a, KeyCode::Char('o')), vec![]);
     assert_eq!(
         a.status.as_ref().map(|s| s.text.as_str()),
-        Some("this task has no pull request yet (approve, then push)")
+        Some("no pull request yet: approve (a), then push (p)")
     );
 }
 

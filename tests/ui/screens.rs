@@ -554,3 +554,84 @@ fn blocked_requests_show_in_the_row_and_info() {
     press(&mut a, KeyCode::Char('4'));
     assert_snapshot!(screen(&mut a, 120, 24));
 }
+
+/// Bug 9: wide characters (CJK, emoji) in a title keep the row's columns where they
+/// are: the state symbol, the clock, the diff stat and the verdict all show.
+#[test]
+fn bug09_wide_titles_keep_the_columns() {
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "修复登录页面的错误并添加测试用例以覆盖边界情况",
+        TaskState::Review,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "m2n4p6q8r0",
+        "🚀 Ship the 🎉 release notes with ✅ checks and 🔥 fixes",
+        TaskState::Review,
+        reviewed(false),
+    );
+    let s = screen(&mut a, 160, 6);
+    for line in s.lines().skip(2).take(2) {
+        assert!(
+            line.contains("+31−1 ✓") || line.contains("+31−1 ✗"),
+            "columns in place: {line}"
+        );
+    }
+    assert_snapshot!(s);
+}
+
+/// Bug 10: a command cut off by a crash has no duration on record: the transcript says
+/// nothing rather than 0.0s; one cancelled after running says how long it ran.
+#[test]
+fn bug10_a_cut_command_shows_no_made_up_duration() {
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Cut",
+        TaskState::Review,
+        reviewed(true),
+    );
+    use drover::protocol::ToolCall;
+    let bash = |c: &str| ToolCall::Bash {
+        command: c.into(),
+        timeout_secs: None,
+    };
+    for b in [
+        entry(EntryKind::ToolCall {
+            call: 1,
+            tool: bash("make build"),
+        }),
+        entry(EntryKind::ToolResult {
+            call: 1,
+            ok: false,
+            exit_code: None,
+            output: "interrupted: drover stopped while this ran".into(),
+            truncated: 0,
+            duration_ms: 0,
+            timed_out: false,
+        }),
+        entry(EntryKind::ToolCall {
+            call: 2,
+            tool: bash("sleep 100"),
+        }),
+        entry(EntryKind::ToolResult {
+            call: 2,
+            ok: false,
+            exit_code: None,
+            output: "cancelled".into(),
+            truncated: 0,
+            duration_ms: 2300,
+            timed_out: false,
+        }),
+    ] {
+        a.update(Msg::Engine(ev(Some("k3j9x2ab1c"), 1, b)));
+    }
+    let s = screen(&mut a, 100, 14);
+    assert!(!s.contains("0.0s"), "{s}");
+    assert!(s.contains("✗ failed · 2.3s"), "{s}");
+}

@@ -161,7 +161,7 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
     let repo = if repo_w > 0 {
         let name = repo_name(t);
         let name = if name.width() > repo_w {
-            crate::text::ellipsize(&name, repo_w)
+            crate::text::ellipsize_width(&name, repo_w)
         } else {
             name
         };
@@ -176,7 +176,7 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
     let title = if title.width() > left_w {
         format!(
             "{}…",
-            crate::text::ellipsize(&title, left_w).trim_end_matches('…')
+            crate::text::ellipsize_width(&title, left_w).trim_end_matches('…')
         )
     } else {
         title

@@ -127,18 +127,34 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect) {
         Span::styled(format!("  agent {}", h.agent), theme::dim()),
         Span::raw("  "),
     ]);
-    for (n, label, color) in [
-        (c.queued, "queued", Color::Gray),
-        (c.running, "running", Color::Cyan),
-        (c.review, "review", Color::Green),
-        (c.failed, "failed", Color::Red),
+    // The first three always (a glance says "nothing waiting"), the rest when any;
+    for (n, label, color, always) in [
+        (c.queued, "queued", Color::Gray, true),
+        (c.running, "running", Color::Cyan, true),
+        (c.review, "review", Color::Green, true),
+        // What needs the user first: the line is cut at the terminal's edge.
+        (c.failed, "failed", Color::Red, false),
+        (c.interrupted, "interrupted", Color::Yellow, false),
+        (c.blocked, "blocked", Color::Yellow, false),
+        (c.approved, "approved", Color::LightGreen, false),
+        (c.pushed, "pushed", Color::LightGreen, false),
+        (c.cancelled, "cancelled", Color::Gray, false),
     ] {
+        if n == 0 && !always {
+            continue;
+        }
         let style = if n > 0 {
             Style::default().fg(color)
         } else {
             theme::dim()
         };
-        spans.push(Span::styled(format!("{n} {label}  "), style));
+        let count = Span::styled(format!("{n} {label}  "), style);
+        // Whole counts or none: a count cut at the edge reads as another number.
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        if used + count.width() > area.width as usize + 2 {
+            break;
+        }
+        spans.push(count);
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -234,11 +234,15 @@ fn entry_lines(
             let mut spans = vec![
                 Span::styled("  └ ", theme::dim()),
                 Span::styled(format!("{mark} {status}"), Style::default().fg(color)),
-                Span::styled(
+            ];
+            // A call cut by a crash has no duration on record: say nothing rather
+            // than 0.0s.
+            if *duration_ms > 0 || *ok || exit_code.is_some() {
+                spans.push(Span::styled(
                     format!(" · {:.1}s", *duration_ms as f64 / 1000.0),
                     theme::dim(),
-                ),
-            ];
+                ));
+            }
             if *truncated > 0 {
                 spans.push(Span::styled(
                     format!(" · {truncated} bytes truncated"),
