@@ -136,6 +136,49 @@ impl Utf8Stream {
     }
 }
 
+/// Joins a stream's small pieces into whole lines (or 4 KiB, or what came within
+/// 100 ms), so a program that prints a character at a time costs an event per line, not
+/// per character, and a secret split across pieces is redacted whole.
+#[derive(Debug)]
+pub struct Batcher {
+    text: String,
+    last: std::time::Instant,
+}
+
+impl Default for Batcher {
+    fn default() -> Self {
+        Batcher {
+            text: String::new(),
+            last: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Batcher {
+    const BYTES: usize = 4 << 10;
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+    /// Takes a piece; what is ready to send, if anything.
+    pub fn push(&mut self, piece: &str) -> Option<String> {
+        self.text.push_str(piece);
+        let due = self.text.len() >= Self::BYTES || self.last.elapsed() >= Self::EVERY;
+        let cut = match due {
+            true => self.text.len(),
+            false => self.text.rfind('\n').map_or(0, |i| i + 1),
+        };
+        if cut == 0 {
+            return None;
+        }
+        self.last = std::time::Instant::now();
+        Some(self.text.drain(..cut).collect())
+    }
+
+    /// What is left at the end of the stream.
+    pub fn finish(&mut self) -> Option<String> {
+        (!self.text.is_empty()).then(|| std::mem::take(&mut self.text))
+    }
+}
+
 /// Length of a trailing, possibly incomplete UTF-8 sequence (0 if the end is complete).
 fn incomplete_suffix(bytes: &[u8]) -> usize {
     let n = bytes.len();
@@ -304,6 +347,15 @@ mod tests {
     fn ellipsize_counts_chars() {
         assert_eq!(ellipsize("héllo", 10), "héllo");
         assert_eq!(ellipsize("héllo world", 5), "héll…");
+        // Bug 21: a character at a time comes out a line at a time.
+        let mut b = Batcher::default();
+        let sent: Vec<String> = "..F.\nok\ntail"
+            .chars()
+            .filter_map(|c| b.push(&c.to_string()))
+            .collect();
+        assert_eq!(sent, ["..F.\n", "ok\n"]);
+        assert_eq!(b.finish().as_deref(), Some("tail"));
+        assert_eq!(b.finish(), None);
         assert_eq!(ellipsize_width("修复登录页面", 7), "修复登…");
         assert_eq!(ellipsize_width("🚀 ship it", 4), "🚀 …");
     }

@@ -204,7 +204,7 @@ impl ContainerTools {
     /// Whether the kernel OOM-killed something in the container since the last look.
     /// Docker only reports OOM when the whole container exits, so ask the cgroup (v2
     /// `memory.events`, v1 `memory.oom_control`).
-    async fn oom_killed(&self) -> bool {
+    pub(crate) async fn oom_killed(&self) -> bool {
         let script =
             "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null";
         let Ok(r) = self.run(self.script(script, &[]), &mut |_| {}).await else {

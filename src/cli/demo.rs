@@ -154,6 +154,7 @@ pub(super) async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> Cl
     if no_tui {
         return Ok(0);
     }
+    let goodbye = farewell(&repo, &data);
     let opts = TuiOptions {
         default_script: Some(scripts.join("your-task.toml").display().to_string()),
         data: Some(data),
@@ -161,12 +162,17 @@ pub(super) async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> Cl
         all: false,
     };
     let code = terminal::run(repo.clone(), opts).await?;
-    eprintln!(
+    eprintln!("{goodbye}");
+    Ok(code)
+}
+
+/// The demo's last words: where its repository and the data dir it used stay.
+fn farewell(repo: &Path, data: &DataDir) -> String {
+    format!(
         "the demo repository stays at {} (its data at {})",
         repo.display(),
-        root.display()
-    );
-    Ok(code)
+        data.root().display()
+    )
 }
 
 fn write_files(dir: &Path, files: &[(&str, &str)]) -> Result<(), String> {
@@ -199,4 +205,24 @@ fn init_repo(dir: &Path) -> Result<(), git2::Error> {
         &[],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bug 14: the exit line names the data dir the demo used, not its parent.
+    #[test]
+    fn bug14_the_farewell_names_the_data_dir_used() {
+        let root = tempfile::tempdir().unwrap();
+        let data = DataDir::at(root.path().join("data")).unwrap();
+        let line = farewell(&root.path().join("shop"), &data);
+        assert!(
+            line.ends_with(&format!(
+                "(its data at {})",
+                root.path().join("data").display()
+            )),
+            "{line}"
+        );
+    }
 }

@@ -46,9 +46,31 @@ pub(super) fn list(json: bool, all: bool, repo: PathBuf) -> CliResult {
         );
         return Ok(0);
     }
+    // Every repository's tasks: which one each is of, by its directory's name.
+    let repo_name = |t: &TaskRecord| {
+        let name = t.repo.file_name().map_or_else(
+            || t.repo.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        inert(&ellipsize(&name, 20))
+    };
+    let repo_w = match scope {
+        Some(_) => 0,
+        None => tasks
+            .iter()
+            .map(|t| repo_name(t).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4),
+    };
+    let repo_col = |name: &str| match repo_w {
+        0 => String::new(),
+        w => format!("{name:<w$}  "),
+    };
     outln!(
-        "{:<10}  {:<12}  {:>3}  {:>11}  {:<9}  TITLE",
+        "{:<10}  {}{:<12}  {:>3}  {:>11}  {:<9}  TITLE",
         "ID",
+        repo_col("REPO"),
         "STATE",
         "#",
         "DIFF",
@@ -63,8 +85,9 @@ pub(super) fn list(json: bool, all: bool, repo: PathBuf) -> CliResult {
             .unwrap_or_default();
         let tests = a.tests.as_ref().map(|r| r.verdict.label()).unwrap_or("");
         outln!(
-            "{:<10}  {:<12}  {:>3}  {:>11}  {:<9}  {}",
+            "{:<10}  {}{:<12}  {:>3}  {:>11}  {:<9}  {}",
             t.id,
+            repo_col(&repo_name(t)),
             t.state.name(),
             t.attempt,
             diff,

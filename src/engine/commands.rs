@@ -26,7 +26,26 @@ pub(super) async fn dispatch(
     reply: oneshot::Sender<CommandResult>,
 ) {
     match cmd {
-        Command::Queue { task } => send(reply, queue(&engine.ctx, task)),
+        // The built-in agent needs a model: refused now, with why, rather than a task
+        // that fails as it starts (every front end gets the same answer).
+        Command::Queue { task } => match &task.agent {
+            AgentSpec::Builtin { provider } => {
+                let (ctx, me) = (engine.ctx.clone(), engine.me.clone());
+                let provider = provider.clone();
+                tokio::spawn(async move {
+                    let checked =
+                        which_agent(ctx.data.root(), &task.repo, provider.as_deref()).await;
+                    let r = checked.and_then(|_| queue(&ctx, task));
+                    if r.is_ok()
+                        && let Some(me) = me.upgrade()
+                    {
+                        let _ = me.send(Mail::Wake);
+                    }
+                    let _ = reply.send(r);
+                });
+            }
+            _ => send(reply, queue(&engine.ctx, task)),
+        },
         // Not while an approval or push of the task runs: it would move the task under it.
         Command::Cancel { id } => send(
             reply,

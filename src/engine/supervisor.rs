@@ -549,11 +549,14 @@ async fn verify_in(
         rand::random::<u64>()
     )];
     let mut decoder = Utf8Stream::default();
+    let mut batch = crate::text::Batcher::default();
+    let send = |chunk: String| {
+        let chunk = crate::redact::redact(&chunk).into_owned();
+        session.emit(EventBody::TestOutput { chunk });
+    };
     let mut on_output = |bytes: &[u8]| {
-        let chunk = decoder.push(bytes);
-        if !chunk.is_empty() {
-            let chunk = crate::redact::redact(&chunk).into_owned();
-            session.emit(EventBody::TestOutput { chunk });
+        if let Some(chunk) = batch.push(&decoder.push(bytes)) {
+            send(chunk);
         }
     };
     let rt = &session.tools.runtime;
@@ -561,6 +564,14 @@ async fn verify_in(
         r = rt.exec(&session.tools.container, &spec, &mut on_output) => r.map_err(|e| Stop::Fail(format!("running tests: {e}")))?,
         _ = session.cancel.cancelled() => return Err(Stop::Cancelled),
     };
+    let tail = decoder.finish();
+    for rest in [batch.push(&tail), batch.finish()].into_iter().flatten() {
+        send(rest);
+    }
+    // SIGKILL without a timeout: most often the kernel's OOM killer, which Docker does
+    // not report for a process other than the container's first.
+    let oom =
+        result.exit_code == Some(137) && !result.timed_out && session.tools.oom_killed().await;
     sweep(session, "after the tests").await?;
     let after = session
         .refresh_diff()
@@ -577,6 +588,12 @@ async fn verify_in(
         &output,
         result.duration.as_millis() as u64,
     );
+    if oom {
+        report.note = Some(format!(
+            "killed: out of memory (the container's limit is {}; raise `limits.memory` in the config)",
+            crate::paths::mib(config.limits.memory_bytes)
+        ));
+    }
     report.tree = before.summary.tree.clone();
     if after.summary.tree != before.summary.tree {
         let changed = changed_between(session, &before, &after).await;

@@ -104,6 +104,11 @@ pub enum Msg {
     Config(Result<(Notify, Vec<String>), String>),
     /// The engine's answer to a command this front end sent.
     Reply(Command, CommandResult),
+    /// The repository's HEAD as it is now (its branch moved, or another was checked out).
+    Head {
+        branch: Option<String>,
+        commit: String,
+    },
     Tick,
 }
 
@@ -274,6 +279,11 @@ impl App {
                 Vec::new()
             }
             Msg::Reply(command, result) => self.on_reply(command, result),
+            Msg::Head { branch, commit } => {
+                self.header.branch = branch;
+                self.header.commit = commit;
+                Vec::new()
+            }
             Msg::Tick => Vec::new(),
         }
     }
@@ -321,6 +331,17 @@ impl App {
             .into_iter()
             .map(|t| TaskView::new(t.task, t.attempt))
             .collect();
+        // The order tasks were added in, as a running TUI shows them (the store's queue
+        // order moves a retried task to the back, which would reorder the list between
+        // one run and the next).
+        let created = |t: &TaskView| {
+            OffsetDateTime::parse(
+                &t.task.created_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()
+        };
+        self.tasks.sort_by_cached_key(created);
         let keep = self
             .selected
             .take()

@@ -27,8 +27,11 @@ pub struct Editor {
     /// 0 title, 1 prompt, 2 script (feedback: the prompt only).
     pub focus: usize,
     pub error: Option<String>,
-    /// Esc was pressed on a non-empty editor: the next Esc discards.
+    /// Esc was pressed on a non-empty editor: asking whether to discard.
     pub confirm_discard: bool,
+    /// Submitted: the engine's answer is awaited; a refusal comes back here, with
+    /// everything typed still in place.
+    pub waiting: bool,
 }
 
 fn field(placeholder: &str) -> TextArea<'static> {
@@ -54,6 +57,7 @@ impl Editor {
             focus: 0,
             error: None,
             confirm_discard: false,
+            waiting: false,
         }
     }
 
@@ -75,6 +79,7 @@ impl Editor {
             focus: 1,
             error: None,
             confirm_discard: false,
+            waiting: false,
         }
     }
 

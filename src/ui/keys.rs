@@ -163,14 +163,29 @@ impl App {
                     }
                 }
             }
+            // Sent: waiting for the engine. Esc closes (what was sent goes on); other
+            // keys wait, so nothing typed now is lost or sent twice.
+            Overlay::Editor(e) if e.waiting => {
+                match k.and_then(|k| self.keymap.action(Context::Editor, k)) {
+                    Some(Action::Cancel) => {}
+                    _ => self.mode = Mode::Overlay(Overlay::Editor(e)),
+                }
+                Vec::new()
+            }
             Overlay::Editor(mut e) => {
                 match k.and_then(|k| self.keymap.action(Context::Editor, k)) {
                     Some(Action::Submit) => match self.submit(&e) {
                         Ok(cmd) => {
-                            if let Command::Import { reference, .. } = &cmd {
+                            e.error = Some(match &cmd {
                                 // GitHub takes a moment: say what is happening meanwhile.
-                                self.set_status(format!("importing issue {reference}…"), false);
-                            }
+                                Command::Import { reference, .. } => {
+                                    format!("importing issue {reference}…")
+                                }
+                                Command::Retry { .. } => "sending the feedback…".into(),
+                                _ => "queueing…".into(),
+                            });
+                            e.waiting = true;
+                            self.mode = Mode::Overlay(Overlay::Editor(e));
                             vec![Effect::Send(cmd)]
                         }
                         Err(msg) => {

@@ -8,6 +8,39 @@ use crate::protocol::{Command, CommandError, CommandResult, LongText, Reply};
 
 impl App {
     pub(super) fn on_reply(&mut self, command: Command, result: CommandResult) -> Vec<Effect> {
+        // An editor waiting on this answer: closed when it went through (the new task
+        // selected), kept with the refusal and everything typed when not.
+        let from_editor = matches!(
+            command,
+            Command::Queue { .. }
+                | Command::Import { .. }
+                | Command::Retry {
+                    feedback: Some(_),
+                    ..
+                }
+        );
+        if from_editor
+            && let Mode::Overlay(Overlay::Editor(e)) = &mut self.mode
+            && e.waiting
+        {
+            match &result {
+                Ok(_) => self.mode = Mode::Browse,
+                Err(err) => {
+                    e.waiting = false;
+                    e.error = Some(err.to_string());
+                    return Vec::new();
+                }
+            }
+        }
+        let mut fx = Vec::new();
+        if let Ok(Reply::Queued { id } | Reply::Imported { id, .. }) = &result {
+            fx.extend(self.select(Some(id.clone())));
+        }
+        fx.extend(self.answer(command, result));
+        fx
+    }
+
+    fn answer(&mut self, command: Command, result: CommandResult) -> Vec<Effect> {
         match (command, result) {
             (_, Ok(Reply::Agent { label })) => self.header.agent = label,
             (Command::WhichAgent { .. }, Err(e)) => {

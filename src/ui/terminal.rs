@@ -161,6 +161,9 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> Result<i32, TuiError> {
     let mut events = Some(EventStream::new());
     let mut dirty = true;
     let mut cache = super::render::Cache::default();
+    // The user's branch moves under drover (commits, checkouts): the header follows.
+    let mut head_check = tokio::time::interval(Duration::from_secs(2));
+    head_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result: std::io::Result<()> = async {
         loop {
             while dirty {
@@ -198,6 +201,15 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> Result<i32, TuiError> {
                 }
                 Some(what) = reload_rx.recv() => effects = app.update(reload(what, root.as_deref(), keymap_path.as_deref(), data.root())),
                 _ = tick => effects = app.update(Msg::Tick),
+                _ = head_check.tick(), if root.is_some() => {
+                    match root.as_deref().map(workspace::resolve_head) {
+                        Some(Ok(h)) if h.commit != app.header.commit || h.branch != app.header.branch => {
+                            effects = app.update(Msg::Head { branch: h.branch, commit: h.commit });
+                        }
+                        // Nothing moved: nothing to draw.
+                        _ => continue,
+                    }
+                }
                 sig = stop.recv() => {
                     stopped_by = Some(sig);
                     break;

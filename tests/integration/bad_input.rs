@@ -104,6 +104,16 @@ fn a_task_too_big_to_carry_is_refused_by_name() {
     );
     let list = text(&env.drover(&["list"]).stdout);
     assert!(list.contains("fits") && !list.contains("too big"), "{list}");
+    assert!(
+        list.starts_with("ID          STATE"),
+        "no repository column in one: {list}"
+    );
+    // Bug 20: `--all` (and outside a repository) names each task's repository.
+    let all = text(&env.drover(&["list", "--all"]).stdout);
+    let repo = env.repo.file_name().unwrap().to_string_lossy().to_string();
+    assert!(all.starts_with("ID          REPO"), "{all}");
+    let row = all.lines().find(|l| l.contains("fits")).unwrap();
+    assert!(row.contains(&format!("  {repo}  ")), "{all}");
 }
 
 #[test]

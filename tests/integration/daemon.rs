@@ -103,6 +103,24 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     let mut probe = Client::connect(&socket(&env)).await.unwrap();
     assert!(text(&status.stdout).contains(&format!("(pid {})", probe.pid())));
 
+    // Bug 8: with no model configured, a task for the built-in agent is refused when
+    // queued, saying how to configure one (as `drover add` does), and nothing is queued.
+    if std::env::var_os("ANTHROPIC_API_KEY").is_none()
+        && std::env::var_os("OPENAI_API_KEY").is_none()
+    {
+        let mut builtin = task(&env.repo);
+        builtin.agent = AgentSpec::Builtin { provider: None };
+        let refused = probe
+            .request(Command::Queue { task: builtin })
+            .await
+            .unwrap();
+        let Err(e) = refused else {
+            panic!("queued with no model: {refused:?}")
+        };
+        assert!(e.to_string().contains("no LLM agent configured"), "{e}");
+        assert!(text(&env.drover(&["list"]).stderr).contains("no tasks"));
+    }
+
     // A second daemon on the same data dir refuses, naming the first.
     let second = env.drover(&["daemon", "run"]);
     assert_eq!(second.status.code(), Some(2));

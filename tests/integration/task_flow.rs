@@ -505,3 +505,67 @@ async fn a_task_being_approved_is_not_moved_under_it() {
     engine.shutdown().await;
     assert_eq!(env.show(id.as_str())["state"], "approved");
 }
+
+/// Bug 21: a test command that prints a character at a time streams a line at a time:
+/// `drover run --json` emits a handful of test_output events, not one per character,
+/// and together they hold the whole output.
+#[test]
+fn bug21_test_output_streams_by_line_not_by_character() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::with_files(&[
+        (
+            "drover.toml",
+            "test = \"for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do printf .; sleep 0.002; done; echo; echo done\"\n",
+        ),
+        ("README", "x\n"),
+    ]);
+    env.add("Nothing", "[[step]]\nfinish = \"nothing to do\"\n");
+    let out = env.drover(&["run", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let chunks: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "test_output")
+        .filter_map(|v| v["chunk"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        chunks.concat(),
+        format!("{}\ndone\n", ".".repeat(20)),
+        "{chunks:?}"
+    );
+    assert!(chunks.len() <= 5, "one event per character: {chunks:?}");
+}
+
+/// Bug 12: a test run the kernel kills for memory says so, not only `exit 137`; a run
+/// within the limit (the positive control: the same container, a small allocation)
+/// says nothing of memory.
+#[test]
+fn bug12_tests_killed_for_memory_say_so() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::with_files(&[
+        (
+            "drover.toml",
+            "test = \"python3 -c 'x = bytearray(8 << 20)' && python3 -c 'x = bytearray(1 << 30); print(len(x))'\"\n[limits]\nmemory = \"128m\"\n",
+        ),
+        ("README", "x\n"),
+    ]);
+    let id = env.add(
+        "Nothing",
+        "[[step]]\nrun = \"python3 -c 'x = bytearray(8 << 20)'\"\n[[step]]\nfinish = \"done\"\n",
+    );
+    let out = env.drover(&["run"]);
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    let task = env.show(&id);
+    assert_eq!(task["tests"]["exit_code"], 137, "{task}");
+    let note = task["tests"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with("killed: out of memory (the container's limit is 128.0 MiB"),
+        "{task}"
+    );
+}

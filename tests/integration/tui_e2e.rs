@@ -615,3 +615,82 @@ fn htb_07_an_untrusted_config_is_named_and_trusted_from_the_tui() {
     let s = t.screen() + &s;
     assert!(!s.contains("ignored until you trust"), "{s}");
 }
+
+/// Bug 6: a TUI that outlives a daemon crash (`kill -9`) starts a new daemon, which
+/// reattaches the running task; the TUI then shows the task's whole transcript, its
+/// start included, as a fresh TUI and `drover logs` do.
+#[test]
+fn bug06_a_tui_that_outlives_a_daemon_crash_keeps_the_whole_transcript() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"true\"\n");
+    let script = env.home.path().join("long.toml");
+    std::fs::write(
+        &script,
+        "[[step]]\nrun = \"echo first-step-$((6*7))\"\n[[step]]\nrun = \"sleep 6\"\n[[step]]\nrun = \"sleep 4\"\n[[step]]\nrun = \"echo last-step-$((6*7))\"\n",
+    )
+    .unwrap();
+    let out = env
+        .daemon_command(&[
+            "add",
+            "--script",
+            script.to_str().unwrap(),
+            "--title",
+            "Long",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let t = Tmux::in_env(&env, &tui_in(&env), true);
+    t.wait_for("first-step-42", 90);
+    wait_for(30, "the long command", || {
+        running_in(&id, "sleep 6").then_some(())
+    });
+    let pid = env.daemon_pid().expect("a daemon");
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    t.wait_for("attached to the daemon again", 60);
+    let s = t.wait_for("last-step-42", 90);
+    assert!(s.contains("first-step-42"), "the start is gone:\n{s}");
+    let logs = text(&env.drover(&["logs", &id]).stdout);
+    assert!(
+        logs.contains("first-step-42") && logs.contains("last-step-42"),
+        "{logs}"
+    );
+    t.keys(&["q"]);
+    wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
+    let _ = env.drover(&["daemon", "stop"]);
+}
+
+/// Bug 3: the header's commit follows the user's branch as it moves, and a checkout of
+/// another branch.
+#[test]
+fn bug03_the_header_follows_the_users_branch() {
+    if !tmux_available() {
+        return;
+    }
+    let env = Env::python_bug();
+    let first = crate::common::git_out(&env.repo, &["rev-parse", "--short=7", "HEAD"])
+        .trim()
+        .to_string();
+    let t = Tmux::in_env(&env, &tui_in(&env), false);
+    t.wait_for(&format!("main@{first}"), 20);
+    std::fs::write(env.repo.join("more.txt"), "more\n").unwrap();
+    crate::common::commit_all(&env.repo, "more");
+    let second = crate::common::git_out(&env.repo, &["rev-parse", "--short=7", "HEAD"])
+        .trim()
+        .to_string();
+    assert_ne!(first, second);
+    t.wait_for(&format!("main@{second}"), 10);
+    crate::common::git(&env.repo, &["checkout", "-q", "-b", "topic"]);
+    t.wait_for(&format!("topic@{second}"), 10);
+    t.keys(&["q"]);
+    wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
+}

@@ -226,6 +226,17 @@ fn retry_with_feedback_goes_through_the_editor() {
             feedback: Some("handle empty lists".into())
         })
     );
+    // Open until the engine answers.
+    assert!(matches!(a.overlay(), Some(Overlay::Editor(_))));
+    a.update(Msg::Reply(
+        Command::Retry {
+            id: id("k3j9x2ab1c"),
+            feedback: Some("handle empty lists".into()),
+        },
+        Ok(drover::protocol::Reply::Queued {
+            id: id("k3j9x2ab1c"),
+        }),
+    ));
     assert!(a.overlay().is_none());
     // A running task cannot be retried: the editor does not open.
     press(&mut a, KeyCode::Char('j'));
@@ -277,7 +288,37 @@ fn i_imports_an_issue_with_notes() {
             agent: drover::protocol::AgentSpec::Builtin { provider: None },
         })
     );
+    let sent = match fx.into_iter().next() {
+        Some(Effect::Send(c)) => c,
+        _ => unreachable!(),
+    };
+    // Bug 18: refused (GitHub unreachable, say), the dialog stays with what was typed.
+    typed(&mut a, "ignored while waiting");
+    a.update(Msg::Reply(
+        sent.clone(),
+        Err(drover::protocol::CommandError::failed(
+            "GitHub: connection refused",
+        )),
+    ));
+    let Some(Overlay::Editor(e)) = a.overlay() else {
+        panic!("the dialog stays")
+    };
+    assert_eq!(e.title_text(), "#12");
+    assert_eq!(e.prompt_text(), "Keep it small.");
+    assert_eq!(e.error.as_deref(), Some("GitHub: connection refused"));
+    // Sent again, and imported: closed, and the new task selected.
+    assert_eq!(ctrl(&mut a, 's'), send(sent.clone()));
+    a.update(Msg::Reply(
+        sent,
+        Ok(drover::protocol::Reply::Imported {
+            id: id("m2n4p6q8r0"),
+            reference: "#12".into(),
+            title: "t".into(),
+            removed: String::new(),
+        }),
+    ));
     assert!(a.overlay().is_none());
+    assert_eq!(a.selected, Some(id("m2n4p6q8r0")));
 }
 
 #[test]
@@ -767,4 +808,28 @@ fn a_new_snapshot_does_not_reuse_lines_built_from_the_old_views() {
     let after = frame(&a, &mut kept);
     assert_eq!(after, frame(&a, &mut Cache::default()));
     assert!(!after.contains("Running the test suite"), "{after}");
+}
+
+/// Bug 19: the list keeps the order tasks were added in, however the daemon's queue
+/// order moved them (a retry goes to the back of the queue).
+#[test]
+fn bug19_the_list_keeps_the_order_tasks_were_added_in() {
+    use drover::protocol::TaskSnapshot;
+    let mut a = app();
+    let at = |tid: &str, title: &str, created: &str| {
+        let mut task = record(tid, title, TaskState::Review);
+        task.created_at = created.into();
+        TaskSnapshot {
+            task,
+            attempt: reviewed(true),
+        }
+    };
+    // Queue order: the first task was retried, so it comes last.
+    a.update(Msg::Snapshot(vec![
+        at("m2n4p6q8r0", "second", "2026-03-01T10:00:05Z"),
+        at("b1b2c3d4e5", "third", "2026-03-01T10:00:05.5Z"),
+        at("k3j9x2ab1c", "first", "2026-03-01T10:00:00.25Z"),
+    ]));
+    let titles: Vec<&str> = a.visible().iter().map(|t| t.task.title.as_str()).collect();
+    assert_eq!(titles, ["first", "second", "third"]);
 }
