@@ -143,8 +143,14 @@ pub struct App {
     pub follow: bool,
     /// The last search, highlighted in the transcript.
     pub search: Option<String>,
-    /// Asks the next frame to scroll to the first match at or after this line.
+    /// Asks the next frame to scroll to the first match at or after this line (before
+    /// it, with `seek_back`).
     pub seek: Option<usize>,
+    pub seek_back: bool,
+    /// The focused pane (or the list) takes the whole screen.
+    pub zoom: bool,
+    /// The list's share of a wide screen, in percent, once the user set it.
+    pub list_pct: Option<u16>,
     pub status: Option<Status>,
     pub keymap: Keymap,
     pub notify: Notify,
@@ -173,6 +179,9 @@ impl App {
             follow: true,
             search: None,
             seek: None,
+            seek_back: false,
+            zoom: false,
+            list_pct: None,
             status: None,
             keymap,
             notify: Notify::Both,
@@ -292,11 +301,22 @@ impl App {
     /// for landed. Whether the screen must be drawn again (a search found nothing).
     pub fn drawn(&mut self, layout: Layout) -> bool {
         let mut again = false;
-        if self.seek.take().is_some() {
+        if let Some(from) = self.seek.take() {
             match layout.found {
                 Some(line) => {
                     self.scroll = line;
-                    self.status = None;
+                    let q = self.search.clone().unwrap_or_default();
+                    match layout.matches {
+                        Some((i, n)) => {
+                            self.set_status(format!("\"{q}\": match {i} of {n}"), false)
+                        }
+                        None => self.status = None,
+                    }
+                }
+                // Only inside an output shown cut: shown whole, and looked for again.
+                None if self.pane == Pane::Transcript && self.expand_to_find() => {
+                    self.seek = Some(from);
+                    again = true;
                 }
                 None => {
                     let q = self.search.clone().unwrap_or_default();
@@ -307,6 +327,35 @@ impl App {
         }
         self.layout = layout;
         again
+    }
+
+    /// Shows the selected task's outputs whole when the search query is in one of them
+    /// (a collapsed output hides its middle); whether that changed anything.
+    fn expand_to_find(&mut self) -> bool {
+        let q = self.search.clone().unwrap_or_default().to_lowercase();
+        let Some(t) = self.selected_mut() else {
+            return false;
+        };
+        if t.expand_all || q.is_empty() {
+            return false;
+        }
+        // As shown: colours and other escapes taken out.
+        let holds = |text: &str| {
+            super::render::ansi_lines(text).iter().any(|l| {
+                let shown: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+                shown.to_lowercase().contains(&q)
+            })
+        };
+        let inside = t.entries.iter().any(|e| match &e.kind {
+            crate::protocol::EntryKind::ToolResult { output: text, .. }
+            | crate::protocol::EntryKind::Output { text } => holds(text),
+            _ => false,
+        });
+        if inside {
+            t.expand_all = true;
+            t.version += 1;
+        }
+        inside
     }
 
     /// The overlay shown, if any.

@@ -101,6 +101,7 @@ impl App {
         match self.edit_prompt(&mut q, key) {
             Some(Action::Accept) => {
                 // An empty query repeats the last search from the next line.
+                self.seek_back = false;
                 let from = if !q.is_empty() {
                     self.search = Some(q);
                     self.scroll
@@ -303,6 +304,26 @@ impl App {
                 }
             }
             Action::Search => self.mode = Mode::Search(String::new()),
+            Action::SearchNext | Action::SearchPrev => match &self.search {
+                None => self.set_status("no search yet: / searches the pane", true),
+                Some(_) => {
+                    self.follow = false;
+                    self.seek_back = action == Action::SearchPrev;
+                    // From the line after the current match (or before it, going back).
+                    self.seek = Some(match self.seek_back {
+                        false => self.scroll + 1,
+                        true => self.scroll,
+                    });
+                }
+            },
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::Wider | Action::Narrower => {
+                let now = self
+                    .list_pct
+                    .unwrap_or(if self.header.all { 45 } else { 40 });
+                let step: i32 = if action == Action::Wider { 5 } else { -5 };
+                self.list_pct = Some((now as i32 + step).clamp(20, 80) as u16);
+            }
             Action::Approve => {
                 let Some(t) = self.selected_task() else {
                     need_task(self);

@@ -680,8 +680,14 @@ fn bug03_the_header_follows_the_users_branch() {
     let first = crate::common::git_out(&env.repo, &["rev-parse", "--short=7", "HEAD"])
         .trim()
         .to_string();
-    let t = Tmux::in_env(&env, &tui_in(&env), false);
+    // Plain `drover`, which starts its daemon: bug 2, the header says what Docker is.
+    let t = Tmux::in_env(&env, &tui_in(&env), true);
     t.wait_for(&format!("main@{first}"), 20);
+    let docker_said =
+        |s: &str| s.contains("docker unavailable") || s.contains(&format!("@{first} docker 2"));
+    wait_for(20, "the header to name Docker", || {
+        docker_said(&t.screen()).then_some(())
+    });
     std::fs::write(env.repo.join("more.txt"), "more\n").unwrap();
     crate::common::commit_all(&env.repo, "more");
     let second = crate::common::git_out(&env.repo, &["rev-parse", "--short=7", "HEAD"])
@@ -693,4 +699,14 @@ fn bug03_the_header_follows_the_users_branch() {
     t.wait_for(&format!("topic@{second}"), 10);
     t.keys(&["q"]);
     wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
+    // Again, with the daemon already running.
+    let t = Tmux::in_env(&env, &tui_in(&env), true);
+    wait_for(20, "the header to name Docker", || {
+        let s = t.screen();
+        (s.contains("docker unavailable") || s.contains(&format!("@{second} docker 2")))
+            .then_some(())
+    });
+    t.keys(&["q"]);
+    wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
+    let _ = env.drover(&["daemon", "stop"]);
 }

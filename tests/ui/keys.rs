@@ -833,3 +833,97 @@ fn bug19_the_list_keeps_the_order_tasks_were_added_in() {
     let titles: Vec<&str> = a.visible().iter().map(|t| t.task.title.as_str()).collect();
     assert_eq!(titles, ["first", "second", "third"]);
 }
+
+/// Bug 4: `/` searches what the Diff and Tests panes show; in the transcript it finds
+/// text inside an output shown cut (and shows it whole); `n`/`N` go to the next and
+/// previous match, with a counter.
+#[test]
+fn bug04_search_finds_what_each_pane_shows() {
+    let mut a = two_tasks();
+    transcript(&mut a, "k3j9x2ab1c");
+    let patch = "diff --git a/calc.py b/calc.py\nindex 1..2 100644\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n";
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::DiffUpdated {
+            diff: diff_summary(),
+            patch: drover::protocol::Page::of(patch, 0),
+        },
+    )));
+    let output: String = (0..200).map(|i| format!("test line {i}\n")).collect();
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::TestOutput { chunk: output },
+    )));
+    let search = |a: &mut App, q: &str| {
+        press(a, KeyCode::Char('/'));
+        typed(a, q);
+        press(a, KeyCode::Enter);
+        screen(a, 120, 30)
+    };
+    press(&mut a, KeyCode::Char('2'));
+    press(&mut a, KeyCode::Enter);
+    let s = search(&mut a, "return a + b");
+    assert!(
+        a.status.as_ref().is_some_and(|s| !s.error),
+        "{:?}",
+        a.status
+    );
+    assert!(s.contains("return a + b"), "{s}");
+    // Tests: a line far down the output comes into view.
+    press(&mut a, KeyCode::Char('3'));
+    let s = search(&mut a, "test line 150");
+    assert!(s.contains("test line 150"), "{s}");
+    assert_eq!(
+        a.status.clone().unwrap().text,
+        "\"test line 150\": match 1 of 1"
+    );
+    // n and N move between matches, counting (from the top).
+    press(&mut a, KeyCode::Char('g'));
+    let _ = search(&mut a, "line 1");
+    let first = a.status.clone().unwrap().text;
+    assert!(first.ends_with("match 1 of 111"), "{first}");
+    press(&mut a, KeyCode::Char('n'));
+    screen(&mut a, 120, 30);
+    assert!(a.status.clone().unwrap().text.ends_with("match 2 of 111"));
+    press(&mut a, KeyCode::Char('N'));
+    screen(&mut a, 120, 30);
+    assert!(a.status.clone().unwrap().text.ends_with("match 1 of 111"));
+    press(&mut a, KeyCode::Char('N'));
+    screen(&mut a, 120, 30);
+    assert!(
+        a.status.clone().unwrap().text.ends_with("match 111 of 111"),
+        "wraps"
+    );
+    // Transcript: text in the cut middle of a long output.
+    press(&mut a, KeyCode::Char('1'));
+    assert!(!a.selected_task().unwrap().expand_all);
+    let s = search(&mut a, "ok line 20");
+    assert!(a.selected_task().unwrap().expand_all, "shown whole");
+    let s = if s.contains("ok line 20") {
+        s
+    } else {
+        screen(&mut a, 120, 30)
+    };
+    assert!(s.contains("ok line 20"), "{s}");
+}
+
+/// Zoom gives the focused pane the whole screen; < and > resize the split.
+#[test]
+fn zoom_and_resize_the_split() {
+    let mut a = two_tasks();
+    transcript(&mut a, "k3j9x2ab1c");
+    press(&mut a, KeyCode::Enter);
+    press(&mut a, KeyCode::Char('z'));
+    let s = screen(&mut a, 120, 20);
+    assert!(!s.contains("Tasks (2)"), "the list gives way:\n{s}");
+    insta::assert_snapshot!(s);
+    press(&mut a, KeyCode::Char('z'));
+    let before = screen(&mut a, 120, 20);
+    press(&mut a, KeyCode::Char('>'));
+    press(&mut a, KeyCode::Char('>'));
+    let after = screen(&mut a, 120, 20);
+    let list_w = |s: &str| s.lines().nth(1).unwrap().find('┐').unwrap();
+    assert!(list_w(&after) > list_w(&before), "{before}\n{after}");
+}

@@ -75,6 +75,11 @@ impl DiffDoc {
         doc
     }
 
+    /// Line `i` of the patch as text.
+    pub(super) fn text(&self, i: usize) -> &str {
+        self.lines.get(i).map_or("", String::as_str)
+    }
+
     pub(super) fn line_count(&self) -> usize {
         self.lines.len()
     }
@@ -236,7 +241,13 @@ pub(super) fn draw(
     let rest = task.patch_rest();
     let len = doc.line_count() + usize::from(rest > 0);
     let top = super::top(app, len, height, false, out);
-    let mut lines = doc.render(top, top + height);
+    let count = doc.line_count();
+    let top = super::seek(app, count, height, top, |i| doc.text(i).to_string(), out);
+    let mut lines: Vec<Line<'static>> = doc
+        .render(top, top + height)
+        .into_iter()
+        .map(|l| super::highlight(app, l))
+        .collect();
     if rest > 0 && top + height > doc.line_count() {
         lines.push(Line::styled(
             format!(

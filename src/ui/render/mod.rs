@@ -43,6 +43,8 @@ pub struct Layout {
     /// Where the search the app asked for (`App::seek`) landed: `None` when nothing
     /// matched (or nothing was asked).
     pub found: Option<usize>,
+    /// Which match that is, counting from 1, and how many there are.
+    pub matches: Option<(usize, usize)>,
 }
 
 /// What drawing keeps between frames (owned by whoever draws, never by the app).
@@ -64,14 +66,12 @@ pub fn draw(app: &App, cache: &mut Cache, f: &mut Frame) -> Layout {
     draw_header(app, f, header);
     draw_footer(app, f, footer);
     if body.height >= 3 {
-        // Wide: list and pane side by side. Narrow: whichever has focus.
-        if body.width >= 80 {
-            // Every repository's tasks: room for the repository column too.
-            let list_w = if app.header.all {
-                (body.width * 45 / 100).clamp(30, 72)
-            } else {
-                (body.width * 36 / 100).clamp(30, 56)
-            };
+        // Wide: list and pane side by side. Narrow, or zoomed: whichever has focus.
+        if body.width >= 80 && !app.zoom {
+            // The list widens with the screen (titles stay readable), more when every
+            // repository's tasks show (their column too), or as the user set it.
+            let pct = app.list_pct.unwrap_or(if app.header.all { 45 } else { 40 });
+            let list_w = (body.width * pct / 100).clamp(30, body.width - 40);
             let [l, p] =
                 Split::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(body);
             list::draw(app, f, l, &mut out);
@@ -169,10 +169,15 @@ fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
         )
     };
     let line = if let Mode::Search(q) = &app.mode {
+        // Enter on nothing looks for the last query again: say which.
+        let last = match (&app.search, q.is_empty()) {
+            (Some(last), true) => format!(" (empty: \"{}\" again)", crate::text::inert(last)),
+            _ => String::new(),
+        };
         Line::from(vec![
             Span::styled("search: ", theme::key_style()),
             Span::raw(crate::text::inert(q)),
-            Span::styled(input("search"), theme::dim()),
+            Span::styled(input(&format!("search{last}")), theme::dim()),
         ])
     } else if matches!(app.mode, Mode::Filter) {
         Line::from(vec![
@@ -260,10 +265,73 @@ fn top(app: &App, len: usize, height: usize, follow_allowed: bool, out: &mut Lay
     }
 }
 
-/// Shows `lines[top..top+height]` where `top` follows the app's scroll state.
+/// Shows `lines[top..top+height]` where `top` follows the app's scroll state (or the
+/// search the app asked for), matches highlighted.
 fn scrolled(app: &App, f: &mut Frame, area: Rect, lines: &[Line<'static>], out: &mut Layout) {
     let height = area.height as usize;
     let top = top(app, lines.len(), height, false, out);
-    let visible: Vec<Line<'static>> = lines[top..(top + height).min(lines.len())].to_vec();
+    let top = seek(app, lines.len(), height, top, |i| text_of(&lines[i]), out);
+    let visible: Vec<Line<'static>> = lines[top..(top + height).min(lines.len())]
+        .iter()
+        .map(|l| highlight(app, l.clone()))
+        .collect();
     f.render_widget(Paragraph::new(visible), area);
+}
+
+/// The search query, lowercased, when there is one.
+fn query(app: &App) -> Option<String> {
+    app.search
+        .as_deref()
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Where a search the app asked for (`App::seek`) lands among `len` lines, `text(i)`
+/// being line `i`'s: the first match at or after where it starts, else from the top.
+/// Recorded in `out.found`; the first line to show (`top` when nothing was asked).
+fn seek(
+    app: &App,
+    len: usize,
+    height: usize,
+    top: usize,
+    text: impl Fn(usize) -> String,
+    out: &mut Layout,
+) -> usize {
+    let (Some(from), Some(q)) = (app.seek, query(app)) else {
+        return top;
+    };
+    let hits: Vec<usize> = (0..len)
+        .filter(|i| text(*i).to_lowercase().contains(q.as_str()))
+        .collect();
+    // Forward: the first at or after `from`; back: the last before it; either wraps.
+    let at = match app.seek_back {
+        false => hits
+            .iter()
+            .position(|i| *i >= from)
+            .or((!hits.is_empty()).then_some(0)),
+        true => hits
+            .iter()
+            .rposition(|i| *i < from)
+            .or(hits.len().checked_sub(1)),
+    };
+    out.found = at.map(|k| hits[k]);
+    out.matches = at.map(|k| (k + 1, hits.len()));
+    match out.found {
+        Some(i) => i.min(len.saturating_sub(height)),
+        None => top,
+    }
+}
+
+/// `l`, marked when it holds the search query.
+fn highlight(app: &App, l: Line<'static>) -> Line<'static> {
+    match query(app) {
+        Some(q) if text_of(&l).to_lowercase().contains(q.as_str()) => {
+            l.style(Style::default().bg(Color::Rgb(70, 60, 0)))
+        }
+        _ => l,
+    }
+}
+
+fn text_of(l: &Line<'_>) -> String {
+    l.spans.iter().map(|s| s.content.as_ref()).collect()
 }

@@ -97,39 +97,13 @@ pub fn draw(
     let n = cache.lines.len();
     let line = |i: usize| if i < n { &cache.lines[i] } else { &tail[i - n] };
     let len = n + tail.len();
-    let query = app
-        .search
-        .as_deref()
-        .filter(|q| !q.is_empty())
-        .map(str::to_lowercase);
     let height = area.height as usize;
-    let mut top = super::top(app, len, height, true, out);
-    if let (Some(from), Some(q)) = (app.seek, &query) {
-        // The first match at or after `from`, else from the top.
-        let hit = |i: &usize| text_of(line(*i)).to_lowercase().contains(q.as_str());
-        out.found = (from.min(len)..len)
-            .find(hit)
-            .or_else(|| (0..len).find(hit));
-        if let Some(i) = out.found {
-            top = i.min(len.saturating_sub(height));
-        }
-    }
+    let top = super::top(app, len, height, true, out);
+    let top = super::seek(app, len, height, top, |i| super::text_of(line(i)), out);
     let visible: Vec<Line<'static>> = (top..(top + height).min(len))
-        .map(|i| {
-            let l = line(i).clone();
-            match &query {
-                Some(q) if text_of(&l).to_lowercase().contains(q.as_str()) => {
-                    l.style(Style::default().bg(Color::Rgb(70, 60, 0)))
-                }
-                _ => l,
-            }
-        })
+        .map(|i| super::highlight(app, line(i).clone()))
         .collect();
     f.render_widget(Paragraph::new(visible), area);
-}
-
-fn text_of(l: &Line<'_>) -> String {
-    l.spans.iter().map(|s| s.content.as_ref()).collect()
 }
 
 /// The lines of one entry, appended to `out`.
