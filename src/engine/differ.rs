@@ -83,11 +83,20 @@ impl Differ {
         });
     }
 
-    /// Diffs the workspace against the base now, stores the stat and emits it.
+    /// Diffs the workspace against the base now, stores the stat and emits it. A live
+    /// diff taken while the agent works may meet a file mid-write or a repository the
+    /// agent is rearranging: that is not said (the next write schedules another, and
+    /// the thorough diffs verification takes say what is really wrong).
     pub(super) async fn refresh(&self) -> Option<WorkspaceDiff> {
         // The cache stays in memory; it is saved by the settling snapshots.
         let opts = SnapshotOptions::default();
-        self.take(opts).await.ok()
+        match self.take(opts).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::debug!(task = %self.task, "live diff skipped: {e}");
+                None
+            }
+        }
     }
 
     /// The diff now with ignored files measured (after the tests).
@@ -97,7 +106,7 @@ impl Differ {
             list_ignored: true,
             ..Default::default()
         };
-        self.take(opts).await.ok()
+        self.said(self.take(opts).await).ok()
     }
 
     /// The diff now, every file read again and ignored files measured (what verification
@@ -109,7 +118,18 @@ impl Differ {
             persist: true,
             list_ignored: true,
         };
-        self.take(opts).await
+        self.said(self.take(opts).await)
+    }
+
+    /// `r`, its error said to front ends too.
+    fn said(&self, r: Result<WorkspaceDiff, String>) -> Result<WorkspaceDiff, String> {
+        if let Err(message) = &r {
+            let body = EventBody::Error {
+                message: message.clone(),
+            };
+            self.bus.emit(Some(&self.task), self.attempt, body);
+        }
+        r
     }
 
     async fn take(&self, opts: SnapshotOptions) -> Result<WorkspaceDiff, String> {
@@ -157,20 +177,8 @@ impl Differ {
                 });
                 Ok(d)
             }
-            Ok(Err(e)) => {
-                let message = format!("diff: {e}");
-                emit(EventBody::Error {
-                    message: message.clone(),
-                });
-                Err(message)
-            }
-            Err(e) => {
-                let message = format!("diff task failed: {e}");
-                emit(EventBody::Error {
-                    message: message.clone(),
-                });
-                Err(message)
-            }
+            Ok(Err(e)) => Err(format!("diff: {e}")),
+            Err(e) => Err(format!("diff task failed: {e}")),
         }
     }
 }

@@ -472,10 +472,17 @@ pub fn short(id: &str) -> &str {
 
 /// An interactive shell in a task's container through the docker CLI (it owns the
 /// terminal while it runs). The container is started first if stopped, and stopped
-/// again afterwards when `stop_after` (a resting task should not hold resources).
-pub fn shell_command(container: &str, stop_after: bool) -> std::process::Command {
+/// again afterwards when `stop_after` (a resting task should not hold resources). With
+/// `as_root`, the shell runs as root inside: on a root host a resting task's workspace
+/// is handed back to root (0700), which the sandbox user could not enter; the container
+/// keeps its dropped capabilities.
+pub fn shell_command(container: &str, stop_after: bool, as_root: bool) -> std::process::Command {
+    // bash when the image has it, else sh: decided first, so leaving bash after a failed
+    // command does not drop the user into a second shell.
     let script = r#"docker start "$1" >/dev/null || exit $?
-docker exec -it -w /workspace "$1" bash -l 2>/dev/null || docker exec -it -w /workspace "$1" sh
+if docker exec "$1" sh -c 'command -v bash' >/dev/null 2>&1; then sh=bash; else sh=sh; fi
+if [ "$3" = root ]; then user="-u 0:0"; else user=; fi
+docker exec -it $user -w /workspace "$1" $sh
 status=$?
 if [ "$2" = stop ]; then docker stop -t 1 "$1" >/dev/null; fi
 exit $status"#;
@@ -486,6 +493,7 @@ exit $status"#;
         "drover-shell",
         container,
         if stop_after { "stop" } else { "keep" },
+        if as_root { "root" } else { "user" },
     ]);
     c
 }

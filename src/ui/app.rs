@@ -118,6 +118,8 @@ pub enum Effect {
     Shell {
         container: String,
         stop_after: bool,
+        /// The task's workspace: who owns it decides who the shell runs as.
+        workspace: Option<PathBuf>,
     },
     /// Open a URL in the user's browser.
     Open(String),

@@ -406,9 +406,13 @@ impl App {
             Action::Shell => match task {
                 None => need_task(self),
                 Some((_, _, st, Some(container))) => {
+                    let workspace = self
+                        .selected_task()
+                        .and_then(|t| t.attempt.workspace.clone());
                     return vec![Effect::Shell {
                         container,
                         stop_after: !st.is_active(),
+                        workspace,
                     }];
                 }
                 Some(_) => self.set_status("this task has no container yet", true),

@@ -253,11 +253,16 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> Result<i32, TuiError> {
                             app.set_status(format!("cannot open {url}: {e}"), true);
                         }
                     }
-                    Effect::Shell { container, stop_after } => {
+                    Effect::Shell { container, stop_after, workspace } => {
+                        // A resting task's workspace handed back to root (a root host):
+                        // only root inside can enter it.
+                        let as_root = stop_after
+                            && workspace.as_deref().and_then(|w| std::fs::metadata(w).ok())
+                                .is_some_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
                         // The shell owns the terminal: no event reader may compete for it.
                         events = None; // stops crossterm's reader before the shell starts
                         leave();
-                        let status = crate::runtime::shell_command(&container, stop_after).status();
+                        let status = crate::runtime::shell_command(&container, stop_after, as_root).status();
                         // A fresh terminal (empty back buffer) on a cleared screen redraws
                         // everything. Terminal::clear() would ask the terminal for the cursor
                         // position, an answer that is not reliably readable right after a

@@ -85,22 +85,33 @@ pub fn push(
     let local = repo
         .refname_to_id(&format!("refs/heads/{branch}"))
         .map_err(git)?;
-    let mut r = repo
+    let named = repo
         .find_remote(remote)
         .map_err(|_| PushError::NoRemote(remote.into()))?;
-    let remote_url = r.url().unwrap_or_default().to_string();
+    // Where a push goes: the remote's `pushurl` when it has one (fetching may come from
+    // elsewhere, a read-only mirror say), as `git push` does. An anonymous remote of
+    // that URL is asked and pushed to, so libgit2 never turns to the fetch URL.
+    let remote_url = match named.pushurl() {
+        Ok(Some(u)) => u.to_string(),
+        _ => named.url().unwrap_or_default().to_string(),
+    };
+    let mut r = repo.remote_anonymous(&remote_url).map_err(git)?;
+    let step = |what: &str| {
+        let what = format!("{what} {remote_url}");
+        move |e: git2::Error| PushError::Git(format!("{what}: {}", e.message()))
+    };
     let tries = Cell::new(0);
 
-    // What the remote has now, before sending anything.
-    r.connect_auth(Direction::Fetch, Some(callbacks(token, &tries)), None)
-        .map_err(git)?;
+    // What the remote has now, before sending anything: asked where the push goes.
+    r.connect_auth(Direction::Push, Some(callbacks(token, &tries)), None)
+        .map_err(step("reading the branches of"))?;
     let there: Option<Oid> = r
         .list()
-        .map_err(git)?
+        .map_err(step("reading the branches of"))?
         .iter()
         .find(|h| h.name() == format!("refs/heads/{branch}"))
         .map(|h| h.oid());
-    r.disconnect().map_err(git)?;
+    r.disconnect().map_err(step("disconnecting from"))?;
     match there {
         Some(o) if o == local => {
             return Ok(Pushed {
@@ -143,7 +154,8 @@ pub fn push(
     opts.remote_callbacks(cb);
     // No '+': never a forced update.
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    r.push(&[refspec.as_str()], Some(&mut opts)).map_err(git)?;
+    r.push(&[refspec.as_str()], Some(&mut opts))
+        .map_err(step("pushing to"))?;
     drop(opts);
     if let Some(status) = rejected.into_inner() {
         return Err(PushError::Rejected {
@@ -342,4 +354,71 @@ pub fn merge_check(
         )?))
     };
     run().unwrap_or_else(|e| MergeCheck::Unknown(e.message().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+
+    /// Bug 17: the branch goes to the remote's `pushurl` (its `url` may be a read-only
+    /// mirror, here one that does not exist); a failure says which step and where.
+    #[test]
+    fn bug17_push_goes_to_the_pushurl_and_errors_name_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let (repo, bare) = (dir.path().join("repo"), dir.path().join("push.git"));
+        std::fs::create_dir(&repo).unwrap();
+        run(dir.path(), &["init", "-q", "--bare", "push.git"]);
+        run(&repo, &["init", "-q", "-b", "main"]);
+        run(
+            &repo,
+            &[
+                "-c",
+                "user.name=a",
+                "-c",
+                "user.email=a@b",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "x",
+            ],
+        );
+        run(&repo, &["branch", "drover/t1"]);
+        run(
+            &repo,
+            &["remote", "add", "origin", "/nonexistent/mirror.git"],
+        );
+        run(
+            &repo,
+            &["config", "remote.origin.pushurl", bare.to_str().unwrap()],
+        );
+        let pushed = push(&repo, "origin", "drover/t1", "drover/", None).unwrap();
+        assert_eq!(pushed.remote_url, bare.to_str().unwrap());
+        let there = Repository::open_bare(&bare).unwrap();
+        assert!(there.refname_to_id("refs/heads/drover/t1").is_ok());
+        run(
+            &repo,
+            &["config", "remote.origin.pushurl", "/nonexistent/push.git"],
+        );
+        let e = push(&repo, "origin", "drover/t1", "drover/", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("reading the branches of /nonexistent/push.git: "),
+            "{e}"
+        );
+    }
 }

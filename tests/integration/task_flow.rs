@@ -569,3 +569,48 @@ fn bug12_tests_killed_for_memory_say_so() {
         "{task}"
     );
 }
+
+/// Bug 7: live diffs taken while the agent rewrites files meet them mid-write; that is
+/// not reported (no "diff: …" error reaches front ends), and the diff at the end is
+/// right. The churn is real: a background loop rewrites a 4 MiB file while the agent
+/// edits, so live diffs run into it.
+#[test]
+fn bug07_live_diffs_racing_the_agent_leave_no_spurious_errors() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::with_files(&[("drover.toml", "test = \"true\"\n"), ("a.txt", "a\n")]);
+    let mut script = String::from(
+        "[[step]]\nrun = \"(end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do head -c 4194304 /dev/urandom > big.bin; done) >/dev/null 2>&1 &\"\n",
+    );
+    for i in 0..12 {
+        script.push_str(&format!(
+            "[[step]]\nwrite = {{ path = \"f{i}.txt\", content = \"{i}\\n\" }}\n[[step]]\nrun = \"sleep 0.3\"\n"
+        ));
+    }
+    script.push_str(
+        "[[step]]\nrun = \"sleep 1; rm -f big.bin\"\n[[step]]\nfinish = \"done\"\n",
+    );
+    let id = env.add("Churn", &script);
+    let out = env.drover(&["run", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let diffs = events
+        .iter()
+        .filter(|e| e["event"] == "diff_updated")
+        .count();
+    assert!(diffs >= 5, "live diffs ran while the churn did: {diffs}");
+    let spurious: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["event"] == "error" && e["message"].as_str().is_some_and(|m| m.starts_with("diff"))
+        })
+        .collect();
+    assert!(spurious.is_empty(), "{spurious:?}");
+    let task = env.show(&id);
+    assert_eq!(task["diff"]["files"], 12, "{task}");
+}

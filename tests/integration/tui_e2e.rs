@@ -710,3 +710,36 @@ fn bug03_the_header_follows_the_users_branch() {
     wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
     let _ = env.drover(&["daemon", "stop"]);
 }
+
+/// Bug 5: `s` on a task in review opens a shell that can enter the workspace (on a
+/// root host it is handed back to root), and leaving it after a failed command returns
+/// to the TUI, not into a second shell.
+#[test]
+fn bug05_the_shell_of_a_task_in_review_enters_its_workspace() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"python3 -m unittest\"\n");
+    let id = env.add(
+        "Fix add",
+        "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n[[step]]\nfinish = \"done\"\n",
+    );
+    let out = env.drover(&["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(env.show(&id)["state"], "review");
+    let t = Tmux::in_env(&env, &tui_in(&env), false);
+    t.wait_for("Fix add", 20);
+    t.keys(&["s"]);
+    std::thread::sleep(Duration::from_secs(2));
+    t.keys(&["grep -c 'a + b' calc.py && echo shell-in-$((6*7))", "Enter"]);
+    t.wait_for("shell-in-42", 20);
+    t.keys(&["false", "Enter"]);
+    t.keys(&["exit", "Enter"]);
+    // Back in the TUI (its footer), not in another shell.
+    t.wait_for("Tasks (1)", 20);
+    t.keys(&["q"]);
+    wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
+    remove_containers_of(&env.repo);
+}

@@ -79,7 +79,8 @@ fn list_keys_send_commands_for_the_selected_task() {
         press(&mut a, KeyCode::Char('s')),
         vec![Effect::Shell {
             container: "0e5312461064aaaaaaaaaaaaaaaa".into(),
-            stop_after: true
+            stop_after: true,
+            workspace: a.selected_task().unwrap().attempt.workspace.clone(),
         }]
     );
     a.quit_policy = Some(OnQuit::Stop);
