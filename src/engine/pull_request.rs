@@ -35,7 +35,10 @@ pub(super) async fn open(
     if let (Some(number), Some(url)) = (attempt.pr_number, attempt.pr_url.clone()) {
         return Ok(Some(crate::forge::PullRequest { number, url }));
     }
+    // Said now, and kept on the attempt (Info shows why there is no pull request).
     let note = |m: String| {
+        let kept = m.clone();
+        let _ = ctx.update_attempt(&task.id, task.attempt, |a| a.pr_note = Some(kept));
         ctx.bus.emit(
             Some(&task.id),
             task.attempt,

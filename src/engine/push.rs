@@ -105,6 +105,7 @@ pub(super) async fn push(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
             ctx.update_attempt(&task.id, task.attempt, |a| {
                 a.pr_number = Some(pr.number);
                 a.pr_url = Some(pr.url.clone());
+                a.pr_note = None;
             })?;
             if let Reply::Pushed { pull_request, .. } = &mut reply {
                 *pull_request = Some(PullRequestRef {
@@ -117,6 +118,8 @@ pub(super) async fn push(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
         Ok(None) => {}
         // The branch is out; pushing again tries the pull request again.
         Err(e) => {
+            let why = format!("the pull request failed: {e} (p tries it again)");
+            ctx.update_attempt(&task.id, task.attempt, |a| a.pr_note = Some(why))?;
             return Err(CommandError::failed(format!(
                 "{reply}, but the pull request failed: {e}"
             )));

@@ -97,6 +97,7 @@ pub enum Action {
     SearchNext,
     SearchPrev,
     Zoom,
+    Activity,
     Wider,
     Narrower,
     Submit,
@@ -168,6 +169,7 @@ const ACTIONS: &[(Action, &str, &str, &[Context])] = &[
     (A::SearchNext, "search_next", "next match", &[C::Pane]),
     (A::SearchPrev, "search_prev", "previous match", &[C::Pane]),
     (A::Zoom, "zoom", "zoom pane", &[C::List, C::Pane]),
+    (A::Activity, "activity", "activity log", &[C::List, C::Pane]),
     (A::Wider, "wider", "widen the list", &[C::List, C::Pane]),
     (
         A::Narrower,
@@ -196,6 +198,23 @@ const ACTIONS: &[(Action, &str, &str, &[Context])] = &[
 ];
 
 impl Action {
+    /// Acts on the selected task (offered first, when its state allows).
+    pub fn is_task_action(self) -> bool {
+        matches!(
+            self,
+            A::Approve
+                | A::Push
+                | A::RetryFeedback
+                | A::RetryScratch
+                | A::Cancel
+                | A::Discard
+                | A::Resume
+                | A::Shell
+                | A::OpenPr
+                | A::CopyPr
+        )
+    }
+
     pub fn name(self) -> &'static str {
         ACTIONS.iter().find(|a| a.0 == self).map_or("?", |a| a.1)
     }
@@ -390,13 +409,21 @@ impl Keymap {
 
     /// (keys, label) of every action bound in `ctx`, in the order of the action table.
     pub fn hints(&self, ctx: Context) -> Vec<(String, &'static str)> {
+        self.action_hints(ctx)
+            .into_iter()
+            .map(|(_, keys, label)| (keys, label))
+            .collect()
+    }
+
+    /// `hints`, each with its action (for offering only what applies).
+    pub fn action_hints(&self, ctx: Context) -> Vec<(Action, String, &'static str)> {
         let Some(m) = self.bindings.get(&ctx) else {
             return Vec::new();
         };
         ACTIONS
             .iter()
             .filter(|(a, _, _, ctxs)| ctxs.contains(&ctx) && m.contains_key(a))
-            .map(|(a, _, label, _)| (self.keys(ctx, *a), *label))
+            .map(|(a, _, label, _)| (*a, self.keys(ctx, *a), *label))
             .collect()
     }
 

@@ -123,6 +123,7 @@ fn attempt() -> AttemptRecord {
         tests_overridden: true,
         pr_number: Some(7),
         pr_url: Some("https://github.com/ana/shop/pull/7".into()),
+        pr_note: None,
         workspace_bytes: Some(4096),
         environment: Some("from snapshot drover-env:1 (setup skipped)".into()),
         blocked_count: 3,

@@ -111,6 +111,10 @@ pub struct AttemptRecord {
     pub pr_number: Option<u64>,
     #[serde(default)]
     pub pr_url: Option<String>,
+    /// Why the push opened no pull request (no token, not a GitHub remote, the request
+    /// failed), when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_note: Option<String>,
     /// Disk the workspace used when the attempt ended.
     #[serde(default)]
     pub workspace_bytes: Option<u64>,

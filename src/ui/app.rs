@@ -16,6 +16,7 @@ use crate::config::{Notify, OnQuit};
 use crate::keymap::{Action, Context, Keymap};
 use crate::protocol::TaskId;
 use crate::protocol::TaskState;
+use crate::protocol::Transition;
 use crate::protocol::{Command, CommandResult, Event, EventBody, TaskSnapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,14 @@ pub struct Confirm {
 }
 
 pub enum Overlay {
-    Help,
+    /// The keys, scrolled by `scroll` lines.
+    Help {
+        scroll: usize,
+    },
+    /// The activity log, scrolled up from its newest entry by `scroll` lines.
+    Activity {
+        scroll: usize,
+    },
     Confirm(Box<Confirm>),
     /// Quitting with tasks running and no quit policy yet: stop them or keep them?
     QuitPolicy {
@@ -68,6 +76,8 @@ pub enum Overlay {
 pub struct Status {
     pub text: String,
     pub error: bool,
+    /// When it was said: it clears itself `activity::STATUS_SECS` later.
+    pub at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -165,6 +175,11 @@ pub struct App {
     pub quit_policy: Option<OnQuit>,
     /// Keys of the repository's drover.toml ignored until the user trusts it.
     pub untrusted: Vec<String>,
+    /// What happened, for the activity log.
+    pub activity: super::activity::Log,
+    /// Reads the wall clock before each message (the terminal's loop sets it; tests
+    /// keep a fixed `now`).
+    pub clock: Option<fn() -> OffsetDateTime>,
 }
 
 impl App {
@@ -192,6 +207,8 @@ impl App {
             default_script: None,
             quit_policy: None,
             untrusted: Vec::new(),
+            activity: Default::default(),
+            clock: None,
         }
     }
 
@@ -232,9 +249,49 @@ impl App {
         self.tasks.iter_mut().find(|t| t.task.id == id)
     }
 
+    /// Whether the footer offers `action` now: task actions only when the selected
+    /// task's state allows them (as the engine's state machine decides), trust only
+    /// when the repository's config asks for it, search keys only with a search.
+    pub fn offers(&self, action: Action) -> bool {
+        use crate::protocol::state::next;
+        let t = self.selected_task();
+        let st = t.map(|t| &t.task.state);
+        let allows = |tr: Transition| st.is_some_and(|s| next(s, tr).is_ok());
+        match action {
+            Action::Approve => allows(Transition::Approve),
+            Action::Push => allows(Transition::Push),
+            Action::RetryFeedback | Action::RetryScratch => {
+                allows(Transition::Retry { feedback: None })
+            }
+            Action::Cancel => allows(Transition::Cancel),
+            Action::Discard => allows(Transition::Discard),
+            Action::Resume => allows(Transition::Resume),
+            Action::Shell => t.is_some_and(|t| t.attempt.container.is_some()),
+            Action::OpenPr | Action::CopyPr => t.is_some_and(|t| t.attempt.pr_url.is_some()),
+            Action::Trust => !self.untrusted.is_empty(),
+            Action::SearchNext | Action::SearchPrev => self.search.is_some(),
+            // Moving about and the rest are always there, but not worth the room.
+            Action::Down
+            | Action::Up
+            | Action::Top
+            | Action::Bottom
+            | Action::PageDown
+            | Action::PageUp
+            | Action::PaneTranscript
+            | Action::PaneDiff
+            | Action::PaneTests
+            | Action::PaneInfo
+            | Action::PrevPane
+            | Action::Wider
+            | Action::Narrower => false,
+            _ => true,
+        }
+    }
+
     /// Whether something on screen changes with time alone (elapsed clocks).
     pub fn animating(&self) -> bool {
-        self.tasks.iter().any(|t| t.task.state.is_active())
+        // A status message clears itself: time must pass for it too.
+        self.status.is_some() || self.tasks.iter().any(|t| t.task.state.is_active())
     }
 
     pub fn context(&self) -> Context {
@@ -245,6 +302,9 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        if let Some(clock) = self.clock {
+            self.now = clock();
+        }
         match msg {
             Msg::Engine(ev) => self.on_event(ev),
             Msg::Snapshot(tasks) => self.on_snapshot(tasks),
@@ -295,7 +355,13 @@ impl App {
                 self.header.commit = commit;
                 Vec::new()
             }
-            Msg::Tick => Vec::new(),
+            Msg::Tick => {
+                // A message said long enough ago gives the footer back.
+                if self.status.as_ref().is_some_and(|s| !self.fresh(s)) {
+                    self.status = None;
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -368,11 +434,31 @@ impl App {
         }
     }
 
+    /// Says `text` in the status line for a while (a passing remark: a search's
+    /// counter, a copy); `say` also logs it.
     pub fn set_status(&mut self, text: impl Into<String>, error: bool) {
         self.status = Some(Status {
             text: text.into(),
             error,
+            at: self.now,
         });
+    }
+
+    /// Says `text` in the status line and keeps it in the activity log.
+    pub fn say(&mut self, text: impl Into<String>, error: bool) {
+        let text = text.into();
+        self.activity.push(self.now, text.clone(), error);
+        self.set_status(text, error);
+    }
+
+    /// Keeps `text` in the activity log without saying it now.
+    pub fn log(&mut self, text: impl Into<String>, error: bool) {
+        self.activity.push(self.now, text.into(), error);
+    }
+
+    /// Whether a status message is still shown.
+    pub fn fresh(&self, s: &Status) -> bool {
+        (self.now - s.at).whole_seconds() < super::activity::STATUS_SECS
     }
 
     /// Starts over from `tasks`: histories are asked for again as tasks are selected,
@@ -410,8 +496,8 @@ impl App {
                     (None, e) => Err(e.clone().unwrap_or_else(|| "unavailable".into())),
                 });
             }
-            (None, EventBody::Error { message }) => self.set_status(message.clone(), true),
-            (None, EventBody::Notice { message }) => self.set_status(message.clone(), false),
+            (None, EventBody::Error { message }) => self.say(message.clone(), true),
+            (None, EventBody::Notice { message }) => self.say(message.clone(), false),
             (Some(id), EventBody::TaskAdded { task, attempt }) => {
                 match self.tasks.iter_mut().find(|t| &t.task.id == id) {
                     Some(t) => t.apply(&ev),
@@ -438,20 +524,34 @@ impl App {
                 if !selected && t.entries.len() > 2 * KEEP_UNSELECTED {
                     t.forget_older(KEEP_UNSELECTED);
                 }
+                let who = format!("{} {}", t.task.id, crate::text::inert(&t.task.title));
+                let (tid, title) = (t.task.id.clone(), t.task.title.clone());
+                let verdict = t.attempt.tests.as_ref().map_or(String::new(), |r| {
+                    format!(" (tests {})", r.verdict.outcome())
+                });
                 match body {
                     EventBody::StateChanged {
                         to: TaskState::Review,
                         ..
                     } => {
-                        fx.push(Effect::Notify(format!("{} needs review", t.task.title)));
+                        fx.push(Effect::Notify(format!("{title} needs review")));
+                        self.log(format!("{who}: ready for review{verdict}"), false);
+                    }
+                    EventBody::StateChanged { to, .. }
+                        if matches!(
+                            to,
+                            TaskState::Failed { .. }
+                                | TaskState::Interrupted { .. }
+                                | TaskState::Blocked { .. }
+                        ) =>
+                    {
+                        self.log(format!("{who}: {to}"), true);
                     }
                     EventBody::Error { message } => {
-                        let msg = format!("{}: {message}", t.task.id);
-                        self.set_status(msg, true);
+                        self.say(format!("{tid}: {message}"), true);
                     }
                     EventBody::Notice { message } => {
-                        let msg = format!("{}: {message}", t.task.id);
-                        self.set_status(msg, false);
+                        self.say(format!("{tid}: {message}"), false);
                     }
                     _ => {}
                 }

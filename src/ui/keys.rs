@@ -122,7 +122,31 @@ impl App {
     fn on_overlay_key(&mut self, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
         let k = key_of(&key);
         match overlay {
-            Overlay::Help => Vec::new(),
+            // Scrolled with the pane's keys; any other key closes them.
+            Overlay::Help { scroll } | Overlay::Activity { scroll } => {
+                let page = self.layout.pane_height.max(10) as isize;
+                let big = isize::MAX / 4;
+                let delta = match k.and_then(|k| self.keymap.action(Context::Pane, k)) {
+                    Some(Action::Down) => 1,
+                    Some(Action::Up) => -1,
+                    Some(Action::PageDown) => page,
+                    Some(Action::PageUp) => -page,
+                    Some(Action::Top) => -big,
+                    Some(Action::Bottom) => big,
+                    _ => return Vec::new(),
+                };
+                let move_by = |d: isize| (scroll as isize).saturating_add(d).max(0) as usize;
+                // The log counts up from its newest line (at the bottom).
+                self.mode = Mode::Overlay(match overlay {
+                    Overlay::Help { .. } => Overlay::Help {
+                        scroll: move_by(delta),
+                    },
+                    _ => Overlay::Activity {
+                        scroll: move_by(-delta),
+                    },
+                });
+                Vec::new()
+            }
             Overlay::QuitPolicy { running } => {
                 let policy = match k.and_then(|k| self.keymap.action(Context::Confirm, k)) {
                     Some(Action::StopTasks) => OnQuit::Stop,
@@ -242,7 +266,8 @@ impl App {
                 }
                 return vec![Effect::Quit];
             }
-            Action::Help => self.mode = Mode::Overlay(Overlay::Help),
+            Action::Help => self.mode = Mode::Overlay(Overlay::Help { scroll: 0 }),
+            Action::Activity => self.mode = Mode::Overlay(Overlay::Activity { scroll: 0 }),
             Action::Filter => self.mode = Mode::Filter,
             Action::NewTask => {
                 self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::new_task(
@@ -425,10 +450,16 @@ impl App {
                         self.set_status(format!("copied {u}"), false);
                         return vec![Effect::Copy(u)];
                     }
-                    (None, Some(TaskState::Pushed)) => self.set_status(
-                        "the branch was pushed but no pull request was opened: the transcript says why",
-                        true,
-                    ),
+                    (None, Some(TaskState::Pushed)) => {
+                        let why = self
+                            .selected_task()
+                            .and_then(|t| t.attempt.pr_note.clone())
+                            .unwrap_or_else(|| "the transcript says why".into());
+                        self.set_status(
+                            format!("the branch was pushed but no pull request was opened: {why}"),
+                            true,
+                        )
+                    }
                     (None, Some(TaskState::Approved | TaskState::Blocked { .. })) => {
                         let push = self.keymap.keys(Context::List, Action::Push);
                         self.set_status(

@@ -2,11 +2,12 @@
 //!
 //! `app` holds state and turns messages into effects (`keys` per mode, `replies` for
 //! command results), `render` draws it and returns the `Layout` it drew, `model` is the
-//! read model built from engine events, `submit` turns a filled-in editor into a command,
+//! read model built from engine events, `submit` turns a filled-in editor into a command, `activity` logs what happened,
 //! and `terminal` runs the loop (terminal setup, events, suspend for a shell, hot
 //! reload). The UI talks to the engine only through a `client::Attachment` (the
 //! protocol's `Command`, `Event`, `Reply`); it never opens the store or Docker itself.
 
+pub mod activity;
 pub mod app;
 pub mod editor;
 pub mod highlight;

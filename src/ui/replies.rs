@@ -36,6 +36,20 @@ impl App {
         if let Ok(Reply::Queued { id } | Reply::Imported { id, .. }) = &result {
             fx.extend(self.select(Some(id.clone())));
         }
+        // What a command did is said at once and kept in the activity log (an approval,
+        // a push and its pull request or why there is none come as the task's notice).
+        if let Ok(
+            r @ (Reply::Retrying { .. }
+            | Reply::Resuming { .. }
+            | Reply::Cancelled { .. }
+            | Reply::Cancelling { .. }
+            | Reply::Discarded { .. }
+            | Reply::Queued { .. }
+            | Reply::Imported { .. }),
+        ) = &result
+        {
+            self.say(r.to_string(), false);
+        }
         fx.extend(self.answer(command, result));
         fx
     }
@@ -95,7 +109,7 @@ impl App {
                 }
                 self.set_status(e.to_string(), true);
             }
-            (_, Err(e)) => self.set_status(e.to_string(), true),
+            (_, Err(e)) => self.say(e.to_string(), true),
             (_, Ok(_)) => {}
         }
         Vec::new()

@@ -131,6 +131,7 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> Result<i32, TuiError> {
         all: opts.all,
     };
     let mut app = App::new(header, keymap);
+    app.clock = Some(time::OffsetDateTime::now_utc);
     app.notify = config.notify;
     app.default_script = opts.default_script;
     app.quit_policy = quit_policy;

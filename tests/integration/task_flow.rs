@@ -589,9 +589,7 @@ fn bug07_live_diffs_racing_the_agent_leave_no_spurious_errors() {
             "[[step]]\nwrite = {{ path = \"f{i}.txt\", content = \"{i}\\n\" }}\n[[step]]\nrun = \"sleep 0.3\"\n"
         ));
     }
-    script.push_str(
-        "[[step]]\nrun = \"sleep 1; rm -f big.bin\"\n[[step]]\nfinish = \"done\"\n",
-    );
+    script.push_str("[[step]]\nrun = \"sleep 1; rm -f big.bin\"\n[[step]]\nfinish = \"done\"\n");
     let id = env.add("Churn", &script);
     let out = env.drover(&["run", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

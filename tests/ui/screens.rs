@@ -635,3 +635,81 @@ fn bug10_a_cut_command_shows_no_made_up_duration() {
     assert!(!s.contains("0.0s"), "{s}");
     assert!(s.contains("✗ failed · 2.3s"), "{s}");
 }
+
+/// The activity log: what happened, timestamped, errors in red; the status line shows
+/// the newest for a few seconds and then gives the footer back.
+#[test]
+fn activity_log_and_a_status_that_clears_itself() {
+    let mut a = every_state();
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::Notice {
+            message: "approved: drover/k3j9x2ab1c-fix-add is at 1a2b3c4d5e6f in your repository"
+                .into(),
+        },
+    )));
+    a.now += time::Duration::seconds(75);
+    a.update(Msg::Engine(ev(
+        Some("a1b2c3d4e5"),
+        1,
+        EventBody::StateChanged {
+            from: TaskState::Running,
+            to: TaskState::Failed {
+                reason: "edit_file failed: not found".into(),
+            },
+        },
+    )));
+    a.update(Msg::Reply(
+        drover::protocol::Command::Push {
+            id: id("b1b2c3d4e5"),
+        },
+        Err(drover::protocol::CommandError::failed(
+            "cannot push a queued task",
+        )),
+    ));
+    let s = screen(&mut a, 120, 20);
+    assert!(
+        s.contains("cannot push a queued task"),
+        "the newest is said:\n{s}"
+    );
+    a.now += time::Duration::seconds(9);
+    a.update(Msg::Tick);
+    assert!(a.status.is_none(), "cleared itself");
+    assert!(
+        screen(&mut a, 120, 20).contains("q quit  ? help"),
+        "the footer is back"
+    );
+    a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('L'),
+        KeyModifiers::NONE,
+    )));
+    assert_snapshot!(screen(&mut a, 120, 16));
+    // Any other key closes it.
+    a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('x'),
+        KeyModifiers::NONE,
+    )));
+    assert!(a.overlay().is_none());
+}
+
+/// The help overlay scrolls when the screen is shorter than it.
+#[test]
+fn help_scrolls_on_a_short_screen() {
+    let mut a = every_state();
+    a.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('?'),
+        KeyModifiers::NONE,
+    )));
+    let top = screen(&mut a, 100, 20);
+    assert!(top.contains("│Tasks"), "{top}");
+    for _ in 0..60 {
+        a.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('j'),
+            KeyModifiers::NONE,
+        )));
+    }
+    let end = screen(&mut a, 100, 20);
+    assert!(end.contains("any other key closes this help"), "{end}");
+    assert!(end.contains("States"), "the legend: {end}");
+}

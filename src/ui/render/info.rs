@@ -194,8 +194,10 @@ pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &
             format!("{} (tests failed, output fed back)", a.iterations),
         ));
     }
-    if let (Some(n), Some(url)) = (a.pr_number, &a.pr_url) {
-        lines.push(row("pull req.", format!("#{n} {url}")));
+    match (a.pr_number, &a.pr_url, &a.pr_note) {
+        (Some(n), Some(url), _) => lines.push(row("pull req.", format!("#{n} {url}"))),
+        (_, _, Some(why)) => lines.push(row("pull req.", format!("none: {why}"))),
+        _ => {}
     }
     if let Some(c) = &a.approved_commit {
         let note = if a.tests_overridden {

@@ -8,6 +8,7 @@
 //! snapshot-tested on a `TestBackend`. Sizes down to 20×5 degrade instead of panicking:
 //! panes are dropped before the list, the list before the header.
 
+mod activity;
 mod diff;
 mod info;
 mod list;
@@ -21,6 +22,7 @@ use ratatui::layout::{Constraint, Layout as Split, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
+use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Focus, Mode, Pane};
 use super::model::counts;
@@ -185,7 +187,7 @@ fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
             Span::raw(crate::text::inert(&app.filter)),
             Span::styled(input("keep"), theme::dim()),
         ])
-    } else if let Some(s) = &app.status {
+    } else if let Some(s) = app.status.as_ref().filter(|s| app.fresh(s)) {
         let style = if s.error {
             Style::default().fg(Color::Red)
         } else {
@@ -193,20 +195,28 @@ fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
         };
         Line::from(Span::styled(crate::text::inert(&s.text), style))
     } else {
-        // Help and quit first: the line is cut at the terminal's edge.
+        // Help and quit first, then what applies to the selected task now; a hint
+        // that does not fit whole is left out, never cut.
         let mut hints = app.keymap.global_hints_in(app.context());
-        // Trusting is offered only when the repository's config asks for it.
-        let trust = crate::keymap::Action::Trust.label();
-        hints.extend(
-            app.keymap
-                .hints(app.context())
-                .into_iter()
-                .filter(|(_, label)| !app.untrusted.is_empty() || *label != trust),
-        );
+        let (mut task, rest): (Vec<_>, Vec<_>) = app
+            .keymap
+            .action_hints(app.context())
+            .into_iter()
+            .filter(|(a, _, _)| app.offers(*a))
+            .partition(|(a, _, _)| a.is_task_action());
+        task.extend(rest);
+        hints.extend(task.into_iter().map(|(_, keys, label)| (keys, label)));
         let mut spans = Vec::new();
+        let mut used = 0;
         for (keys, label) in hints {
+            let label = format!(" {label}  ");
+            let w = keys.width() + label.width();
+            if used + w > area.width as usize + 2 {
+                break;
+            }
+            used += w;
             spans.push(Span::styled(keys, theme::key_style()));
-            spans.push(Span::styled(format!(" {label}  "), theme::dim()));
+            spans.push(Span::styled(label, theme::dim()));
         }
         Line::from(spans)
     };

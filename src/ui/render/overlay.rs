@@ -12,7 +12,7 @@ use crate::ui::app::{App, Overlay};
 use crate::ui::editor::{Editor, EditorKind};
 use crate::ui::theme;
 
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     Rect {
@@ -26,7 +26,8 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 pub(super) fn draw(app: &App, f: &mut Frame, area: Rect) {
     match app.overlay() {
         None => {}
-        Some(Overlay::Help) => help(app, f, area),
+        Some(Overlay::Help { scroll }) => help(app, *scroll, f, area),
+        Some(Overlay::Activity { scroll }) => super::activity::draw(app, *scroll, f, area),
         Some(Overlay::Confirm(c)) => {
             let yes = app
                 .keymap
@@ -101,7 +102,7 @@ fn quit_policy(app: &App, running: usize, f: &mut Frame, area: Rect) {
     );
 }
 
-fn help(app: &App, f: &mut Frame, area: Rect) {
+fn help(app: &App, scroll: usize, f: &mut Frame, area: Rect) {
     let mut lines = Vec::new();
     for (ctx, title) in [
         (Context::List, "Tasks"),
@@ -125,14 +126,66 @@ fn help(app: &App, f: &mut Frame, area: Rect) {
         "Keys come from keymap.toml; override them in ~/.config/drover/keymap.toml.",
         theme::dim(),
     ));
-    lines.push(Line::styled("Any key closes this help.", theme::dim()));
+    lines.extend(legend());
+    lines.push(Line::styled(
+        "j/k scroll · any other key closes this help.",
+        theme::dim(),
+    ));
     let r = centered(area, 76, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(Color::Cyan))
         .title(" Help ");
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    // Taller than the screen: it scrolls (never past its end).
+    let height = r.height.saturating_sub(2) as usize;
+    let top = scroll.min(lines.len().saturating_sub(height));
+    f.render_widget(Paragraph::new(lines[top..].to_vec()).block(block), r);
+}
+
+/// What each state's symbol in the list means.
+fn legend() -> Vec<Line<'static>> {
+    use crate::protocol::TaskState as S;
+    let states = [
+        S::Queued,
+        S::Provisioning,
+        S::Running,
+        S::Verifying,
+        S::Review,
+        S::Approved,
+        S::Blocked {
+            reason: String::new(),
+        },
+        S::Pushed,
+        S::Failed {
+            reason: String::new(),
+        },
+        S::Cancelled,
+        S::Interrupted {
+            reason: String::new(),
+            cause: Default::default(),
+        },
+    ];
+    let mut lines = vec![Line::styled("States", theme::bold())];
+    for pair in states.chunks(3) {
+        let mut spans = Vec::new();
+        for s in pair {
+            spans.push(Span::styled(
+                format!("  {:>3} ", theme::state_symbol(s)),
+                Style::default().fg(theme::state_color(s)),
+            ));
+            spans.push(Span::raw(format!("{:<17}", s.name())));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("    ⊘N ", Style::default().fg(Color::Red)),
+        Span::raw("requests the network policy blocked   "),
+        Span::styled("✓ ✗ ", Style::default().fg(Color::Green)),
+        Span::raw("tests"),
+    ]));
+    lines.push(Line::raw(""));
+    lines
 }
 
 fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
