@@ -296,6 +296,7 @@ mod tests {
         assert!(matches!(front.recv().await, Some(Update::Snapshot(_))));
         let load = Command::Load {
             id: crate::protocol::TaskId::random(),
+            attempt: None,
         };
         front.send(load.clone());
         server.await.unwrap();

@@ -17,7 +17,7 @@ use super::{EngineCtx, Mail};
 use crate::config::Config;
 use crate::protocol::{
     AgentSpec, Command, CommandError, CommandResult, EventBody, LongText, NewTask, Reply, TaskId,
-    Transition,
+    TaskRecord, Transition,
 };
 
 pub(super) async fn dispatch(
@@ -97,16 +97,21 @@ pub(super) async fn dispatch(
                 let _ = reply.send(r);
             });
         }
-        Command::Load { id } => {
+        Command::Load { id, attempt } => {
             let ctx = engine.ctx.clone();
             tokio::task::spawn_blocking(move || {
-                let _ = reply.send(load(&ctx, &id));
+                let _ = reply.send(load(&ctx, &id, attempt));
             });
         }
-        Command::Page { id, text, from } => {
+        Command::Page {
+            id,
+            text,
+            from,
+            attempt,
+        } => {
             let ctx = engine.ctx.clone();
             tokio::task::spawn_blocking(move || {
-                let _ = reply.send(page(&ctx, &id, text, from));
+                let _ = reply.send(page(&ctx, &id, text, from, attempt));
             });
         }
         Command::WhichAgent { repo, provider } => {
@@ -177,7 +182,7 @@ fn queue(ctx: &EngineCtx, new: NewTask) -> CommandResult {
 }
 
 /// Tells front ends about a task just recorded.
-fn announce(ctx: &EngineCtx, task: crate::protocol::TaskRecord) {
+fn announce(ctx: &EngineCtx, task: TaskRecord) {
     let (id, n) = (task.id.clone(), task.attempt);
     let attempt = ctx.store.attempt(&id, n).unwrap_or_default();
     let body = EventBody::TaskAdded {
@@ -309,14 +314,35 @@ pub(super) async fn discard_now(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
     Ok(Reply::Discarded { id: t.id })
 }
 
-fn load(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
-    let t = ctx.find(id.as_str())?;
+/// The task as of its attempt `n` (the current one when `None`), or why there is none.
+fn at_attempt(ctx: &EngineCtx, id: &TaskId, n: Option<u32>) -> Result<TaskRecord, CommandError> {
+    let mut t = ctx.find(id.as_str())?;
+    if let Some(n) = n {
+        if n == 0 || n > t.attempt {
+            return Err(CommandError::failed(format!(
+                "task {} has no attempt {n} (it has 1 to {})",
+                t.id, t.attempt
+            )));
+        }
+        t.attempt = n;
+    }
+    Ok(t)
+}
+
+fn load(ctx: &EngineCtx, id: &TaskId, attempt: Option<u32>) -> CommandResult {
+    let t = at_attempt(ctx, id, attempt)?;
     let history = Box::new(super::history::history(ctx, &t));
     Ok(Reply::History { id: t.id, history })
 }
 
-fn page(ctx: &EngineCtx, id: &TaskId, text: LongText, from: u64) -> CommandResult {
-    let t = ctx.find(id.as_str())?;
+fn page(
+    ctx: &EngineCtx,
+    id: &TaskId,
+    text: LongText,
+    from: u64,
+    attempt: Option<u32>,
+) -> CommandResult {
+    let t = at_attempt(ctx, id, attempt)?;
     let page = super::history::page(ctx, &t, text, from)?;
     Ok(Reply::Page {
         id: t.id,

@@ -55,13 +55,18 @@ pub enum Command {
     /// Asks for a task's stored history (answered by `Reply::History`).
     Load {
         id: TaskId,
+        /// An earlier attempt's history instead of the current one's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
     },
-    /// Asks for more of a long text of the task's current attempt, from byte `from`
-    /// (answered by `Reply::Page`).
+    /// Asks for more of a long text of the task's current attempt (or of `attempt`),
+    /// from byte `from` (answered by `Reply::Page`).
     Page {
         id: TaskId,
         text: LongText,
         from: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
     },
     /// Which agent would work on a new task of `repo` (`provider` as `drover add
     /// --agent` names one), as the engine's own environment and config decide.

@@ -267,11 +267,15 @@ fn commands() -> Vec<Command> {
             notes: Some("keep it small".into()),
             agent: AgentSpec::Builtin { provider: None },
         },
-        Command::Load { id: t() },
+        Command::Load {
+            id: t(),
+            attempt: None,
+        },
         Command::Page {
             id: t(),
             text: LongText::TestOutput,
             from: 1 << 20,
+            attempt: None,
         },
         Command::WhichAgent {
             repo: "/home/ana/shop".into(),
@@ -455,6 +459,7 @@ fn client_msgs() -> Vec<ClientMsg> {
             id: 1,
             command: Command::Load {
                 id: id("k3j9x2ab1c"),
+                attempt: None,
             },
         },
         ClientMsg::Stop,

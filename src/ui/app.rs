@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use super::editor::Editor;
 use super::model::TaskView;
 pub use super::render::Layout;
+pub use super::review::DiffComment;
 use crate::config::{Notify, OnQuit};
 use crate::keymap::{Action, Context, Keymap};
 use crate::protocol::TaskId;
@@ -163,6 +164,13 @@ pub struct App {
     pub zoom: bool,
     /// The list's share of a wide screen, in percent, once the user set it.
     pub list_pct: Option<u16>,
+    /// An earlier attempt of the selected task, shown in the panes instead of the
+    /// current one (its transcript, diff and tests as they were).
+    pub past: Option<TaskView>,
+    /// The line of the shown patch the Diff pane's cursor is on.
+    pub diff_cursor: usize,
+    /// Comments on diff lines, kept until they go out as feedback.
+    pub comments: Vec<DiffComment>,
     pub status: Option<Status>,
     pub keymap: Keymap,
     pub notify: Notify,
@@ -199,6 +207,9 @@ impl App {
             seek_back: false,
             zoom: false,
             list_pct: None,
+            past: None,
+            diff_cursor: 0,
+            comments: Vec::new(),
             status: None,
             keymap,
             notify: Notify::Both,
@@ -247,6 +258,59 @@ impl App {
     pub(super) fn selected_mut(&mut self) -> Option<&mut TaskView> {
         let id = self.selected.clone()?;
         self.tasks.iter_mut().find(|t| t.task.id == id)
+    }
+
+    /// What the panes show: the earlier attempt being looked at, or the selected task.
+    pub fn shown_task(&self) -> Option<&TaskView> {
+        match &self.past {
+            Some(p) if Some(&p.task.id) == self.selected.as_ref() => Some(p),
+            _ => self.selected_task(),
+        }
+    }
+
+    pub(super) fn shown_mut(&mut self) -> Option<&mut TaskView> {
+        match self.past.as_ref().map(|p| p.task.id.clone()) {
+            Some(id) if Some(&id) == self.selected.as_ref() => self.past.as_mut(),
+            _ => self.selected_mut(),
+        }
+    }
+
+    /// Shows attempt `n` of the selected task in the panes (its history asked for),
+    /// or the current one again when `n` is it.
+    pub(super) fn view_attempt(&mut self, n: u32) -> Vec<Effect> {
+        let Some(task) = self.selected_task().map(|t| t.task.clone()) else {
+            return Vec::new();
+        };
+        let current = task.attempt;
+        if n == 0 || n > current {
+            self.set_status(
+                format!("attempt {n}: this task has attempts 1 to {current}"),
+                true,
+            );
+            return Vec::new();
+        }
+        self.scroll = 0;
+        self.follow = self.pane == Pane::Transcript;
+        if n == current {
+            self.past = None;
+            self.set_status(format!("attempt {n} of {current}: the current one"), false);
+            return Vec::new();
+        }
+        let mut task = task;
+        task.attempt = n;
+        let record = crate::protocol::AttemptRecord {
+            n,
+            ..Default::default()
+        };
+        let mut view = TaskView::new(task, record);
+        view.loaded = true;
+        let id = view.task.id.clone();
+        self.past = Some(view);
+        self.set_status(format!("attempt {n} of {current} (an earlier one)"), false);
+        vec![Effect::Send(Command::Load {
+            id,
+            attempt: Some(n),
+        })]
     }
 
     /// Whether the footer offers `action` now: task actions only when the selected
@@ -584,6 +648,7 @@ impl App {
                 t.loaded = true;
                 vec![Effect::Send(Command::Load {
                     id: t.task.id.clone(),
+                    attempt: None,
                 })]
             }
             _ => Vec::new(),
@@ -599,6 +664,8 @@ impl App {
             prev.forget_older(KEEP_UNSELECTED);
         }
         self.selected = id;
+        self.past = None;
+        self.diff_cursor = 0;
         self.scroll = 0;
         self.follow = true;
         self.load_selected()

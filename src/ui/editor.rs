@@ -17,6 +17,12 @@ pub enum EditorKind {
         id: TaskId,
         title: String,
     },
+    /// A comment on one line of a task's diff (kept by the app until sent as
+    /// feedback).
+    Comment {
+        id: TaskId,
+        place: super::patch::Place,
+    },
 }
 
 pub struct Editor {
@@ -83,10 +89,26 @@ impl Editor {
         }
     }
 
+    /// A comment on `place` of task `id`'s diff.
+    pub fn comment(id: TaskId, place: super::patch::Place) -> Self {
+        Editor {
+            kind: EditorKind::Comment { id, place },
+            prompt: field("what should change here? it goes into the next feedback"),
+            ..Editor::feedback(TaskId::random(), String::new())
+        }
+    }
+
+    /// The feedback editor, its text already there (the diff's comments, say).
+    pub fn feedback_with(id: TaskId, title: String, text: &str) -> Self {
+        let mut e = Editor::feedback(id, title);
+        e.prompt.insert_str(text);
+        e
+    }
+
     fn fields(&self) -> &'static [usize] {
         match self.kind {
             EditorKind::NewTask | EditorKind::Issue => &[0, 1, 2],
-            EditorKind::Feedback { .. } => &[1],
+            EditorKind::Feedback { .. } | EditorKind::Comment { .. } => &[1],
         }
     }
 

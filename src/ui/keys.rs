@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::layout::Position;
 
 use super::app::{App, Confirm, Effect, Focus, Mode, Overlay, Pane};
-use super::editor::Editor;
+use super::editor::{Editor, EditorKind};
 use super::input::key_of;
 use crate::config::OnQuit;
 use crate::keymap::{Action, Context};
@@ -199,6 +199,19 @@ impl App {
             }
             Overlay::Editor(mut e) => {
                 match k.and_then(|k| self.keymap.action(Context::Editor, k)) {
+                    Some(Action::Submit) if matches!(e.kind, EditorKind::Comment { .. }) => {
+                        let text = e.prompt_text();
+                        match (e.kind, text.is_empty()) {
+                            (_, true) => {
+                                self.set_status("an empty comment is not kept", false);
+                            }
+                            (EditorKind::Comment { id, place }, false) => {
+                                self.add_comment(id, place, text);
+                            }
+                            _ => {}
+                        }
+                        Vec::new()
+                    }
                     Some(Action::Submit) => match self.submit(&e) {
                         Ok(cmd) => {
                             e.error = Some(match &cmd {
@@ -292,6 +305,27 @@ impl App {
                     on_yes: Effect::Trust,
                 })))
             }
+            // In the Diff pane the keys move a cursor over the patch (the view follows).
+            a @ (Action::Down
+            | Action::Up
+            | Action::PageDown
+            | Action::PageUp
+            | Action::Top
+            | Action::Bottom
+            | Action::NextHunk
+            | Action::PrevHunk
+            | Action::NextFile
+            | Action::PrevFile)
+                if in_pane && self.pane == Pane::Diff && self.diff_move(a) => {}
+            Action::NextHunk | Action::PrevHunk | Action::NextFile | Action::PrevFile => {}
+            Action::Comment if self.pane == Pane::Diff => return self.comment_here(),
+            Action::Comment => {
+                let key = self.keymap.keys(Context::List, Action::PaneDiff);
+                self.set_status(
+                    format!("comments are on diff lines: {key} shows the diff"),
+                    true,
+                )
+            }
             Action::Down if in_pane => self.scroll_by(1),
             Action::Up if in_pane => self.scroll_by(-1),
             Action::PageDown if in_pane => self.scroll_by(page),
@@ -322,8 +356,21 @@ impl App {
             Action::PaneDiff => self.switch_pane(Pane::Diff),
             Action::PaneTests => self.switch_pane(Pane::Tests),
             Action::PaneInfo => self.switch_pane(Pane::Info),
+            Action::PrevAttempt | Action::NextAttempt => {
+                let Some(t) = self.selected_task() else {
+                    need_task(self);
+                    return Vec::new();
+                };
+                let current = t.task.attempt;
+                let shown = self.shown_task().map_or(current, |s| s.task.attempt);
+                let n = match action {
+                    Action::PrevAttempt => shown.saturating_sub(1),
+                    _ => shown + 1,
+                };
+                return self.view_attempt(n.clamp(1, current));
+            }
             Action::Expand => {
-                if let Some(t) = self.selected_mut() {
+                if let Some(t) = self.shown_mut() {
                     t.expand_all = !t.expand_all;
                     t.version += 1;
                 }
@@ -409,9 +456,11 @@ impl App {
                 Some((id, title, st, _)) => {
                     match crate::protocol::state::next(&st, Transition::Retry { feedback: None }) {
                         Ok(_) => {
-                            self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::feedback(
-                                id, title,
-                            ))))
+                            // The diff's comments come along, ready to edit.
+                            let comments = self.comments_as_feedback(&id);
+                            self.mode = Mode::Overlay(Overlay::Editor(Box::new(
+                                Editor::feedback_with(id, title, &comments),
+                            )))
                         }
                         Err(e) => self.set_status(e.to_string(), true),
                     }
@@ -496,7 +545,7 @@ impl App {
         }
         let near = self.scroll + 2 * self.layout.pane_height >= self.layout.pane_len;
         let measured = self.layout.shown.clone();
-        let Some(t) = self.selected_mut() else {
+        let Some(t) = self.shown_mut() else {
             return Vec::new();
         };
         if measured != Some((t.task.id.clone(), Pane::Diff)) {
@@ -507,10 +556,18 @@ impl App {
             return Vec::new();
         }
         t.patch_asked = Some(from);
+        // An earlier attempt's patch is paged from that attempt.
+        let current = self.selected_task().map_or(0, |c| c.task.attempt);
+        let t = match self.shown_task() {
+            Some(t) => t,
+            None => return Vec::new(),
+        };
+        let attempt = (t.task.attempt != current).then_some(t.task.attempt);
         vec![Effect::Send(Command::Page {
             id: t.task.id.clone(),
             text: LongText::Patch,
             from,
+            attempt,
         })]
     }
 

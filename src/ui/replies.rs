@@ -33,6 +33,17 @@ impl App {
             }
         }
         let mut fx = Vec::new();
+        // Feedback went out: the diff comments it carried are done.
+        if let (
+            Command::Retry {
+                id,
+                feedback: Some(_),
+            },
+            Ok(_),
+        ) = (&command, &result)
+        {
+            self.comments_sent(id);
+        }
         if let Ok(Reply::Queued { id } | Reply::Imported { id, .. }) = &result {
             fx.extend(self.select(Some(id.clone())));
         }
@@ -63,9 +74,41 @@ impl App {
                     self.set_status(e.to_string(), false);
                 }
             }
+            (
+                Command::Load {
+                    attempt: Some(n), ..
+                },
+                Ok(Reply::History { id, history }),
+            ) => {
+                if let Some(p) = self
+                    .past
+                    .as_mut()
+                    .filter(|p| p.task.id == id && p.task.attempt == n)
+                {
+                    p.apply_history(&history);
+                }
+            }
             (_, Ok(Reply::History { id, history })) => {
                 if let Some(t) = self.tasks.iter_mut().find(|t| t.task.id == id) {
                     t.apply_history(&history);
+                }
+            }
+            (
+                Command::Page {
+                    attempt: Some(n), ..
+                },
+                Ok(Reply::Page {
+                    id,
+                    text: LongText::Patch,
+                    page,
+                }),
+            ) => {
+                if let Some(p) = self
+                    .past
+                    .as_mut()
+                    .filter(|p| p.task.id == id && p.task.attempt == n)
+                {
+                    p.add_patch_page(page);
                 }
             }
             (
@@ -103,7 +146,7 @@ impl App {
                 }
                 self.set_status(e.to_string(), true);
             }
-            (Command::Load { id }, Err(e)) => {
+            (Command::Load { id, attempt: None }, Err(e)) => {
                 if let Some(t) = self.tasks.iter_mut().find(|t| t.task.id == id) {
                     t.loaded = false;
                 }

@@ -39,6 +39,7 @@ impl App {
     /// Turns a filled-in editor into a command, or says what is missing.
     pub(super) fn submit(&self, e: &Editor) -> Result<Command, String> {
         match &e.kind {
+            EditorKind::Comment { .. } => Err("a comment is kept, not sent".into()),
             EditorKind::Feedback { id, .. } => {
                 let feedback = e.prompt_text();
                 if feedback.is_empty() {

@@ -392,6 +392,7 @@ async fn a_150_mb_diff_travels_in_pages_and_the_daemon_stays_small() {
             id: id.clone(),
             text: LongText::Patch,
             from,
+            attempt: None,
         })
         .await
         .unwrap()

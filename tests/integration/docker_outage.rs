@@ -174,6 +174,7 @@ async fn dur_09_tasks_queued_while_docker_is_down_start_in_order_when_it_returns
     let answer = handle
         .request(Command::Load {
             id: drover::protocol::TaskId::parse(id).unwrap(),
+            attempt: None,
         })
         .await;
     assert!(answer.is_ok(), "{answer:?}");

@@ -177,7 +177,8 @@ fn selection_moves_and_loads_history_once() {
     assert_eq!(
         press(&mut a, KeyCode::Char('j')),
         send(Command::Load {
-            id: id("m2n4p6q8r0")
+            id: id("m2n4p6q8r0"),
+            attempt: None,
         })
     );
     assert_eq!(
@@ -513,7 +514,8 @@ fn mouse_click_selects_and_wheel_scrolls() {
     assert_eq!(
         fx,
         send(Command::Load {
-            id: id("m2n4p6q8r0")
+            id: id("m2n4p6q8r0"),
+            attempt: None,
         })
     );
     let wheel = MouseEvent {
@@ -738,6 +740,7 @@ fn the_rest_of_a_long_patch_is_asked_for_as_it_is_read() {
                 id: id("k3j9x2ab1c"),
                 text: LongText::Patch,
                 from,
+                attempt: None,
             })]
         );
         assert!(press(&mut a, KeyCode::PageDown).is_empty(), "asked once");
@@ -927,4 +930,133 @@ fn zoom_and_resize_the_split() {
     let after = screen(&mut a, 120, 20);
     let list_w = |s: &str| s.lines().nth(1).unwrap().find('┐').unwrap();
     assert!(list_w(&after) > list_w(&before), "{before}\n{after}");
+}
+
+/// `[` and `]` move the panes between a task's attempts: an earlier one's transcript,
+/// diff and tests come from its stored history; `]` at the newest is the live one.
+#[test]
+fn attempts_switch_with_brackets() {
+    use drover::protocol::{AttemptRecord, EntryKind, History, Page};
+    let mut a = app();
+    let mut second = reviewed(true);
+    second.n = 2;
+    add(&mut a, "k3j9x2ab1c", "Fix add()", TaskState::Review, second);
+    a.tasks[0].task.attempt = 2;
+    let fx = press(&mut a, KeyCode::Char('['));
+    let load = Command::Load {
+        id: id("k3j9x2ab1c"),
+        attempt: Some(1),
+    };
+    assert_eq!(fx, send(load.clone()));
+    let first = History {
+        attempt: AttemptRecord {
+            n: 1,
+            ..reviewed(false)
+        },
+        entries: vec![drover::protocol::Entry {
+            at: T0.into(),
+            kind: EntryKind::Assistant {
+                text: "the first try went this way".into(),
+            },
+        }],
+        earlier: 0,
+        test_output: "FAILED (failures=1)\n".into(),
+        patch: Page::of(
+            "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-a\n+first try\n",
+            0,
+        ),
+        warnings: Vec::new(),
+    };
+    a.update(Msg::Reply(
+        load,
+        Ok(drover::protocol::Reply::History {
+            id: id("k3j9x2ab1c"),
+            history: Box::new(first),
+        }),
+    ));
+    let s = screen(&mut a, 130, 16);
+    assert!(s.contains("attempt 1 of 2, an earlier one"), "{s}");
+    assert!(s.contains("the first try went this way"), "{s}");
+    press(&mut a, KeyCode::Char('3'));
+    assert!(screen(&mut a, 130, 16).contains("FAILED (failures=1)"));
+    // The current attempt again.
+    assert!(press(&mut a, KeyCode::Char(']')).is_empty());
+    let s = screen(&mut a, 130, 16);
+    assert!(
+        s.contains("attempt 2 of 2") && !s.contains("FAILED (failures=1)"),
+        "{s}"
+    );
+    // Past the first: it stays at the first.
+    press(&mut a, KeyCode::Char('['));
+    assert!(press(&mut a, KeyCode::Char('[')).is_empty() || a.past.is_some());
+}
+
+/// Diff review: the cursor moves over the patch, `)`/`}` jump to the next file and
+/// hunk, `c` comments on a line, and `r` opens the feedback editor with the comments
+/// (file:line, the hunk, the line); once sent they are done.
+#[test]
+fn diff_comments_become_feedback() {
+    let mut a = two_tasks();
+    let patch = "diff --git a/calc.py b/calc.py\nindex 1..2 100644\n--- a/calc.py\n+++ b/calc.py\n@@ -10,3 +10,4 @@ def add(a, b):\n     x = 1\n-    return a - b\n+    return a + b\n+    # fixed\ndiff --git a/README b/README\n@@ -1 +1 @@\n-old\n+new\n";
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::DiffUpdated {
+            diff: diff_summary(),
+            patch: drover::protocol::Page::of(patch, 0),
+        },
+    )));
+    press(&mut a, KeyCode::Char('2'));
+    press(&mut a, KeyCode::Enter);
+    screen(&mut a, 120, 30);
+    press(&mut a, KeyCode::Char(')'));
+    assert_eq!(a.diff_cursor, 9, "the next file");
+    press(&mut a, KeyCode::Char('('));
+    press(&mut a, KeyCode::Char('('));
+    assert_eq!(a.diff_cursor, 0);
+    press(&mut a, KeyCode::Char('}'));
+    assert_eq!(a.diff_cursor, 4, "the first hunk");
+    press(&mut a, KeyCode::Char('c'));
+    assert!(
+        a.status.as_ref().is_some_and(|s| s.error),
+        "a hunk header is no place"
+    );
+    press(&mut a, KeyCode::Char('j'));
+    press(&mut a, KeyCode::Char('j'));
+    press(&mut a, KeyCode::Char('j'));
+    press(&mut a, KeyCode::Char('c'));
+    let Some(Overlay::Editor(_)) = a.overlay() else {
+        panic!("the comment editor")
+    };
+    typed(&mut a, "also handle floats");
+    assert_eq!(ctrl(&mut a, 's'), vec![]);
+    assert!(a.overlay().is_none());
+    assert_eq!(a.comments.len(), 1);
+    let s = screen(&mut a, 120, 30);
+    assert!(s.contains("● +    return a + b"), "marked:\n{s}");
+    insta::assert_snapshot!(s);
+    // r: the feedback editor holds the comment.
+    press(&mut a, KeyCode::Esc);
+    press(&mut a, KeyCode::Char('r'));
+    let Some(Overlay::Editor(e)) = a.overlay() else {
+        panic!("the feedback editor")
+    };
+    let want =
+        "calc.py:11 (in @@ -10,3 +10,4 @@ def add(a, b):)\n> +    return a + b\nalso handle floats";
+    assert_eq!(e.prompt_text(), want);
+    let fx = ctrl(&mut a, 's');
+    let sent = Command::Retry {
+        id: id("k3j9x2ab1c"),
+        feedback: Some(want.into()),
+    };
+    assert_eq!(fx, send(sent.clone()));
+    a.update(Msg::Reply(
+        sent,
+        Ok(drover::protocol::Reply::Retrying {
+            id: id("k3j9x2ab1c"),
+            attempt: 2,
+            with_feedback: true,
+        }),
+    ));
+    assert!(a.comments.is_empty(), "sent, so done");
 }

@@ -486,7 +486,8 @@ fn all_repositories_from_a_daemon_snapshot() {
         fx,
         vec![drover::ui::app::Effect::Send(
             drover::protocol::Command::Load {
-                id: id("k3j9x2ab1c")
+                id: id("k3j9x2ab1c"),
+                attempt: None,
             }
         )],
         "the first task is selected and its history asked for"

@@ -243,10 +243,30 @@ pub(super) fn draw(
     let top = super::top(app, len, height, false, out);
     let count = doc.line_count();
     let top = super::seek(app, count, height, top, |i| doc.text(i).to_string(), out);
+    // The review cursor (while the pane has focus) and the lines commented on.
+    let cursor = (app.focus == crate::ui::app::Focus::Pane).then_some(app.diff_cursor);
+    let commented: Vec<usize> = app
+        .comments_of(&task.task.id)
+        .iter()
+        .filter(|c| c.at.1 == task.patch_version)
+        .map(|c| c.at.0)
+        .collect();
     let mut lines: Vec<Line<'static>> = doc
         .render(top, top + height)
         .into_iter()
-        .map(|l| super::highlight(app, l))
+        .enumerate()
+        .map(|(k, l)| {
+            let i = top + k;
+            let mut l = super::highlight(app, l);
+            if commented.contains(&i) {
+                l.spans
+                    .insert(0, Span::styled("● ", Style::default().fg(Color::Yellow)));
+            }
+            if cursor == Some(i) {
+                l = l.style(Style::default().bg(Color::DarkGray));
+            }
+            l
+        })
         .collect();
     if rest > 0 && top + height > doc.line_count() {
         lines.push(Line::styled(

@@ -237,6 +237,22 @@ fn draw_pane(app: &App, cache: &mut Cache, f: &mut Frame, area: Rect, out: &mut 
         tabs.push(Span::styled(format!(" {} {} ", i + 1, p.title()), style));
         tabs.push(Span::raw(" "));
     }
+    // Which attempt the panes show, when the task has had more than one.
+    if let (Some(cur), Some(shown)) = (app.selected_task(), app.shown_task()) {
+        let (n, of) = (shown.task.attempt, cur.task.attempt);
+        if of > 1 {
+            let style = match n == of {
+                true => theme::dim(),
+                false => Style::default().fg(Color::Black).bg(Color::Yellow),
+            };
+            let what = match n == of {
+                true => format!(" attempt {n} of {of} "),
+                false => format!(" attempt {n} of {of}, an earlier one "),
+            };
+            tabs.push(Span::styled(what, style));
+            tabs.push(Span::raw(" "));
+        }
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::border(focused))
@@ -244,7 +260,7 @@ fn draw_pane(app: &App, cache: &mut Cache, f: &mut Frame, area: Rect, out: &mut 
     let inner = block.inner(area);
     f.render_widget(block, area);
     out.pane = area;
-    let Some(task) = app.selected_task() else {
+    let Some(task) = app.shown_task() else {
         let hint = format!(
             "No task yet. Press {} to queue one.",
             app.keymap

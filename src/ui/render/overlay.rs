@@ -196,6 +196,14 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
             format!(" Retry with feedback: {} ", crate::text::inert(title)),
             14,
         ),
+        EditorKind::Comment { place, .. } => (
+            format!(
+                " Comment on {}:{} ",
+                crate::text::inert(&place.path),
+                place.line
+            ),
+            9,
+        ),
     };
     let r = centered(area, 90.min(area.width.saturating_sub(4)).max(20), height);
     f.render_widget(Clear, r);
@@ -215,7 +223,11 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
         Some(err) => Line::styled(crate::text::inert(err), Style::default().fg(Color::Red)),
         None => Line::from(vec![
             Span::styled(submit, theme::key_style()),
-            Span::raw(" queue  "),
+            Span::raw(match e.kind {
+                EditorKind::Feedback { .. } => " send  ",
+                EditorKind::Comment { .. } => " keep  ",
+                _ => " queue  ",
+            }),
             Span::styled("tab", theme::key_style()),
             Span::raw(" next field  "),
             Span::styled(cancel, theme::key_style()),
@@ -257,6 +269,22 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
                 Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(inner);
             let mut prompt = e.prompt.clone();
             prompt.set_block(field_block("Feedback", true));
+            f.render_widget(&prompt, p);
+            f.render_widget(Paragraph::new(footer), foot);
+        }
+        EditorKind::Comment { ref place, .. } => {
+            let [quote, p, foot] = Layout::vertical([
+                Constraint::Length(1),
+                Constraint::Min(3),
+                Constraint::Length(1),
+            ])
+            .areas(inner);
+            f.render_widget(
+                Paragraph::new(Line::styled(crate::text::inert(&place.text), theme::dim())),
+                quote,
+            );
+            let mut prompt = e.prompt.clone();
+            prompt.set_block(field_block("Comment", true));
             f.render_widget(&prompt, p);
             f.render_widget(Paragraph::new(footer), foot);
         }
