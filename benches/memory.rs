@@ -98,7 +98,10 @@ fn main() {
             warnings: Vec::new(),
         };
         app.update(Msg::Reply(
-            drover::protocol::Command::Load { id: id(t) },
+            drover::protocol::Command::Load {
+                id: id(t),
+                attempt: None,
+            },
             Ok(drover::protocol::Reply::History {
                 id: id(t),
                 history: Box::new(history),

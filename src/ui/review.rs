@@ -32,6 +32,7 @@ impl App {
         if lines == 0 {
             return false;
         }
+        let more = t.patch_rest() > 0;
         let page = self.layout.pane_height.max(1);
         let at = self.diff_cursor.min(lines - 1);
         let jump = |marks: Vec<usize>, forward: bool| patch::next_mark(&marks, at, forward);
@@ -57,12 +58,14 @@ impl App {
             return true;
         };
         self.diff_cursor = to.min(lines - 1);
-        // The view follows the cursor.
+        // The view follows the cursor; on the last line loaded, the line saying more
+        // is coming shows too (reading there asks for it).
         let height = self.layout.pane_height.max(1);
+        let below = usize::from(more && self.diff_cursor + 1 == lines);
         if self.diff_cursor < self.scroll {
             self.scroll = self.diff_cursor;
-        } else if self.diff_cursor >= self.scroll + height {
-            self.scroll = self.diff_cursor + 1 - height;
+        } else if self.diff_cursor + below >= self.scroll + height {
+            self.scroll = (self.diff_cursor + below + 1).saturating_sub(height);
         }
         self.follow = false;
         true
