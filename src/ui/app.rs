@@ -179,6 +179,9 @@ pub struct App {
     pub layout: Layout,
     /// Prefilled in the new-task editor's script field.
     pub default_script: Option<String>,
+    /// The agent field of the last task queued from an editor (empty: the built-in
+    /// agent): the next editor starts with it.
+    pub last_agent: Option<String>,
     /// What quitting does to running tasks (`None`: ask when it matters).
     pub quit_policy: Option<OnQuit>,
     /// Keys of the repository's drover.toml ignored until the user trusts it.
@@ -216,6 +219,7 @@ impl App {
             now: OffsetDateTime::now_utc(),
             layout: Layout::default(),
             default_script: None,
+            last_agent: None,
             quit_policy: None,
             untrusted: Vec::new(),
             activity: Default::default(),

@@ -214,6 +214,9 @@ impl App {
                     }
                     Some(Action::Submit) => match self.submit(&e) {
                         Ok(cmd) => {
+                            if matches!(e.kind, EditorKind::NewTask | EditorKind::Issue) {
+                                self.last_agent = Some(e.script_text());
+                            }
                             e.error = Some(match &cmd {
                                 // GitHub takes a moment: say what is happening meanwhile.
                                 Command::Import { reference, .. } => {
@@ -282,15 +285,20 @@ impl App {
             Action::Help => self.mode = Mode::Overlay(Overlay::Help { scroll: 0 }),
             Action::Activity => self.mode = Mode::Overlay(Overlay::Activity { scroll: 0 }),
             Action::Filter => self.mode = Mode::Filter,
+            // The agent field starts as the last task queued here had it.
             Action::NewTask => {
-                self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::new_task(
-                    self.default_script.as_deref(),
-                ))))
+                let agent = self
+                    .last_agent
+                    .as_deref()
+                    .or(self.default_script.as_deref());
+                self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::new_task(agent))))
             }
             Action::ImportIssue => {
-                self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::issue(
-                    self.default_script.as_deref(),
-                ))))
+                let agent = self
+                    .last_agent
+                    .as_deref()
+                    .or(self.default_script.as_deref());
+                self.mode = Mode::Overlay(Overlay::Editor(Box::new(Editor::issue(agent))))
             }
             Action::Trust if self.untrusted.is_empty() => self.set_status(
                 "nothing to trust: this repository's config asks for nothing that needs trust",
@@ -595,6 +603,18 @@ impl App {
                 let id = self.visible().get(row).map(|t| t.task.id.clone());
                 if id.is_some() {
                     return self.select(id);
+                }
+            }
+            // A click on a tab of the pane's title shows that pane.
+            MouseEventKind::Down(MouseButton::Left) if pane.contains(at) && at.y == pane.y => {
+                let mut x = pane.x + 2;
+                for (i, p) in Pane::ALL.iter().enumerate() {
+                    let w = format!(" {} {} ", i + 1, p.title()).len() as u16;
+                    if (x..x + w).contains(&at.x) {
+                        self.switch_pane(*p);
+                        break;
+                    }
+                    x += w + 1;
                 }
             }
             MouseEventKind::Down(MouseButton::Left) if pane.contains(at) => {

@@ -1060,3 +1060,36 @@ fn diff_comments_become_feedback() {
     ));
     assert!(a.comments.is_empty(), "sent, so done");
 }
+
+/// Small things: a click on a pane's tab shows it; the editor starts with the agent the
+/// last task was queued with.
+#[test]
+fn tab_clicks_and_the_remembered_agent() {
+    let mut a = two_tasks();
+    screen(&mut a, 120, 20);
+    let pane = a.layout.pane;
+    // " 1 Transcript " then " 2 Diff ": the Diff tab starts after the first and a gap.
+    let x = pane.x + 2 + " 1 Transcript ".len() as u16 + 1 + 2;
+    a.update(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x,
+        row: pane.y,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(a.pane, Pane::Diff);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("steps.toml");
+    std::fs::write(&script, "[[step]]\nsay = \"hi\"\n").unwrap();
+    press(&mut a, KeyCode::Char('n'));
+    typed(&mut a, "First");
+    press(&mut a, KeyCode::Tab);
+    press(&mut a, KeyCode::Tab);
+    a.update(Msg::Paste(script.display().to_string()));
+    assert_eq!(ctrl(&mut a, 's').len(), 1);
+    a.mode = drover::ui::app::Mode::Browse;
+    press(&mut a, KeyCode::Char('n'));
+    let Some(Overlay::Editor(e)) = a.overlay() else {
+        panic!("the editor")
+    };
+    assert_eq!(e.script_text(), script.display().to_string());
+}

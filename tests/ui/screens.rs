@@ -714,3 +714,14 @@ fn help_scrolls_on_a_short_screen() {
     assert!(end.contains("any other key closes this help"), "{end}");
     assert!(end.contains("States"), "the legend: {end}");
 }
+
+/// At 200 columns titles read whole and a stopped task says why in its row.
+#[test]
+fn a_wide_list_reads_titles_whole_and_says_why_a_task_stopped() {
+    let s = screen(&mut every_state(), 200, 16);
+    assert!(s.contains("Add median() to calc.py, with tests"), "{s}");
+    assert!(
+        s.contains("Make slugify() fold accents · edit_file failed:…"),
+        "{s}"
+    );
+}

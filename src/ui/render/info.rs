@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 
-use super::util::{duration, elapsed};
+use super::util::{duration, elapsed, humane};
 use crate::ui::app::App;
 use crate::ui::model::TaskView;
 use crate::ui::theme;
@@ -93,14 +93,18 @@ pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &
         row("image", a.image.clone().unwrap_or_else(|| "—".into())),
         row("network", a.network.clone().unwrap_or_else(|| "—".into())),
         row("limits", a.limits.clone().unwrap_or_else(|| "—".into())),
-        row("created", t.created_at.clone()),
+        row("created", humane(&t.created_at, app.now)),
         row(
             "started",
-            a.started_at.clone().unwrap_or_else(|| "—".into()),
+            a.started_at
+                .as_deref()
+                .map_or("—".into(), |s| humane(s, app.now)),
         ),
         row(
             "finished",
-            a.finished_at.clone().unwrap_or_else(|| "—".into()),
+            a.finished_at
+                .as_deref()
+                .map_or("—".into(), |s| humane(s, app.now)),
         ),
     ];
     // Behind the egress proxy, what it refused (where nothing can leave, nothing to say).
@@ -230,7 +234,34 @@ pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &
             ));
         }
     }
+    let lines = wrap_rows(lines, area.width as usize);
     super::scrolled(app, f, area, &lines, out);
+}
+
+/// Rows whose value is wider than the pane go on over more lines, under the value
+/// (a long path, a branch, a notice), instead of being cut at the edge.
+fn wrap_rows(lines: Vec<Line<'static>>, width: usize) -> Vec<Line<'static>> {
+    const KEY: usize = 11;
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        let keyed = l.spans.len() == 2 && l.spans[0].content.chars().count() == KEY;
+        if !keyed || l.width() <= width || width <= KEY + 8 {
+            out.push(l);
+            continue;
+        }
+        let (key, value) = (l.spans[0].clone(), l.spans[1].clone());
+        for (i, part) in super::util::wrap(&value.content, width - KEY)
+            .into_iter()
+            .enumerate()
+        {
+            let lead = match i {
+                0 => key.clone(),
+                _ => Span::raw(" ".repeat(KEY)),
+            };
+            out.push(Line::from(vec![lead, Span::styled(part, value.style)]));
+        }
+    }
+    out
 }
 
 /// What the egress proxy refused during the attempt, in a line.

@@ -140,7 +140,15 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
     )
     .map(duration)
     .unwrap_or_default();
-    right.push(Span::styled(format!("{clock:>6} "), theme::dim()));
+    // Running rows turn a spinner, a frame a second: alive at a glance.
+    let spin = match st.is_active() {
+        true => {
+            const FRAMES: [char; 4] = ['◴', '◷', '◶', '◵'];
+            FRAMES[(app.now.unix_timestamp().rem_euclid(4)) as usize]
+        }
+        false => ' ',
+    };
+    right.push(Span::styled(format!("{spin}{clock:>6} "), theme::dim()));
     right.push(Span::styled(format!("#{} ", t.task.attempt), theme::dim()));
     // Fixed-width columns, so titles and marks line up across rows.
     let (plus, minus) = match &t.attempt.diff {
@@ -181,7 +189,16 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
     } else {
         title
     };
-    let pad = width.saturating_sub(2 + title.width() + right_w);
+    // Why it stopped, where there is room after the title.
+    let room = left_w.saturating_sub(title.width());
+    let why = match st.reason() {
+        Some(r) if room > 8 => crate::text::ellipsize_width(
+            &format!(" · {}", crate::text::inert(r.lines().next().unwrap_or(""))),
+            room,
+        ),
+        _ => String::new(),
+    };
+    let pad = width.saturating_sub(2 + title.width() + why.width() + right_w);
     let mut spans = vec![
         Span::styled(
             format!("{} ", theme::state_symbol(st)),
@@ -189,6 +206,7 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
         ),
         Span::styled(repo, theme::dim()),
         Span::raw(title),
+        Span::styled(why, Style::default().fg(color)),
         Span::raw(" ".repeat(pad)),
     ];
     spans.extend(right);

@@ -35,6 +35,8 @@ struct Key {
     width: u16,
     expand_all: bool,
     expand_key: String,
+    /// The tests' verdict colours the agent's own "finished" (its claim is not a pass).
+    verdict: Option<crate::protocol::Verdict>,
 }
 
 /// The lines of the shown task's entries, built as entries come.
@@ -59,6 +61,7 @@ impl Lines {
             width,
             expand_all: task.expand_all,
             expand_key: expand_key.to_string(),
+            verdict: task.attempt.tests.as_ref().map(|r| r.verdict),
         };
         if self.key.as_ref() != Some(&key) || self.built > task.entries.len() {
             *self = Lines {
@@ -71,6 +74,7 @@ impl Lines {
             entry_lines(
                 &mut self.lines,
                 &mut self.finished,
+                task.attempt.tests.as_ref().map(|r| r.verdict),
                 e,
                 text_w,
                 task.expand_all,
@@ -110,6 +114,7 @@ pub fn draw(
 fn entry_lines(
     out: &mut Vec<Line<'static>>,
     finished: &mut HashSet<u32>,
+    verdict: Option<crate::protocol::Verdict>,
     e: &Entry,
     text_w: usize,
     expand_all: bool,
@@ -153,12 +158,17 @@ fn entry_lines(
                 .into_iter()
                 .enumerate()
             {
-                let marker = if i == 0 { "✔ " } else { "  " };
+                // The agent says it is done; green only once the tests agree.
+                use crate::protocol::Verdict;
+                let (mark, color) = match verdict {
+                    Some(Verdict::Passed) => ("✔ ", Color::Green),
+                    Some(Verdict::Failed | Verdict::Error) => ("■ ", Color::Yellow),
+                    _ => ("■ ", Color::White),
+                };
+                let marker = if i == 0 { mark } else { "  " };
                 out.push(Line::styled(
                     format!("{marker}{l}"),
-                    Style::default()
-                        .fg(Color::Green)
-                        .add_modifier(Modifier::BOLD),
+                    Style::default().fg(color).add_modifier(Modifier::BOLD),
                 ));
             }
         }

@@ -74,6 +74,30 @@ pub(super) fn duration(secs: i64) -> String {
     }
 }
 
+/// A stored timestamp as a person reads it, in UTC: "today 10:03:07 (3m05s ago)",
+/// "yesterday 18:02", "Nov 20 14:00 (3 days ago)"; the text itself when it is not a
+/// timestamp.
+pub(super) fn humane(ts: &str, now: OffsetDateTime) -> String {
+    let Ok(t) = OffsetDateTime::parse(ts, &Rfc3339) else {
+        return ts.to_string();
+    };
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let ago = (now - t).whole_seconds();
+    let days = (now.date() - t.date()).whole_days();
+    let clock = format!("{:02}:{:02}", t.hour(), t.minute());
+    match days {
+        0 if ago >= 0 => format!("today {clock}:{:02} ({} ago)", t.second(), duration(ago)),
+        1 => format!("yesterday {clock}"),
+        2..=6 => format!("{} {} {clock} ({days} days ago)", t.month(), t.day()),
+        _ => format!(
+            "{}-{:02}-{:02} {clock}",
+            t.year(),
+            u8::from(t.month()),
+            t.day()
+        ),
+    }
+}
+
 /// Seconds from `from` to `to` (or to `now` while running).
 pub(super) fn elapsed(from: Option<&str>, to: Option<&str>, now: OffsetDateTime) -> Option<i64> {
     let parse = |s: &str| OffsetDateTime::parse(s, &Rfc3339).ok();
@@ -154,5 +178,17 @@ mod tests {
         assert_eq!(duration(5), "5s");
         assert_eq!(duration(185), "3m05s");
         assert_eq!(duration(3720), "1h02m");
+        let now = time::macros::datetime!(2026-11-22 10:03:07 UTC);
+        assert_eq!(
+            humane("2026-11-22T10:00:02Z", now),
+            "today 10:00:02 (3m05s ago)"
+        );
+        assert_eq!(humane("2026-11-21T18:02:00Z", now), "yesterday 18:02");
+        assert_eq!(
+            humane("2026-11-19T14:00:00Z", now),
+            "November 19 14:00 (3 days ago)"
+        );
+        assert_eq!(humane("2026-10-01T08:00:00Z", now), "2026-10-01 08:00");
+        assert_eq!(humane("—", now), "—");
     }
 }
