@@ -21,21 +21,17 @@ pub enum AddError {
     Invalid(String),
 }
 
-/// Records a new task based on the current HEAD of its repository.
-/// `data` is the data dir's root (whose trust records count for the branch prefix).
-pub fn add(
-    store: &Store,
-    data: &std::path::Path,
-    new: NewTask,
-) -> Result<(TaskRecord, RepoHead), AddError> {
-    let head = workspace::resolve_head(&new.repo)?;
-    let config = Config::load_in(Some(&head.root), data)?;
-    // A secret pasted into a task never reaches the store (nor the branch name).
+/// What a person typed for a task, as it may be stored: redacted (a secret pasted into
+/// a task never reaches the store, nor a branch name), a title, nothing too long.
+pub(super) fn cleaned(
+    title: &str,
+    prompt: &str,
+    agent: &AgentSpec,
+) -> Result<(String, String, AgentSpec), AddError> {
     let redact = |s: &str| crate::redact::redact(s).into_owned();
-    let title = redact(new.title.trim());
-    let title = title.as_str();
-    let prompt = redact(&new.prompt);
-    let agent = match &new.agent {
+    let title = redact(title.trim());
+    let prompt = redact(prompt);
+    let agent = match agent {
         AgentSpec::Scripted { script, source } => AgentSpec::Scripted {
             script: redact(script),
             source: redact(source),
@@ -45,11 +41,25 @@ pub fn add(
     if title.is_empty() {
         return Err(AddError::Invalid("a task needs a title".into()));
     }
-    too_long("title", title, TITLE_MAX)?;
+    too_long("title", &title, TITLE_MAX)?;
     too_long("prompt", &prompt, TEXT_MAX)?;
     if let AgentSpec::Scripted { script, .. } = &agent {
         too_long("script", script, TEXT_MAX)?;
     }
+    Ok((title, prompt, agent))
+}
+
+/// Records a new task based on the current HEAD of its repository.
+/// `data` is the data dir's root (whose trust records count for the branch prefix).
+pub fn add(
+    store: &Store,
+    data: &std::path::Path,
+    new: NewTask,
+) -> Result<(TaskRecord, RepoHead), AddError> {
+    let head = workspace::resolve_head(&new.repo)?;
+    let config = Config::load_in(Some(&head.root), data)?;
+    let (title, prompt, agent) = cleaned(&new.title, &new.prompt, &new.agent)?;
+    let title = title.as_str();
     let mut last_err = None;
     // Ids are random: on the (unlikely) collision, draw again.
     for _ in 0..3 {

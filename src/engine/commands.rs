@@ -46,6 +46,12 @@ pub(super) async fn dispatch(
             }
             _ => send(reply, queue(&engine.ctx, task)),
         },
+        Command::Edit {
+            id,
+            title,
+            prompt,
+            agent,
+        } => send(reply, edit(&engine.ctx, &id, title, prompt, agent)),
         // Not while an approval or push of the task runs: it would move the task under it.
         Command::Cancel { id } => send(
             reply,
@@ -179,6 +185,35 @@ fn queue(ctx: &EngineCtx, new: NewTask) -> CommandResult {
     let id = task.id.clone();
     announce(ctx, task);
     Ok(Reply::Queued { id })
+}
+
+/// Changes a queued task (the engine starts tasks on this same loop, so it cannot start
+/// between the check and the change); front ends hear of it as the task again.
+fn edit(
+    ctx: &EngineCtx,
+    id: &TaskId,
+    title: String,
+    prompt: String,
+    agent: AgentSpec,
+) -> CommandResult {
+    let t = ctx.find(id.as_str())?;
+    let (title, prompt, agent) = super::add::cleaned(&title, &prompt, &agent)
+        .map_err(|e| CommandError::failed(e.to_string()))?;
+    let task = ctx
+        .store
+        .edit_queued(&t.id, &title, prompt.trim(), &agent)
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict { .. } => CommandError::failed(format!(
+                "task {} is {} now: only a queued task can be edited",
+                t.id,
+                ctx.find(t.id.as_str())
+                    .map_or("gone".into(), |t| t.state.name().to_string())
+            )),
+            e => CommandError::failed(e.to_string()),
+        })?;
+    let id = task.id.clone();
+    announce(ctx, task);
+    Ok(Reply::Edited { id })
 }
 
 /// Tells front ends about a task just recorded.

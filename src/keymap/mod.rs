@@ -100,6 +100,11 @@ pub enum Action {
     Activity,
     PrevAttempt,
     NextAttempt,
+    Mark,
+    Sort,
+    StateFilter,
+    Edit,
+    Duplicate,
     NextHunk,
     PrevHunk,
     NextFile,
@@ -189,6 +194,11 @@ const ACTIONS: &[(Action, &str, &str, &[Context])] = &[
         "later attempt",
         &[C::List, C::Pane],
     ),
+    (A::Mark, "mark", "mark for a batch", &[C::List]),
+    (A::Sort, "sort", "sort", &[C::List]),
+    (A::StateFilter, "state_filter", "show by state", &[C::List]),
+    (A::Edit, "edit", "edit queued task", &[C::List]),
+    (A::Duplicate, "duplicate", "duplicate", &[C::List]),
     (A::NextHunk, "next_hunk", "next hunk", &[C::Pane]),
     (A::PrevHunk, "prev_hunk", "previous hunk", &[C::Pane]),
     (A::NextFile, "next_file", "next file", &[C::Pane]),
@@ -227,6 +237,7 @@ impl Action {
         matches!(
             self,
             A::Approve
+                | A::Edit
                 | A::Push
                 | A::RetryFeedback
                 | A::RetryScratch

@@ -13,6 +13,13 @@ pub enum Command {
     Queue {
         task: NewTask,
     },
+    /// Changes a queued task before it starts (answered by `Reply::Edited`).
+    Edit {
+        id: TaskId,
+        title: String,
+        prompt: String,
+        agent: AgentSpec,
+    },
     Cancel {
         id: TaskId,
     },

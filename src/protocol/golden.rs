@@ -271,6 +271,16 @@ fn commands() -> Vec<Command> {
             id: t(),
             attempt: None,
         },
+        Command::Load {
+            id: t(),
+            attempt: Some(1),
+        },
+        Command::Edit {
+            id: t(),
+            title: "Fix add() for floats too".into(),
+            prompt: "Keep it small.".into(),
+            agent: AgentSpec::Builtin { provider: None },
+        },
         Command::Page {
             id: t(),
             text: LongText::TestOutput,
@@ -346,6 +356,7 @@ fn replies() -> Vec<Reply> {
     let t = || id("k3j9x2ab1c");
     vec![
         Reply::Queued { id: t() },
+        Reply::Edited { id: t() },
         Reply::Imported {
             id: t(),
             reference: "ana/shop#12".into(),

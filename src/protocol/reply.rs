@@ -19,6 +19,9 @@ pub enum Reply {
     Queued {
         id: TaskId,
     },
+    Edited {
+        id: TaskId,
+    },
     /// An issue became a task; `removed` says what hidden content was stripped from it
     /// (empty when nothing was).
     Imported {
@@ -94,6 +97,7 @@ impl Reply {
     pub fn task(&self) -> Option<&TaskId> {
         match self {
             Reply::Queued { id }
+            | Reply::Edited { id }
             | Reply::Imported { id, .. }
             | Reply::Cancelling { id, .. }
             | Reply::Cancelled { id }
@@ -117,6 +121,7 @@ impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reply::Queued { id } => write!(f, "queued task {id}"),
+            Reply::Edited { id } => write!(f, "task {id} changed (still queued)"),
             Reply::Imported {
                 id,
                 reference,

@@ -296,6 +296,39 @@ impl Store {
         tx.commit().map_err(self.sql())
     }
 
+    /// Changes a queued task's title, prompt and agent; only while it is queued and has
+    /// not started (its state is checked in the same statement, so a task the engine
+    /// has just started is never edited under it).
+    pub fn edit_queued(
+        &self,
+        id: &TaskId,
+        title: &str,
+        prompt: &str,
+        agent: &AgentSpec,
+    ) -> Result<TaskRecord, StoreError> {
+        let agent = serde_json::to_string(agent).map_err(|e| corrupt(id, e))?;
+        let queued = serde_json::to_string(&TaskState::Queued).map_err(|e| corrupt(id, e))?;
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE tasks SET title = ?1, prompt = ?2, agent = ?3, updated_at = ?4
+                 WHERE id = ?5 AND state = ?6",
+                params![title, prompt, agent, now_rfc3339(), id.as_str(), queued],
+            )
+            .map_err(self.sql())?;
+        let task = self
+            .task(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        if changed == 0 {
+            return Err(StoreError::Conflict {
+                id: id.to_string(),
+                expected: queued,
+                found: serde_json::to_string(&task.state).unwrap_or_default(),
+            });
+        }
+        Ok(task)
+    }
+
     /// Gives task `id` another branch name (approval under `--branch NAME`).
     pub fn set_branch(&self, id: &TaskId, branch: &str) -> Result<(), StoreError> {
         let changed = self
@@ -571,6 +604,29 @@ pub(crate) mod tests {
             s.insert_task(&record("aaa")).is_err(),
             "duplicate ids are refused"
         );
+    }
+
+    /// A queued task takes new words; once it has left the queue it does not, and the
+    /// refusal says what it is now.
+    #[test]
+    fn only_a_queued_task_is_edited() {
+        let (_t, s) = store();
+        s.insert_task(&record("aaa")).unwrap();
+        let id = TaskId::parse("aaa").unwrap();
+        let agent = AgentSpec::Builtin { provider: None };
+        let t = s
+            .edit_queued(&id, "New title", "New prompt", &agent)
+            .unwrap();
+        assert_eq!(
+            (t.title.as_str(), t.prompt.as_str()),
+            ("New title", "New prompt")
+        );
+        assert_eq!(t.agent, agent);
+        s.set_state(&id, 1, &TaskState::Queued, &TaskState::Provisioning)
+            .unwrap();
+        let e = s.edit_queued(&id, "Later", "x", &agent).unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+        assert_eq!(s.find("aaa").unwrap().title, "New title", "unchanged");
     }
 
     fn record_like(s: &Store, id: &str) -> TaskRecord {

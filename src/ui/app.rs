@@ -134,6 +134,8 @@ pub enum Effect {
     },
     /// Open a URL in the user's browser.
     Open(String),
+    /// Several effects, in order (a confirmed batch over marked tasks).
+    Batch(Vec<Effect>),
     /// Put text on the terminal's clipboard (OSC 52).
     Copy(String),
     Notify(String),
@@ -171,6 +173,10 @@ pub struct App {
     pub diff_cursor: usize,
     /// Comments on diff lines, kept until they go out as feedback.
     pub comments: Vec<DiffComment>,
+    /// Tasks marked to act on together.
+    pub marked: std::collections::BTreeSet<TaskId>,
+    pub sort: super::manage::Sort,
+    pub state_filter: super::manage::StateFilter,
     pub status: Option<Status>,
     pub keymap: Keymap,
     pub notify: Notify,
@@ -213,6 +219,9 @@ impl App {
             past: None,
             diff_cursor: 0,
             comments: Vec::new(),
+            marked: Default::default(),
+            sort: Default::default(),
+            state_filter: Default::default(),
             status: None,
             keymap,
             notify: Notify::Both,
@@ -239,19 +248,22 @@ impl App {
         );
     }
 
-    /// Tasks shown in the list (the filter applied), in queue order.
+    /// Tasks shown in the list (the filters applied), in the order chosen.
     pub fn visible(&self) -> Vec<&TaskView> {
         let f = self.filter.to_lowercase();
-        self.tasks
+        let shown = self
+            .tasks
             .iter()
             .filter(|t| t.task.state != TaskState::Discarded)
+            .filter(|t| self.state_filter.admits(&t.task.state))
             .filter(|t| {
                 f.is_empty()
                     || t.task.title.to_lowercase().contains(&f)
                     || t.task.id.as_str().starts_with(&f)
                     || t.task.state.name().starts_with(&f)
             })
-            .collect()
+            .collect();
+        super::manage::sorted(shown, self.sort)
     }
 
     pub fn selected_task(&self) -> Option<&TaskView> {
@@ -337,6 +349,7 @@ impl App {
             Action::Shell => t.is_some_and(|t| t.attempt.container.is_some()),
             Action::OpenPr | Action::CopyPr => t.is_some_and(|t| t.attempt.pr_url.is_some()),
             Action::Trust => !self.untrusted.is_empty(),
+            Action::Edit => st == Some(&TaskState::Queued),
             Action::SearchNext | Action::SearchPrev => self.search.is_some(),
             // Moving about and the rest are always there, but not worth the room.
             Action::Down
@@ -351,7 +364,13 @@ impl App {
             | Action::PaneInfo
             | Action::PrevPane
             | Action::Wider
-            | Action::Narrower => false,
+            | Action::Narrower
+            | Action::Mark
+            | Action::Sort
+            | Action::StateFilter
+            | Action::Duplicate
+            | Action::PrevAttempt
+            | Action::NextAttempt => false,
             _ => true,
         }
     }

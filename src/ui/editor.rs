@@ -17,6 +17,13 @@ pub enum EditorKind {
         id: TaskId,
         title: String,
     },
+    /// Changes to a queued task; `agent` is what it has, kept unless the agent field
+    /// (which started as `agent_text`) was changed.
+    Edit {
+        id: TaskId,
+        agent: crate::protocol::AgentSpec,
+        agent_text: String,
+    },
     /// A comment on one line of a task's diff (kept by the app until sent as
     /// feedback).
     Comment {
@@ -89,6 +96,29 @@ impl Editor {
         }
     }
 
+    /// The new-task editor filled in (duplicating a task).
+    pub fn filled(title: &str, prompt: &str, agent: &str) -> Self {
+        let mut e = Editor::new_task(Some(agent).filter(|a| !a.is_empty()));
+        e.title.insert_str(title);
+        e.prompt.insert_str(prompt);
+        e
+    }
+
+    /// The editor of a queued task, holding what it has now.
+    pub fn edit(task: &crate::protocol::TaskRecord) -> Self {
+        let agent_text = match &task.agent {
+            crate::protocol::AgentSpec::Scripted { source, .. } => source.clone(),
+            _ => String::new(),
+        };
+        let mut e = Editor::filled(&task.title, &task.prompt, &agent_text);
+        e.kind = EditorKind::Edit {
+            id: task.id.clone(),
+            agent: task.agent.clone(),
+            agent_text,
+        };
+        e
+    }
+
     /// A comment on `place` of task `id`'s diff.
     pub fn comment(id: TaskId, place: super::patch::Place) -> Self {
         Editor {
@@ -107,7 +137,7 @@ impl Editor {
 
     fn fields(&self) -> &'static [usize] {
         match self.kind {
-            EditorKind::NewTask | EditorKind::Issue => &[0, 1, 2],
+            EditorKind::NewTask | EditorKind::Issue | EditorKind::Edit { .. } => &[0, 1, 2],
             EditorKind::Feedback { .. } | EditorKind::Comment { .. } => &[1],
         }
     }

@@ -161,7 +161,10 @@ impl App {
                 vec![Effect::RememberQuitPolicy(policy), Effect::Quit]
             }
             Overlay::Confirm(c) => match k.and_then(|k| self.keymap.action(Context::Confirm, k)) {
-                Some(Action::Yes) => vec![c.on_yes],
+                Some(Action::Yes) => match c.on_yes {
+                    Effect::Batch(v) => v,
+                    fx => vec![fx],
+                },
                 Some(Action::No) => Vec::new(),
                 _ => {
                     self.mode = Mode::Overlay(Overlay::Confirm(c));
@@ -403,6 +406,46 @@ impl App {
                     .unwrap_or(if self.header.all { 45 } else { 40 });
                 let step: i32 = if action == Action::Wider { 5 } else { -5 };
                 self.list_pct = Some((now as i32 + step).clamp(20, 80) as u16);
+            }
+            Action::Mark => return self.toggle_mark(),
+            Action::Sort => self.cycle_sort(),
+            Action::StateFilter => return self.cycle_state_filter(),
+            Action::Edit => self.edit_selected(),
+            Action::Duplicate => self.duplicate_selected(),
+            // With tasks marked, these act on all of them.
+            Action::Approve if !self.marked_tasks().is_empty() => {
+                return self.on_marked(Transition::Approve, "approved", None, |id| {
+                    Command::Approve {
+                        id,
+                        force: false,
+                        branch: None,
+                    }
+                });
+            }
+            Action::Push if !self.marked_tasks().is_empty() => {
+                return self.on_marked(Transition::Push, "pushed", None, |id| Command::Push { id });
+            }
+            Action::Discard if !self.marked_tasks().is_empty() => {
+                return self.on_marked(
+                    Transition::Discard,
+                    "discarded",
+                    Some((
+                        "Discard",
+                        "Their containers and workspaces are removed; the transcripts stay.",
+                    )),
+                    |id| Command::Discard { id },
+                );
+            }
+            Action::RetryScratch if !self.marked_tasks().is_empty() => {
+                return self.on_marked(
+                    Transition::Retry { feedback: None },
+                    "retried from scratch",
+                    Some((
+                        "Retry from scratch",
+                        "Each one's workspace is discarded and a new attempt starts from the base commit.",
+                    )),
+                    |id| Command::Retry { id, feedback: None },
+                );
             }
             Action::Approve => {
                 let Some(t) = self.selected_task() else {

@@ -56,6 +56,7 @@ impl App {
             | Reply::Cancelling { .. }
             | Reply::Discarded { .. }
             | Reply::Queued { .. }
+            | Reply::Edited { .. }
             | Reply::Imported { .. }),
         ) = &result
         {

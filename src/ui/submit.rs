@@ -40,6 +40,31 @@ impl App {
     pub(super) fn submit(&self, e: &Editor) -> Result<Command, String> {
         match &e.kind {
             EditorKind::Comment { .. } => Err("a comment is kept, not sent".into()),
+            EditorKind::Edit {
+                id,
+                agent,
+                agent_text,
+            } => {
+                let title = e.title_text();
+                if title.is_empty() {
+                    return Err("the task needs a title".into());
+                }
+                // The agent stays as it is unless its field was changed.
+                let agent = match e.script_text() == *agent_text {
+                    true => agent.clone(),
+                    false => self.editor_agent(e)?,
+                };
+                let prompt = match e.prompt_text() {
+                    p if p.is_empty() => title.clone(),
+                    p => p,
+                };
+                Ok(Command::Edit {
+                    id: id.clone(),
+                    title,
+                    prompt,
+                    agent,
+                })
+            }
             EditorKind::Feedback { id, .. } => {
                 let feedback = e.prompt_text();
                 if feedback.is_empty() {

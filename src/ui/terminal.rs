@@ -217,8 +217,17 @@ pub async fn run(repo: PathBuf, opts: TuiOptions) -> Result<i32, TuiError> {
                 }
             }
             dirty = true;
+            // A batch is its effects, in order.
+            let effects: Vec<Effect> = effects
+                .into_iter()
+                .flat_map(|fx| match fx {
+                    Effect::Batch(v) => v,
+                    fx => vec![fx],
+                })
+                .collect();
             for fx in effects {
                 match fx {
+                    Effect::Batch(_) => {}
                     Effect::Send(cmd) => front.send(cmd),
                     Effect::Quit => return Ok(()),
                     Effect::Trust => {

@@ -1093,3 +1093,128 @@ fn tab_clicks_and_the_remembered_agent() {
     };
     assert_eq!(e.script_text(), script.display().to_string());
 }
+
+/// Task management: marking several and acting on them together, sorting, a filter by
+/// state, editing a queued task, duplicating one.
+#[test]
+fn manage_many_tasks() {
+    use drover::protocol::AttemptRecord;
+    let mut a = app();
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "First review",
+        TaskState::Review,
+        reviewed(true),
+    );
+    add(
+        &mut a,
+        "m2n4p6q8r0",
+        "Running one",
+        TaskState::Running,
+        started(10),
+    );
+    add(
+        &mut a,
+        "a1b2c3d4e5",
+        "Second review",
+        TaskState::Review,
+        reviewed(false),
+    );
+    add(
+        &mut a,
+        "b1b2c3d4e5",
+        "Waiting",
+        TaskState::Queued,
+        AttemptRecord::default(),
+    );
+    // Mark the first three (space moves on); approve goes to the two in review only.
+    for _ in 0..3 {
+        press(&mut a, KeyCode::Char(' '));
+    }
+    assert_eq!(a.marked.len(), 3);
+    let fx = press(&mut a, KeyCode::Char('a'));
+    let approved: Vec<String> = fx
+        .iter()
+        .map(|f| match f {
+            Effect::Send(Command::Approve { id, .. }) => id.to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(approved, ["k3j9x2ab1c", "a1b2c3d4e5"]);
+    assert!(
+        a.status
+            .clone()
+            .unwrap()
+            .text
+            .contains("1 left out: m2n4p6q8r0")
+    );
+    // Discard asks once for all, then sends one per task.
+    press(&mut a, KeyCode::Char('k'));
+    press(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.marked.len(), 2);
+    assert!(press(&mut a, KeyCode::Char('D')).is_empty());
+    let Some(Overlay::Confirm(c)) = a.overlay() else {
+        panic!("asked")
+    };
+    assert!(
+        c.text.starts_with("Discard 1 marked task(s)?")
+            && c.text.ends_with("(1 left out: m2n4p6q8r0)"),
+        "{}",
+        c.text
+    );
+    let fx = press(&mut a, KeyCode::Char('y'));
+    assert!(
+        fx.iter()
+            .all(|f| matches!(f, Effect::Send(Command::Discard { .. }))),
+        "{fx:?}"
+    );
+    // Sorted by state: review first; filtered to what is queued.
+    press(&mut a, KeyCode::Char('S'));
+    let order: Vec<&str> = a.visible().iter().map(|t| t.task.title.as_str()).collect();
+    assert_eq!(
+        order,
+        ["First review", "Second review", "Running one", "Waiting"]
+    );
+    for _ in 0..4 {
+        press(&mut a, KeyCode::Char('F'));
+    }
+    let shown: Vec<&str> = a.visible().iter().map(|t| t.task.title.as_str()).collect();
+    assert_eq!(shown, ["Waiting"]);
+    assert_eq!(a.selected, Some(id("b1b2c3d4e5")));
+    // Edit the queued task: its fields come filled in; saving sends Edit.
+    press(&mut a, KeyCode::Char('e'));
+    let Some(Overlay::Editor(e)) = a.overlay() else {
+        panic!("the editor")
+    };
+    assert_eq!(e.title_text(), "Waiting");
+    typed(&mut a, " longer");
+    let fx = ctrl(&mut a, 's');
+    let [
+        Effect::Send(Command::Edit {
+            id: eid,
+            title,
+            agent,
+            ..
+        }),
+    ] = fx.as_slice()
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        (eid.as_str(), title.as_str()),
+        ("b1b2c3d4e5", "Waiting longer")
+    );
+    assert!(
+        matches!(agent, drover::protocol::AgentSpec::Scripted { .. }),
+        "kept"
+    );
+    a.mode = drover::ui::app::Mode::Browse;
+    // Duplicate: a new task's editor with its title and prompt.
+    press(&mut a, KeyCode::Char('d'));
+    let Some(Overlay::Editor(e)) = a.overlay() else {
+        panic!("the editor")
+    };
+    assert_eq!(e.title_text(), "Waiting");
+    assert!(matches!(e.kind, drover::ui::editor::EditorKind::NewTask));
+}

@@ -16,16 +16,24 @@ use crate::ui::theme;
 
 pub(super) fn draw(app: &App, f: &mut Frame, area: Rect, out: &mut super::Layout) {
     let visible = app.visible();
-    let title = if app.filter.is_empty() {
-        format!(" Tasks ({}) ", visible.len())
-    } else {
-        format!(
-            " Tasks ({} of {}) /{} ",
-            visible.len(),
-            app.tasks.len(),
-            app.filter
-        )
+    // What narrows or orders the list, and what is marked, in its title.
+    let mut title = match app.filter.is_empty() && app.state_filter == Default::default() {
+        true => format!(" Tasks ({}) ", visible.len()),
+        false => format!(" Tasks ({} of {}) ", visible.len(), app.tasks.len()),
     };
+    if app.state_filter != Default::default() {
+        title.push_str(&format!("{} ", app.state_filter.name()));
+    }
+    if !app.filter.is_empty() {
+        title.push_str(&format!("/{} ", crate::text::inert(&app.filter)));
+    }
+    if app.sort != Default::default() {
+        title.push_str(&format!("· {} ", app.sort.name()));
+    }
+    let marked = app.marked_tasks().len();
+    if marked > 0 {
+        title.push_str(&format!("· {marked} marked "));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::border(app.focus == Focus::List))
@@ -201,7 +209,15 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
     let pad = width.saturating_sub(2 + title.width() + why.width() + right_w);
     let mut spans = vec![
         Span::styled(
-            format!("{} ", theme::state_symbol(st)),
+            format!(
+                "{}{}",
+                theme::state_symbol(st),
+                if app.marked.contains(&t.task.id) {
+                    "+"
+                } else {
+                    " "
+                }
+            ),
             Style::default().fg(color),
         ),
         Span::styled(repo, theme::dim()),
@@ -213,6 +229,9 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
     let line = Line::from(spans);
     if selected {
         line.style(theme::selected())
+    } else if app.marked.contains(&t.task.id) {
+        // Marked for a batch: a band of its own colour.
+        line.style(Style::default().bg(Color::Rgb(40, 40, 90)))
     } else {
         line
     }

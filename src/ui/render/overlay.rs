@@ -191,6 +191,7 @@ fn legend() -> Vec<Line<'static>> {
 fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
     let (title, height) = match &e.kind {
         EditorKind::NewTask => (" New task ".to_string(), 20),
+        EditorKind::Edit { id, .. } => (format!(" Edit queued task {id} "), 20),
         EditorKind::Issue => (" Import a GitHub issue ".to_string(), 16),
         EditorKind::Feedback { title, .. } => (
             format!(" Retry with feedback: {} ", crate::text::inert(title)),
@@ -226,6 +227,7 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
             Span::raw(match e.kind {
                 EditorKind::Feedback { .. } => " send  ",
                 EditorKind::Comment { .. } => " keep  ",
+                EditorKind::Edit { .. } => " save  ",
                 _ => " queue  ",
             }),
             Span::styled("tab", theme::key_style()),
@@ -241,7 +243,7 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
             .title(format!(" {name} "))
     };
     match e.kind {
-        EditorKind::NewTask | EditorKind::Issue => {
+        EditorKind::NewTask | EditorKind::Issue | EditorKind::Edit { .. } => {
             let [t, p, s, foot] = Layout::vertical([
                 Constraint::Length(3),
                 Constraint::Min(3),
