@@ -743,3 +743,67 @@ fn bug05_the_shell_of_a_task_in_review_enters_its_workspace() {
     wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
     remove_containers_of(&env.repo);
 }
+
+/// The review loop in the real terminal: a comment on a diff line becomes the feedback
+/// of a retry (file:line and the line quoted), the second attempt runs, `[` shows the
+/// first attempt again, and the activity log holds what happened.
+#[test]
+fn review_comment_feedback_attempts_and_activity_in_tmux() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    env.write_config("test = \"python3 -m unittest\"\n");
+    let id = env.add(
+        "Fix add",
+        "[[step]]\nrun = \"echo run >> runs.txt; sed -i 's/a - b/a + b/' calc.py\"\n[[step]]\nfinish = \"fixed\"\n",
+    );
+    let out = env.drover(&["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let t = Tmux::in_env(&env, &tui_in(&env), false);
+    t.wait_for("Fix add", 20);
+    // The diff: the cursor to the added line of calc.py, a comment on it.
+    t.keys(&["2", "Enter", "}", "j", "j", "j"]);
+    t.keys(&["c"]);
+    t.wait_for("Comment on calc.py:2", 10);
+    t.keys(&["-l", "also handle floats"]);
+    t.keys(&["C-s"]);
+    t.wait_for("comment 1 on calc.py:2 kept", 10);
+    // r: the feedback editor opens with it; send. (Esc alone: followed at once by a
+    // key, a terminal reads it as alt-key.)
+    t.keys(&["Escape"]);
+    t.keys(&["r"]);
+    let s = t.wait_for("Retry with feedback", 10);
+    assert!(
+        s.contains("calc.py:2") && s.contains("also handle floats"),
+        "{s}"
+    );
+    t.keys(&["C-s"]);
+    t.wait_for("attempt 2 of 2", 60);
+    wait_for(90, "the second attempt in review", || {
+        (env.show(&id)["state"] == "review" && env.show(&id)["attempt"] == 2).then_some(())
+    });
+    let feedback = env.show(&id)["feedback"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(feedback.starts_with("calc.py:2 (in @@"), "{feedback}");
+    assert!(
+        feedback.contains("> +    return a + b\nalso handle floats"),
+        "{feedback}"
+    );
+    // The first attempt, as it was.
+    t.keys(&["1", "["]);
+    t.wait_for("attempt 1 of 2, an earlier one", 10);
+    t.keys(&["]"]);
+    t.wait_for("attempt 2 of 2", 10);
+    // The activity log.
+    t.keys(&["L"]);
+    let s = t.wait_for("Activity (", 10);
+    assert!(s.contains("queued again (attempt 2, with feedback)"), "{s}");
+    t.keys(&["q"]);
+    t.keys(&["q"]);
+    wait_for(20, "the TUI to quit", || (!t.alive()).then_some(()));
+    remove_containers_of(&env.repo);
+}
