@@ -166,6 +166,10 @@ pub struct App {
     pub zoom: bool,
     /// The list's share of a wide screen, in percent, once the user set it.
     pub list_pct: Option<u16>,
+    /// Columns the panes are scrolled to the right (long lines).
+    pub hscroll: u16,
+    /// The Tests pane wraps long lines instead of cutting them.
+    pub wrap: bool,
     /// An earlier attempt of the selected task, shown in the panes instead of the
     /// current one (its transcript, diff and tests as they were).
     pub past: Option<TaskView>,
@@ -217,6 +221,8 @@ impl App {
             zoom: false,
             list_pct: None,
             past: None,
+            hscroll: 0,
+            wrap: false,
             diff_cursor: 0,
             comments: Vec::new(),
             marked: Default::default(),
@@ -365,6 +371,9 @@ impl App {
             | Action::PrevPane
             | Action::Wider
             | Action::Narrower
+            | Action::Left
+            | Action::Right
+            | Action::Wrap
             | Action::Mark
             | Action::Sort
             | Action::StateFilter

@@ -407,6 +407,13 @@ impl App {
                 let step: i32 = if action == Action::Wider { 5 } else { -5 };
                 self.list_pct = Some((now as i32 + step).clamp(20, 80) as u16);
             }
+            Action::Left => self.hscroll = self.hscroll.saturating_sub(8),
+            Action::Right => self.hscroll = self.hscroll.saturating_add(8).min(4000),
+            Action::Wrap => {
+                self.wrap = !self.wrap;
+                let now = if self.wrap { "wraps" } else { "cuts" };
+                self.set_status(format!("the Tests pane {now} long lines"), false);
+            }
             Action::Mark => return self.toggle_mark(),
             Action::Sort => self.cycle_sort(),
             Action::StateFilter => return self.cycle_state_filter(),
@@ -626,6 +633,7 @@ impl App {
         if self.pane != pane {
             self.pane = pane;
             self.scroll = 0;
+            self.hscroll = 0;
             self.follow = pane == Pane::Transcript;
         }
     }

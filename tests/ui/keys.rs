@@ -1218,3 +1218,34 @@ fn manage_many_tasks() {
     assert_eq!(e.title_text(), "Waiting");
     assert!(matches!(e.kind, drover::ui::editor::EditorKind::NewTask));
 }
+
+/// Long lines: `l`/`h` scroll the panes sideways; `w` wraps the Tests pane's lines.
+#[test]
+fn long_lines_scroll_sideways_or_wrap() {
+    let mut a = two_tasks();
+    let long = format!("{}END-OF-LINE\n", "x".repeat(150));
+    a.update(Msg::Engine(ev(
+        Some("k3j9x2ab1c"),
+        1,
+        EventBody::TestOutput { chunk: long },
+    )));
+    press(&mut a, KeyCode::Char('3'));
+    press(&mut a, KeyCode::Enter);
+    assert!(
+        !screen(&mut a, 120, 20).contains("END-OF-LINE"),
+        "cut at the edge"
+    );
+    for _ in 0..12 {
+        press(&mut a, KeyCode::Char('l'));
+    }
+    assert!(
+        screen(&mut a, 120, 20).contains("END-OF-LINE"),
+        "scrolled to it"
+    );
+    for _ in 0..12 {
+        press(&mut a, KeyCode::Char('h'));
+    }
+    assert_eq!(a.hscroll, 0);
+    press(&mut a, KeyCode::Char('w'));
+    assert!(screen(&mut a, 120, 20).contains("END-OF-LINE"), "wrapped");
+}

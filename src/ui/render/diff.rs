@@ -277,7 +277,7 @@ pub(super) fn draw(
             Style::default().fg(Color::Yellow),
         ));
     }
-    f.render_widget(Paragraph::new(lines), patch_area);
+    f.render_widget(Paragraph::new(lines).scroll((0, app.hscroll)), patch_area);
 }
 
 #[cfg(test)]

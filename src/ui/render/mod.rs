@@ -301,7 +301,7 @@ fn scrolled(app: &App, f: &mut Frame, area: Rect, lines: &[Line<'static>], out: 
         .iter()
         .map(|l| highlight(app, l.clone()))
         .collect();
-    f.render_widget(Paragraph::new(visible), area);
+    f.render_widget(Paragraph::new(visible).scroll((0, app.hscroll)), area);
 }
 
 /// The search query, lowercased, when there is one.

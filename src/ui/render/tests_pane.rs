@@ -80,6 +80,13 @@ pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &
         ]));
     }
     f.render_widget(Paragraph::new(lines), head);
-    let lines = ansi_lines(&task.test_output);
+    let mut lines = ansi_lines(&task.test_output);
+    if app.wrap {
+        let w = body.width as usize;
+        lines = lines
+            .into_iter()
+            .flat_map(|l| super::util::wrap_line(l, w))
+            .collect();
+    }
     super::scrolled(app, f, body, &lines, out);
 }

@@ -107,7 +107,7 @@ pub fn draw(
     let visible: Vec<Line<'static>> = (top..(top + height).min(len))
         .map(|i| super::highlight(app, line(i).clone()))
         .collect();
-    f.render_widget(Paragraph::new(visible), area);
+    f.render_widget(Paragraph::new(visible).scroll((0, app.hscroll)), area);
 }
 
 /// The lines of one entry, appended to `out`.

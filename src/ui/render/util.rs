@@ -98,6 +98,41 @@ pub(super) fn humane(ts: &str, now: OffsetDateTime) -> String {
     }
 }
 
+/// `line` cut into rows of at most `width` columns, styles kept (for a pane that wraps
+/// long lines instead of cutting them at its edge).
+pub(super) fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    use unicode_width::UnicodeWidthChar;
+    let width = width.max(8);
+    if line.width() <= width {
+        return vec![line];
+    }
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    let mut row: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width {
+                if !piece.is_empty() {
+                    row.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                rows.push(Line::from(std::mem::take(&mut row)));
+                used = 0;
+            }
+            piece.push(c);
+            used += w;
+        }
+        if !piece.is_empty() {
+            row.push(Span::styled(piece, span.style));
+        }
+    }
+    if !row.is_empty() {
+        rows.push(Line::from(row));
+    }
+    rows
+}
+
 /// Seconds from `from` to `to` (or to `now` while running).
 pub(super) fn elapsed(from: Option<&str>, to: Option<&str>, now: OffsetDateTime) -> Option<i64> {
     let parse = |s: &str| OffsetDateTime::parse(s, &Rfc3339).ok();
