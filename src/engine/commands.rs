@@ -120,6 +120,12 @@ pub(super) async fn dispatch(
                 let _ = reply.send(page(&ctx, &id, text, from, attempt));
             });
         }
+        Command::Compare { id, from, to } => {
+            let ctx = engine.ctx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = reply.send(compare(&ctx, &id, from, to));
+            });
+        }
         Command::WhichAgent { repo, provider } => {
             let data = engine.ctx.data.root().to_path_buf();
             tokio::spawn(async move {
@@ -383,6 +389,18 @@ fn page(
         id: t.id,
         text,
         page,
+    })
+}
+
+/// The patch between two attempts' recorded trees, its first page.
+fn compare(ctx: &EngineCtx, id: &TaskId, from: u32, to: u32) -> CommandResult {
+    let a = at_attempt(ctx, id, Some(from))?;
+    let b = at_attempt(ctx, id, Some(to))?;
+    let patch = super::history::between(ctx, &a, &b).map_err(CommandError::failed)?;
+    Ok(Reply::Page {
+        id: a.id,
+        text: LongText::Patch,
+        page: crate::protocol::Page::of(&patch, 0),
     })
 }
 

@@ -147,6 +147,27 @@ fn kept_patch(ctx: &EngineCtx, task: &TaskRecord, tree: String) -> Result<Arc<St
     Ok(patch)
 }
 
+/// The patch from attempt `a`'s last recorded tree to attempt `b`'s (both the same
+/// task, as of those attempts): what the later attempt did differently.
+pub(super) fn between(ctx: &EngineCtx, a: &TaskRecord, b: &TaskRecord) -> Result<String, String> {
+    let tree = |t: &TaskRecord| -> Result<git2::Oid, String> {
+        let rec = ctx
+            .store
+            .attempt(&t.id, t.attempt)
+            .map_err(|e| e.to_string())?;
+        let tree = rec
+            .diff
+            .and_then(|d| d.tree)
+            .ok_or_else(|| format!("attempt {} recorded no diff to compare", t.attempt))?;
+        git2::Oid::from_str(&tree).map_err(|e| e.message().to_string())
+    };
+    let (old, new) = (tree(a)?, tree(b)?);
+    let store = a.git(&ctx.data).open_store().map_err(|e| e.to_string())?;
+    crate::workspace::diff_trees(&store, old, new)
+        .map(|d| d.patch)
+        .map_err(|e| e.message().to_string())
+}
+
 /// The patch from the task's base to a snapshot tree it recorded.
 fn recorded_patch(ctx: &EngineCtx, task: &TaskRecord, tree: &str) -> Result<String, String> {
     let git = task.git(&ctx.data);

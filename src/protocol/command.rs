@@ -75,6 +75,13 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attempt: Option<u32>,
     },
+    /// The patch from attempt `from`'s last recorded tree to attempt `to`'s (answered by
+    /// `Reply::Page` of the patch, its first page).
+    Compare {
+        id: TaskId,
+        from: u32,
+        to: u32,
+    },
     /// Which agent would work on a new task of `repo` (`provider` as `drover add
     /// --agent` names one), as the engine's own environment and config decide.
     WhichAgent {

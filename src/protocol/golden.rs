@@ -275,6 +275,11 @@ fn commands() -> Vec<Command> {
             id: t(),
             attempt: Some(1),
         },
+        Command::Compare {
+            id: t(),
+            from: 1,
+            to: 2,
+        },
         Command::Edit {
             id: t(),
             title: "Fix add() for floats too".into(),

@@ -35,7 +35,7 @@ impl Verdict {
             Verdict::Failed => "failed",
             Verdict::NoTests => "found no tests",
             Verdict::Error => "could not run",
-            Verdict::Stale => "ran on an earlier diff",
+            Verdict::Stale => "are stale: they ran on an earlier diff",
         }
     }
 }

@@ -51,6 +51,19 @@ pub enum Focus {
 /// one holds its whole history, read back from the transcript file when selected.
 pub const KEEP_UNSELECTED: usize = 200;
 
+/// The patch between two attempts of a task (`from` → `to`).
+#[derive(Debug, Clone)]
+pub struct Compare {
+    pub id: TaskId,
+    pub from: u32,
+    pub to: u32,
+    pub patch: String,
+    /// Bytes of it not loaded (the first page is shown).
+    pub rest: u64,
+    /// Tells the pane's cache one comparison from another.
+    pub version: u64,
+}
+
 pub struct Confirm {
     pub text: String,
     pub on_yes: Effect,
@@ -166,6 +179,8 @@ pub struct App {
     pub zoom: bool,
     /// The list's share of a wide screen, in percent, once the user set it.
     pub list_pct: Option<u16>,
+    /// Two attempts of the selected task compared: the Diff pane shows this patch.
+    pub compare: Option<Compare>,
     /// Columns the panes are scrolled to the right (long lines).
     pub hscroll: u16,
     /// The Tests pane wraps long lines instead of cutting them.
@@ -223,6 +238,7 @@ impl App {
             past: None,
             hscroll: 0,
             wrap: false,
+            compare: None,
             diff_cursor: 0,
             comments: Vec::new(),
             marked: Default::default(),
@@ -295,6 +311,35 @@ impl App {
             Some(id) if Some(&id) == self.selected.as_ref() => self.past.as_mut(),
             _ => self.selected_mut(),
         }
+    }
+
+    /// Diffs the attempt shown (an earlier one; else the one before the latest) against
+    /// the latest, in the Diff pane; again, back to the attempt's own diff.
+    pub(super) fn compare_attempts(&mut self) -> Vec<Effect> {
+        if self.compare.take().is_some() {
+            self.set_status("the Diff pane shows the attempt's own diff again", false);
+            return Vec::new();
+        }
+        let Some(t) = self.selected_task() else {
+            self.set_status("no task selected", true);
+            return Vec::new();
+        };
+        let (id, to) = (t.task.id.clone(), t.task.attempt);
+        let from = self.shown_task().map_or(to, |s| s.task.attempt);
+        let from = if from == to {
+            to.saturating_sub(1)
+        } else {
+            from
+        };
+        if from == 0 {
+            self.set_status("this task has one attempt: nothing to compare", true);
+            return Vec::new();
+        }
+        self.set_status(
+            format!("comparing attempt {from} with attempt {to}…"),
+            false,
+        );
+        vec![Effect::Send(Command::Compare { id, from, to })]
     }
 
     /// Shows attempt `n` of the selected task in the panes (its history asked for),
@@ -379,7 +424,8 @@ impl App {
             | Action::StateFilter
             | Action::Duplicate
             | Action::PrevAttempt
-            | Action::NextAttempt => false,
+            | Action::NextAttempt
+            | Action::CompareAttempts => false,
             _ => true,
         }
     }
@@ -697,6 +743,7 @@ impl App {
         }
         self.selected = id;
         self.past = None;
+        self.compare = None;
         self.diff_cursor = 0;
         self.scroll = 0;
         self.follow = true;

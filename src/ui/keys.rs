@@ -367,7 +367,9 @@ impl App {
             Action::PaneDiff => self.switch_pane(Pane::Diff),
             Action::PaneTests => self.switch_pane(Pane::Tests),
             Action::PaneInfo => self.switch_pane(Pane::Info),
+            Action::CompareAttempts => return self.compare_attempts(),
             Action::PrevAttempt | Action::NextAttempt => {
+                self.compare = None;
                 let Some(t) = self.selected_task() else {
                     need_task(self);
                     return Vec::new();

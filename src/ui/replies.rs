@@ -89,6 +89,25 @@ impl App {
                     p.apply_history(&history);
                 }
             }
+            (Command::Compare { from, to, .. }, Ok(Reply::Page { id, page, .. })) => {
+                static VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                if self.selected.as_ref() == Some(&id) {
+                    self.compare = Some(super::app::Compare {
+                        id,
+                        from,
+                        to,
+                        rest: page.rest(),
+                        patch: page.text,
+                        version: VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    });
+                    self.pane = super::app::Pane::Diff;
+                    self.scroll = 0;
+                    self.set_status(
+                        format!("attempt {from} → {to}: what the later one did differently"),
+                        false,
+                    );
+                }
+            }
             (_, Ok(Reply::History { id, history })) => {
                 if let Some(t) = self.tasks.iter_mut().find(|t| t.task.id == id) {
                     t.apply_history(&history);

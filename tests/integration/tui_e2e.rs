@@ -798,6 +798,11 @@ fn review_comment_feedback_attempts_and_activity_in_tmux() {
     t.wait_for("attempt 1 of 2, an earlier one", 10);
     t.keys(&["]"]);
     t.wait_for("attempt 2 of 2", 10);
+    // The two attempts compared: the second appended another line to runs.txt.
+    t.keys(&["="]);
+    let s = t.wait_for("attempt 1 → 2: what the later one did differently", 20);
+    assert!(s.contains("+run"), "{s}");
+    t.keys(&["="]);
     // The activity log.
     t.keys(&["L"]);
     let s = t.wait_for("Activity (", 10);

@@ -1249,3 +1249,39 @@ fn long_lines_scroll_sideways_or_wrap() {
     press(&mut a, KeyCode::Char('w'));
     assert!(screen(&mut a, 120, 20).contains("END-OF-LINE"), "wrapped");
 }
+
+/// `=` diffs the attempt shown (or the one before the latest) against the latest.
+#[test]
+fn equals_compares_attempts() {
+    use drover::protocol::{Page, Reply};
+    let mut a = app();
+    let mut second = reviewed(true);
+    second.n = 2;
+    add(&mut a, "k3j9x2ab1c", "Fix add()", TaskState::Review, second);
+    a.tasks[0].task.attempt = 2;
+    let fx = press(&mut a, KeyCode::Char('='));
+    let cmp = Command::Compare {
+        id: id("k3j9x2ab1c"),
+        from: 1,
+        to: 2,
+    };
+    assert_eq!(fx, send(cmp.clone()));
+    let patch = "diff --git a/runs.txt b/runs.txt\n--- a/runs.txt\n+++ b/runs.txt\n@@ -1 +1,2 @@\n run\n+run again\n";
+    a.update(Msg::Reply(
+        cmp,
+        Ok(Reply::Page {
+            id: id("k3j9x2ab1c"),
+            text: drover::protocol::LongText::Patch,
+            page: Page::of(patch, 0),
+        }),
+    ));
+    assert_eq!(a.pane, Pane::Diff);
+    let s = screen(&mut a, 130, 14);
+    assert!(
+        s.contains("attempt 1 → 2: what the later one did differently"),
+        "{s}"
+    );
+    assert!(s.contains("+run again"), "{s}");
+    press(&mut a, KeyCode::Char('='));
+    assert!(a.compare.is_none(), "= again: the attempt's own diff");
+}

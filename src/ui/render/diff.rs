@@ -168,6 +168,9 @@ pub(super) fn draw(
     area: Rect,
     out: &mut super::Layout,
 ) {
+    if let Some(c) = app.compare.as_ref().filter(|c| c.id == task.task.id) {
+        return compared(app, c, parsed, f, area, out);
+    }
     let Some(summary) = &task.attempt.diff else {
         f.render_widget(
             Paragraph::new(Span::styled("no changes yet", theme::dim())),
@@ -274,6 +277,50 @@ pub(super) fn draw(
                 "… {} more of the patch: loading as you scroll",
                 crate::paths::mib(rest)
             ),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    f.render_widget(Paragraph::new(lines).scroll((0, app.hscroll)), patch_area);
+}
+
+/// Two attempts compared: a line saying which, then the patch between them.
+fn compared(
+    app: &App,
+    c: &crate::ui::app::Compare,
+    parsed: &mut Parsed,
+    f: &mut Frame,
+    area: Rect,
+    out: &mut super::Layout,
+) {
+    let [head, patch_area] =
+        Split::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let what = match c.patch.is_empty() {
+        true => format!("attempt {} → {}: the same files", c.from, c.to),
+        false => format!(
+            "attempt {} → {}: what the later one did differently (= shows its own diff again)",
+            c.from, c.to
+        ),
+    };
+    f.render_widget(
+        Paragraph::new(Line::styled(
+            what,
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        )),
+        head,
+    );
+    let key = (c.id.clone(), u64::MAX - c.version);
+    if parsed.0.as_ref().is_none_or(|(k, _)| *k != key) {
+        parsed.0 = Some((key, DiffDoc::parse(&c.patch)));
+    }
+    let Some((_, doc)) = parsed.0.as_mut() else {
+        return;
+    };
+    let height = patch_area.height as usize;
+    let top = super::top(app, doc.line_count(), height, false, out);
+    let mut lines = doc.render(top, top + height);
+    if c.rest > 0 && top + height > doc.line_count() {
+        lines.push(Line::styled(
+            format!("… {} more (see `drover diff`)", crate::paths::mib(c.rest)),
             Style::default().fg(Color::Yellow),
         ));
     }
