@@ -30,7 +30,7 @@ pub use event::{Event, EventBody, HISTORY_ENTRIES_BYTES, History, PAGE, Page, Ta
 pub use ids::{ID_LEN, TaskId};
 pub use origin::{IssueOrigin, IssueRef, Removed};
 pub use reply::{CommandError, CommandResult, PullRequestRef, Reply};
-pub use report::{TestReport, Verdict};
+pub use report::{BaseTests, Baseline, TestReport, Verdict};
 pub use state::{Cause, IllegalTransition, TaskState, Transition};
 pub use task::{AgentSpec, AttemptRecord, MAX_BLOCKED_SHOWN, NewTask, TaskRecord, UsageRecord};
 pub use transcript::{Entry, EntryKind, ToolCall};

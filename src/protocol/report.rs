@@ -1,5 +1,7 @@
-//! What verifying a task found: the test command's verdict and counts, and the tree
-//! it ran on. Judging a run is `crate::verify`'s.
+//! What verifying a task found: the test command's verdict, counts and failing tests,
+//! the tree it ran on, and how that compares with the same tests on the base commit
+//! (the baseline, stored once per base, command and environment). Judging a run and
+//! comparing it are `crate::verify`'s.
 
 use serde::{Deserialize, Serialize};
 
@@ -58,4 +60,48 @@ pub struct TestReport {
     /// Files that changed while the tests ran (a `Stale` verdict names them).
     #[serde(default)]
     pub changed: Vec<String>,
+    /// Tests skipped, ignored or pending, when the runner says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<u64>,
+    /// The failing tests by name, when the runner's output names them: at most
+    /// `verify::failures::KEPT` (`failed` counts them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// The failures that did not fail on the base commit. `None` when there is nothing
+    /// to compare with: no baseline, a baseline that could not run, or a side whose
+    /// failures have no names. Only shown: the verdict never depends on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_failures: Option<Vec<String>>,
+    /// What the same command did on the base commit in the same environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseTests>,
+}
+
+/// The base commit's run of the tests, in short, as a report compared with it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseTests {
+    pub verdict: Verdict,
+    pub passed: Option<u64>,
+    pub failed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<u64>,
+    /// Why it says what it says ("timed out").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A baseline as stored (`baselines/<key>.json` in the data dir): the tests run once on
+/// a base commit before any agent changed it, for every later task with the same key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// sha256 of what it depends on (`verify::baseline::key`).
+    pub key: String,
+    pub base_commit: String,
+    pub command: String,
+    /// The image the tests ran in (its Docker id) and the task's network.
+    pub image: String,
+    pub network: String,
+    pub ran_at: String,
+    /// The run, judged as any other (its tree and changed files left out).
+    pub report: TestReport,
 }

@@ -1,4 +1,5 @@
-//! Passed/failed counts from the summary lines test runners print.
+//! Passed/failed/skipped counts from the summary lines test runners print. Which
+//! tests failed, by name, is `failures`'s.
 //!
 //! Runners covered: Python unittest, pytest, cargo test, go test, jest/vitest, mocha.
 //! When nothing matches, counts stay unknown; the verdict then rests on the exit code.
@@ -7,6 +8,8 @@
 pub struct Counts {
     pub passed: Option<u64>,
     pub failed: Option<u64>,
+    /// Skipped, ignored or pending: not run, so neither passed nor failed.
+    pub skipped: Option<u64>,
 }
 
 /// The number right before `word` in `line` ("3 passed" → 3).
@@ -44,19 +47,21 @@ pub fn parse(output: &str) -> Counts {
         }
         if let Some(ran) = unittest_ran {
             if line == "OK" || line.starts_with("OK (") {
-                let skipped = number_after(line, "skipped=").unwrap_or(0);
+                let skipped = number_after(line, "skipped=");
                 c = Counts {
-                    passed: Some(ran - skipped.min(ran)),
+                    passed: Some(ran - skipped.unwrap_or(0).min(ran)),
                     failed: Some(0),
+                    skipped,
                 };
                 unittest_ran = None;
             } else if line.starts_with("FAILED (") {
                 let bad = number_after(line, "failures=").unwrap_or(0)
                     + number_after(line, "errors=").unwrap_or(0);
-                let skipped = number_after(line, "skipped=").unwrap_or(0);
+                let skipped = number_after(line, "skipped=");
                 c = Counts {
-                    passed: Some(ran.saturating_sub(bad + skipped)),
+                    passed: Some(ran.saturating_sub(bad + skipped.unwrap_or(0))),
                     failed: Some(bad),
+                    skipped,
                 };
                 unittest_ran = None;
             }
@@ -70,12 +75,16 @@ pub fn parse(output: &str) -> Counts {
             if let Some(n) = number_before(line, " failed") {
                 add(&mut c.failed, n);
             }
+            if let Some(n) = number_before(line, " ignored") {
+                add(&mut c.skipped, n);
+            }
             continue;
         }
         // jest/vitest: "Tests:       1 failed, 3 passed, 4 total" / "Tests  3 passed (3)"
         if line.starts_with("Tests:") || line.starts_with("Tests ") {
             c.passed = number_before(line, " passed").or(c.passed);
             c.failed = number_before(line, " failed").or(Some(c.failed.unwrap_or(0)));
+            c.skipped = number_before(line, " skipped").or(c.skipped);
             continue;
         }
         // pytest: "==== 2 failed, 5 passed in 0.12s ====" or "5 passed in 0.1s"
@@ -87,6 +96,7 @@ pub fn parse(output: &str) -> Counts {
                 + number_before(line, " error").unwrap_or(0);
             c.passed = Some(number_before(line, " passed").unwrap_or(0));
             c.failed = Some(failed);
+            c.skipped = number_before(line, " skipped");
             continue;
         }
         // mocha: "  5 passing (10ms)" / "  1 failing"
@@ -99,11 +109,17 @@ pub fn parse(output: &str) -> Counts {
             c.failed = number_before(line, " failing");
             continue;
         }
+        if line.ends_with(" pending") {
+            c.skipped = number_before(line, " pending");
+            continue;
+        }
         // go: "--- PASS: TestX" / "--- FAIL: TestY"
         if line.starts_with("--- PASS:") {
             add(&mut c.passed, 1);
         } else if line.starts_with("--- FAIL:") {
             add(&mut c.failed, 1);
+        } else if line.starts_with("--- SKIP:") {
+            add(&mut c.skipped, 1);
         }
     }
     c
@@ -117,6 +133,14 @@ mod tests {
         Counts {
             passed: Some(p),
             failed: Some(f),
+            skipped: None,
+        }
+    }
+
+    fn skipping(c: Counts, s: u64) -> Counts {
+        Counts {
+            skipped: Some(s),
+            ..c
         }
     }
 
@@ -132,7 +156,7 @@ mod tests {
         );
         assert_eq!(
             parse("Ran 4 tests in 0.01s\n\nOK (skipped=1)\n"),
-            counts(3, 0)
+            skipping(counts(3, 0), 1)
         );
         assert_eq!(
             parse("Ran 1 test in 0.01s\nFAILED (failures=1)"),
@@ -157,7 +181,7 @@ mod tests {
     fn cargo_sums_binaries() {
         let out = "test result: ok. 3 passed; 0 failed; 0 ignored\n\
                    test result: FAILED. 1 passed; 2 failed; 0 ignored\n";
-        assert_eq!(parse(out), counts(4, 2));
+        assert_eq!(parse(out), skipping(counts(4, 2), 0));
     }
 
     #[test]

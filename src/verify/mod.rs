@@ -1,11 +1,12 @@
 //! Verification: the project's own tests, run in the task's container after the agent.
 //!
-//! This module decides the command (config, else detected from the workspace) and turns
-//! the run into a `TestReport` with a verdict. Running it is the engine's job, through the
-//! runtime, so the output can stream as events.
+//! This module decides the command (config, else detected from the workspace), turns
+//! the run into a `TestReport` with a verdict, counts and failing tests' names. Running
+//! it is the engine's job, through the runtime, so the output can stream as events.
 
 pub mod counts;
 mod detect;
+pub mod failures;
 
 use crate::protocol::{TestReport, Verdict};
 
@@ -28,6 +29,10 @@ impl TestReport {
             note: Some("no test command configured or detected (set `test` in drover.toml)".into()),
             tree: None,
             changed: Vec::new(),
+            skipped: None,
+            failures: Vec::new(),
+            new_failures: None,
+            base: None,
         }
     }
 
@@ -71,6 +76,10 @@ impl TestReport {
             note,
             tree: None,
             changed: Vec::new(),
+            skipped: c.skipped,
+            failures: failures::names(output),
+            new_failures: None,
+            base: None,
         }
     }
 
@@ -107,17 +116,65 @@ impl TestReport {
         s
     }
 
-    /// `passed (3 passed, 0 failed)`: the verdict and the counts, no note.
+    /// `passed (3 passed, 0 failed)`, `failed (3 failed (1 new), 189 passed, 1
+    /// skipped)`: the verdict and the counts, no note.
     pub fn counted(&self) -> String {
         let mut s = self.verdict.label().to_string();
-        match (self.passed, self.failed) {
-            (Some(p), Some(f)) => s.push_str(&format!(" ({p} passed, {f} failed)")),
-            (Some(p), None) => s.push_str(&format!(" ({p} passed)")),
-            (None, Some(f)) => s.push_str(&format!(" ({f} failed)")),
-            (None, None) => {}
+        let counts = self.counts();
+        if !counts.is_empty() {
+            s.push_str(&format!(" ({counts})"));
         }
         s
     }
+
+    /// `3 failed (1 new), 189 passed, 1 skipped`, or `6 passed, 0 failed`: failures
+    /// first when there are any; empty when the runner said nothing countable.
+    pub fn counts(&self) -> String {
+        let new = self.new_failures.as_ref().map(Vec::len);
+        counts_text(self.passed, self.failed, self.skipped, new)
+    }
+}
+
+impl crate::protocol::BaseTests {
+    /// `failed (2 failed, 3 passed)`: the base commit's verdict and counts.
+    pub fn counted(&self) -> String {
+        let mut s = self.verdict.label().to_string();
+        let counts = counts_text(self.passed, self.failed, self.skipped, None);
+        if !counts.is_empty() {
+            s.push_str(&format!(" ({counts})"));
+        }
+        s
+    }
+}
+
+/// The counts in words; `new` is how many failures the base commit did not have.
+fn counts_text(
+    passed: Option<u64>,
+    failed: Option<u64>,
+    skipped: Option<u64>,
+    new: Option<usize>,
+) -> String {
+    let mut parts = Vec::new();
+    let failing = failed.filter(|f| *f > 0);
+    if let Some(f) = failing {
+        parts.push(match new {
+            Some(0) => format!("{f} failed (none new)"),
+            Some(n) => format!("{f} failed ({n} new)"),
+            None => format!("{f} failed"),
+        });
+    }
+    if let Some(p) = passed {
+        parts.push(format!("{p} passed"));
+    }
+    if failing.is_none()
+        && let Some(f) = failed
+    {
+        parts.push(format!("{f} failed"));
+    }
+    if let Some(s) = skipped.filter(|s| *s > 0) {
+        parts.push(format!("{s} skipped"));
+    }
+    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -132,6 +189,15 @@ mod tests {
             (Verdict::Passed, Some(2), Some(0))
         );
         assert_eq!(ok.summary(), "passed (2 passed, 0 failed)");
+        let skipping = TestReport::judge("t", 0, false, "Ran 3 tests in 0s\n\nOK (skipped=1)\n", 5);
+        assert_eq!(skipping.counted(), "passed (2 passed, 0 failed, 1 skipped)");
+        let out = "FAIL: test_a (t.T.test_a)\nERROR: test_b (t.T.test_b)\n\
+                   Ran 9 tests in 0s\n\nFAILED (failures=1, errors=1, skipped=1)\n";
+        let mut failing = TestReport::judge("t", 1, false, out, 5);
+        assert_eq!(failing.failures, ["t.T.test_a", "t.T.test_b"]);
+        assert_eq!(failing.counted(), "failed (2 failed, 6 passed, 1 skipped)");
+        failing.new_failures = Some(vec!["t.T.test_b".into()]);
+        assert_eq!(failing.counts(), "2 failed (1 new), 6 passed, 1 skipped");
         assert_eq!(
             TestReport::judge("t", 1, false, "", 5).verdict,
             Verdict::Failed

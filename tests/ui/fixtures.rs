@@ -187,6 +187,10 @@ pub fn report(passed: bool) -> TestReport {
         note: None,
         tree: None,
         changed: Vec::new(),
+        skipped: None,
+        failures: Vec::new(),
+        new_failures: None,
+        base: None,
     }
 }
 
