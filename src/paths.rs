@@ -85,6 +85,11 @@ impl DataDir {
         self.root.join("envs")
     }
 
+    /// The tests' runs on base commits (`verify::baseline`), one file per key.
+    pub fn baselines(&self) -> PathBuf {
+        self.root.join("baselines")
+    }
+
     /// Empty directories warm-pool containers mount until a task claims one: its
     /// workspace is made in it, then it is renamed to the task's `workspace`.
     pub fn pool(&self) -> PathBuf {

@@ -28,6 +28,9 @@ pub struct EngineCtx {
     /// One setup per snapshot key at a time: tasks that need the same environment wait
     /// for the first one's snapshot instead of each running setup.
     pub(super) setups: super::environ::SetupLocks,
+    /// One baseline run per key at a time: tasks on the same base wait for the first
+    /// one's run instead of each running the tests.
+    pub(super) baselines: super::environ::SetupLocks,
 }
 
 impl EngineCtx {
@@ -40,6 +43,7 @@ impl EngineCtx {
             pool: pool::WarmPool::default(),
             paged: Default::default(),
             setups: Default::default(),
+            baselines: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod add;
 mod approve;
+mod baseline;
 pub mod bus;
 mod commands;
 mod core;

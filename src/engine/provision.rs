@@ -140,6 +140,7 @@ pub(super) async fn fresh(
     if !crate::environment::recipe::wanted(config) {
         environ::record_plain(ctx, task, config, &chosen.image);
     }
+    session.image_id = chosen.image_id.clone();
     if config.network == crate::config::Network::Bridge {
         session
             .info(
@@ -348,6 +349,11 @@ pub(super) async fn resume(
     if let Some(chosen) = &chosen {
         environ::restore(ctx, task, config, chosen, &spec, &container, &session).await?;
     }
+    // Which baseline its tests compare with (none when the image cannot be told).
+    session.image_id = match &chosen {
+        Some(c) => c.image_id.clone(),
+        None => rt.image_id(&image).await.unwrap_or_default(),
+    };
     let calls = journal.last_call();
     let session = session.replaying(journal);
     let short = crate::runtime::short_id(&container);

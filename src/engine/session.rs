@@ -40,6 +40,9 @@ pub(super) struct Session {
     journal: std::sync::Mutex<Journal>,
     /// The attempt's egress proxy, when its network goes through one.
     pub egress: Option<super::egress::TaskProxy>,
+    /// The Docker id of the image the container runs (part of a baseline's key); empty
+    /// until provisioning knows it.
+    pub image_id: String,
     /// What it refused so far: how many, and the first distinct ones.
     blocked: std::sync::Mutex<(u64, Vec<String>)>,
 }
@@ -76,6 +79,7 @@ impl Session {
             next_call: AtomicU32::new(1),
             journal: Default::default(),
             egress: None,
+            image_id: String::new(),
             blocked: Default::default(),
         }
     }

@@ -241,6 +241,17 @@ async fn attempt(
     check(cancel)?;
     ctx.transition(current, Transition::Provisioned)
         .map_err(stop)?;
+    let test_command = test_command_for(&config, &session.workspace).await;
+    // The base's own run, while a fresh workspace is still the base: what failed there
+    // already is then told apart from what the attempt broke. A resumed or continued
+    // attempt's workspace is not the base any more: it only looks for a stored one.
+    let baseline = match test_command.as_deref() {
+        Some(c) if !resuming && feedback.is_none() => {
+            super::baseline::ensure(ctx, &task, &config, &session, c).await?
+        }
+        Some(c) => super::baseline::stored(ctx, &task, &config, &session, c).await,
+        None => None,
+    };
     if crate::environment::recipe::wanted(&config) {
         session
             .record(EntryKind::Section {
@@ -256,7 +267,6 @@ async fn attempt(
             })
             .await;
     }
-    let test_command = test_command_for(&config, &session.workspace).await;
     let conversations = AgentFiles {
         save: ctx.data.attempt_dir(&task.id, n).join("conversation.json"),
         follow: ctx
@@ -308,7 +318,7 @@ async fn attempt(
         ctx.transition(current, Transition::AgentDone)
             .map_err(stop)?;
 
-        let (report, output) = with_refusals(
+        let (mut report, output) = with_refusals(
             &session,
             verify_in(
                 &session,
@@ -318,6 +328,9 @@ async fn attempt(
             ),
         )
         .await?;
+        if let Some(base) = &baseline {
+            verify::baseline::compare(&mut report, base);
+        }
         let (count, blocked) = session.blocked();
         record_attempt(ctx, &task.id, n, |a| {
             a.tests = Some(report.clone());
@@ -539,35 +552,8 @@ async fn verify_in(
     session.emit(EventBody::TestStarted {
         command: command.clone(),
     });
-    let mut spec = ExecSpec::shell(&command, config.limits.command_timeout);
-    spec.head_cap = 64 << 10;
-    spec.tail_cap = 64 << 10;
-    // Python reads no bytecode the agent may have planted beside the sources (ignored,
-    // so out of the diff): a cache directory nobody could guess, and nothing written.
-    spec.env = vec![format!(
-        "PYTHONPYCACHEPREFIX=/tmp/.drover-pycache-{:016x}",
-        rand::random::<u64>()
-    )];
-    let mut decoder = Utf8Stream::default();
-    let mut batch = crate::text::Batcher::default();
-    let send = |chunk: String| {
-        let chunk = crate::redact::redact(&chunk).into_owned();
-        session.emit(EventBody::TestOutput { chunk });
-    };
-    let mut on_output = |bytes: &[u8]| {
-        if let Some(chunk) = batch.push(&decoder.push(bytes)) {
-            send(chunk);
-        }
-    };
-    let rt = &session.tools.runtime;
-    let result = tokio::select! {
-        r = rt.exec(&session.tools.container, &spec, &mut on_output) => r.map_err(|e| Stop::Fail(format!("running tests: {e}")))?,
-        _ = session.cancel.cancelled() => return Err(Stop::Cancelled),
-    };
-    let tail = decoder.finish();
-    for rest in [batch.push(&tail), batch.finish()].into_iter().flatten() {
-        send(rest);
-    }
+    let stream = |chunk: String| session.emit(EventBody::TestOutput { chunk });
+    let (result, output) = exec_tests(session, &command, config, &stream).await?;
     // SIGKILL without a timeout: most often the kernel's OOM killer, which Docker does
     // not report for a process other than the container's first.
     let oom =
@@ -577,7 +563,6 @@ async fn verify_in(
         .refresh_diff()
         .await
         .ok_or_else(|| Stop::Fail("cannot read the workspace after the tests".into()))?;
-    let output = crate::redact::redact(&result.stdout.render()).into_owned();
     if let Err(e) = crate::paths::write_private(log_path, output.as_bytes()) {
         tracing::warn!("saving {}: {e}", log_path.display());
     }
@@ -602,6 +587,46 @@ async fn verify_in(
     Ok((report, output))
 }
 
+/// Runs `command` as the tests run, the baseline's too: under the config's per-command
+/// timeout and the container's limits, output capped and redacted, Python's bytecode
+/// read from nowhere the agent could have planted it. Output goes to `on_chunk` as it
+/// comes (redacted); the whole (redacted) output comes back with the result.
+pub(super) async fn exec_tests(
+    session: &Session,
+    command: &str,
+    config: &Config,
+    on_chunk: &(dyn Fn(String) + Sync),
+) -> Result<(crate::runtime::ExecResult, String), Stop> {
+    let mut spec = ExecSpec::shell(command, config.limits.command_timeout);
+    spec.head_cap = 64 << 10;
+    spec.tail_cap = 64 << 10;
+    // Python reads no bytecode the agent may have planted beside the sources (ignored,
+    // so out of the diff): a cache directory nobody could guess, and nothing written.
+    spec.env = vec![format!(
+        "PYTHONPYCACHEPREFIX=/tmp/.drover-pycache-{:016x}",
+        rand::random::<u64>()
+    )];
+    let mut decoder = Utf8Stream::default();
+    let mut batch = crate::text::Batcher::default();
+    let send = |chunk: String| on_chunk(crate::redact::redact(&chunk).into_owned());
+    let mut on_output = |bytes: &[u8]| {
+        if let Some(chunk) = batch.push(&decoder.push(bytes)) {
+            send(chunk);
+        }
+    };
+    let rt = &session.tools.runtime;
+    let result = tokio::select! {
+        r = rt.exec(&session.tools.container, &spec, &mut on_output) => r.map_err(|e| Stop::Fail(format!("running tests: {e}")))?,
+        _ = session.cancel.cancelled() => return Err(Stop::Cancelled),
+    };
+    let tail = decoder.finish();
+    for rest in [batch.push(&tail), batch.finish()].into_iter().flatten() {
+        send(rest);
+    }
+    let output = crate::redact::redact(&result.stdout.render()).into_owned();
+    Ok((result, output))
+}
+
 /// Ends every process left in the container, saying so when there were any.
 /// Runs `fut` while writing what the egress proxy refuses as it happens (within a
 /// second, in the middle of a long command too).
@@ -619,7 +644,7 @@ async fn with_refusals<T>(session: &Session, fut: impl Future<Output = T>) -> T 
     }
 }
 
-async fn sweep(session: &Session, when: &str) -> Result<(), Stop> {
+pub(super) async fn sweep(session: &Session, when: &str) -> Result<(), Stop> {
     let swept = session
         .tools
         .runtime

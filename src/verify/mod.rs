@@ -1,9 +1,11 @@
 //! Verification: the project's own tests, run in the task's container after the agent.
 //!
 //! This module decides the command (config, else detected from the workspace), turns
-//! the run into a `TestReport` with a verdict, counts and failing tests' names. Running
-//! it is the engine's job, through the runtime, so the output can stream as events.
+//! the run into a `TestReport` with a verdict, counts and failing tests' names, and
+//! compares it with the base commit's run (`baseline`). Running it is the engine's job,
+//! through the runtime, so the output can stream as events.
 
+pub mod baseline;
 pub mod counts;
 mod detect;
 pub mod failures;
