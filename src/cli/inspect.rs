@@ -159,6 +159,10 @@ pub(super) fn show(prefix: &str, as_json: bool) -> CliResult {
             "note": r.note,
             "tree": r.tree,
             "changed": r.changed,
+            "skipped": r.skipped,
+            "failures": r.failures,
+            "new_failures": r.new_failures,
+            "base": r.base,
         })),
         "summary": a.summary,
         "feedback": a.feedback,
@@ -240,6 +244,19 @@ pub(super) fn show(prefix: &str, as_json: bool) -> CliResult {
             r.summary(),
             r.command.as_deref().unwrap_or("no command")
         );
+        if let Some(b) = &r.base {
+            outln!("base      {}", b.counted());
+        }
+        if let Some(new) = r.new_failures.as_ref().filter(|n| !n.is_empty()) {
+            let more = match new.len().saturating_sub(10) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            outln!(
+                "new       {}{more}",
+                inert(&new[..new.len().min(10)].join(", "))
+            );
+        }
     }
     outln!(
         "pushed    {}",
