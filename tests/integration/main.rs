@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
 mod bad_input;
+mod baseline;
 mod common;
 mod daemon;
 mod docker_outage;
