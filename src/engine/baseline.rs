@@ -121,6 +121,29 @@ pub(super) async fn ensure(
     if let Err(Stop::Cancelled) = sweep(session, "after the baseline").await {
         return Err(Stop::Cancelled);
     }
+    // Tests that write to the sources leave that in the workspace the agent gets: it is
+    // not undone (nothing here can tell a test's write from a file it needs), but said.
+    if let Some(d) = session.refresh_diff().await
+        && !d.summary.files.is_empty()
+    {
+        let paths: Vec<&str> = d
+            .summary
+            .files
+            .iter()
+            .take(10)
+            .map(|f| f.path.as_str())
+            .collect();
+        let more = match d.summary.files.len() - paths.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        session
+            .info(format!(
+                "baseline: the tests changed the workspace ({}{more}): the changes stay and show in the diff",
+                paths.join(", ")
+            ))
+            .await;
+    }
     let log = ctx
         .data
         .attempt_dir(&task.id, task.attempt)
