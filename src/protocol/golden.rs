@@ -63,10 +63,16 @@ fn report() -> TestReport {
         tree: Some("cd".repeat(20)),
         changed: vec!["calc.py".into()],
         // Left out when empty, so v5's records read and write as they were.
-        skipped: None,
-        failures: Vec::new(),
-        new_failures: None,
-        base: None,
+        skipped: Some(1),
+        failures: vec!["test_calc.T.test_add".into()],
+        new_failures: Some(vec!["test_calc.T.test_add".into()]),
+        base: Some(BaseTests {
+            verdict: Verdict::Passed,
+            passed: Some(5),
+            failed: Some(0),
+            skipped: Some(1),
+            note: None,
+        }),
     }
 }
 
