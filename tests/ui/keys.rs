@@ -977,6 +977,7 @@ fn attempts_switch_with_brackets() {
     let s = screen(&mut a, 130, 16);
     assert!(s.contains("attempt 1 of 2, an earlier one"), "{s}");
     assert!(s.contains("the first try went this way"), "{s}");
+    insta::assert_snapshot!("an_earlier_attempt", s);
     press(&mut a, KeyCode::Char('3'));
     assert!(screen(&mut a, 130, 16).contains("FAILED (failures=1)"));
     // The current attempt again.
@@ -1181,6 +1182,7 @@ fn manage_many_tasks() {
     }
     let shown: Vec<&str> = a.visible().iter().map(|t| t.task.title.as_str()).collect();
     assert_eq!(shown, ["Waiting"]);
+    insta::assert_snapshot!("filtered_sorted_marked", screen(&mut a, 120, 8));
     assert_eq!(a.selected, Some(id("b1b2c3d4e5")));
     // Edit the queued task: its fields come filled in; saving sends Edit.
     press(&mut a, KeyCode::Char('e'));
@@ -1282,6 +1284,7 @@ fn equals_compares_attempts() {
         "{s}"
     );
     assert!(s.contains("+run again"), "{s}");
+    insta::assert_snapshot!("two_attempts_compared", s);
     press(&mut a, KeyCode::Char('='));
     assert!(a.compare.is_none(), "= again: the attempt's own diff");
 }
