@@ -201,7 +201,7 @@ const ACTIONS: &[(Action, &str, &str, &[Context])] = &[
     (
         A::CompareAttempts,
         "compare_attempts",
-        "diff this attempt against the latest",
+        "compare attempts",
         &[C::List, C::Pane],
     ),
     (A::Left, "left", "scroll left", &[C::Pane]),

@@ -262,7 +262,7 @@ fn demo_review_panes_approve_add_and_quit() {
 
     // Help overlay, then quit: the process ends and the terminal is given back.
     t.keys(&["?"]);
-    t.wait_for("Any key closes this help.", 5);
+    t.wait_for("any other key closes this help", 5);
     t.keys(&["Escape"]);
     t.keys(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(15);

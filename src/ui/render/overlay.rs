@@ -127,16 +127,17 @@ fn help(app: &App, scroll: usize, f: &mut Frame, area: Rect) {
         theme::dim(),
     ));
     lines.extend(legend());
-    lines.push(Line::styled(
-        "j/k scroll · any other key closes this help.",
-        theme::dim(),
-    ));
     let r = centered(area, 76, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
+    // On the frame, so it shows however the help is scrolled.
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(Color::Cyan))
-        .title(" Help ");
+        .title(" Help ")
+        .title_bottom(Line::styled(
+            " j/k scroll · any other key closes this help ",
+            theme::dim(),
+        ));
     // Taller than the screen: it scrolls (never past its end).
     let height = r.height.saturating_sub(2) as usize;
     let top = scroll.min(lines.len().saturating_sub(height));
