@@ -725,3 +725,42 @@ fn a_wide_list_reads_titles_whole_and_says_why_a_task_stopped() {
         "{s}"
     );
 }
+
+/// A failing verdict whose failures were all there on the base commit is yellow, not red.
+#[test]
+fn failures_already_on_the_base_are_yellow() {
+    let mut a = app();
+    let mut old = reviewed(false);
+    if let Some(r) = old.tests.as_mut() {
+        r.new_failures = Some(Vec::new());
+    }
+    add(
+        &mut a,
+        "k3j9x2ab1c",
+        "Only old failures",
+        TaskState::Review,
+        old,
+    );
+    add(
+        &mut a,
+        "m2n4p6q8r0",
+        "A new failure",
+        TaskState::Review,
+        reviewed(false),
+    );
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 6)).unwrap();
+    let mut cache = drover::ui::render::Cache::default();
+    t.draw(|f| {
+        drover::ui::render::draw(&a, &mut cache, f);
+    })
+    .unwrap();
+    let buf = t.backend().buffer().clone();
+    let mark_colour = |row: u16| {
+        (0..buf.area.width)
+            .map(|x| &buf[(x, row)])
+            .find(|c| c.symbol() == "✗")
+            .map(|c| c.fg)
+    };
+    assert_eq!(mark_colour(2), Some(ratatui::style::Color::Yellow));
+    assert_eq!(mark_colour(3), Some(ratatui::style::Color::Red));
+}

@@ -170,6 +170,13 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
     right.push(Span::raw(" "));
     if let Some(r) = &t.attempt.tests {
         let (mark, c) = theme::verdict_mark(r.verdict);
+        // Failures that were all there on the base commit already: yellow, not red.
+        let c = match &r.new_failures {
+            Some(new) if new.is_empty() && r.verdict == crate::protocol::Verdict::Failed => {
+                Color::Yellow
+            }
+            _ => c,
+        };
         right.push(Span::styled(mark.to_string(), Style::default().fg(c)));
     } else {
         right.push(Span::raw(" "));
