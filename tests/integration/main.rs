@@ -30,5 +30,7 @@ mod radar;
 mod reattach;
 mod reliability;
 mod task_flow;
+mod tmux;
 mod tui_e2e;
+mod tui_review;
 mod warm_pool;

@@ -7,6 +7,7 @@
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
 mod boundary;
+mod cockpit;
 mod fixtures;
 mod keymap_files;
 mod keys;
