@@ -117,21 +117,28 @@ fn host_of(s: &str) -> Option<String> {
 }
 
 /// Where to look: the filesystem root, the user's home and environment. Tests give
-/// a directory of their own; drover gives the real ones.
-pub struct Host<'a> {
+/// a directory and variables of their own; drover gives the real ones.
+pub struct Host {
     pub root: PathBuf,
     pub home: Option<PathBuf>,
-    pub var: &'a dyn Fn(&str) -> Option<String>,
+    pub vars: Vec<(String, String)>,
 }
 
-impl Host<'_> {
+impl Host {
     /// This machine.
-    pub fn this() -> Host<'static> {
+    pub fn this() -> Host {
         Host {
             root: PathBuf::from("/"),
             home: std::env::var_os("HOME").map(PathBuf::from),
-            var: &|k| std::env::var(k).ok(),
+            vars: std::env::vars().collect(),
         }
+    }
+
+    fn var(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn read(&self, path: &Path) -> String {
@@ -202,17 +209,17 @@ pub fn discover(host: &Host) -> Sources {
         "UV_DEFAULT_INDEX",
         "UV_INDEX",
     ] {
-        if let Some(v) = (host.var)(var) {
-            add("pip", &v);
+        if let Some(v) = host.var(var) {
+            add("pip", v);
         }
     }
     let mut pip = vec![host.read(Path::new("/etc/pip.conf"))];
-    match (host.var)("XDG_CONFIG_HOME") {
+    match host.var("XDG_CONFIG_HOME") {
         Some(x) => pip.push(host.read(&Path::new(&x).join("pip/pip.conf"))),
         None => pip.push(host.home_file(".config/pip/pip.conf")),
     }
     pip.push(host.home_file(".pip/pip.conf"));
-    if let Some(file) = (host.var)("PIP_CONFIG_FILE") {
+    if let Some(file) = host.var("PIP_CONFIG_FILE") {
         pip.push(host.read(Path::new(&file)));
     }
     for text in &pip {
@@ -223,8 +230,8 @@ pub fn discover(host: &Host) -> Sources {
 
     // npm (yarn and pnpm read the same settings): `registry` and `@scope:registry`.
     for var in ["npm_config_registry", "NPM_CONFIG_REGISTRY"] {
-        if let Some(v) = (host.var)(var) {
-            add("npm", &v);
+        if let Some(v) = host.var(var) {
+            add("npm", v);
         }
     }
     for text in [host.home_file(".npmrc"), host.read(Path::new("/etc/npmrc"))] {
@@ -238,7 +245,8 @@ pub fn discover(host: &Host) -> Sources {
     }
 
     // cargo: registries' indexes and replaced sources, by variable and config file.
-    let cargo_home = (host.var)("CARGO_HOME")
+    let cargo_home = host
+        .var("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| host.home.as_ref().map(|h| h.join(".cargo")));
     if let Some(dir) = cargo_home {
@@ -259,20 +267,19 @@ pub fn discover(host: &Host) -> Sources {
             }
         }
     }
-    let mut cargo_vars: Vec<(String, String)> = std::env::vars()
+    let mut cargo_vars: Vec<&(String, String)> = host
+        .vars
+        .iter()
         .filter(|(k, _)| k.starts_with("CARGO_REGISTRIES_") && k.ends_with("_INDEX"))
         .collect();
     cargo_vars.sort();
-    // Only this machine's variables: a test's `Host` has none of them.
-    if host.root == Path::new("/") {
-        for (_, v) in cargo_vars {
-            add("cargo", &v);
-        }
+    for (_, v) in cargo_vars {
+        add("cargo", v);
     }
 
     // Go: GOPROXY's list (`direct` and `off` are not hosts).
-    if let Some(v) = (host.var)("GOPROXY") {
-        add("go", &v);
+    if let Some(v) = host.var("GOPROXY") {
+        add("go", v);
     }
     found
 }
@@ -368,15 +375,14 @@ mod tests {
             "home/u/.cargo/config.toml",
             "[source.crates-io]\nreplace-with = \"m\"\n[source.m]\nregistry = \"sparse+https://crates.mirror.test/index/\"\n[registries.corp]\nindex = \"https://git.corp.test/index\"\n",
         );
-        let vars = |k: &str| match k {
-            "GOPROXY" => Some("https://go.mirror.test,direct".to_string()),
-            "UV_INDEX_URL" => Some("https://uv.mirror.test/simple".to_string()),
-            _ => None,
-        };
+        let vars = [
+            ("GOPROXY", "https://go.mirror.test,direct"),
+            ("UV_INDEX_URL", "https://uv.mirror.test/simple"),
+        ];
         let host = Host {
             root: root.to_path_buf(),
             home: Some(PathBuf::from("/home/u")),
-            var: &vars,
+            vars: vars.map(|(k, v)| (k.to_string(), v.to_string())).to_vec(),
         };
         let found = discover(&host);
         let hosts: Vec<&str> = found.iter().map(|(_, h)| h.as_str()).collect();

@@ -605,6 +605,8 @@ impl App {
         }
         let near = self.scroll + 2 * self.layout.pane_height >= self.layout.pane_len;
         let measured = self.layout.shown.clone();
+        // An earlier attempt's patch is paged from that attempt.
+        let current = self.selected_task().map_or(0, |c| c.task.attempt);
         let Some(t) = self.shown_mut() else {
             return Vec::new();
         };
@@ -616,12 +618,6 @@ impl App {
             return Vec::new();
         }
         t.patch_asked = Some(from);
-        // An earlier attempt's patch is paged from that attempt.
-        let current = self.selected_task().map_or(0, |c| c.task.attempt);
-        let t = match self.shown_task() {
-            Some(t) => t,
-            None => return Vec::new(),
-        };
         let attempt = (t.task.attempt != current).then_some(t.task.attempt);
         vec![Effect::Send(Command::Page {
             id: t.task.id.clone(),

@@ -309,7 +309,7 @@ impl TaskView {
 
 /// A number no view has used for its entries or its patch: render caches key on it, and
 /// views rebuilt from a new snapshot must not meet an old view's cache.
-fn next_epoch() -> u64 {
+pub(super) fn next_epoch() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

@@ -90,7 +90,6 @@ impl App {
                 }
             }
             (Command::Compare { from, to, .. }, Ok(Reply::Page { id, page, .. })) => {
-                static VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 if self.selected.as_ref() == Some(&id) {
                     self.compare = Some(super::app::Compare {
                         id,
@@ -98,7 +97,7 @@ impl App {
                         to,
                         rest: page.rest(),
                         patch: page.text,
-                        version: VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        version: super::model::next_epoch(),
                     });
                     self.pane = super::app::Pane::Diff;
                     self.scroll = 0;

@@ -308,7 +308,8 @@ fn compared(
         )),
         head,
     );
-    let key = (c.id.clone(), u64::MAX - c.version);
+    // Numbered from the same counter as patches: never a patch's key.
+    let key = (c.id.clone(), c.version);
     if parsed.0.as_ref().is_none_or(|(k, _)| *k != key) {
         parsed.0 = Some((key, DiffDoc::parse(&c.patch)));
     }
