@@ -183,8 +183,11 @@ pub struct App {
     pub compare: Option<Compare>,
     /// Columns the panes are scrolled to the right (long lines).
     pub hscroll: u16,
-    /// The Tests pane wraps long lines instead of cutting them.
+    /// The panes wrap long lines instead of cutting them at the edge.
     pub wrap: bool,
+    /// Files of a task's diff folded to their first line, by path (they stay folded
+    /// as the patch changes).
+    pub folded: std::collections::HashMap<TaskId, std::collections::BTreeSet<String>>,
     /// An earlier attempt of the selected task, shown in the panes instead of the
     /// current one (its transcript, diff and tests as they were).
     pub past: Option<TaskView>,
@@ -238,6 +241,7 @@ impl App {
             past: None,
             hscroll: 0,
             wrap: false,
+            folded: Default::default(),
             compare: None,
             diff_cursor: 0,
             comments: Vec::new(),
@@ -402,6 +406,7 @@ impl App {
             Action::Trust => !self.untrusted.is_empty(),
             Action::Edit => st == Some(&TaskState::Queued),
             Action::SearchNext | Action::SearchPrev => self.search.is_some(),
+            Action::FoldAll => self.pane == Pane::Diff,
             // Moving about and the rest are always there, but not worth the room.
             Action::Down
             | Action::Up
@@ -511,6 +516,9 @@ impl App {
     /// for landed. Whether the screen must be drawn again (a search found nothing).
     pub fn drawn(&mut self, layout: Layout) -> bool {
         let mut again = false;
+        if let Some(top) = layout.scrolled {
+            self.scroll = top;
+        }
         if let Some(from) = self.seek.take() {
             match layout.found {
                 Some(line) => {
@@ -525,6 +533,14 @@ impl App {
                 }
                 // Only inside an output shown cut: shown whole, and looked for again.
                 None if self.pane == Pane::Transcript && self.expand_to_find() => {
+                    self.seek = Some(from);
+                    again = true;
+                }
+                // Only inside a folded file: unfolded, and looked for again.
+                None if self.pane == Pane::Diff
+                    && self.compare.is_none()
+                    && self.unfold_to_find(&self.search.clone().unwrap_or_default()) =>
+                {
                     self.seek = Some(from);
                     again = true;
                 }

@@ -382,6 +382,12 @@ impl App {
                 };
                 return self.view_attempt(n.clamp(1, current));
             }
+            Action::Expand if self.pane == Pane::Diff && self.compare.is_none() => self.fold(false),
+            Action::FoldAll if self.pane == Pane::Diff && self.compare.is_none() => self.fold(true),
+            Action::FoldAll => {
+                let key = self.keymap.keys(Context::Pane, Action::FoldAll);
+                self.set_status(format!("{key} folds the files of the Diff pane"), true)
+            }
             Action::Expand => {
                 if let Some(t) = self.shown_mut() {
                     t.expand_all = !t.expand_all;
@@ -413,8 +419,12 @@ impl App {
             Action::Right => self.hscroll = self.hscroll.saturating_add(8).min(4000),
             Action::Wrap => {
                 self.wrap = !self.wrap;
-                let now = if self.wrap { "wraps" } else { "cuts" };
-                self.set_status(format!("the Tests pane {now} long lines"), false);
+                let now = if self.wrap {
+                    "wrap"
+                } else {
+                    "are cut at the edge"
+                };
+                self.set_status(format!("long lines {now}"), false);
             }
             Action::Mark => return self.toggle_mark(),
             Action::Sort => self.cycle_sort(),

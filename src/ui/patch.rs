@@ -1,7 +1,9 @@
 //! Where things are in a unified patch, for moving about a diff and commenting on it:
 //! which lines start a file or a hunk, and, for any line, its file, its line number in
-//! the new file (the old one for a removed line) and the hunk it is in. Pure text
-//! reading; drawing the patch is `render::diff`'s.
+//! the new file (the old one for a removed line) and the hunk it is in; which lines show
+//! when some files are folded. Pure text reading; drawing the patch is `render::diff`'s.
+
+use std::collections::BTreeSet;
 
 /// What a line of the patch is part of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,53 @@ fn starts(patch: &str, prefix: &str) -> Vec<usize> {
         .collect()
 }
 
+/// The path a `diff --git a/… b/…` line is about (the new one for a rename).
+pub fn header_path(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("diff --git ")?;
+    Some(rest.rsplit(" b/").next().unwrap_or(rest))
+}
+
+/// The lines shown, in order, of a patch of `len` lines with the files in `folded`
+/// folded to their first line; `header(i)` is the path line `i` starts, if it starts a
+/// file. The Diff pane's rows are these (its scroll counts them), the cursor one of them.
+pub fn shown<'a>(
+    len: usize,
+    header: impl Fn(usize) -> Option<&'a str>,
+    folded: &BTreeSet<String>,
+) -> Vec<usize> {
+    if folded.is_empty() {
+        return (0..len).collect();
+    }
+    let mut hiding = false;
+    (0..len)
+        .filter(|i| match header(*i) {
+            Some(path) => {
+                hiding = folded.contains(path);
+                true
+            }
+            None => !hiding,
+        })
+        .collect()
+}
+
+/// The row that shows line `line` of `rows` (`shown`'s): its own, or its folded file's.
+pub fn row_of(rows: &[usize], line: usize) -> usize {
+    match rows.binary_search(&line) {
+        Ok(r) => r,
+        Err(r) => r.saturating_sub(1),
+    }
+}
+
+/// The file line `at` of the patch is in, and the line that starts it.
+pub fn file_at(patch: &str, at: usize) -> Option<(usize, String)> {
+    patch
+        .lines()
+        .take(at + 1)
+        .enumerate()
+        .filter_map(|(i, l)| header_path(l).map(|p| (i, p.to_string())))
+        .last()
+}
+
 /// The first of `marks` after `at` (`forward`), or the last before it; none past the ends.
 pub fn next_mark(marks: &[usize], at: usize, forward: bool) -> Option<usize> {
     match forward {
@@ -49,8 +98,8 @@ pub fn place(patch: &str, at: usize) -> Option<Place> {
     let mut hunk = String::new();
     let (mut old, mut new) = (0u32, 0u32);
     for (i, l) in patch.lines().enumerate() {
-        if let Some(rest) = l.strip_prefix("diff --git ") {
-            path = rest.rsplit(" b/").next().unwrap_or(rest).to_string();
+        if let Some(p) = header_path(l) {
+            path = p.to_string();
             hunk.clear();
         } else if l.starts_with("@@") {
             hunk = l.to_string();
@@ -122,5 +171,29 @@ mod tests {
         assert_eq!(place(PATCH, 2), None, "a header is no place");
         assert_eq!(next_mark(&[4, 10], 4, true), Some(10));
         assert_eq!(next_mark(&[4, 10], 4, false), None);
+    }
+
+    #[test]
+    fn a_folded_file_shows_its_first_line_only() {
+        let lines: Vec<&str> = PATCH.lines().collect();
+        let header = |i: usize| header_path(lines[i]);
+        let all = shown(lines.len(), header, &BTreeSet::new());
+        assert_eq!(all.len(), lines.len());
+        let folded = BTreeSet::from(["calc.py".to_string()]);
+        let rows = shown(lines.len(), header, &folded);
+        assert_eq!(rows, [0, 9, 10, 11, 12]);
+        assert_eq!(
+            row_of(&rows, 7),
+            0,
+            "a hidden line is shown by its file's row"
+        );
+        assert_eq!(row_of(&rows, 11), 3);
+        assert_eq!(file_at(PATCH, 7), Some((0, "calc.py".into())));
+        assert_eq!(file_at(PATCH, 12), Some((9, "README".into())));
+        assert_eq!(
+            header_path("diff --git a/x b/y"),
+            Some("y"),
+            "a rename: its new path"
+        );
     }
 }

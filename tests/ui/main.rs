@@ -9,6 +9,7 @@
 mod boundary;
 mod cockpit;
 mod fixtures;
+mod fold_and_wrap;
 mod keymap_files;
 mod keys;
 mod screens;

@@ -4,6 +4,8 @@
 //! longer than what is loaded ends with a line saying how much more there is (the app
 //! asks for it as the reader gets there).
 
+use std::collections::BTreeSet;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout as Split, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -14,6 +16,7 @@ use crate::protocol::TaskId;
 use crate::ui::app::App;
 use crate::ui::highlight;
 use crate::ui::model::TaskView;
+use crate::ui::patch;
 use crate::ui::theme;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +53,8 @@ impl DiffDoc {
         };
         let mut in_hunk = false;
         for raw in patch.lines() {
-            let kind = if raw.starts_with("diff --git ") {
-                let path = raw.rsplit(" b/").next().unwrap_or(raw).to_string();
-                doc.paths.push(path);
+            let kind = if let Some(path) = patch::header_path(raw) {
+                doc.paths.push(path.to_string());
                 in_hunk = false;
                 Kind::FileHeader
             } else if raw.starts_with("@@") {
@@ -84,21 +86,40 @@ impl DiffDoc {
         self.lines.len()
     }
 
-    /// Renders lines `from..to` (highlighted).
-    pub(super) fn render(&mut self, from: usize, to: usize) -> Vec<Line<'static>> {
+    /// Line `i` of the patch, highlighted.
+    fn line_at(&mut self, i: usize) -> Line<'static> {
         if self.highlighted.len() > HIGHLIGHTED_MAX {
             self.highlighted.clear();
         }
+        if let Some(l) = self.highlighted.get(&i) {
+            return l.clone();
+        }
+        let l = self.line(i);
+        self.highlighted.insert(i, l.clone());
+        l
+    }
+
+    /// Lines `from..to`, highlighted.
+    fn render(&mut self, from: usize, to: usize) -> Vec<Line<'static>> {
         (from..to.min(self.lines.len()))
-            .map(|i| {
-                if let Some(l) = self.highlighted.get(&i) {
-                    return l.clone();
-                }
-                let l = self.line(i);
-                self.highlighted.insert(i, l.clone());
-                l
-            })
+            .map(|i| self.line_at(i))
             .collect()
+    }
+
+    /// The lines shown with the files in `folded` folded (`patch::shown`).
+    fn rows(&self, folded: &BTreeSet<String>) -> Vec<usize> {
+        let header = |i: usize| {
+            (self.kinds[i] == Kind::FileHeader)
+                .then(|| self.paths.get(self.file_of[i] as usize).map(String::as_str))
+                .flatten()
+        };
+        patch::shown(self.lines.len(), header, folded)
+    }
+
+    /// The path of the file line `i` is in.
+    fn path_of(&self, i: usize) -> &str {
+        let file = self.file_of.get(i).copied().unwrap_or(0) as usize;
+        self.paths.get(file).map_or("", String::as_str)
     }
 
     fn line(&self, i: usize) -> Line<'static> {
@@ -143,20 +164,38 @@ impl DiffDoc {
     }
 }
 
-/// The parsed patch of the task shown, for as long as its patch stays the same.
+/// Which task's patch, at which version.
+type PatchKey = (TaskId, u64);
+/// A patch's version with the files folded in it.
+type FoldKey = (PatchKey, BTreeSet<String>);
+
+/// The parsed patch of the task shown, for as long as its patch stays the same, and
+/// the lines it shows with its folded files.
 #[derive(Default)]
-pub(super) struct Parsed(Option<((TaskId, u64), DiffDoc)>);
+pub(super) struct Parsed {
+    doc: Option<(PatchKey, DiffDoc)>,
+    /// The lines shown, for the patch and the files folded.
+    rows: Option<(FoldKey, Vec<usize>)>,
+}
 
 impl Parsed {
-    fn of(&mut self, task: &TaskView) -> &mut DiffDoc {
+    /// The shown task's patch, parsed, and the lines it shows.
+    fn of(&mut self, task: &TaskView, folded: &BTreeSet<String>) -> (&mut DiffDoc, &[usize]) {
         let key = (task.task.id.clone(), task.patch_version);
-        if self.0.as_ref().is_none_or(|(k, _)| *k != key) {
-            self.0 = Some((key.clone(), DiffDoc::parse(&task.patch)));
+        if self.doc.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.doc = Some((key.clone(), DiffDoc::parse(&task.patch)));
         }
-        match &mut self.0 {
-            Some((_, doc)) => doc,
-            None => unreachable!("set just above"),
+        let Some((_, doc)) = &mut self.doc else {
+            unreachable!("set just above")
+        };
+        let rows_key = (key, folded.clone());
+        if self.rows.as_ref().is_none_or(|(k, _)| *k != rows_key) {
+            self.rows = Some((rows_key, doc.rows(folded)));
         }
+        let Some((_, rows)) = &self.rows else {
+            unreachable!("set just above")
+        };
+        (doc, rows)
     }
 }
 
@@ -188,6 +227,8 @@ pub(super) fn draw(
         );
         return;
     }
+    let none = BTreeSet::new();
+    let folded = app.folded.get(&task.task.id).unwrap_or(&none);
     let list_h = (summary.files.len() as u16 + 1).min(area.height / 3).max(2);
     let [files_area, patch_area] =
         Split::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(area);
@@ -217,11 +258,15 @@ pub(super) fn draw(
                     theme::dim(),
                 )
             };
-            Line::from(vec![
+            let mut row = vec![
                 Span::styled(format!("{letter} "), Style::default().fg(color)),
                 Span::raw(crate::text::inert(&name)),
                 stat,
-            ])
+            ];
+            if folded.contains(&fs.path) {
+                row.push(Span::styled("  ▸ folded", theme::dim()));
+            }
+            Line::from(row)
         })
         .collect();
     if summary.files.len() + 1 > files_area.height as usize {
@@ -239,48 +284,107 @@ pub(super) fn draw(
     }
     f.render_widget(Paragraph::new(files), files_area);
 
-    let doc = parsed.of(task);
+    let (doc, rows) = parsed.of(task, folded);
     let height = patch_area.height as usize;
     let rest = task.patch_rest();
-    let len = doc.line_count() + usize::from(rest > 0);
+    let count = rows.len();
+    let len = count + usize::from(rest > 0);
     let top = super::top(app, len, height, false, out);
-    let count = doc.line_count();
-    let top = super::seek(app, count, height, top, |i| doc.text(i).to_string(), out);
+    let top = super::seek(
+        app,
+        count,
+        height,
+        top,
+        |r| doc.text(rows[r]).to_string(),
+        out,
+    );
     // The review cursor (while the pane has focus) and the lines commented on.
-    let cursor = (app.focus == crate::ui::app::Focus::Pane).then_some(app.diff_cursor);
+    let cursor =
+        (app.focus == crate::ui::app::Focus::Pane).then(|| patch::row_of(rows, app.diff_cursor));
     let commented: Vec<usize> = app
         .comments_of(&task.task.id)
         .iter()
         .filter(|c| c.at.1 == task.patch_version)
         .map(|c| c.at.0)
         .collect();
-    let mut lines: Vec<Line<'static>> = doc
-        .render(top, top + height)
-        .into_iter()
-        .enumerate()
-        .map(|(k, l)| {
-            let i = top + k;
-            let mut l = super::highlight(app, l);
-            if commented.contains(&i) {
-                l.spans
-                    .insert(0, Span::styled("● ", Style::default().fg(Color::Yellow)));
-            }
-            if cursor == Some(i) {
-                l = l.style(Style::default().bg(Color::DarkGray));
-            }
-            l
-        })
-        .collect();
-    if rest > 0 && top + height > doc.line_count() {
-        lines.push(Line::styled(
+    let mut row_line = |r: usize| {
+        let i = rows[r];
+        let mut l = super::highlight(app, doc.line_at(i));
+        if commented.contains(&i) {
+            l.spans
+                .insert(0, Span::styled("● ", Style::default().fg(Color::Yellow)));
+        }
+        let hidden = rows.get(r + 1).copied().unwrap_or(doc.line_count()) - i - 1;
+        if folded.contains(doc.path_of(i)) && doc.kinds[i] == Kind::FileHeader {
+            let key = app
+                .keymap
+                .keys(crate::keymap::Context::Pane, crate::keymap::Action::Expand);
+            l.spans.push(Span::styled(
+                format!("  ▸ folded: {hidden} lines ({key} unfolds)"),
+                theme::dim(),
+            ));
+        }
+        if cursor == Some(r) {
+            l = l.style(Style::default().bg(Color::DarkGray));
+        }
+        l
+    };
+    let more = (rest > 0).then(|| {
+        Line::styled(
             format!(
                 "… {} more of the patch: loading as you scroll",
                 crate::paths::mib(rest)
             ),
             Style::default().fg(Color::Yellow),
-        ));
+        )
+    });
+    if !app.wrap {
+        let mut lines: Vec<Line<'static>> =
+            (top..(top + height).min(count)).map(row_line).collect();
+        if let Some(m) = more.filter(|_| top + height > count) {
+            lines.push(m);
+        }
+        f.render_widget(Paragraph::new(lines).scroll((0, app.hscroll)), patch_area);
+        return;
     }
-    f.render_widget(Paragraph::new(lines).scroll((0, app.hscroll)), patch_area);
+    // Wrapped: a row takes as many screen lines as it needs. The last rows fill the
+    // pane (the scroll stops there), and the cursor's row stays in sight.
+    let width = patch_area.width as usize;
+    let mut tall = |r: usize| super::util::wrap_line(row_line(r), width);
+    let mut fit = count;
+    let mut used = usize::from(more.is_some());
+    while fit > 0 {
+        let h = tall(fit - 1).len();
+        if used + h > height {
+            break;
+        }
+        used += h;
+        fit -= 1;
+    }
+    out.pane_len = fit + height;
+    let mut top = top.min(fit);
+    if let Some(c) = cursor.filter(|c| *c >= top && *c < count) {
+        let mut used: usize = (top..=c).map(|r| tall(r).len()).sum();
+        let was = top;
+        while used > height && top < c {
+            used -= tall(top).len();
+            top += 1;
+        }
+        if top != was {
+            out.scrolled = Some(top);
+        }
+    }
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut r = top;
+    while lines.len() < height && r < count {
+        lines.extend(tall(r));
+        r += 1;
+    }
+    if let Some(m) = more.filter(|_| r >= count) {
+        lines.extend(super::util::wrap_line(m, width));
+    }
+    lines.truncate(height);
+    f.render_widget(Paragraph::new(lines), patch_area);
 }
 
 /// Two attempts compared: a line saying which, then the patch between them.
@@ -310,10 +414,10 @@ fn compared(
     );
     // Numbered from the same counter as patches: never a patch's key.
     let key = (c.id.clone(), c.version);
-    if parsed.0.as_ref().is_none_or(|(k, _)| *k != key) {
-        parsed.0 = Some((key, DiffDoc::parse(&c.patch)));
+    if parsed.doc.as_ref().is_none_or(|(k, _)| *k != key) {
+        parsed.doc = Some((key, DiffDoc::parse(&c.patch)));
     }
-    let Some((_, doc)) = parsed.0.as_mut() else {
+    let Some((_, doc)) = parsed.doc.as_mut() else {
         return;
     };
     let height = patch_area.height as usize;

@@ -47,6 +47,9 @@ pub struct Layout {
     pub found: Option<usize>,
     /// Which match that is, counting from 1, and how many there are.
     pub matches: Option<(usize, usize)>,
+    /// The first line the pane showed, when drawing moved it from the app's scroll (a
+    /// wrapped Diff pane keeping its cursor in sight).
+    pub scrolled: Option<usize>,
 }
 
 /// What drawing keeps between frames (owned by whoever draws, never by the app).
@@ -301,7 +304,12 @@ fn scrolled(app: &App, f: &mut Frame, area: Rect, lines: &[Line<'static>], out: 
         .iter()
         .map(|l| highlight(app, l.clone()))
         .collect();
-    f.render_widget(Paragraph::new(visible).scroll((0, app.hscroll)), area);
+    f.render_widget(Paragraph::new(visible).scroll((0, hscroll(app))), area);
+}
+
+/// Columns a pane is scrolled sideways: none while long lines wrap.
+fn hscroll(app: &App) -> u16 {
+    if app.wrap { 0 } else { app.hscroll }
 }
 
 /// The search query, lowercased, when there is one.

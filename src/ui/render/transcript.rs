@@ -37,6 +37,8 @@ struct Key {
     expand_key: String,
     /// The tests' verdict colours the agent's own "finished" (its claim is not a pass).
     verdict: Option<crate::protocol::Verdict>,
+    /// Long lines (commands and their outputs) wrap instead of running off the right.
+    wrap: bool,
 }
 
 /// The lines of the shown task's entries, built as entries come.
@@ -53,7 +55,7 @@ pub struct Lines {
 impl Lines {
     /// Brings the lines up to `task`'s entries: new entries only, unless what they were
     /// built for changed.
-    fn update(&mut self, task: &TaskView, width: u16, expand_key: &str) {
+    fn update(&mut self, task: &TaskView, width: u16, wrap: bool, expand_key: &str) {
         let key = Key {
             task: task.task.id.clone(),
             attempt: task.task.attempt,
@@ -62,6 +64,7 @@ impl Lines {
             expand_all: task.expand_all,
             expand_key: expand_key.to_string(),
             verdict: task.attempt.tests.as_ref().map(|r| r.verdict),
+            wrap,
         };
         if self.key.as_ref() != Some(&key) || self.built > task.entries.len() {
             *self = Lines {
@@ -71,6 +74,7 @@ impl Lines {
         }
         let text_w = (width as usize).saturating_sub(2);
         for e in &task.entries[self.built..] {
+            let from = self.lines.len();
             entry_lines(
                 &mut self.lines,
                 &mut self.finished,
@@ -80,6 +84,10 @@ impl Lines {
                 task.expand_all,
                 expand_key,
             );
+            if wrap {
+                let built = self.lines.split_off(from);
+                self.lines.extend(wrapped(built, width));
+            }
         }
         self.built = task.entries.len();
     }
@@ -96,8 +104,11 @@ pub fn draw(
     let expand_key = app
         .keymap
         .keys(crate::keymap::Context::Pane, crate::keymap::Action::Expand);
-    cache.update(task, area.width, &expand_key);
-    let tail = live_lines(task, (area.width as usize).saturating_sub(2), &expand_key);
+    cache.update(task, area.width, app.wrap, &expand_key);
+    let mut tail = live_lines(task, (area.width as usize).saturating_sub(2), &expand_key);
+    if app.wrap {
+        tail = wrapped(tail, area.width);
+    }
     let n = cache.lines.len();
     let line = |i: usize| if i < n { &cache.lines[i] } else { &tail[i - n] };
     let len = n + tail.len();
@@ -107,7 +118,18 @@ pub fn draw(
     let visible: Vec<Line<'static>> = (top..(top + height).min(len))
         .map(|i| super::highlight(app, line(i).clone()))
         .collect();
-    f.render_widget(Paragraph::new(visible).scroll((0, app.hscroll)), area);
+    f.render_widget(
+        Paragraph::new(visible).scroll((0, super::hscroll(app))),
+        area,
+    );
+}
+
+/// `lines` cut to `width` columns, a long line going on in the rows below it.
+fn wrapped(lines: Vec<Line<'static>>, width: u16) -> Vec<Line<'static>> {
+    lines
+        .into_iter()
+        .flat_map(|l| super::util::wrap_line(l, width as usize))
+        .collect()
 }
 
 /// The lines of one entry, appended to `out`.

@@ -106,6 +106,8 @@ pub(super) fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>>
     if line.width() <= width {
         return vec![line];
     }
+    // The line's own style (`Line::styled`) goes on every row it becomes.
+    let style = line.style;
     let mut rows: Vec<Line<'static>> = Vec::new();
     let mut row: Vec<Span<'static>> = Vec::new();
     let mut used = 0;
@@ -117,7 +119,7 @@ pub(super) fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>>
                 if !piece.is_empty() {
                     row.push(Span::styled(std::mem::take(&mut piece), span.style));
                 }
-                rows.push(Line::from(std::mem::take(&mut row)));
+                rows.push(Line::from(std::mem::take(&mut row)).style(style));
                 used = 0;
             }
             piece.push(c);
@@ -128,7 +130,7 @@ pub(super) fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>>
         }
     }
     if !row.is_empty() {
-        rows.push(Line::from(row));
+        rows.push(Line::from(row).style(style));
     }
     rows
 }
