@@ -167,7 +167,7 @@ pub(super) fn show(prefix: &str, as_json: bool) -> CliResult {
         "summary": a.summary,
         "feedback": a.feedback,
         "approved_commit": a.approved_commit,
-        "pr": a.pr_number.map(|n| json!({"number": n, "url": a.pr_url})),
+        "pr": a.pr_number.map(|n| json!({"number": n, "url": a.pr_url, "status": a.pr_status})),
         "issue": t.origin.as_ref().map(|o| json!({
             "reference": o.reference.to_string(),
             "url": o.url,

@@ -243,6 +243,8 @@ struct ForgeFile {
     repo: Option<Spanned<String>>,
     token_env: Option<String>,
     draft: Option<bool>,
+    poll: Option<Spanned<SizeOrNumber>>,
+    poll_idle: Option<Spanned<SizeOrNumber>>,
 }
 
 /// Pull requests: where the API is, which repository, which token, draft or not.
@@ -253,6 +255,10 @@ pub struct ForgeConfig {
     pub repo: Option<String>,
     pub token_env: Option<String>,
     pub draft: bool,
+    /// Seconds between looks at a pushed task's pull request while someone looks at
+    /// the task, and otherwise.
+    pub poll_secs: u64,
+    pub poll_idle_secs: u64,
 }
 
 impl Default for ForgeConfig {
@@ -262,6 +268,8 @@ impl Default for ForgeConfig {
             repo: None,
             token_env: None,
             draft: true,
+            poll_secs: 15,
+            poll_idle_secs: 120,
         }
     }
 }
@@ -517,6 +525,23 @@ impl Config {
             }
             if let Some(d) = f.draft {
                 self.forge.draft = d;
+            }
+            for (value, into, what) in [
+                (f.poll, &mut self.forge.poll_secs, "forge.poll"),
+                (
+                    f.poll_idle,
+                    &mut self.forge.poll_idle_secs,
+                    "forge.poll_idle",
+                ),
+            ] {
+                if let Some(v) = value {
+                    let d = values::parse_duration(&v.get_ref().text())
+                        .map_err(|m| err(v.span(), format!("{what}: {m}")))?;
+                    if d.as_secs() < 1 {
+                        return Err(err(v.span(), format!("{what}: at least 1s")));
+                    }
+                    *into = d.as_secs();
+                }
             }
         }
         if let Some(a) = raw.agent {

@@ -232,6 +232,9 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
     keep!(forge.api_url, "forge.api_url");
     keep!(forge.repo, "forge.repo");
     keep!(forge.token_env, "forge.token_env");
+    // How often drover asks GitHub spends the user's rate limit: theirs to say.
+    keep!(forge.poll_secs, "forge.poll");
+    keep!(forge.poll_idle_secs, "forge.poll_idle");
     if same(before.forge.draft && !config.forge.draft, "forge.draft") {
         config.forge.draft = true;
     }

@@ -26,6 +26,9 @@ pub struct EventBus {
     /// Woken when a task is added or changes state (the conflict radar waits on it, so it
     /// need not receive every transcript line).
     pub states: tokio::sync::Notify,
+    /// Woken likewise for the pull request watcher, and when a front end looks at a
+    /// task (`engine::pr_watch`).
+    pub pulls: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +101,7 @@ impl EventBus {
             EventBody::StateChanged { .. } | EventBody::TaskAdded { .. }
         ) {
             self.states.notify_one();
+            self.pulls.notify_one();
         }
         let mut inner = self.lock();
         // Numbered under the lock so every subscriber sees seq in order.

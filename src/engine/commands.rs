@@ -17,7 +17,7 @@ use super::{EngineCtx, Mail};
 use crate::config::Config;
 use crate::protocol::{
     AgentSpec, Command, CommandError, CommandResult, EventBody, LongText, NewTask, Reply, TaskId,
-    TaskRecord, Transition,
+    TaskRecord, TaskState, Transition,
 };
 
 pub(super) async fn dispatch(
@@ -104,6 +104,9 @@ pub(super) async fn dispatch(
             });
         }
         Command::Load { id, attempt } => {
+            if let Ok(t) = engine.ctx.find(id.as_str()) {
+                engine.ctx.look_at(&t.id);
+            }
             let ctx = engine.ctx.clone();
             tokio::task::spawn_blocking(move || {
                 let _ = reply.send(load(&ctx, &id, attempt));
@@ -303,8 +306,43 @@ fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> CommandResul
             .map_err(|e| CommandError::failed(e.to_string()))?;
     }
     let mut t = ctx.find(id.as_str())?;
+    let mut feedback = feedback;
+    // A pushed task's follow-up: it continues the branch in its workspace, keeps the
+    // pull request, and is asked (unless told otherwise) what the pull request asks.
+    let carried = match t.state {
+        TaskState::Pushed => {
+            let a = ctx.store.attempt(&t.id, t.attempt)?;
+            if !t.git(&ctx.data).workspace.is_dir() {
+                return Err(CommandError::failed(
+                    "its workspace was removed (drover gc): a follow-up continues the pushed branch there, so there is nothing to continue",
+                ));
+            }
+            if feedback.is_none() {
+                let asked = a
+                    .pr_status
+                    .as_ref()
+                    .map(|s| s.as_feedback())
+                    .unwrap_or_default();
+                if asked.trim().is_empty() {
+                    return Err(CommandError::failed(
+                        "nothing waits on the pull request (no open review comment, no failing check): say what the follow-up should do (r in the TUI, or --feedback)",
+                    ));
+                }
+                feedback = Some(asked);
+            }
+            Some(a)
+        }
+        _ => None,
+    };
     let with_feedback = feedback.is_some();
     ctx.transition(&mut t, Transition::Retry { feedback })?;
+    if let Some(a) = carried {
+        ctx.update_attempt(&t.id, t.attempt, |n| {
+            n.pr_number = a.pr_number;
+            n.pr_url = a.pr_url;
+            n.pr_status = a.pr_status;
+        })?;
+    }
     Ok(Reply::Retrying {
         id: t.id,
         attempt: t.attempt,

@@ -76,6 +76,11 @@ impl Engine {
                 self.opts.repo.clone(),
                 self.ending.token.clone(),
             ));
+            tokio::spawn(super::pr_watch::run(
+                self.ctx.clone(),
+                self.opts.repo.clone(),
+                self.ending.token.clone(),
+            ));
             tokio::spawn(super::docker_watch::run(
                 self.ctx.clone(),
                 self.me.clone(),

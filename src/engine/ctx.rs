@@ -31,6 +31,9 @@ pub struct EngineCtx {
     /// One baseline run per key at a time: tasks on the same base wait for the first
     /// one's run instead of each running the tests.
     pub(super) baselines: super::environ::SetupLocks,
+    /// When a front end last looked at each task (asked for its history): their pull
+    /// requests are followed more closely.
+    pub(super) looked_at: std::sync::Mutex<std::collections::HashMap<TaskId, std::time::Instant>>,
 }
 
 impl EngineCtx {
@@ -44,7 +47,16 @@ impl EngineCtx {
             paged: Default::default(),
             setups: Default::default(),
             baselines: Default::default(),
+            looked_at: Default::default(),
         }
+    }
+
+    /// A front end looks at `id`: its pull request, if it has one, is asked about now.
+    pub(super) fn look_at(&self, id: &TaskId) {
+        if let Ok(mut l) = self.looked_at.lock() {
+            l.insert(id.clone(), std::time::Instant::now());
+        }
+        self.bus.pulls.notify_one();
     }
 
     /// The task a user's prefix names.

@@ -21,6 +21,7 @@ mod history;
 mod import;
 pub(crate) mod journal;
 mod pool;
+mod pr_watch;
 mod provision;
 mod pull_request;
 mod push;

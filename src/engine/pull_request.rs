@@ -78,6 +78,100 @@ pub(super) async fn open(
     Ok(Some(pr))
 }
 
+/// After a follow-up's push updated the pull request: a comment saying what changed
+/// (what it addressed, what the agent did, the tests), and the reviewers who asked for
+/// changes asked again. What to say of it (failures do not fail the push: the branch
+/// is out).
+pub(super) async fn updated(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    config: &Config,
+    pr: &crate::forge::PullRequest,
+    token: Option<String>,
+) -> String {
+    let n = pr.number;
+    let Some(r) = crate::forge::follow::PrRef::from_url(&pr.url) else {
+        return format!("pull request #{n} updated (its address is not one drover can comment on)");
+    };
+    let Ok(attempt) = ctx.store.attempt(&task.id, task.attempt) else {
+        return format!("pull request #{n} updated");
+    };
+    let gh = match crate::forge::GitHub::new(&config.forge.api_url, token) {
+        Ok(g) => g,
+        Err(e) => return format!("pull request #{n} updated; no comment: {e}"),
+    };
+    let body = update_comment(task, &attempt);
+    let commented = crate::forge::follow::comment(&gh, &r, &body).await;
+    let asked = attempt
+        .pr_status
+        .as_ref()
+        .map(|s| s.changes_requested_by.clone())
+        .unwrap_or_default();
+    let requested = crate::forge::follow::request_review(&gh, &r, &asked).await;
+    let mut said = format!("pull request #{n} updated");
+    match commented {
+        Ok(()) => said.push_str(", with a comment saying what changed"),
+        Err(e) => said.push_str(&format!("; the comment failed: {e}")),
+    }
+    match (requested, asked.is_empty()) {
+        (_, true) => {}
+        (Ok(()), false) => said.push_str(&format!("; review asked again of {}", asked.join(", "))),
+        (Err(e), false) => said.push_str(&format!("; asking for review again failed: {e}")),
+    }
+    said
+}
+
+/// The comment on a pull request a follow-up updated.
+fn update_comment(task: &TaskRecord, a: &AttemptRecord) -> String {
+    let mut b = format!(
+        "Addressed review in attempt {} of task `{}`",
+        task.attempt, task.id
+    );
+    if let Some(c) = &a.approved_commit {
+        b.push_str(&format!(" ({})", &c[..c.len().min(12)]));
+    }
+    b.push_str(
+        ".
+",
+    );
+    if let Some(f) = a.feedback.as_deref().filter(|f| !f.trim().is_empty()) {
+        b.push_str(
+            "
+### What it was asked
+
+",
+        );
+        for l in crate::text::ellipsize(f.trim(), 3000).lines() {
+            b.push_str(&format!(
+                "> {l}
+"
+            ));
+        }
+    }
+    if let Some(s) = &a.summary {
+        b.push_str(&format!(
+            "
+### What the agent did
+
+{}
+",
+            s.trim()
+        ));
+    }
+    if let Some(t) = &a.tests {
+        b.push_str(&format!(
+            "
+### Tests
+
+{} — `{}`
+",
+            t.summary(),
+            t.command.as_deref().unwrap_or("no test command")
+        ));
+    }
+    crate::redact::redact(&b).into_owned()
+}
+
 /// The pull request's description: the task, what the agent says it did, the files, the
 /// tests, the cost. Secrets are redacted.
 fn body(task: &TaskRecord, a: &AttemptRecord, owner: &str, repo: &str) -> String {

@@ -23,6 +23,23 @@ pub enum ForgeError {
     Rejected { status: u16, message: String },
     #[error("GitHub is unavailable: {0}")]
     Unavailable(String),
+    /// The rate limit is used up (or GitHub asked to slow down): nothing before `wait`.
+    #[error("GitHub's rate limit: wait {} s", wait.as_secs())]
+    Limited { wait: Duration },
+}
+
+/// What a conditional GET found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    /// `304`: the same as when `etag` was given (free: it does not count against the
+    /// rate limit).
+    NotModified,
+    Fresh {
+        etag: Option<String>,
+        body: Value,
+    },
+    /// `404`/`410`: not there (a deleted repository or pull request).
+    Gone,
 }
 
 /// What a pull request is made of.
@@ -189,6 +206,118 @@ impl GitHub {
                 ))),
                 _ => Ok((status, text)),
             };
+        }
+    }
+
+    /// One GET, asked with `If-None-Match: etag` when there is one; never waits or
+    /// retries (a poller decides when to ask again): a rate limit is `Limited`.
+    pub async fn get_if(&self, path: &str, etag: Option<&str>) -> Result<Fetched, ForgeError> {
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.api))
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(e) = etag {
+            req = req.header("If-None-Match", e);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ForgeError::Unavailable(e.to_string()))?;
+        self.fetched(resp).await
+    }
+
+    /// A POST to GitHub's GraphQL endpoint (beside the REST one: `/graphql` for
+    /// api.github.com, `/api/graphql` for an Enterprise Server's `/api/v3`).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ForgeError> {
+        let url = match self.api.strip_suffix("/v3") {
+            Some(server) => format!("{server}/graphql"),
+            None => format!("{}/graphql", self.api),
+        };
+        let mut req = self
+            .client
+            .post(url)
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ForgeError::Unavailable(e.to_string()))?;
+        match self.fetched(resp).await? {
+            Fetched::Fresh { body, .. } => match body["errors"].as_array() {
+                Some(errs) if !errs.is_empty() => Err(ForgeError::Rejected {
+                    status: 200,
+                    message: message(&json!({"message": errs[0]["message"]}).to_string()),
+                }),
+                _ => Ok(body["data"].clone()),
+            },
+            other => Err(ForgeError::Unavailable(format!(
+                "GraphQL answered {other:?}"
+            ))),
+        }
+    }
+
+    /// A POST of `body` to `path`; the answer's JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ForgeError> {
+        let (status, text) = self.call(reqwest::Method::POST, path, Some(body)).await?;
+        if !(200..300).contains(&status) {
+            return Err(ForgeError::Rejected {
+                status,
+                message: message(&text),
+            });
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| ForgeError::Unavailable(format!("unreadable answer: {e}")))
+    }
+
+    /// A response read as a poller wants it: rate limits and outages as errors.
+    async fn fetched(&self, resp: reqwest::Response) -> Result<Fetched, ForgeError> {
+        let status = resp.status().as_u16();
+        let h = resp.headers();
+        let retry_after = h
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let reset_in = rate_limit_reset(h);
+        let etag = h
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let scopes = missing_scopes(h);
+        if status == 304 {
+            return Ok(Fetched::NotModified);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let limited =
+            status == 429 || (status == 403 && (retry_after.is_some() || reset_in.is_some()));
+        if limited {
+            let wait = retry_after
+                .map(Duration::from_secs)
+                .or(reset_in)
+                .unwrap_or(Duration::from_secs(60));
+            return Err(ForgeError::Limited { wait });
+        }
+        match status {
+            200..=299 => serde_json::from_str(&text)
+                .map(|body| Fetched::Fresh { etag, body })
+                .map_err(|e| ForgeError::Unavailable(format!("unreadable answer: {e}"))),
+            404 | 410 => Ok(Fetched::Gone),
+            401 | 403 => Err(ForgeError::Auth {
+                status,
+                message: match scopes {
+                    Some(hint) => format!("{}; {hint}", message(&text)),
+                    None => message(&text),
+                },
+            }),
+            _ => Err(ForgeError::Unavailable(format!(
+                "HTTP {status}: {}",
+                message(&text)
+            ))),
         }
     }
 

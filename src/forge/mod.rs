@@ -1,15 +1,17 @@
 //! GitHub, over its REST API: open a pull request for a pushed branch (find-or-create,
-//! draft by default) and read issues to import as tasks. drover never calls merge or
-//! review endpoints.
+//! draft by default), follow it (`follow`: its state, reviews, comments and checks, asked
+//! conditionally), comment on it and ask its reviewers again, and read issues to import
+//! as tasks. drover never merges, approves or reviews.
 //!
 //! Owner and repository come from the remote URL (https and ssh forms) unless configured;
 //! the API base is configurable (GitHub Enterprise: `https://HOST/api/v3`).
 
+pub mod follow;
 mod github;
 pub mod hidden;
 pub mod issue;
 
-pub use github::{ForgeError, GitHub, NewPullRequest, PullRequest};
+pub use github::{Fetched, ForgeError, GitHub, NewPullRequest, PullRequest};
 pub use issue::Issue;
 
 /// `(owner, repo)` from a GitHub-style remote URL, if it is one.

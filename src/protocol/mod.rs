@@ -15,6 +15,7 @@ mod event;
 mod golden;
 mod ids;
 mod origin;
+mod pull;
 mod reply;
 mod report;
 pub mod state;
@@ -29,6 +30,9 @@ pub use diff::{
 pub use event::{Event, EventBody, HISTORY_ENTRIES_BYTES, History, PAGE, Page, TaskSnapshot, tail};
 pub use ids::{ID_LEN, TaskId};
 pub use origin::{IssueOrigin, IssueRef, Removed};
+pub use pull::{
+    Annotation, CheckFailure, Checks, CiVerdict, PrState, PrStatus, ReviewComment, ReviewDecision,
+};
 pub use reply::{CommandError, CommandResult, PullRequestRef, Reply};
 pub use report::{BaseTests, Baseline, TestReport, Verdict};
 pub use state::{Cause, IllegalTransition, TaskState, Transition};

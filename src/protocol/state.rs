@@ -23,6 +23,10 @@ pub enum TaskState {
         reason: String,
     },
     Pushed,
+    /// The pull request was merged (or the remote base holds the branch's commits).
+    Merged,
+    /// The pull request was closed without merging.
+    Closed,
     Failed {
         reason: String,
     },
@@ -84,6 +88,12 @@ pub enum Transition {
     Push,
     /// The push found something it must not override.
     Block(String),
+    /// The pushed branch's pull request was merged, or the remote base holds it.
+    Merge,
+    /// Its pull request was closed without merging.
+    Close,
+    /// A closed pull request was opened again.
+    Reopen,
     Discard,
 }
 
@@ -140,6 +150,8 @@ impl TaskState {
             TaskState::Approved => "approved",
             TaskState::Blocked { .. } => "blocked",
             TaskState::Pushed => "pushed",
+            TaskState::Merged => "merged",
+            TaskState::Closed => "closed",
             TaskState::Failed { .. } => "failed",
             TaskState::Cancelled => "cancelled",
             TaskState::Interrupted { .. } => "interrupted",
@@ -183,6 +195,9 @@ impl Transition {
             Transition::Approve => "approve",
             Transition::Push => "push",
             Transition::Block(_) => "block",
+            Transition::Merge => "mark merged",
+            Transition::Close => "mark closed",
+            Transition::Reopen => "reopen",
             Transition::Discard => "discard",
         }
     }
@@ -206,8 +221,14 @@ pub fn next(from: &TaskState, t: Transition) -> Result<TaskState, IllegalTransit
             cause: *cause,
         },
         (s, T::Cancel) if s.is_active() || *s == S::Queued => S::Cancelled,
+        // From a pushed task: a follow-up attempt on the same branch and pull request.
         (
-            S::Review | S::Failed { .. } | S::Cancelled | S::Interrupted { .. } | S::Blocked { .. },
+            S::Review
+            | S::Failed { .. }
+            | S::Cancelled
+            | S::Interrupted { .. }
+            | S::Blocked { .. }
+            | S::Pushed,
             T::Retry { .. },
         ) => S::Queued,
         (S::Interrupted { .. }, T::Resume) => S::Queued,
@@ -217,6 +238,9 @@ pub fn next(from: &TaskState, t: Transition) -> Result<TaskState, IllegalTransit
         (S::Approved | S::Blocked { .. }, T::Block(reason)) => S::Blocked {
             reason: reason.clone(),
         },
+        (S::Pushed | S::Closed, T::Merge) => S::Merged,
+        (S::Pushed, T::Close) => S::Closed,
+        (S::Closed, T::Reopen) => S::Pushed,
         (s, T::Discard) if !s.is_active() && *s != S::Discarded => S::Discarded,
         _ => {
             // Point at retry only where retry would go ahead.
@@ -252,6 +276,8 @@ mod tests {
             TaskState::Approved,
             TaskState::Blocked { reason: "z".into() },
             TaskState::Pushed,
+            TaskState::Merged,
+            TaskState::Closed,
             TaskState::Failed { reason: "x".into() },
             TaskState::Cancelled,
             TaskState::Interrupted {
@@ -278,6 +304,9 @@ mod tests {
             Transition::Approve,
             Transition::Push,
             Transition::Block("moved".into()),
+            Transition::Merge,
+            Transition::Close,
+            Transition::Reopen,
             Transition::Discard,
         ]
     }
@@ -328,7 +357,14 @@ blocked      retry            -> queued
 blocked      push             -> pushed
 blocked      block            -> blocked: moved
 blocked      discard          -> discarded
+pushed       retry            -> queued
+pushed       mark merged      -> merged
+pushed       mark closed      -> closed
 pushed       discard          -> discarded
+merged       discard          -> discarded
+closed       mark merged      -> merged
+closed       reopen           -> pushed
+closed       discard          -> discarded
 failed       retry            -> queued
 failed       discard          -> discarded
 cancelled    retry            -> queued

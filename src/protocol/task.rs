@@ -115,6 +115,9 @@ pub struct AttemptRecord {
     /// failed), when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr_note: Option<String>,
+    /// The pull request as drover last saw it on GitHub (`engine::pr_watch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_status: Option<super::PrStatus>,
     /// Disk the workspace used when the attempt ended.
     #[serde(default)]
     pub workspace_bytes: Option<u64>,

@@ -13,7 +13,7 @@ use super::command::Command;
 use super::event::{Event, TaskSnapshot};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL: u32 = 6;
+pub const PROTOCOL: u32 = 7;
 
 /// The longest line either side accepts. Every message is bounded well below it (texts
 /// are paged, lists capped, snapshots sent in parts); this only stops a broken peer.

@@ -91,7 +91,11 @@ impl StateFilter {
             StateFilter::Queued => *s == TaskState::Queued,
             StateFilter::Done => matches!(
                 s,
-                TaskState::Approved | TaskState::Pushed | TaskState::Cancelled
+                TaskState::Approved
+                    | TaskState::Pushed
+                    | TaskState::Merged
+                    | TaskState::Closed
+                    | TaskState::Cancelled
             ),
         }
     }

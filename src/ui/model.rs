@@ -338,6 +338,8 @@ pub struct Counts {
     pub failed: usize,
     pub interrupted: usize,
     pub cancelled: usize,
+    pub merged: usize,
+    pub closed: usize,
 }
 
 pub fn counts<'a>(tasks: impl Iterator<Item = &'a TaskView>) -> Counts {
@@ -350,6 +352,8 @@ pub fn counts<'a>(tasks: impl Iterator<Item = &'a TaskView>) -> Counts {
             TaskState::Approved => c.approved += 1,
             TaskState::Blocked { .. } => c.blocked += 1,
             TaskState::Pushed => c.pushed += 1,
+            TaskState::Merged => c.merged += 1,
+            TaskState::Closed => c.closed += 1,
             TaskState::Failed { .. } => c.failed += 1,
             TaskState::Interrupted { .. } => c.interrupted += 1,
             TaskState::Cancelled => c.cancelled += 1,

@@ -15,6 +15,8 @@ pub fn state_symbol(s: &TaskState) -> &'static str {
         TaskState::Approved => "✔",
         TaskState::Blocked { .. } => "⊗",
         TaskState::Pushed => "⇡",
+        TaskState::Merged => "⛙",
+        TaskState::Closed => "⊖",
         TaskState::Failed { .. } => "✗",
         TaskState::Cancelled => "⊘",
         TaskState::Interrupted { .. } => "!",
@@ -32,7 +34,8 @@ pub fn state_color(s: &TaskState) -> Color {
         TaskState::Approved | TaskState::Pushed => Color::LightGreen,
         TaskState::Blocked { .. } => Color::Yellow,
         TaskState::Failed { .. } => Color::Red,
-        TaskState::Cancelled | TaskState::Discarded => Color::DarkGray,
+        TaskState::Merged => Color::Magenta,
+        TaskState::Cancelled | TaskState::Closed | TaskState::Discarded => Color::DarkGray,
         TaskState::Interrupted { .. } => Color::LightRed,
     }
 }

@@ -34,7 +34,10 @@ pub use commit::{
 };
 pub use create::{adopt, create, detached_at, prepare};
 pub use diff::{WorkspaceDiff, changed_paths, diff, diff_trees, diff_with};
-pub use push::{MergeCheck, PushError, Pushed, SecretHit, merge_check, push, scan_outgoing};
+pub use push::{
+    MergeCheck, PushError, Pushed, SecretHit, base_holds, merge_check, push, push_url,
+    scan_outgoing,
+};
 pub use record::TaskGit;
 pub use snapshot::{Snapshot, SnapshotOptions, snapshot, snapshot_with};
 pub use statcache::StatCache;

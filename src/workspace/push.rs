@@ -67,6 +67,24 @@ fn callbacks<'a>(token: Option<&'a str>, tries: &'a Cell<u32>) -> RemoteCallback
     cb
 }
 
+/// Where a push to `remote` goes: its `pushurl` when it has one (fetching may come from
+/// elsewhere, a read-only mirror say), as `git push` does.
+fn where_pushed(repo: &Repository, remote: &str) -> Result<String, PushError> {
+    let named = repo
+        .find_remote(remote)
+        .map_err(|_| PushError::NoRemote(remote.into()))?;
+    Ok(match named.pushurl() {
+        Ok(Some(u)) => u.to_string(),
+        _ => named.url().unwrap_or_default().to_string(),
+    })
+}
+
+/// Where a push of `user_repo` to `remote` goes.
+pub fn push_url(user_repo: &Path, remote: &str) -> Result<String, PushError> {
+    let repo = Repository::open(user_repo).map_err(git)?;
+    where_pushed(&repo, remote)
+}
+
 /// Pushes `refs/heads/<branch>` of `user_repo` to `remote`.
 pub fn push(
     user_repo: &Path,
@@ -85,16 +103,9 @@ pub fn push(
     let local = repo
         .refname_to_id(&format!("refs/heads/{branch}"))
         .map_err(git)?;
-    let named = repo
-        .find_remote(remote)
-        .map_err(|_| PushError::NoRemote(remote.into()))?;
-    // Where a push goes: the remote's `pushurl` when it has one (fetching may come from
-    // elsewhere, a read-only mirror say), as `git push` does. An anonymous remote of
-    // that URL is asked and pushed to, so libgit2 never turns to the fetch URL.
-    let remote_url = match named.pushurl() {
-        Ok(Some(u)) => u.to_string(),
-        _ => named.url().unwrap_or_default().to_string(),
-    };
+    // An anonymous remote of the URL pushes go to is asked and pushed to, so libgit2
+    // never turns to the fetch URL.
+    let remote_url = where_pushed(&repo, remote)?;
     let mut r = repo.remote_anonymous(&remote_url).map_err(git)?;
     let step = |what: &str| {
         let what = format!("{what} {remote_url}");
@@ -332,18 +343,8 @@ pub fn merge_check(
     token: Option<&str>,
 ) -> MergeCheck {
     let run = || -> Result<MergeCheck, git2::Error> {
-        let repo = Repository::open(user_repo)?;
-        let mut r = repo.find_remote(remote)?;
-        let tracking = format!("refs/remotes/{remote}/{base}");
-        let tries = Cell::new(0);
-        let mut opts = git2::FetchOptions::new();
-        opts.remote_callbacks(callbacks(token, &tries));
-        r.fetch(
-            &[format!("+refs/heads/{base}:{tracking}").as_str()],
-            Some(&mut opts),
-            None,
-        )?;
-        let theirs = repo.find_commit(repo.refname_to_id(&tracking)?)?;
+        let (repo, theirs) = fetch_base(user_repo, remote, base, token)?;
+        let theirs = repo.find_commit(theirs)?;
         let ours = repo.find_commit(repo.refname_to_id(&format!("refs/heads/{branch}"))?)?;
         let index = repo.merge_commits(&theirs, &ours, None)?;
         if !index.has_conflicts() {
@@ -354,6 +355,48 @@ pub fn merge_check(
         )?))
     };
     run().unwrap_or_else(|e| MergeCheck::Unknown(e.message().to_string()))
+}
+
+/// Whether the remote's `base` holds `branch`'s commits (it was merged without a pull
+/// request drover could follow, or with a merge commit). A squash merge is not seen.
+pub fn base_holds(
+    user_repo: &Path,
+    remote: &str,
+    base: &str,
+    branch: &str,
+    token: Option<&str>,
+) -> Result<bool, String> {
+    let (repo, theirs) =
+        fetch_base(user_repo, remote, base, token).map_err(|e| e.message().to_string())?;
+    let ours = repo
+        .refname_to_id(&format!("refs/heads/{branch}"))
+        .map_err(|e| e.message().to_string())?;
+    Ok(theirs == ours || repo.graph_descendant_of(theirs, ours).unwrap_or(false))
+}
+
+/// Fetches the remote's `base` into its remote-tracking ref; the repository and where
+/// the base is.
+fn fetch_base(
+    user_repo: &Path,
+    remote: &str,
+    base: &str,
+    token: Option<&str>,
+) -> Result<(Repository, Oid), git2::Error> {
+    let repo = Repository::open(user_repo)?;
+    let tracking = format!("refs/remotes/{remote}/{base}");
+    {
+        let mut r = repo.find_remote(remote)?;
+        let tries = Cell::new(0);
+        let mut opts = git2::FetchOptions::new();
+        opts.remote_callbacks(callbacks(token, &tries));
+        r.fetch(
+            &[format!("+refs/heads/{base}:{tracking}").as_str()],
+            Some(&mut opts),
+            None,
+        )?;
+    }
+    let theirs = repo.refname_to_id(&tracking)?;
+    Ok((repo, theirs))
 }
 
 #[cfg(test)]

@@ -143,6 +143,8 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect) {
         (c.blocked, "blocked", Color::Yellow, false),
         (c.approved, "approved", Color::LightGreen, false),
         (c.pushed, "pushed", Color::LightGreen, false),
+        (c.merged, "merged", Color::Magenta, false),
+        (c.closed, "closed", Color::Gray, false),
         (c.cancelled, "cancelled", Color::Gray, false),
     ] {
         if n == 0 && !always {

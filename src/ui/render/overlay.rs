@@ -158,6 +158,8 @@ fn legend() -> Vec<Line<'static>> {
             reason: String::new(),
         },
         S::Pushed,
+        S::Merged,
+        S::Closed,
         S::Failed {
             reason: String::new(),
         },

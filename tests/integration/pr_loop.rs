@@ -1,0 +1,214 @@
+//! After the pull request, end to end against a local GitHub (`fake_github`): the
+//! daemon follows the pull request; a failing check and a review comment show on the
+//! task; a follow-up attempt is asked what they say, runs in the same workspace, and its
+//! push updates the same pull request (fast-forward, one pull request, a comment, the
+//! reviewer asked again); the pull request is merged and the task says `merged`.
+//! Polling is conditional (304s), and a rate limit is waited out.
+
+use std::process::Output;
+use std::time::Duration;
+
+use crate::common::*;
+use crate::fake_github::FakeGitHub;
+
+const TOKEN: &str = "ghp_fake_token_for_the_local_github";
+
+/// Stops the daemon when the test ends, however it ends.
+struct Daemon<'a>(&'a Env);
+
+impl Drop for Daemon<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.drover(&["daemon", "stop"]);
+    }
+}
+
+/// drover through the daemon, with the token.
+fn via_daemon(env: &Env, args: &[&str]) -> Output {
+    env.daemon_command(args)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GH_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn pr_status(env: &Env, id: &str) -> serde_json::Value {
+    env.show(id)["pr"]["status"].clone()
+}
+
+#[test]
+fn a_pull_request_is_followed_fed_back_updated_and_merged() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let origin = bare_origin(&env);
+    let bare = origin.path().join("origin.git");
+    git(&bare, &["config", "core.logAllRefUpdates", "always"]);
+    let gh = FakeGitHub::start(bare.clone(), "ana", "shop");
+    // How often to ask is the user's to say.
+    let user = env.home.path().join("config/drover");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("config.toml"),
+        format!(
+            "[forge]\nrepo = \"ana/shop\"\napi_url = \"{}\"\npoll = \"1s\"\npoll_idle = \"1s\"\n",
+            gh.url
+        ),
+    )
+    .unwrap();
+    let id = env.add(
+        "Fix add",
+        "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n[[step]]\nfinish = \"add() adds\"\n\
+         [[retry_step]]\nedit = { path = \"calc.py\", old = \"def add(a, b):\\n\", new = \"def add(a, b):\\n    \\\"\\\"\\\"The sum.\\\"\\\"\\\"\\n\" }\n[[retry_step]]\nfinish = \"documented add()\"\n",
+    );
+    let out = env
+        .daemon_command(&["daemon", "start"])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _daemon = Daemon(&env);
+    wait_for(120, "the task in review", || {
+        (env.show(&id)["state"] == "review").then_some(())
+    });
+    let out = via_daemon(&env, &["approve", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = via_daemon(&env, &["push", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(gh.pulls().len(), 1);
+    let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
+    let first = gh.rev(&branch);
+
+    // CI fails, a reviewer asks for changes on a line.
+    gh.check_run(
+        &first,
+        "lint",
+        Some("failure"),
+        "1 error",
+        &[("calc.py", 1, "D103 missing docstring")],
+    );
+    gh.check_run(&first, "test", Some("success"), "ok", &[]);
+    gh.status(&first, "ci/legacy", "success", "the old CI passes");
+    gh.review(1, "bob", "CHANGES_REQUESTED", "almost");
+    let comment = gh.review_comment(
+        1,
+        "bob",
+        "calc.py",
+        1,
+        "please document add()",
+        "@@ -1,2 +1,2 @@\n def add(a, b):",
+    );
+    let seen = wait_for(30, "the failing check and the comment on the task", || {
+        let s = pr_status(&env, &id);
+        (s["checks"]["failed"] == 1 && s["comments"].as_array().is_some_and(|c| c.len() == 1))
+            .then_some(s)
+    });
+    assert_eq!(seen["review"], "changes_requested", "{seen}");
+    assert_eq!(seen["checks"]["passed"], 2, "a check run and a commit status: {seen}");
+    assert_eq!(seen["changes_requested_by"][0], "bob");
+    assert_eq!(
+        seen["checks"]["failures"][0]["annotations"][0]["message"],
+        "D103 missing docstring"
+    );
+    assert_eq!(seen["comments"][0]["resolved"], false);
+    assert_eq!(env.show(&id)["state"], "pushed");
+    // Asked again and again, nothing changes: GitHub answers 304 (free).
+    wait_for(20, "conditional requests answered 304", || {
+        (gh.requests().iter().filter(|r| r.status == 304).count() >= 5).then_some(())
+    });
+
+    // A rate limit: waited out (retry-after: 2 s), not hammered.
+    gh.limit_next(1);
+    let reqs = wait_for(20, "the rate limit met, and GitHub asked again", || {
+        let reqs = gh.requests();
+        let at = reqs.iter().position(|r| r.status == 403)?;
+        (reqs.len() > at + 1).then_some(reqs)
+    });
+    let at = reqs.iter().position(|r| r.status == 403).unwrap();
+    let waited = reqs[at + 1].at.duration_since(reqs[at].at);
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "asked again {waited:?} after the limit"
+    );
+
+    // The follow-up: asked what the pull request says, in the same workspace.
+    let out = via_daemon(&env, &["retry", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let task = wait_for(120, "the follow-up in review", || {
+        let t = env.show(&id);
+        (t["state"] == "review" && t["attempt"] == 2).then_some(t)
+    });
+    let feedback = task["feedback"].as_str().unwrap();
+    assert!(
+        feedback.contains("calc.py:1, from bob:") && feedback.contains("please document add()"),
+        "{feedback}"
+    );
+    assert!(
+        feedback.contains("lint (failure)")
+            && feedback.contains("calc.py:1 failure: D103 missing docstring"),
+        "{feedback}"
+    );
+    assert_eq!(
+        task["pr"]["number"], 1,
+        "the follow-up keeps the pull request"
+    );
+    let out = via_daemon(&env, &["approve", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = via_daemon(&env, &["push", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("pull request #1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let second = gh.rev(&branch);
+    assert_ne!(first, second);
+    assert_eq!(gh.pulls().len(), 1, "one pull request, whatever happens");
+    // Fast-forward: the new head sits on the old one.
+    let ff = std::process::Command::new("git")
+        .args(["merge-base", "--is-ancestor", &first, &second])
+        .current_dir(&bare)
+        .status()
+        .unwrap();
+    assert!(ff.success(), "the update is a fast-forward");
+    let comments = gh.issue_comments(1);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    let said = comments[0]["body"].as_str().unwrap();
+    assert!(
+        said.contains("Addressed review in attempt 2") && said.contains("please document add()"),
+        "{said}"
+    );
+    assert!(said.contains("passed"), "the test verdict: {said}");
+    assert_eq!(gh.requested_reviewers(1), ["bob"], "asked again");
+
+    // CI passes on the new head, the thread is resolved, the pull request is merged.
+    gh.check_run(&second, "lint", Some("success"), "clean", &[]);
+    gh.resolve(comment);
+    gh.review(1, "bob", "APPROVED", "thanks");
+    gh.merge(1);
+    let t = wait_for(30, "the task merged", || {
+        let t = env.show(&id);
+        (t["state"] == "merged").then_some(t)
+    });
+    let s = &t["pr"]["status"];
+    assert_eq!(
+        (s["state"].as_str(), s["review"].as_str()),
+        (Some("merged"), Some("approved")),
+        "{s}"
+    );
+    assert_eq!(s["comments"][0]["resolved"], true, "{s}");
+
+    let reqs = gh.requests();
+    let asked = reqs.iter().find(|r| r.path.ends_with("/requested_reviewers")).unwrap();
+    assert_eq!(asked.body["reviewers"], serde_json::json!(["bob"]));
+    assert!(
+        !reqs
+            .iter()
+            .any(|r| r.path.ends_with("/merge")
+                || (r.method == "POST" && r.path.ends_with("/reviews"))),
+        "drover never merges or reviews"
+    );
+}
