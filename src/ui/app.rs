@@ -677,7 +677,13 @@ impl App {
                 let Some(t) = self.tasks.iter_mut().find(|t| &t.task.id == id) else {
                     return fx;
                 };
+                let pr_before = t.attempt.pr_status.clone();
                 t.apply(&ev);
+                if let Some(what) =
+                    super::pull::alert(pr_before.as_ref(), t.attempt.pr_status.as_ref())
+                {
+                    fx.push(Effect::Notify(format!("{}: {what}", t.task.title)));
+                }
                 // Trimmed in batches, so a long-running task costs no copying per event.
                 if !selected && t.entries.len() > 2 * KEEP_UNSELECTED {
                     t.forget_older(KEEP_UNSELECTED);

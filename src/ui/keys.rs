@@ -485,6 +485,14 @@ impl App {
                 };
                 return vec![Effect::Send(Command::Push { id })];
             }
+            // A pushed task's follow-up, with what its pull request asks as it is.
+            Action::RetryScratch
+                if self
+                    .selected_task()
+                    .is_some_and(|t| t.task.state == TaskState::Pushed) =>
+            {
+                return self.follow_up_as_asked();
+            }
             // Both lose work: asked first, when the engine would go ahead at all.
             Action::Cancel | Action::RetryScratch => {
                 let Some((id, title, st, _)) = task else {
@@ -526,8 +534,15 @@ impl App {
                 Some((id, title, st, _)) => {
                     match crate::protocol::state::next(&st, Transition::Retry { feedback: None }) {
                         Ok(_) => {
-                            // The diff's comments come along, ready to edit.
-                            let comments = self.comments_as_feedback(&id);
+                            // The diff's comments come along, ready to edit, and what
+                            // the pull request asks of a pushed task.
+                            let mut comments = self.comments_as_feedback(&id);
+                            if let Some(asked) = self.pr_asks() {
+                                if !comments.is_empty() {
+                                    comments.push('\n');
+                                }
+                                comments.push_str(&asked);
+                            }
                             self.mode = Mode::Overlay(Overlay::Editor(Box::new(
                                 Editor::feedback_with(id, title, &comments),
                             )))

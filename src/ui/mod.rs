@@ -16,6 +16,7 @@ mod keys;
 pub mod manage;
 pub mod model;
 pub mod patch;
+mod pull;
 pub mod render;
 mod replies;
 mod review;

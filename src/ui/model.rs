@@ -216,12 +216,19 @@ impl TaskView {
                 if ev.attempt < self.task.attempt {
                     // Late news of an attempt this view has moved past.
                 } else if ev.attempt != self.task.attempt {
-                    // A new attempt: its own transcript, diff and tests.
+                    // A new attempt: its own transcript, diff and tests; a follow-up keeps
+                    // its task's pull request (as the engine does).
                     self.task.attempt = ev.attempt;
+                    let pr = std::mem::take(&mut self.attempt);
                     self.attempt = AttemptRecord {
                         n: ev.attempt,
                         ..Default::default()
                     };
+                    if pr.pr_number.is_some() && *to == TaskState::Queued {
+                        self.attempt.pr_number = pr.pr_number;
+                        self.attempt.pr_url = pr.pr_url;
+                        self.attempt.pr_status = pr.pr_status;
+                    }
                     self.entries.clear();
                     self.entries_epoch = next_epoch();
                     self.last_n = None;

@@ -106,7 +106,10 @@ fn a_pull_request_is_followed_fed_back_updated_and_merged() {
             .then_some(s)
     });
     assert_eq!(seen["review"], "changes_requested", "{seen}");
-    assert_eq!(seen["checks"]["passed"], 2, "a check run and a commit status: {seen}");
+    assert_eq!(
+        seen["checks"]["passed"], 2,
+        "a check run and a commit status: {seen}"
+    );
     assert_eq!(seen["changes_requested_by"][0], "bob");
     assert_eq!(
         seen["checks"]["failures"][0]["annotations"][0]["message"],
@@ -202,7 +205,10 @@ fn a_pull_request_is_followed_fed_back_updated_and_merged() {
     assert_eq!(s["comments"][0]["resolved"], true, "{s}");
 
     let reqs = gh.requests();
-    let asked = reqs.iter().find(|r| r.path.ends_with("/requested_reviewers")).unwrap();
+    let asked = reqs
+        .iter()
+        .find(|r| r.path.ends_with("/requested_reviewers"))
+        .unwrap();
     assert_eq!(asked.body["reviewers"], serde_json::json!(["bob"]));
     assert!(
         !reqs

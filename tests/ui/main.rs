@@ -12,4 +12,5 @@ mod fixtures;
 mod fold_and_wrap;
 mod keymap_files;
 mod keys;
+mod pull_loop;
 mod screens;

@@ -47,10 +47,13 @@ pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &
         ),
         row(
             "pushed",
-            if t.state == crate::protocol::TaskState::Pushed {
-                format!("yes: {}", t.branch)
-            } else {
-                "no".into()
+            match t.state {
+                crate::protocol::TaskState::Pushed => format!("yes: {}", t.branch),
+                crate::protocol::TaskState::Merged => format!("yes, and merged: {}", t.branch),
+                crate::protocol::TaskState::Closed => {
+                    format!("yes, its pull request closed: {}", t.branch)
+                }
+                _ => "no".into(),
             },
         ),
         row("id", t.id.to_string()),
@@ -198,11 +201,31 @@ pub(super) fn draw(app: &App, task: &TaskView, f: &mut Frame, area: Rect, out: &
             format!("{} (tests failed, output fed back)", a.iterations),
         ));
     }
+    // The pull request, with the facts (after "pushed").
+    let mut pr = Vec::new();
     match (a.pr_number, &a.pr_url, &a.pr_note) {
-        (Some(n), Some(url), _) => lines.push(row("pull req.", format!("#{n} {url}"))),
-        (_, _, Some(why)) => lines.push(row("pull req.", format!("none: {why}"))),
+        (Some(n), Some(url), _) => pr.push(row("pull req.", format!("#{n} {url}"))),
+        (_, _, Some(why)) => pr.push(row("pull req.", format!("none: {why}"))),
         _ => {}
     }
+    if let Some(s) = &a.pr_status {
+        let key = |a| app.keymap.keys(crate::keymap::Context::List, a);
+        let hint = format!(
+            "{} follows up on them in the same workspace ({}: as they are)",
+            key(crate::keymap::Action::RetryFeedback),
+            key(crate::keymap::Action::RetryScratch)
+        );
+        pr.extend(super::pull::lines(s, &hint));
+    }
+    let at = lines
+        .iter()
+        .position(|l| {
+            l.spans
+                .first()
+                .is_some_and(|s| s.content.starts_with("pushed"))
+        })
+        .map_or(lines.len(), |i| i + 1);
+    lines.splice(at..at, pr);
     if let Some(c) = &a.approved_commit {
         let note = if a.tests_overridden {
             " (tests overridden)"

@@ -122,6 +122,9 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
         ));
         right.push(Span::raw(" "));
     }
+    if let Some(s) = &t.attempt.pr_status {
+        right.extend(super::pull::badges(s));
+    }
     if t.attempt.blocked_count > 0 {
         // Requests the egress policy refused: worth a look before trusting the result.
         right.push(Span::styled(
@@ -129,7 +132,13 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
             Style::default().fg(Color::Red),
         ));
     }
-    if let Some(u) = &t.attempt.usage {
+    // Once there is a pull request to watch, what it was spent on matters less.
+    if let Some(u) = t
+        .attempt
+        .usage
+        .as_ref()
+        .filter(|_| t.attempt.pr_status.is_none())
+    {
         let spent = match u.cost_usd {
             Some(c) => format!("${c:.2} "),
             None => format!(

@@ -13,6 +13,7 @@ mod diff;
 mod info;
 mod list;
 mod overlay;
+mod pull;
 mod tests_pane;
 pub mod transcript;
 mod util;
@@ -210,7 +211,15 @@ fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
             .filter(|(a, _, _)| app.offers(*a))
             .partition(|(a, _, _)| a.is_task_action());
         task.extend(rest);
-        hints.extend(task.into_iter().map(|(_, keys, label)| (keys, label)));
+        // On a pushed task, a retry is the pull request's follow-up.
+        let pushed = app
+            .selected_task()
+            .is_some_and(|t| t.task.state == crate::protocol::TaskState::Pushed);
+        hints.extend(task.into_iter().map(|(a, keys, label)| match (pushed, a) {
+            (true, crate::keymap::Action::RetryFeedback) => (keys, "follow up"),
+            (true, crate::keymap::Action::RetryScratch) => (keys, "follow up as asked"),
+            _ => (keys, label),
+        }));
         let mut spans = Vec::new();
         let mut used = 0;
         for (keys, label) in hints {
