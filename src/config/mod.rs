@@ -136,6 +136,9 @@ pub struct Config {
     pub notify: Notify,
     /// `None`: not configured (the TUI asks once and remembers the answer).
     pub on_quit: Option<OnQuit>,
+    /// Start a follow-up by itself when a pushed task's pull request's checks fail (at
+    /// most `agent.max_iterations` in a row).
+    pub auto_followup_ci: bool,
     pub agent: AgentConfig,
     /// The git remote task branches are pushed to.
     pub remote: String,
@@ -197,6 +200,7 @@ impl Default for Config {
             },
             notify: Notify::Both,
             on_quit: None,
+            auto_followup_ci: false,
             agent: AgentConfig::default(),
             remote: "origin".into(),
             forge: ForgeConfig::default(),
@@ -225,6 +229,7 @@ struct FileConfig {
     branch_prefix: Option<Spanned<String>>,
     notify: Option<Spanned<String>>,
     on_quit: Option<Spanned<String>>,
+    auto_followup: Option<Spanned<String>>,
     limits: Option<LimitsFile>,
     agent: Option<agent::AgentFile>,
     forge: Option<ForgeFile>,
@@ -491,6 +496,16 @@ impl Config {
                 ));
             };
             self.on_quit = Some(p);
+        }
+        if let Some(v) = raw.auto_followup {
+            self.auto_followup_ci = match v.get_ref().as_str() {
+                "ci" => true,
+                "off" => false,
+                other => {
+                    let m = format!("auto_followup must be \"ci\" or \"off\", not \"{other}\"");
+                    return Err(err(v.span(), m));
+                }
+            };
         }
         if let Some(f) = raw.forge {
             if let Some(r) = f.remote {

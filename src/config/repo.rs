@@ -235,6 +235,8 @@ pub(super) fn restrain(config: &mut Config, before: &Config, file: &RepoFile) ->
     // How often drover asks GitHub spends the user's rate limit: theirs to say.
     keep!(forge.poll_secs, "forge.poll");
     keep!(forge.poll_idle_secs, "forge.poll_idle");
+    // Agents started by themselves spend the user's money: the user's to turn on.
+    keep!(auto_followup_ci, "auto_followup");
     if same(before.forge.draft && !config.forge.draft, "forge.draft") {
         config.forge.draft = true;
     }

@@ -300,7 +300,7 @@ fn cancel(engine: &mut Engine, id: &TaskId, then_discard: bool) -> CommandResult
     Ok(Reply::Cancelled { id: t.id })
 }
 
-fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> CommandResult {
+pub(super) fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> CommandResult {
     if let Some(f) = &feedback {
         super::add::too_long("feedback", f, super::add::TEXT_MAX)
             .map_err(|e| CommandError::failed(e.to_string()))?;

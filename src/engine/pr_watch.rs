@@ -10,6 +10,11 @@
 //! `closed` (and `pushed` again when reopened). A pushed task with no pull request to
 //! follow (no token, not a GitHub remote) is `merged` once the remote's base holds its
 //! branch. Following never pushes, comments or changes anything on GitHub.
+//!
+//! With `auto_followup = "ci"` (the user's setting), checks that fail on a pushed
+//! task's head start a follow-up by themselves, asked to make the failing checks pass;
+//! at most `agent.max_iterations` such follow-ups in a row. Approving and pushing them
+//! stays the user's.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,8 +56,13 @@ struct Forge {
     read: Instant,
 }
 
-/// Runs until `stop`.
-pub(super) async fn run(ctx: Arc<EngineCtx>, repo: Option<PathBuf>, stop: CancellationToken) {
+/// Runs until `stop`; `engine` is woken when a follow-up was queued.
+pub(super) async fn run(
+    ctx: Arc<EngineCtx>,
+    repo: Option<PathBuf>,
+    engine: tokio::sync::mpsc::WeakUnboundedSender<super::Mail>,
+    stop: CancellationToken,
+) {
     let mut watches: HashMap<TaskId, Watch> = HashMap::new();
     let mut forges: HashMap<PathBuf, Forge> = HashMap::new();
     let mut paused: Option<Instant> = None;
@@ -92,9 +102,14 @@ pub(super) async fn run(ctx: Arc<EngineCtx>, repo: Option<PathBuf>, stop: Cancel
                 false => forge.config.forge.poll_idle_secs,
             });
             let outcome = poll(&ctx, t, &mut w.follower, forge).await;
+            if matches!(outcome, Ok(Some(_)))
+                && let Some(e) = engine.upgrade()
+            {
+                let _ = e.send(super::Mail::Wake);
+            }
             w.asked = Some(Instant::now());
             match outcome {
-                Ok(()) => {
+                Ok(_) => {
                     w.errors = 0;
                     w.due = Instant::now() + every;
                 }
@@ -161,20 +176,21 @@ async fn forge_for<'a>(
     forges.get(repo)
 }
 
-/// Asks about one task's pull request and acts on what changed.
+/// Asks about one task's pull request and acts on what changed; the attempt a
+/// follow-up started, if the babysitter started one.
 async fn poll(
     ctx: &EngineCtx,
     task: &TaskRecord,
     follower: &mut Follower,
     forge: &Forge,
-) -> Result<(), ForgeError> {
+) -> Result<Option<u32>, ForgeError> {
     let store_err = |e: crate::store::StoreError| ForgeError::Unavailable(e.to_string());
     let attempt = ctx
         .store
         .attempt(&task.id, task.attempt)
         .map_err(store_err)?;
     let Some(pr) = attempt.pr_url.as_deref().and_then(PrRef::from_url) else {
-        return merged_by_git(ctx, task, forge).await;
+        return merged_by_git(ctx, task, forge).await.map(|()| None);
     };
     let gh = crate::forge::GitHub::new(&forge.config.forge.api_url, forge.token.clone())?;
     let mut now = follower.poll(&gh, &pr).await?;
@@ -203,8 +219,82 @@ async fn poll(
         let mut task = task.clone();
         // Refused only when the task moved meanwhile (a follow-up began): nothing to do.
         let _ = ctx.transition(&mut task, t);
+        return Ok(None);
     }
-    Ok(())
+    // Checks that fail anew (first time, or on a new head) call the babysitter.
+    let failing = |s: &PrStatus| s.checks.verdict() == Some(CiVerdict::Failing);
+    let anew = failing(&now)
+        && old
+            .as_ref()
+            .is_none_or(|o| !failing(o) || o.head != now.head);
+    if anew && forge.config.auto_followup_ci && task.state == TaskState::Pushed {
+        return Ok(babysit(
+            ctx,
+            task,
+            &now,
+            pr.number,
+            forge.config.agent.max_iterations,
+        ));
+    }
+    Ok(None)
+}
+
+/// Starts a follow-up asked to make the failing checks pass, unless `max` follow-ups
+/// in a row were the babysitter's already; the new attempt's number.
+fn babysit(
+    ctx: &EngineCtx,
+    task: &TaskRecord,
+    now: &PrStatus,
+    number: u64,
+    max: u32,
+) -> Option<u32> {
+    let streak = (1..=task.attempt)
+        .rev()
+        .take_while(|n| {
+            ctx.store
+                .attempt(&task.id, *n)
+                .is_ok_and(|a| a.auto_followup)
+        })
+        .count() as u32;
+    if streak >= max {
+        ctx.notice(
+            Some(&task.id),
+            task.attempt,
+            format!(
+                "checks fail again on pull request #{number}: no follow-up started, {streak} in a row were automatic already (agent.max_iterations = {max})"
+            ),
+        );
+        return None;
+    }
+    let mut checks = now.clone();
+    checks.comments.clear();
+    let feedback = format!(
+        "The pull request's checks failed (a follow-up the CI babysitter started: auto_followup = \"ci\"). Make them pass; change nothing else.\n\n{}",
+        checks.as_feedback()
+    );
+    match super::commands::retry(ctx, &task.id, Some(feedback)) {
+        Ok(_) => {
+            let n = task.attempt + 1;
+            let _ = ctx.update_attempt(&task.id, n, |a| a.auto_followup = true);
+            ctx.notice(
+                Some(&task.id),
+                n,
+                format!(
+                    "checks fail on pull request #{number}: follow-up {} of at most {max} started by itself (auto_followup = \"ci\")",
+                    streak + 1
+                ),
+            );
+            Some(n)
+        }
+        Err(e) => {
+            ctx.notice(
+                Some(&task.id),
+                task.attempt,
+                format!("the CI babysitter could not start a follow-up: {e}"),
+            );
+            None
+        }
+    }
 }
 
 /// A pushed task without a pull request to follow: merged once the remote's base

@@ -135,6 +135,7 @@ fn attempt() -> AttemptRecord {
         pr_number: Some(7),
         pr_url: Some("https://github.com/ana/shop/pull/7".into()),
         pr_note: None,
+        auto_followup: true,
         pr_status: Some(PrStatus {
             state: PrState::Open,
             head: "34".repeat(20),

@@ -115,6 +115,9 @@ pub struct AttemptRecord {
     /// failed), when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr_note: Option<String>,
+    /// Started by the CI babysitter (`auto_followup = "ci"`), not by a person.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_followup: bool,
     /// The pull request as drover last saw it on GitHub (`engine::pr_watch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr_status: Option<super::PrStatus>,

@@ -35,24 +35,16 @@ fn pr_status(env: &Env, id: &str) -> serde_json::Value {
     env.show(id)["pr"]["status"].clone()
 }
 
-#[test]
-fn a_pull_request_is_followed_fed_back_updated_and_merged() {
-    if !docker_available() {
-        return;
-    }
-    ensure_image();
-    let env = Env::python_bug();
-    let origin = bare_origin(&env);
-    let bare = origin.path().join("origin.git");
-    git(&bare, &["config", "core.logAllRefUpdates", "always"]);
-    let gh = FakeGitHub::start(bare.clone(), "ana", "shop");
+/// A task pushed through the daemon with a pull request on `gh` (the user's config
+/// also says `extra`); its id and branch. The daemon runs until `Daemon` drops.
+fn pushed_task<'a>(env: &'a Env, gh: &FakeGitHub, extra: &str) -> (String, String, Daemon<'a>) {
     // How often to ask is the user's to say.
     let user = env.home.path().join("config/drover");
     std::fs::create_dir_all(&user).unwrap();
     std::fs::write(
         user.join("config.toml"),
         format!(
-            "[forge]\nrepo = \"ana/shop\"\napi_url = \"{}\"\npoll = \"1s\"\npoll_idle = \"1s\"\n",
+            "{extra}[forge]\nrepo = \"ana/shop\"\napi_url = \"{}\"\npoll = \"1s\"\npoll_idle = \"1s\"\n",
             gh.url
         ),
     )
@@ -69,16 +61,37 @@ fn a_pull_request_is_followed_fed_back_updated_and_merged() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let _daemon = Daemon(&env);
+    let daemon = Daemon(env);
     wait_for(120, "the task in review", || {
         (env.show(&id)["state"] == "review").then_some(())
     });
-    let out = via_daemon(&env, &["approve", &id]);
+    let out = via_daemon(env, &["approve", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = via_daemon(&env, &["push", &id]);
+    let out = via_daemon(env, &["push", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(gh.pulls().len(), 1);
     let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
+    (id, branch, daemon)
+}
+
+/// A local GitHub over `env`'s new bare origin; the bare repository's path.
+fn github(env: &Env) -> (tempfile::TempDir, std::path::PathBuf, FakeGitHub) {
+    let origin = bare_origin(env);
+    let bare = origin.path().join("origin.git");
+    git(&bare, &["config", "core.logAllRefUpdates", "always"]);
+    let gh = FakeGitHub::start(bare.clone(), "ana", "shop");
+    (origin, bare, gh)
+}
+
+#[test]
+fn a_pull_request_is_followed_fed_back_updated_and_merged() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let (_origin, bare, gh) = github(&env);
+    let (id, branch, _daemon) = pushed_task(&env, &gh, "");
     let first = gh.rev(&branch);
 
     // CI fails, a reviewer asks for changes on a line.
@@ -216,5 +229,75 @@ fn a_pull_request_is_followed_fed_back_updated_and_merged() {
             .any(|r| r.path.ends_with("/merge")
                 || (r.method == "POST" && r.path.ends_with("/reviews"))),
         "drover never merges or reviews"
+    );
+}
+
+/// The CI babysitter (`auto_followup = "ci"`): failing checks start a follow-up by
+/// themselves, asked about the checks alone; at most `agent.max_iterations` in a row.
+#[test]
+fn the_ci_babysitter_follows_up_on_failing_checks_within_its_bound() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let (_origin, _bare, gh) = github(&env);
+    let (id, branch, _daemon) = pushed_task(
+        &env,
+        &gh,
+        "auto_followup = \"ci\"\n[agent]\nmax_iterations = 1\n",
+    );
+    let first = gh.rev(&branch);
+    // A comment alone starts nothing.
+    gh.review_comment(1, "bob", "calc.py", 1, "nit: naming", "@@ -1 +1 @@");
+    wait_for(30, "the comment seen", || {
+        (pr_status(&env, &id)["comments"]
+            .as_array()
+            .is_some_and(|c| c.len() == 1))
+        .then_some(())
+    });
+    assert_eq!(env.show(&id)["attempt"], 1);
+    gh.check_run(
+        &first,
+        "lint",
+        Some("failure"),
+        "1 error",
+        &[("calc.py", 1, "D103 missing docstring")],
+    );
+    let t = wait_for(120, "the babysitter's follow-up in review", || {
+        let t = env.show(&id);
+        (t["state"] == "review" && t["attempt"] == 2).then_some(t)
+    });
+    let feedback = t["feedback"].as_str().unwrap();
+    assert!(
+        feedback.contains("CI babysitter") && feedback.contains("D103 missing docstring"),
+        "{feedback}"
+    );
+    assert!(
+        !feedback.contains("nit: naming"),
+        "the checks alone: {feedback}"
+    );
+    let logs = env.drover(&["logs", &id]);
+    assert!(
+        text(&logs.stdout).contains("CI babysitter"),
+        "said in the transcript: {}",
+        text(&logs.stdout)
+    );
+    // Approving and pushing stay the user's; the checks fail again on the new head.
+    for step in ["approve", "push"] {
+        let out = via_daemon(&env, &[step, &id]);
+        assert!(out.status.success(), "{step}: {}", text(&out.stderr));
+    }
+    let second = gh.rev(&branch);
+    gh.check_run(&second, "lint", Some("failure"), "still 1 error", &[]);
+    wait_for(30, "the new head's failure seen", || {
+        let s = pr_status(&env, &id);
+        (s["head"] == second.as_str() && s["checks"]["failed"] == 1).then_some(())
+    });
+    let t = env.show(&id);
+    assert_eq!(
+        (t["state"].as_str(), t["attempt"].as_u64()),
+        (Some("pushed"), Some(2)),
+        "bounded: no third attempt"
     );
 }
