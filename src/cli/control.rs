@@ -145,6 +145,42 @@ pub(super) async fn control(
     }
 }
 
+/// `drover followup`: says what the follow-up is asked, then queues it.
+pub(super) async fn followup(daemon: bool, prefix: &str, feedback: Option<String>) -> CliResult {
+    let (_, store) = open_data()?;
+    let task = store.find(prefix).map_err(Failure::usage)?;
+    if task.state != crate::protocol::TaskState::Pushed {
+        return Err(Failure::usage(format!(
+            "{} is {}: only a pushed task has a pull request to follow up on",
+            task.id,
+            task.state.name()
+        )));
+    }
+    let attempt = store
+        .attempt(&task.id, task.attempt)
+        .map_err(Failure::failed)?;
+    drop(store);
+    let asked = match &feedback {
+        Some(f) => f.clone(),
+        None => attempt
+            .pr_status
+            .as_ref()
+            .map(|s| s.as_feedback())
+            .unwrap_or_default(),
+    };
+    if !asked.trim().is_empty() {
+        outln!(
+            "the follow-up is asked:\n{}",
+            crate::text::inert(asked.trim_end())
+        );
+    }
+    control(daemon, &task.id.to_string(), move |id| Command::Retry {
+        id,
+        feedback,
+    })
+    .await
+}
+
 /// The engine for one command: the daemon's, another front end's, or (`--no-daemon`,
 /// nothing running) one started here that starts no queued work.
 async fn open(daemon: bool) -> Result<Opened, Failure> {

@@ -169,6 +169,15 @@ pub enum Cmd {
         #[arg(long)]
         feedback: Option<String>,
     },
+    /// Follow up on a pushed task's pull request: a new attempt in the same workspace,
+    /// asked what the pull request asks (its open review comments with file:line and
+    /// hunk, its failing checks with their annotations), or what --feedback says. Its
+    /// push updates the same pull request.
+    Followup {
+        id: String,
+        #[arg(long)]
+        feedback: Option<String>,
+    },
     /// Go on with an interrupted task where it stopped: same attempt and workspace, and
     /// tool calls that ran are not run again (`drover run` or the TUI then runs it).
     Resume { id: String },
@@ -377,6 +386,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             })
             .await
         }
+        Cmd::Followup { id, feedback } => control::followup(daemon, &id, feedback).await,
         Cmd::Resume { id } => {
             control::control(daemon, &id, |id| crate::protocol::Command::Resume { id }).await
         }

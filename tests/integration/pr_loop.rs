@@ -150,8 +150,13 @@ fn a_pull_request_is_followed_fed_back_updated_and_merged() {
     );
 
     // The follow-up: asked what the pull request says, in the same workspace.
-    let out = via_daemon(&env, &["retry", &id]);
+    let out = via_daemon(&env, &["followup", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("the follow-up is asked:") && said.contains("please document add()"),
+        "{said}"
+    );
     let task = wait_for(120, "the follow-up in review", || {
         let t = env.show(&id);
         (t["state"] == "review" && t["attempt"] == 2).then_some(t)
