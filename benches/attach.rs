@@ -52,6 +52,7 @@ fn fixture(n: usize) -> (tempfile::TempDir, std::path::PathBuf, DataDir) {
                 source: "bench.toml".into(),
             },
             origin: None,
+            others: Vec::new(),
         };
         let (t, _) = drover::engine::add(&store, data.root(), new).expect("add");
         store

@@ -32,7 +32,7 @@ const SETUP: &str = "setup = [\"python3 -m venv .venv\"]\ntest = \"true\"\n";
 async fn first_call(conn: &mut Connection, repo: &Path, i: usize) -> Duration {
     let start = Instant::now();
     conn.command(Command::Queue {
-        task: NewTask {
+        task: Box::new(NewTask {
             repo: repo.to_path_buf(),
             title: format!("bench {i}"),
             prompt: "bench".into(),
@@ -41,7 +41,8 @@ async fn first_call(conn: &mut Connection, repo: &Path, i: usize) -> Duration {
                 source: "bench.toml".into(),
             },
             origin: None,
-        },
+            others: Vec::new(),
+        }),
     })
     .expect("queue");
     loop {

@@ -180,7 +180,7 @@ async fn drover_tasks(
     let start = Instant::now();
     for i in 0..n {
         conn.command(Command::Queue {
-            task: NewTask {
+            task: Box::new(NewTask {
                 repo: repo.clone(),
                 title: format!("bench {i}"),
                 prompt: "bench".into(),
@@ -189,7 +189,8 @@ async fn drover_tasks(
                     source: "bench.toml".into(),
                 },
                 origin: None,
-            },
+                others: Vec::new(),
+            }),
         })
         .expect("queue");
     }

@@ -56,6 +56,7 @@ pub fn app(tasks: usize) -> App {
             created_at: "2026-11-22T10:00:00Z".into(),
             updated_at: "2026-11-22T10:00:00Z".into(),
             origin: None,
+            group: None,
         };
         let attempt = AttemptRecord {
             n: 1,

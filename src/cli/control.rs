@@ -25,13 +25,46 @@ pub(super) enum What {
     },
 }
 
-pub(super) async fn add(
-    repo: PathBuf,
-    what: What,
-    script: Option<PathBuf>,
-    agent: Option<String>,
-    daemon: bool,
-) -> CliResult {
+/// The agents of `drover add`: its scripts, its agents, how many attempts.
+type Agents = (Vec<PathBuf>, Vec<String>, Option<usize>);
+
+/// The agent of each attempt `drover add` asks for (one, or best-of-N).
+fn agent_specs((scripts, agents, attempts): Agents) -> Result<Vec<AgentSpec>, Failure> {
+    let mut specs = Vec::new();
+    for path in &scripts {
+        specs.push(AgentSpec::scripted_from_file(path).map_err(Failure::usage)?);
+    }
+    for a in agents.iter().map(|a| a.trim()) {
+        match a {
+            "script" if scripts.is_empty() => {
+                return Err(Failure::usage("--agent script needs --script FILE"));
+            }
+            "script" => {}
+            other if attempts.is_none() && scripts.len() == 1 && agents.len() == 1 => {
+                return Err(Failure::usage(format!(
+                    "--script runs the scripted agent; it cannot be combined with --agent {other}"
+                )));
+            }
+            other => specs.push(AgentSpec::Builtin {
+                provider: (!other.is_empty()).then(|| other.to_string()),
+            }),
+        }
+    }
+    if specs.is_empty() {
+        specs.push(AgentSpec::Builtin { provider: None });
+    }
+    let n = attempts.unwrap_or(specs.len());
+    if n == 0 || n < specs.len() {
+        return Err(Failure::usage(format!(
+            "--attempts {n}: at least 1, and at least one per agent given ({})",
+            specs.len()
+        )));
+    }
+    // The agents given take turns.
+    Ok((0..n).map(|i| specs[i % specs.len()].clone()).collect())
+}
+
+pub(super) async fn add(repo: PathBuf, what: What, agents: Agents, daemon: bool) -> CliResult {
     if let What::Prompt { prompt, .. } = &what
         && prompt.trim().is_empty()
     {
@@ -40,24 +73,26 @@ pub(super) async fn add(
         ));
     }
     let head = crate::workspace::resolve_head(&repo).map_err(Failure::usage)?;
-    let spec = match (script, agent.as_deref()) {
-        (Some(path), None | Some("script")) => {
-            AgentSpec::scripted_from_file(&path).map_err(Failure::usage)?
-        }
-        (Some(_), Some(other)) => {
-            return Err(Failure::usage(format!(
-                "--script runs the scripted agent; it cannot be combined with --agent {other}"
-            )));
-        }
-        (None, Some("script")) => return Err(Failure::usage("--agent script needs --script FILE")),
-        (None, provider) => AgentSpec::Builtin {
-            provider: provider.map(String::from),
-        },
-    };
+    let mut specs = agent_specs(agents)?;
+    let spec = specs.remove(0);
+    let others = specs;
+    if !others.is_empty() && matches!(what, What::Issue { .. }) {
+        return Err(Failure::usage(
+            "several attempts do not combine with --issue yet: queue the issue's text as a prompt instead",
+        ));
+    }
     let mut opened = open(daemon).await?;
     // Said now, not when the task runs, if no model can be reached (as the engine that
     // would run it sees its environment).
-    if let AgentSpec::Builtin { provider } = &spec {
+    let mut asked_for: Vec<Option<String>> = Vec::new();
+    for s in std::iter::once(&spec).chain(&others) {
+        let AgentSpec::Builtin { provider } = s else {
+            continue;
+        };
+        if asked_for.contains(provider) {
+            continue;
+        }
+        asked_for.push(provider.clone());
         let asked = Command::WhichAgent {
             repo: head.root.clone(),
             provider: provider.clone(),
@@ -72,13 +107,14 @@ pub(super) async fn add(
             let title =
                 title.unwrap_or_else(|| ellipsize(prompt.lines().next().unwrap_or("").trim(), 72));
             Command::Queue {
-                task: NewTask {
+                task: Box::new(NewTask {
                     repo: head.root.clone(),
                     title,
                     prompt,
                     agent: spec,
                     origin: None,
-                },
+                    others,
+                }),
             }
         }
         What::Issue { reference, notes } => Command::Import {
@@ -91,8 +127,12 @@ pub(super) async fn add(
     let importing = matches!(cmd, Command::Import { .. });
     let result = request(&mut opened, cmd).await;
     close(opened).await;
+    let mut beside = Vec::new();
     let id = match result? {
-        Ok(Reply::Queued { id }) => id,
+        Ok(Reply::Queued { id, others }) => {
+            beside = others;
+            id
+        }
         Ok(Reply::Imported {
             id,
             reference,
@@ -120,7 +160,11 @@ pub(super) async fn add(
             &head.commit[..12]
         );
     }
+    // One id a line, the first attempt's first (best-of-N: the others after it).
     outln!("{id}");
+    for o in beside {
+        outln!("{o}");
+    }
     Ok(0)
 }
 

@@ -128,10 +128,13 @@ pub(super) async fn demo(dir: Option<PathBuf>, no_tui: bool, daemon: bool) -> Cl
                 source: file.to_string(),
             },
             origin: None,
+            others: Vec::new(),
         };
         let answer = opened
             .connection
-            .request(Command::Queue { task: new })
+            .request(Command::Queue {
+                task: Box::new(new),
+            })
             .await;
         match answer {
             Ok(Ok(_)) => {}

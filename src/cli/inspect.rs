@@ -175,6 +175,7 @@ pub(super) fn show(prefix: &str, as_json: bool) -> CliResult {
         })),
         "started_at": a.started_at,
         "finished_at": a.finished_at,
+        "group": super::group::json(&store, &t),
         "created_at": t.created_at,
         "updated_at": t.updated_at,
     });
@@ -187,6 +188,9 @@ pub(super) fn show(prefix: &str, as_json: bool) -> CliResult {
     }
     outln!("task      {}  {}", t.id, inert(&t.title));
     outln!("state     {}", inert(&t.state.to_string()));
+    for l in super::group::lines(&store, &t) {
+        outln!("{l}");
+    }
     outln!("attempt   {}", t.attempt);
     outln!("agent     {}", t.agent.label());
     outln!("repo      {}", t.repo.display());

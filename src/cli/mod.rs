@@ -23,6 +23,7 @@ mod demo;
 mod doctor;
 mod env;
 mod gc;
+mod group;
 mod inspect;
 mod print;
 mod run;
@@ -90,13 +91,18 @@ pub enum Cmd {
         /// Title (default: the prompt's first line).
         #[arg(long)]
         title: Option<String>,
-        /// Steps file for the scripted agent.
+        /// Steps file for the scripted agent (again for more attempts side by side).
         #[arg(long)]
-        script: Option<PathBuf>,
+        script: Vec<PathBuf>,
         /// The agent's provider for this task: openai, anthropic (default: config, then
-        /// environment); `script` with --script.
-        #[arg(long)]
-        agent: Option<String>,
+        /// environment); `script` with --script. Several, comma-separated, run side by
+        /// side (best-of-N).
+        #[arg(long, value_delimiter = ',')]
+        agent: Vec<String>,
+        /// Best-of-N: run this many attempts side by side, each in its own workspace and
+        /// container (the agents given take turns); ranked by their tests when they rest.
+        #[arg(long, value_name = "N")]
+        attempts: Option<usize>,
         /// Import a GitHub issue as the task: owner/repo#12, #12 (this repository) or the
         /// issue's URL. The prompt, if given, is added as your notes.
         #[arg(long, conflicts_with = "title")]
@@ -155,6 +161,10 @@ pub enum Cmd {
         /// Use this branch name (when your repository has a branch of the task's name).
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
+        /// Best-of-N: keep the task's other attempts (approving one discards the others
+        /// that rest).
+        #[arg(long)]
+        keep_others: bool,
     },
     /// Push an approved task's branch to the remote (never forced; blocked if the remote
     /// branch moved).
@@ -342,6 +352,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             title,
             script,
             agent,
+            attempts,
             issue,
             prompt,
         } => {
@@ -355,18 +366,24 @@ pub async fn dispatch(cli: Cli) -> CliResult {
                     prompt: prompt.unwrap_or_default(),
                 },
             };
-            control::add(repo, what, script, agent, daemon).await
+            control::add(repo, what, (script, agent, attempts), daemon).await
         }
         Cmd::Run { repo, json } => run::run(repo, json, daemon).await,
         Cmd::List { json, all, repo } => inspect::list(json, all, repo),
         Cmd::Show { id, json } => inspect::show(&id, json),
         Cmd::Logs { id, attempt, json } => inspect::logs(&id, attempt, json),
         Cmd::Diff { id, stat } => inspect::diff(&id, stat),
-        Cmd::Approve { id, force, branch } => {
+        Cmd::Approve {
+            id,
+            force,
+            branch,
+            keep_others,
+        } => {
             control::control(daemon, &id, move |id| crate::protocol::Command::Approve {
                 id,
                 force,
                 branch,
+                keep_others,
             })
             .await
         }

@@ -57,6 +57,19 @@ pub fn add(
     new: NewTask,
 ) -> Result<(TaskRecord, RepoHead), AddError> {
     let head = workspace::resolve_head(&new.repo)?;
+    let record = add_at(store, data, new, &head, None)?;
+    Ok((record, head))
+}
+
+/// Records a new task based on `head` (of its repository), as one of a best-of-N
+/// `group` when it is.
+pub(super) fn add_at(
+    store: &Store,
+    data: &std::path::Path,
+    new: NewTask,
+    head: &RepoHead,
+    group: Option<crate::protocol::Group>,
+) -> Result<TaskRecord, AddError> {
     let config = Config::load_in(Some(&head.root), data)?;
     let (title, prompt, agent) = cleaned(&new.title, &new.prompt, &new.agent)?;
     let title = title.as_str();
@@ -84,11 +97,12 @@ pub fn add(
             created_at: now.clone(),
             updated_at: now,
             origin: new.origin.clone(),
+            group: group.clone(),
         };
         match store.insert_task(&record) {
             Ok(()) => {
                 crate::crash::point("after_db_enqueue");
-                return Ok((record, head));
+                return Ok(record);
             }
             Err(e) => last_err = Some(e),
         }

@@ -28,14 +28,19 @@ pub(super) async fn dispatch(
     match cmd {
         // The built-in agent needs a model: refused now, with why, rather than a task
         // that fails as it starts (every front end gets the same answer).
-        Command::Queue { task } => match &task.agent {
-            AgentSpec::Builtin { provider } => {
+        Command::Queue { task } => match builtin_providers(&task) {
+            providers if !providers.is_empty() => {
                 let (ctx, me) = (engine.ctx.clone(), engine.me.clone());
-                let provider = provider.clone();
                 tokio::spawn(async move {
-                    let checked =
-                        which_agent(ctx.data.root(), &task.repo, provider.as_deref()).await;
-                    let r = checked.and_then(|_| queue(&ctx, task));
+                    let mut checked = Ok(());
+                    for p in &providers {
+                        checked = checked.and(
+                            which_agent(ctx.data.root(), &task.repo, p.as_deref())
+                                .await
+                                .map(|_| ()),
+                        );
+                    }
+                    let r = checked.and_then(|_| queue(&ctx, *task));
                     if r.is_ok()
                         && let Some(me) = me.upgrade()
                     {
@@ -44,7 +49,7 @@ pub(super) async fn dispatch(
                     let _ = reply.send(r);
                 });
             }
-            _ => send(reply, queue(&engine.ctx, task)),
+            _ => send(reply, queue(&engine.ctx, *task)),
         },
         Command::Edit {
             id,
@@ -74,9 +79,18 @@ pub(super) async fn dispatch(
             }),
             Err(e) => send(reply, Err(e)),
         },
-        Command::Approve { id, force, branch } => match engine.ctx.find(id.as_str()) {
+        Command::Approve {
+            id,
+            force,
+            branch,
+            keep_others,
+        } => match engine.ctx.find(id.as_str()) {
             Ok(t) => exclusive(engine, t.id, reply, move |ctx, id| async move {
-                super::approve::approve(&ctx, &id, force, branch).await
+                let r = super::approve::approve(&ctx, &id, force, branch).await;
+                if r.is_ok() && !keep_others {
+                    discard_others(&ctx, &id).await;
+                }
+                r
             }),
             Err(e) => send(reply, Err(e)),
         },
@@ -188,12 +202,62 @@ where
     });
 }
 
-fn queue(ctx: &EngineCtx, new: NewTask) -> CommandResult {
-    let (task, _) = super::add(&ctx.store, ctx.data.root(), new)
+/// The built-in agents' providers a new task (and its best-of-N others) asks for.
+fn builtin_providers(t: &NewTask) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for a in std::iter::once(&t.agent).chain(&t.others) {
+        if let AgentSpec::Builtin { provider } = a
+            && !out.contains(provider)
+        {
+            out.push(provider.clone());
+        }
+    }
+    out
+}
+
+/// Most attempts of one task run side by side.
+const BEST_OF_MAX: usize = 8;
+
+fn queue(ctx: &EngineCtx, mut new: NewTask) -> CommandResult {
+    let failed = |e: super::add::AddError| CommandError::failed(e.to_string());
+    let others = std::mem::take(&mut new.others);
+    if others.is_empty() {
+        let (task, _) = super::add(&ctx.store, ctx.data.root(), new).map_err(failed)?;
+        let id = task.id.clone();
+        announce(ctx, task);
+        return Ok(Reply::Queued {
+            id,
+            others: Vec::new(),
+        });
+    }
+    let of = others.len() + 1;
+    if of > BEST_OF_MAX {
+        return Err(CommandError::failed(format!(
+            "{of} attempts side by side: at most {BEST_OF_MAX}"
+        )));
+    }
+    // One base commit for all of them, so that what they did compares.
+    let head = crate::workspace::resolve_head(&new.repo)
         .map_err(|e| CommandError::failed(e.to_string()))?;
-    let id = task.id.clone();
-    announce(ctx, task);
-    Ok(Reply::Queued { id })
+    let group = TaskId::random().to_string();
+    let mut ids = Vec::new();
+    for (i, agent) in std::iter::once(new.agent.clone()).chain(others).enumerate() {
+        let one = NewTask {
+            agent,
+            ..new.clone()
+        };
+        let g = crate::protocol::Group {
+            id: group.clone(),
+            index: i as u32 + 1,
+            of: of as u32,
+        };
+        let task =
+            super::add::add_at(&ctx.store, ctx.data.root(), one, &head, Some(g)).map_err(failed)?;
+        ids.push(task.id.clone());
+        announce(ctx, task);
+    }
+    let id = ids.remove(0);
+    Ok(Reply::Queued { id, others: ids })
 }
 
 /// Changes a queued task (the engine starts tasks on this same loop, so it cannot start
@@ -360,6 +424,46 @@ fn resume(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
 }
 
 /// Removes a resting task's containers and workspace; its history stays.
+/// Best-of-N: `id` was approved, so its task's other attempts that rest are discarded
+/// (those still running are left alone, and said so).
+async fn discard_others(ctx: &EngineCtx, id: &TaskId) {
+    let Ok(t) = ctx.find(id.as_str()) else { return };
+    let Some(g) = t.group.clone() else { return };
+    let Ok(all) = ctx.store.tasks(Some(&t.repo)) else {
+        return;
+    };
+    let (mut gone, mut left) = (Vec::new(), Vec::new());
+    for o in all
+        .iter()
+        .filter(|o| o.id != t.id && o.group.as_ref().is_some_and(|og| og.id == g.id))
+    {
+        if o.state == TaskState::Discarded {
+            continue;
+        }
+        if !o.state.is_resting() {
+            left.push(o.id.to_string());
+            continue;
+        }
+        match discard_now(ctx, &o.id).await {
+            Ok(_) => gone.push(o.id.to_string()),
+            Err(e) => ctx.error(Some(&o.id), o.attempt, format!("discarding it: {e}")),
+        }
+    }
+    let mut said = String::new();
+    if !gone.is_empty() {
+        said = format!("the other attempts were discarded: {}", gone.join(", "));
+    }
+    if !left.is_empty() {
+        if !said.is_empty() {
+            said.push_str("; ");
+        }
+        said.push_str(&format!("still running, left alone: {}", left.join(", ")));
+    }
+    if !said.is_empty() {
+        ctx.notice(Some(&t.id), t.attempt, said);
+    }
+}
+
 pub(super) async fn discard_now(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
     let mut t = ctx.find(id.as_str())?;
     // Refused now, before anything is removed, when the task is not one to discard.

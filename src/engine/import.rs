@@ -53,6 +53,7 @@ pub(super) async fn import_issue(
         prompt,
         agent,
         origin: Some(origin),
+        others: Vec::new(),
     };
     let (task, _) = super::add(store, data, new).map_err(|e| e.to_string())?;
     Ok((task, head))

@@ -256,6 +256,7 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             origin,
+            group: None,
         }
     }
 

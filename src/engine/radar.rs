@@ -87,7 +87,13 @@ fn scan(
         return HashMap::new();
     };
     let mut by_repo: HashMap<(PathBuf, PathBuf), Vec<(TaskId, Side)>> = HashMap::new();
+    // Attempts of one task run side by side change the same files on purpose: only one
+    // of them will be kept, so they are not each other's conflicts.
+    let mut group_of: HashMap<String, String> = HashMap::new();
     for t in tasks.into_iter().filter(|t| compared(&t.state)) {
+        if let Some(g) = &t.group {
+            group_of.insert(t.id.to_string(), g.id.clone());
+        }
         let Ok(a) = ctx.store.attempt(&t.id, t.attempt) else {
             continue;
         };
@@ -129,7 +135,10 @@ fn scan(
         match radar.scan(&store, &repo, &sides) {
             Ok(mut found) => {
                 for (id, _) in entries {
-                    let list = found.remove(id.as_str()).unwrap_or_default();
+                    let mut list = found.remove(id.as_str()).unwrap_or_default();
+                    if let Some(g) = group_of.get(id.as_str()) {
+                        list.retain(|o| group_of.get(o.id.as_str()) != Some(g));
+                    }
                     out.insert(id, list);
                 }
             }

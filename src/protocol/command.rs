@@ -11,7 +11,8 @@ use super::task::{AgentSpec, NewTask};
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     Queue {
-        task: NewTask,
+        // Boxed: a new task is much bigger than any other command.
+        task: Box<NewTask>,
     },
     /// Changes a queued task before it starts (answered by `Reply::Edited`).
     Edit {
@@ -46,6 +47,10 @@ pub enum Command {
         /// Use this branch name instead of the task's (when the user has one by that name).
         #[serde(default)]
         branch: Option<String>,
+        /// Best-of-N: keep the task's other attempts (by default approving one discards
+        /// the others that rest).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep_others: bool,
     },
     Push {
         id: TaskId,

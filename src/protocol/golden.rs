@@ -105,6 +105,7 @@ fn task() -> TaskRecord {
                 invisible: 2,
             },
         }),
+        group: None,
     }
 }
 
@@ -285,7 +286,7 @@ fn commands() -> Vec<Command> {
     let t = || id("k3j9x2ab1c");
     vec![
         Command::Queue {
-            task: NewTask {
+            task: Box::new(NewTask {
                 repo: "/home/ana/shop".into(),
                 title: "Fix add()".into(),
                 prompt: "add() subtracts".into(),
@@ -294,7 +295,8 @@ fn commands() -> Vec<Command> {
                     source: "fix.toml".into(),
                 },
                 origin: None,
-            },
+                others: Vec::new(),
+            }),
         },
         Command::Cancel { id: t() },
         Command::Discard { id: t() },
@@ -307,6 +309,7 @@ fn commands() -> Vec<Command> {
             id: t(),
             force: true,
             branch: Some("fix-add".into()),
+            keep_others: false,
         },
         Command::Push { id: t() },
         Command::Import {
@@ -408,7 +411,10 @@ fn bodies() -> Vec<EventBody> {
 fn replies() -> Vec<Reply> {
     let t = || id("k3j9x2ab1c");
     vec![
-        Reply::Queued { id: t() },
+        Reply::Queued {
+            id: t(),
+            others: vec![t()],
+        },
         Reply::Edited { id: t() },
         Reply::Imported {
             id: t(),
@@ -569,6 +575,7 @@ fn server_msgs() -> Vec<ServerMsg> {
             id: 1,
             result: Ok(Reply::Queued {
                 id: id("k3j9x2ab1c"),
+                others: vec![],
             }),
         },
         ServerMsg::Reply {

@@ -16,6 +16,7 @@ mod golden;
 mod ids;
 mod origin;
 mod pull;
+pub mod rank;
 mod reply;
 mod report;
 pub mod state;
@@ -36,6 +37,8 @@ pub use pull::{
 pub use reply::{CommandError, CommandResult, PullRequestRef, Reply};
 pub use report::{BaseTests, Baseline, TestReport, Verdict};
 pub use state::{Cause, IllegalTransition, TaskState, Transition};
-pub use task::{AgentSpec, AttemptRecord, MAX_BLOCKED_SHOWN, NewTask, TaskRecord, UsageRecord};
+pub use task::{
+    AgentSpec, AttemptRecord, Group, MAX_BLOCKED_SHOWN, NewTask, TaskRecord, UsageRecord,
+};
 pub use transcript::{Entry, EntryKind, ToolCall};
 pub use wire::{ClientMsg, HostKind, MAX_LINE, PROTOCOL, SNAPSHOT_PART, ServerMsg};

@@ -18,6 +18,9 @@ use super::state::IllegalTransition;
 pub enum Reply {
     Queued {
         id: TaskId,
+        /// Best-of-N: the attempts queued beside it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        others: Vec<TaskId>,
     },
     Edited {
         id: TaskId,
@@ -96,7 +99,7 @@ impl Reply {
     /// The task the reply is about.
     pub fn task(&self) -> Option<&TaskId> {
         match self {
-            Reply::Queued { id }
+            Reply::Queued { id, .. }
             | Reply::Edited { id }
             | Reply::Imported { id, .. }
             | Reply::Cancelling { id, .. }
@@ -120,7 +123,16 @@ fn short(commit: &str) -> &str {
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reply::Queued { id } => write!(f, "queued task {id}"),
+            Reply::Queued { id, others } if others.is_empty() => write!(f, "queued task {id}"),
+            Reply::Queued { id, others } => {
+                let rest: Vec<String> = others.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "queued task {id} with {} more attempts beside it: {}",
+                    others.len(),
+                    rest.join(", ")
+                )
+            }
             Reply::Edited { id } => write!(f, "task {id} changed (still queued)"),
             Reply::Imported {
                 id,

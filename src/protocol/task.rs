@@ -45,6 +45,21 @@ pub struct NewTask {
     /// The GitHub issue it was imported from.
     #[serde(default)]
     pub origin: Option<IssueOrigin>,
+    /// Best-of-N: the agents of the other attempts run beside this one, each in a
+    /// workspace and container of its own (empty: just this one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<AgentSpec>,
+}
+
+/// One of several attempts at the same task run side by side (best-of-N), ranked by
+/// their tests when they rest (`rank`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Shared by the attempts of one task.
+    pub id: String,
+    /// This one's place among them, from 1.
+    pub index: u32,
+    pub of: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +85,9 @@ pub struct TaskRecord {
     /// The GitHub issue it was imported from.
     #[serde(default)]
     pub origin: Option<IssueOrigin>,
+    /// Best-of-N: which of the task's side-by-side attempts this one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -182,6 +200,7 @@ impl TaskRecord {
             created_at: String::new(),
             updated_at: String::new(),
             origin: None,
+            group: None,
         }
     }
 }

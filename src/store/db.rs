@@ -140,11 +140,15 @@ impl Store {
             Some(o) => Some(serde_json::to_string(o).map_err(|e| corrupt(&t.id, e))?),
             None => None,
         };
+        let group = match &t.group {
+            Some(g) => Some(serde_json::to_string(g).map_err(|e| corrupt(&t.id, e))?),
+            None => None,
+        };
         tx.execute(
             "INSERT INTO tasks (id, queue_order, repo, repo_hash, title, prompt, agent, base_commit,
-                base_ref, branch, state, attempt, created_at, updated_at, origin)
+                base_ref, branch, state, attempt, created_at, updated_at, origin, grp)
              VALUES (?1, (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6,
-                ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 t.id.as_str(),
                 t.repo.to_string_lossy(),
@@ -159,7 +163,8 @@ impl Store {
                 t.attempt,
                 t.created_at,
                 t.updated_at,
-                origin
+                origin,
+                group
             ],
         )
         .map_err(self.sql())?;
@@ -479,7 +484,7 @@ fn corrupt(id: &TaskId, e: impl std::fmt::Display) -> StoreError {
 
 const SELECT_TASK: &str =
     "SELECT id, repo, repo_hash, title, prompt, agent, base_commit, base_ref, branch, state,
-    attempt, created_at, updated_at, origin FROM tasks";
+    attempt, created_at, updated_at, origin, grp FROM tasks";
 
 struct RawTask {
     id: String,
@@ -496,6 +501,7 @@ struct RawTask {
     created_at: String,
     updated_at: String,
     origin: Option<String>,
+    group: Option<String>,
 }
 
 fn raw_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTask> {
@@ -514,6 +520,7 @@ fn raw_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTask> {
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
         origin: r.get(13)?,
+        group: r.get(14)?,
     })
 }
 
@@ -532,6 +539,10 @@ impl RawTask {
             Some(o) => Some(serde_json::from_str(o).map_err(|e| bad(format!("origin: {e}")))?),
             None => None,
         };
+        let group = match &self.group {
+            Some(g) => Some(serde_json::from_str(g).map_err(|e| bad(format!("group: {e}")))?),
+            None => None,
+        };
         Ok(TaskRecord {
             id,
             repo: PathBuf::from(self.repo),
@@ -547,6 +558,7 @@ impl RawTask {
             created_at: self.created_at,
             updated_at: self.updated_at,
             origin,
+            group,
         })
     }
 }
@@ -574,6 +586,7 @@ pub(crate) mod tests {
             created_at: now_rfc3339(),
             updated_at: now_rfc3339(),
             origin: None,
+            group: None,
         }
     }
 

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 /// The schema this drover writes: `PRAGMA user_version` of a database it made.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Brings a database up to `SCHEMA_VERSION`, one step at a time, in one transaction: a
 /// step that fails leaves the database as it was. A database of a newer drover is
@@ -39,6 +39,15 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
                        AND json_extract(state, '$.reason') LIKE 'docker became unavailable%'",
                     [],
                 )?;
+            }
+            // Best-of-N: a task may be one of several attempts run side by side.
+            2 => {
+                let has = tx
+                    .prepare("SELECT 1 FROM pragma_table_info('tasks') WHERE name = 'grp'")?
+                    .exists([])?;
+                if !has {
+                    tx.execute_batch("ALTER TABLE tasks ADD COLUMN grp TEXT")?;
+                }
             }
             _ => unreachable!("versions below SCHEMA_VERSION each have a step"),
         }

@@ -438,6 +438,7 @@ impl App {
                         id,
                         force: false,
                         branch: None,
+                        keep_others: false,
                     }
                 });
             }
@@ -476,6 +477,7 @@ impl App {
                     id: t.task.id.clone(),
                     force: false,
                     branch: None,
+                    keep_others: false,
                 })];
             }
             Action::Push => {

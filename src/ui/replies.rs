@@ -44,7 +44,7 @@ impl App {
         {
             self.comments_sent(id);
         }
-        if let Ok(Reply::Queued { id } | Reply::Imported { id, .. }) = &result {
+        if let Ok(Reply::Queued { id, .. } | Reply::Imported { id, .. }) = &result {
             fx.extend(self.select(Some(id.clone())));
         }
         // What a command did is said at once and kept in the activity log (an approval,
@@ -155,6 +155,7 @@ impl App {
                         id,
                         force: true,
                         branch,
+                        keep_others: false,
                     }),
                 })));
             }

@@ -99,13 +99,14 @@ impl App {
                     p => p,
                 };
                 Ok(Command::Queue {
-                    task: NewTask {
+                    task: Box::new(NewTask {
                         repo: self.new_task_repo().ok_or(NO_REPO)?,
                         title,
                         prompt,
                         agent,
                         origin: None,
-                    },
+                        others: Vec::new(),
+                    }),
                 })
             }
         }

@@ -466,7 +466,9 @@ impl TestEngine {
     /// Queues `task`; its id.
     pub async fn queue(&mut self, task: drover::protocol::NewTask) -> drover::protocol::TaskId {
         let reply = self
-            .request(drover::protocol::Command::Queue { task })
+            .request(drover::protocol::Command::Queue {
+                task: Box::new(task),
+            })
             .await
             .expect("queued");
         reply.task().expect("a task").clone()

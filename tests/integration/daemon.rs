@@ -74,6 +74,7 @@ fn task(repo: &Path) -> NewTask {
             source: "t.toml".into(),
         },
         origin: None,
+        others: Vec::new(),
     }
 }
 
@@ -111,7 +112,9 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
         let mut builtin = task(&env.repo);
         builtin.agent = AgentSpec::Builtin { provider: None };
         let refused = probe
-            .request(Command::Queue { task: builtin })
+            .request(Command::Queue {
+                task: Box::new(builtin),
+            })
             .await
             .unwrap();
         let Err(e) = refused else {
@@ -152,11 +155,11 @@ async fn the_daemon_serves_several_clients_and_refuses_what_it_must() {
     b.subscribe(Some(&env.repo), None).unwrap();
     let reply = probe
         .request(Command::Queue {
-            task: task(&env.repo),
+            task: Box::new(task(&env.repo)),
         })
         .await
         .unwrap();
-    let Ok(drover::protocol::Reply::Queued { id }) = reply else {
+    let Ok(drover::protocol::Reply::Queued { id, .. }) = reply else {
         panic!("{reply:?}")
     };
     let id = id.to_string();
@@ -358,7 +361,12 @@ async fn a_150_mb_diff_travels_in_pages_and_the_daemon_stays_small() {
         script: script.into(),
         source: "big.toml".into(),
     };
-    let queued = c.request(Command::Queue { task: big }).await.unwrap();
+    let queued = c
+        .request(Command::Queue {
+            task: Box::new(big),
+        })
+        .await
+        .unwrap();
     let id = queued.expect("queued").task().expect("a task").clone();
     let run = env.drover(&["run"]);
     assert!(

@@ -108,6 +108,7 @@ async fn dur_09_tasks_queued_while_docker_is_down_start_in_order_when_it_returns
                     source: "t.toml".into(),
                 },
                 origin: None,
+                others: Vec::new(),
             })
             .await;
         titles.insert(id.to_string(), title);
@@ -210,6 +211,7 @@ async fn dur_07_a_task_cut_off_by_a_docker_outage_resumes_when_docker_is_back() 
                 source: "t.toml".into(),
             },
             origin: None,
+            others: Vec::new(),
         })
         .await
         .to_string();

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod baseline;
+mod best_of;
 mod common;
 mod daemon;
 mod docker_outage;

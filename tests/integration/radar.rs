@@ -79,6 +79,7 @@ async fn tasks_editing_the_same_lines_are_flagged_both_ways() {
                 prompt: title.into(),
                 agent,
                 origin: None,
+                others: Vec::new(),
             })
             .await
             .to_string();
@@ -102,6 +103,7 @@ async fn tasks_editing_the_same_lines_are_flagged_both_ways() {
             id: id("one"),
             force: true,
             branch: None,
+            keep_others: false,
         })
         .await
         .unwrap();

@@ -463,6 +463,7 @@ async fn a_task_being_approved_is_not_moved_under_it() {
                 source: "t.toml".into(),
             },
             origin: None,
+            others: Vec::new(),
         })
         .await;
     tokio::time::timeout(Duration::from_secs(90), async {
@@ -489,6 +490,7 @@ async fn a_task_being_approved_is_not_moved_under_it() {
                 id: id.clone(),
                 force: false,
                 branch: None,
+                keep_others: false,
             },
             Command::Retry {
                 id: id.clone(),

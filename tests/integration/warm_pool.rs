@@ -86,6 +86,7 @@ async fn a_task_starts_in_a_waiting_container_which_is_refilled_and_removed_at_t
                 source: "warm.toml".into(),
             },
             origin: None,
+            others: Vec::new(),
         })
         .await
         .to_string();

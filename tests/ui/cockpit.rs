@@ -51,6 +51,7 @@ fn bug01_discarding_the_selected_task_moves_keys_and_panes_to_the_next() {
             id: id("m2n4p6q8r0"),
             force: false,
             branch: None,
+            keep_others: false,
         })
     );
     // The last one gone: nothing is selected, and keys say so.

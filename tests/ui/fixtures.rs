@@ -37,6 +37,7 @@ pub fn record(tid: &str, title: &str, state: TaskState) -> TaskRecord {
         created_at: T0.into(),
         updated_at: T0.into(),
         origin: None,
+        group: None,
     }
 }
 

@@ -48,6 +48,7 @@ fn list_keys_send_commands_for_the_selected_task() {
             id: k.clone(),
             force: false,
             branch: None,
+            keep_others: false,
         })
     );
     assert_eq!(
@@ -237,6 +238,7 @@ fn retry_with_feedback_goes_through_the_editor() {
         },
         Ok(drover::protocol::Reply::Queued {
             id: id("k3j9x2ab1c"),
+            others: vec![],
         }),
     ));
     assert!(a.overlay().is_none());
@@ -357,6 +359,7 @@ fn panes_focus_and_scrolling() {
             id: id("k3j9x2ab1c"),
             force: false,
             branch: None,
+            keep_others: false,
         })
     );
     press(&mut a, KeyCode::Esc);
@@ -465,6 +468,7 @@ fn approving_failing_tests_asks_first() {
         id: id("a1b2c3d4e5"),
         force: false,
         branch: None,
+        keep_others: false,
     };
     assert_eq!(press(&mut a, KeyCode::Char('a')), send(plain.clone()));
     assert!(
@@ -493,6 +497,7 @@ fn approving_failing_tests_asks_first() {
             id: id("a1b2c3d4e5"),
             force: true,
             branch: None,
+            keep_others: false,
         })
     );
 }
