@@ -137,10 +137,10 @@ pub(super) async fn dispatch(
                 let _ = reply.send(page(&ctx, &id, text, from, attempt));
             });
         }
-        Command::Compare { id, from, to } => {
+        Command::Compare { id, from, to, with } => {
             let ctx = engine.ctx.clone();
             tokio::task::spawn_blocking(move || {
-                let _ = reply.send(compare(&ctx, &id, from, to));
+                let _ = reply.send(compare(&ctx, &id, from, to, with));
             });
         }
         Command::WhichAgent { repo, provider } => {
@@ -535,9 +535,28 @@ fn page(
 }
 
 /// The patch between two attempts' recorded trees, its first page.
-fn compare(ctx: &EngineCtx, id: &TaskId, from: u32, to: u32) -> CommandResult {
+fn compare(
+    ctx: &EngineCtx,
+    id: &TaskId,
+    from: u32,
+    to: u32,
+    with: Option<TaskId>,
+) -> CommandResult {
     let a = at_attempt(ctx, id, Some(from))?;
-    let b = at_attempt(ctx, id, Some(to))?;
+    let b = at_attempt(ctx, with.as_ref().unwrap_or(id), Some(to))?;
+    // Two tasks' trees compare in one repository's store: attempts of one task only.
+    let same = |x: &TaskRecord, y: &TaskRecord| {
+        x.group
+            .as_ref()
+            .zip(y.group.as_ref())
+            .is_some_and(|(g, h)| g.id == h.id)
+    };
+    if a.id != b.id && !same(&a, &b) {
+        return Err(CommandError::failed(format!(
+            "{} and {} are not attempts of one task: nothing to compare",
+            a.id, b.id
+        )));
+    }
     let patch = super::history::between(ctx, &a, &b).map_err(CommandError::failed)?;
     Ok(Reply::Page {
         id: a.id,

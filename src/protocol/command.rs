@@ -86,6 +86,9 @@ pub enum Command {
         id: TaskId,
         from: u32,
         to: u32,
+        /// Best-of-N: the later side is attempt `to` of this other task of the group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<TaskId>,
     },
     /// Which agent would work on a new task of `repo` (`provider` as `drover add
     /// --agent` names one), as the engine's own environment and config decide.

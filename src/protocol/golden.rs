@@ -330,6 +330,7 @@ fn commands() -> Vec<Command> {
             id: t(),
             from: 1,
             to: 2,
+            with: None,
         },
         Command::Edit {
             id: t(),

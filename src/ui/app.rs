@@ -57,6 +57,8 @@ pub struct Compare {
     pub id: TaskId,
     pub from: u32,
     pub to: u32,
+    /// What is compared, in words ("attempt 1 → 2", "x3 → this one").
+    pub label: String,
     pub patch: String,
     /// Bytes of it not loaded (the first page is shown).
     pub rest: u64,
@@ -84,6 +86,11 @@ pub enum Overlay {
         running: usize,
     },
     Editor(Box<Editor>),
+    /// Best-of-N: the selected task's attempts side by side, ranked; `cursor` is the
+    /// highlighted row.
+    BestOf {
+        cursor: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,7 +350,12 @@ impl App {
             format!("comparing attempt {from} with attempt {to}…"),
             false,
         );
-        vec![Effect::Send(Command::Compare { id, from, to })]
+        vec![Effect::Send(Command::Compare {
+            id,
+            from,
+            to,
+            with: None,
+        })]
     }
 
     /// Shows attempt `n` of the selected task in the panes (its history asked for),
@@ -407,6 +419,7 @@ impl App {
             Action::Edit => st == Some(&TaskState::Queued),
             Action::SearchNext | Action::SearchPrev => self.search.is_some(),
             Action::FoldAll => self.pane == Pane::Diff,
+            Action::BestOf => t.is_some_and(|t| t.task.group.is_some()),
             // Moving about and the rest are always there, but not worth the room.
             Action::Down
             | Action::Up

@@ -57,8 +57,9 @@ fn field(placeholder: &str) -> TextArea<'static> {
 
 impl Editor {
     pub fn new_task(default_script: Option<&str>) -> Self {
-        let mut script =
-            field("empty: the built-in LLM agent · or a steps file for the scripted agent");
+        let mut script = field(
+            "empty: the built-in agent · a steps file · several, comma-separated, side by side · x3: three attempts",
+        );
         if let Some(s) = default_script {
             script.insert_str(s);
         }

@@ -122,6 +122,7 @@ impl App {
     fn on_overlay_key(&mut self, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
         let k = key_of(&key);
         match overlay {
+            Overlay::BestOf { cursor } => self.on_best_of_key(cursor, key),
             // Scrolled with the pane's keys; any other key closes them.
             Overlay::Help { scroll } | Overlay::Activity { scroll } => {
                 let page = self.layout.pane_height.max(10) as isize;
@@ -287,6 +288,7 @@ impl App {
             }
             Action::Help => self.mode = Mode::Overlay(Overlay::Help { scroll: 0 }),
             Action::Activity => self.mode = Mode::Overlay(Overlay::Activity { scroll: 0 }),
+            Action::BestOf => self.open_best_of(),
             Action::Filter => self.mode = Mode::Filter,
             // The agent field starts as the last task queued here had it.
             Action::NewTask => {

@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod app;
+mod best_of;
 pub mod editor;
 pub mod highlight;
 pub mod input;

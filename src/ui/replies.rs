@@ -89,22 +89,27 @@ impl App {
                     p.apply_history(&history);
                 }
             }
-            (Command::Compare { from, to, .. }, Ok(Reply::Page { id, page, .. })) => {
+            (Command::Compare { from, to, with, .. }, Ok(Reply::Page { id, page, .. })) => {
                 if self.selected.as_ref() == Some(&id) {
+                    let label = match &with {
+                        None => format!("attempt {from} → {to}"),
+                        Some(o) => format!("{id} → {o}"),
+                    };
+                    self.set_status(
+                        format!("{label}: what the later one did differently"),
+                        false,
+                    );
                     self.compare = Some(super::app::Compare {
                         id,
                         from,
                         to,
+                        label,
                         rest: page.rest(),
                         patch: page.text,
                         version: super::model::next_epoch(),
                     });
                     self.pane = super::app::Pane::Diff;
                     self.scroll = 0;
-                    self.set_status(
-                        format!("attempt {from} → {to}: what the later one did differently"),
-                        false,
-                    );
                 }
             }
             (_, Ok(Reply::History { id, history })) => {

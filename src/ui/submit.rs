@@ -24,16 +24,52 @@ impl App {
     /// The agent field: empty for the built-in agent, else a steps file (relative to the
     /// repository).
     pub(super) fn editor_agent(&self, e: &Editor) -> Result<AgentSpec, String> {
-        let path = e.script_text();
-        if path.is_empty() {
-            return Ok(AgentSpec::Builtin { provider: None });
+        let mut all = self.editor_agents(e)?;
+        match all.len() {
+            1 => Ok(all.remove(0)),
+            _ => Err("one agent here: several run side by side only in a new task".into()),
         }
-        let path = PathBuf::from(shellexpand(&path));
-        let path = match self.new_task_repo() {
-            Some(repo) if path.is_relative() => repo.join(path),
-            _ => path,
-        };
-        AgentSpec::scripted_from_file(&path)
+    }
+
+    /// The agent field of a new task: one agent, or several (comma-separated) that run
+    /// side by side, and `xN` for N attempts (the agents given take turns). Each is a
+    /// steps file (relative to the repository) or a provider of the built-in agent.
+    pub(super) fn editor_agents(&self, e: &Editor) -> Result<Vec<AgentSpec>, String> {
+        let text = e.script_text();
+        let mut agents = Vec::new();
+        let mut times = None;
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let n = item
+                .strip_prefix(['x', '×'])
+                .and_then(|n| n.trim().parse::<usize>().ok());
+            if let Some(n) = n {
+                times = Some(n);
+                continue;
+            }
+            let path = PathBuf::from(shellexpand(item));
+            let path = match self.new_task_repo() {
+                Some(repo) if path.is_relative() => repo.join(path),
+                _ => path,
+            };
+            agents.push(match (path.exists(), item) {
+                (false, "builtin" | "built-in") => AgentSpec::Builtin { provider: None },
+                (false, "anthropic" | "openai") => AgentSpec::Builtin {
+                    provider: Some(item.into()),
+                },
+                _ => AgentSpec::scripted_from_file(&path)?,
+            });
+        }
+        if agents.is_empty() {
+            agents.push(AgentSpec::Builtin { provider: None });
+        }
+        let n = times.unwrap_or(agents.len());
+        if n == 0 || n < agents.len() || n > 8 {
+            return Err(format!(
+                "x{n}: from 1 to 8 attempts, and at least one per agent given ({})",
+                agents.len()
+            ));
+        }
+        Ok((0..n).map(|i| agents[i % agents.len()].clone()).collect())
     }
 
     /// Turns a filled-in editor into a command, or says what is missing.
@@ -93,7 +129,8 @@ impl App {
                 if title.is_empty() {
                     return Err("the task needs a title".into());
                 }
-                let agent = self.editor_agent(e)?;
+                let mut agents = self.editor_agents(e)?;
+                let agent = agents.remove(0);
                 let prompt = match e.prompt_text() {
                     p if p.is_empty() => title.clone(),
                     p => p,
@@ -105,7 +142,7 @@ impl App {
                         prompt,
                         agent,
                         origin: None,
-                        others: Vec::new(),
+                        others: agents,
                     }),
                 })
             }

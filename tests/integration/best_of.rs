@@ -5,6 +5,15 @@
 
 use crate::common::*;
 
+/// Stops the daemon when the test ends, however it ends.
+struct Daemon<'a>(&'a Env);
+
+impl Drop for Daemon<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.drover(&["daemon", "stop"]);
+    }
+}
+
 #[test]
 fn three_attempts_run_side_by_side_and_the_passing_one_ranks_first() {
     if !docker_available() {
@@ -92,8 +101,38 @@ fn three_attempts_run_side_by_side_and_the_passing_one_ranks_first() {
         "{human}"
     );
 
+    // Any two diff against each other (through the daemon, as the TUI asks).
+    let out = env.drover(&["daemon", "start"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let daemon = Daemon(&env);
+    let id = |s: &str| drover::protocol::TaskId::parse(s).unwrap();
+    let socket = env.data().join("daemon.sock");
+    let (between, refused) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut c = drover::client::Connection::connect(&socket).await.unwrap();
+        let ask = |with: &str| drover::protocol::Command::Compare {
+            id: id(&ids[0]),
+            from: 1,
+            to: 1,
+            with: Some(id(with)),
+        };
+        let between = c.request(ask(&ids[1])).await.unwrap();
+        let lone = env.add("Alone", "[[step]]\nsay = \"hi\"\n");
+        let refused = c.request(ask(&lone)).await.unwrap();
+        (between, refused)
+    });
+    let Ok(drover::protocol::Reply::Page { page, .. }) = between else {
+        panic!("{between:?}")
+    };
+    assert!(
+        page.text.contains("-    return b - a") && page.text.contains("+    return a + b"),
+        "{}",
+        page.text
+    );
+    assert!(refused.is_err_and(|e| e.to_string().contains("not attempts of one task")));
+
     // Approving the best discards the others.
-    let out = env.drover(&["approve", &ids[1]]);
+    let out = env.daemon_command(&["approve", &ids[1]]).output().unwrap();
+    drop(daemon);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(env.show(&ids[1])["state"], "approved");
     for other in [&ids[0], &ids[2]] {

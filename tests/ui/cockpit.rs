@@ -559,6 +559,7 @@ fn equals_compares_attempts() {
         id: id("k3j9x2ab1c"),
         from: 1,
         to: 2,
+        with: None,
     };
     assert_eq!(fx, send(cmp.clone()));
     let patch = "diff --git a/runs.txt b/runs.txt\n--- a/runs.txt\n+++ b/runs.txt\n@@ -1 +1,2 @@\n run\n+run again\n";

@@ -6,6 +6,7 @@
 // Test code: helpers are shared between modules and may unwrap.
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
+mod best_of;
 mod boundary;
 mod cockpit;
 mod fixtures;

@@ -399,10 +399,10 @@ fn compared(
     let [head, patch_area] =
         Split::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     let what = match c.patch.is_empty() {
-        true => format!("attempt {} → {}: the same files", c.from, c.to),
+        true => format!("{}: the same files", c.label),
         false => format!(
-            "attempt {} → {}: what the later one did differently (= shows its own diff again)",
-            c.from, c.to
+            "{}: what the later one did differently (= shows its own diff again)",
+            c.label
         ),
     };
     f.render_widget(

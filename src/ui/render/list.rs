@@ -125,6 +125,15 @@ fn row(app: &App, t: &TaskView, width: usize, repo_w: usize, selected: bool) -> 
     if let Some(s) = &t.attempt.pr_status {
         right.extend(super::pull::badges(s));
     }
+    // Best-of-N: its rank among the task's attempts side by side (· until it rests).
+    if let Some(g) = &t.task.group {
+        let (rank, style) = match app.group_rank(t) {
+            Some(1) => ("1".to_string(), Style::default().fg(Color::Green)),
+            Some(r) => (r.to_string(), theme::dim()),
+            None => ("·".to_string(), theme::dim()),
+        };
+        right.push(Span::styled(format!("{rank}/{} ", g.of), style));
+    }
     if t.attempt.blocked_count > 0 {
         // Requests the egress policy refused: worth a look before trusting the result.
         right.push(Span::styled(

@@ -9,6 +9,7 @@
 //! panes are dropped before the list, the list before the header.
 
 mod activity;
+mod best_of;
 mod diff;
 mod info;
 mod list;

@@ -28,6 +28,7 @@ pub(super) fn draw(app: &App, f: &mut Frame, area: Rect) {
         None => {}
         Some(Overlay::Help { scroll }) => help(app, *scroll, f, area),
         Some(Overlay::Activity { scroll }) => super::activity::draw(app, *scroll, f, area),
+        Some(Overlay::BestOf { cursor }) => super::best_of::draw(app, *cursor, f, area),
         Some(Overlay::Confirm(c)) => {
             let yes = app
                 .keymap
