@@ -306,3 +306,142 @@ fn the_ci_babysitter_follows_up_on_failing_checks_within_its_bound() {
         "bounded: no third attempt"
     );
 }
+
+/// `p` on a pushed task whose pull request could not be opened (no token then) opens
+/// just the pull request; GitHub's `422` for a second one of the same head finds the
+/// first. No daemon: each command's own engine.
+#[test]
+fn p_on_a_pushed_task_without_a_pull_request_opens_just_that() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let (_origin, bare, gh) = github(&env);
+    let user = env.home.path().join("config/drover");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("config.toml"),
+        format!("[forge]\nrepo = \"ana/shop\"\napi_url = \"{}\"\n", gh.url),
+    )
+    .unwrap();
+    let id = env.add(
+        "Fix add",
+        "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n",
+    );
+    env.drover(&["run"]);
+    assert!(env.drover(&["approve", &id]).status.success());
+    let no_token = |args: &[&str]| {
+        env.command(args)
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap()
+    };
+    let out = no_token(&["push", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(env.show(&id)["state"], "pushed");
+    assert!(gh.pulls().is_empty(), "no token, no pull request");
+    let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
+    let pushed = gh.rev(&branch);
+    // Someone opened one for the branch meanwhile: GitHub says 422, drover finds it.
+    let other = drover::forge::GitHub::new(&gh.url, Some(TOKEN.into())).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let first = rt
+        .block_on(other.find_or_create(&drover::forge::NewPullRequest {
+            owner: "ana",
+            repo: "shop",
+            head: &branch,
+            base: "main",
+            title: "by hand",
+            body: "",
+            draft: false,
+        }))
+        .unwrap();
+    let out = env
+        .command(&["push", &id])
+        .env("GITHUB_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("pull request #{}", first.number)),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(gh.pulls().len(), 1, "one pull request");
+    assert!(
+        gh.requests().iter().any(|r| r.status == 422),
+        "GitHub said it exists"
+    );
+    assert_eq!(env.show(&id)["pr"]["number"], first.number);
+    assert_eq!(gh.rev(&branch), pushed, "nothing pushed again");
+    let reflog = std::fs::read_to_string(bare.join("logs/refs/heads").join(&branch)).unwrap();
+    assert_eq!(
+        reflog.lines().count(),
+        1,
+        "one update of the branch: {reflog}"
+    );
+    let again = env
+        .command(&["push", &id])
+        .env("GITHUB_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success() && text(&again.stderr).contains("already pushed"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+/// A pushed task with no pull request to follow (no token) becomes `merged` once the
+/// remote's base branch holds its commits.
+#[test]
+fn a_branch_merged_on_the_remote_without_a_pull_request_is_merged() {
+    if !docker_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let origin = bare_origin(&env);
+    let bare = origin.path().join("origin.git");
+    let user = env.home.path().join("config/drover");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("config.toml"),
+        "[forge]\npoll = \"1s\"\npoll_idle = \"1s\"\n",
+    )
+    .unwrap();
+    let id = env.add(
+        "Fix add",
+        "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n",
+    );
+    env.drover(&["run"]);
+    assert!(env.drover(&["approve", &id]).status.success());
+    let out = env
+        .daemon_command(&["daemon", "start"])
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _daemon = Daemon(&env);
+    let out = env.daemon_command(&["push", &id]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
+    assert_eq!(env.show(&id)["state"], "pushed", "the remote's main does not hold it yet");
+    // Merged on the remote (a fast-forward of main).
+    git(
+        &bare,
+        &[
+            "update-ref",
+            "refs/heads/main",
+            &format!("refs/heads/{branch}"),
+        ],
+    );
+    wait_for(30, "the task merged", || {
+        (env.show(&id)["state"] == "merged").then_some(())
+    });
+}
