@@ -431,7 +431,11 @@ fn a_branch_merged_on_the_remote_without_a_pull_request_is_merged() {
     let out = env.daemon_command(&["push", &id]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
-    assert_eq!(env.show(&id)["state"], "pushed", "the remote's main does not hold it yet");
+    assert_eq!(
+        env.show(&id)["state"],
+        "pushed",
+        "the remote's main does not hold it yet"
+    );
     // Merged on the remote (a fast-forward of main).
     git(
         &bare,
@@ -444,4 +448,53 @@ fn a_branch_merged_on_the_remote_without_a_pull_request_is_merged() {
     wait_for(30, "the task merged", || {
         (env.show(&id)["state"] == "merged").then_some(())
     });
+}
+
+/// The loop in a real terminal: the TUI (on the daemon that follows the pull request)
+/// shows the badges as CI fails and a reviewer comments, Info the details, and `r`
+/// opens the follow-up's editor with what the pull request asks.
+#[test]
+fn the_tui_shows_the_pull_request_and_r_follows_up() {
+    use crate::tmux::{Tmux, tmux_available, tui_in};
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    ensure_image();
+    let env = Env::python_bug();
+    let (_origin, _bare, gh) = github(&env);
+    let (_id, branch, _daemon) = pushed_task(&env, &gh, "");
+    let t = Tmux::in_env(&env, &tui_in(&env), true);
+    t.wait_for("Fix add", 20);
+    gh.check_run(
+        &gh.rev(&branch),
+        "lint",
+        Some("failure"),
+        "1 error",
+        &[("calc.py", 1, "D103 missing docstring")],
+    );
+    gh.review(1, "bob", "CHANGES_REQUESTED", "almost");
+    gh.review_comment(
+        1,
+        "bob",
+        "calc.py",
+        1,
+        "please document add()",
+        "@@ -1,2 +1,2 @@",
+    );
+    t.wait_for("CI✗ changes ✎1", 30);
+    t.keys(&["4"]);
+    let s = t.wait_for("changes requested by bob", 10);
+    assert!(
+        s.contains("lint (failure)") && s.contains("calc.py:1 bob: please document add()"),
+        "{s}"
+    );
+    t.keys(&["r"]);
+    let s = t.wait_for("Follow up (same workspace, same pull request): Fix add", 10);
+    assert!(
+        s.contains("please document add()") && s.contains("Failing checks:"),
+        "the follow-up's editor:\n{s}"
+    );
+    t.keys(&["Escape"]);
+    t.keys(&["y"]);
+    t.keys(&["q"]);
 }

@@ -197,10 +197,18 @@ fn editor(app: &App, e: &Editor, f: &mut Frame, area: Rect) {
         EditorKind::NewTask => (" New task ".to_string(), 20),
         EditorKind::Edit { id, .. } => (format!(" Edit queued task {id} "), 20),
         EditorKind::Issue => (" Import a GitHub issue ".to_string(), 16),
-        EditorKind::Feedback { title, .. } => (
-            format!(" Retry with feedback: {} ", crate::text::inert(title)),
-            14,
-        ),
+        EditorKind::Feedback { title, id } => {
+            // A pushed task's retry is its pull request's follow-up.
+            let pushed = app
+                .tasks
+                .iter()
+                .any(|t| &t.task.id == id && t.task.state == crate::protocol::TaskState::Pushed);
+            let (what, height) = match pushed {
+                true => ("Follow up (same workspace, same pull request)", 18),
+                false => ("Retry with feedback", 14),
+            };
+            (format!(" {what}: {} ", crate::text::inert(title)), height)
+        }
         EditorKind::Comment { place, .. } => (
             format!(
                 " Comment on {}:{} ",
