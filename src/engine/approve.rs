@@ -28,6 +28,15 @@ pub(super) async fn approve(
     let n = task.attempt;
     let attempt = ctx.store.attempt(&task.id, n)?;
     let old_branch = task.branch.clone();
+    if let (Some(_), Some(n)) = (
+        branch.as_ref().filter(|b| **b != task.branch),
+        attempt.pr_number,
+    ) {
+        return Err(CommandError::failed(format!(
+            "--branch: this follow-up updates pull request #{n}, whose branch is {}; it keeps that name",
+            task.branch
+        )));
+    }
     if let Some(name) = branch.filter(|b| *b != task.branch) {
         if !git2::Reference::is_valid_name(&format!("refs/heads/{name}")) {
             return Err(CommandError::failed(format!(

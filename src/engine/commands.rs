@@ -392,7 +392,7 @@ pub(super) fn retry(ctx: &EngineCtx, id: &TaskId, feedback: Option<String>) -> C
                         "nothing waits on the pull request (no open review comment, no failing check): say what the follow-up should do (r in the TUI, or --feedback)",
                     ));
                 }
-                feedback = Some(asked);
+                feedback = Some(crate::text::ellipsize(&asked, super::add::TEXT_MAX));
             }
             Some(a)
         }
@@ -424,8 +424,8 @@ fn resume(ctx: &EngineCtx, id: &TaskId) -> CommandResult {
 }
 
 /// Removes a resting task's containers and workspace; its history stays.
-/// Best-of-N: `id` was approved, so its task's other attempts that rest are discarded
-/// (those still running are left alone, and said so).
+/// Best-of-N: `id` was approved, so its task's other attempts that lost (in review,
+/// failed, cancelled, interrupted) are discarded; the others are left alone, and said so.
 async fn discard_others(ctx: &EngineCtx, id: &TaskId) {
     let Ok(t) = ctx.find(id.as_str()) else { return };
     let Some(g) = t.group.clone() else { return };
@@ -437,11 +437,19 @@ async fn discard_others(ctx: &EngineCtx, id: &TaskId) {
         .iter()
         .filter(|o| o.id != t.id && o.group.as_ref().is_some_and(|og| og.id == g.id))
     {
-        if o.state == TaskState::Discarded {
-            continue;
-        }
-        if !o.state.is_resting() {
-            left.push(o.id.to_string());
+        // Only what lost the comparison goes: a sibling approved, pushed or merged
+        // meanwhile is someone's decision, and one not run yet is left to run.
+        let lost = matches!(
+            o.state,
+            TaskState::Review
+                | TaskState::Failed { .. }
+                | TaskState::Cancelled
+                | TaskState::Interrupted { .. }
+        );
+        if !lost {
+            if o.state != TaskState::Discarded {
+                left.push(format!("{} ({})", o.id, o.state.name()));
+            }
             continue;
         }
         match discard_now(ctx, &o.id).await {
@@ -457,7 +465,7 @@ async fn discard_others(ctx: &EngineCtx, id: &TaskId) {
         if !said.is_empty() {
             said.push_str("; ");
         }
-        said.push_str(&format!("still running, left alone: {}", left.join(", ")));
+        said.push_str(&format!("left alone: {}", left.join(", ")));
     }
     if !said.is_empty() {
         ctx.notice(Some(&t.id), t.attempt, said);

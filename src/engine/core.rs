@@ -79,6 +79,7 @@ impl Engine {
             tokio::spawn(super::pr_watch::run(
                 self.ctx.clone(),
                 self.opts.repo.clone(),
+                self.busy.clone(),
                 self.me.clone(),
                 self.ending.token.clone(),
             ));

@@ -31,6 +31,9 @@ use crate::protocol::{
     CiVerdict, PrState, PrStatus, ReviewDecision, TaskId, TaskRecord, TaskState, Transition,
 };
 
+/// Tasks a command (approve, push, discard) is working on: not to be moved meanwhile.
+type Busy = Arc<std::sync::Mutex<std::collections::HashSet<TaskId>>>;
+
 /// How long a look at a task keeps its pull request followed closely.
 const LOOKED_RECENTLY: Duration = Duration::from_secs(600);
 const BACKOFF_MAX: Duration = Duration::from_secs(900);
@@ -53,6 +56,8 @@ struct Watch {
 struct Forge {
     config: Config,
     token: Option<String>,
+    /// One client per repository: its connections are reused from poll to poll.
+    gh: crate::forge::GitHub,
     read: Instant,
 }
 
@@ -60,6 +65,7 @@ struct Forge {
 pub(super) async fn run(
     ctx: Arc<EngineCtx>,
     repo: Option<PathBuf>,
+    busy: Busy,
     engine: tokio::sync::mpsc::WeakUnboundedSender<super::Mail>,
     stop: CancellationToken,
 ) {
@@ -101,7 +107,7 @@ pub(super) async fn run(
                 true => forge.config.forge.poll_secs,
                 false => forge.config.forge.poll_idle_secs,
             });
-            let outcome = poll(&ctx, t, &mut w.follower, forge).await;
+            let outcome = poll(&ctx, t, &mut w.follower, forge, &busy).await;
             if matches!(outcome, Ok(Some(_)))
                 && let Some(e) = engine.upgrade()
             {
@@ -164,11 +170,13 @@ async fn forge_for<'a>(
             .await
             .ok()
             .flatten();
+        let gh = crate::forge::GitHub::new(&config.forge.api_url, token.clone()).ok()?;
         forges.insert(
             repo.to_path_buf(),
             Forge {
                 config,
                 token,
+                gh,
                 read: Instant::now(),
             },
         );
@@ -183,6 +191,7 @@ async fn poll(
     task: &TaskRecord,
     follower: &mut Follower,
     forge: &Forge,
+    busy: &Busy,
 ) -> Result<Option<u32>, ForgeError> {
     let store_err = |e: crate::store::StoreError| ForgeError::Unavailable(e.to_string());
     let attempt = ctx
@@ -192,8 +201,7 @@ async fn poll(
     let Some(pr) = attempt.pr_url.as_deref().and_then(PrRef::from_url) else {
         return merged_by_git(ctx, task, forge).await.map(|()| None);
     };
-    let gh = crate::forge::GitHub::new(&forge.config.forge.api_url, forge.token.clone())?;
-    let mut now = follower.poll(&gh, &pr).await?;
+    let mut now = follower.poll(&forge.gh, &pr).await?;
     let old = attempt.pr_status.clone();
     let unchanged = old.as_ref().is_some_and(|o| {
         let mut o = o.clone();
@@ -209,6 +217,15 @@ async fn poll(
             ctx.notice(Some(&task.id), task.attempt, line);
         }
     }
+    // What happens next happens to the task as it is now, not as the poll began (a
+    // follow-up may have started meanwhile), and not while a command works on it.
+    let Some(_held) = super::commands::Held::take(busy, &task.id) else {
+        return Ok(None);
+    };
+    let task = &match ctx.store.task(&task.id) {
+        Ok(Some(t)) if t.attempt == task.attempt && followed(&t.state) => t,
+        _ => return Ok(None),
+    };
     let t = match (now.state, &task.state) {
         (PrState::Merged, _) => Some(Transition::Merge),
         (PrState::Closed, TaskState::Pushed) => Some(Transition::Close),
@@ -221,13 +238,21 @@ async fn poll(
         let _ = ctx.transition(&mut task, t);
         return Ok(None);
     }
-    // Checks that fail anew (first time, or on a new head) call the babysitter.
-    let failing = |s: &PrStatus| s.checks.verdict() == Some(CiVerdict::Failing);
+    // Checks that fail anew (first time, or on a new head) call the babysitter: only
+    // failures code can fix, on the very commit drover pushed (a reviewer's own commit
+    // on the branch is theirs to fix).
+    let failing = |s: &PrStatus| {
+        s.checks
+            .failures
+            .iter()
+            .any(|f| matches!(f.conclusion.as_str(), "failure" | "timed_out" | "error"))
+    };
     let anew = failing(&now)
         && old
             .as_ref()
             .is_none_or(|o| !failing(o) || o.head != now.head);
-    if anew && forge.config.auto_followup_ci && task.state == TaskState::Pushed {
+    let ours = attempt.approved_commit.as_deref() == Some(now.head.as_str());
+    if anew && ours && forge.config.auto_followup_ci && task.state == TaskState::Pushed {
         return Ok(babysit(
             ctx,
             task,
@@ -272,9 +297,9 @@ fn babysit(
         "The pull request's checks failed (a follow-up the CI babysitter started: auto_followup = \"ci\"). Make them pass; change nothing else.\n\n{}",
         checks.as_feedback()
     );
+    let feedback = crate::text::ellipsize(&feedback, 64 << 10);
     match super::commands::retry(ctx, &task.id, Some(feedback)) {
-        Ok(_) => {
-            let n = task.attempt + 1;
+        Ok(crate::protocol::Reply::Retrying { attempt: n, .. }) => {
             let _ = ctx.update_attempt(&task.id, n, |a| a.auto_followup = true);
             ctx.notice(
                 Some(&task.id),
@@ -286,6 +311,7 @@ fn babysit(
             );
             Some(n)
         }
+        Ok(_) => None,
         Err(e) => {
             ctx.notice(
                 Some(&task.id),
@@ -307,15 +333,23 @@ async fn merged_by_git(
     let Some(base) = task.base_ref.clone() else {
         return Ok(());
     };
-    if task.state != TaskState::Pushed {
-        return Ok(());
-    }
-    let (repo, remote, branch, token) = (
+    // As it is now (a follow-up may have begun since the poll read it).
+    let task = &match ctx.store.task(&task.id) {
+        Ok(Some(t)) if t.attempt == task.attempt && t.state == TaskState::Pushed => t,
+        _ => return Ok(()),
+    };
+    let (repo, remote, branch) = (
         task.repo.clone(),
         forge.config.remote.clone(),
         task.branch.clone(),
-        forge.token.clone(),
     );
+    // The GitHub token goes only to the forge's own host, over https: a remote
+    // elsewhere is asked with git's own credentials (ssh agent, credential helper).
+    let url = crate::workspace::push_url(&repo, &remote).unwrap_or_default();
+    let token = forge
+        .token
+        .clone()
+        .filter(|_| same_host(&url, &forge.config.forge.api_url));
     let holds = tokio::task::spawn_blocking(move || {
         crate::workspace::base_holds(&repo, &remote, &base, &branch, token.as_deref())
     })
@@ -334,6 +368,21 @@ async fn merged_by_git(
         }
     }
     Ok(())
+}
+
+/// Whether `remote` is an https URL of the forge whose API is `api` (github.com for
+/// api.github.com, the server itself for an Enterprise Server's `/api/v3`).
+fn same_host(remote: &str, api: &str) -> bool {
+    let host = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+    };
+    let Some(forge) = host(api) else {
+        return false;
+    };
+    let forge = forge.strip_prefix("api.").unwrap_or(&forge).to_string();
+    remote.starts_with("https://") && host(remote).is_some_and(|h| h == forge)
 }
 
 /// What changed from `old` to `new` that is worth saying.
@@ -401,6 +450,22 @@ pub(super) fn news(old: Option<&PrStatus>, new: &PrStatus, number: u64) -> Vec<S
 mod tests {
     use super::*;
     use crate::protocol::{CheckFailure, Checks, ReviewComment};
+
+    #[test]
+    fn the_token_goes_to_the_forges_own_host_only() {
+        let gh = "https://api.github.com";
+        assert!(same_host("https://github.com/ana/shop.git", gh));
+        assert!(
+            !same_host("http://github.com/ana/shop.git", gh),
+            "not in the clear"
+        );
+        assert!(!same_host("https://gitlab.example/ana/shop.git", gh));
+        assert!(!same_host("https://github.com.evil.example/x.git", gh));
+        assert!(same_host(
+            "https://ghe.corp/org/x.git",
+            "https://ghe.corp/api/v3"
+        ));
+    }
 
     #[test]
     fn news_says_what_needs_the_user_once() {

@@ -121,7 +121,10 @@ pub(super) async fn updated(
     said
 }
 
-/// The comment on a pull request a follow-up updated.
+/// The comment on a pull request a follow-up updated: what it addressed (the review
+/// comments and checks the pull request showed, by place and name: never the user's own
+/// feedback, which was written for the agent, not for the pull request's readers), what
+/// the agent says it did, the tests.
 fn update_comment(task: &TaskRecord, a: &AttemptRecord) -> String {
     let mut b = format!(
         "Addressed review in attempt {} of task `{}`",
@@ -130,41 +133,37 @@ fn update_comment(task: &TaskRecord, a: &AttemptRecord) -> String {
     if let Some(c) = &a.approved_commit {
         b.push_str(&format!(" ({})", &c[..c.len().min(12)]));
     }
-    b.push_str(
-        ".
-",
-    );
-    if let Some(f) = a.feedback.as_deref().filter(|f| !f.trim().is_empty()) {
-        b.push_str(
-            "
-### What it was asked
-
-",
-        );
-        for l in crate::text::ellipsize(f.trim(), 3000).lines() {
-            b.push_str(&format!(
-                "> {l}
-"
-            ));
+    b.push_str(".\n");
+    if let Some(s) = &a.pr_status {
+        let comments: Vec<String> = s
+            .waiting()
+            .iter()
+            .map(|c| match c.line {
+                Some(l) => format!("- `{}:{l}` ({})", c.path, c.author),
+                None => format!("- `{}` ({})", c.path, c.author),
+            })
+            .collect();
+        let checks: Vec<String> = s
+            .checks
+            .failures
+            .iter()
+            .map(|f| format!("- {} ({})", f.name, f.conclusion))
+            .collect();
+        if !comments.is_empty() || !checks.is_empty() {
+            b.push_str("\n### What it was asked to address\n\n");
+            for l in comments.iter().chain(&checks) {
+                b.push_str(l);
+                b.push('\n');
+            }
         }
     }
     if let Some(s) = &a.summary {
-        b.push_str(&format!(
-            "
-### What the agent did
-
-{}
-",
-            s.trim()
-        ));
+        let s = crate::text::ellipsize(s.trim(), 4000);
+        b.push_str(&format!("\n### What the agent did\n\n{s}\n"));
     }
     if let Some(t) = &a.tests {
         b.push_str(&format!(
-            "
-### Tests
-
-{} — `{}`
-",
+            "\n### Tests\n\n{} — `{}`\n",
             t.summary(),
             t.command.as_deref().unwrap_or("no test command")
         ));

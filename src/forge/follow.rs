@@ -18,10 +18,17 @@ use crate::protocol::{
     Annotation, CheckFailure, Checks, PrState, PrStatus, ReviewComment, ReviewDecision,
 };
 
-/// Longest comment body or check summary kept.
-const TEXT_MAX: usize = 4000;
+/// Longest comment body, hunk or check summary kept.
+const TEXT_MAX: usize = 2000;
+/// Longest name (a check's, an author's, a path) kept.
+const NAME_MAX: usize = 200;
 /// Failing checks, and annotations per check, kept.
 const LISTED_MAX: usize = 20;
+/// Review threads kept (the newest).
+const THREADS_MAX: usize = 50;
+/// Polls between two looks at thread resolution while nothing else changed (GraphQL
+/// has no conditional requests).
+const THREADS_EVERY: u64 = 10;
 
 /// Which pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -110,6 +117,7 @@ pub struct Follower {
     /// Whether each thread is resolved, by its first comment's id.
     resolved: HashMap<u64, bool>,
     pub counts: Counts,
+    polls: u64,
 }
 
 impl Follower {
@@ -142,11 +150,13 @@ impl Follower {
             self.status.refresh(gh, p, c).await?;
         }
         self.read_annotations(gh, &base).await?;
-        // Resolving a thread changes no REST answer: asked at every poll while there
-        // are comments nobody resolved, and whenever the talk changed.
+        // Resolving a thread changes no REST answer: asked whenever the talk changed,
+        // and every few polls while a thread is open.
+        self.polls += 1;
         let open_threads = self.resolved.values().any(|r| !r);
+        let due = self.polls.is_multiple_of(THREADS_EVERY);
         let threads = top_level(&self.comments.body);
-        if !threads.is_empty() && (talk_changed || open_threads || first) {
+        if !threads.is_empty() && (talk_changed || first || (open_threads && due)) {
             // GraphQL has no conditional requests; an error leaves what was known.
             if let Ok(r) = resolved_threads(gh, pr).await {
                 self.resolved = r;
@@ -252,6 +262,19 @@ fn kept(text: &str) -> String {
     crate::text::ellipsize(&crate::redact::redact(text), TEXT_MAX)
 }
 
+fn name(text: &str) -> String {
+    crate::text::ellipsize(&crate::redact::redact(text), NAME_MAX)
+}
+
+/// Whether GitHub says the author belongs to the repository (their words may go to an
+/// agent; a passer-by's on a public repository go only where the user reads them).
+fn member(c: &Value) -> bool {
+    matches!(
+        c["author_association"].as_str(),
+        Some("OWNER" | "MEMBER" | "COLLABORATOR")
+    )
+}
+
 /// The review comments that start a thread.
 fn top_level(comments: &Value) -> Vec<&Value> {
     comments
@@ -268,8 +291,9 @@ pub fn threads(comments: &Value) -> Vec<ReviewComment> {
         .into_iter()
         .map(|c| ReviewComment {
             id: c["id"].as_u64().unwrap_or_default(),
-            author: c["user"]["login"].as_str().unwrap_or("someone").to_string(),
-            path: c["path"].as_str().unwrap_or_default().to_string(),
+            author: name(c["user"]["login"].as_str().unwrap_or("someone")),
+            member: member(c),
+            path: name(c["path"].as_str().unwrap_or_default()),
             line: c["line"].as_u64().and_then(|l| u32::try_from(l).ok()),
             body: kept(c["body"].as_str().unwrap_or_default()),
             hunk: kept(c["diff_hunk"].as_str().unwrap_or_default()),
@@ -287,6 +311,9 @@ pub fn threads(comments: &Value) -> Vec<ReviewComment> {
             t.body = kept(&format!("{}\n— {who}: {body}", t.body));
         }
     }
+    // The newest threads, when there are too many to keep.
+    let drop = out.len().saturating_sub(THREADS_MAX);
+    out.drain(..drop);
     out
 }
 
@@ -314,16 +341,20 @@ pub fn checks(runs: &Value, status: &Value, notes: &HashMap<u64, Vec<Annotation>
             };
             let id = run["id"].as_u64().unwrap_or_default();
             c.failures.push(CheckFailure {
-                name: run["name"].as_str().unwrap_or("check").to_string(),
-                conclusion: run["conclusion"].as_str().unwrap_or("failure").to_string(),
+                name: name(run["name"].as_str().unwrap_or("check")),
+                conclusion: name(run["conclusion"].as_str().unwrap_or("failure")),
                 summary: kept(&said),
                 annotations: notes.get(&id).cloned().unwrap_or_default(),
-                url: run["html_url"].as_str().map(String::from),
+                url: run["html_url"].as_str().map(name),
             });
         } else {
             c.passed += 1;
         }
     }
+    // Runs past the first page are not known: they count as pending, never as passed.
+    let listed = runs["check_runs"].as_array().map_or(0, Vec::len) as u64;
+    let total = runs["total_count"].as_u64().unwrap_or(listed);
+    c.pending += u32::try_from(total.saturating_sub(listed)).unwrap_or(u32::MAX);
     for s in status["statuses"].as_array().into_iter().flatten() {
         match s["state"].as_str() {
             Some("success") => c.passed += 1,
@@ -331,11 +362,11 @@ pub fn checks(runs: &Value, status: &Value, notes: &HashMap<u64, Vec<Annotation>
             _ => {
                 c.failed += 1;
                 c.failures.push(CheckFailure {
-                    name: s["context"].as_str().unwrap_or("status").to_string(),
-                    conclusion: s["state"].as_str().unwrap_or("error").to_string(),
+                    name: name(s["context"].as_str().unwrap_or("status")),
+                    conclusion: name(s["state"].as_str().unwrap_or("error")),
                     summary: kept(s["description"].as_str().unwrap_or_default()),
                     annotations: Vec::new(),
-                    url: s["target_url"].as_str().map(String::from),
+                    url: s["target_url"].as_str().map(name),
                 });
             }
         }
@@ -351,15 +382,12 @@ fn annotations(list: &Value) -> Vec<Annotation> {
         .flatten()
         .take(LISTED_MAX)
         .map(|a| Annotation {
-            path: a["path"].as_str().unwrap_or_default().to_string(),
+            path: name(a["path"].as_str().unwrap_or_default()),
             line: a["start_line"]
                 .as_u64()
                 .and_then(|l| u32::try_from(l).ok())
                 .unwrap_or(0),
-            level: a["annotation_level"]
-                .as_str()
-                .unwrap_or("failure")
-                .to_string(),
+            level: name(a["annotation_level"].as_str().unwrap_or("failure")),
             message: kept(a["message"].as_str().unwrap_or_default()),
         })
         .collect()

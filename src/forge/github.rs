@@ -80,6 +80,29 @@ fn message(body: &str) -> String {
         .unwrap_or_else(|| crate::text::ellipsize(body.trim(), 200))
 }
 
+/// Most of an answer a poll reads: a pull request's JSON is a few KiB, 100 comments a
+/// few hundred; more is not an answer drover can use.
+const ANSWER_MAX: usize = 8 << 20;
+
+/// The body of `resp`, refused past `ANSWER_MAX` bytes.
+async fn capped_text(mut resp: reqwest::Response) -> Result<String, ForgeError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ForgeError::Unavailable(e.to_string()))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > ANSWER_MAX {
+            return Err(ForgeError::Unavailable(format!(
+                "an answer over {} MiB",
+                ANSWER_MAX >> 20
+            )));
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// With the rate limit used up (`x-ratelimit-remaining: 0`), how long until
 /// `x-ratelimit-reset` (epoch seconds).
 fn rate_limit_reset(h: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -292,14 +315,16 @@ impl GitHub {
         if status == 304 {
             return Ok(Fetched::NotModified);
         }
-        let text = resp.text().await.unwrap_or_default();
+        let text = capped_text(resp).await?;
         let limited =
             status == 429 || (status == 403 && (retry_after.is_some() || reset_in.is_some()));
         if limited {
+            // Whatever a header says, at most an hour (GitHub's window).
             let wait = retry_after
                 .map(Duration::from_secs)
                 .or(reset_in)
-                .unwrap_or(Duration::from_secs(60));
+                .unwrap_or(Duration::from_secs(60))
+                .min(Duration::from_secs(3600));
             return Err(ForgeError::Limited { wait });
         }
         match status {

@@ -168,6 +168,7 @@ fn attempt() -> AttemptRecord {
                 hunk: "@@ -1 +1 @@".into(),
                 at: "2026-12-01T10:03:00Z".into(),
                 resolved: false,
+                member: true,
             }],
             updated_at: "2026-12-01T10:05:00Z".into(),
         }),

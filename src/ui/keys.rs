@@ -458,6 +458,19 @@ impl App {
                     |id| Command::Discard { id },
                 );
             }
+            // A pushed task's R is its follow-up: one at a time, never in a batch.
+            Action::RetryScratch
+                if !self.marked_tasks().is_empty()
+                    && self
+                        .marked_tasks()
+                        .iter()
+                        .any(|t| t.task.state == TaskState::Pushed) =>
+            {
+                self.set_status(
+                    "pushed tasks are marked: R on each follows up on its pull request, one at a time",
+                    true,
+                );
+            }
             Action::RetryScratch if !self.marked_tasks().is_empty() => {
                 return self.on_marked(
                     Transition::Retry { feedback: None },

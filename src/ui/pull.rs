@@ -42,7 +42,8 @@ impl App {
             );
             return Vec::new();
         };
-        let (n, f) = (s.waiting().len(), s.checks.failures.len());
+        let n = s.waiting().iter().filter(|c| c.member).count();
+        let f = s.checks.failures.len();
         let what = match (n, f) {
             (0, f) => format!("{f} failing check{}", plural(f)),
             (n, 0) => format!("{n} review comment{}", plural(n)),

@@ -199,7 +199,9 @@ fn a_pull_request_is_followed_fed_back_updated_and_merged() {
     assert_eq!(comments.len(), 1, "{comments:?}");
     let said = comments[0]["body"].as_str().unwrap();
     assert!(
-        said.contains("Addressed review in attempt 2") && said.contains("please document add()"),
+        said.contains("Addressed review in attempt 2")
+            && said.contains("- `calc.py:1` (bob)")
+            && said.contains("- lint (failure)"),
         "{said}"
     );
     assert!(said.contains("passed"), "the test verdict: {said}");

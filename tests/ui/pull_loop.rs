@@ -46,6 +46,7 @@ fn asking() -> PrStatus {
                 hunk: "@@ -38,4 +38,4 @@".into(),
                 at: "2026-12-01T10:03:00Z".into(),
                 resolved: false,
+                member: true,
             },
             ReviewComment {
                 id: 2,

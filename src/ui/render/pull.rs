@@ -121,10 +121,15 @@ pub(super) fn rows(s: &PrStatus, follow_up: &str) -> Vec<(String, String, Style)
             None => cm.path.clone(),
         };
         let first = cm.body.lines().next().unwrap_or("");
+        let (note, style) = match cm.member {
+            true => ("", Style::default()),
+            // A passer-by's words: shown, never sent to an agent unread.
+            false => (" (not a member: left out of follow-ups)", dim),
+        };
         out.push((
             String::new(),
-            format!("{at} {}: {first}", cm.author),
-            Style::default(),
+            format!("{at} {}: {first}{note}", cm.author),
+            style,
         ));
     }
     let asks = !waiting.is_empty() || c.verdict() == Some(CiVerdict::Failing);
