@@ -204,6 +204,7 @@ impl Follower {
             review,
             changes_requested_by,
             checks: checks(&self.checks.body, &self.status.body, &self.annotations),
+            requests: requests(&self.reviews.body),
             comments,
             updated_at: String::new(),
         }
@@ -256,6 +257,37 @@ pub fn decision(reviews: &Value) -> (Option<ReviewDecision>, Vec<String>) {
         None
     };
     (d, asking)
+}
+
+/// What each reviewer whose latest decisive review asks for changes said in it (the
+/// review's own text, beside its line comments).
+pub fn requests(reviews: &Value) -> Vec<ReviewComment> {
+    let mut latest: Vec<&Value> = Vec::new();
+    for r in reviews.as_array().into_iter().flatten() {
+        if matches!(
+            r["state"].as_str(),
+            Some("APPROVED" | "CHANGES_REQUESTED" | "DISMISSED")
+        ) {
+            latest.retain(|l| l["user"]["login"] != r["user"]["login"]);
+            latest.push(r);
+        }
+    }
+    latest
+        .into_iter()
+        .filter(|r| r["state"] == "CHANGES_REQUESTED")
+        .filter(|r| r["body"].as_str().is_some_and(|b| !b.trim().is_empty()))
+        .map(|r| ReviewComment {
+            id: r["id"].as_u64().unwrap_or_default(),
+            author: name(r["user"]["login"].as_str().unwrap_or("someone")),
+            path: String::new(),
+            line: None,
+            body: kept(r["body"].as_str().unwrap_or_default()),
+            hunk: String::new(),
+            at: name(r["submitted_at"].as_str().unwrap_or_default()),
+            resolved: false,
+            member: member(r),
+        })
+        .collect()
 }
 
 fn kept(text: &str) -> String {
@@ -498,6 +530,17 @@ mod tests {
             {"user": {"login": "bob"}, "state": "APPROVED"},
         ]);
         assert_eq!(decision(&later), (Some(ReviewDecision::Approved), vec![]));
+        assert!(requests(&later).is_empty(), "approved since: nothing asked");
+        let asked = json!([
+            {"id": 5, "user": {"login": "bob"}, "state": "CHANGES_REQUESTED", "body": "use Decimal for money", "author_association": "MEMBER"},
+            {"id": 6, "user": {"login": "zed"}, "state": "CHANGES_REQUESTED", "body": "", "author_association": "NONE"},
+        ]);
+        let r = requests(&asked);
+        assert_eq!(r.len(), 1, "an empty body asks nothing beyond its comments");
+        assert_eq!(
+            (r[0].author.as_str(), r[0].body.as_str(), r[0].member),
+            ("bob", "use Decimal for money", true)
+        );
         let comments = json!([
             {"id": 10, "user": {"login": "bob"}, "path": "calc.py", "line": 2,
              "body": "floats? token ghp_abcdefghijklmnopqrstuvwxyz0123456789",

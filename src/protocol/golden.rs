@@ -171,6 +171,7 @@ fn attempt() -> AttemptRecord {
                 member: true,
             }],
             updated_at: "2026-12-01T10:05:00Z".into(),
+            requests: Vec::new(),
         }),
         workspace_bytes: Some(4096),
         environment: Some("from snapshot drover-env:1 (setup skipped)".into()),

@@ -129,6 +129,10 @@ pub struct PrStatus {
     pub changes_requested_by: Vec<String>,
     #[serde(default)]
     pub checks: Checks,
+    /// What the reviewers asking for changes wrote in those reviews (beside their line
+    /// comments): one per reviewer, `path` empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<ReviewComment>,
     /// Review comments, one per thread (its first), newest last.
     #[serde(default)]
     pub comments: Vec<ReviewComment>,
@@ -148,6 +152,16 @@ impl PrStatus {
         let mut out = String::new();
         let waiting: Vec<&ReviewComment> =
             self.waiting().into_iter().filter(|c| c.member).collect();
+        let asked: Vec<&ReviewComment> = self.requests.iter().filter(|r| r.member).collect();
+        if !asked.is_empty() {
+            out.push_str("Changes requested:\n");
+            for r in asked {
+                out.push_str(&format!("\n{}: {}\n", r.author, r.body.trim()));
+            }
+            if !waiting.is_empty() {
+                out.push('\n');
+            }
+        }
         if !waiting.is_empty() {
             out.push_str("Review comments on the pull request:\n");
             for c in waiting {

@@ -42,7 +42,8 @@ impl App {
             );
             return Vec::new();
         };
-        let n = s.waiting().iter().filter(|c| c.member).count();
+        let n = s.waiting().iter().filter(|c| c.member).count()
+            + s.requests.iter().filter(|r| r.member).count();
         let f = s.checks.failures.len();
         let what = match (n, f) {
             (0, f) => format!("{f} failing check{}", plural(f)),

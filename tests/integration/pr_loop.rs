@@ -171,6 +171,10 @@ fn a_pull_request_is_followed_fed_back_updated_and_merged() {
             && feedback.contains("calc.py:1 failure: D103 missing docstring"),
         "{feedback}"
     );
+    assert!(
+        feedback.contains("Changes requested:\n\nbob: almost"),
+        "the review's own words: {feedback}"
+    );
     assert_eq!(
         task["pr"]["number"], 1,
         "the follow-up keeps the pull request"

@@ -59,6 +59,7 @@ fn asking() -> PrStatus {
             },
         ],
         updated_at: "2026-12-01T10:05:00Z".into(),
+        requests: Vec::new(),
     }
 }
 

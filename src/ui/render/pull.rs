@@ -91,11 +91,21 @@ pub(super) fn rows(s: &PrStatus, follow_up: &str) -> Vec<(String, String, Style)
         }
     }
     match s.review {
-        Some(ReviewDecision::ChangesRequested) => out.push((
-            "review".into(),
-            format!("changes requested by {}", s.changes_requested_by.join(", ")),
-            warn,
-        )),
+        Some(ReviewDecision::ChangesRequested) => {
+            out.push((
+                "review".into(),
+                format!("changes requested by {}", s.changes_requested_by.join(", ")),
+                warn,
+            ));
+            for r in &s.requests {
+                let first = r.body.lines().next().unwrap_or("");
+                out.push((
+                    String::new(),
+                    format!("{}: {first}", r.author),
+                    Style::default(),
+                ));
+            }
+        }
         Some(ReviewDecision::Approved) => out.push((
             "review".into(),
             "approved".into(),
