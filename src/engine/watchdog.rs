@@ -44,6 +44,10 @@ const FREE_EVERY: Duration = Duration::from_millis(250);
 /// More files than this in one workspace stop its task (each costs every snapshot).
 pub(super) const MAX_FILES: u64 = 1_000_000;
 const WALK_EVERY: Duration = Duration::from_secs(2);
+/// A workspace that did not change between walks is walked less and less often, up to
+/// this (an agent waiting on a model or a long command writes nothing); a change brings
+/// it back to `WALK_EVERY`. The disk's free space is still asked every `FREE_EVERY`.
+const WALK_QUIET_MAX: Duration = Duration::from_secs(16);
 const BALLAST_BYTES: u64 = 1 << 20;
 
 /// What is watched.
@@ -59,6 +63,23 @@ pub(super) struct Watch {
 /// Free bytes and size of the file system holding `path`, and whether it is out of
 /// inodes (a file system without inode counts never is).
 fn space(path: &Path) -> Option<(u64, u64, bool)> {
+    // Every running attempt asks about the same data dir: one answer serves them all
+    // for `FREE_EVERY` (32 attempts asked the kernel 128 times a second).
+    type Seen = (PathBuf, Instant, Option<(u64, u64, bool)>);
+    static LAST: Mutex<Option<Seen>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((p, at, answer)) = last.as_ref()
+        && p == path
+        && at.elapsed() < FREE_EVERY
+    {
+        return *answer;
+    }
+    let answer = statvfs(path);
+    *last = Some((path.to_path_buf(), Instant::now(), answer));
+    answer
+}
+
+fn statvfs(path: &Path) -> Option<(u64, u64, bool)> {
     let s = rustix::fs::statvfs(path).ok()?;
     let no_inodes = s.f_files > 0 && s.f_favail < (s.f_files / 1000).max(64);
     Some((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize, no_inodes))
@@ -79,6 +100,8 @@ pub(super) async fn watch(
     tripped: Tripped,
 ) {
     let mut next_walk = Instant::now();
+    let mut quiet = WALK_EVERY;
+    let mut last: Option<(u64, u64, u64)> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(FREE_EVERY) => {}
@@ -108,9 +131,19 @@ pub(super) async fn watch(
             crate::beneath::Beneath::open(&ws).and_then(|b| b.usage())
         })
         .await;
+        let took = started.elapsed();
+        let Ok(Ok(u)) = used else {
+            next_walk = Instant::now() + WALK_EVERY.max(took * 10);
+            continue;
+        };
+        let seen = (u.bytes, u.disk, u.files);
+        quiet = match last == Some(seen) {
+            true => (quiet * 2).min(WALK_QUIET_MAX),
+            false => WALK_EVERY,
+        };
+        last = Some(seen);
         // A walk of a big tree is not repeated more than a tenth of the time.
-        next_walk = Instant::now() + WALK_EVERY.max(started.elapsed() * 10);
-        let Ok(Ok(u)) = used else { continue };
+        next_walk = Instant::now() + quiet.max(took * 10);
         // Sparse files count at their size: reading them costs as if they were full.
         let used = u.disk.max(u.bytes) + w.stored.load(std::sync::atomic::Ordering::Relaxed);
         let trip = if used > w.disk_limit {
