@@ -39,16 +39,13 @@ fn pr_status(env: &Env, id: &str) -> serde_json::Value {
 /// also says `extra`); its id and branch. The daemon runs until `Daemon` drops.
 fn pushed_task<'a>(env: &'a Env, gh: &FakeGitHub, extra: &str) -> (String, String, Daemon<'a>) {
     // How often to ask is the user's to say.
-    let user = env.home.path().join("config/drover");
-    std::fs::create_dir_all(&user).unwrap();
-    std::fs::write(
-        user.join("config.toml"),
+    user_config(
+        env,
         format!(
             "{extra}[forge]\nrepo = \"ana/shop\"\napi_url = \"{}\"\npoll = \"1s\"\npoll_idle = \"1s\"\n",
             gh.url
         ),
-    )
-    .unwrap();
+    );
     let id = env.add(
         "Fix add",
         "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n[[step]]\nfinish = \"add() adds\"\n\
@@ -72,6 +69,13 @@ fn pushed_task<'a>(env: &'a Env, gh: &FakeGitHub, extra: &str) -> (String, Strin
     assert_eq!(gh.pulls().len(), 1);
     let branch = env.show(&id)["branch"].as_str().unwrap().to_string();
     (id, branch, daemon)
+}
+
+/// Writes the user's config file (`~/.config/drover/config.toml` of `env`).
+fn user_config(env: &Env, text: impl AsRef<str>) {
+    let dir = env.home.path().join("config/drover");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), text.as_ref()).unwrap();
 }
 
 /// A local GitHub over `env`'s new bare origin; the bare repository's path.
@@ -324,13 +328,10 @@ fn p_on_a_pushed_task_without_a_pull_request_opens_just_that() {
     ensure_image();
     let env = Env::python_bug();
     let (_origin, bare, gh) = github(&env);
-    let user = env.home.path().join("config/drover");
-    std::fs::create_dir_all(&user).unwrap();
-    std::fs::write(
-        user.join("config.toml"),
+    user_config(
+        &env,
         format!("[forge]\nrepo = \"ana/shop\"\napi_url = \"{}\"\n", gh.url),
-    )
-    .unwrap();
+    );
     let id = env.add(
         "Fix add",
         "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n",
@@ -412,13 +413,7 @@ fn a_branch_merged_on_the_remote_without_a_pull_request_is_merged() {
     let env = Env::python_bug();
     let origin = bare_origin(&env);
     let bare = origin.path().join("origin.git");
-    let user = env.home.path().join("config/drover");
-    std::fs::create_dir_all(&user).unwrap();
-    std::fs::write(
-        user.join("config.toml"),
-        "[forge]\npoll = \"1s\"\npoll_idle = \"1s\"\n",
-    )
-    .unwrap();
+    user_config(&env, "[forge]\npoll = \"1s\"\npoll_idle = \"1s\"\n");
     let id = env.add(
         "Fix add",
         "[[step]]\nedit = { path = \"calc.py\", old = \"a - b\", new = \"a + b\" }\n",
